@@ -1,0 +1,428 @@
+"""
+The camera behind the PTP/IP transport: what each operation does.
+
+L{CameraDevice} holds the state a DSLR has (settings, pictures on the card,
+the live view sensor) and answers one operation at a time. It knows nothing
+of sockets: the server hands it decoded requests and sends back the
+L{Reply} it produces, and it announces events through a callable.
+"""
+
+import itertools
+from datetime import datetime
+
+from twisted.internet import defer, task, threads
+from twisted.logger import Logger
+
+from . import ptp
+from .scene import LiveViewScene, render_capture
+
+
+class Reply:
+    """
+    The answer to one operation: a response code, response parameters and,
+    for operations with a device-to-host data phase, the data.
+    """
+
+    def __init__(self, code=ptp.RC_OK, params=(), data=None):
+        self.code = code
+        self.params = tuple(params)
+        self.data = data
+
+    def __repr__(self):
+        return "<Reply 0x%04x params=%r data=%s>" % (
+            self.code, self.params,
+            None if self.data is None else "%d bytes" % len(self.data))
+
+
+class Property:
+    """
+    One device property with an enumeration or range form.
+    """
+
+    def __init__(self, code, datatype, value, choices=None, value_range=None,
+                 writable=True):
+        self.code = code
+        self.datatype = datatype
+        self.default = value
+        self.value = value
+        self.choices = choices
+        self.value_range = value_range
+        self.writable = writable
+
+    def allows(self, value):
+        if self.choices is not None:
+            return value in self.choices
+        if self.value_range is not None:
+            low, high, step = self.value_range
+            return low <= value <= high and (value - low) % step == 0
+        return True
+
+    def describe(self):
+        return ptp.prop_desc(self.code, self.datatype, self.writable,
+                             self.default, self.value, self.choices,
+                             self.value_range)
+
+
+def default_properties():
+    """
+    The settings a small DSLR exposes, with the generic PTP codes that
+    libgphoto2 maps to config names (iso, whitebalance, f-number,
+    shutterspeed, imagesize, batterylevel).
+    """
+    return [
+        Property(ptp.DPC_BatteryLevel, ptp.DTC_UINT8, 80,
+                 value_range=(0, 100, 1), writable=False),
+        Property(ptp.DPC_ExposureIndex, ptp.DTC_UINT16, 400,
+                 choices=[100, 200, 400, 800, 1600, 3200, 6400]),
+        # 2 auto, 4 daylight, 5 fluorescent, 6 tungsten, 7 flash
+        Property(ptp.DPC_WhiteBalance, ptp.DTC_UINT16, 2,
+                 choices=[2, 4, 5, 6, 7]),
+        # f-number in hundredths: f/2.8 ... f/16
+        Property(ptp.DPC_FNumber, ptp.DTC_UINT16, 560,
+                 choices=[280, 400, 560, 800, 1100, 1600]),
+        # exposure time in 1/10000 s: 1/2000 s ... 1 s
+        Property(ptp.DPC_ExposureTime, ptp.DTC_UINT32, 80,
+                 choices=[5, 10, 20, 40, 80, 166, 333, 666, 1250, 2500,
+                          5000, 10000]),
+        Property(ptp.DPC_ImageSize, ptp.DTC_STR, "2592x1728",
+                 choices=["2592x1728", "1920x1280", "1296x864"]),
+    ]
+
+
+class StoredObject:
+    def __init__(self, handle, filename, data, width, height, when):
+        self.handle = handle
+        self.filename = filename
+        self.data = data
+        self.width = width
+        self.height = height
+        self.when = when
+
+
+class Faults:
+    """
+    Misbehaviour to inject into the device, set by tests and the command
+    line while the camera runs.
+
+    @ivar busy: answer DeviceBusy to this many of the next operations.
+    @ivar hang: never answer this many of the next operations.
+    @ivar failing_captures: this many of the next captures fail.
+    @ivar capture_delay: extra seconds each capture takes.
+    @ivar storage_full: the card has no room left.
+    """
+
+    def __init__(self):
+        self.busy = 0
+        self.hang = 0
+        self.failing_captures = 0
+        self.capture_delay = 0.0
+        self.storage_full = False
+
+
+# Operations that work before OpenSession.
+_SESSIONLESS = frozenset([ptp.OC_GetDeviceInfo, ptp.OC_OpenSession])
+
+CARD_CAPACITY = 8 * 1024 ** 3
+
+
+class CameraDevice:
+    """
+    The virtual DSLR's behaviour, one operation at a time.
+
+    @param reactor: provides time and the thread pool for rendering stills.
+    @param fps: live view frames per second; 0 means unpaced.
+    @param quality: live view JPEG quality.
+    @param shutter_delay: seconds from InitiateCapture to the picture.
+    @param send_event: callable C{(code, transaction_id, params)} used to
+        announce events on the event connection.
+    """
+
+    log = Logger()
+
+    operations = [
+        ptp.OC_GetDeviceInfo, ptp.OC_OpenSession, ptp.OC_CloseSession,
+        ptp.OC_GetStorageIDs, ptp.OC_GetStorageInfo, ptp.OC_GetNumObjects,
+        ptp.OC_GetObjectHandles, ptp.OC_GetObjectInfo, ptp.OC_GetObject,
+        ptp.OC_DeleteObject, ptp.OC_InitiateCapture,
+        ptp.OC_GetDevicePropDesc, ptp.OC_GetDevicePropValue,
+        ptp.OC_SetDevicePropValue, ptp.OC_GetPartialObject,
+    ]
+    events = [ptp.EC_ObjectAdded, ptp.EC_CaptureComplete]
+
+    manufacturer = "fourcut"
+    model = "Virtual DSLR"
+    version = "1.0"
+    serial = "FOURCUT0001"
+
+    def __init__(self, reactor, fps=30.0, quality=85, shutter_delay=0.5,
+                 send_event=None):
+        self._reactor = reactor
+        self.fps = fps
+        self.shutter_delay = shutter_delay
+        self.faults = Faults()
+        self.scene = LiveViewScene(quality=quality)
+        self.properties = {p.code: p for p in default_properties()}
+        self.objects = {}
+        self.send_event = send_event or (lambda code, tid, params: None)
+        self._handles = itertools.count(1)
+        self._shots = itertools.count(1)
+        self.frames_served = 0
+        self._last_frame_at = None
+        self._live_frame = None
+        self.session_open = False
+
+    # Session -----------------------------------------------------------
+
+    def end_session(self):
+        """
+        The host went away: forget its session.
+        """
+        self.session_open = False
+        self._live_frame = None
+
+    def handle(self, request, data=None):
+        """
+        Carry out one operation.
+
+        @param request: a L{fourcut.virtualcam.ptpip.OperationRequest}.
+        @param data: the host-to-device data, if the operation had any.
+        @return: a L{Deferred} firing with a L{Reply}.
+        """
+        faults = self.faults
+        if faults.hang > 0:
+            faults.hang -= 1
+            self.log.info("hanging operation 0x{code:04x}", code=request.code)
+            return defer.Deferred()
+        if faults.busy > 0:
+            faults.busy -= 1
+            return defer.succeed(Reply(ptp.RC_DeviceBusy))
+        if not self.session_open and request.code not in _SESSIONLESS:
+            return defer.succeed(Reply(ptp.RC_SessionNotOpen))
+        method = self._handlers.get(request.code)
+        if method is None:
+            return defer.succeed(Reply(ptp.RC_OperationNotSupported))
+        def failed(failure):
+            self.log.failure("operation 0x{code:04x} failed", failure,
+                             code=request.code)
+            return Reply(ptp.RC_GeneralError)
+
+        return defer.maybeDeferred(method, self, request, data).addErrback(
+            failed)
+
+    def _get_device_info(self, request, data):
+        return Reply(data=ptp.device_info(
+            ptp.VENDOR_SONY, self.operations, self.events,
+            sorted(self.properties), self.manufacturer, self.model,
+            self.version, self.serial))
+
+    def _open_session(self, request, data):
+        if self.session_open:
+            return Reply(ptp.RC_SessionAlreadyOpen)
+        self.session_open = True
+        return Reply()
+
+    def _close_session(self, request, data):
+        self.end_session()
+        return Reply()
+
+    # Storage and objects -----------------------------------------------
+
+    def _check_storage(self, storage_id):
+        return storage_id in (ptp.STORAGE_ID, 0xFFFFFFFF, 0)
+
+    def _get_storage_ids(self, request, data):
+        return Reply(data=ptp.u32_array([ptp.STORAGE_ID]))
+
+    def free_bytes(self):
+        if self.faults.storage_full:
+            return 0
+        used = sum(len(o.data) for o in self.objects.values())
+        return max(0, CARD_CAPACITY - used)
+
+    def _get_storage_info(self, request, data):
+        if not request.params or request.params[0] != ptp.STORAGE_ID:
+            return Reply(ptp.RC_InvalidStorageID)
+        free = self.free_bytes()
+        return Reply(data=ptp.storage_info(
+            CARD_CAPACITY, free, free // (3 * 1024 * 1024),
+            "Virtual SD card", "FOURCUT"))
+
+    def _handles_for(self, request):
+        storage = request.params[0] if request.params else 0xFFFFFFFF
+        if not self._check_storage(storage):
+            return None
+        return sorted(self.objects)
+
+    def _get_num_objects(self, request, data):
+        handles = self._handles_for(request)
+        if handles is None:
+            return Reply(ptp.RC_InvalidStorageID)
+        return Reply(params=[len(handles)])
+
+    def _get_object_handles(self, request, data):
+        handles = self._handles_for(request)
+        if handles is None:
+            return Reply(ptp.RC_InvalidStorageID)
+        return Reply(data=ptp.u32_array(handles))
+
+    def _get_object_info(self, request, data):
+        handle = request.params[0] if request.params else 0
+        if handle == ptp.SONY_LIVEVIEW_HANDLE:
+            return self._next_live_frame().addCallback(
+                lambda frame: Reply(data=ptp.object_info(
+                    ptp.STORAGE_ID, ptp.OFC_EXIF_JPEG, len(frame),
+                    "LIVEVIEW.JPG", width=self.scene.size[0],
+                    height=self.scene.size[1])))
+        stored = self.objects.get(handle)
+        if stored is None:
+            return Reply(ptp.RC_InvalidObjectHandle)
+        return Reply(data=ptp.object_info(
+            ptp.STORAGE_ID, ptp.OFC_EXIF_JPEG, len(stored.data),
+            stored.filename, width=stored.width, height=stored.height,
+            capture_date=stored.when.strftime("%Y%m%dT%H%M%S")))
+
+    def _get_object(self, request, data):
+        handle = request.params[0] if request.params else 0
+        if handle == ptp.SONY_LIVEVIEW_HANDLE:
+            frame, self._live_frame = self._live_frame, None
+            if frame is not None:
+                return Reply(data=frame)
+            return self._next_live_frame().addCallback(
+                lambda frame: Reply(data=self._take_live_frame()))
+        stored = self.objects.get(handle)
+        if stored is None:
+            return Reply(ptp.RC_InvalidObjectHandle)
+        return Reply(data=stored.data)
+
+    def _get_partial_object(self, request, data):
+        if len(request.params) < 3:
+            return Reply(ptp.RC_InvalidParameter)
+        handle, offset, length = request.params[:3]
+        stored = self.objects.get(handle)
+        if stored is None:
+            return Reply(ptp.RC_InvalidObjectHandle)
+        chunk = stored.data[offset:offset + length]
+        return Reply(params=[len(chunk)], data=chunk)
+
+    def _delete_object(self, request, data):
+        handle = request.params[0] if request.params else 0
+        if handle == 0xFFFFFFFF:
+            self.objects.clear()
+            return Reply()
+        if self.objects.pop(handle, None) is None:
+            return Reply(ptp.RC_InvalidObjectHandle)
+        return Reply()
+
+    # Live view ---------------------------------------------------------
+
+    def _take_live_frame(self):
+        frame, self._live_frame = self._live_frame, None
+        return frame
+
+    def _next_live_frame(self):
+        """
+        Make the next live view frame, waiting for its frame time when the
+        host asks early. Fires with the frame, also kept for GetObject.
+        """
+        now = self._reactor.seconds()
+        delay = 0.0
+        if self.fps and self._last_frame_at is not None:
+            delay = max(0.0, self._last_frame_at + 1.0 / self.fps - now)
+
+        def make():
+            self._last_frame_at = self._reactor.seconds()
+            self.frames_served += 1
+            self._live_frame = self.scene.frame(self.frames_served)
+            return self._live_frame
+
+        if delay <= 0:
+            return defer.succeed(make())
+        return task.deferLater(self._reactor, delay, make)
+
+    # Capture -----------------------------------------------------------
+
+    def _initiate_capture(self, request, data):
+        faults = self.faults
+        if faults.storage_full:
+            return Reply(ptp.RC_StoreFull)
+        if faults.failing_captures > 0:
+            faults.failing_captures -= 1
+            return Reply(ptp.RC_GeneralError)
+        shot = next(self._shots)
+        size = tuple(int(n) for n in
+                     self.properties[ptp.DPC_ImageSize].value.split("x"))
+        when = datetime.now()
+        rendered = threads.deferToThreadPool(
+            self._reactor, self._reactor.getThreadPool(),
+            render_capture, shot, size, 92, when)
+        exposed = task.deferLater(
+            self._reactor, self.shutter_delay + faults.capture_delay,
+            lambda: None)
+        done = defer.gatherResults([rendered, exposed], consumeErrors=True)
+        done.addCallback(lambda results: self._store_capture(
+            shot, results[0], size, when, request.transaction_id))
+        done.addErrback(lambda f: self.log.failure("capture failed", f))
+        return Reply()
+
+    def _store_capture(self, shot, jpeg, size, when, transaction_id):
+        handle = next(self._handles)
+        stored = StoredObject(handle, "IMG_%04d.JPG" % (shot % 10000,), jpeg,
+                              size[0], size[1], when)
+        self.objects[handle] = stored
+        self.log.info("captured {name} ({size} bytes)", name=stored.filename,
+                      size=len(jpeg))
+        self.send_event(ptp.EC_ObjectAdded, transaction_id, [handle])
+        self.send_event(ptp.EC_CaptureComplete, transaction_id, [])
+
+    # Properties --------------------------------------------------------
+
+    def _property(self, request):
+        code = request.params[0] if request.params else 0
+        return self.properties.get(code)
+
+    def _get_device_prop_desc(self, request, data):
+        prop = self._property(request)
+        if prop is None:
+            return Reply(ptp.RC_DevicePropNotSupported)
+        return Reply(data=prop.describe())
+
+    def _get_device_prop_value(self, request, data):
+        prop = self._property(request)
+        if prop is None:
+            return Reply(ptp.RC_DevicePropNotSupported)
+        return Reply(data=ptp.encode_value(prop.datatype, prop.value))
+
+    def _set_device_prop_value(self, request, data):
+        prop = self._property(request)
+        if prop is None:
+            return Reply(ptp.RC_DevicePropNotSupported)
+        if not prop.writable:
+            return Reply(ptp.RC_AccessDenied)
+        try:
+            value = ptp.decode_value(prop.datatype, data or b"")
+        except ValueError:
+            return Reply(ptp.RC_InvalidDevicePropFormat)
+        if not prop.allows(value):
+            self.log.info("refused value {value!r} for 0x{code:04x}",
+                          value=value, code=prop.code)
+            return Reply(ptp.RC_InvalidDevicePropValue)
+        prop.value = value
+        return Reply()
+
+    _handlers = {
+        ptp.OC_GetDeviceInfo: _get_device_info,
+        ptp.OC_OpenSession: _open_session,
+        ptp.OC_CloseSession: _close_session,
+        ptp.OC_GetStorageIDs: _get_storage_ids,
+        ptp.OC_GetStorageInfo: _get_storage_info,
+        ptp.OC_GetNumObjects: _get_num_objects,
+        ptp.OC_GetObjectHandles: _get_object_handles,
+        ptp.OC_GetObjectInfo: _get_object_info,
+        ptp.OC_GetObject: _get_object,
+        ptp.OC_GetPartialObject: _get_partial_object,
+        ptp.OC_DeleteObject: _delete_object,
+        ptp.OC_InitiateCapture: _initiate_capture,
+        ptp.OC_GetDevicePropDesc: _get_device_prop_desc,
+        ptp.OC_GetDevicePropValue: _get_device_prop_value,
+        ptp.OC_SetDevicePropValue: _set_device_prop_value,
+    }
