@@ -167,7 +167,7 @@ class CameraDevice:
         self._handles = itertools.count(1)
         self._shots = itertools.count(1)
         self.frames_served = 0
-        self._last_frame_at = None
+        self._next_frame_at = None
         self._live_frame = None
         self.session_open = False
 
@@ -195,6 +195,8 @@ class CameraDevice:
             return defer.Deferred()
         if faults.busy > 0:
             faults.busy -= 1
+            if request.code == ptp.OC_InitiateCapture:
+                self._capture_refused(request)
             return defer.succeed(Reply(ptp.RC_DeviceBusy))
         if not self.session_open and request.code not in _SESSIONLESS:
             return defer.succeed(Reply(ptp.RC_SessionNotOpen))
@@ -325,12 +327,15 @@ class CameraDevice:
         host asks early. Fires with the frame, also kept for GetObject.
         """
         now = self._reactor.seconds()
-        delay = 0.0
-        if self.fps and self._last_frame_at is not None:
-            delay = max(0.0, self._last_frame_at + 1.0 / self.fps - now)
+        period = 1.0 / self.fps if self.fps else 0.0
+        # Frames sit on a fixed time grid so that small lateness does not
+        # accumulate; a host that falls more than a frame behind restarts it.
+        if self._next_frame_at is None or now - self._next_frame_at > period:
+            self._next_frame_at = now
+        delay = self._next_frame_at - now
+        self._next_frame_at += period
 
         def make():
-            self._last_frame_at = self._reactor.seconds()
             self.frames_served += 1
             self._live_frame = self.scene.frame(self.frames_served)
             return self._live_frame
@@ -344,9 +349,11 @@ class CameraDevice:
     def _initiate_capture(self, request, data):
         faults = self.faults
         if faults.storage_full:
+            self._capture_refused(request, ptp.EC_StoreFull)
             return Reply(ptp.RC_StoreFull)
         if faults.failing_captures > 0:
             faults.failing_captures -= 1
+            self._capture_refused(request)
             return Reply(ptp.RC_GeneralError)
         shot = next(self._shots)
         size = tuple(int(n) for n in
@@ -363,6 +370,16 @@ class CameraDevice:
             shot, results[0], size, when, request.transaction_id))
         done.addErrback(lambda f: self.log.failure("capture failed", f))
         return Reply()
+
+    def _capture_refused(self, request, event=ptp.EC_CaptureComplete):
+        """
+        libgphoto2 2.5.30 ignores an error answer to InitiateCapture and
+        waits for capture events with no timeout; a camera that fails a
+        capture still ends it with an event, so the host reports an error
+        instead of hanging.
+        """
+        self._reactor.callLater(0.05, self.send_event, event,
+                                request.transaction_id, [])
 
     def _store_capture(self, shot, jpeg, size, when, transaction_id):
         handle = next(self._handles)

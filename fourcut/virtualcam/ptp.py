@@ -45,6 +45,7 @@ RC_SessionAlreadyOpen = 0x201E
 
 # Event codes
 EC_ObjectAdded = 0x4002
+EC_StoreFull = 0x400A
 EC_CaptureComplete = 0x400D
 
 # Device property codes

@@ -148,6 +148,11 @@ class PTPIPConnection(Protocol):
             if total > self.factory.max_packet:
                 raise ptpip.ProtocolError("data phase of %d bytes" % (total,))
             self._incoming[1] = total
+            if total == 0:
+                # libgphoto2 sends no Data/EndData for an empty data phase.
+                request = self._incoming[0]
+                self._incoming = None
+                self._enqueue(request, b"")
         elif packet_type in (ptpip.DATA, ptpip.END_DATA):
             if self._incoming is None or self._incoming[1] is None:
                 raise ptpip.ProtocolError("Data without StartData")
@@ -269,6 +274,9 @@ class PTPIPFactory(Factory):
         Drop every connection and refuse new ones until L{replug}.
         """
         self.unplugged = True
+        # A reset, not a close: gphoto2 then reports "Connection reset by
+        # peer" (and, writing CloseSession to the dead socket, dies of
+        # SIGPIPE), which is as abrupt as a pulled USB cable.
         for connection in list(self.connections):
             connection.transport.abortConnection()
 

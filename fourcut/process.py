@@ -1,0 +1,171 @@
+"""
+Child processes with deadlines, ended politely and only by their own PID.
+
+gphoto2 must be stopped with SIGINT so libgphoto2 can release the camera
+(on a Canon, SIGKILL can leave the mirror locked in live view and the USB
+interface claimed). L{stop} escalates SIGINT, SIGTERM, SIGKILL, each after
+a timeout; L{run} runs a command to completion under a deadline.
+"""
+
+from twisted.internet import defer, error
+from twisted.internet.protocol import ProcessProtocol
+from twisted.logger import Logger
+
+log = Logger()
+
+#: Seconds to wait after SIGINT, then after SIGTERM, before the next signal.
+STOP_GRACE = (3.0, 2.0)
+
+
+class Result:
+    """
+    What a finished child left behind.
+
+    @ivar exit_code: the exit status, or L{None} if a signal ended it.
+    @ivar signal: the signal number that ended it, or L{None}.
+    @ivar timed_out: true if it was ended for overrunning its deadline.
+    """
+
+    def __init__(self, argv, stdout, stderr, exit_code, signal_number,
+                 timed_out):
+        self.argv = argv
+        self.stdout = stdout
+        self.stderr = stderr
+        self.exit_code = exit_code
+        self.signal = signal_number
+        self.timed_out = timed_out
+
+    @property
+    def ok(self):
+        return self.exit_code == 0 and not self.timed_out
+
+    def __repr__(self):
+        return "<Result %r exit=%r signal=%r timed_out=%r stderr=%r>" % (
+            self.argv, self.exit_code, self.signal, self.timed_out,
+            self.stderr[-300:])
+
+
+def stop(reactor, transport, ended, grace=STOP_GRACE):
+    """
+    End a child: SIGINT, then SIGTERM, then SIGKILL, each after its grace
+    period if the child is still there. Signals go only to the child's own
+    PID.
+
+    @param transport: the child's L{IProcessTransport}.
+    @param ended: a L{Deferred} that fires when the child has exited; it is
+        what tells us to stop escalating.
+    @return: C{ended}'s result, a L{Deferred} that fires once the child
+        is gone.
+    """
+    done = defer.Deferred()
+    calls = []
+
+    def send(signal_name):
+        if transport.pid is None:
+            return
+        try:
+            transport.signalProcess(signal_name)
+            log.debug("sent {sig} to pid {pid}", sig=signal_name,
+                      pid=transport.pid)
+        except (error.ProcessExitedAlready, OSError):
+            pass
+
+    def gone(result):
+        for call in calls:
+            if call.active():
+                call.cancel()
+        done.callback(None)
+        return result
+
+    ended.addBoth(gone)
+    if done.called:
+        return done
+    send("INT")
+    calls.append(reactor.callLater(grace[0], send, "TERM"))
+    calls.append(reactor.callLater(grace[0] + grace[1], send, "KILL"))
+    return done
+
+
+class _Collector(ProcessProtocol):
+    def __init__(self, argv, max_output):
+        self.argv = argv
+        self.stdout = []
+        self.stderr = []
+        self._sizes = [0, 0]
+        self._max = max_output
+        self.result = None
+        self._watchers = []
+        self.timed_out = False
+
+    def exited(self):
+        """
+        A new L{Deferred} that fires with the L{Result} once the child has
+        exited (at once if it already has).
+        """
+        if self.result is not None:
+            return defer.succeed(self.result)
+        d = defer.Deferred()
+        self._watchers.append(d)
+        return d
+
+    def outReceived(self, data):
+        self._keep(self.stdout, 0, data)
+
+    def errReceived(self, data):
+        self._keep(self.stderr, 1, data)
+
+    def _keep(self, chunks, index, data):
+        if self._sizes[index] + len(data) > self._max:
+            data = data[:max(0, self._max - self._sizes[index])]
+        self._sizes[index] += len(data)
+        if data:
+            chunks.append(data)
+
+    def processEnded(self, reason):
+        exit_code = signal_number = None
+        if isinstance(reason.value, error.ProcessTerminated):
+            exit_code = reason.value.exitCode
+            signal_number = reason.value.signal
+        else:
+            exit_code = 0
+        self.result = Result(
+            self.argv, b"".join(self.stdout), b"".join(self.stderr),
+            exit_code, signal_number, self.timed_out)
+        watchers, self._watchers = self._watchers, []
+        for d in watchers:
+            d.callback(self.result)
+
+
+def run(reactor, argv, deadline, env=None, max_output=256 * 1024 * 1024,
+        on_start=None):
+    """
+    Run C{argv} (a list; never through a shell) to completion.
+
+    @param deadline: seconds the child may take; past it the child is ended
+        with L{stop} and the result says C{timed_out}.
+    @param max_output: bytes kept of each of stdout and stderr.
+    @param on_start: called with the process transport once spawned, so the
+        caller can track the child (and end it) while it runs.
+    @return: a L{Deferred} firing with a L{Result}.
+    """
+    collector = _Collector(list(argv), max_output)
+    transport = reactor.spawnProcess(collector, argv[0], list(argv), env=env)
+    if on_start is not None:
+        on_start(transport)
+
+    def overrun():
+        log.warn("{argv} overran its deadline of {deadline}s; ending it",
+                 argv=argv, deadline=deadline)
+        collector.timed_out = True
+        stop(reactor, transport, collector.exited())
+
+    timer = reactor.callLater(deadline, overrun)
+
+    def finished(result):
+        if timer.active():
+            timer.cancel()
+        return result
+
+    return collector.exited().addBoth(finished)
+
+

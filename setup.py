@@ -1,0 +1,31 @@
+from setuptools import setup
+
+from fourcut import __version__
+
+setup(
+    name="fourcut",
+    version=__version__,
+    description="A camera server for photo booths: gphoto2 live view, "
+                "capture and settings over HTTP and WebSocket",
+    long_description=open("README.rst", encoding="utf-8").read(),
+    long_description_content_type="text/x-rst",
+    license="MIT",
+    python_requires=">=3.9",
+    packages=[
+        "fourcut",
+        "fourcut.virtualcam",
+        "twisted.plugins",
+    ],
+    package_data={"twisted": ["plugins/fourcut_plugin.py"]},
+    install_requires=[
+        "twisted>=22.10",
+        "autobahn>=23.1",
+        "gphoto2>=2.5",
+        "treq>=22.1",
+        "pyyaml>=6.0",
+        "pillow>=10.1",
+    ],
+    extras_require={
+        "test": ["hypothesis"],
+    },
+)
