@@ -130,6 +130,11 @@ class JPEGSplitter:
             return True
 
     def _emit(self, frames, end):
+        if end > self._max_frame:
+            # Completed within one read, before feed() could drop it.
+            self._discard(end)
+            self._skip_to = 0
+            return True
         frames.append(bytes(self._buffer[:end]))
         del self._buffer[:end]
         self._state = _SEEK
