@@ -1,0 +1,596 @@
+"""
+The server's configuration: a YAML file, with command-line overrides on top.
+
+The file follows the C{camera:} block that booth operators already have
+from the spec this server replaces (C{host}/C{port}, C{paths.temp} and all
+the camera keys are accepted as written there), and adds what a long-running
+server needs: limits, timeouts and an access token.
+
+A booth is usually set up in a hurry at a venue, so a mistake must not be
+silently ignored: an unknown key (most often a typo), a value of the wrong
+type or an impossible value stops start-up with one line that names the key
+by its dotted path and says what is allowed, e.g.::
+
+    fourcut.yaml: camera.preview_rotation: must be one of 0, 90, 180, 270
+    (got 45)
+
+(on one line). An empty file, or a file without some sections, means the
+defaults.
+
+YAML is loaded with C{yaml.safe_load}, so a config file cannot construct
+arbitrary Python objects. Booleans must be real YAML booleans (C{true} /
+C{false}); C{"yes"} or C{1} is refused rather than guessed at, and an integer
+field refuses a boolean.
+"""
+
+import dataclasses
+import difflib
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Optional, Tuple
+
+import yaml
+
+#: Where errors in C{overrides} say they come from.
+OVERRIDES_SOURCE = "command line"
+
+#: Server endpoint types C{server.listen} may use.
+ENDPOINT_PREFIXES = ("tcp:", "tcp6:", "ssl:", "unix:", "systemd:")
+
+#: Host used when the seed's C{server.host}/C{server.port} form gives only
+#: a port: all IPv4 interfaces, the same as the default C{tcp:8080}.
+DEFAULT_HOST = "0.0.0.0"
+
+#: Default port for the C{server.host}/C{server.port} form.
+DEFAULT_PORT = 8080
+
+#: Rotations a camera image can be given, in degrees.
+ROTATIONS = (0, 90, 180, 270)
+
+#: Largest width or height accepted for a resolution; larger is a typo.
+MAX_DIMENSION = 20000
+
+#: ISO range accepted; outside it no camera can honour the setting.
+ISO_RANGE = (50, 409600)
+
+#: Shortest C{access.token}: anything shorter can be guessed by anyone on
+#: the venue network who tries.
+MIN_TOKEN_LENGTH = 16
+
+#: What C{config_to_dict} shows instead of a token.
+MASK = "***"
+
+_SETTING_NAME = re.compile(r"\A[A-Za-z0-9_/-]+\Z")
+
+
+class ConfigError(Exception):
+    """
+    The configuration cannot be used; C{str()} is one line for the operator.
+
+    @ivar source: where the bad value came from (a file path, C{"command
+        line"}), or L{None}.
+    @ivar key: the dotted key at fault (e.g. C{"camera.preview_rotation"}),
+        or L{None} when the fault is the whole file.
+    @ivar reason: what is wrong and what is allowed.
+    """
+
+    def __init__(self, reason, key=None, source=None):
+        self.reason = _one_line(reason)
+        self.key = key
+        self.source = source
+        parts = [str(part) for part in (source, key) if part is not None]
+        super().__init__(_one_line(": ".join(parts + [self.reason])))
+
+    def __str__(self):
+        return self.args[0]
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """
+    Where the server listens and the limits that keep one misbehaving
+    front-end from starving the others.
+
+    @ivar listen: a Twisted server endpoint string.
+    @ivar max_ws_clients: WebSocket connections accepted at once.
+    @ivar max_message_bytes: largest WebSocket message accepted.
+    @ivar commands_per_second: commands accepted per connection per second.
+    """
+
+    listen: str = "tcp:8080"
+    max_ws_clients: int = 100
+    max_message_bytes: int = 65536
+    commands_per_second: float = 20.0
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    """
+    Which camera to drive through gphoto2 and how.
+
+    Resolutions are C{(width, height)} tuples; C{live_view}, C{capture} and
+    C{standby} are tuples of C{(name, value)} gphoto2 settings applied when
+    the session enters that mode. Durations are seconds, as floats.
+    """
+
+    port: Optional[str] = None
+    model: Optional[str] = None
+    virtual: bool = False
+    resolution: Optional[Tuple[int, int]] = None
+    preview_resolution: Optional[Tuple[int, int]] = None
+    preview_iso: Optional[int] = None
+    capture_iso: Optional[int] = None
+    preview_rotation: int = 0
+    capture_rotation: int = 0
+    preview_flip: bool = False
+    capture_flip: bool = False
+    delete_internal_memory: bool = False
+    max_restart_attempts: int = 3
+    restart_delay: float = 5.0
+    live_view: Tuple[Tuple[str, str], ...] = ()
+    capture: Tuple[Tuple[str, str], ...] = ()
+    standby: Tuple[Tuple[str, str], ...] = ()
+    standby_after: float = 60.0
+    command_timeout: float = 30.0
+    capture_timeout: float = 60.0
+
+
+@dataclass(frozen=True)
+class PreviewConfig:
+    """
+    Live view timing, and whether watching it needs the access token.
+    """
+
+    stop_grace: float = 2.0
+    stall_timeout: float = 5.0
+    snapshot_timeout: float = 10.0
+    public: bool = True
+
+
+@dataclass(frozen=True)
+class PathsConfig:
+    """
+    Where photos go. Relative paths are relative to the working directory
+    and are kept as given. C{temp} is accepted so that existing files load;
+    it is not used.
+    """
+
+    photos: str = "photos"
+    temp: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class AccessConfig:
+    """
+    The shared secret that front-ends present, or L{None} for none.
+
+    The token is left out of C{repr()} so that logging a config does not
+    leak it.
+    """
+
+    token: Optional[str] = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Config:
+    """
+    The whole configuration, one frozen dataclass per section.
+    """
+
+    server: ServerConfig = field(default_factory=ServerConfig)
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    preview: PreviewConfig = field(default_factory=PreviewConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    access: AccessConfig = field(default_factory=AccessConfig)
+
+    def as_dict(self):
+        """
+        See L{config_to_dict}.
+        """
+        return config_to_dict(self)
+
+
+def config_to_dict(config):
+    """
+    A plain nested dict of C{config}, for showing (e.g. on C{/status}).
+
+    Tuples become lists and settings become C{"name=value"} strings again,
+    so the result has the shape of the YAML file; the access token is
+    replaced by C{"***"} so that it is never shown.
+    """
+    result = {}
+    for section in dataclasses.fields(config):
+        values = {}
+        for item in dataclasses.fields(getattr(config, section.name)):
+            value = getattr(getattr(config, section.name), item.name)
+            if item.name in _SETTING_KEYS:
+                value = ["%s=%s" % pair for pair in value]
+            elif isinstance(value, tuple):
+                value = list(value)
+            values[item.name] = value
+        result[section.name] = values
+    if result["access"]["token"] is not None:
+        result["access"]["token"] = MASK
+    return result
+
+
+def load_config(path=None, overrides=None):
+    """
+    Read the YAML file at C{path}, apply C{overrides}, and validate.
+
+    @param path: the file, or L{None} for no file (all defaults).
+    @param overrides: a dict of dotted keys to values (from command-line
+        options), e.g. C{{"server.listen": "tcp:9000"}}. They win over the
+        file and are validated the same way; a L{None} value means the
+        option was not given. C{server.listen} from here replaces
+        C{server.host}/C{server.port} from the file, and the other way round.
+    @raise ConfigError: the file cannot be read, is not YAML, is not a
+        mapping, or holds (or the overrides hold) an invalid value.
+    """
+    if path is None:
+        return _build({}, "<defaults>", overrides)
+    source = os.fspath(path)
+    try:
+        with open(source, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise ConfigError("cannot read config file: %s"
+                          % (e.strerror or e), source=source)
+    try:
+        mapping = yaml.safe_load(data)
+    except yaml.YAMLError as e:
+        raise ConfigError("not valid YAML: %s" % (_describe_yaml_error(e),),
+                          source=source)
+    return _build(mapping, source, overrides)
+
+
+def parse_config(mapping, source="<config>"):
+    """
+    Validate already-loaded data (what C{yaml.safe_load} returns).
+
+    @param mapping: a dict of sections, or L{None} (an empty file).
+    @param source: what error messages say the data came from.
+    @raise ConfigError: the data is invalid.
+    """
+    return _build(mapping, source, None)
+
+
+# Validation.  Each checker takes a value and returns it converted, or
+# raises _Invalid with the reason (and, for list items, where in the list).
+
+class _Invalid(Exception):
+    def __init__(self, reason, suffix=""):
+        super().__init__(reason)
+        self.reason = reason
+        self.suffix = suffix
+
+
+def _show(value):
+    """
+    A value as the operator wrote it, YAML-style, short and on one line.
+    """
+    if value is None:
+        text = "null"
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    else:
+        text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return text
+
+
+def _got(value):
+    return " (got %s)" % (_show(value),)
+
+
+def _one_line(text):
+    return " ".join(str(text).split())
+
+
+def _describe_yaml_error(error):
+    problem = getattr(error, "problem", None)
+    mark = getattr(error, "problem_mark", None)
+    if problem and mark is not None:
+        return "%s at line %d, column %d" % (
+            problem, mark.line + 1, mark.column + 1)
+    return _one_line(error)
+
+
+def _string(value, nullable=False):
+    if value is None and nullable:
+        return None
+    if not isinstance(value, str) or not value:
+        raise _Invalid("must be a non-empty string%s%s"
+                       % (" or null" if nullable else "", _got(value)))
+    return value
+
+
+def _optional_string(value):
+    return _string(value, nullable=True)
+
+
+def _boolean(value):
+    if not isinstance(value, bool):
+        raise _Invalid("must be true or false" + _got(value))
+    return value
+
+
+def _integer(minimum, maximum=None, nullable=False):
+    if maximum is None:
+        allowed = "an integer >= %d" % (minimum,)
+    else:
+        allowed = "an integer from %d to %d" % (minimum, maximum)
+    if nullable:
+        allowed += " or null"
+
+    def check(value):
+        if value is None and nullable:
+            return None
+        if (not isinstance(value, int) or isinstance(value, bool)
+                or value < minimum or (maximum is not None
+                                       and value > maximum)):
+            raise _Invalid("must be " + allowed + _got(value))
+        return value
+    return check
+
+
+def _number(minimum, inclusive=True):
+    allowed = "a number %s %s (seconds)" % (">=" if inclusive else ">",
+                                            minimum)
+
+    def check(value):
+        if (not isinstance(value, (int, float)) or isinstance(value, bool)
+                or not math.isfinite(value)
+                or value < minimum or (value == minimum and not inclusive)):
+            raise _Invalid("must be " + allowed + _got(value))
+        return float(value)
+    return check
+
+
+def _rotation(value):
+    if (not isinstance(value, int) or isinstance(value, bool)
+            or value not in ROTATIONS):
+        raise _Invalid("must be one of %s%s"
+                       % (", ".join(map(str, ROTATIONS)), _got(value)))
+    return value
+
+
+def _resolution(value):
+    if value is None:
+        return None
+    if (isinstance(value, (list, tuple)) and len(value) == 2
+            and all(isinstance(n, int) and not isinstance(n, bool)
+                    and 1 <= n <= MAX_DIMENSION for n in value)):
+        return tuple(value)
+    raise _Invalid("must be null or [width, height], two integers from 1 "
+                   "to %d%s" % (MAX_DIMENSION, _got(value)))
+
+
+def _settings(value):
+    if value is None:
+        return ()
+    if not isinstance(value, (list, tuple)):
+        raise _Invalid('must be a list of "name=value" gphoto2 settings'
+                       + _got(value))
+    pairs = []
+    seen = set()
+    for index, item in enumerate(value):
+        where = "[%d]" % (index,)
+        name, equals, setting = (item.partition("=") if isinstance(item, str)
+                                 else ("", "", ""))
+        if not equals or not _SETTING_NAME.match(name):
+            raise _Invalid('must be "name=value", the name made of letters, '
+                           "digits, '-', '_' and '/' (e.g. \"viewfinder=1\")"
+                           + _got(item), where)
+        if name in seen:
+            raise _Invalid("%s is set twice in this list" % (name,), where)
+        seen.add(name)
+        pairs.append((name, setting))
+    return tuple(pairs)
+
+
+def _listen(value):
+    if not isinstance(value, str) or not any(
+            value.startswith(prefix) and len(value) > len(prefix)
+            for prefix in ENDPOINT_PREFIXES):
+        raise _Invalid("must be a Twisted server endpoint string starting "
+                       "with one of %s (e.g. \"tcp:8080:interface=127.0.0.1"
+                       "\")%s" % (", ".join(ENDPOINT_PREFIXES), _got(value)))
+    return value
+
+
+def _host(value):
+    if not isinstance(value, str) or not value or value != value.strip():
+        raise _Invalid("must be an IP address or host name to listen on "
+                       "(e.g. \"127.0.0.1\")" + _got(value))
+    return value
+
+
+def _token(value):
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) < MIN_TOKEN_LENGTH:
+        # Never echo a secret, even a bad one, into logs.
+        shown = ("a %d-character string" % (len(value),)
+                 if isinstance(value, str)
+                 else "a value of type %s" % (type(value).__name__,))
+        raise _Invalid("must be null or a string of at least %d characters: "
+                       "a shorter shared secret can be guessed by anyone on "
+                       "the network (got %s)" % (MIN_TOKEN_LENGTH, shown))
+    return value
+
+
+_SCHEMA = {
+    "server": {
+        "listen": _listen,
+        "host": _host,
+        "port": _integer(0, 65535),
+        "max_ws_clients": _integer(1),
+        "max_message_bytes": _integer(1024),
+        "commands_per_second": _number(0, inclusive=False),
+    },
+    "camera": {
+        "port": _optional_string,
+        "model": _optional_string,
+        "virtual": _boolean,
+        "resolution": _resolution,
+        "preview_resolution": _resolution,
+        "preview_iso": _integer(*ISO_RANGE, nullable=True),
+        "capture_iso": _integer(*ISO_RANGE, nullable=True),
+        "preview_rotation": _rotation,
+        "capture_rotation": _rotation,
+        "preview_flip": _boolean,
+        "capture_flip": _boolean,
+        "delete_internal_memory": _boolean,
+        "max_restart_attempts": _integer(0),
+        "restart_delay": _number(0),
+        "live_view": _settings,
+        "capture": _settings,
+        "standby": _settings,
+        "standby_after": _number(0),
+        "command_timeout": _number(0, inclusive=False),
+        "capture_timeout": _number(0, inclusive=False),
+    },
+    "preview": {
+        "stop_grace": _number(0),
+        "stall_timeout": _number(0, inclusive=False),
+        "snapshot_timeout": _number(0, inclusive=False),
+        "public": _boolean,
+    },
+    "paths": {
+        "photos": _string,
+        "temp": _optional_string,
+    },
+    "access": {
+        "token": _token,
+    },
+}
+
+_SECTIONS = {
+    "server": ServerConfig,
+    "camera": CameraConfig,
+    "preview": PreviewConfig,
+    "paths": PathsConfig,
+    "access": AccessConfig,
+}
+
+_SETTING_KEYS = frozenset(["live_view", "capture", "standby"])
+
+#: The seed's way of giving C{server.listen}.
+_HOST_PORT = ("host", "port")
+
+
+def _unknown(name, allowed, what):
+    """
+    The reason for an unknown key: the allowed ones, and the likely
+    intended one first, since it is most often a typo.
+    """
+    reason = "unknown %s; allowed %s: %s" % (
+        what[0], what[1], ", ".join(sorted(allowed)))
+    close = difflib.get_close_matches(str(name), allowed, n=1)
+    if close:
+        reason = "unknown %s (did you mean %s?); allowed %s: %s" % (
+            what[0], close[0], what[1], ", ".join(sorted(allowed)))
+    return reason
+
+
+def _collect(mapping, source):
+    """
+    Check the file's shape and return C{{section: {key: (value, source)}}}.
+    """
+    if mapping is None:
+        return {}
+    if not isinstance(mapping, dict):
+        raise ConfigError("the top level must be a mapping of sections "
+                          "(%s), not %s" % (", ".join(_SCHEMA),
+                                            type(mapping).__name__),
+                          source=source)
+    collected = {}
+    for section, values in mapping.items():
+        if section not in _SCHEMA:
+            raise ConfigError(_unknown(section, list(_SCHEMA),
+                                       ("section", "sections")),
+                              key=str(section), source=source)
+        if values is None:
+            values = {}
+        if not isinstance(values, dict):
+            raise ConfigError("must be a mapping of keys (%s)%s" % (
+                ", ".join(sorted(_SCHEMA[section])), _got(values)),
+                key=section, source=source)
+        collected[section] = {}
+        for key, value in values.items():
+            if key not in _SCHEMA[section]:
+                raise ConfigError(
+                    _unknown(key, list(_SCHEMA[section]),
+                             ("key", "keys in " + section)),
+                    key="%s.%s" % (section, key), source=source)
+            collected[section][key] = (value, source)
+    return collected
+
+
+def _apply_overrides(collected, overrides):
+    """
+    Put C{overrides} over the file's values in C{collected}.
+    """
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        section, dot, key = str(dotted).partition(".")
+        if section not in _SCHEMA:
+            raise ConfigError(_unknown(section, list(_SCHEMA),
+                                       ("section", "sections")),
+                              key=str(dotted), source=OVERRIDES_SOURCE)
+        if not dot or key not in _SCHEMA[section]:
+            raise ConfigError(_unknown(key, list(_SCHEMA[section]),
+                                       ("key", "keys in " + section)),
+                              key=str(dotted), source=OVERRIDES_SOURCE)
+        values = collected.setdefault(section, {})
+        # One way of saying where to listen replaces the other.
+        if section == "server":
+            replaced = _HOST_PORT if key == "listen" else (
+                ("listen",) if key in _HOST_PORT else ())
+            for other in replaced:
+                if other in values and values[other][1] != OVERRIDES_SOURCE:
+                    del values[other]
+        values[key] = (value, OVERRIDES_SOURCE)
+
+
+def _build(mapping, source, overrides):
+    collected = _collect(mapping, source)
+    _apply_overrides(collected, overrides)
+    sections = {}
+    for section, checkers in _SCHEMA.items():
+        values = {}
+        for key, (value, origin) in collected.get(section, {}).items():
+            try:
+                values[key] = checkers[key](value)
+            except _Invalid as e:
+                raise ConfigError(e.reason,
+                                  key="%s.%s%s" % (section, key, e.suffix),
+                                  source=origin)
+        if section == "server":
+            _fold_host_port(values, collected.get("server", {}))
+        sections[section] = _SECTIONS[section](**values)
+    return Config(**sections)
+
+
+def _fold_host_port(values, raw):
+    """
+    Turn the seed's C{server.host}/C{server.port} into C{listen}.
+    """
+    given = [key for key in _HOST_PORT if key in values]
+    if not given:
+        return
+    if "listen" in values:
+        raise ConfigError("give either server.listen or server.host/"
+                          "server.port, not both", key="server.listen",
+                          source=raw["listen"][1])
+    host = values.pop("host", DEFAULT_HOST)
+    port = values.pop("port", DEFAULT_PORT)
+    # Endpoint strings use ':' and '=' as separators; escape them so an
+    # IPv6 address such as '::1' survives.
+    escaped = re.sub(r"([\\:=])", r"\\\1", host)
+    values["listen"] = "tcp:%d:interface=%s" % (port, escaped)
