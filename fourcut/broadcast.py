@@ -1,0 +1,311 @@
+"""
+Fan one camera stream out to many clients, each getting the newest frame it
+can take.
+
+There is no queue per client. L{Broadcaster} keeps one shared latest frame
+and offers every new frame to each subscriber; a client's
+L{LatestFrameProducer} writes it at once if the client's transport can take
+more, or else keeps it in a single pending slot, replacing any older pending
+frame. A slow client therefore skips frames instead of falling behind, never
+delays the others, and costs at most one frame in the transport's buffer
+(Twisted pauses a streaming producer once more than 64 KiB is buffered) plus
+one pending frame. Frames are shared, never copied per client.
+
+The broadcaster also tracks demand, subscribers plus callers waiting in
+L{Broadcaster.next_frame}, so that the camera session can run live view only
+while somebody is watching.
+"""
+
+from dataclasses import dataclass
+
+from twisted.internet import defer
+from twisted.internet.interfaces import IPushProducer
+from twisted.logger import Logger
+from zope.interface import implementer
+
+log = Logger()
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """
+    One live-view frame, shared by every client that is sent it.
+
+    @ivar data: one whole JPEG.
+    @ivar number: the sequence number the broadcaster gave it, from 1, never
+        reused (not even after L{Broadcaster.clear}), so that a client can
+        tell how many frames it skipped.
+    @ivar timestamp: wall-clock seconds when the frame left the camera
+        process, as given by the publisher.
+    """
+
+    data: bytes
+    number: int
+    timestamp: float
+
+    def __repr__(self):
+        # A 170 KB JPEG in a log line helps nobody.
+        return "<Frame #%d %d bytes at %.3f>" % (
+            self.number, len(self.data), self.timestamp)
+
+
+class Broadcaster:
+    """
+    The latest frame of one camera stream and the subscribers it goes to.
+
+    A subscriber is any object with an C{offer(frame)} method, which must
+    return promptly and never block: L{LatestFrameProducer} is the usual
+    one. One that raises is logged and dropped; the others still get the
+    frame.
+
+    @ivar latest: the last L{Frame} published, or L{None} before the first
+        one and after L{clear}.
+    """
+
+    def __init__(self, on_demand_changed=None):
+        """
+        @param on_demand_changed: called with the new demand (see L{demand})
+            each time it changes, not only on 0 -> 1 and 1 -> 0: the camera
+            session starts live view when it is called with a positive count
+            and stops it when called with 0, and the count is there for
+            logging and C{/state}. It is never called twice in a row with
+            the same count, and it may subscribe or unsubscribe re-entrantly.
+        """
+        self._on_demand_changed = on_demand_changed
+        # A dict rather than a set: frames go out in subscription order,
+        # which keeps behaviour (and tests) deterministic.
+        self._subscribers = {}
+        self._waiters = []
+        self._reported = 0
+        self._notifying = False
+        self._number = 0
+        self.latest = None
+
+    @property
+    def count(self):
+        """
+        The number of subscribers (not counting L{next_frame} waiters).
+        """
+        return len(self._subscribers)
+
+    @property
+    def demand(self):
+        """
+        Subscribers plus pending L{next_frame} calls: how many want frames.
+        """
+        return len(self._subscribers) + len(self._waiters)
+
+    def subscribe(self, subscriber):
+        """
+        Offer every frame published from now on to C{subscriber}. Not the
+        current L{latest}, which may be stale: a caller that wants it can
+        offer it itself. Subscribing twice is the same as once.
+        """
+        self._subscribers[subscriber] = None
+        self._demand_changed()
+
+    def unsubscribe(self, subscriber):
+        """
+        Offer C{subscriber} no more frames. Harmless if it is not subscribed.
+        """
+        self._subscribers.pop(subscriber, None)
+        self._demand_changed()
+
+    def publish(self, data, timestamp):
+        """
+        Make C{data} the latest frame and offer it to every subscriber and
+        to every L{next_frame} waiter.
+
+        @param data: one JPEG (L{bytes}).
+        @param timestamp: wall-clock seconds when it left the camera process.
+        @return: the new L{Frame}.
+        """
+        self._number += 1
+        frame = Frame(data=data, number=self._number, timestamp=timestamp)
+        self.latest = frame
+        # Snapshots: offering may subscribe or unsubscribe re-entrantly.
+        for subscriber in list(self._subscribers):
+            if subscriber not in self._subscribers:
+                continue        # dropped by an earlier subscriber's offer
+            try:
+                subscriber.offer(frame)
+            except Exception:
+                log.failure("subscriber {subscriber!r} failed to take frame "
+                            "{number}; dropping it", subscriber=subscriber,
+                            number=frame.number)
+                self._subscribers.pop(subscriber, None)
+        waiters, self._waiters = self._waiters, []
+        for waiter, timer in waiters:
+            timer.cancel()
+            waiter.callback(frame)
+        # Once, after the waiters' callbacks: one that asks for the next
+        # frame at once keeps demand up, without a 1 -> 0 -> 1 flicker that
+        # would stop and restart live view.
+        self._demand_changed()
+        return frame
+
+    def next_frame(self, timeout, clock):
+        """
+        Wait for the next frame published after this call (for a snapshot
+        that must be fresh). While waiting, the caller counts as demand, so
+        live view runs.
+
+        @param timeout: seconds to wait.
+        @param clock: the L{IReactorTime} that measures C{timeout}.
+        @return: a L{Deferred} firing with the L{Frame}, or failing with
+            L{defer.TimeoutError} after C{timeout} seconds. Cancelling it
+            also stops the wait. Either way the waiter is forgotten.
+        """
+        def cancel(waiter):
+            if self._forget(waiter):
+                timer.cancel()
+
+        waiter = defer.Deferred(cancel)
+
+        def expire():
+            if self._forget(waiter):
+                waiter.errback(defer.TimeoutError(
+                    "no frame within %s seconds" % (timeout,)))
+
+        timer = clock.callLater(timeout, expire)
+        self._waiters.append((waiter, timer))
+        self._demand_changed()
+        return waiter
+
+    def clear(self):
+        """
+        Forget the latest frame (the camera was reset, so it is stale).
+        Numbering carries on.
+        """
+        self.latest = None
+
+    def _forget(self, waiter):
+        """
+        Drop C{waiter} from those waiting; return whether it was there.
+        """
+        for index, (candidate, _) in enumerate(self._waiters):
+            if candidate is waiter:
+                del self._waiters[index]
+                self._demand_changed()
+                return True
+        return False
+
+    def _demand_changed(self):
+        """
+        Report demand if it differs from what was last reported. A callback
+        that changes demand again is not re-entered: the loop reports the
+        newer value after it returns.
+        """
+        if self._on_demand_changed is None or self._notifying:
+            return
+        self._notifying = True
+        try:
+            while self.demand != self._reported:
+                self._reported = self.demand
+                try:
+                    self._on_demand_changed(self._reported)
+                except Exception:
+                    log.failure("on_demand_changed({count}) failed",
+                                count=self._reported)
+        finally:
+            self._notifying = False
+
+
+@implementer(IPushProducer)
+class LatestFrameProducer:
+    """
+    One client's end of the latest-frame pattern: a streaming producer, to
+    be registered on the client's consumer (C{request.registerProducer(p,
+    True)} or C{transport.registerProducer(p, True)}) and subscribed to a
+    L{Broadcaster}.
+
+    Frames offered while the consumer is paused wait in one pending slot; a
+    newer one replaces it and counts as skipped. The consumer pauses us
+    when its buffer goes over its limit (C{write} of one frame usually does
+    that) and resumes us once it has drained, when the pending frame, the
+    newest, is written.
+
+    @ivar sent: frames written.
+    @ivar skipped: frames dropped because a newer one came while paused.
+    @ivar paused: whether the consumer has asked us to stop for now.
+    @ivar stopped: whether the consumer has gone; nothing more is written.
+    """
+
+    def __init__(self, write, on_stop=None):
+        """
+        @param write: called with a L{Frame} to write all of it (part
+            headers and all) to the consumer; it may make several writes,
+            and may pause (or even resume) this producer while it runs.
+        @param on_stop: called with no arguments, once, when the consumer
+            stops this producer, so that the owner can unsubscribe it.
+        """
+        self._write = write
+        self._on_stop = on_stop
+        self._pending = None
+        self._writing = False
+        self.paused = False
+        self.stopped = False
+        self.sent = 0
+        self.skipped = 0
+
+    @property
+    def pending(self):
+        """
+        The frame waiting to be written, or L{None}.
+        """
+        return self._pending
+
+    def offer(self, frame):
+        """
+        Write C{frame} now if the consumer can take it, else hold it as the
+        one pending frame.
+        """
+        if self.stopped:
+            return
+        if self._pending is not None:
+            self.skipped += 1
+        self._pending = frame
+        self._flush()
+
+    def pauseProducing(self):
+        self.paused = True
+
+    def resumeProducing(self):
+        if self.stopped:
+            return
+        self.paused = False
+        self._flush()
+
+    def stopProducing(self):
+        if self.stopped:
+            return
+        self.stopped = True
+        self._pending = None
+        if self._on_stop is not None:
+            self._on_stop()
+
+    def _flush(self):
+        """
+        Write the pending frame while the consumer will take one.
+
+        Re-entrant calls (a consumer that pauses and resumes us, or a frame
+        offered, from inside C{write}) only update state: the outermost
+        call does the writing, so one frame's bytes are never interleaved
+        with another's.
+        """
+        if self._writing:
+            return
+        self._writing = True
+        try:
+            while (self._pending is not None and not self.paused
+                   and not self.stopped):
+                frame, self._pending = self._pending, None
+                self._write(frame)
+                self.sent += 1
+        finally:
+            self._writing = False
+
+    def __repr__(self):
+        return "<LatestFrameProducer sent=%d skipped=%d%s%s>" % (
+            self.sent, self.skipped, " paused" if self.paused else "",
+            " stopped" if self.stopped else "")

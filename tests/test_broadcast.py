@@ -1,0 +1,768 @@
+"""
+Tests of L{fourcut.broadcast}: the fan-out of one camera stream, the
+latest-frame producer that keeps a slow client from holding more than a
+frame or two, demand tracking, and one run over real loopback TCP with a
+client that has stopped reading.
+"""
+
+import gc
+import socket
+import struct
+import time
+
+from twisted.internet import defer, reactor, task
+from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+from twisted.internet.interfaces import IPushProducer
+from twisted.internet.protocol import Factory, Protocol
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+from zope.interface.verify import verifyObject
+
+from fourcut.broadcast import Broadcaster, Frame, LatestFrameProducer
+
+
+class Recorder:
+    """
+    A subscriber that remembers what it was offered.
+    """
+
+    def __init__(self):
+        self.frames = []
+
+    def offer(self, frame):
+        self.frames.append(frame)
+
+    @property
+    def numbers(self):
+        return [frame.number for frame in self.frames]
+
+
+class Exploding:
+    """
+    A subscriber whose C{offer} raises.
+    """
+
+    def __init__(self):
+        self.offers = 0
+
+    def offer(self, frame):
+        self.offers += 1
+        raise ZeroDivisionError("broken subscriber")
+
+
+class BufferingConsumer:
+    """
+    A consumer that behaves like L{twisted.internet.abstract.FileDescriptor}
+    towards a streaming producer: it pauses the producer from inside
+    C{write} once more than C{limit} bytes are buffered, and resumes it
+    only when L{drain} has emptied the buffer.
+    """
+
+    def __init__(self, limit=64 * 1024):
+        self.limit = limit
+        self.buffer = []
+        self.buffered = 0
+        self.received = []
+        self.producer = None
+        self.producer_paused = False
+
+    def registerProducer(self, producer, streaming):
+        assert streaming
+        self.producer = producer
+
+    def write(self, data):
+        self.buffer.append(data)
+        self.buffered += len(data)
+        if (self.producer is not None and not self.producer_paused
+                and self.buffered > self.limit):
+            self.producer_paused = True
+            self.producer.pauseProducing()
+
+    def drain(self):
+        self.received.extend(self.buffer)
+        self.buffer = []
+        self.buffered = 0
+        if self.producer_paused:
+            self.producer_paused = False
+            self.producer.resumeProducing()
+
+
+def attach(consumer, broadcaster=None):
+    """
+    A L{LatestFrameProducer} writing whole frames to C{consumer}, registered
+    on it and (optionally) subscribed to C{broadcaster}, unsubscribing when
+    stopped.
+    """
+    def stopped():
+        if broadcaster is not None:
+            broadcaster.unsubscribe(producer)
+
+    producer = LatestFrameProducer(
+        lambda frame: consumer.write(frame.data), on_stop=stopped)
+    consumer.registerProducer(producer, True)
+    if broadcaster is not None:
+        broadcaster.subscribe(producer)
+    return producer
+
+
+def frame(number, size=10):
+    return Frame(data=bytes([number % 256]) * size, number=number,
+                 timestamp=1000.0 + number)
+
+
+class FrameTests(SynchronousTestCase):
+
+    def test_immutable(self):
+        """
+        A frame is shared by every client, so nobody may change it.
+        """
+        f = frame(1)
+        with self.assertRaises(AttributeError):
+            f.number = 2
+        with self.assertRaises(AttributeError):
+            f.data = b""
+
+    def test_repr_hides_data(self):
+        """
+        A frame's repr names it without dumping the JPEG into logs.
+        """
+        text = repr(Frame(data=b"\xff" * 100000, number=7, timestamp=1.5))
+        self.assertIn("#7", text)
+        self.assertIn("100000 bytes", text)
+        self.assertLess(len(text), 100)
+
+
+class PublishTests(SynchronousTestCase):
+
+    def test_numbering_and_latest(self):
+        """
+        Frames are numbered from 1 in publishing order, carry the
+        publisher's timestamp, and the last one is C{latest}.
+        """
+        broadcaster = Broadcaster()
+        self.assertIsNone(broadcaster.latest)
+        first = broadcaster.publish(b"one", 10.5)
+        second = broadcaster.publish(b"two", 11.25)
+        self.assertEqual((first.number, first.data, first.timestamp),
+                         (1, b"one", 10.5))
+        self.assertEqual((second.number, second.data, second.timestamp),
+                         (2, b"two", 11.25))
+        self.assertIs(broadcaster.latest, second)
+
+    def test_every_subscriber_in_order(self):
+        """
+        Each subscriber is offered every frame, in order, and the very same
+        frame object (shared, not copied).
+        """
+        broadcaster = Broadcaster()
+        a, b = Recorder(), Recorder()
+        broadcaster.subscribe(a)
+        broadcaster.subscribe(b)
+        frames = [broadcaster.publish(b"%d" % i, float(i)) for i in range(5)]
+        self.assertEqual(a.frames, frames)
+        self.assertEqual(b.frames, frames)
+        for x, y in zip(a.frames, b.frames):
+            self.assertIs(x, y)
+
+    def test_subscribe_from_now_on(self):
+        """
+        A new subscriber gets frames published after it subscribed, not
+        the old latest one; an unsubscribed one gets no more.
+        """
+        broadcaster = Broadcaster()
+        broadcaster.publish(b"old", 1.0)
+        recorder = Recorder()
+        broadcaster.subscribe(recorder)
+        broadcaster.publish(b"new", 2.0)
+        broadcaster.unsubscribe(recorder)
+        broadcaster.publish(b"after", 3.0)
+        self.assertEqual(recorder.numbers, [2])
+
+    def test_idempotent(self):
+        """
+        Subscribing twice is subscribing once (one offer per frame);
+        unsubscribing twice, or something never subscribed, is harmless.
+        """
+        broadcaster = Broadcaster()
+        recorder = Recorder()
+        broadcaster.subscribe(recorder)
+        broadcaster.subscribe(recorder)
+        self.assertEqual(broadcaster.count, 1)
+        broadcaster.publish(b"x", 1.0)
+        self.assertEqual(recorder.numbers, [1])
+        broadcaster.unsubscribe(recorder)
+        broadcaster.unsubscribe(recorder)
+        broadcaster.unsubscribe(Recorder())
+        self.assertEqual(broadcaster.count, 0)
+
+    def test_clear(self):
+        """
+        C{clear} forgets the latest frame; numbering carries on, so clients
+        never see a number twice.
+        """
+        broadcaster = Broadcaster()
+        broadcaster.publish(b"a", 1.0)
+        broadcaster.clear()
+        self.assertIsNone(broadcaster.latest)
+        self.assertEqual(broadcaster.publish(b"b", 2.0).number, 2)
+
+    def test_failing_subscriber_dropped(self):
+        """
+        A subscriber that raises is logged and dropped; the subscribers
+        before and after it still get the frame, and later frames.
+        """
+        broadcaster = Broadcaster()
+        before, broken, after = Recorder(), Exploding(), Recorder()
+        for subscriber in (before, broken, after):
+            broadcaster.subscribe(subscriber)
+        broadcaster.publish(b"a", 1.0)
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+        broadcaster.publish(b"b", 2.0)
+        self.assertEqual(before.numbers, [1, 2])
+        self.assertEqual(after.numbers, [1, 2])
+        self.assertEqual(broken.offers, 1)
+        self.assertEqual(broadcaster.count, 2)
+        self.assertEqual(self.flushLoggedErrors(ZeroDivisionError), [])
+
+    def test_unsubscribed_during_publish(self):
+        """
+        A subscriber that another one unsubscribes while a frame goes out
+        is not offered that frame; one subscribed meanwhile waits for the
+        next frame.
+        """
+        broadcaster = Broadcaster()
+        victim, newcomer = Recorder(), Recorder()
+
+        class Meddler:
+            def offer(self, frame):
+                broadcaster.unsubscribe(victim)
+                broadcaster.subscribe(newcomer)
+
+        broadcaster.subscribe(Meddler())
+        broadcaster.subscribe(victim)
+        broadcaster.publish(b"a", 1.0)
+        broadcaster.publish(b"b", 2.0)
+        self.assertEqual(victim.numbers, [])
+        self.assertEqual(newcomer.numbers, [2])
+
+
+class DemandTests(SynchronousTestCase):
+
+    def setUp(self):
+        self.reports = []
+        self.broadcaster = Broadcaster(on_demand_changed=self.reports.append)
+        self.clock = task.Clock()
+
+    def test_subscribe_unsubscribe(self):
+        """
+        Every change in the number of subscribers is reported with the new
+        count; repeating a subscribe or unsubscribe reports nothing.
+        """
+        a, b = Recorder(), Recorder()
+        self.broadcaster.subscribe(a)
+        self.broadcaster.subscribe(a)
+        self.broadcaster.subscribe(b)
+        self.broadcaster.unsubscribe(a)
+        self.broadcaster.unsubscribe(a)
+        self.broadcaster.unsubscribe(b)
+        self.assertEqual(self.reports, [1, 2, 1, 0])
+        self.assertEqual(self.broadcaster.demand, 0)
+
+    def test_dropped_subscriber_reported(self):
+        """
+        Dropping a failing subscriber lowers demand, so a camera nobody
+        watches any more can stop live view.
+        """
+        self.broadcaster.subscribe(Exploding())
+        self.broadcaster.publish(b"a", 1.0)
+        self.flushLoggedErrors(ZeroDivisionError)
+        self.assertEqual(self.reports, [1, 0])
+
+    def test_next_frame(self):
+        """
+        C{next_frame} fires with the next frame published after the call,
+        not the latest one; while it waits it counts as demand.
+        """
+        self.broadcaster.publish(b"stale", 1.0)
+        d = self.broadcaster.next_frame(5.0, self.clock)
+        self.assertNoResult(d)
+        self.assertEqual(self.reports, [1])
+        self.assertEqual(self.broadcaster.demand, 1)
+        self.assertEqual(self.broadcaster.count, 0)
+        published = self.broadcaster.publish(b"fresh", 2.0)
+        self.assertIs(self.successResultOf(d), published)
+        self.assertEqual(self.reports, [1, 0])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_next_frame_with_subscribers(self):
+        """
+        Waiters add to subscribers in the demand count, and several waiters
+        all get the same next frame.
+        """
+        self.broadcaster.subscribe(Recorder())
+        first = self.broadcaster.next_frame(5.0, self.clock)
+        second = self.broadcaster.next_frame(5.0, self.clock)
+        self.assertEqual(self.reports, [1, 2, 3])
+        published = self.broadcaster.publish(b"x", 1.0)
+        self.assertIs(self.successResultOf(first), published)
+        self.assertIs(self.successResultOf(second), published)
+        self.assertEqual(self.reports, [1, 2, 3, 1])
+
+    def test_next_frame_timeout(self):
+        """
+        With no frame within the timeout the Deferred fails with
+        L{defer.TimeoutError} and demand goes back down; a later frame
+        finds no stale waiter.
+        """
+        d = self.broadcaster.next_frame(5.0, self.clock)
+        self.clock.advance(4.9)
+        self.assertNoResult(d)
+        self.clock.advance(0.1)
+        self.failureResultOf(d, defer.TimeoutError)
+        self.assertEqual(self.reports, [1, 0])
+        self.assertEqual(self.broadcaster.demand, 0)
+        self.broadcaster.publish(b"late", 1.0)
+        self.assertEqual(self.reports, [1, 0])
+
+    def test_next_frame_cancel(self):
+        """
+        Cancelling the Deferred (a client gave up) forgets the waiter and
+        its timer.
+        """
+        d = self.broadcaster.next_frame(5.0, self.clock)
+        d.cancel()
+        self.failureResultOf(d, defer.CancelledError)
+        self.assertEqual(self.reports, [1, 0])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_waiter_asking_again_keeps_demand(self):
+        """
+        A waiter whose callback asks for the next frame at once (a snapshot
+        loop) keeps demand up without a drop to 0 that would stop live view.
+        """
+        got = []
+
+        def again(frame):
+            got.append(frame.number)
+            if len(got) < 3:
+                self.broadcaster.next_frame(5.0, self.clock).addCallback(
+                    again)
+
+        self.broadcaster.next_frame(5.0, self.clock).addCallback(again)
+        for i in range(4):
+            self.broadcaster.publish(b"%d" % i, float(i))
+        self.assertEqual(got, [1, 2, 3])
+        self.assertEqual(self.reports, [1, 0])
+
+    def test_callback_changing_demand(self):
+        """
+        An C{on_demand_changed} that subscribes re-entrantly is not
+        re-entered, and the newer count is still reported.
+        """
+        reports = []
+        late = Recorder()
+
+        def changed(count):
+            reports.append(count)
+            if count == 1:
+                broadcaster.subscribe(late)
+
+        broadcaster = Broadcaster(on_demand_changed=changed)
+        broadcaster.subscribe(Recorder())
+        self.assertEqual(reports, [1, 2])
+
+    def test_callback_raising(self):
+        """
+        A failing C{on_demand_changed} is logged; subscribing still works.
+        """
+        def changed(count):
+            raise ZeroDivisionError(count)
+
+        broadcaster = Broadcaster(on_demand_changed=changed)
+        recorder = Recorder()
+        broadcaster.subscribe(recorder)
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+        broadcaster.publish(b"a", 1.0)
+        self.assertEqual(recorder.numbers, [1])
+
+
+class LatestFrameProducerTests(SynchronousTestCase):
+
+    def test_interface(self):
+        producer = LatestFrameProducer(lambda frame: None)
+        self.assertTrue(verifyObject(IPushProducer, producer))
+
+    def test_writes_at_once(self):
+        """
+        While not paused, each frame offered is written at once.
+        """
+        written = []
+        producer = LatestFrameProducer(written.append)
+        frames = [frame(i) for i in range(1, 4)]
+        for f in frames:
+            producer.offer(f)
+        self.assertEqual(written, frames)
+        self.assertEqual((producer.sent, producer.skipped), (3, 0))
+        self.assertIsNone(producer.pending)
+
+    def test_paused_keeps_newest(self):
+        """
+        While paused, only the newest frame is kept; resuming writes exactly
+        that one, and the others count as skipped.
+        """
+        written = []
+        producer = LatestFrameProducer(written.append)
+        producer.pauseProducing()
+        for i in range(1, 6):
+            producer.offer(frame(i))
+        self.assertEqual(written, [])
+        self.assertEqual(producer.pending.number, 5)
+        producer.resumeProducing()
+        self.assertEqual([f.number for f in written], [5])
+        self.assertEqual((producer.sent, producer.skipped), (1, 4))
+        self.assertIsNone(producer.pending)
+        producer.resumeProducing()
+        self.assertEqual(len(written), 1)
+
+    def test_slow_beside_fast(self):
+        """
+        Through a broadcaster, a client whose consumer never drains gets
+        one frame written and then only holds the newest; a client beside
+        it that drains gets every frame, in order.
+        """
+        broadcaster = Broadcaster()
+        fast, slow = BufferingConsumer(limit=0), BufferingConsumer(limit=0)
+        fast_producer = attach(fast, broadcaster)
+        slow_producer = attach(slow, broadcaster)
+        for i in range(1, 21):
+            broadcaster.publish(bytes([i]), float(i))
+            fast.drain()
+        self.assertEqual(fast.received, [bytes([i]) for i in range(1, 21)])
+        self.assertEqual(fast_producer.skipped, 0)
+        self.assertEqual(slow.buffer, [bytes([1])])
+        self.assertEqual(slow_producer.pending.number, 20)
+        self.assertEqual(slow_producer.skipped, 18)
+        slow.drain()
+        self.assertEqual(slow.received, [bytes([1])])
+        self.assertEqual(slow.buffer, [bytes([20])])
+
+    def test_memory_bound(self):
+        """
+        After 1000 frames to a client that takes none, the producer holds
+        one pending frame, its consumer one frame beyond its limit, and no
+        older frame is alive anywhere.
+        """
+        broadcaster = Broadcaster()
+        size = 10_000
+        consumer = BufferingConsumer(limit=64 * 1024)
+        producer = attach(consumer, broadcaster)
+        peak = 0
+        marker = b"memory-bound test "
+        for i in range(1000):
+            broadcaster.publish(marker + bytes([i % 256]) * size, float(i))
+            peak = max(peak, consumer.buffered)
+        self.assertLessEqual(peak, 64 * 1024 + len(marker) + size)
+        self.assertEqual(producer.pending.number, 1000)
+        self.assertEqual(producer.sent + producer.skipped + 1, 1000)
+        gc.collect()
+        alive = [o for o in gc.get_objects()
+                 if isinstance(o, Frame) and o.data.startswith(marker)]
+        self.assertEqual(alive, [producer.pending])
+        self.assertIs(producer.pending, broadcaster.latest)
+
+    def test_stop(self):
+        """
+        Once stopped (the connection went), nothing more is written, the
+        pending frame is let go, and C{on_stop} runs once and unsubscribes.
+        """
+        reports = []
+        broadcaster = Broadcaster(on_demand_changed=reports.append)
+        consumer = BufferingConsumer(limit=0)
+        producer = attach(consumer, broadcaster)
+        broadcaster.publish(b"a", 1.0)
+        broadcaster.publish(b"b", 2.0)
+        self.assertIsNotNone(producer.pending)
+        producer.stopProducing()
+        producer.stopProducing()
+        self.assertEqual(reports, [1, 0])
+        self.assertIsNone(producer.pending)
+        producer.offer(frame(3))
+        consumer.drain()
+        producer.resumeProducing()
+        self.assertEqual(consumer.received, [b"a"])
+        self.assertEqual(producer.sent, 1)
+
+    def test_stop_without_callback(self):
+        producer = LatestFrameProducer(lambda frame: None)
+        producer.stopProducing()
+        self.assertTrue(producer.stopped)
+
+    def test_pause_during_write(self):
+        """
+        A consumer that pauses the producer from inside the write (as a
+        transport does once its buffer is over the limit) stops further
+        writes; the frame offered meanwhile waits and goes on resume.
+        """
+        consumer = BufferingConsumer(limit=5)
+        producer = attach(consumer)
+        producer.offer(frame(1, size=10))
+        self.assertTrue(producer.paused)
+        producer.offer(frame(2, size=10))
+        self.assertEqual(consumer.buffered, 10)
+        consumer.drain()
+        self.assertEqual(consumer.received, [b"\x01" * 10])
+        self.assertEqual(consumer.buffer, [b"\x02" * 10])
+        self.assertTrue(producer.paused)
+        self.assertEqual(producer.sent, 2)
+
+    def test_resume_and_offer_during_write(self):
+        """
+        If, in the middle of a frame written in several pieces, the
+        consumer pauses and resumes the producer and a newer frame is
+        offered, the newer frame is written only after the whole of the
+        current one: one frame's bytes never interleave with another's.
+        """
+        out = []
+        producer = None
+
+        def write(f):
+            out.append(("head", f.number))
+            if f.number == 1:
+                producer.pauseProducing()
+                producer.offer(frame(2))
+                producer.resumeProducing()
+            out.append(("body", f.number))
+
+        producer = LatestFrameProducer(write)
+        producer.offer(frame(1))
+        self.assertEqual(out, [("head", 1), ("body", 1),
+                               ("head", 2), ("body", 2)])
+        self.assertEqual((producer.sent, producer.skipped), (2, 0))
+
+    def test_skip_during_paused_write(self):
+        """
+        Frames offered while a write has paused the producer replace each
+        other; only the newest is written after resume.
+        """
+        out = []
+        producer = None
+
+        def write(f):
+            out.append(f.number)
+            if f.number == 1:
+                producer.pauseProducing()
+                producer.offer(frame(2))
+                producer.offer(frame(3))
+
+        producer = LatestFrameProducer(write)
+        producer.offer(frame(1))
+        self.assertEqual(out, [1])
+        producer.resumeProducing()
+        self.assertEqual(out, [1, 3])
+        self.assertEqual((producer.sent, producer.skipped), (2, 1))
+
+    def test_failing_write(self):
+        """
+        A write that raises lets the exception out (the broadcaster logs it
+        and drops the subscriber) and leaves the producer usable.
+        """
+        calls = []
+
+        def write(f):
+            calls.append(f.number)
+            if f.number == 1:
+                raise ZeroDivisionError()
+
+        producer = LatestFrameProducer(write)
+        broadcaster = Broadcaster()
+        broadcaster.subscribe(producer)
+        broadcaster.publish(b"a", 1.0)
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+        self.assertEqual(broadcaster.count, 0)
+        producer.offer(frame(2))
+        self.assertEqual(calls, [1, 2])
+
+
+# The wire format of the loopback test: length and frame number, then data.
+HEADER = struct.Struct(">II")
+FRAME_SIZE = 200 * 1024
+FRAMES = 200
+
+
+def payload(number):
+    return bytes([number % 251]) * FRAME_SIZE
+
+
+class FrameServer(Protocol):
+    """
+    The server side of one client: a L{LatestFrameProducer} on the TCP
+    transport, subscribed to the broadcaster while connected.
+    """
+
+    def __init__(self, broadcaster):
+        self.broadcaster = broadcaster
+        self.lost = defer.Deferred()
+
+    def connectionMade(self):
+        self.transport.getHandle().setsockopt(
+            socket.SOL_SOCKET, socket.SO_SNDBUF,
+            32 * 1024)
+        self.producer = LatestFrameProducer(
+            self.write_frame,
+            on_stop=lambda: self.broadcaster.unsubscribe(self.producer))
+        self.transport.registerProducer(self.producer, True)
+        self.broadcaster.subscribe(self.producer)
+
+    def write_frame(self, frame):
+        self.transport.write(HEADER.pack(len(frame.data), frame.number))
+        self.transport.write(frame.data)
+
+    def buffered(self):
+        """
+        Bytes written but still in user space, waiting for the socket.
+        """
+        t = self.transport
+        return len(t.dataBuffer) - t.offset + t._tempDataLen
+
+    def connectionLost(self, reason):
+        self.broadcaster.unsubscribe(self.producer)
+        self.lost.callback(None)
+
+
+class FrameClient(Protocol):
+    """
+    Reads length-prefixed frames, checking each one's bytes.
+    """
+
+    def __init__(self):
+        self.buffer = bytearray()
+        self.numbers = []
+        self.bad = []
+        self.lost = defer.Deferred()
+
+    def connectionMade(self):
+        self.transport.getHandle().setsockopt(
+            socket.SOL_SOCKET, socket.SO_RCVBUF,
+            32 * 1024)
+
+    def dataReceived(self, data):
+        self.buffer += data
+        while len(self.buffer) >= HEADER.size:
+            length, number = HEADER.unpack_from(self.buffer)
+            end = HEADER.size + length
+            if len(self.buffer) < end:
+                break
+            if self.buffer[HEADER.size:end] != payload(number):
+                self.bad.append(number)
+            del self.buffer[:end]
+            self.numbers.append(number)
+
+    def connectionLost(self, reason):
+        self.lost.callback(None)
+
+
+async def wait_until(predicate):
+    """
+    Let the reactor run until C{predicate()} holds (the test's timeout
+    bounds the wait).
+    """
+    while not predicate():
+        await task.deferLater(reactor, 0.001)
+
+
+class LoopbackTests(TestCase):
+    """
+    Real TCP on 127.0.0.1, with Twisted's own transport pausing and
+    resuming the producers.
+    """
+
+    timeout = 120
+
+    async def test_stalled_client(self):
+        """
+        Of two clients, the one that reads gets every one of 200 frames of
+        200 KB, while for the one that has stopped reading the server holds
+        at most its transport's buffer limit plus one frame in user space
+        and one pending frame, skipping the rest; when it reads again it
+        gets the newest frame.
+        """
+        broadcaster = Broadcaster()
+        servers, clients = [], []
+
+        class ServerFactory(Factory):
+            def buildProtocol(self, addr):
+                server = FrameServer(broadcaster)
+                servers.append(server)
+                return server
+
+        port = reactor.listenTCP(0, ServerFactory(), interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+
+        def close_all():
+            # Abort: the stalled client's server side still has bytes to
+            # send, which a polite close would wait for.
+            waits = []
+            for protocol in servers + clients:
+                if protocol.transport is not None \
+                        and protocol.transport.connected:
+                    protocol.transport.abortConnection()
+                    waits.append(protocol.lost)
+            return defer.gatherResults(waits)
+
+        self.addCleanup(close_all)
+
+        async def connect():
+            client = FrameClient()
+            endpoint = TCP4ClientEndpoint(
+                reactor, "127.0.0.1", port.getHost().port)
+            clients.append(client)
+            await connectProtocol(endpoint, client)
+            local = client.transport.getHost().port
+
+            def matching():
+                return [s for s in servers
+                        if s.transport.getPeer().port == local]
+
+            await wait_until(matching)
+            return client, matching()[0]
+
+        fast, fast_server = await connect()
+        stalled, stalled_server = await connect()
+        stalled.transport.pauseProducing()
+        self.assertEqual(broadcaster.count, 2)
+
+        peak = 0
+        for number in range(1, FRAMES + 1):
+            # Pace by the reading client: publish only when its transport
+            # can take a frame, so that it needs to skip none.
+            await wait_until(lambda: not fast_server.producer.paused)
+            frame = broadcaster.publish(payload(number), time.time())
+            peak = max(peak, stalled_server.buffered())
+            await task.deferLater(reactor, 0.001)
+            peak = max(peak, stalled_server.buffered())
+        self.assertEqual(frame.number, FRAMES)
+
+        await wait_until(lambda: fast.numbers[-1:] == [FRAMES])
+        self.assertEqual(fast.numbers, list(range(1, FRAMES + 1)))
+        self.assertEqual(fast.bad, [])
+        self.assertEqual(fast_server.producer.skipped, 0)
+
+        producer = stalled_server.producer
+        self.assertTrue(producer.paused)
+        self.assertGreater(producer.skipped, 0)
+        self.assertEqual(producer.pending.number, FRAMES)
+        self.assertEqual(producer.sent + producer.skipped + 1, FRAMES)
+        # The transport pauses the producer once over bufferSize (64 KiB),
+        # and a frame is only written while not paused, so at most the
+        # limit plus one whole frame ever waits in user space.
+        limit = stalled_server.transport.bufferSize
+        self.assertGreater(peak, limit)
+        self.assertLessEqual(peak, limit + HEADER.size + FRAME_SIZE)
+
+        # Reading again, the stalled client gets what was in flight, then
+        # the newest frame, skipping the rest.
+        stalled.transport.resumeProducing()
+        await wait_until(lambda: stalled.numbers[-1:] == [FRAMES])
+        self.assertEqual(stalled.bad, [])
+        self.assertEqual(stalled.numbers, sorted(set(stalled.numbers)))
+        self.assertEqual(len(stalled.numbers), producer.sent)
+        self.assertLess(len(stalled.numbers), FRAMES)
