@@ -14,7 +14,9 @@ setup(
     packages=[
         "fourcut",
         "fourcut.virtualcam",
+        "twisted.plugins",
     ],
+    package_data={"twisted": ["plugins/fourcut_plugin.py"]},
     install_requires=[
         "twisted>=22.10",
         "autobahn>=23.1",

@@ -1,0 +1,174 @@
+"""
+C{twistd fourcut}: options and the service tree.
+
+C{makeService(options, reactor=reactor)} builds everything on one reactor:
+the camera session (and, with C{--virtual-camera}, the virtual camera it
+drives), the broadcaster that fans live view out, and the web site.
+"""
+
+import sys
+
+from twisted.application import service
+from twisted.internet import defer
+from twisted.internet.endpoints import serverFromString
+from twisted.logger import Logger
+from twisted.python import usage
+
+from . import __version__
+from .broadcast import Broadcaster
+from .config import ConfigError, load_config
+from .gphoto2 import GPhoto2
+from .photos import PhotoStore
+from .session import CameraSession
+from .virtualcam.camera import GPHOTO2_MODEL, VirtualCamera
+from .web import make_site
+
+
+class Options(usage.Options):
+    synopsis = "[options]"
+    longdesc = (
+        "fourcut: a camera server for photo booths. Serves live view, "
+        "capture, reset and a safe gphoto2 command channel over HTTP. "
+        "Command-line options override the YAML config file.")
+
+    optParameters = [
+        ["config", "c", None,
+         "YAML config file (see etc/fourcut.yaml). Without it every "
+         "setting has its default."],
+        ["listen", "l", None,
+         "Twisted endpoint to listen on (default tcp:8080: all interfaces; "
+         "use tcp:8080:interface=127.0.0.1 behind a proxy)."],
+        ["camera-port", None, None,
+         "gphoto2 --port, e.g. usb:001,007 (default: auto-detect USB)."],
+        ["camera-model", None, None,
+         "gphoto2 --camera, e.g. 'Canon EOS 700D' (default: auto-detect)."],
+        ["photos", None, None,
+         "Directory captures are saved in (default: ./photos)."],
+    ]
+    optFlags = [
+        ["virtual-camera", None,
+         "Start the built-in virtual camera on this reactor and use it."],
+    ]
+
+    def opt_version(self):
+        print("fourcut", __version__)
+        sys.exit(0)
+
+    def postOptions(self):
+        overrides = {
+            "server.listen": self["listen"],
+            "camera.port": self["camera-port"],
+            "camera.model": self["camera-model"],
+            "paths.photos": self["photos"],
+        }
+        if self["virtual-camera"]:
+            overrides["camera.virtual"] = True
+        try:
+            self.config = load_config(self["config"], overrides)
+        except ConfigError as e:
+            raise usage.UsageError(str(e))
+
+
+class VirtualCameraService(service.Service):
+    """
+    Runs the virtual camera on the service's reactor, before the session
+    needs it.
+    """
+
+    def __init__(self, camera):
+        self.camera = camera
+        self.ready = defer.Deferred()
+
+    def startService(self):
+        service.Service.startService(self)
+        self.camera.listen("tcp:0:interface=127.0.0.1").chainDeferred(
+            self.ready)
+
+    def stopService(self):
+        service.Service.stopService(self)
+        return self.camera.stop()
+
+
+class WebService(service.Service):
+    """
+    Listens on the configured endpoint; C{listening} fires with the
+    listening port (tests listen on port 0 and read the address from it).
+    """
+
+    def __init__(self, endpoint, site):
+        self.endpoint = endpoint
+        self.site = site
+        self.listening = defer.Deferred()
+        self._port = None
+
+    def startService(self):
+        service.Service.startService(self)
+
+        def listening(port):
+            self._port = port
+            return port
+
+        self.endpoint.listen(self.site).addCallback(listening).chainDeferred(
+            self.listening)
+
+    def stopService(self):
+        service.Service.stopService(self)
+        if self._port is not None:
+            port, self._port = self._port, None
+            return port.stopListening()
+
+
+class SessionService(service.Service):
+    """
+    Ends every gphoto2 child when twistd stops.
+    """
+
+    def __init__(self, session):
+        self.session = session
+
+    def stopService(self):
+        service.Service.stopService(self)
+        return self.session.shutdown()
+
+
+def makeService(options, reactor=None):
+    if reactor is None:
+        from twisted.internet import reactor
+    config = options.config
+    log = Logger()
+    top = service.MultiService()
+
+    gphoto2 = GPhoto2(port=config.camera.port, model=config.camera.model)
+    if config.camera.virtual:
+        camera = VirtualCamera(reactor)
+        virtual = VirtualCameraService(camera)
+        virtual.setServiceParent(top)
+
+        def use_virtual(port):
+            gphoto2.port = port
+            gphoto2.model = GPHOTO2_MODEL
+            log.info("virtual camera at {port}", port=port)
+
+        virtual.ready.addCallback(use_virtual)
+        top.virtual_camera = camera
+
+    # Demand for frames (preview clients, snapshot waiters) is what starts
+    # and stops live view.
+    broadcaster = Broadcaster(
+        on_demand_changed=lambda count: session.demand_changed(count))
+    session = CameraSession(
+        reactor, gphoto2, broadcaster, PhotoStore(config.paths.photos),
+        stop_grace=config.preview.stop_grace,
+        command_timeout=config.camera.command_timeout,
+        capture_timeout=config.camera.capture_timeout,
+        keep_on_card=not config.camera.delete_internal_memory)
+    SessionService(session).setServiceParent(top)
+
+    site = make_site(broadcaster, session, reactor,
+                     config.preview.snapshot_timeout)
+    web = WebService(serverFromString(reactor, config.server.listen), site)
+    web.setServiceParent(top)
+    top.session = session
+    top.broadcaster = broadcaster
+    top.web = web
+    return top

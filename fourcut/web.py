@@ -1,0 +1,322 @@
+"""
+The HTTP API of seed 000 as a C{twisted.web} resource tree:
+C{/preview}, C{/snapshot}, C{/capture}, C{/reset}, C{/cmd} and C{/}.
+"""
+
+
+from twisted.internet import defer
+from twisted.logger import Logger
+from twisted.web import resource, server
+
+from .broadcast import LatestFrameProducer
+from .commands import CommandRefused, parse_cmd_args
+from .gphoto2 import CameraError
+
+log = Logger()
+
+BOUNDARY = b"frame"
+NO_CACHE = b"no-store, no-cache, must-revalidate, proxy-revalidate, max-age=0"
+
+
+def plain(request, status, text):
+    """
+    Finish C{request} with C{status} and C{text} as text/plain.
+    """
+    if not isinstance(text, bytes):
+        text = text.encode("utf-8", "replace")
+    request.setResponseCode(status)
+    request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+    request.setHeader(b"content-length", b"%d" % len(text))
+    request.write(text)
+    request.finish()
+
+
+def fail(request, failure, what):
+    """
+    Answer a failed camera operation: the seed's status and gphoto2's text
+    for camera trouble, a logged 500 for anything else.
+    """
+    if request._disconnected:
+        return
+    if failure.check(CameraError):
+        plain(request, failure.value.status, failure.value.text)
+    elif failure.check(OSError):
+        log.failure("{what} could not be saved", failure, what=what)
+        plain(request, 507 if "No space" in str(failure.value) else 500,
+              "fourcut: the photo could not be saved: %s\n"
+              % (failure.value,))
+    else:
+        log.failure("{what} failed", failure, what=what)
+        plain(request, 500, "fourcut: internal error; see the server log\n")
+
+
+def no_cache(request):
+    request.setHeader(b"cache-control", NO_CACHE)
+    request.setHeader(b"pragma", b"no-cache")
+    request.setHeader(b"expires", b"0")
+
+
+class PreviewStream:
+    """
+    One C{/preview} client: a multipart stream fed by a
+    L{LatestFrameProducer}, so a slow client skips frames instead of
+    making the server buffer them.
+    """
+
+    def __init__(self, request, broadcaster, session, clock, timeout):
+        self.request = request
+        self.broadcaster = broadcaster
+        self.session = session
+        self.clock = clock
+        self.timeout = timeout
+        self.producer = LatestFrameProducer(self._write_part,
+                                            on_stop=self._stop)
+        self._timer = None
+        self._done = False
+
+    def start(self):
+        # Hold frames until the headers are out.
+        self.producer.pauseProducing()
+        self.broadcaster.subscribe(self.producer)
+        self.request.notifyFinish().addBoth(lambda _: self._stop())
+        d = self.session.live_view_ready()
+        d.addCallbacks(self._ready, self._failed)
+
+    def _ready(self, _):
+        if self._done:
+            return
+        request = self.request
+        request.setHeader(b"content-type",
+                          b"multipart/x-mixed-replace; boundary=" + BOUNDARY)
+        no_cache(request)
+        request.registerProducer(self.producer, True)
+        if self.timeout is not None:
+            self._timer = self.clock.callLater(self.timeout, self._end)
+        latest = self.broadcaster.latest
+        if latest is not None and self.producer.pending is None:
+            self.producer.offer(latest)
+        self.producer.resumeProducing()
+
+    def _failed(self, failure):
+        self._stop()
+        fail(self.request, failure, "live view")
+
+    def _write_part(self, frame):
+        self.request.write(b"".join([
+            b"--", BOUNDARY, b"\r\n",
+            b"Content-Type: image/jpeg\r\n",
+            b"Content-Length: %d\r\n" % len(frame.data),
+            b"X-Timestamp: %.6f\r\n" % frame.timestamp,
+            b"\r\n", frame.data, b"\r\n"]))
+
+    def _end(self):
+        """
+        The client's timeout: close the stream with the final boundary.
+        """
+        self._timer = None
+        if self._done:
+            return
+        self._stop()
+        self.request.unregisterProducer()
+        self.request.write(b"--" + BOUNDARY + b"--\r\n")
+        self.request.finish()
+
+    def _stop(self):
+        if self._done:
+            return
+        self._done = True
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self.broadcaster.unsubscribe(self.producer)
+
+
+class Preview(resource.Resource):
+    isLeaf = True
+
+    def __init__(self, broadcaster, session, clock):
+        resource.Resource.__init__(self)
+        self.broadcaster = broadcaster
+        self.session = session
+        self.clock = clock
+
+    def render_GET(self, request):
+        values = request.args.get(b"timeout")
+        timeout = None
+        if values:
+            try:
+                timeout = float(values[-1])
+            except ValueError:
+                timeout = -1
+            if not (0 <= timeout < float("inf")):
+                plain(request, 400, "timeout must be a number of seconds, "
+                      "0 or more (got %r)\n" % (values[-1].decode(
+                          "utf-8", "replace"),))
+                return server.NOT_DONE_YET
+        PreviewStream(request, self.broadcaster, self.session, self.clock,
+                      timeout).start()
+        return server.NOT_DONE_YET
+
+
+class Snapshot(resource.Resource):
+    """
+    The newest live view frame as one JPEG, for screens that poll.
+    """
+
+    isLeaf = True
+
+    def __init__(self, broadcaster, session, clock, timeout=10.0):
+        resource.Resource.__init__(self)
+        self.broadcaster = broadcaster
+        self.session = session
+        self.clock = clock
+        self.timeout = timeout
+
+    def render_GET(self, request):
+        frame = self.broadcaster.next_frame(self.timeout, self.clock)
+        ready = self.session.live_view_ready()
+
+        def failed(failure):
+            frame.cancel()
+            fail(request, failure, "snapshot")
+
+        def send(frame):
+            if request._disconnected:
+                return
+            request.setHeader(b"content-type", b"image/jpeg")
+            request.setHeader(b"content-length", b"%d" % len(frame.data))
+            request.setHeader(b"x-timestamp", b"%.6f" % frame.timestamp)
+            no_cache(request)
+            request.write(frame.data)
+            request.finish()
+
+        def timed_out(failure):
+            failure.trap(defer.TimeoutError, defer.CancelledError)
+            if failure.check(defer.TimeoutError) and not request._disconnected:
+                plain(request, 504, "no live view frame within %gs\n"
+                      % (self.timeout,))
+
+        ready.addErrback(failed)
+        frame.addCallbacks(send, timed_out)
+        frame.addErrback(lambda f: fail(request, f, "snapshot"))
+        request.notifyFinish().addErrback(lambda _: frame.cancel())
+        return server.NOT_DONE_YET
+
+
+class Capture(resource.Resource):
+    isLeaf = True
+
+    def __init__(self, session):
+        resource.Resource.__init__(self)
+        self.session = session
+
+    def render_GET(self, request):
+        def send(result):
+            name, path, data = result
+            if request._disconnected:
+                log.info("{name} saved; its client had gone", name=name)
+                return
+            request.setHeader(b"content-type", b"image/jpeg")
+            request.setHeader(b"content-length", b"%d" % len(data))
+            request.setHeader(b"content-disposition",
+                              b'inline; filename="%s"' % name.encode())
+            request.write(data)
+            request.finish()
+
+        self.session.capture().addCallbacks(
+            send, lambda f: fail(request, f, "capture"))
+        return server.NOT_DONE_YET
+
+
+class Reset(resource.Resource):
+    isLeaf = True
+
+    def __init__(self, session):
+        resource.Resource.__init__(self)
+        self.session = session
+
+    def render_GET(self, request):
+        def done(_):
+            if request._disconnected:
+                return
+            request.setHeader(b"content-type", b"text/html; charset=utf-8")
+            request.write(b"Camera has been reset.")
+            request.finish()
+
+        self.session.reset().addCallbacks(
+            done, lambda f: fail(request, f, "reset"))
+        return server.NOT_DONE_YET
+
+
+class Command(resource.Resource):
+    isLeaf = True
+
+    def __init__(self, session):
+        resource.Resource.__init__(self)
+        self.session = session
+
+    def render_GET(self, request):
+        try:
+            args = parse_cmd_args(request.args.get(b"arg"))
+        except CommandRefused as e:
+            plain(request, 400, str(e) + "\n")
+            return server.NOT_DONE_YET
+
+        def done(stdout):
+            if not request._disconnected:
+                plain(request, 200, stdout)
+
+        self.session.command(args).addCallbacks(
+            done, lambda f: fail(request, f, "command"))
+        return server.NOT_DONE_YET
+
+
+PAGE = b"""<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>fourcut</title>
+<style>body{font-family:sans-serif;background:#111;color:#eee;text-align:center}
+img{max-width:95vw;border:1px solid #444}a{color:#9cf}</style></head>
+<body>
+<h1>fourcut</h1>
+<p><img src="/preview" alt="live view" width="960" height="640"></p>
+<p><a href="/capture" target="_blank">Capture a photo</a> &middot;
+<a href="/snapshot" target="_blank">Snapshot</a></p>
+</body>
+</html>
+"""
+
+
+class Page(resource.Resource):
+    isLeaf = True
+
+    def render_GET(self, request):
+        request.setHeader(b"content-type", b"text/html; charset=utf-8")
+        return PAGE
+
+
+class Root(resource.Resource):
+    """
+    C{/} is the page; the API lives beside it.
+    """
+
+    def __init__(self, broadcaster, session, clock, snapshot_timeout=10.0):
+        resource.Resource.__init__(self)
+        self.page = Page()
+        self.putChild(b"preview", Preview(broadcaster, session, clock))
+        self.putChild(b"snapshot", Snapshot(broadcaster, session, clock,
+                                            snapshot_timeout))
+        self.putChild(b"capture", Capture(session))
+        self.putChild(b"reset", Reset(session))
+        self.putChild(b"cmd", Command(session))
+
+    def getChild(self, name, request):
+        if name == b"":
+            return self.page
+        return resource.NoResource()
+
+
+def make_site(broadcaster, session, clock, snapshot_timeout=10.0):
+    site = server.Site(Root(broadcaster, session, clock, snapshot_timeout))
+    site.displayTracebacks = False
+    return site
+
+
