@@ -67,6 +67,7 @@ class VirtualCamera:
         """
         for connection in list(self.factory.connections):
             connection.transport.abortConnection()
+        self.device.end_session()
         if self._listening is None:
             return defer.succeed(None)
         listening, self._listening = self._listening, None

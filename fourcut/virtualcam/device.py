@@ -168,6 +168,7 @@ class CameraDevice:
         self._shots = itertools.count(1)
         self.frames_served = 0
         self._next_frame_at = None
+        self._frame_timer = None
         self._live_frame = None
         self.session_open = False
 
@@ -179,6 +180,9 @@ class CameraDevice:
         """
         self.session_open = False
         self._live_frame = None
+        if self._frame_timer is not None and not self._frame_timer.called:
+            self._frame_timer.cancel()
+        self._frame_timer = None
 
     def handle(self, request, data=None):
         """
@@ -204,6 +208,8 @@ class CameraDevice:
         if method is None:
             return defer.succeed(Reply(ptp.RC_OperationNotSupported))
         def failed(failure):
+            if failure.check(defer.CancelledError):
+                return Reply(ptp.RC_GeneralError)  # the session ended
             self.log.failure("operation 0x{code:04x} failed", failure,
                              code=request.code)
             return Reply(ptp.RC_GeneralError)
@@ -342,7 +348,8 @@ class CameraDevice:
 
         if delay <= 0:
             return defer.succeed(make())
-        return task.deferLater(self._reactor, delay, make)
+        self._frame_timer = task.deferLater(self._reactor, delay, make)
+        return self._frame_timer
 
     # Capture -----------------------------------------------------------
 
