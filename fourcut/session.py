@@ -17,6 +17,17 @@ from .gphoto2 import CameraError, classify
 from .livestream import LiveViewProtocol
 
 
+def failure_text(result, what, deadline):
+    """
+    What a failed gphoto2 child said, plus a line when fourcut ended it
+    for overrunning its deadline.
+    """
+    text = result.stderr.decode("utf-8", "replace")
+    if result.timed_out:
+        text += "\nfourcut: %s overran its %gs deadline\n" % (what, deadline)
+    return text
+
+
 class CameraSession:
     """
     @param reactor: spawns children, keeps time, runs threads.
@@ -45,7 +56,7 @@ class CameraSession:
         self._starting = False
         self._stop_call = None
         self._waiters = []          # Deferreds waiting for live view
-        self.children = {}          # pid -> process transport
+        self.children = {}          # pid -> (transport, Deferred at exit)
         self.state = "idle"
         self.last_error = None
         self.captures = 0
@@ -53,10 +64,15 @@ class CameraSession:
     # Children ------------------------------------------------------------
 
     def _track(self, transport):
-        self.children[transport.pid] = transport
+        self.children[transport.pid] = (transport, defer.Deferred())
 
-    def _untrack(self, transport, pid):
-        self.children.pop(pid, None)
+    def _untrack(self, pid):
+        """
+        C{pid} has exited: tell whoever is waiting to stop it.
+        """
+        entry = self.children.pop(pid, None)
+        if entry is not None:
+            entry[1].callback(None)
 
     def _run(self, deadline, *args):
         """
@@ -70,7 +86,7 @@ class CameraSession:
 
         def finished(result):
             for pid in pids:
-                self.children.pop(pid, None)
+                self._untrack(pid)
             return result
 
         return process.run(self._reactor, self.gphoto2.argv(*args), deadline,
@@ -151,7 +167,7 @@ class CameraSession:
 
     def _live_view_ended(self, result, transport, pid):
         reason, stderr = result
-        self._untrack(transport, pid)
+        self._untrack(pid)
         if self._live is not None and self._live[0] is transport:
             self._live = None
             self.state = "idle"
@@ -210,10 +226,7 @@ class CameraSession:
         result = yield self._run(self.capture_timeout, *args)
         data = result.stdout
         if not result.ok or not data.startswith(b"\xff\xd8"):
-            text = result.stderr.decode("utf-8", "replace")
-            if result.timed_out:
-                text += "\nfourcut: capture overran its %gs deadline\n" % (
-                    self.capture_timeout,)
+            text = failure_text(result, "capture", self.capture_timeout)
             self.last_error = text.strip()
             raise CameraError(classify(text, absent_status=503), text)
         name, path = yield threads.deferToThreadPool(
@@ -234,11 +247,8 @@ class CameraSession:
     def _command(self, args):
         result = yield self._run(self.command_timeout, *args)
         if not result.ok:
-            text = result.stderr.decode("utf-8", "replace")
-            if result.timed_out:
-                text += "\nfourcut: command overran its %gs deadline\n" % (
-                    self.command_timeout,)
-            raise CameraError(503, text)
+            raise CameraError(503, failure_text(result, "command",
+                                                self.command_timeout))
         return result.stdout
 
     def reset(self):
@@ -267,29 +277,12 @@ class CameraSession:
         End every gphoto2 child fourcut started (and only those, by PID).
         """
         ending = []
-        for pid, transport in list(self.children.items()):
-            if transport.pid is None:
-                self.children.pop(pid, None)
-                continue
+        for transport, exited in list(self.children.values()):
             gone = defer.Deferred()
-            ending.append(gone)
-            self._wait_gone(transport, gone)
+            exited.addBoth(lambda result, gone=gone: (gone.callback(None),
+                                                      result)[1])
+            ending.append(process.stop(self._reactor, transport, gone))
         return defer.gatherResults(ending, consumeErrors=True)
-
-    def _wait_gone(self, transport, gone):
-        """
-        Stop C{transport}'s child, firing C{gone} once it has exited.
-        """
-        exited = defer.Deferred()
-
-        def poll():
-            if transport.pid is None:
-                exited.callback(None)
-            else:
-                self._reactor.callLater(0.05, poll)
-
-        poll()
-        process.stop(self._reactor, transport, exited).chainDeferred(gone)
 
     def shutdown(self):
         """
