@@ -60,6 +60,7 @@ class CameraSession:
         self.state = "idle"
         self.last_error = None
         self.captures = 0
+        self._shut_down = False
 
     # Children ------------------------------------------------------------
 
@@ -96,6 +97,8 @@ class CameraSession:
     # Live view -----------------------------------------------------------
 
     def demand_changed(self, count):
+        if self._shut_down:
+            return
         self._demand = count
         if count > 0:
             if self._stop_call is not None and self._stop_call.active():
@@ -288,6 +291,7 @@ class CameraSession:
         """
         Stop live view and every child; for the service's stopService.
         """
+        self._shut_down = True
         if self._stop_call is not None and self._stop_call.active():
             self._stop_call.cancel()
         self._demand = 0

@@ -36,8 +36,6 @@ def fail(request, failure, what):
     Answer a failed camera operation: the seed's status and gphoto2's text
     for camera trouble, a logged 500 for anything else.
     """
-    if request._disconnected:
-        return
     if failure.check(CameraError):
         plain(request, failure.value.status, failure.value.text)
     elif failure.check(OSError):
@@ -50,10 +48,61 @@ def fail(request, failure, what):
         plain(request, 500, "fourcut: internal error; see the server log\n")
 
 
+class Reply:
+    """
+    The answer a request is waiting for while the camera works.
+
+    Camera work takes seconds, and by the time it is done the client may
+    have hung up; writing to a request whose connection is gone raises.
+    C{notifyFinish} fails when that happens, so L{gone} says whether
+    anyone is still listening, and the methods do nothing once nobody is.
+
+    @ivar gone: the client disconnected before the answer was ready.
+    """
+
+    def __init__(self, request):
+        self.request = request
+        self.gone = False
+        request.notifyFinish().addErrback(self._lost)
+
+    def _lost(self, failure):
+        self.gone = True
+
+    def plain(self, status, text):
+        if not self.gone:
+            plain(self.request, status, text)
+
+    def fail(self, failure, what):
+        if not self.gone:
+            fail(self.request, failure, what)
+        elif not failure.check(CameraError):
+            log.failure("{what} failed (client gone)", failure, what=what)
+
+    def send(self, content_type, body, headers=()):
+        """
+        Finish with C{body}, its length and type, and C{headers}.
+        """
+        if self.gone:
+            return
+        request = self.request
+        request.setHeader(b"content-type", content_type)
+        request.setHeader(b"content-length", b"%d" % len(body))
+        for name, value in headers:
+            request.setHeader(name, value)
+        request.write(body)
+        request.finish()
+
+
+NO_CACHE_HEADERS = [
+    (b"cache-control", NO_CACHE),
+    (b"pragma", b"no-cache"),
+    (b"expires", b"0"),
+]
+
+
 def no_cache(request):
-    request.setHeader(b"cache-control", NO_CACHE)
-    request.setHeader(b"pragma", b"no-cache")
-    request.setHeader(b"expires", b"0")
+    for name, value in NO_CACHE_HEADERS:
+        request.setHeader(name, value)
 
 
 class PreviewStream:
@@ -98,8 +147,10 @@ class PreviewStream:
         self.producer.resumeProducing()
 
     def _failed(self, failure):
+        client_gone = self._done
         self._stop()
-        fail(self.request, failure, "live view")
+        if not client_gone:
+            fail(self.request, failure, "live view")
 
     def _write_part(self, frame):
         self.request.write(b"".join([
@@ -172,32 +223,27 @@ class Snapshot(resource.Resource):
         self.timeout = timeout
 
     def render_GET(self, request):
+        reply = Reply(request)
         frame = self.broadcaster.next_frame(self.timeout, self.clock)
         ready = self.session.live_view_ready()
 
         def failed(failure):
             frame.cancel()
-            fail(request, failure, "snapshot")
+            reply.fail(failure, "snapshot")
 
         def send(frame):
-            if request._disconnected:
-                return
-            request.setHeader(b"content-type", b"image/jpeg")
-            request.setHeader(b"content-length", b"%d" % len(frame.data))
-            request.setHeader(b"x-timestamp", b"%.6f" % frame.timestamp)
-            no_cache(request)
-            request.write(frame.data)
-            request.finish()
+            reply.send(b"image/jpeg", frame.data, [
+                (b"x-timestamp", b"%.6f" % frame.timestamp)] + NO_CACHE_HEADERS)
 
         def timed_out(failure):
             failure.trap(defer.TimeoutError, defer.CancelledError)
-            if failure.check(defer.TimeoutError) and not request._disconnected:
-                plain(request, 504, "no live view frame within %gs\n"
-                      % (self.timeout,))
+            if failure.check(defer.TimeoutError):
+                reply.plain(504, "no live view frame within %gs\n"
+                            % (self.timeout,))
 
         ready.addErrback(failed)
         frame.addCallbacks(send, timed_out)
-        frame.addErrback(lambda f: fail(request, f, "snapshot"))
+        frame.addErrback(reply.fail, "snapshot")
         request.notifyFinish().addErrback(lambda _: frame.cancel())
         return server.NOT_DONE_YET
 
@@ -210,20 +256,18 @@ class Capture(resource.Resource):
         self.session = session
 
     def render_GET(self, request):
+        reply = Reply(request)
+
         def send(result):
             name, path, data = result
-            if request._disconnected:
+            if reply.gone:
                 log.info("{name} saved; its client had gone", name=name)
-                return
-            request.setHeader(b"content-type", b"image/jpeg")
-            request.setHeader(b"content-length", b"%d" % len(data))
-            request.setHeader(b"content-disposition",
-                              b'inline; filename="%s"' % name.encode())
-            request.write(data)
-            request.finish()
+            reply.send(b"image/jpeg", data, [
+                (b"content-disposition",
+                 b'inline; filename="%s"' % name.encode())])
 
-        self.session.capture().addCallbacks(
-            send, lambda f: fail(request, f, "capture"))
+        self.session.capture().addCallbacks(send, reply.fail,
+                                            errbackArgs=("capture",))
         return server.NOT_DONE_YET
 
 
@@ -235,15 +279,11 @@ class Reset(resource.Resource):
         self.session = session
 
     def render_GET(self, request):
-        def done(_):
-            if request._disconnected:
-                return
-            request.setHeader(b"content-type", b"text/html; charset=utf-8")
-            request.write(b"Camera has been reset.")
-            request.finish()
-
+        reply = Reply(request)
         self.session.reset().addCallbacks(
-            done, lambda f: fail(request, f, "reset"))
+            lambda _: reply.send(b"text/html; charset=utf-8",
+                                 b"Camera has been reset."),
+            reply.fail, errbackArgs=("reset",))
         return server.NOT_DONE_YET
 
 
@@ -260,13 +300,10 @@ class Command(resource.Resource):
         except CommandRefused as e:
             plain(request, 400, str(e) + "\n")
             return server.NOT_DONE_YET
-
-        def done(stdout):
-            if not request._disconnected:
-                plain(request, 200, stdout)
-
+        reply = Reply(request)
         self.session.command(args).addCallbacks(
-            done, lambda f: fail(request, f, "command"))
+            lambda stdout: reply.plain(200, stdout),
+            reply.fail, errbackArgs=("command",))
         return server.NOT_DONE_YET
 
 

@@ -6,7 +6,7 @@ virtual camera and the real gphoto2 CLI behind it; treq is the client.
 import os
 
 import treq
-from twisted.internet import defer, reactor, task
+from twisted.internet import defer, protocol, reactor, task
 from twisted.trial.unittest import TestCase
 from twisted.web.client import HTTPConnectionPool
 
@@ -17,6 +17,28 @@ from .support import jpeg_size
 
 def sleep(seconds):
     return task.deferLater(reactor, seconds, lambda: None)
+
+
+def gphoto2_children():
+    """
+    PIDs of this process's children that run gphoto2, as the OS sees them
+    (not as fourcut remembers them).
+    """
+    found = []
+    me = str(os.getpid())
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        ppid = stat[stat.rindex(")") + 2:].split()[1]
+        if ppid == me and name == "gphoto2":
+            found.append(int(entry))
+    return found
 
 
 def parse_multipart(body, boundary=b"frame"):
@@ -63,11 +85,14 @@ class ServiceTestCase(TestCase):
         self.base = "http://127.0.0.1:%d" % (port.getHost().port,)
         self.camera = self.service.virtual_camera
         self.session = self.service.session
+        self.broadcaster = self.service.broadcaster
 
     async def stopService(self):
         await self.service.stopService()
         self.assertEqual(self.session.children, {},
                          "gphoto2 children left running")
+        self.assertEqual(gphoto2_children(), [],
+                         "gphoto2 processes left behind")
 
     def get(self, path):
         return treq.get(self.base + path, pool=self.pool)
@@ -200,3 +225,99 @@ class CommandTests(ServiceTestCase):
         self.assertEqual(response.code, 200)
         self.assertEqual(await response.content(), b"Camera has been reset.")
         await watcher
+
+
+class RawClient(protocol.Protocol):
+    """
+    A bare TCP client for what treq cannot do: stop reading, or hang up
+    in the middle of a stream.
+    """
+
+    def __init__(self, request, read=True):
+        self.request = request
+        self.read = read
+        self.received = 0
+        self.connected_d = defer.Deferred()
+        self.lost = defer.Deferred()
+
+    def connectionMade(self):
+        if not self.read:
+            self.transport.pauseProducing()
+        self.transport.write(self.request)
+        self.connected_d.callback(self)
+
+    def dataReceived(self, data):
+        self.received += len(data)
+
+    def connectionLost(self, reason):
+        self.lost.callback(None)
+
+
+class ClientBehaviourTests(ServiceTestCase):
+    async def raw_preview(self, read):
+        port = int(self.base.rsplit(":", 1)[1])
+        client = RawClient(b"GET /preview HTTP/1.1\r\nHost: x\r\n\r\n", read)
+        creator = protocol.ClientCreator(reactor, lambda: client)
+        await creator.connectTCP("127.0.0.1", port)
+        self.addCleanup(lambda: client.transport.abortConnection()
+                        if client.transport.connected else None)
+        return client
+
+    async def test_slow_client_does_not_stall_others(self):
+        """
+        A client that never reads keeps its connection, costs the server
+        a bounded buffer, and the others still get every frame.
+        """
+        slow = await self.raw_preview(read=False)
+        await sleep(1.0)
+        parts = await self.preview(2)
+        self.assertGreater(len(parts), 45)
+        producers = list(self.broadcaster._subscribers)
+        self.assertEqual(len(producers), 1)
+        # The slow client's producer is paused and skips frames; the
+        # server holds the transport's 64 KiB plus about a frame for it.
+        self.assertTrue(producers[0].paused)
+        self.assertGreater(producers[0].skipped, 30)
+        stream = producers[0]._write.__self__
+        transport = stream.request.channel.transport
+        self.assertLess(len(transport.dataBuffer)
+                        + sum(map(len, transport._tempDataBuffer)),
+                        64 * 1024 + 300 * 1024)
+        self.assertTrue(slow.transport.connected)
+
+    async def test_disconnecting_client_is_dropped(self):
+        client = await self.raw_preview(read=True)
+        while client.received < 100000:
+            await sleep(0.1)
+        self.assertEqual(self.broadcaster.demand, 1)
+        client.transport.loseConnection()
+        await client.lost
+        for _ in range(20):
+            if self.broadcaster.demand == 0:
+                break
+            await sleep(0.05)
+        self.assertEqual(self.broadcaster.demand, 0)
+
+
+class InternalErrorTests(ServiceTestCase):
+    async def test_failed_deferred_is_500(self):
+        self.session.capture = lambda: defer.fail(RuntimeError("boom"))
+        response = await self.get("/capture")
+        self.assertEqual(response.code, 500)
+        body = await response.content()
+        self.assertIn(b"internal error", body)
+        self.assertNotIn(b"boom", body)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        response = await self.get("/snapshot")
+        self.assertEqual(response.code, 200)
+
+    async def test_exception_in_render_is_500(self):
+        def broken():
+            raise ZeroDivisionError("oops")
+        self.session.reset = broken
+        response = await self.get("/reset")
+        self.assertEqual(response.code, 500)
+        self.assertNotIn(b"oops", await response.content())
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+        response = await self.get("/cmd?arg=--version")
+        self.assertEqual(response.code, 200)
