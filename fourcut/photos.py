@@ -5,7 +5,28 @@ of its own, before any client hears of it.
 
 import itertools
 import os
+import re
 import time
+
+#: What a client may ask a photo to be called: letters, digits, dot, dash
+#: and underscore, not starting with a dot, at most 100 characters. Nothing
+#: that could name another directory or a hidden file.
+_NAME_HINT = re.compile(r"\A[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}\Z")
+
+
+def check_name_hint(hint):
+    """
+    @return: C{hint} without a C{.jpg}/C{.jpeg} ending.
+    @raise ValueError: with a message saying what a name may contain.
+    """
+    if not isinstance(hint, str) or not _NAME_HINT.match(hint):
+        raise ValueError("filename may only use letters, digits, '.', '-' "
+                         "and '_' (1 to 100 characters, not starting with "
+                         "'.')")
+    base = re.sub(r"\.jpe?g\Z", "", hint, flags=re.IGNORECASE)
+    if not base:
+        raise ValueError("filename needs more than an extension")
+    return base
 
 
 class PhotoStore:
@@ -24,11 +45,16 @@ class PhotoStore:
         self._clock = clock
         self._counter = itertools.count(1)
 
-    def save(self, data):
+    def save(self, data, name_hint=None):
         """
+        @param name_hint: the name a client asked for (see
+            L{check_name_hint}); the photo is C{HINT.jpg}, or C{HINT-2.jpg}
+            and so on if that is taken.
         @return: C{(name, path)} of the saved photo.
         @raise OSError: if the disk is full, read-only or missing.
+        @raise ValueError: if C{name_hint} is not an acceptable name.
         """
+        base = None if name_hint is None else check_name_hint(name_hint)
         os.makedirs(self.directory, exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(self._clock()))
         temp = os.path.join(self.directory, ".incoming-%d-%d.tmp"
@@ -43,7 +69,12 @@ class PhotoStore:
             finally:
                 os.close(fd)
             for attempt in itertools.count(1):
-                name = "fourcut-%s-%d.jpg" % (stamp, attempt)
+                if base is None:
+                    name = "fourcut-%s-%d.jpg" % (stamp, attempt)
+                elif attempt == 1:
+                    name = base + ".jpg"
+                else:
+                    name = "%s-%d.jpg" % (base, attempt)
                 path = os.path.join(self.directory, name)
                 try:
                     os.link(temp, path)

@@ -15,6 +15,8 @@ from twisted.logger import Logger
 from . import process
 from .gphoto2 import CameraError, classify
 from .livestream import LiveViewProtocol
+from .settings import SettingError
+from .transform import ThreadedTransform
 
 
 def failure_text(result, what, deadline):
@@ -41,7 +43,26 @@ class CameraSession:
 
     def __init__(self, reactor, gphoto2, broadcaster, photos,
                  stop_grace=2.0, command_timeout=30.0, capture_timeout=60.0,
-                 keep_on_card=True):
+                 keep_on_card=True, settings=None, modes=None,
+                 preview_iso=None, capture_iso=None, standby_after=0,
+                 preview_transform=None, capture_transform=None):
+        """
+        @param settings: a L{fourcut.settings.CameraSettings}, for camera
+            settings, camera info and the per-mode setting lists.
+        @param modes: C{{"live_view": pairs, "capture": pairs, "standby":
+            pairs}}, the C{(name, value)} gphoto2 settings applied when the
+            session enters that mode; a failure is logged and kept in
+            L{mode_errors}, never fatal.
+        @param preview_iso: ISO applied with the C{live_view} settings.
+        @param capture_iso: ISO applied with the C{capture} settings.
+        @param standby_after: seconds without a preview subscriber before
+            the C{standby} settings are applied (0: never).
+        @param preview_transform: a L{fourcut.transform.FrameTransform} run
+            once per live view frame, in a thread; L{None} or an identity
+            transform passes frames through untouched.
+        @param capture_transform: the same for photos, before they are
+            saved.
+        """
         self._reactor = reactor
         self.gphoto2 = gphoto2
         self.broadcaster = broadcaster
@@ -50,6 +71,28 @@ class CameraSession:
         self.command_timeout = command_timeout
         self.capture_timeout = capture_timeout
         self.keep_on_card = keep_on_card
+        self.settings = settings
+        self.modes = dict(modes or {})
+        if preview_iso is not None:
+            self.modes["live_view"] = tuple(self.modes.get("live_view", ())) \
+                + (("iso", str(preview_iso)),)
+        if capture_iso is not None:
+            self.modes["capture"] = tuple(self.modes.get("capture", ())) \
+                + (("iso", str(capture_iso)),)
+        self.standby_after = standby_after
+        self._standby_call = None
+        self.mode_errors = {}
+        self.capture_transform = capture_transform
+        if preview_transform is None or preview_transform.identity:
+            self._preview = None
+            self._on_frame = broadcaster.publish
+        else:
+            self._preview = ThreadedTransform(reactor, preview_transform,
+                                              broadcaster.publish)
+            self._on_frame = self._preview.submit
+        self.state_listeners = []
+        self.info = {"model": gphoto2.model, "manufacturer": None,
+                     "battery": None}
         self._lock = defer.DeferredLock()
         self._demand = 0
         self._live = None           # (transport, LiveViewProtocol)
@@ -57,10 +100,33 @@ class CameraSession:
         self._stop_call = None
         self._waiters = []          # Deferreds waiting for live view
         self.children = {}          # pid -> (transport, Deferred at exit)
-        self.state = "idle"
+        self._state = "idle"
         self.last_error = None
         self.captures = 0
         self._shut_down = False
+
+    # State ---------------------------------------------------------------
+
+    @property
+    def state(self):
+        """
+        What the camera is doing: C{idle}, C{previewing}, C{capturing},
+        C{busy} (a command or setting), C{resetting}, C{standby} or
+        C{offline} (live view could not start: the camera is unplugged,
+        absent or claimed).
+        """
+        return self._state
+
+    def _set_state(self, state):
+        if state == self._state:
+            return
+        self._state = state
+        for listener in list(self.state_listeners):
+            try:
+                listener(state, self.last_error)
+            except Exception:
+                self.log.failure("state listener {listener!r} failed",
+                                 listener=listener)
 
     # Children ------------------------------------------------------------
 
@@ -101,18 +167,37 @@ class CameraSession:
             return
         self._demand = count
         if count > 0:
-            if self._stop_call is not None and self._stop_call.active():
-                self._stop_call.cancel()
-            self._stop_call = None
+            for name in ("_stop_call", "_standby_call"):
+                call = getattr(self, name)
+                if call is not None and call.active():
+                    call.cancel()
+                setattr(self, name, None)
             self._start_live_view()
-        elif self._live is not None and self._stop_call is None:
-            self._stop_call = self._reactor.callLater(self.stop_grace,
-                                                      self._idle_stop)
+        else:
+            if self._live is not None and self._stop_call is None:
+                self._stop_call = self._reactor.callLater(self.stop_grace,
+                                                          self._idle_stop)
+            if (self.standby_after > 0 and self.modes.get("standby")
+                    and self._standby_call is None):
+                self._standby_call = self._reactor.callLater(
+                    self.standby_after, self._go_to_standby)
 
     def _idle_stop(self):
         self._stop_call = None
         if self._demand == 0:
             self._lock.run(self._stop_live_view)
+
+    def _go_to_standby(self):
+        """
+        Nobody has watched for C{standby_after} seconds: apply the
+        C{standby} settings so that the sensor rests between guests.
+        """
+        self._standby_call = None
+        if self._demand > 0 or self._shut_down:
+            return
+        self._exclusive("busy", lambda: self._enter_mode("standby"),
+                        final_state="standby").addErrback(
+            lambda f: self.log.failure("going to standby", f))
 
     def live_view_ready(self):
         """
@@ -135,7 +220,8 @@ class CameraSession:
                 d.errback(error)
 
     def _start_live_view(self):
-        if self._live is not None or self._starting or self._lock.locked:
+        if (self._live is not None or self._starting or self._lock.locked
+                or self._shut_down):
             return
         self._starting = True
         self._lock.run(self._spawn_live_view).addErrback(
@@ -146,7 +232,10 @@ class CameraSession:
         self._starting = False
         if self._demand == 0 and not self._waiters:
             return
-        protocol = LiveViewProtocol(self.broadcaster.publish)
+        yield self._enter_mode("live_view")
+        if self._demand == 0 and not self._waiters:
+            return
+        protocol = LiveViewProtocol(self._on_frame)
         transport = self._reactor.spawnProcess(
             protocol, self.gphoto2.executable,
             self.gphoto2.argv("--capture-movie", "--stdout"),
@@ -154,7 +243,7 @@ class CameraSession:
         pid = transport.pid
         self._track(transport)
         self._live = (transport, protocol)
-        self.state = "previewing"
+        self._set_state("previewing")
         self.log.info("live view started (pid {pid})", pid=pid)
         protocol.ended.addCallback(self._live_view_ended, transport, pid)
         failure_text = yield protocol.started
@@ -162,18 +251,23 @@ class CameraSession:
             self.last_error = None
             self._notify()
         else:
-            error = CameraError(classify(failure_text), failure_text)
+            status = classify(failure_text)
+            error = CameraError(status, failure_text)
             self.last_error = failure_text.strip()
             self._notify(error)
             # Wait for the child to be gone before others use the camera.
             yield protocol.ended
+            self._set_state("offline")
 
     def _live_view_ended(self, result, transport, pid):
         reason, stderr = result
         self._untrack(pid)
+        if self._preview is not None:
+            self._preview.clear()
         if self._live is not None and self._live[0] is transport:
             self._live = None
-            self.state = "idle"
+            if self._state == "previewing":
+                self._set_state("idle")
             self.log.info("live view ended (pid {pid}): {reason}", pid=pid,
                           reason=reason.value)
             if self._demand > 0 and not self._lock.locked:
@@ -194,10 +288,48 @@ class CameraSession:
         protocol.ended.addBoth(lambda r: (ended.callback(None), r)[1])
         yield process.stop(self._reactor, transport, ended)
 
+    # Modes ---------------------------------------------------------------
+
+    @defer.inlineCallbacks
+    def _enter_mode(self, mode):
+        """
+        Apply the gphoto2 settings listed for C{mode}. Failures are logged
+        and kept in L{mode_errors}: a camera that refuses one setting
+        still works, and the operator can read why on C{/status}. Call
+        with the lock held.
+        """
+        pairs = self.modes.get(mode)
+        if not pairs or self.settings is None:
+            return
+        try:
+            result = yield self.settings.apply(pairs, on_start=self._track)
+        except Exception as e:
+            failures = [str(e)]
+        else:
+            failures = ["%s: %s" % (r["name"], r["error"])
+                        for r in result["results"] if not r["ok"]]
+        finally:
+            self._untrack_settings()
+        if failures:
+            self.mode_errors[mode] = failures
+            self.log.warn("{mode} settings failed: {failures}", mode=mode,
+                          failures="; ".join(failures))
+        else:
+            self.mode_errors.pop(mode, None)
+
+    def _untrack_settings(self):
+        """
+        Forget settings children that have exited (they are tracked by
+        PID while they run, like every other child).
+        """
+        for pid, (transport, _) in list(self.children.items()):
+            if transport.pid is None:
+                self._untrack(pid)
+
     # Operations ----------------------------------------------------------
 
     @defer.inlineCallbacks
-    def _exclusive(self, state, work):
+    def _exclusive(self, state, work, final_state="idle"):
         """
         Run C{work()} with the camera to itself: live view paused, and
         resumed afterwards for the subscribers still there.
@@ -205,40 +337,121 @@ class CameraSession:
         yield self._lock.acquire()
         try:
             yield self._stop_live_view()
-            self.state = state
+            self._set_state(state)
             result = yield work()
         finally:
-            self.state = "idle"
+            self._set_state(final_state)
             self._lock.release()
             if self._demand > 0 or self._waiters:
                 self._start_live_view()
         return result
 
-    def capture(self):
+    def capture(self, settings=(), name=None):
         """
         Take a photo, save it in the photos directory, and fire with
         C{(name, path, jpeg)}; fails with L{CameraError} or L{OSError}.
+
+        @param settings: C{(name, value)} gphoto2 settings for this photo
+            only: set before it and put back after it.
+        @param name: the file name the client asked for, if any (see
+            L{fourcut.photos.PhotoStore.save}).
         """
-        return self._exclusive("capturing", self._capture)
+        return self._exclusive("capturing",
+                               lambda: self._capture(settings, name))
 
     @defer.inlineCallbacks
-    def _capture(self):
+    def _capture(self, settings, name_hint):
+        yield self._enter_mode("capture")
+        restore = ()
+        if settings:
+            restore = yield self._apply_for_capture(settings)
         args = ["--capture-image-and-download", "--stdout"]
         if self.keep_on_card:
             args.append("--keep")
-        result = yield self._run(self.capture_timeout, *args)
+        try:
+            result = yield self._run(self.capture_timeout, *args)
+        finally:
+            if restore:
+                yield self._restore(restore)
         data = result.stdout
         if not result.ok or not data.startswith(b"\xff\xd8"):
             text = failure_text(result, "capture", self.capture_timeout)
             self.last_error = text.strip()
             raise CameraError(classify(text, absent_status=503), text)
+        if (self.capture_transform is not None
+                and not self.capture_transform.identity):
+            data = yield threads.deferToThreadPool(
+                self._reactor, self._reactor.getThreadPool(),
+                self.capture_transform, data)
         name, path = yield threads.deferToThreadPool(
             self._reactor, self._reactor.getThreadPool(),
-            self.photos.save, data)
+            self.photos.save, data, name_hint)
         self.captures += 1
         self.log.info("saved {name} ({size} bytes)", name=name,
                       size=len(data))
         return name, path, data
+
+    @defer.inlineCallbacks
+    def _apply_for_capture(self, settings):
+        """
+        Set a capture's own C{settings}, after reading what they were;
+        fires with the C{(name, old value)} pairs to put back. If the
+        camera refuses one, put back those already set and fail with
+        L{SettingError}: the guest asked for a photo with these settings,
+        not for one without them.
+        """
+        current = yield self._current_values([name for name, _ in settings])
+        old = tuple(zip([name for name, _ in settings], current))
+        answer = yield self._with_settings(self.settings.apply, settings)
+        refused = [r for r in answer["results"] if not r["ok"]]
+        if refused:
+            done = {r["name"] for r in answer["results"] if r["ok"]}
+            yield self._restore(tuple(p for p in old if p[0] in done))
+            first = refused[0]
+            raise SettingError(
+                "; ".join("%s: %s" % (r["name"], r["error"])
+                          for r in refused),
+                {key: first[key] for key in ("choices", "range")
+                 if key in first})
+        return old
+
+    @defer.inlineCallbacks
+    def _restore(self, pairs):
+        """
+        Put settings back after a capture; a failure is logged, since the
+        photo is what matters.
+        """
+        if not pairs:
+            return
+        try:
+            answer = yield self._with_settings(self.settings.apply, pairs)
+            failed = [r for r in answer["results"] if not r["ok"]]
+        except Exception as e:
+            failed = [str(e)]
+        if failed:
+            self.log.warn("could not put settings back after a capture: "
+                          "{failed}", failed=failed)
+
+    @defer.inlineCallbacks
+    def _current_values(self, names):
+        """
+        The current values of gphoto2 settings C{names}, as gphoto2 shows
+        them, so that a capture's own settings can be put back.
+        """
+        args = []
+        for name in names:
+            args += ["--get-config", name]
+        result = yield self._run(self.command_timeout, *args)
+        text = result.stdout.decode("utf-8", "replace")
+        values = [line[len("Current: "):] for line in text.splitlines()
+                  if line.startswith("Current: ")]
+        if not result.ok or len(values) != len(names):
+            raise SettingError(
+                "cannot read %s from the camera: %s" % (
+                    ", ".join(names),
+                    result.stderr.decode("utf-8", "replace").strip()
+                    or "no value shown"))
+        return values
 
     def command(self, args):
         """
@@ -253,6 +466,62 @@ class CameraSession:
             raise CameraError(503, failure_text(result, "command",
                                                 self.command_timeout))
         return result.stdout
+
+    def get_setting(self, section, option):
+        """
+        One camera setting through python-gphoto2: fires with the helper's
+        answer (value, type, choices or range); fails with
+        L{fourcut.settings.SettingError} or L{CameraError}.
+        """
+        return self._exclusive("busy", lambda: self._with_settings(
+            self.settings.get, section, option))
+
+    def set_setting(self, section, option, value):
+        """
+        Change one camera setting; fires with the value read back.
+        """
+        return self._exclusive("busy", lambda: self._with_settings(
+            self.settings.set, section, option, value))
+
+    @defer.inlineCallbacks
+    def _with_settings(self, method, *args):
+        try:
+            result = yield method(*args, on_start=self._track)
+        finally:
+            self._untrack_settings()
+        return result
+
+    def refresh_info(self):
+        """
+        Ask the camera for its model and battery level, unless that would
+        interrupt live view or an operation: then the last answer stands.
+        Fires with L{info}.
+        """
+        if (self.settings is None or self._live is not None
+                or self._lock.locked or self._shut_down):
+            return defer.succeed(self.info)
+
+        @defer.inlineCallbacks
+        def ask():
+            answer = yield self._with_settings(self.settings.info)
+            for key in ("model", "manufacturer", "battery"):
+                if answer.get(key) is not None:
+                    self.info[key] = answer[key]
+            return self.info
+
+        return self._exclusive(self._state, ask, final_state=self._state)
+
+    def restart(self):
+        """
+        End every gphoto2 child and start live view again for the
+        subscribers still waiting: the seed's "restart camera connection".
+        """
+        return self._exclusive("resetting", self._restart)
+
+    @defer.inlineCallbacks
+    def _restart(self):
+        yield self.stop_children()
+        self.last_error = None
 
     def reset(self):
         """
@@ -292,7 +561,10 @@ class CameraSession:
         Stop live view and every child; for the service's stopService.
         """
         self._shut_down = True
-        if self._stop_call is not None and self._stop_call.active():
-            self._stop_call.cancel()
+        for call in (self._stop_call, self._standby_call):
+            if call is not None and call.active():
+                call.cancel()
+        if self._preview is not None:
+            self._preview.clear()
         self._demand = 0
         return self.stop_children()

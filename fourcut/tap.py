@@ -15,13 +15,20 @@ from twisted.logger import Logger
 from twisted.python import usage
 
 from . import __version__
+from autobahn.twisted.resource import WebSocketResource
+
+from . import rest
 from .broadcast import Broadcaster
 from .config import ConfigError, load_config
 from .gphoto2 import GPhoto2
 from .photos import PhotoStore
 from .session import CameraSession
+from .settings import CameraSettings
+from .status import ServiceStatus
+from .transform import FrameTransform
 from .virtualcam.camera import GPHOTO2_MODEL, VirtualCamera
 from .web import make_site
+from .ws import CameraServerFactory
 
 
 class Options(usage.Options):
@@ -156,19 +163,50 @@ def makeService(options, reactor=None):
     # and stops live view.
     broadcaster = Broadcaster(
         on_demand_changed=lambda count: session.demand_changed(count))
+    camera = config.camera
     session = CameraSession(
         reactor, gphoto2, broadcaster, PhotoStore(config.paths.photos),
         stop_grace=config.preview.stop_grace,
-        command_timeout=config.camera.command_timeout,
-        capture_timeout=config.camera.capture_timeout,
-        keep_on_card=not config.camera.delete_internal_memory)
+        command_timeout=camera.command_timeout,
+        capture_timeout=camera.capture_timeout,
+        keep_on_card=not camera.delete_internal_memory,
+        settings=CameraSettings(reactor, gphoto2,
+                                deadline=camera.command_timeout),
+        modes={"live_view": camera.live_view, "capture": camera.capture,
+               "standby": camera.standby},
+        preview_iso=camera.preview_iso, capture_iso=camera.capture_iso,
+        standby_after=camera.standby_after,
+        # Quality 85, like a camera's own live view: higher only makes
+        # every frame bigger for every client.
+        preview_transform=FrameTransform(camera.preview_rotation,
+                                         camera.preview_flip,
+                                         camera.preview_resolution,
+                                         quality=85),
+        capture_transform=FrameTransform(camera.capture_rotation,
+                                         camera.capture_flip,
+                                         camera.resolution))
     SessionService(session).setServiceParent(top)
 
+    status = ServiceStatus(session, broadcaster, reactor,
+                           stall_timeout=config.preview.stall_timeout)
+    websocket = CameraServerFactory(
+        session, broadcaster, status, reactor,
+        max_clients=config.server.max_ws_clients,
+        max_message_bytes=config.server.max_message_bytes,
+        commands_per_second=config.server.commands_per_second)
     site = make_site(broadcaster, session, reactor,
                      config.preview.snapshot_timeout)
+    root = site.resource
+    root.page.status = status
+    root.putChild(b"status", rest.Status(status))
+    root.putChild(b"health", rest.Health(status))
+    root.putChild(b"camera", rest.camera_resource(status))
+    root.putChild(b"ws", WebSocketResource(websocket))
     web = WebService(serverFromString(reactor, config.server.listen), site)
     web.setServiceParent(top)
     top.session = session
     top.broadcaster = broadcaster
     top.web = web
+    top.status = status
+    top.websocket = websocket
     return top

@@ -3,6 +3,7 @@ The HTTP API of seed 000 as a C{twisted.web} resource tree:
 C{/preview}, C{/snapshot}, C{/capture}, C{/reset}, C{/cmd} and C{/}.
 """
 
+import json
 
 from twisted.internet import defer
 from twisted.logger import Logger
@@ -323,9 +324,24 @@ img{max-width:95vw;border:1px solid #444}a{color:#9cf}</style></head>
 
 
 class Page(resource.Resource):
+    """
+    The page for browsers; C{Accept: application/json} gets the service
+    status instead, as seed 001's C{GET /} does.
+
+    @ivar status: a L{fourcut.status.ServiceStatus}, or L{None}.
+    """
+
     isLeaf = True
+    status = None
 
     def render_GET(self, request):
+        accept = request.getHeader(b"accept") or b""
+        if self.status is not None and b"application/json" in accept \
+                and b"text/html" not in accept:
+            request.setHeader(b"content-type", b"application/json")
+            no_cache(request)
+            return json.dumps(self.status.status(), indent=1,
+                              sort_keys=True).encode("utf-8") + b"\n"
         request.setHeader(b"content-type", b"text/html; charset=utf-8")
         return PAGE
 

@@ -6,6 +6,7 @@ virtual camera and the real gphoto2 CLI behind it; treq is the client.
 import os
 
 import treq
+import yaml
 from twisted.internet import defer, protocol, reactor, task
 from twisted.trial.unittest import TestCase
 from twisted.web.client import HTTPConnectionPool
@@ -69,20 +70,31 @@ def parse_multipart(body, boundary=b"frame"):
 class ServiceTestCase(TestCase):
     """
     Starts fourcut with its virtual camera on free loopback ports.
+
+    @cvar config: a dict written as the YAML config file, or L{None}.
     """
+
+    config = None
 
     async def setUp(self):
         self.pool = HTTPConnectionPool(reactor, persistent=False)
         self.addCleanup(self.pool.closeCachedConnections)
         self.photos = os.path.abspath(self.mktemp())
+        argv = ["--virtual-camera", "--photos", self.photos,
+                "--listen", "tcp:0:interface=127.0.0.1"]
+        if self.config is not None:
+            path = self.mktemp() + ".yaml"
+            with open(path, "w") as f:
+                yaml.safe_dump(self.config, f)
+            argv += ["--config", path]
         options = Options()
-        options.parseOptions(["--virtual-camera", "--photos", self.photos,
-                              "--listen", "tcp:0:interface=127.0.0.1"])
+        options.parseOptions(argv)
         self.service = makeService(options, reactor=reactor)
         self.service.startService()
         self.addCleanup(self.stopService)
         port = await self.service.web.listening
-        self.base = "http://127.0.0.1:%d" % (port.getHost().port,)
+        self.port = port.getHost().port
+        self.base = "http://127.0.0.1:%d" % (self.port,)
         self.camera = self.service.virtual_camera
         self.session = self.service.session
         self.broadcaster = self.service.broadcaster
@@ -97,7 +109,7 @@ class ServiceTestCase(TestCase):
     def get(self, path):
         return treq.get(self.base + path, pool=self.pool)
 
-    async def preview(self, timeout=1.5):
+    async def preview(self, timeout=1.5, size=(960, 640)):
         response = await self.get("/preview?timeout=%s" % timeout)
         self.assertEqual(response.code, 200)
         self.assertEqual(response.headers.getRawHeaders("content-type"),
@@ -107,7 +119,7 @@ class ServiceTestCase(TestCase):
         for headers, data in parts:
             self.assertEqual(headers[b"content-type"], b"image/jpeg")
             self.assertIn(b"x-timestamp", headers)
-        self.assertEqual(jpeg_size(parts[-1][1]), (960, 640))
+        self.assertEqual(jpeg_size(parts[-1][1]), size)
         return parts
 
 

@@ -90,7 +90,16 @@ def default_properties():
 
 
 class StoredObject:
-    def __init__(self, handle, filename, data, width, height, when):
+    """
+    A photo on the card.
+
+    @ivar settings: the property values (by PTP code) when it was taken, so
+        that tests can check what a capture was taken with.
+    """
+
+    def __init__(self, handle, filename, data, width, height, when,
+                 settings=None):
+        self.settings = dict(settings or {})
         self.handle = handle
         self.filename = filename
         self.data = data
@@ -366,6 +375,8 @@ class CameraDevice:
         size = tuple(int(n) for n in
                      self.properties[ptp.DPC_ImageSize].value.split("x"))
         when = datetime.now()
+        settings = {code: prop.value
+                    for code, prop in self.properties.items()}
         rendered = threads.deferToThreadPool(
             self._reactor, self._reactor.getThreadPool(),
             render_capture, shot, size, 92, when)
@@ -374,7 +385,7 @@ class CameraDevice:
             lambda: None)
         done = defer.gatherResults([rendered, exposed], consumeErrors=True)
         done.addCallback(lambda results: self._store_capture(
-            shot, results[0], size, when, request.transaction_id))
+            shot, results[0], size, when, request.transaction_id, settings))
         done.addErrback(lambda f: self.log.failure("capture failed", f))
         return Reply()
 
@@ -388,10 +399,11 @@ class CameraDevice:
         self._reactor.callLater(0.05, self.send_event, event,
                                 request.transaction_id, [])
 
-    def _store_capture(self, shot, jpeg, size, when, transaction_id):
+    def _store_capture(self, shot, jpeg, size, when, transaction_id,
+                       settings=None):
         handle = next(self._handles)
         stored = StoredObject(handle, "IMG_%04d.JPG" % (shot % 10000,), jpeg,
-                              size[0], size[1], when)
+                              size[0], size[1], when, settings)
         self.objects[handle] = stored
         self.log.info("captured {name} ({size} bytes)", name=stored.filename,
                       size=len(jpeg))
