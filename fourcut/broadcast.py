@@ -37,11 +37,14 @@ class Frame:
         tell how many frames it skipped.
     @ivar timestamp: wall-clock seconds when the frame left the camera
         process, as given by the publisher.
+    @ivar placeholder: not from the camera: the picture fourcut shows
+        while the camera is offline, so that watchers stay connected.
     """
 
     data: bytes
     number: int
     timestamp: float
+    placeholder: bool = False
 
     def __repr__(self):
         # A 170 KB JPEG in a log line helps nobody.
@@ -111,7 +114,7 @@ class Broadcaster:
         self._subscribers.pop(subscriber, None)
         self._demand_changed()
 
-    def publish(self, data, timestamp):
+    def publish(self, data, timestamp, placeholder=False):
         """
         Make C{data} the latest frame and offer it to every subscriber and
         to every L{next_frame} waiter.
@@ -121,7 +124,8 @@ class Broadcaster:
         @return: the new L{Frame}.
         """
         self._number += 1
-        frame = Frame(data=data, number=self._number, timestamp=timestamp)
+        frame = Frame(data=data, number=self._number, timestamp=timestamp,
+                      placeholder=placeholder)
         self.latest = frame
         # Snapshots: offering may subscribe or unsubscribe re-entrantly.
         for subscriber in list(self._subscribers):

@@ -9,12 +9,15 @@ waiting. Live view runs while the broadcaster has demand, and stops a short
 grace period after the last subscriber leaves.
 """
 
-from twisted.internet import defer, threads
+import time
+
+from twisted.internet import defer, task, threads
 from twisted.logger import Logger
 
 from . import process
 from .gphoto2 import CameraError, classify
 from .livestream import LiveViewProtocol
+from .placeholder import offline_jpeg
 from .settings import SettingError
 from .transform import ThreadedTransform
 
@@ -28,6 +31,14 @@ def failure_text(result, what, deadline):
     if result.timed_out:
         text += "\nfourcut: %s overran its %gs deadline\n" % (what, deadline)
     return text
+
+
+#: Seconds before the first retry of live view that died; each further
+#: quick retry waits twice as long, up to the session's C{restart_delay}.
+FIRST_RETRY_DELAY = 0.5
+
+#: Seconds between placeholder frames while the camera is offline.
+PLACEHOLDER_INTERVAL = 1.0
 
 
 class CameraSession:
@@ -45,7 +56,9 @@ class CameraSession:
                  stop_grace=2.0, command_timeout=30.0, capture_timeout=60.0,
                  keep_on_card=True, settings=None, modes=None,
                  preview_iso=None, capture_iso=None, standby_after=0,
-                 preview_transform=None, capture_transform=None):
+                 preview_transform=None, capture_transform=None,
+                 max_restart_attempts=3, restart_delay=5.0,
+                 stall_timeout=5.0, wall_clock=time.time):
         """
         @param settings: a L{fourcut.settings.CameraSettings}, for camera
             settings, camera info and the per-mode setting lists.
@@ -62,6 +75,14 @@ class CameraSession:
             transform passes frames through untouched.
         @param capture_transform: the same for photos, before they are
             saved.
+        @param max_restart_attempts: quick retries of live view that died
+            or would not start, with delays doubling from
+            L{FIRST_RETRY_DELAY} up to C{restart_delay}; after these it is
+            retried every C{restart_delay} seconds for as long as anyone
+            watches.
+        @param stall_timeout: seconds without a frame after which running
+            live view counts as dead and is ended and restarted.
+        @param wall_clock: gives the timestamps of placeholder frames.
         """
         self._reactor = reactor
         self.gphoto2 = gphoto2
@@ -80,6 +101,20 @@ class CameraSession:
             self.modes["capture"] = tuple(self.modes.get("capture", ())) \
                 + (("iso", str(capture_iso)),)
         self.standby_after = standby_after
+        self.max_restart_attempts = max_restart_attempts
+        self.restart_delay = restart_delay
+        self.stall_timeout = stall_timeout
+        self._wall_clock = wall_clock
+        self.failures = 0           # live view failures in a row
+        self.restarts = 0           # live view restarts, for /status
+        self._retry_call = None
+        self._stopping = None       # the live view child being ended
+        self._last_frame_at = None
+        self._watchdog = task.LoopingCall(self._check_stall)
+        self._watchdog.clock = reactor
+        self._placeholder = None
+        self._placeholder_loop = task.LoopingCall(self._publish_placeholder)
+        self._placeholder_loop.clock = reactor
         self._standby_call = None
         self.mode_errors = {}
         self.capture_transform = capture_transform
@@ -96,6 +131,7 @@ class CameraSession:
         self._lock = defer.DeferredLock()
         self._demand = 0
         self._live = None           # (transport, LiveViewProtocol)
+        self._stall_text = None
         self._starting = False
         self._stop_call = None
         self._waiters = []          # Deferreds waiting for live view
@@ -111,9 +147,11 @@ class CameraSession:
     def state(self):
         """
         What the camera is doing: C{idle}, C{previewing}, C{capturing},
-        C{busy} (a command or setting), C{resetting}, C{standby} or
-        C{offline} (live view could not start: the camera is unplugged,
-        absent or claimed).
+        C{busy} (a command or setting), C{resetting}, C{standby},
+        C{recovering} (live view died or would not start, and is being
+        retried quickly) or C{offline} (the quick retries failed too; a
+        slow retry continues while anyone watches, and the next request
+        tries again).
         """
         return self._state
 
@@ -208,7 +246,7 @@ class CameraSession:
             return defer.succeed(None)
         d = defer.Deferred()
         self._waiters.append(d)
-        self._start_live_view()
+        self._start_live_view(force=True)
         return d
 
     def _notify(self, error=None):
@@ -219,9 +257,17 @@ class CameraSession:
             else:
                 d.errback(error)
 
-    def _start_live_view(self):
+    def _start_live_view(self, force=False):
+        """
+        Start live view unless it runs, is starting, the camera is in use,
+        or a retry is already scheduled (C{force}: a new request that wants
+        an answer now does not wait for the retry).
+        """
         if (self._live is not None or self._starting or self._lock.locked
                 or self._shut_down):
+            return
+        if (not force and self._retry_call is not None
+                and self._retry_call.active()):
             return
         self._starting = True
         self._lock.run(self._spawn_live_view).addErrback(
@@ -230,12 +276,15 @@ class CameraSession:
     @defer.inlineCallbacks
     def _spawn_live_view(self):
         self._starting = False
+        if self._retry_call is not None and self._retry_call.active():
+            self._retry_call.cancel()
+        self._retry_call = None
         if self._demand == 0 and not self._waiters:
             return
         yield self._enter_mode("live_view")
         if self._demand == 0 and not self._waiters:
             return
-        protocol = LiveViewProtocol(self._on_frame)
+        protocol = LiveViewProtocol(self._frame_arrived)
         transport = self._reactor.spawnProcess(
             protocol, self.gphoto2.executable,
             self.gphoto2.argv("--capture-movie", "--stdout"),
@@ -243,37 +292,122 @@ class CameraSession:
         pid = transport.pid
         self._track(transport)
         self._live = (transport, protocol)
-        self._set_state("previewing")
+        self._last_frame_at = self._reactor.seconds()
+        if not self._watchdog.running:
+            self._watchdog.start(max(0.1, self.stall_timeout / 4), now=False)
+        if self._state not in ("recovering", "offline"):
+            self._set_state("previewing")
         self.log.info("live view started (pid {pid})", pid=pid)
         protocol.ended.addCallback(self._live_view_ended, transport, pid)
         failure_text = yield protocol.started
         if failure_text is None:
             self.last_error = None
+            self.failures = 0
+            if self._placeholder_loop.running:
+                self._placeholder_loop.stop()
+            self._set_state("previewing")
             self._notify()
         else:
-            status = classify(failure_text)
-            error = CameraError(status, failure_text)
+            error = CameraError(classify(failure_text), failure_text)
             self.last_error = failure_text.strip()
             self._notify(error)
             # Wait for the child to be gone before others use the camera.
             yield protocol.ended
-            self._set_state("offline")
+
+    def _frame_arrived(self, data, timestamp):
+        self._last_frame_at = self._reactor.seconds()
+        self._on_frame(data, timestamp)
+
+    def _check_stall(self):
+        """
+        End live view that has sent no frame for C{stall_timeout} seconds
+        (a camera that hangs without closing the connection): ending it
+        counts as its death, so it is restarted like one.
+        """
+        if self._live is None:
+            self._watchdog.stop()
+            return
+        transport, protocol = self._live
+        silent = self._reactor.seconds() - self._last_frame_at
+        if silent < self.stall_timeout or self._stopping is transport:
+            return
+        self.log.warn("live view stalled: no frame for {s:.1f}s; ending it",
+                      s=silent)
+        self._stall_text = ("live view stalled: no frame for %.1f s\n"
+                            % (silent,))
+        ended = defer.Deferred()
+        protocol.ended.addBoth(lambda r: (ended.callback(None), r)[1])
+        process.stop(self._reactor, transport, ended)
 
     def _live_view_ended(self, result, transport, pid):
         reason, stderr = result
         self._untrack(pid)
         if self._preview is not None:
             self._preview.clear()
-        if self._live is not None and self._live[0] is transport:
-            self._live = None
+        if self._live is None or self._live[0] is not transport:
+            return
+        protocol = self._live[1]
+        self._live = None
+        if self._watchdog.running:
+            self._watchdog.stop()
+        stall_text, self._stall_text = self._stall_text, None
+        if self._stopping is transport:
+            # fourcut ended it (idle, an operation, a restart, shutdown).
+            self._stopping = None
             if self._state == "previewing":
                 self._set_state("idle")
-            self.log.info("live view ended (pid {pid}): {reason}", pid=pid,
-                          reason=reason.value)
-            if self._demand > 0 and not self._lock.locked:
-                # It died under its subscribers: try again shortly.
-                self.last_error = stderr.strip() or str(reason.value)
-                self._reactor.callLater(1.0, self._start_live_view)
+            self.log.info("live view ended (pid {pid})", pid=pid)
+            return
+        # It died by itself, stalled, or would not start.
+        self.last_error = ((stall_text or "") + stderr).strip() \
+            or str(reason.value)
+        self.log.warn("live view died (pid {pid}): {error}", pid=pid,
+                      error=self.last_error[-500:])
+        if protocol.frames:
+            self.failures = 0
+        self.failures += 1
+        if (self._demand > 0 or self._waiters) and not self._shut_down:
+            self._schedule_retry()
+        else:
+            self._set_state("offline")
+
+    def _schedule_retry(self):
+        """
+        Retry live view: quickly with a doubling delay for the first
+        C{max_restart_attempts} failures in a row, then every
+        C{restart_delay} seconds. Watchers get a placeholder frame in the
+        meantime, so their connections stay open.
+        """
+        if self.failures <= self.max_restart_attempts:
+            delay = min(self.restart_delay,
+                        FIRST_RETRY_DELAY * 2 ** (self.failures - 1))
+            self._set_state("recovering")
+        else:
+            delay = self.restart_delay
+            self._set_state("offline")
+        self.log.info("retrying live view in {delay:.1f}s (failure {n})",
+                      delay=delay, n=self.failures)
+        if self._retry_call is not None and self._retry_call.active():
+            self._retry_call.cancel()
+        self._retry_call = self._reactor.callLater(delay, self._retry)
+        if self._demand > 0 and not self._placeholder_loop.running:
+            self._placeholder_loop.start(PLACEHOLDER_INTERVAL, now=True)
+
+    def _retry(self):
+        self._retry_call = None
+        if self._demand > 0 or self._waiters:
+            self.restarts += 1
+            self._start_live_view(force=True)
+
+    def _publish_placeholder(self):
+        if (self._demand == 0 or self._shut_down
+                or self._state not in ("recovering", "offline")):
+            self._placeholder_loop.stop()
+            return
+        if self._placeholder is None:
+            self._placeholder = offline_jpeg()
+        self.broadcaster.publish(self._placeholder, self._wall_clock(),
+                                 placeholder=True)
 
     @defer.inlineCallbacks
     def _stop_live_view(self):
@@ -284,6 +418,7 @@ class CameraSession:
         if self._live is None:
             return
         transport, protocol = self._live
+        self._stopping = transport
         ended = defer.Deferred()
         protocol.ended.addBoth(lambda r: (ended.callback(None), r)[1])
         yield process.stop(self._reactor, transport, ended)
@@ -548,6 +683,8 @@ class CameraSession:
         """
         End every gphoto2 child fourcut started (and only those, by PID).
         """
+        if self._live is not None:
+            self._stopping = self._live[0]
         ending = []
         for transport, exited in list(self.children.values()):
             gone = defer.Deferred()
@@ -561,9 +698,12 @@ class CameraSession:
         Stop live view and every child; for the service's stopService.
         """
         self._shut_down = True
-        for call in (self._stop_call, self._standby_call):
+        for call in (self._stop_call, self._standby_call, self._retry_call):
             if call is not None and call.active():
                 call.cancel()
+        for loop in (self._watchdog, self._placeholder_loop):
+            if loop.running:
+                loop.stop()
         if self._preview is not None:
             self._preview.clear()
         self._demand = 0

@@ -184,7 +184,10 @@ def makeService(options, reactor=None):
                                          quality=85),
         capture_transform=FrameTransform(camera.capture_rotation,
                                          camera.capture_flip,
-                                         camera.resolution))
+                                         camera.resolution),
+        max_restart_attempts=camera.max_restart_attempts,
+        restart_delay=camera.restart_delay,
+        stall_timeout=config.preview.stall_timeout)
     SessionService(session).setServiceParent(top)
 
     status = ServiceStatus(session, broadcaster, reactor,

@@ -233,6 +233,10 @@ class Snapshot(resource.Resource):
             reply.fail(failure, "snapshot")
 
         def send(frame):
+            if frame.placeholder:
+                reply.plain(503, "the camera is offline: %s\n" % (
+                    self.session.last_error or "reconnecting",))
+                return
             reply.send(b"image/jpeg", frame.data, [
                 (b"x-timestamp", b"%.6f" % frame.timestamp)] + NO_CACHE_HEADERS)
 

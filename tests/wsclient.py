@@ -28,8 +28,14 @@ class TestClient(WebSocketClientProtocol):
     def onOpen(self):
         self.opened.callback(self)
 
+    #: If set, called with each binary message instead of keeping it in
+    #: L{frames} (for long tests that would otherwise keep every frame).
+    on_binary = None
+
     def onMessage(self, payload, isBinary):
-        if isBinary:
+        if isBinary and self.on_binary is not None:
+            self.on_binary(payload)
+        elif isBinary:
             self.frames.append(payload)
         else:
             self.messages.append(json.loads(payload.decode("utf-8")))

@@ -178,6 +178,7 @@ class CameraDevice:
         self.frames_served = 0
         self._next_frame_at = None
         self._frame_timer = None
+        self._exposures = set()
         self._live_frame = None
         self.session_open = False
 
@@ -192,6 +193,10 @@ class CameraDevice:
         if self._frame_timer is not None and not self._frame_timer.called:
             self._frame_timer.cancel()
         self._frame_timer = None
+        # A capture in progress is lost with its host, like an exposure
+        # whose cable was pulled.
+        for exposure in list(self._exposures):
+            exposure.cancel()
 
     def handle(self, request, data=None):
         """
@@ -383,10 +388,19 @@ class CameraDevice:
         exposed = task.deferLater(
             self._reactor, self.shutter_delay + faults.capture_delay,
             lambda: None)
+        self._exposures.add(exposed)
+        exposed.addBoth(lambda r: (self._exposures.discard(exposed), r)[1])
         done = defer.gatherResults([rendered, exposed], consumeErrors=True)
         done.addCallback(lambda results: self._store_capture(
             shot, results[0], size, when, request.transaction_id, settings))
-        done.addErrback(lambda f: self.log.failure("capture failed", f))
+
+        def failed(failure):
+            if failure.check(defer.FirstError) and \
+                    failure.value.subFailure.check(defer.CancelledError):
+                self.log.info("capture abandoned: the host went away")
+            else:
+                self.log.failure("capture failed", failure)
+        done.addErrback(failed)
         return Reply()
 
     def _capture_refused(self, request, event=ptp.EC_CaptureComplete):
