@@ -71,6 +71,10 @@ class ServiceStatus:
                     round(self.wall_clock() - latest.timestamp, 3)
                     if latest is not None else None),
             },
+            "live_view": {
+                "failures_in_a_row": self.session.failures,
+                "restarts": self.session.restarts,
+            },
             "captures": self.session.captures,
             "mode_errors": dict(self.session.mode_errors),
         }
@@ -100,6 +104,8 @@ class ServiceStatus:
                            % (age if age is not None else 0.0))
         if state in ("capturing", "busy", "resetting"):
             return True, {"state": state}
+        if state == "recovering":
+            return False, session.last_error or "live view is restarting"
         now = self.clock.seconds()
         if self._probe is None or now - self._probe[0] >= self.probe_interval:
             try:
