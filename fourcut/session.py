@@ -37,6 +37,9 @@ def failure_text(result, what, deadline):
 #: quick retry waits twice as long, up to the session's C{restart_delay}.
 FIRST_RETRY_DELAY = 0.5
 
+#: Seconds an answer about the camera's model and battery is reused for.
+INFO_MAX_AGE = 5.0
+
 #: Seconds between placeholder frames while the camera is offline.
 PLACEHOLDER_INTERVAL = 1.0
 
@@ -128,6 +131,7 @@ class CameraSession:
         self.state_listeners = []
         self.info = {"model": gphoto2.model, "manufacturer": None,
                      "battery": None}
+        self._info_at = None
         self._lock = defer.DeferredLock()
         self._demand = 0
         self._live = None           # (transport, LiveViewProtocol)
@@ -626,14 +630,20 @@ class CameraSession:
             self._untrack_settings()
         return result
 
-    def refresh_info(self):
+    def refresh_info(self, max_age=None):
         """
         Ask the camera for its model and battery level, unless that would
         interrupt live view or an operation: then the last answer stands.
-        Fires with L{info}.
+        Fires with L{info}. An answer younger than C{max_age} seconds
+        (default L{INFO_MAX_AGE}) is reused.
         """
+        if max_age is None:
+            max_age = INFO_MAX_AGE
+        now = self._reactor.seconds()
         if (self.settings is None or self._live is not None
-                or self._lock.locked or self._shut_down):
+                or self._lock.locked or self._shut_down
+                or (self._info_at is not None
+                    and now - self._info_at < max_age)):
             return defer.succeed(self.info)
 
         @defer.inlineCallbacks
@@ -642,6 +652,7 @@ class CameraSession:
             for key in ("model", "manufacturer", "battery"):
                 if answer.get(key) is not None:
                     self.info[key] = answer[key]
+            self._info_at = self._reactor.seconds()
             return self.info
 
         return self._exclusive(self._state, ask, final_state=self._state)

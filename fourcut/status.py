@@ -109,7 +109,7 @@ class ServiceStatus:
         now = self.clock.seconds()
         if self._probe is None or now - self._probe[0] >= self.probe_interval:
             try:
-                yield session.refresh_info()
+                yield session.refresh_info(max_age=0)
             except Exception as e:
                 text = getattr(e, "text", None) or str(e)
                 self._probe = (now, text.strip() or type(e).__name__)
