@@ -44,25 +44,39 @@ class Status(resource.Resource):
 class Health(resource.Resource):
     """
     200 when the camera answers, 503 with the reason when it does not.
+
+    @param detailed: called with each request, says whether its answer
+        may carry the details (the reason, which is gphoto2's text, and the
+        frame age), or only C{status} and C{state}: C{/health} is public
+        for monitors even when a token guards the rest. By default every
+        answer is detailed.
     """
 
     isLeaf = True
 
-    def __init__(self, status):
+    def __init__(self, status, detailed=None):
         resource.Resource.__init__(self)
         self.status = status
+        self.detailed = detailed if detailed is not None else (
+            lambda request: True)
 
     def render_GET(self, request):
         reply = Reply(request)
+        detailed = self.detailed(request)
 
         def answer(result):
             healthy, details = result
+            state = self.status.session.state
             if healthy:
-                send_json(reply, 200, dict(details, status="ok"))
+                body = dict(details, status="ok")
+                if not detailed:
+                    body = {"status": "ok", "state": body.get("state", state)}
+                send_json(reply, 200, body)
             else:
-                send_json(reply, 503, {"status": "unhealthy",
-                                       "state": self.status.session.state,
-                                       "reason": details})
+                body = {"status": "unhealthy", "state": state}
+                if detailed:
+                    body["reason"] = details
+                send_json(reply, 503, body)
 
         self.status.health().addCallbacks(answer, reply.fail,
                                           errbackArgs=("health",))

@@ -3,7 +3,8 @@ C{twistd fourcut}: options and the service tree.
 
 C{makeService(options, reactor=reactor)} builds everything on one reactor:
 the camera session (and, with C{--virtual-camera}, the virtual camera it
-drives), the broadcaster that fans live view out, and the web site.
+drives), the broadcaster that fans live view out, and the web site,
+behind the access guard and request limits of L{fourcut.access}.
 """
 
 import sys
@@ -18,8 +19,10 @@ from . import __version__
 from autobahn.twisted.resource import WebSocketResource
 
 from . import rest
+from .access import AccessPolicy, guard_site
 from .broadcast import Broadcaster
 from .config import ConfigError, load_config
+from .gallery import Photos
 from .gphoto2 import GPhoto2
 from .photos import PhotoStore
 from .session import CameraSession
@@ -192,19 +195,33 @@ def makeService(options, reactor=None):
 
     status = ServiceStatus(session, broadcaster, reactor,
                            stall_timeout=config.preview.stall_timeout)
+    access = AccessPolicy(config.access.token, config.preview.public)
     websocket = CameraServerFactory(
         session, broadcaster, status, reactor,
         max_clients=config.server.max_ws_clients,
         max_message_bytes=config.server.max_message_bytes,
-        commands_per_second=config.server.commands_per_second)
+        commands_per_second=config.server.commands_per_second,
+        access=access)
     site = make_site(broadcaster, session, reactor,
                      config.preview.snapshot_timeout)
     root = site.resource
     root.page.status = status
     root.putChild(b"status", rest.Status(status))
-    root.putChild(b"health", rest.Health(status))
+    root.putChild(b"health", rest.Health(status,
+                                         detailed=access.authenticated))
     root.putChild(b"camera", rest.camera_resource(status))
     root.putChild(b"ws", WebSocketResource(websocket))
+    root.putChild(b"photos", Photos(config.paths.photos, reactor))
+    # The API takes no request bodies: the WebSocket message limit bounds
+    # them too.
+    guard_site(site, access, max_body=config.server.max_message_bytes)
+    if access.required:
+        log.info("access token required for the API{preview}",
+                 preview=" (live view is public)" if access.preview_public
+                 else " and live view")
+    else:
+        log.warn("no access.token: anyone who can reach {listen} can use "
+                 "the camera", listen=config.server.listen)
     web = WebService(serverFromString(reactor, config.server.listen), site)
     web.setServiceParent(top)
     top.session = session
@@ -212,4 +229,5 @@ def makeService(options, reactor=None):
     top.web = web
     top.status = status
     top.websocket = websocket
+    top.access = access
     return top

@@ -253,8 +253,23 @@ class Snapshot(resource.Resource):
         return server.NOT_DONE_YET
 
 
+def refuse_head(self, request):
+    """
+    twisted.web answers HEAD by running render_GET and dropping the body;
+    for a resource whose GET acts on the camera, a HEAD (a link checker,
+    a prefetching proxy) would take a photo or reset the camera. 405.
+    (Raising UnsupportedMethod would not do: twisted.web then fakes the
+    HEAD with a GET.)
+    """
+    request.setResponseCode(405)
+    request.setHeader(b"allow", b"GET")
+    request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+    return b""
+
+
 class Capture(resource.Resource):
     isLeaf = True
+    render_HEAD = refuse_head
 
     def __init__(self, session):
         resource.Resource.__init__(self)
@@ -278,6 +293,7 @@ class Capture(resource.Resource):
 
 class Reset(resource.Resource):
     isLeaf = True
+    render_HEAD = refuse_head
 
     def __init__(self, session):
         resource.Resource.__init__(self)
@@ -294,6 +310,7 @@ class Reset(resource.Resource):
 
 class Command(resource.Resource):
     isLeaf = True
+    render_HEAD = refuse_head
 
     def __init__(self, session):
         resource.Resource.__init__(self)

@@ -12,6 +12,19 @@ Requests are JSON objects with a C{type}; every reply echoes the request's
 C{requestId}. Anything malformed gets an C{error} reply and the connection
 stays open; only a frame Autobahn cannot parse, or a message over the hard
 size limit, closes that one connection.
+
+With an access token configured (C{access.token}, see L{fourcut.access}),
+a client proves it has the token either in the handshake (a C{token} query
+parameter on the URL, or an C{Authorization: Bearer} header; a wrong one is
+refused with HTTP 401) or with a first C{{"type": "auth", "token": ...}}
+message, answered C{authenticated} or an C{error} with C{code} 401; after
+L{MAX_AUTH_FAILURES} wrong tokens the connection is closed (code 3000,
+"Unauthorized" in IANA's registry). Until then only live view
+(L{PREVIEW_TYPES}) works, and only if C{preview.public}; anything else gets
+an C{error} "authentication required" with C{code} 401, and the
+C{camera_info} of a connecting client is left out. With live view
+protected as well, a client that has not authenticated within
+C{auth_timeout} seconds is closed (code 3008, "Timeout").
 """
 
 import base64
@@ -26,6 +39,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from . import __version__
+from .access import AccessPolicy
 from .broadcast import LatestFrameProducer
 from .gphoto2 import CameraError
 from .photos import check_name_hint
@@ -45,6 +59,22 @@ MAX_CAPTURE_SETTINGS = 16
 
 #: Longest C{requestId} echoed back.
 MAX_REQUEST_ID = 200
+
+#: Requests that are live view: allowed without the token when
+#: C{preview.public} is true. Every other type needs it.
+PREVIEW_TYPES = frozenset(["start_preview", "stop_preview"])
+
+#: Wrong tokens in C{auth} messages before the connection is closed.
+MAX_AUTH_FAILURES = 3
+
+#: Seconds a client has to authenticate when even live view needs the
+#: token.
+AUTH_TIMEOUT = 10.0
+
+#: Close codes (IANA's WebSocket registry): too many wrong tokens, and no
+#: authentication in time.
+CLOSE_UNAUTHORIZED = 3000
+CLOSE_TIMEOUT = 3008
 
 
 class RequestError(Exception):
@@ -177,9 +207,22 @@ class CameraServerProtocol(WebSocketServerProtocol):
     """
 
     preview_format = None
+    authenticated = False
+    auth_failures = 0
+    _auth_timer = None
 
     def onConnect(self, request):
         factory = self.factory
+        access = factory.access
+        supplied = handshake_token(request)
+        if not access.required:
+            self.authenticated = True
+        elif supplied is not None:
+            if not access.check(supplied):
+                log.warn("refused a WebSocket client from {peer}: wrong "
+                         "token", peer=request.peer)
+                raise ConnectionDeny(401, "the token is wrong")
+            self.authenticated = True
         if len(factory.clients) >= factory.max_clients:
             log.warn("refused a WebSocket client from {peer}: "
                      "{n} connected already", peer=request.peer,
@@ -199,14 +242,76 @@ class CameraServerProtocol(WebSocketServerProtocol):
         self.producer = LatestFrameProducer(self._write_frame,
                                             on_stop=self._stop_preview)
         self.transport.registerProducer(self.producer, True)
+        access = factory.access
         self.send({"type": "connected", "version": __version__,
-                   "server": "fourcut"})
-        self.send({"type": "camera_info",
-                   "data": factory.status.camera_info()})
+                   "server": "fourcut", "auth_required": access.required,
+                   "authenticated": self.authenticated,
+                   "preview_public": access.preview_public})
+        if self.authenticated:
+            self.send({"type": "camera_info",
+                       "data": factory.status.camera_info()})
+        elif not access.preview_public:
+            self._auth_timer = factory.clock.callLater(
+                factory.auth_timeout, self._auth_timed_out)
 
     def onClose(self, wasClean, code, reason):
         self.factory.clients.discard(self)
         self._stop_preview()
+        self._cancel_auth_timer()
+
+    # Access --------------------------------------------------------------
+
+    def may(self, kind):
+        """
+        Whether this client may make a request of type C{kind} now.
+        """
+        return self.authenticated or (
+            kind in PREVIEW_TYPES and self.factory.access.preview_public)
+
+    @property
+    def may_watch(self):
+        """
+        Whether this client may watch live view (and so hear about the
+        camera's state).
+        """
+        return self.may("start_preview")
+
+    def _authenticate(self, message, request_id):
+        access = self.factory.access
+        token = message.get("token")
+        if not isinstance(token, str):
+            token = None
+        if access.check(token):
+            self.authenticated = True
+            self._cancel_auth_timer()
+            self._reply(request_id, {"type": "authenticated"})
+            self.send({"type": "camera_info",
+                       "data": self.factory.status.camera_info()})
+            return
+        self.auth_failures += 1
+        log.warn("WebSocket client {peer}: {what} ({n} of {limit})",
+                 peer=self.peer, n=self.auth_failures,
+                 what="wrong token" if token else "no token",
+                 limit=MAX_AUTH_FAILURES)
+        self._error(request_id, "the token is wrong" if token else
+                    "'token' must be a non-empty string", code=401)
+        if self.auth_failures >= MAX_AUTH_FAILURES:
+            self._stop_preview()
+            self.sendClose(CLOSE_UNAUTHORIZED,
+                           "too many failed authentication attempts")
+
+    def _auth_timed_out(self):
+        self._auth_timer = None
+        if not self.authenticated and self.state == self.STATE_OPEN:
+            log.info("WebSocket client {peer}: no authentication within "
+                     "{timeout} s", peer=self.peer,
+                     timeout=self.factory.auth_timeout)
+            self.sendClose(CLOSE_TIMEOUT, "authentication timeout")
+
+    def _cancel_auth_timer(self):
+        if self._auth_timer is not None and self._auth_timer.active():
+            self._auth_timer.cancel()
+        self._auth_timer = None
 
     # Sending -------------------------------------------------------------
 
@@ -258,6 +363,9 @@ class CameraServerProtocol(WebSocketServerProtocol):
             message = json.loads(payload.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as e:
             return self._error(None, "not JSON: %s" % (e,))
+        except RecursionError:
+            return self._error(None, "not JSON fourcut accepts: nested too "
+                               "deeply")
         if not isinstance(message, dict):
             return self._error(None, "a message must be a JSON object with "
                                "a \"type\"")
@@ -273,11 +381,17 @@ class CameraServerProtocol(WebSocketServerProtocol):
             return self._error(request_id, "too many requests: at most %g "
                                "a second" % factory.commands_per_second)
         kind = message.get("type")
+        if kind == "auth":
+            return self._authenticate(message, request_id)
         handler = getattr(self, "do_" + kind, None) \
             if isinstance(kind, str) and kind in HANDLED else None
         if handler is None:
             return self._error(request_id, "unknown type %r; known types: %s"
-                               % (kind, ", ".join(sorted(HANDLED))))
+                               % (kind, ", ".join(sorted(HANDLED
+                                                         | {"auth"}))))
+        if not self.may(kind):
+            return self._error(request_id, "authentication required",
+                               code=401)
         d = defer.maybeDeferred(handler, message)
         d.addCallbacks(lambda reply: self._reply(request_id, reply),
                        self._failed, errbackArgs=(request_id, kind))
@@ -385,20 +499,42 @@ HANDLED = frozenset(name[3:] for name in vars(CameraServerProtocol)
                     if name.startswith("do_"))
 
 
+def handshake_token(request):
+    """
+    The token a WebSocket handshake C{request} (Autobahn's
+    C{ConnectionRequest}) presents: its last C{token} query parameter, or
+    its C{Authorization: Bearer} header; L{None} if neither.
+    """
+    values = request.params.get("token")
+    if values and values[-1]:
+        return values[-1]
+    scheme, _, value = (request.headers.get("authorization") or
+                        "").strip().partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
 class CameraServerFactory(WebSocketServerFactory):
     """
     The WebSocket side of the service; mount it with
     C{autobahn.twisted.resource.WebSocketResource}.
 
     @ivar clients: the open connections.
+    @ivar access: the L{AccessPolicy}.
+    @ivar auth_timeout: seconds a client has to authenticate when live
+        view is not public.
     """
 
     protocol = CameraServerProtocol
 
     def __init__(self, session, broadcaster, status, clock,
                  max_clients=100, max_message_bytes=65536,
-                 commands_per_second=20.0):
+                 commands_per_second=20.0, access=None,
+                 auth_timeout=AUTH_TIMEOUT):
         WebSocketServerFactory.__init__(self, server="fourcut")
+        self.access = access if access is not None else AccessPolicy()
+        self.auth_timeout = auth_timeout
         self.session = session
         self.broadcaster = broadcaster
         self.status = status
@@ -418,8 +554,10 @@ class CameraServerFactory(WebSocketServerFactory):
 
     def state_changed(self, state, error):
         """
-        Tell every client the camera's new state (C{camera_status}).
+        Tell every client that may watch live view the camera's new state
+        (C{camera_status}).
         """
         message = {"type": "camera_status", "state": state, "error": error}
         for client in list(self.clients):
-            client.send(message)
+            if client.may_watch:
+                client.send(message)

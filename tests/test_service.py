@@ -311,6 +311,18 @@ class ClientBehaviourTests(ServiceTestCase):
         self.assertEqual(self.broadcaster.demand, 0)
 
 
+class MethodTests(ServiceTestCase):
+    async def test_head_does_not_act_on_the_camera(self):
+        for path in ("/capture", "/reset", "/cmd?arg=--summary"):
+            response = await treq.head(self.base + path, pool=self.pool)
+            self.assertEqual(response.code, 405, path)
+            self.assertEqual(response.headers.getRawHeaders("allow"),
+                             ["GET"])
+        self.assertEqual(self.camera.device.objects, {})
+        self.assertEqual(self.session.captures, 0)
+        self.assertFalse(self.camera.session_open)
+
+
 class InternalErrorTests(ServiceTestCase):
     async def test_failed_deferred_is_500(self):
         self.session.capture = lambda: defer.fail(RuntimeError("boom"))

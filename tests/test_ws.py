@@ -296,6 +296,7 @@ class MalformedTests(WebSocketTestCase):
              "filename"),
             (b'{"type": "capture_photo", "filename": ".hidden"}', "filename"),
             (b"x" * 3000, "over the limit of 2048 bytes"),
+            (b"[" * 2000, "nested too deeply"),
         ]
         for raw, expected in cases:
             await self.assertError(client, raw, expected)

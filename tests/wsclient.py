@@ -8,7 +8,7 @@ import json
 from autobahn.twisted.websocket import (WebSocketClientFactory,
                                         WebSocketClientProtocol)
 from twisted.internet import defer, reactor
-from twisted.internet.endpoints import TCP4ClientEndpoint
+from twisted.internet.endpoints import TCP4ClientEndpoint, wrapClientTLS
 
 
 class TestClient(WebSocketClientProtocol):
@@ -95,15 +95,25 @@ class TestClient(WebSocketClientProtocol):
         return [m for m in self.messages if m.get("type") == kind]
 
 
-async def connect(testcase, port, path="/ws", factory_options=None):
+async def connect(testcase, port, path="/ws", factory_options=None,
+                  headers=None, tls=None):
     """
     Connect a L{TestClient} to C{ws://127.0.0.1:port/path}; it is closed
     when the test ends.
+
+    @param path: the path, with a query if wanted (C{"/ws?token=..."}).
+    @param headers: extra handshake headers, a dict.
+    @param tls: client TLS options (C{optionsForClientTLS}) to connect to
+        C{wss://} instead.
     """
-    factory = WebSocketClientFactory("ws://127.0.0.1:%d%s" % (port, path))
+    scheme = "ws" if tls is None else "wss"
+    factory = WebSocketClientFactory(
+        "%s://127.0.0.1:%d%s" % (scheme, port, path), headers=headers)
     factory.protocol = TestClient
     factory.setProtocolOptions(**(factory_options or {}))
     endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", port)
+    if tls is not None:
+        endpoint = wrapClientTLS(tls, endpoint)
     client = await endpoint.connect(factory)
 
     def close():

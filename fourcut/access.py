@@ -1,0 +1,444 @@
+"""
+Access control and request limits for the web site, kept outside the API
+resources: they are wrapped, not changed.
+
+L{AccessPolicy} holds the shared token (C{access.token}) and says whether
+live view is public (C{preview.public}). L{Guard} is the site's root
+resource: it looks at the first path segment of each request, decides
+whether the request needs the token, and either hands the request on to the
+real resource tree or answers 401 itself. It decides on the segment the
+real tree dispatches on (already percent-decoded by twisted.web), so
+C{/%63apture} or C{/capture/x} cannot slip past, and anything it does not
+know (C{/photos}, paths added later, typos) needs the token: the list of
+public paths is short and explicit, everything else is protected.
+
+=====================================  ======================================
+First path segment                     Needs the token
+=====================================  ======================================
+C{health}, C{ws}                       never (C{/ws} checks its own messages,
+                                       see L{fourcut.ws}); C{/health} hides
+                                       its failure details from anonymous
+                                       callers
+C{preview}, C{snapshot}, C{""} (the    only with C{preview.public: false};
+page)                                  the page asked for JSON is C{/status}
+                                       and always needs it
+everything else                        yes
+=====================================  ======================================
+
+Credentials are C{Authorization: Bearer TOKEN}. C{GET /preview} and
+C{GET /snapshot} also take C{?token=TOKEN}, since an C{<img src>} cannot
+send headers; the access log shows such URLs with the value replaced by
+C{***} (L{redacting_log_formatter}). Credentials that are sent must be right
+even where none are needed, so that a front-end with a stale token finds
+out at once. The token is compared with L{hmac.compare_digest}, and
+refusals are logged with the peer and the path, never with the token or
+the value tried.
+
+L{BodyLimit} makes C{twisted.web} refuse request bodies over a limit with a
+413 while the body is still arriving, instead of buffering it all: the
+API takes no bodies.
+"""
+
+import hmac
+
+from twisted.logger import Logger
+from twisted.web import http, resource
+from twisted.web.http import combinedLogFormatter, unquote
+from twisted.web.iweb import IAccessLogFormatter
+from zope.interface import provider
+
+log = Logger()
+
+#: Path segments that never need the token.
+OPEN = frozenset([b"health", b"ws"])
+
+#: Path segments that are live view: public when C{preview.public} is true.
+PREVIEW = frozenset([b"preview", b"snapshot", b""])
+
+#: Path segments whose C{GET} takes the token as a C{token} query parameter.
+QUERY_TOKEN = frozenset([b"preview", b"snapshot"])
+
+#: The name of that query parameter.
+TOKEN_PARAMETER = b"token"
+
+#: The challenge sent with every 401 (RFC 6750).
+CHALLENGE = b'Bearer realm="fourcut"'
+
+#: What the access log shows instead of a token given in a URL.
+MASK = b"***"
+
+#: Seconds a connection whose request body was refused is kept open, its
+#: input read and dropped, so that the client reads the 413 instead of a
+#: TCP reset (closing a socket with unread input resets it at once).
+LINGER = 2.0
+
+#: What a request is (L{AccessPolicy.level}): open to all, live view, or
+#: protected.
+LEVEL_OPEN = "open"
+LEVEL_PREVIEW = "preview"
+LEVEL_TOKEN = "token"
+
+#: Why a request is refused (L{AccessPolicy.verdict}).
+MISSING = "missing"
+WRONG = "wrong"
+
+
+class AccessPolicy:
+    """
+    The shared token and what it guards.
+
+    @param token: the token (C{access.token}), or L{None}: nothing is
+        guarded.
+    @param preview_public: whether live view needs no token
+        (C{preview.public}).
+    """
+
+    def __init__(self, token=None, preview_public=True):
+        self._token = token.encode("utf-8") if token is not None else None
+        self.preview_public = preview_public
+
+    def __repr__(self):
+        return "<AccessPolicy token=%s preview_public=%r>" % (
+            "set" if self.required else "none", self.preview_public)
+
+    @property
+    def required(self):
+        """
+        Whether a token is configured at all.
+        """
+        return self._token is not None
+
+    def check(self, supplied):
+        """
+        Whether C{supplied} (L{bytes} or L{str}) is the token, compared in
+        constant time. With no token configured, anything is.
+        """
+        if self._token is None:
+            return True
+        if supplied is None:
+            return False
+        if isinstance(supplied, str):
+            supplied = supplied.encode("utf-8", "surrogatepass")
+        return hmac.compare_digest(supplied, self._token)
+
+    def level(self, name, request):
+        """
+        What a request whose first path segment is C{name} is:
+        L{LEVEL_OPEN}, L{LEVEL_PREVIEW} or L{LEVEL_TOKEN}.
+        """
+        if name in OPEN:
+            return LEVEL_OPEN
+        if name == b"":
+            # The page asked for JSON is the service status (the page
+            # itself answers JSON for a narrower set of Accept headers).
+            accept = request.getHeader(b"accept") or b""
+            if b"application/json" in accept.lower():
+                return LEVEL_TOKEN
+        if name in PREVIEW:
+            return LEVEL_PREVIEW
+        return LEVEL_TOKEN
+
+    def verdict(self, name, request):
+        """
+        L{None} if C{request}, whose first path segment is C{name}, may go
+        on; else why not, L{MISSING} or L{WRONG}.
+        """
+        if not self.required:
+            return None
+        query = (name in QUERY_TOKEN
+                 and request.method in (b"GET", b"HEAD"))
+        supplied = supplied_token(request, query)
+        if supplied is not None:
+            return None if self.check(supplied) else WRONG
+        level = self.level(name, request)
+        if level == LEVEL_OPEN or (level == LEVEL_PREVIEW
+                                   and self.preview_public):
+            return None
+        return MISSING
+
+    def authenticated(self, request):
+        """
+        Whether C{request} carries the right token in its C{Authorization}
+        header (always true with no token configured), for resources that
+        are public but say more to those who have it.
+        """
+        return not self.required or self.check(bearer(request))
+
+
+def bearer(request):
+    """
+    The token of an C{Authorization: Bearer TOKEN} header of C{request},
+    or L{None}; other schemes count as no token.
+    """
+    header = request.getHeader(b"authorization")
+    if header is None:
+        return None
+    scheme, _, value = header.strip().partition(b" ")
+    if scheme.lower() != b"bearer":
+        return None
+    return value.strip()
+
+
+def supplied_token(request, query=False):
+    """
+    The token C{request} presents: its C{Authorization} header or, if
+    C{query}, its last C{token} query parameter; L{None} if neither.
+    """
+    token = bearer(request)
+    if token is None and query:
+        # Parse the URI rather than use request.args, which a form body
+        # adds to.
+        values = _query_values(request.uri, TOKEN_PARAMETER)
+        if values:
+            token = values[-1]
+    return token
+
+
+def _query_pairs(uri):
+    """
+    The C{(raw pair, decoded name)} items of C{uri}'s query, split and
+    decoded the way L{twisted.web.http.parse_qs} does.
+    """
+    _, question, query = uri.partition(b"?")
+    if not question:
+        return []
+    pairs = []
+    for part in query.split(b"&"):
+        for item in part.split(b";"):
+            name = item.split(b"=", 1)[0]
+            pairs.append((item, unquote(name.replace(b"+", b" "))))
+    return pairs
+
+
+def _query_values(uri, wanted):
+    values = []
+    for item, name in _query_pairs(uri):
+        if name == wanted and b"=" in item:
+            value = item.split(b"=", 1)[1]
+            if value:
+                values.append(unquote(value.replace(b"+", b" ")))
+    return values
+
+
+def redact_uri(uri):
+    """
+    C{uri} with the value of every C{token} query parameter replaced by
+    L{MASK}, as twisted.web would have decoded the parameter's name.
+    """
+    path, question, query = uri.partition(b"?")
+    if not question:
+        return uri
+    redacted = []
+    for part in query.split(b"&"):
+        items = []
+        for item in part.split(b";"):
+            name = item.split(b"=", 1)[0]
+            if (unquote(name.replace(b"+", b" ")) == TOKEN_PARAMETER
+                    and b"=" in item):
+                item = name + b"=" + MASK
+            items.append(item)
+        redacted.append(b";".join(items))
+    return path + b"?" + b"&".join(redacted)
+
+
+class _RedactedRequest:
+    """
+    A request as the access log sees it: the same, but with its token
+    query parameter masked.
+    """
+
+    def __init__(self, request):
+        self._request = request
+        self.uri = redact_uri(request.uri)
+
+    def __getattr__(self, name):
+        return getattr(self._request, name)
+
+
+@provider(IAccessLogFormatter)
+def redacting_log_formatter(timestamp, request):
+    """
+    twisted.web's combined access log line, with the token query parameter
+    of C{/preview?token=...} masked.
+    """
+    return combinedLogFormatter(timestamp, _RedactedRequest(request))
+
+
+def _peer(request):
+    """
+    Who sent C{request}, for the log.
+    """
+    address = request.getClientAddress()
+    host = getattr(address, "host", None)
+    if host is None:
+        return str(address)
+    return "%s:%s" % (host, getattr(address, "port", "?"))
+
+
+def _shown_path(request):
+    """
+    C{request}'s path without its query (which may hold a token), short and
+    printable, for the log.
+    """
+    text = request.path[:200].decode("ascii", "backslashreplace")
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
+class Unauthorized(resource.Resource):
+    """
+    The 401 for a request without the right token, whatever its method.
+    """
+
+    isLeaf = True
+
+    def __init__(self, why):
+        resource.Resource.__init__(self)
+        self.why = why
+
+    def render(self, request):
+        if self.why == WRONG:
+            log.warn("refused {method} {path} from {peer}: wrong token",
+                     method=_method(request), path=_shown_path(request),
+                     peer=_peer(request))
+            text = b"fourcut: the token is wrong\n"
+            challenge = CHALLENGE + b', error="invalid_token"'
+        else:
+            log.info("refused {method} {path} from {peer}: no token",
+                     method=_method(request), path=_shown_path(request),
+                     peer=_peer(request))
+            text = (b"fourcut: a token is required: send the header "
+                    b"'Authorization: Bearer TOKEN'\n")
+            challenge = CHALLENGE
+        request.setResponseCode(http.UNAUTHORIZED)
+        request.setHeader(b"www-authenticate", challenge)
+        request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+        request.setHeader(b"cache-control", b"no-store")
+        return text
+
+
+def _method(request):
+    return request.method[:20].decode("ascii", "backslashreplace")
+
+
+class Guard(resource.Resource):
+    """
+    The site's root: lets a request through to C{root} if L{AccessPolicy}
+    allows it, else answers 401 (see the module docstring).
+    """
+
+    def __init__(self, root, policy):
+        resource.Resource.__init__(self)
+        self.root = root
+        self.policy = policy
+
+    def getChildWithDefault(self, name, request):
+        why = self.policy.verdict(name, request)
+        if why is not None:
+            return Unauthorized(why)
+        return self.root.getChildWithDefault(name, request)
+
+    def putChild(self, path, child):
+        # Whatever is mounted later goes behind the guard too.
+        self.root.putChild(path, child)
+
+    def render(self, request):
+        return self.root.render(request)
+
+
+class BodyLimit:
+    """
+    A mixin for L{twisted.web.server.Request} that refuses a request body
+    over C{max_body} bytes with a 413 and closes the connection.
+
+    twisted.web otherwise buffers any body in full (in memory, or in a
+    temporary file over 100 kB) before a resource sees the request. A
+    C{Content-Length} over the limit is refused as soon as the headers are
+    in, before any of the body is read; a chunked body when its running
+    total passes the limit. Either way nothing more is kept: the rest of
+    what the client sends is read and dropped for L{LINGER} seconds, so
+    that it reads the answer, and the connection is then closed.
+
+    @cvar max_body: the largest body accepted, in bytes.
+    """
+
+    max_body = 65536
+    _body_received = 0
+    _body_refused = False
+    _linger = None
+
+    def gotLength(self, length):
+        super().gotLength(length if length is None or length <= self.max_body
+                          else 0)
+        if length is not None and length > self.max_body:
+            self._refuse_body(length)
+
+    def handleContentChunk(self, data):
+        if self._body_refused:
+            return
+        self._body_received += len(data)
+        if self._body_received > self.max_body:
+            self._refuse_body(None)
+            return
+        super().handleContentChunk(data)
+
+    def requestReceived(self, command, path, version):
+        if self._body_refused:
+            # The refused body ended within what was already read; the
+            # request is never processed.
+            return
+        super().requestReceived(command, path, version)
+
+    def _refuse_body(self, length):
+        self._body_refused = True
+        channel = self.channel
+        transport = channel.transport
+        log.warn("refused a request body of {size} from {peer}: the limit "
+                 "is {limit} bytes",
+                 size=("%d bytes" % length if length is not None
+                       else "more than %d bytes (chunked)" % self.max_body),
+                 peer=_peer(self), limit=self.max_body)
+        # Not "100 Continue" after all.
+        self.requestHeaders.removeHeader(b"expect")
+        body = (b"fourcut: request body too large: the limit is %d bytes "
+                b"(this API takes no request bodies)\n" % self.max_body)
+        transport.write(b"".join([
+            b"HTTP/1.1 413 ", http.RESPONSES[413], b"\r\n",
+            b"Content-Type: text/plain; charset=utf-8\r\n",
+            b"Content-Length: %d\r\n" % len(body),
+            b"Connection: close\r\n\r\n", body]))
+
+        def drop(*args):
+            pass
+
+        # As twisted.web itself does with data after a last request: the
+        # parser gets nothing more.
+        channel.dataReceived = drop
+        channel.lineReceived = drop
+        channel.rawDataReceived = drop
+        self._linger = channel.callLater(LINGER, transport.loseConnection)
+        self.notifyFinish().addBoth(self._stop_lingering)
+
+    def _stop_lingering(self, result):
+        if self._linger is not None and self._linger.active():
+            self._linger.cancel()
+        self._linger = None
+
+
+def limit_bodies(request_factory, max_body):
+    """
+    A subclass of C{request_factory} (a L{twisted.web.server.Request}
+    class) that refuses bodies over C{max_body} bytes; see L{BodyLimit}.
+    """
+    return type("BodyLimited" + request_factory.__name__,
+                (BodyLimit, request_factory), {"max_body": max_body})
+
+
+def guard_site(site, policy, max_body):
+    """
+    Put L{Guard} in front of C{site}'s resources, limit its request bodies
+    and mask tokens in its access log. Returns C{site}.
+    """
+    site.resource = Guard(site.resource, policy)
+    site.requestFactory = limit_bodies(site.requestFactory, max_body)
+    site._logFormatter = redacting_log_formatter
+    return site
