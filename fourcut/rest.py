@@ -115,6 +115,10 @@ class Restart(resource.Resource):
         resource.Resource.__init__(self)
         self.status = status
 
+    def render_HEAD(self, request):
+        # twisted.web would run render_GET, which does not exist: a 500.
+        raise resource.UnsupportedMethod([b"POST"])
+
     def render_POST(self, request):
         reply = Reply(request)
         self.status.session.restart().addCallbacks(
@@ -130,6 +134,9 @@ def camera_resource(status):
     C{/camera}, with C{info} and C{restart} below it.
     """
     camera = resource.Resource()
+    # /camera itself is nothing: 404 for every method (a plain Resource
+    # would answer HEAD with a 500, having no render_GET to fake it with).
+    camera.render = resource.NoResource().render
     camera.putChild(b"info", CameraInfo(status))
     camera.putChild(b"restart", Restart(status))
     return camera

@@ -161,12 +161,30 @@ def _scalar(value):
             not (isinstance(value, float) and not math.isfinite(value)))
 
 
+def _plain_text(value):
+    """
+    Whether C{value} can go into a child's argument list as text: no NUL
+    or line breaks (an argv cannot hold a NUL), and no lone surrogates
+    (JSON allows C{"\\ud800"}; UTF-8 cannot encode it).
+    """
+    if any(c in value for c in "\0\r\n"):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _text(message, field):
     value = message.get(field)
     if not isinstance(value, str) or not value:
         raise RequestError("%r must be a non-empty string" % (field,))
     if len(value) > 100:
         raise RequestError("%r is too long" % (field,))
+    if not _plain_text(value):
+        raise RequestError("%r must be plain text (no NUL, line breaks or "
+                           "lone surrogates)" % (field,))
     return value
 
 
@@ -186,7 +204,8 @@ def capture_settings(settings):
     pairs = []
     for name, value in settings.items():
         if (not name or len(name) > 64 or
-                not all(c.isalnum() or c in "_-" for c in name)):
+                not all(c.isascii() and (c.isalnum() or c in "_-")
+                        for c in name)):
             raise RequestError("setting name %r: letters, digits, '_' and "
                                "'-' only" % (name,))
         if isinstance(value, bool):
@@ -195,8 +214,9 @@ def capture_settings(settings):
             raise RequestError("setting %r: the value must be a string or "
                                "a number" % (name,))
         value = str(value)
-        if len(value) > 100 or any(c in value for c in "\n\r\0"):
-            raise RequestError("setting %r: bad value" % (name,))
+        if len(value) > 100 or not _plain_text(value):
+            raise RequestError("setting %r: the value must be plain text of "
+                               "at most 100 characters" % (name,))
         pairs.append((name, value))
     return tuple(pairs)
 
@@ -489,6 +509,10 @@ class CameraServerProtocol(WebSocketServerProtocol):
         if not (_scalar(value) or isinstance(value, bool)):
             raise RequestError("'value' must be a string, a number or a "
                                "boolean")
+        if isinstance(value, str) and (len(value) > 1000
+                                       or not _plain_text(value)):
+            raise RequestError("'value' must be plain text (no NUL, line "
+                               "breaks or lone surrogates)")
         answer = yield self.factory.session.set_setting(section, option,
                                                         value)
         return {"type": "setting_updated", "section": section,

@@ -81,6 +81,13 @@ class RestTests(ServiceTestCase):
     async def test_restart(self):
         response = await self.get("/camera/restart")
         self.assertEqual(response.code, 405)
+        response = await treq.head(self.base + "/camera/restart",
+                                   pool=self.pool)
+        self.assertEqual(response.code, 405)
+        self.assertEqual(response.headers.getRawHeaders("allow"), ["POST"])
+        for method in (treq.get, treq.head):
+            response = await method(self.base + "/camera", pool=self.pool)
+            self.assertEqual(response.code, 404)
         client = await connect(self, self.port)
         await client.reply({"type": "start_preview", "requestId": 1,
                             "format": "binary"})

@@ -297,6 +297,14 @@ class MalformedTests(WebSocketTestCase):
             (b'{"type": "capture_photo", "filename": ".hidden"}', "filename"),
             (b"x" * 3000, "over the limit of 2048 bytes"),
             (b"[" * 2000, "nested too deeply"),
+            (b'{"type": "get_camera_setting", "section": "a\\u0000", '
+             b'"option": "iso"}', "plain text"),
+            (b'{"type": "set_camera_setting", "section": "imgsettings", '
+             b'"option": "iso", "value": "\\ud800"}', "plain text"),
+            (b'{"type": "capture_photo", "settings": {"iso": "\\ud800"}}',
+             "plain text"),
+            (b'{"type": "capture_photo", "settings": {"\\u00e9": 1}}',
+             "setting name"),
         ]
         for raw, expected in cases:
             await self.assertError(client, raw, expected)
