@@ -38,9 +38,11 @@ class LiveViewProtocol(ProcessProtocol):
         now = self._clock()
         for frame in self._splitter.feed(data):
             self.frames += 1
+            # Publish first, so that whoever waits for the start finds
+            # this frame, not one from before, as the latest.
+            self._on_frame(frame, now)
             if not self.started.called:
                 self.started.callback(None)
-            self._on_frame(frame, now)
 
     def errReceived(self, data):
         self._stderr += data

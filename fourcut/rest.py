@@ -18,7 +18,7 @@ def json_body(value):
 
 
 def send_json(reply, status, value):
-    if not reply.gone:
+    if not (reply.gone or reply.done):
         reply.request.setResponseCode(status)
     reply.send(b"application/json", json_body(value), NO_CACHE_HEADERS)
 

@@ -61,7 +61,7 @@ class CameraSession:
                  preview_iso=None, capture_iso=None, standby_after=0,
                  preview_transform=None, capture_transform=None,
                  max_restart_attempts=3, restart_delay=5.0,
-                 stall_timeout=5.0, wall_clock=time.time):
+                 stall_timeout=5.0, wall_clock=time.time, max_queue=8):
         """
         @param settings: a L{fourcut.settings.CameraSettings}, for camera
             settings, camera info and the per-mode setting lists.
@@ -86,6 +86,10 @@ class CameraSession:
         @param stall_timeout: seconds without a frame after which running
             live view counts as dead and is ended and restarted.
         @param wall_clock: gives the timestamps of placeholder frames.
+        @param max_queue: camera operations (captures, commands, settings)
+            that may wait for the camera at once; more are refused with a
+            503, so that a front-end stuck in a loop cannot queue hours of
+            captures.
         """
         self._reactor = reactor
         self.gphoto2 = gphoto2
@@ -104,6 +108,8 @@ class CameraSession:
             self.modes["capture"] = tuple(self.modes.get("capture", ())) \
                 + (("iso", str(capture_iso)),)
         self.standby_after = standby_after
+        self.max_queue = max_queue
+        self._queued = 0
         self.max_restart_attempts = max_restart_attempts
         self.restart_delay = restart_delay
         self.stall_timeout = stall_timeout
@@ -129,6 +135,8 @@ class CameraSession:
                                               broadcaster.publish)
             self._on_frame = self._preview.submit
         self.state_listeners = []
+        #: Wall-clock time the running live view child was started.
+        self.live_since = 0.0
         self.info = {"model": gphoto2.model, "manufacturer": None,
                      "battery": None}
         self._info_at = None
@@ -158,6 +166,13 @@ class CameraSession:
         tries again).
         """
         return self._state
+
+    @property
+    def camera_in_use(self):
+        """
+        Whether a gphoto2 child has the camera (live view or an operation).
+        """
+        return self._live is not None or self._lock.locked
 
     def _set_state(self, state):
         if state == self._state:
@@ -227,7 +242,20 @@ class CameraSession:
     def _idle_stop(self):
         self._stop_call = None
         if self._demand == 0:
-            self._lock.run(self._stop_live_view)
+            self._lock.run(self._stop_if_unwatched).addCallback(
+                lambda _: self._restart_if_wanted())
+
+    def _stop_if_unwatched(self):
+        """
+        Stop live view if still nobody wants it: someone may have come
+        while this waited for the lock (behind a slow start, for one).
+        """
+        if self._demand == 0 and not self._waiters:
+            return self._stop_live_view()
+
+    def _restart_if_wanted(self):
+        if (self._demand > 0 or self._waiters) and not self._shut_down:
+            self._start_live_view()
 
     def _go_to_standby(self):
         """
@@ -246,7 +274,8 @@ class CameraSession:
         A L{Deferred} that fires once live view is producing frames, or
         fails with L{CameraError} if gphoto2 cannot start it.
         """
-        if self._live is not None and self._live[1].frames:
+        if (self._live is not None and self._live[1].frames
+                and self._stopping is not self._live[0]):
             return defer.succeed(None)
         d = defer.Deferred()
         self._waiters.append(d)
@@ -286,7 +315,7 @@ class CameraSession:
         if self._demand == 0 and not self._waiters:
             return
         yield self._enter_mode("live_view")
-        if self._demand == 0 and not self._waiters:
+        if (self._demand == 0 and not self._waiters) or self._shut_down:
             return
         protocol = LiveViewProtocol(self._frame_arrived)
         transport = self._reactor.spawnProcess(
@@ -299,8 +328,7 @@ class CameraSession:
         self._last_frame_at = self._reactor.seconds()
         if not self._watchdog.running:
             self._watchdog.start(max(0.1, self.stall_timeout / 4), now=False)
-        if self._state not in ("recovering", "offline"):
-            self._set_state("previewing")
+        self.live_since = self._wall_clock()
         self.log.info("live view started (pid {pid})", pid=pid)
         protocol.ended.addCallback(self._live_view_ended, transport, pid)
         failure_text = yield protocol.started
@@ -311,6 +339,11 @@ class CameraSession:
                 self._placeholder_loop.stop()
             self._set_state("previewing")
             self._notify()
+            if self._demand == 0 and self._stop_call is None:
+                # It was started for a waiter that has gone since (a
+                # snapshot that timed out): stop it after the grace.
+                self._stop_call = self._reactor.callLater(self.stop_grace,
+                                                          self._idle_stop)
         else:
             error = CameraError(classify(failure_text), failure_text)
             self.last_error = failure_text.strip()
@@ -361,6 +394,9 @@ class CameraSession:
             if self._state == "previewing":
                 self._set_state("idle")
             self.log.info("live view ended (pid {pid})", pid=pid)
+            # Someone may have come while it was being ended.
+            if not self._lock.locked:
+                self._restart_if_wanted()
             return
         # It died by itself, stalled, or would not start.
         self.last_error = ((stall_text or "") + stderr).strip() \
@@ -402,6 +438,12 @@ class CameraSession:
         if self._demand > 0 or self._waiters:
             self.restarts += 1
             self._start_live_view(force=True)
+        else:
+            # Everybody left while the camera was away: stop retrying; the
+            # next watcher tries again.
+            if self._placeholder_loop.running:
+                self._placeholder_loop.stop()
+            self._set_state("offline")
 
     def _publish_placeholder(self):
         if (self._demand == 0 or self._shut_down
@@ -473,7 +515,20 @@ class CameraSession:
         Run C{work()} with the camera to itself: live view paused, and
         resumed afterwards for the subscribers still there.
         """
-        yield self._lock.acquire()
+        if self._shut_down:
+            raise CameraError(503, "fourcut is shutting down\n")
+        if self._queued >= self.max_queue:
+            raise CameraError(503, "fourcut: %d camera operations are "
+                              "already waiting; try again later\n"
+                              % (self._queued,))
+        self._queued += 1
+        try:
+            yield self._lock.acquire()
+        finally:
+            self._queued -= 1
+        if self._shut_down:
+            self._lock.release()
+            raise CameraError(503, "fourcut is shutting down\n")
         try:
             yield self._stop_live_view()
             self._set_state(state)
@@ -541,7 +596,12 @@ class CameraSession:
         """
         current = yield self._current_values([name for name, _ in settings])
         old = tuple(zip([name for name, _ in settings], current))
-        answer = yield self._with_settings(self.settings.apply, settings)
+        try:
+            answer = yield self._with_settings(self.settings.apply, settings)
+        except Exception:
+            # Some may have been set before it failed: put them all back.
+            yield self._restore(old)
+            raise
         refused = [r for r in answer["results"] if not r["ok"]]
         if refused:
             done = {r["name"] for r in answer["results"] if r["ok"]}
@@ -718,4 +778,5 @@ class CameraSession:
         if self._preview is not None:
             self._preview.clear()
         self._demand = 0
+        self._notify(CameraError(503, "fourcut is shutting down\n"))
         return self.stop_children()

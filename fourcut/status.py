@@ -104,7 +104,8 @@ class ServiceStatus:
                            % (age if age is not None else 0.0))
         if state in ("capturing", "busy", "resetting"):
             return True, {"state": state}
-        if state == "recovering":
+        if state == "recovering" or (state == "offline"
+                                     and session.camera_in_use):
             return False, session.last_error or "live view is restarting"
         now = self.clock.seconds()
         if self._probe is None or now - self._probe[0] >= self.probe_interval:

@@ -64,17 +64,20 @@ class Reply:
     def __init__(self, request):
         self.request = request
         self.gone = False
+        self.done = False
         request.notifyFinish().addErrback(self._lost)
 
     def _lost(self, failure):
         self.gone = True
 
     def plain(self, status, text):
-        if not self.gone:
+        if not (self.gone or self.done):
+            self.done = True
             plain(self.request, status, text)
 
     def fail(self, failure, what):
-        if not self.gone:
+        if not (self.gone or self.done):
+            self.done = True
             fail(self.request, failure, what)
         elif not failure.check(CameraError):
             log.failure("{what} failed (client gone)", failure, what=what)
@@ -83,8 +86,9 @@ class Reply:
         """
         Finish with C{body}, its length and type, and C{headers}.
         """
-        if self.gone:
+        if self.gone or self.done:
             return
+        self.done = True
         request = self.request
         request.setHeader(b"content-type", content_type)
         request.setHeader(b"content-length", b"%d" % len(body))
@@ -143,7 +147,11 @@ class PreviewStream:
         if self.timeout is not None:
             self._timer = self.clock.callLater(self.timeout, self._end)
         latest = self.broadcaster.latest
-        if latest is not None and self.producer.pending is None:
+        # Start with the newest frame, unless it is from before this live
+        # view (a previous guest) or the offline placeholder.
+        if (latest is not None and self.producer.pending is None
+                and not latest.placeholder
+                and latest.timestamp >= self.session.live_since):
             self.producer.offer(latest)
         self.producer.resumeProducing()
 

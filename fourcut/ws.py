@@ -227,6 +227,7 @@ class CameraServerProtocol(WebSocketServerProtocol):
     """
 
     preview_format = None
+    _camera_request = False
     authenticated = False
     auth_failures = 0
     _auth_timer = None
@@ -412,9 +413,21 @@ class CameraServerProtocol(WebSocketServerProtocol):
         if not self.may(kind):
             return self._error(request_id, "authentication required",
                                code=401)
+        if kind in CAMERA_REQUESTS:
+            if self._camera_request:
+                return self._error(request_id, "busy: one camera request "
+                                   "at a time per connection; wait for the "
+                                   "reply", code=429)
+            self._camera_request = True
         d = defer.maybeDeferred(handler, message)
+        if kind in CAMERA_REQUESTS:
+            d.addBoth(self._camera_request_done)
         d.addCallbacks(lambda reply: self._reply(request_id, reply),
                        self._failed, errbackArgs=(request_id, kind))
+
+    def _camera_request_done(self, result):
+        self._camera_request = False
+        return result
 
     def _failed(self, failure, request_id, kind):
         if failure.check(RequestError):
@@ -453,6 +466,9 @@ class CameraServerProtocol(WebSocketServerProtocol):
             factory.broadcaster.subscribe(self.producer)
         try:
             yield factory.session.live_view_ready()
+            if self.preview_format is None:
+                # stop_preview came while live view was starting.
+                return {"type": "preview_stopped"}
         except Exception:
             self._stop_preview()
             raise
@@ -518,6 +534,11 @@ class CameraServerProtocol(WebSocketServerProtocol):
         return {"type": "setting_updated", "section": section,
                 "option": option, "value": answer.get("value")}
 
+
+#: Requests that take the camera for a while; a connection may have one
+#: of them waiting at a time (the replies say when it is done).
+CAMERA_REQUESTS = frozenset(["capture_photo", "get_camera_setting",
+                             "set_camera_setting"])
 
 HANDLED = frozenset(name[3:] for name in vars(CameraServerProtocol)
                     if name.startswith("do_"))

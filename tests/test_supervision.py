@@ -260,3 +260,100 @@ class DiskTests(SupervisionTestCase):
         self.assertIn(b"could not be saved", await response.content())
         self.assertEqual(len(self.camera.device.objects), 1)
         self.assertEqual(len(self.flushLoggedErrors(OSError)), 1)
+
+
+class RaceTests(SupervisionTestCase):
+    """
+    Regressions for races found in review: a watcher arriving while live
+    view is being stopped, a waiter that left, a retry with nobody left.
+    """
+
+    config = {"camera": dict(FAST["camera"]),
+              "preview": dict(FAST["preview"], stop_grace=0.2,
+                              snapshot_timeout=0.5)}
+
+    async def test_watcher_arriving_while_live_view_stops(self):
+        ws = await self.watcher()
+        await ws.client.reply({"type": "stop_preview", "requestId": 2})
+        for _ in range(400):
+            if self.session._stopping is not None:
+                break
+            await sleep(0.005)
+        self.assertIsNotNone(self.session._stopping, "never saw the stop")
+        await ws.client.reply({"type": "start_preview", "requestId": 3,
+                               "format": "binary"})
+        await ws.more_real_frames(10)
+
+    async def test_live_view_started_for_a_waiter_that_left_stops(self):
+        self.camera.slow_capture(1.5)
+        capture = self.get("/capture")
+        await self.wait_state("capturing")
+        response = await self.get("/snapshot")
+        self.assertEqual(response.code, 504)
+        self.assertEqual((await capture).code, 200)
+        # Live view starts for the snapshot's waiter after the capture,
+        # then stops again, since nobody is left.
+        for _ in range(100):
+            if not self.session.children and self.session.state == "idle":
+                break
+            await sleep(0.1)
+        self.assertEqual(self.session.children, {})
+
+    async def test_retry_with_nobody_left(self):
+        ws = await self.watcher()
+        self.camera.unplug()
+        await self.wait_state("recovering")
+        ws.client.transport.loseConnection()
+        await ws.client.closed
+        await self.wait_state("offline", timeout=5)
+        await sleep(1.5)
+        self.assertEqual(self.session.state, "offline")
+        self.assertEqual(self.session.children, {})
+        self.assertFalse(self.session._placeholder_loop.running)
+
+    async def test_stop_while_starting(self):
+        client = await connect(self, self.port)
+        client.request({"type": "start_preview", "requestId": "start"})
+        client.request({"type": "stop_preview", "requestId": "stop"})
+        await client.wait_for(lambda: client.find("start") is not None)
+        self.assertEqual(client.find("stop")["type"], "preview_stopped")
+        self.assertEqual(client.find("start")["type"], "preview_stopped")
+        self.assertEqual(self.broadcaster.demand, 0)
+
+    async def test_one_camera_request_at_a_time_per_connection(self):
+        client = await connect(self, self.port)
+        client.request({"type": "capture_photo", "requestId": "a"})
+        busy = await client.reply({"type": "capture_photo",
+                                   "requestId": "b"})
+        self.assertEqual(busy["code"], 429)
+        await client.wait_for(lambda: client.find("a") is not None, 30)
+        self.assertEqual(client.find("a")["type"], "photo_captured")
+        self.assertEqual(len(self.camera.device.objects), 1)
+
+    async def test_settings_put_back_when_applying_them_fails(self):
+        """
+        The settings child sets the ISO and then fails (say, it overran
+        its deadline): the old ISO is put back all the same.
+        """
+        from fourcut.gphoto2 import CameraError
+        from fourcut.virtualcam import ptp
+        settings = self.session.settings
+        real_apply = settings.apply
+        calls = []
+
+        async def apply_then_fail(pairs, on_start=None):
+            calls.append(pairs)
+            await real_apply(pairs, on_start=on_start)
+            if len(calls) == 1:
+                raise CameraError(503, "settings child overran\n")
+
+        settings.apply = lambda pairs, on_start=None: defer.ensureDeferred(
+            apply_then_fail(pairs, on_start))
+        client = await connect(self, self.port)
+        reply = await client.reply({"type": "capture_photo", "requestId": 1,
+                                    "settings": {"iso": 1600}}, timeout=30)
+        self.assertEqual(reply["type"], "error")
+        self.assertEqual(len(calls), 2)
+        self.assertEqual(self.camera.device.properties[
+            ptp.DPC_ExposureIndex].value, 400)
+        self.assertEqual(self.camera.device.objects, {})
