@@ -43,7 +43,7 @@ class ServiceStatus:
         """
         session = self.session
         return {
-            "model": session.info.get("model"),
+            "model": session.info.get("model") or session.gphoto2.model,
             "manufacturer": session.info.get("manufacturer"),
             "port": session.gphoto2.port,
             "state": session.state,
