@@ -14,6 +14,7 @@ setup(
     packages=[
         "fourcut",
         "fourcut.virtualcam",
+        "fourcut.bench",
         "twisted.plugins",
     ],
     package_data={"twisted": ["plugins/fourcut_plugin.py"]},
@@ -27,5 +28,6 @@ setup(
     ],
     extras_require={
         "test": ["hypothesis"],
+        "bench": ["matplotlib"],
     },
 )

@@ -1,0 +1,258 @@
+"""
+C{python -m fourcut.bench}: run the benchmark, print the tables, optionally
+write JSON (C{--json PATH}) and a chart (C{--plot PATH}, needs matplotlib).
+
+C{--smoke} runs every scenario with tiny counts and windows in a few
+seconds, to keep the tool working (CI runs it); its figures mean nothing.
+"""
+
+import argparse
+import datetime
+import importlib.util
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+from . import procs, report
+from .scenarios import Bench, describe_error
+
+SCENARIOS = ("fanout", "json", "headroom", "capture", "slow")
+
+#: Seconds between captures during live view.
+LIVE_SPACING = 3.0
+
+
+def counts(text):
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError("a comma-separated list of numbers")
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError("client counts must be 1 or more")
+    return values
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        prog="python -m fourcut.bench",
+        description="Benchmark fourcut against the bare gphoto2 CLI with "
+                    "the virtual camera: fan-out, latency, headroom, "
+                    "capture and slow clients.")
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny counts and windows, a few seconds per "
+                             "scenario: checks the tool works (CI)")
+    parser.add_argument("--clients", type=counts, default=None,
+                        help="fan-out client counts (default 1,10,50,100; "
+                             "smoke 1,4)")
+    parser.add_argument("--json-clients", type=int, default=None,
+                        help="clients in the WebSocket JSON run, half "
+                             "HTTP, half JSON; 0 skips it (default 100)")
+    parser.add_argument("--duration", type=float, default=None,
+                        help="seconds measured per run (default 15)")
+    parser.add_argument("--warmup", type=float, default=None,
+                        help="seconds after every client has its first "
+                             "frame before measuring (default 1.5)")
+    parser.add_argument("--tail", type=float, default=None,
+                        help="seconds clients keep reading after the window "
+                             "so its last frames arrive (default 0.5)")
+    parser.add_argument("--fps", type=float, default=30.0,
+                        help="virtual camera frame rate (default 30)")
+    parser.add_argument("--headroom-duration", type=float, default=None,
+                        help="seconds per headroom run (default 3)")
+    parser.add_argument("--headroom-rounds", type=int, default=2,
+                        help="headroom rounds of bare, fourcut, fourcut, "
+                             "bare runs (default 2)")
+    parser.add_argument("--captures", type=int, default=None,
+                        help="idle captures of each kind (default 5)")
+    parser.add_argument("--live-captures", type=int, default=None,
+                        help="captures taken while a client watches live "
+                             "view, %g s apart (default 3)" % LIVE_SPACING)
+    parser.add_argument("--slow", type=int, default=None,
+                        help="slow clients (default 10)")
+    parser.add_argument("--slow-normal", type=int, default=None,
+                        help="normal clients beside them (default 50)")
+    parser.add_argument("--repeat", type=int, default=None,
+                        help="runs of each fan-out, JSON and slow-client "
+                             "measurement; the one with the median p99 is "
+                             "reported (default 3; smoke 1)")
+    parser.add_argument("--client-procs", default="auto",
+                        help="client processes per run, or 'auto' (one per "
+                             "60 clients, at most 2)")
+    parser.add_argument("--only", default=",".join(SCENARIOS),
+                        help="scenarios to run (default: %(default)s)")
+    parser.add_argument("--json", metavar="PATH",
+                        help="write the results as JSON")
+    parser.add_argument("--plot", metavar="PATH",
+                        help="write a PNG chart (needs matplotlib)")
+    parser.add_argument("--keep-logs", action="store_true",
+                        help="keep the children's logs and raw results")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress lines on stderr")
+    args = parser.parse_args(argv)
+    smoke = args.smoke
+    defaults = {
+        "clients": [1, 4] if smoke else [1, 10, 50, 100],
+        "json_clients": 4 if smoke else 100,
+        "duration": 1.0 if smoke else 15.0,
+        "warmup": 0.2 if smoke else 1.5,
+        "tail": 0.3 if smoke else 0.5,
+        "headroom_duration": 1.0 if smoke else 3.0,
+        "captures": 1 if smoke else 5,
+        "live_captures": 1 if smoke else 3,
+        "slow": 2 if smoke else 10,
+        "slow_normal": 2 if smoke else 50,
+        "repeat": 1 if smoke else 3,
+    }
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    first = 0.3 if smoke else 0.5
+    args.capture_at = [first + LIVE_SPACING * i
+                       for i in range(args.live_captures)]
+    args.capture_window = first + LIVE_SPACING * args.live_captures - (
+        0.8 if smoke else 0.5)
+    args.ready_timeout = 30.0
+    only = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = set(only) - set(SCENARIOS)
+    if unknown:
+        parser.error("unknown scenarios: %s" % ", ".join(sorted(unknown)))
+    args.only = only
+    for name in ("duration", "headroom_duration"):
+        if getattr(args, name) <= 0:
+            parser.error("--%s must be more than 0" % name.replace("_", "-"))
+    if args.repeat < 1:
+        parser.error("--repeat must be 1 or more")
+    if args.headroom_rounds < 1:
+        parser.error("--headroom-rounds must be 1 or more")
+    if args.captures < 1 or args.live_captures < 1:
+        parser.error("--captures and --live-captures must be 1 or more")
+    if args.client_procs != "auto":
+        try:
+            if int(args.client_procs) < 1:
+                raise ValueError
+        except ValueError:
+            parser.error("--client-procs must be 'auto' or a number >= 1")
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        parser.error("--plot needs matplotlib: pip install matplotlib "
+                     "(or pip install 'fourcut[bench]')")
+    return args
+
+
+def public(value):
+    """
+    Results without the raw per-frame data (keys starting with _).
+    """
+    if isinstance(value, dict):
+        return {k: public(v) for k, v in value.items()
+                if not k.startswith("_")}
+    if isinstance(value, list):
+        return [public(v) for v in value]
+    return value
+
+
+def run(args):
+    log = (lambda text: None) if args.quiet else (
+        lambda text: print("[%s] %s" % (time.strftime("%H:%M:%S"), text),
+                           file=sys.stderr, flush=True))
+    workdir = tempfile.mkdtemp(prefix="fourcut-bench-")
+    started = time.time()
+    results = {
+        "tool": "python -m fourcut.bench",
+        "started": datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec="seconds"),
+        "machine": procs.machine(),
+        "loadavg_start": [round(x, 2) for x in os.getloadavg()],
+        "config": {
+            "smoke": args.smoke, "fps": args.fps, "clients": args.clients,
+            "json_clients": args.json_clients, "duration": args.duration,
+            "warmup": args.warmup, "tail": args.tail,
+            "headroom_duration": args.headroom_duration,
+            "headroom_rounds": args.headroom_rounds,
+            "captures": args.captures, "live_captures": args.live_captures,
+            "slow": args.slow, "slow_normal": args.slow_normal,
+            "client_procs": args.client_procs, "only": args.only,
+            "repeat": args.repeat,
+        },
+        "scenarios": {},
+        "errors": [],
+    }
+    bench = Bench(args, workdir, log)
+    scenarios = results["scenarios"]
+    failed = False
+
+    def attempt(name, call, *a):
+        nonlocal failed
+        try:
+            return call(*a)
+        except KeyboardInterrupt:
+            raise
+        except Exception as e:
+            failed = True
+            text = describe_error(e)
+            results["errors"].append("%s: %s" % (name, text))
+            log("  %s failed: %s" % (name, text))
+            return {"error": text}
+
+    try:
+        if "fanout" in args.only:
+            if not args.smoke:
+                scenarios["bare"] = attempt("bare gphoto2 latency",
+                                            bench.bare_latency)
+            scenarios["fanout"] = []
+            for count in args.clients:
+                outcome = attempt("fan-out %d" % count, bench.fanout, count)
+                outcome.setdefault("clients", count)
+                scenarios["fanout"].append(outcome)
+        if "json" in args.only and args.json_clients > 0:
+            scenarios["json"] = attempt("fan-out JSON", bench.fanout_json,
+                                        args.json_clients)
+            scenarios["json"].setdefault("clients", args.json_clients)
+        if "headroom" in args.only:
+            scenarios["headroom"] = attempt("headroom", bench.headroom)
+        if "capture" in args.only:
+            scenarios["capture"] = attempt("capture", bench.capture)
+        if "slow" in args.only:
+            scenarios["slow"] = attempt("slow clients", bench.slow,
+                                        scenarios.get("fanout", []))
+    except KeyboardInterrupt:
+        log("interrupted: ending every child")
+        procs.end_all()
+        raise
+    finally:
+        procs.end_all()
+        if bench.ws is not None:
+            results["ws"] = {"available": bench.ws[0], "detail": bench.ws[1]}
+        else:
+            results["ws"] = {"available": None, "detail": "not probed"}
+        if args.keep_logs or failed:
+            log("logs and raw results kept in %s" % workdir)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    results["elapsed_s"] = round(time.time() - started, 1)
+    results = public(results)
+    results["targets"] = report.evaluate(results["scenarios"])
+    return results, failed
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    procs.terminate_as_interrupt()
+    try:
+        results, failed = run(args)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    print(report.text(results))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+            f.write("\n")
+    if args.plot:
+        report.plot(results, args.plot)
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,487 @@
+"""
+The benchmark's child processes, and what C{/proc} says about them.
+
+Every child is started here and ended here, by its own PID: SIGINT first
+(gphoto2 and twistd shut down cleanly on it), then SIGTERM, then SIGKILL,
+each after a timeout. Children are also ended from C{atexit}, and each
+asks the kernel for SIGTERM should the benchmark die without cleaning up
+(C{PR_SET_PDEATHSIG}). Children get their own session, so a Ctrl-C in the
+terminal reaches only the benchmark, which then stops them in order.
+"""
+
+import atexit
+import ctypes
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import fourcut
+from fourcut.virtualcam.camera import GPHOTO2_MODEL
+
+LOOPBACK = "127.0.0.1"
+
+#: Seconds after SIGINT, then after SIGTERM, before the next signal.
+STOP_GRACE = (5.0, 2.0)
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+_PR_SET_PDEATHSIG = 1
+
+
+class ChildError(Exception):
+    """
+    A child did not start, or said something unexpected.
+    """
+
+
+def checkout_root():
+    """
+    The directory holding the C{fourcut} package in use, put first on the
+    children's C{PYTHONPATH} so that they run the same code.
+    """
+    return os.path.dirname(os.path.dirname(os.path.abspath(
+        fourcut.__file__)))
+
+
+def child_env(extra=None):
+    env = dict(os.environ)
+    path = env.get("PYTHONPATH")
+    root = checkout_root()
+    env["PYTHONPATH"] = root + (os.pathsep + path if path else "")
+    # gphoto2's messages in English, Python's output unbuffered.
+    env.update(LANG="C", LC_ALL="C", LANGUAGE="C", PYTHONUNBUFFERED="1")
+    if extra:
+        env.update(extra)
+    return env
+
+
+def free_port():
+    """
+    A TCP port on the loopback interface that nothing listens on right
+    now (the caller must cope with losing a race for it).
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((LOOPBACK, 0))
+        return s.getsockname()[1]
+
+
+def twistd_argv():
+    """
+    How to run twistd with this interpreter.
+    """
+    beside = os.path.join(os.path.dirname(sys.executable), "twistd")
+    if os.access(beside, os.X_OK):
+        return [beside]
+    return [sys.executable, "-c",
+            "import sys; from twisted.scripts.twistd import run; "
+            "sys.argv[0] = 'twistd'; sys.exit(run())"]
+
+
+def gphoto2_argv(camera_port, *args):
+    return ["gphoto2", "--camera", GPHOTO2_MODEL, "--port", camera_port] \
+        + list(args)
+
+
+def _die_with_parent():
+    """
+    In the child, before exec: SIGTERM us if the benchmark dies.
+    """
+    # Ignored signals stay ignored across exec; see terminate_as_interrupt.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except Exception:
+        pass
+
+
+# /proc -------------------------------------------------------------------
+
+def cpu_seconds(pid):
+    """
+    User plus system CPU seconds C{pid} has used, or L{None} if it is gone.
+    """
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    fields = stat.rsplit(b")", 1)[1].split()
+    # Fields 14 and 15 of proc(5), counted after "pid (comm)".
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+def memory(pid):
+    """
+    C{{"rss": bytes, "peak": bytes}} from C{/proc/PID/status} (VmRSS and
+    VmHWM, the kernel's own high-water mark), or L{None} if it is gone.
+    """
+    try:
+        with open("/proc/%d/status" % pid, "rb") as f:
+            status = f.read()
+    except OSError:
+        return None
+    found = {}
+    for line in status.splitlines():
+        if line.startswith(b"VmRSS:"):
+            found["rss"] = int(line.split()[1]) * 1024
+        elif line.startswith(b"VmHWM:"):
+            found["peak"] = int(line.split()[1]) * 1024
+    return found if len(found) == 2 else None
+
+
+def children_of(pid):
+    """
+    PIDs whose parent is C{pid}, with their command names.
+    """
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry, "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        head, _, tail = stat.rpartition(b")")
+        fields = tail.split()
+        if len(fields) > 1 and int(fields[1]) == pid:
+            found[int(entry)] = head.split(b"(", 1)[1].decode(
+                "ascii", "replace")
+    return found
+
+
+def command_name(pid):
+    try:
+        with open("/proc/%d/comm" % pid, "rb") as f:
+            return f.read().strip().decode("ascii", "replace")
+    except OSError:
+        return None
+
+
+def machine():
+    """
+    What the benchmark ran on.
+    """
+    model = None
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        gphoto2 = subprocess.run(
+            ["gphoto2", "--version"], capture_output=True, timeout=10,
+            env=child_env()).stdout.decode().split("\n")[0].strip()
+    except Exception:
+        gphoto2 = None
+    try:
+        import twisted
+        twisted_version = twisted.__version__
+    except Exception:
+        twisted_version = None
+    try:
+        with open("/proc/meminfo") as f:
+            memory_kb = int(f.readline().split()[1])
+    except (OSError, ValueError, IndexError):
+        memory_kb = None
+    return {
+        "cores": os.cpu_count(),
+        "cpu_model": model,
+        "memory_gib": round(memory_kb / 1024 ** 2, 1) if memory_kb else None,
+        "python": sys.version.split()[0],
+        "platform": sys.platform,
+        "kernel": os.uname().release,
+        "twisted": twisted_version,
+        "gphoto2": gphoto2,
+        "fourcut": fourcut.__version__,
+    }
+
+
+class RSSSampler:
+    """
+    Samples a process's resident set every C{interval} seconds in a
+    thread, to tell when its peak happened.
+    """
+
+    def __init__(self, pid, interval=0.05):
+        self.pid = pid
+        self.interval = interval
+        self.samples = []           # (wall seconds, bytes)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name="rss-%d" % pid)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            found = memory(self.pid)
+            if found is None:
+                break
+            self.samples.append((time.time(), found["rss"]))
+            self._stop.wait(self.interval)
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(2.0)
+
+    def peak(self, since=None, until=None):
+        """
+        C{(wall seconds, bytes)} of the largest sample in the interval.
+        """
+        chosen = [s for s in self.samples
+                  if (since is None or s[0] >= since)
+                  and (until is None or s[0] <= until)]
+        return max(chosen, key=lambda s: s[1]) if chosen else None
+
+
+# Children ----------------------------------------------------------------
+
+_running = {}        # pid -> Child, for atexit
+_strays = {}         # pid -> expected command name (a client's gphoto2)
+
+
+def signal_pid(pid, sig):
+    try:
+        os.kill(pid, sig)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+class Child:
+    """
+    One child process whose output (stdout and stderr together) goes to a
+    log file and, line by line, to a queue that L{expect} reads.
+    """
+
+    def __init__(self, name, argv, log_path, env=None, stdin=False,
+                 cwd=None):
+        self.name = name
+        self.argv = list(argv)
+        self.log_path = log_path
+        self._log = open(log_path, "ab")
+        self._lines = queue.Queue()
+        self.proc = subprocess.Popen(
+            self.argv, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            env=env if env is not None else child_env(), cwd=cwd,
+            start_new_session=True, preexec_fn=_die_with_parent)
+        self.pid = self.proc.pid
+        _running[self.pid] = self
+        self._reader = threading.Thread(target=self._read, daemon=True,
+                                        name="read-%s" % name)
+        self._reader.start()
+
+    def _read(self):
+        for line in iter(self.proc.stdout.readline, b""):
+            self._log.write(line)
+            self._log.flush()
+            self._lines.put(line.decode("utf-8", "replace").rstrip("\n"))
+        self._lines.put(None)
+
+    def expect(self, predicate, timeout, what):
+        """
+        Read output lines until C{predicate(line)} is true; return that
+        line. Raises L{ChildError} on timeout or if the child's output ends.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ChildError("%s: no %s within %gs (log: %s)"
+                                 % (self.name, what, timeout, self.log_path))
+            try:
+                line = self._lines.get(timeout=left)
+            except queue.Empty:
+                continue
+            if line is None:
+                self._lines.put(None)
+                raise ChildError("%s exited (%s) before %s (log: %s)"
+                                 % (self.name, self.proc.wait(),
+                                    what, self.log_path))
+            if predicate(line):
+                return line
+
+    def send(self, line):
+        self.proc.stdin.write(line.encode("ascii") + b"\n")
+        self.proc.stdin.flush()
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self, grace=STOP_GRACE):
+        """
+        End the child by its PID: SIGINT, SIGTERM, SIGKILL. Returns its
+        exit status.
+        """
+        try:
+            for sig, wait in ((signal.SIGINT, grace[0]),
+                              (signal.SIGTERM, grace[1]),
+                              (signal.SIGKILL, 10.0)):
+                if self.proc.poll() is not None:
+                    break
+                signal_pid(self.pid, sig)
+                try:
+                    self.proc.wait(wait)
+                except subprocess.TimeoutExpired:
+                    continue
+            return self.proc.poll()
+        finally:
+            if self.proc.stdin is not None:
+                try:
+                    self.proc.stdin.close()
+                except OSError:
+                    pass
+            self._reader.join(2.0)
+            self._log.close()
+            _running.pop(self.pid, None)
+
+    def tail(self, count=20):
+        try:
+            with open(self.log_path, "rb") as f:
+                lines = f.read().decode("utf-8", "replace").splitlines()
+            return "\n".join(lines[-count:])
+        except OSError:
+            return ""
+
+
+def track_stray(pid, name="gphoto2"):
+    """
+    Remember a grandchild (a client process's gphoto2) so that it is ended
+    if its parent fails to.
+    """
+    _strays[pid] = name
+
+
+def end_strays():
+    """
+    End remembered grandchildren that are still there, by PID, checking
+    the PID still names the same program.
+    """
+    for pid, name in list(_strays.items()):
+        if command_name(pid) == name:
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+                if not signal_pid(pid, sig):
+                    break
+                for _ in range(20):
+                    if command_name(pid) != name:
+                        break
+                    time.sleep(0.1)
+                else:
+                    continue
+                break
+        _strays.pop(pid, None)
+
+
+def end_all():
+    """
+    End every child still running, newest first.
+    """
+    for pid in sorted(_running, reverse=True):
+        child = _running.get(pid)
+        if child is not None:
+            child.stop(grace=(2.0, 1.0))
+    end_strays()
+
+
+atexit.register(end_all)
+
+
+def terminate_as_interrupt():
+    """
+    Make SIGINT and SIGTERM raise KeyboardInterrupt, so that the
+    benchmark's finally blocks end its children.
+
+    SIGINT matters for the children too: a shell without job control
+    starts background commands with SIGINT ignored, children inherit that,
+    and Twisted then leaves it ignored, so our SIGINT would not stop them.
+    A handled signal is reset to its default at exec.
+    """
+    def handler(signum, frame):
+        raise KeyboardInterrupt("SIGTERM")
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+# The camera and the server -----------------------------------------------
+
+def start_camera(workdir, name="camera", fps=30.0, quality=85,
+                 shutter_delay=0.5, timeout=30.0):
+    """
+    Start C{python -m fourcut.virtualcam} on a free loopback port.
+
+    @return: the L{Child}, with C{.port} the gphoto2 port string.
+    """
+    argv = [sys.executable, "-m", "fourcut.virtualcam",
+            "--listen", "tcp:0:interface=%s" % LOOPBACK,
+            "--fps", repr(float(fps)), "--quality", str(quality),
+            "--shutter-delay", repr(float(shutter_delay))]
+    child = Child(name, argv, os.path.join(workdir, name + ".log"))
+    try:
+        child.port = child.expect(lambda line: line.startswith("ptpip:"),
+                                  timeout, "port line")
+    except BaseException:
+        child.stop()
+        raise
+    return child
+
+
+def start_server(workdir, camera_port, name="server", timeout=30.0,
+                 attempts=3):
+    """
+    Start C{twistd -n fourcut} on a free loopback port for C{camera_port};
+    retry with another port if it is taken before twistd gets it.
+
+    @return: the L{Child}, with C{.http_port}.
+    """
+    photos = os.path.join(workdir, name + "-photos")
+    os.makedirs(photos, exist_ok=True)
+    last = None
+    for attempt in range(attempts):
+        port = free_port()
+        argv = twistd_argv() + [
+            "-n", "--pidfile=", "fourcut",
+            "--camera-port", camera_port, "--camera-model", GPHOTO2_MODEL,
+            "--listen", "tcp:%d:interface=%s" % (port, LOOPBACK),
+            "--photos", photos]
+        child = Child(name, argv, os.path.join(workdir, name + ".log"),
+                      cwd=workdir)
+        started = "Site starting on %d" % port
+        try:
+            line = child.expect(lambda line: started in line
+                                or "CannotListenError" in line
+                                or "Address already in use" in line,
+                                timeout, "'%s'" % started)
+        except ChildError as e:
+            child.stop()
+            last = e
+            continue
+        except BaseException:
+            child.stop()
+            raise
+        if started in line and child.alive() and _listening(port):
+            child.http_port = port
+            return child
+        child.stop()
+        last = ChildError("%s could not listen on port %d (attempt %d)"
+                          % (name, port, attempt + 1))
+    raise last
+
+
+def _listening(port, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((LOOPBACK, port), timeout=1.0):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False

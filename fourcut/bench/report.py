@@ -1,0 +1,743 @@
+"""
+The benchmark's arithmetic and its output: statistics over what the client
+processes recorded, the targets with PASS/MISS, text tables, and the chart.
+"""
+
+import math
+
+MB = 1e6
+
+#: The issue's targets.
+TARGET_DELIVERY = 0.99          # of the frames the camera produced
+TARGET_P99_MS = 50.0
+TARGET_CPU_CORES = 1.0
+TARGET_RSS_MB = 100.0
+TARGET_HEADROOM = 0.95
+TARGET_CAPTURE_DELTA_MS = 100.0
+TARGET_GAP_SLACK_MS = 1000.0
+SLOW_FRAMES_PER_CLIENT = 2
+
+#: Other processes' CPU (cores) in a window above which its timings are
+#: flagged as taken on a busy machine.
+NOISY_CPU = 0.5
+
+
+def percentile(ordered, fraction):
+    """
+    Nearest-rank percentile of an already sorted list (L{None} if empty).
+    """
+    if not ordered:
+        return None
+    rank = max(1, int(math.ceil(fraction * len(ordered))))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def _round(value, digits=1):
+    return None if value is None else round(value, digits)
+
+
+def latency_summary(values):
+    ordered = sorted(values)
+    return {
+        "p50": _round(percentile(ordered, 0.50), 2),
+        "p90": _round(percentile(ordered, 0.90), 2),
+        "p99": _round(percentile(ordered, 0.99), 2),
+        "max": _round(ordered[-1], 2) if ordered else None,
+        "samples": len(ordered),
+    }
+
+
+def group_label(client):
+    return client["kind"] + (" slow" if client.get("slow") else "")
+
+
+def analyse(results, window_s):
+    """
+    Figures for one measurement window from the client processes'
+    results.
+
+    Frames count when the camera made them inside the window (by the
+    timestamp in their COM segment). The frames the camera produced are
+    the span of sequence numbers seen by any client in the window; a
+    client's delivery is the share of them it received.
+    """
+    window_us = window_s * 1e6
+    clients = []
+    seen = set()
+    for result in results:
+        for client in result["clients"]:
+            sent, recv = client["sent_us"], client["recv_us"]
+            server = client.get("server_us")
+            arrived = [i for i, t in enumerate(recv) if 0 <= t < window_us]
+            if client.get("slow"):
+                # A slow client's frames are old when they arrive: count
+                # and time those that arrived in the window.
+                keep = arrived
+            else:
+                keep = [i for i, t in enumerate(sent) if 0 <= t < window_us]
+            seqs = {client["seq"][i] for i in keep}
+            if not client.get("slow"):
+                seen |= seqs
+            latency = [(recv[i] - sent[i]) / 1e3 for i in keep]
+            ingest = [(server[i] - sent[i]) / 1e3 for i in keep
+                      if server and server[i] is not None]
+            # fourcut's own part: from reading the frame to the client.
+            onward = [(recv[i] - server[i]) / 1e3 for i in keep
+                      if server and server[i] is not None]
+            count = len(client["seq"])
+            clients.append({
+                "label": group_label(client),
+                "slow": client.get("slow", False),
+                "error": client["error"],
+                "received": len(seqs),
+                "arrived": len(arrived),
+                "latency": latency,
+                "ingest": ingest,
+                "onward": onward,
+                "frame_bytes": client["bytes"] / count if count else None,
+            })
+    produced = (max(seen) - min(seen) + 1) if seen else 0
+    groups = {}
+    for client in clients:
+        groups.setdefault(client["label"], []).append(client)
+
+    def summarise(members):
+        delivery = [m["received"] / produced if produced else 0.0
+                    for m in members if not m["slow"]]
+        latency = [x for m in members for x in m["latency"]]
+        ingest = [x for m in members for x in m["ingest"]]
+        onward = [x for m in members for x in m["onward"]]
+        errors = {}
+        for m in members:
+            if m["error"]:
+                errors[m["error"]] = errors.get(m["error"], 0) + 1
+        summary = {
+            "clients": len(members),
+            "failed": sum(1 for m in members if m["error"]),
+            "delivery_min": _round(min(delivery), 4) if delivery else None,
+            "delivery_mean": _round(sum(delivery) / len(delivery), 4)
+            if delivery else None,
+            # Frames that arrived during the window (whenever made): what
+            # a slow client gets.
+            "fps_mean": _round(sum(m["arrived"] for m in members)
+                               / len(members) / window_s, 2)
+            if members else None,
+            "latency_ms": latency_summary(latency),
+            "errors": errors,
+        }
+        if ingest:
+            summary["ingest_ms"] = latency_summary(ingest)
+            summary["server_to_client_ms"] = latency_summary(onward)
+        return summary
+
+    normal = [c for c in clients if not c["slow"]]
+    sizes = [c["frame_bytes"] for c in clients if c["frame_bytes"]]
+    return {
+        "produced": produced,
+        "camera_fps": _round(produced / window_s, 2),
+        "frame_bytes": int(sum(sizes) / len(sizes)) if sizes else None,
+        "groups": {label: summarise(members)
+                   for label, members in sorted(groups.items())},
+        "normal": summarise(normal) if normal else None,
+    }
+
+
+def capture_gaps(results):
+    """
+    For each capture taken during live view: its duration, and the
+    largest pause in frames received by any watching client that overlaps
+    it (from the last frame before to the first after). The summary is
+    the capture whose gap exceeds its duration the most.
+    """
+    captures = [c for result in results for c in result.get("captures", [])]
+    if not captures:
+        return None
+    receive_times = [sorted(client["recv_us"]) for result in results
+                     for client in result["clients"]]
+    rows = []
+    for capture in captures:
+        start, end = capture["start_us"], capture["end_us"]
+        worst = None
+        for recv in receive_times:
+            for before, after in zip(recv, recv[1:]):
+                if before < end and after > start:
+                    if worst is None or after - before > worst[0]:
+                        worst = (after - before, before, after)
+        rows.append({
+            "status": capture.get("status"),
+            "jpeg": capture.get("jpeg"),
+            "bytes": capture.get("bytes"),
+            "error": capture.get("error"),
+            "capture_ms": _round((end - start) / 1e3),
+            "gap_ms": _round(worst[0] / 1e3) if worst else None,
+            # Signed: the last frame may arrive just after the request.
+            "last_frame_from_request_ms": _round((worst[1] - start) / 1e3)
+            if worst else None,
+            "first_frame_from_answer_ms": _round((worst[2] - end) / 1e3)
+            if worst else None,
+        })
+    measured = [r for r in rows if r["gap_ms"] is not None]
+    summary = dict(max(measured, key=lambda r: r["gap_ms"] - r["capture_ms"])
+                   if measured else rows[0])
+    summary["captures"] = rows
+    summary["all_ok"] = all(r["status"] == 200 and r["jpeg"] for r in rows)
+    return summary
+
+
+# Targets -----------------------------------------------------------------
+
+def _check(targets, scenario, name, target, measured, passed, note=None):
+    targets.append({"scenario": scenario, "target": name,
+                    "limit": target, "measured": measured,
+                    "pass": passed, "note": note})
+
+
+def evaluate(scenarios):
+    """
+    The list of targets with what was measured and PASS/MISS (C{pass} is
+    L{None} when the figure could not be measured).
+    """
+    targets = []
+
+    def noisy(run):
+        notes = []
+        other = run.get("other_cpu")
+        if other is not None and other >= NOISY_CPU:
+            notes.append("machine busy: %.2f core of other load during the "
+                         "window" % other)
+        normal = run.get("normal") or {}
+        p99 = (normal.get("latency_ms") or {}).get("p99")
+        ingest = (normal.get("ingest_ms") or {}).get("p99")
+        onward = (normal.get("server_to_client_ms") or {}).get("p99")
+        if p99 and ingest and p99 >= TARGET_P99_MS and ingest >= p99 / 2:
+            notes.append("%.1f ms of it before fourcut had read the frame "
+                         "from gphoto2 (ingest p99), onward p99 %s ms" % (
+                             ingest, onward))
+        floor = ((scenarios.get("bare") or {}).get("normal") or {}).get(
+            "latency_ms", {}).get("p99")
+        if floor is not None and p99 is not None and p99 >= TARGET_P99_MS:
+            notes.append("bare gphoto2 p99 in this run: %s ms" % floor)
+        if run.get("repeats"):
+            notes.append("p99 of the %d runs: %s ms" % (
+                len(run["repeats"]),
+                ", ".join(str(r["p99_ms"]) for r in run["repeats"])))
+        return "; ".join(notes) or None
+
+    def fanout_targets(run, scenario):
+        note = noisy(run)
+        normal = run.get("normal") or {}
+        delivery = normal.get("delivery_min")
+        p99 = (normal.get("latency_ms") or {}).get("p99")
+        cpu = run.get("server", {}).get("cpu")
+        rss = run.get("server", {}).get("rss_peak_mb")
+        n = run.get("clients")
+        _check(targets, scenario, "every client >= 99%% of frames (%d "
+               "clients)" % n, ">= 99%",
+               _pct(delivery), None if delivery is None
+               else delivery >= TARGET_DELIVERY)
+        _check(targets, scenario, "latency p99 (%d clients)" % n,
+               "< %g ms" % TARGET_P99_MS, _ms(p99),
+               None if p99 is None else p99 < TARGET_P99_MS, note)
+        _check(targets, scenario, "server CPU (%d clients)" % n,
+               "< %g core" % TARGET_CPU_CORES, _cores(cpu),
+               None if cpu is None else cpu < TARGET_CPU_CORES)
+        _check(targets, scenario, "server peak RSS (%d clients)" % n,
+               "< %g MB" % TARGET_RSS_MB, _mb(rss),
+               None if rss is None else rss < TARGET_RSS_MB)
+
+    fanout = [r for r in scenarios.get("fanout", []) if "error" not in r]
+    if fanout:
+        fanout_targets(max(fanout, key=lambda r: r["clients"]), "1 fan-out")
+    json_run = scenarios.get("json")
+    if json_run and "error" not in json_run and not json_run.get("skipped"):
+        fanout_targets(json_run, "1 fan-out JSON")
+
+    headroom = scenarios.get("headroom")
+    if headroom and "error" not in headroom:
+        ratio = headroom.get("ratio")
+        _check(targets, "2 headroom", "fourcut fps / bare gphoto2 fps "
+               "(medians)",
+               ">= %.2f" % TARGET_HEADROOM,
+               None if ratio is None else "%.3f" % ratio,
+               None if ratio is None else ratio >= TARGET_HEADROOM)
+
+    capture = scenarios.get("capture")
+    if capture and "error" not in capture:
+        delta = capture.get("delta_ms")
+        _check(targets, "3 capture", "GET /capture - bare gphoto2 (median)",
+               "<= %g ms" % TARGET_CAPTURE_DELTA_MS, _ms(delta),
+               None if delta is None else delta <= TARGET_CAPTURE_DELTA_MS)
+        live = capture.get("live") or {}
+        gap, took = live.get("gap_ms"), live.get("capture_ms")
+        ok = None
+        if gap is not None and took is not None:
+            ok = gap < took + TARGET_GAP_SLACK_MS and live.get("all_ok")
+        _check(targets, "3 capture", "frame gap during a live-view capture "
+               "(worst of %d)" % len(live.get("captures", [])),
+               "< capture + %g ms" % TARGET_GAP_SLACK_MS,
+               None if gap is None else "%s (capture %s)" % (
+                   _ms(gap), _ms(took)), ok,
+               None if live.get("all_ok", True) else
+               "a capture during live view failed: %s" % (
+                   [(r["status"], r["error"]) for r in live["captures"]],))
+
+    slow = scenarios.get("slow")
+    if slow and "error" not in slow:
+        normal = slow.get("normal") or {}
+        delivery = normal.get("delivery_min")
+        p99 = (normal.get("latency_ms") or {}).get("p99")
+        _check(targets, "4 slow clients", "normal clients >= 99% of frames",
+               ">= 99%", _pct(delivery),
+               None if delivery is None else delivery >= TARGET_DELIVERY)
+        _check(targets, "4 slow clients", "normal clients latency p99",
+               "< %g ms" % TARGET_P99_MS, _ms(p99),
+               None if p99 is None else p99 < TARGET_P99_MS, noisy(slow))
+        rss, limit = slow.get("server", {}).get("rss_peak_mb"), \
+            slow.get("rss_limit_mb")
+        _check(targets, "4 slow clients",
+               "server peak RSS vs fan-out %s + %d frames/slow client"
+               % (slow.get("rss_reference_clients"), SLOW_FRAMES_PER_CLIENT),
+               None if limit is None else "<= %.1f MB" % limit, _mb(rss),
+               None if rss is None or limit is None else rss <= limit)
+    return targets
+
+
+def _pct(value):
+    return None if value is None else "%.2f%%" % (value * 100)
+
+
+def _ms(value):
+    return None if value is None else "%.1f ms" % value
+
+
+def _cores(value):
+    return None if value is None else "%.2f core" % value
+
+
+def _mb(value):
+    return None if value is None else "%.1f MB" % value
+
+
+# Text --------------------------------------------------------------------
+
+def table(headers, rows, indent="  "):
+    """
+    Left-aligned text columns; numbers right-aligned.
+    """
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h)
+              for i, h in enumerate(headers)]
+    numeric = [all(_numeric(row[i]) for row in rows) and rows
+               for i in range(len(headers))]
+
+    def line(values, header=False):
+        parts = []
+        for i, value in enumerate(values):
+            if numeric[i] and not header:
+                parts.append(value.rjust(widths[i]))
+            else:
+                parts.append(value.ljust(widths[i]))
+        return indent + "  ".join(parts).rstrip()
+
+    out = [line(headers, True),
+           indent + "  ".join("-" * w for w in widths)]
+    out += [line(row) for row in cells]
+    return "\n".join(out)
+
+
+def _numeric(value):
+    return value is None or isinstance(value, (int, float))
+
+
+def _cell(value):
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return "%.2f" % value if abs(value) < 10 else "%.1f" % value
+    return str(value)
+
+
+def verdict(passed):
+    return {True: "PASS", False: "MISS", None: "n/a"}[passed]
+
+
+def _run_rows(run, first_label):
+    rows = []
+    server = run.get("server", {})
+    for index, (label, group) in enumerate(run["groups"].items()):
+        latency = group["latency_ms"]
+        ingest = group.get("ingest_ms", {})
+        onward = group.get("server_to_client_ms", {})
+        rows.append([
+            first_label if index == 0 else "",
+            label, group["clients"], group["failed"],
+            None if group["delivery_min"] is None
+            else group["delivery_min"] * 100,
+            group["fps_mean"], latency["p50"], latency["p99"],
+            latency["max"], ingest.get("p99"), onward.get("p99"),
+            server.get("cpu") if index == 0 else None,
+            server.get("rss_peak_mb") if index == 0 else None,
+            _sum(run.get("client_cpu")) if index == 0 else None,
+            run.get("other_cpu") if index == 0 else None,
+        ])
+    return rows
+
+
+RUN_HEADERS = ["run", "clients", "n", "failed", "min recv%", "fps",
+               "p50 ms", "p99 ms", "max ms", "ingest p99", "onward p99",
+               "srv CPU",
+               "srv RSS MB", "client CPU", "other CPU"]
+
+
+def _sum(values):
+    if not values:
+        return None
+    return round(sum(v for v in values if v is not None), 2)
+
+
+def _repeat_lines(run):
+    if not run.get("repeats"):
+        return []
+    return ["  %s: %d runs, the one with the median p99 shown (*); p99 ms "
+            "[ingest p99, onward p99, other CPU]: %s" % (
+                _run_label(run), len(run["repeats"]), ", ".join(
+                    "%s%s [%s, %s, %s]" % (
+                        "*" if r["chosen"] else "", r["p99_ms"],
+                        r["ingest_p99_ms"], r.get("onward_p99_ms"),
+                        r["other_cpu"])
+                    for r in run["repeats"]))]
+
+
+def _run_label(run):
+    if "gphoto2" in run.get("groups", {}):
+        return "bare"
+    if "slow_clients" in run:
+        return "%d+%d" % (run["normal_clients"], run["slow_clients"])
+    if any(label.startswith("ws-json") for label in run.get("groups", {})):
+        return "%s json" % run["clients"]
+    return "%s" % run["clients"]
+
+
+def text(results):
+    """
+    The whole report as text.
+    """
+    out = []
+    m = results["machine"]
+    out.append("fourcut benchmark: %s cores (%s), Python %s, %s, load "
+               "average at start %s" % (
+                   m.get("cores"), m.get("cpu_model"), m.get("python"),
+                   m.get("gphoto2"), results.get("loadavg_start")))
+    config = results["config"]
+    out.append("camera %s fps, %gs windows after %gs warm-up; ws: %s" % (
+        config["fps"], config["duration"], config["warmup"],
+        results["ws"]["detail"]))
+    scenarios = results["scenarios"]
+    out.append("Columns: min recv% = the worst client's share of the frames "
+               "the camera made in the window; latency = client receive "
+               "time - camera timestamp; ingest = fourcut's read time "
+               "(X-Timestamp) - camera timestamp and onward = client receive "
+               "time - fourcut's read time, HTTP only; CPU in cores "
+               "over the window; srv RSS = the server's peak (VmHWM); other "
+               "CPU = machine load not from the benchmark (noise).")
+
+    out.append("")
+    out.append("1. Fan-out (bare: gphoto2 --capture-movie --stdout from the "
+               "same camera, read by a client process: the latency floor)")
+    rows = []
+    bare = scenarios.get("bare")
+    if bare and "error" not in bare:
+        rows += _run_rows(bare, "bare")
+    for run in scenarios.get("fanout", []):
+        if "error" in run:
+            rows.append(["%d" % run["clients"], "ERROR: " + run["error"]]
+                        + [None] * (len(RUN_HEADERS) - 2))
+            continue
+        rows += _run_rows(run, "%d" % run["clients"])
+    json_run = scenarios.get("json")
+    if json_run:
+        if json_run.get("skipped"):
+            rows.append(["json", "skipped: " + json_run["skipped"]]
+                        + [None] * (len(RUN_HEADERS) - 2))
+        elif "error" in json_run:
+            rows.append(["json", "ERROR: " + json_run["error"]]
+                        + [None] * (len(RUN_HEADERS) - 2))
+        else:
+            rows += _run_rows(json_run, "%d json" % json_run["clients"])
+    out.append(table(RUN_HEADERS, rows))
+    produced = ["%s: %s frames (%.1f fps), %s B/frame" % (
+        run.get("clients"), run.get("produced"), run.get("camera_fps") or 0,
+        run.get("frame_bytes")) for run in scenarios.get("fanout", [])
+        if "error" not in run]
+    if produced:
+        out.append("  camera produced per window: " + "; ".join(produced))
+    for run in [bare or {}] + scenarios.get("fanout", []) + [json_run or {}]:
+        out += _repeat_lines(run)
+
+    headroom = scenarios.get("headroom")
+    if headroom:
+        out.append("")
+        out.append("2. Headroom (unpaced camera; bare gphoto2 read by a "
+                   "client process, fourcut with one HTTP client)")
+        if "error" in headroom:
+            out.append("  ERROR: " + headroom["error"])
+        else:
+            rows = [[run["label"], run["fps"], run.get("server_cpu"),
+                     run.get("gphoto2_cpu"), run.get("camera_cpu"),
+                     _sum(run.get("client_cpu")), run.get("other_cpu")]
+                    for run in headroom["runs"]]
+            out.append(table(["run", "fps", "srv CPU", "gphoto2 CPU",
+                              "camera CPU", "client CPU", "other CPU"],
+                             rows))
+            out.append("  ratio of medians, fourcut / bare = %s / %s = %s "
+                       "(target >= %.2f)" % (
+                           headroom.get("fourcut_median_fps"),
+                           headroom.get("bare_median_fps"),
+                           "%.3f" % headroom["ratio"] if headroom.get("ratio")
+                           is not None else "-", TARGET_HEADROOM))
+
+    capture = scenarios.get("capture")
+    if capture:
+        out.append("")
+        out.append("3. Capture")
+        if "error" in capture:
+            out.append("  ERROR: " + capture["error"])
+        else:
+            rows = [["bare gphoto2", capture.get("bare_median_ms"),
+                     capture.get("bare_min_ms"), capture.get("bare_max_ms"),
+                     len(capture.get("bare_ms", []))],
+                    ["fourcut GET /capture", capture.get("fourcut_median_ms"),
+                     capture.get("fourcut_min_ms"),
+                     capture.get("fourcut_max_ms"),
+                     len(capture.get("fourcut_ms", []))]]
+            out.append(table(["idle camera", "median ms", "min ms", "max ms",
+                              "n"], rows))
+            out.append("  fourcut - bare = %s (target <= %g ms)" % (
+                _ms(capture.get("delta_ms")), TARGET_CAPTURE_DELTA_MS))
+            live = capture.get("live") or {}
+            rows = [[index + 1, r["status"], r["capture_ms"], r["gap_ms"],
+                     r["last_frame_from_request_ms"],
+                     r["first_frame_from_answer_ms"]]
+                    for index, r in enumerate(live.get("captures", []))]
+            out.append("  During live view (a client watching; the gap is "
+                       "from its last frame before to its first after):")
+            out.append(table(["capture", "HTTP", "capture ms", "gap ms",
+                              "last frame - request ms",
+                              "first frame - answer ms"], rows, "    "))
+            out.append("  worst: gap %s for a %s capture (target: gap < "
+                       "capture + %g ms)" % (
+                           _ms(live.get("gap_ms")), _ms(live.get("capture_ms")),
+                           TARGET_GAP_SLACK_MS))
+
+    slow = scenarios.get("slow")
+    if slow:
+        out.append("")
+        out.append("4. Slow clients (each reads one frame a second)")
+        if "error" in slow:
+            out.append("  ERROR: " + slow["error"])
+        else:
+            out.append(table(RUN_HEADERS, _run_rows(
+                slow, "%d+%d" % (slow["normal_clients"],
+                                 slow["slow_clients"]))))
+            out += _repeat_lines(slow)
+            out.append("  server peak RSS %s vs limit %s (fan-out %s: %s + "
+                       "%d slow x %d frames x %s B)" % (
+                           _mb(slow["server"].get("rss_peak_mb")),
+                           _mb(slow.get("rss_limit_mb")),
+                           slow.get("rss_reference_clients"),
+                           _mb(slow.get("rss_reference_mb")),
+                           slow["slow_clients"], SLOW_FRAMES_PER_CLIENT,
+                           slow.get("frame_bytes")))
+
+    out.append("")
+    out.append("Targets")
+    rows = [[t["scenario"], t["target"], t["limit"], t["measured"],
+             verdict(t["pass"])] for t in results["targets"]]
+    out.append(table(["scenario", "target", "limit", "measured", "result"],
+                     rows))
+    notes = ["  %s, %s: %s" % (t["scenario"], t["target"], t["note"])
+             for t in results["targets"] if t.get("note")]
+    if notes:
+        out.append("Notes:")
+        out += notes
+    if results.get("errors"):
+        out.append("")
+        out.append("Errors:")
+        out += ["  " + e for e in results["errors"]]
+    return "\n".join(out)
+
+
+# Chart -------------------------------------------------------------------
+
+def plot(results, path):
+    """
+    Write a PNG summarising the run. Needs matplotlib (the C{bench} extra).
+    """
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise RuntimeError(
+            "--plot needs matplotlib: pip install matplotlib "
+            "(or pip install 'fourcut[bench]')")
+
+    scenarios = results["scenarios"]
+    fanout = [r for r in scenarios.get("fanout", []) if "error" not in r]
+    fig, axes = plt.subplots(2, 3, figsize=(15, 8.5))
+    fig.suptitle("fourcut benchmark: %s cores, %s, Python %s" % (
+        results["machine"].get("cores"), results["machine"].get("cpu_model"),
+        results["machine"].get("python")))
+
+    labels = sorted({label for r in fanout for label in r["groups"]})
+    counts = [r["clients"] for r in fanout]
+
+    ax = axes[0][0]
+    for label in labels:
+        xs, p50, p99 = [], [], []
+        for r in fanout:
+            group = r["groups"].get(label)
+            if group and group["latency_ms"]["p99"] is not None:
+                xs.append(r["clients"])
+                p50.append(group["latency_ms"]["p50"])
+                p99.append(group["latency_ms"]["p99"])
+        line, = ax.plot(xs, p99, "o-", label=label + " p99")
+        ax.plot(xs, p50, "o--", color=line.get_color(), alpha=0.6,
+                label=label + " p50")
+    bare = scenarios.get("bare")
+    if bare and "error" not in bare and bare.get("normal"):
+        ax.axhline(bare["normal"]["latency_ms"]["p99"], color="gray", lw=1,
+                   ls="--", label="bare gphoto2 p99")
+    json_run = scenarios.get("json")
+    if json_run and "groups" in json_run:
+        for label, group in json_run["groups"].items():
+            if group["latency_ms"]["p99"] is not None:
+                ax.plot([json_run["clients"]], [group["latency_ms"]["p99"]],
+                        "x" if label == "ws-json" else "+", ms=9,
+                        label="JSON run: %s p99" % label)
+    ax.axhline(TARGET_P99_MS, color="red", lw=1, ls=":",
+               label="target p99")
+    ax.set_ylim(bottom=0)
+    ax.set_xscale("log")
+    ax.set_xticks(counts)
+    ax.set_xticklabels([str(c) for c in counts])
+    ax.set_xlabel("preview clients")
+    ax.set_ylabel("frame latency, ms")
+    ax.set_title("1. Fan-out latency")
+    ax.legend(fontsize=7)
+
+    ax = axes[0][1]
+    for label in labels:
+        xs, ys = [], []
+        for r in fanout:
+            group = r["groups"].get(label)
+            if group and group["delivery_min"] is not None:
+                xs.append(r["clients"])
+                ys.append(group["delivery_min"] * 100)
+        ax.plot(xs, ys, "o-", label=label + " (worst client)")
+    ax.axhline(TARGET_DELIVERY * 100, color="red", lw=1, ls=":",
+               label="target")
+    ax.set_ylim(top=100.5)
+    ax.set_xscale("log")
+    ax.set_xticks(counts)
+    ax.set_xticklabels([str(c) for c in counts])
+    ax.set_xlabel("preview clients")
+    ax.set_ylabel("frames received, % of produced")
+    ax.set_title("1. Fan-out delivery")
+    ax.legend(fontsize=7)
+
+    ax = axes[0][2]
+    cpu = [r["server"].get("cpu") or 0 for r in fanout]
+    rss = [r["server"].get("rss_peak_mb") or 0 for r in fanout]
+    ax.plot(counts, cpu, "o-", color="tab:blue", label="server CPU")
+    ax.axhline(TARGET_CPU_CORES, color="tab:blue", lw=1, ls=":")
+    ax.set_ylabel("server CPU, cores", color="tab:blue")
+    ax.set_xscale("log")
+    ax.set_xticks(counts)
+    ax.set_xticklabels([str(c) for c in counts])
+    ax.set_xlabel("preview clients")
+    ax.set_ylim(0, max(1.1, max(cpu + [0]) * 1.1))
+    twin = ax.twinx()
+    twin.plot(counts, rss, "s-", color="tab:orange", label="server peak RSS")
+    twin.axhline(TARGET_RSS_MB, color="tab:orange", lw=1, ls=":")
+    twin.set_ylabel("server peak RSS, MB", color="tab:orange")
+    twin.set_ylim(0, max(110, max(rss + [0]) * 1.1))
+    ax.set_title("1. Server CPU and RSS (dotted: targets)")
+
+    ax = axes[1][0]
+    headroom = scenarios.get("headroom")
+    if headroom and "error" not in headroom:
+        names = [run["label"] for run in headroom["runs"]]
+        fps = [run["fps"] or 0 for run in headroom["runs"]]
+        bars = ax.bar(range(len(names)), fps,
+                      color=["tab:gray" if "bare" in n else "tab:green"
+                             for n in names])
+        ax.set_xticks(range(len(names)))
+        ax.set_xticklabels([n.replace("bare gphoto2 ", "bare\n").replace(
+            "fourcut ", "fourcut\n") for n in names], fontsize=8)
+        ax.bar_label(bars, fmt="%.0f", fontsize=8)
+        for key, color in (("bare_median_fps", "tab:gray"),
+                           ("fourcut_median_fps", "tab:green")):
+            if headroom.get(key):
+                ax.axhline(headroom[key], color=color, lw=1, ls="--")
+        ax.set_title("2. Headroom: ratio of medians %s (target >= %.2f)" % (
+            "%.3f" % headroom["ratio"] if headroom.get("ratio") is not None
+            else "-", TARGET_HEADROOM))
+    else:
+        ax.set_title("2. Headroom: not run")
+    ax.set_ylabel("frames per second, unpaced camera")
+
+    ax = axes[1][1]
+    capture = scenarios.get("capture")
+    if capture and "error" not in capture:
+        live = capture.get("live") or {}
+        names = ["bare\ngphoto2", "fourcut\n/capture", "capture in\nlive view",
+                 "frame gap"]
+        values = [capture.get("bare_median_ms") or 0,
+                  capture.get("fourcut_median_ms") or 0,
+                  live.get("capture_ms") or 0, live.get("gap_ms") or 0]
+        bars = ax.bar(range(4), values, color=["tab:gray", "tab:green",
+                                               "tab:green", "tab:purple"])
+        ax.bar_label(bars, fmt="%.0f", fontsize=8)
+        ax.set_xticks(range(4))
+        ax.set_xticklabels(names, fontsize=8)
+        if live.get("capture_ms") is not None:
+            ax.axhline(live["capture_ms"] + TARGET_GAP_SLACK_MS, color="red",
+                       lw=1, ls=":", label="gap target")
+            ax.legend(fontsize=7)
+        ax.set_title("3. Capture: fourcut - bare = %s" % (
+            _ms(capture.get("delta_ms")),))
+    else:
+        ax.set_title("3. Capture: not run")
+    ax.set_ylabel("ms")
+
+    ax = axes[1][2]
+    slow = scenarios.get("slow")
+    if slow and "error" not in slow:
+        names, p99, fps = [], [], []
+        for label, group in slow["groups"].items():
+            names.append(label.replace(" ", "\n"))
+            p99.append(group["latency_ms"]["p99"] or 0)
+            fps.append(group["fps_mean"] or 0)
+        bars = ax.bar(range(len(names)), p99,
+                      color=["tab:red" if "slow" in n else "tab:blue"
+                             for n in names])
+        ax.bar_label(bars, labels=["p99 %.0f ms\n%.1f fps" % (v, f)
+                                   for v, f in zip(p99, fps)], fontsize=7)
+        ax.axhline(TARGET_P99_MS, color="red", lw=1, ls=":",
+                   label="target p99 (normal clients)")
+        ax.set_yscale("log")
+        ax.set_ylim(1, max(p99 + [100]) * 5)
+        ax.set_xticks(range(len(names)))
+        ax.set_xticklabels(names, fontsize=8)
+        ax.set_ylabel("latency p99, ms (slow: age of the frames they get)")
+        ax.legend(fontsize=7, loc="upper left")
+        ax.set_title("4. Slow clients: RSS %s (limit %s)" % (
+            _mb(slow["server"].get("rss_peak_mb")),
+            _mb(slow.get("rss_limit_mb"))))
+    else:
+        ax.set_title("4. Slow clients: not run")
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

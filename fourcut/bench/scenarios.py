@@ -1,0 +1,571 @@
+"""
+The benchmark's scenarios. Each starts what it needs (a virtual camera, a
+fourcut server, client processes, bare gphoto2), measures one window and
+ends everything it started before it returns, also on error or Ctrl-C.
+"""
+
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+
+from . import procs, report
+from .procs import Child, ChildError
+
+
+class ScenarioError(Exception):
+    pass
+
+
+def machine_cpu_ticks():
+    """
+    (busy, total) jiffies of the whole machine from C{/proc/stat}.
+    """
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    total = sum(fields[:8])
+    return total - idle, total
+
+
+def mix(count, second_kind):
+    """
+    Half HTTP (the odd one out too), half C{second_kind}.
+    """
+    http = count - count // 2
+    return [{"kind": "http"}] * http + [{"kind": second_kind}] * (count // 2)
+
+
+def ws_probe(port, timeout=5.0):
+    """
+    Whether the server answers a WebSocket upgrade at C{/ws}:
+    C{(available, detail)}.
+    """
+    request = ("GET /ws HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+               "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+               "Sec-WebSocket-Version: 13\r\n\r\n" % port).encode("ascii")
+    try:
+        with socket.create_connection((procs.LOOPBACK, port),
+                                      timeout=timeout) as s:
+            s.sendall(request)
+            answer = b""
+            while b"\r\n" not in answer:
+                data = s.recv(4096)
+                if not data:
+                    break
+                answer += data
+    except OSError as e:
+        return False, "ws probe failed: %s" % (e,)
+    status = answer.split(b"\r\n", 1)[0].decode("latin-1")
+    if " 101 " in status + " ":
+        return True, "available at /ws"
+    return False, "unavailable (/ws answered %r)" % (status,)
+
+
+class Bench:
+    """
+    Runs scenarios with one set of options; C{log} reports progress.
+    """
+
+    def __init__(self, options, workdir, log):
+        self.options = options
+        self.workdir = workdir
+        self.log = log
+        self.ws = None          # (available, detail), from the first probe
+        self._serial = 0
+
+    def _name(self, base):
+        self._serial += 1
+        return "%02d-%s" % (self._serial, base)
+
+    # Building blocks ---------------------------------------------------
+
+    def camera(self, fps=None):
+        fps = self.options.fps if fps is None else fps
+        camera = procs.start_camera(self.workdir, self._name("camera"),
+                                    fps=fps)
+        self.log("  camera pid %d at %s, %g fps" % (camera.pid, camera.port,
+                                                   fps))
+        return camera
+
+    def server(self, camera):
+        server = procs.start_server(self.workdir, camera.port,
+                                    self._name("server"))
+        self.log("  server pid %d on port %d" % (server.pid,
+                                                 server.http_port))
+        return server
+
+    def check_ws(self, server):
+        if self.ws is None:
+            self.ws = ws_probe(server.http_port)
+            self.log("  WebSocket: %s" % (self.ws[1],))
+        return self.ws[0]
+
+    def client_mix(self, clients, server):
+        """
+        Replace WebSocket clients by HTTP ones when the server has no
+        C{/ws}, so the load stays what was asked; say so.
+        """
+        if server is None or not any(c["kind"].startswith("ws")
+                                     for c in clients):
+            return clients, None
+        if self.check_ws(server):
+            return clients, None
+        return [dict(c, kind="http") if c["kind"].startswith("ws") else c
+                for c in clients], "ws " + self.ws[1] + ": HTTP clients instead"
+
+    def client_procs(self, count):
+        wanted = self.options.client_procs
+        if wanted == "auto":
+            return max(1, min(2, (count + 59) // 60))
+        return max(1, int(wanted))
+
+    def stream(self, name, clients, camera=None, server=None,
+               use_server=True, duration=None, warmup=None,
+               capture_at=None):
+        """
+        One measurement window: start what is missing (camera, server),
+        the client processes, wait until every client has a frame, then
+        measure. Ends what it started.
+        """
+        options = self.options
+        duration = options.duration if duration is None else duration
+        warmup = options.warmup if warmup is None else warmup
+        started = []
+        clients_procs = []
+        sampler = None
+        try:
+            if camera is None:
+                camera = self.camera()
+                started.append(camera)
+            if use_server and server is None:
+                server = self.server(camera)
+                started.append(server)
+            if server is not None:
+                sampler = procs.RSSSampler(server.pid)
+            clients, note = self.client_mix(clients, server)
+            count = self.client_procs(len(clients))
+            shares = [clients[i::count] for i in range(count)]
+            for index, share in enumerate(shares):
+                if not share:
+                    continue
+                base = os.path.join(self.workdir, self._name(
+                    "%s-clients%d" % (name, index)))
+                spec = {
+                    "host": procs.LOOPBACK,
+                    "port": server.http_port if server else None,
+                    "clients": share,
+                    "tail": options.tail,
+                    "ready_timeout": options.ready_timeout,
+                    "capture_at": capture_at if index == 0 else None,
+                }
+                with open(base + ".spec.json", "w") as f:
+                    json.dump(spec, f)
+                child = Child(
+                    os.path.basename(base),
+                    [sys.executable, "-m", "fourcut.bench.clients",
+                     base + ".spec.json", base + ".result.json"],
+                    base + ".log", stdin=True)
+                child.result_path = base + ".result.json"
+                clients_procs.append(child)
+            ready = []
+            for child in clients_procs:
+                line = child.expect(
+                    lambda line: line.startswith("BENCH READY"),
+                    options.ready_timeout + 30, "READY")
+                ok, failed = (int(x) for x in line.split()[2:4])
+                ready.append((ok, failed))
+                self._track_strays(child)
+            start_ns = time.time_ns() + int(warmup * 1e9)
+            end_ns = start_ns + int(duration * 1e9)
+            for child in clients_procs:
+                child.send("GO %d %d" % (start_ns, end_ns))
+            measured = self._sample(start_ns, end_ns, server, camera,
+                                    clients_procs)
+            results = []
+            for child in clients_procs:
+                child.expect(lambda line: line.startswith("BENCH DONE"),
+                             options.tail + 60, "DONE")
+                child.proc.wait(30)
+                with open(child.result_path) as f:
+                    results.append(json.load(f))
+        finally:
+            if sampler is not None:
+                sampler.stop()
+            for child in reversed(clients_procs):
+                child.stop()
+            for child in reversed(started):
+                child.stop()
+            procs.end_strays()
+        run = report.analyse(results, duration)
+        run.update(measured)
+        run["clients"] = len(clients)
+        run["client_cpu"] = [r["client_cpu"] for r in results]
+        ours = [run["server"].get("cpu"), run["gphoto2_cpu"],
+                run["camera_cpu"]] + run["client_cpu"]
+        if run["machine_cpu"] is not None:
+            # Load on the machine that is not the benchmark's: noise.
+            run["other_cpu"] = round(max(0.0, run["machine_cpu"] - sum(
+                x for x in ours if x is not None)), 2)
+        run["client_loop_lag_ms"] = [r["loop_lag_ms"] for r in results]
+        run["ready"] = ready
+        if sampler is not None:
+            peak = sampler.peak(until=end_ns / 1e9)
+            inside = sampler.peak(since=start_ns / 1e9, until=end_ns / 1e9)
+            if peak:
+                # When the server's RSS peaked, in seconds from the window's
+                # start (negative: during start-up, connection or warm-up).
+                run["server"]["rss_sampled_peak_mb"] = round(
+                    peak[1] / report.MB, 1)
+                run["server"]["rss_peak_at_s"] = round(
+                    peak[0] - start_ns / 1e9, 2)
+            if inside:
+                run["server"]["rss_max_mb"] = round(inside[1] / report.MB, 1)
+        if note:
+            run["note"] = note
+        run["_results"] = results
+        return run
+
+    def _track_strays(self, child):
+        # The client process said "BENCH PID N" for its gphoto2 children
+        # before READY; they are in its log.
+        try:
+            with open(child.log_path) as f:
+                for line in f:
+                    if line.startswith("BENCH PID "):
+                        procs.track_stray(int(line.split()[2]))
+        except (OSError, ValueError):
+            pass
+
+    def _sample(self, start_ns, end_ns, server, camera, clients_procs):
+        """
+        CPU of the server, its gphoto2 child, the camera and the machine
+        over the window; the server's RSS during it and its peak.
+        """
+        def sleep_until(ns):
+            delay = (ns - time.time_ns()) / 1e9
+            if delay > 0:
+                time.sleep(delay)
+
+        def cpu_of(pids):
+            values = [procs.cpu_seconds(pid) for pid in pids]
+            return None if None in values else sum(values)
+
+        sleep_until(start_ns)
+        server_pid = server.pid if server else None
+        # fourcut's live view child, or a client process's bare gphoto2.
+        parents = [p.pid for p in clients_procs] + (
+            [server_pid] if server else [])
+        gphoto2 = sorted(pid for parent in parents for pid, name in
+                         procs.children_of(parent).items()
+                         if name == "gphoto2")
+        begin = {
+            "server": cpu_of([server_pid]) if server else None,
+            "gphoto2": cpu_of(gphoto2) if gphoto2 else None,
+            "camera": cpu_of([camera.pid]),
+            "machine": machine_cpu_ticks(),
+        }
+        sleep_until(end_ns)
+        elapsed = (time.time_ns() - start_ns) / 1e9
+        end = {
+            "server": cpu_of([server_pid]) if server else None,
+            "gphoto2": cpu_of(gphoto2) if gphoto2 else None,
+            "camera": cpu_of([camera.pid]),
+            "machine": machine_cpu_ticks(),
+        }
+
+        def rate(key):
+            if begin[key] is None or end[key] is None:
+                return None
+            return round((end[key] - begin[key]) / elapsed, 3)
+
+        busy = end["machine"][0] - begin["machine"][0]
+        total = end["machine"][1] - begin["machine"][1]
+        measured = {
+            "server": {},
+            "camera_cpu": rate("camera"),
+            "gphoto2_cpu": rate("gphoto2"),
+            "machine_cpu": round(busy / total * (os.cpu_count() or 1), 2)
+            if total else None,
+            "loadavg": os.getloadavg()[0],
+        }
+        if server:
+            memory = procs.memory(server_pid) or {}
+            measured["server"] = {
+                "cpu": rate("server"),
+                "rss_peak_mb": round(memory.get("peak", 0) / report.MB, 1)
+                if memory else None,
+            }
+        return measured
+
+    # Scenarios ---------------------------------------------------------
+
+    def repeated(self, run_once):
+        """
+        Run C{run_once()} C{--repeat} times and keep the run with the
+        median latency p99 of its normal clients, so that a burst of other
+        load on the machine during one run does not decide the result; the
+        others' key figures are kept under C{repeats}.
+        """
+        runs = [run_once() for _ in range(self.options.repeat)]
+        if len(runs) == 1:
+            return runs[0]
+
+        def p99(run):
+            value = ((run.get("normal") or {}).get("latency_ms") or {}).get(
+                "p99")
+            return float("inf") if value is None else value
+
+        ordered = sorted(runs, key=p99)
+        chosen = ordered[(len(ordered) - 1) // 2]
+        chosen["repeats"] = [{
+            "chosen": run is chosen,
+            "p99_ms": None if p99(run) == float("inf") else p99(run),
+            "delivery_min": (run.get("normal") or {}).get("delivery_min"),
+            "server_cpu": run["server"].get("cpu"),
+            "server_rss_peak_mb": run["server"].get("rss_peak_mb"),
+            "gphoto2_cpu": run.get("gphoto2_cpu"),
+            "ingest_p99_ms": ((run.get("normal") or {}).get("ingest_ms")
+                              or {}).get("p99"),
+            "onward_p99_ms": ((run.get("normal") or {}).get(
+                "server_to_client_ms") or {}).get("p99"),
+            "other_cpu": run.get("other_cpu"),
+        } for run in runs]
+        return chosen
+
+    def bare_latency(self):
+        """
+        The latency floor: a bare C{gphoto2 --capture-movie --stdout} pipe
+        from the same paced camera, read by a client process as fourcut
+        reads it.
+        """
+        self.log("bare gphoto2 pipe at %g fps (latency floor)"
+                 % self.options.fps)
+
+        def once():
+            camera = self.camera()
+            try:
+                run = self.stream("bare-paced", [{
+                    "kind": "gphoto2", "argv": procs.gphoto2_argv(
+                        camera.port, "--capture-movie", "--stdout")}],
+                    camera=camera, use_server=False)
+            finally:
+                camera.stop()
+            run["clients"] = 1
+            return run
+
+        return self.repeated(once)
+
+    def fanout(self, count):
+        self.log("fan-out: %d clients" % count)
+        return self.repeated(lambda: self.stream(
+            "fanout%d" % count, mix(count, "ws-binary")))
+
+    def fanout_json(self, count):
+        self.log("fan-out: %d clients, WebSocket JSON" % count)
+        if self.ws is None:
+            camera = self.camera()
+            server = None
+            try:
+                server = self.server(camera)
+                self.check_ws(server)
+            finally:
+                if server is not None:
+                    server.stop()
+                camera.stop()
+        if not self.ws[0]:
+            return {"clients": count, "skipped": "ws " + self.ws[1]}
+        return self.repeated(lambda: self.stream(
+            "json%d" % count, mix(count, "ws-json")))
+
+    def headroom(self):
+        options = self.options
+        self.log("headroom: unpaced camera, bare gphoto2 and fourcut")
+        camera = self.camera(fps=0)
+        runs = []
+        try:
+            argv = procs.gphoto2_argv(camera.port, "--capture-movie",
+                                      "--stdout")
+            # Bare and fourcut runs in the order A B B A, so that a drift
+            # in the machine's speed weighs on both alike, after an
+            # unmeasured bare run that warms the fresh camera up.
+            order = ["bare", "fourcut"] if options.smoke else (
+                ["warm-up"] + ["bare", "fourcut", "fourcut", "bare"]
+                * options.headroom_rounds)
+            seen = {}
+            for what in order:
+                seen[what] = seen.get(what, 0) + 1
+                if what in ("bare", "warm-up"):
+                    run = self.stream("bare-movie", [
+                        {"kind": "gphoto2", "argv": argv}], camera=camera,
+                        use_server=False,
+                        duration=1.0 if what == "warm-up"
+                        else options.headroom_duration)
+                    label = "bare gphoto2 #%d" % seen[what]
+                else:
+                    run = self.stream("headroom", [{"kind": "http"}],
+                                      camera=camera,
+                                      duration=options.headroom_duration)
+                    label = "fourcut #%d" % seen[what]
+                if what == "warm-up":
+                    continue
+                group = next(iter(run["groups"].values()))
+                errors = group["errors"]
+                if errors:
+                    raise ScenarioError("%s: %s" % (label, errors))
+                runs.append({
+                    "label": label,
+                    "fps": group["fps_mean"],
+                    "produced": run["produced"],
+                    "latency_ms": group["latency_ms"],
+                    "server_cpu": run["server"].get("cpu"),
+                    "server_rss_peak_mb": run["server"].get("rss_peak_mb"),
+                    "gphoto2_cpu": run["gphoto2_cpu"],
+                    "camera_cpu": run["camera_cpu"],
+                    "client_cpu": run["client_cpu"],
+                    "machine_cpu": run["machine_cpu"],
+                    "other_cpu": run.get("other_cpu"),
+                })
+        finally:
+            camera.stop()
+        bare = [r["fps"] for r in runs if r["label"].startswith("bare")]
+        ours = [r["fps"] for r in runs if not r["label"].startswith("bare")]
+        ratio = None
+        # Medians: a burst of other load during one run does not move them.
+        if bare and ours and statistics.median(bare):
+            ratio = round(statistics.median(ours) / statistics.median(bare),
+                          3)
+        return {"runs": runs, "ratio": ratio,
+                "bare_median_fps": round(statistics.median(bare), 1)
+                if bare else None,
+                "fourcut_median_fps": round(statistics.median(ours), 1)
+                if ours else None}
+
+    def capture(self):
+        options = self.options
+        self.log("capture: idle, bare gphoto2 and fourcut; then during "
+                 "live view")
+        camera = self.camera()
+        server = None
+        bare, ours = [], []
+        try:
+            server = self.server(camera)
+            argv = procs.gphoto2_argv(
+                camera.port, "--capture-image-and-download", "--stdout",
+                "--keep")
+            url = "http://%s:%d/capture" % (procs.LOOPBACK, server.http_port)
+            if not options.smoke:
+                # Unmeasured: the first of each warms caches and threads.
+                self._bare_capture(argv)
+                self._fourcut_capture(url)
+            for round_ in range(options.captures):
+                pair = [("bare", argv), ("fourcut", url)]
+                if round_ % 2:
+                    pair.reverse()
+                for what, target in pair:
+                    if what == "bare":
+                        bare.append(self._bare_capture(target))
+                    else:
+                        ours.append(self._fourcut_capture(target))
+            watchers = [{"kind": "http"}, {"kind": "ws-binary"}]
+            run = self.stream("live-capture", watchers, camera=camera,
+                              server=server,
+                              duration=options.capture_window,
+                              capture_at=options.capture_at)
+        finally:
+            if server is not None:
+                server.stop()
+            camera.stop()
+        live = report.capture_gaps(run.pop("_results"))
+        result = {
+            "bare_ms": bare, "fourcut_ms": ours,
+            "bare_median_ms": round(statistics.median(bare), 1),
+            "fourcut_median_ms": round(statistics.median(ours), 1),
+            "bare_min_ms": min(bare), "bare_max_ms": max(bare),
+            "fourcut_min_ms": min(ours), "fourcut_max_ms": max(ours),
+            "live": live,
+            "live_run": run,
+        }
+        result["delta_ms"] = round(result["fourcut_median_ms"]
+                                   - result["bare_median_ms"], 1)
+        return result
+
+    def _bare_capture(self, argv, timeout=60.0):
+        started = time.monotonic()
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                env=procs.child_env(), start_new_session=True)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+                procs.signal_pid(proc.pid, sig)
+                try:
+                    proc.wait(3)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+            raise ScenarioError("bare gphoto2 capture overran %gs" % timeout)
+        finally:
+            if proc.poll() is None:
+                procs.signal_pid(proc.pid, signal.SIGKILL)
+                proc.wait()
+        took = round((time.monotonic() - started) * 1e3, 1)
+        if proc.returncode != 0 or not out.startswith(b"\xff\xd8"):
+            raise ScenarioError("bare gphoto2 capture failed (%s): %s" % (
+                proc.returncode, err.decode("utf-8", "replace")[-300:]))
+        return took
+
+    def _fourcut_capture(self, url, timeout=60.0):
+        started = time.monotonic()
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as answer:
+                data = answer.read()
+                status = answer.status
+        except OSError as e:
+            raise ScenarioError("GET /capture failed: %s" % (e,))
+        took = round((time.monotonic() - started) * 1e3, 1)
+        if status != 200 or not data.startswith(b"\xff\xd8"):
+            raise ScenarioError("GET /capture answered %s" % (status,))
+        return took
+
+    def slow(self, reference):
+        """
+        Slow clients beside normal ones. C{reference}: the fan-out runs so
+        far, for the RSS allowance.
+        """
+        options = self.options
+        normal, slow = options.slow_normal, options.slow
+        self.log("slow clients: %d normal + %d reading 1 frame/s"
+                 % (normal, slow))
+        clients = mix(normal, "ws-binary") + [
+            dict(c, slow=True) for c in mix(slow, "ws-binary")]
+        run = self.repeated(lambda: self.stream("slow", clients))
+        run["normal_clients"] = normal
+        run["slow_clients"] = slow
+        usable = [r for r in reference if "error" not in r
+                  and r["server"].get("rss_peak_mb")]
+        if usable:
+            # The fan-out run with as many clients as the normal ones, or
+            # the nearest.
+            ref = min(usable, key=lambda r: (abs(r["clients"] - normal),
+                                             -r["clients"]))
+            frame = run.get("frame_bytes") or ref.get("frame_bytes") or 0
+            run["rss_reference_clients"] = ref["clients"]
+            run["rss_reference_mb"] = ref["server"]["rss_peak_mb"]
+            run["rss_limit_mb"] = round(
+                ref["server"]["rss_peak_mb"]
+                + slow * report.SLOW_FRAMES_PER_CLIENT * frame / report.MB, 1)
+        return run
+
+
+def describe_error(error):
+    if isinstance(error, (ChildError, ScenarioError)):
+        return str(error)
+    return "%s: %s" % (type(error).__name__, error)

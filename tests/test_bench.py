@@ -1,0 +1,283 @@
+"""
+Keep C{python -m fourcut.bench} working: its smoke mode runs end to end as
+a child under a deadline, and its parsing and arithmetic give the right
+answers on made-up input. No timing is asserted here: the figures belong
+to the benchmark, not to the test suite.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+
+from twisted.trial import unittest
+
+from fourcut.bench import clients, report
+from fourcut.virtualcam.scene import com_segment, frame_comment
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+#: Seconds the smoke run may take (it usually takes about 25).
+SMOKE_DEADLINE = 150
+
+
+def fake_jpeg(sequence, time_ns, size=3000):
+    body = bytes(range(256)) * (size // 256)
+    return (b"\xff\xd8" + com_segment(frame_comment(sequence, time_ns))
+            + body.replace(b"\xff", b"\x00") + b"\xff\xd9")
+
+
+def multipart(frames):
+    parts = []
+    for jpeg in frames:
+        parts.append(b"--frame\r\nContent-Type: image/jpeg\r\n"
+                     b"Content-Length: %d\r\nX-Timestamp: 12.5\r\n\r\n"
+                     % len(jpeg) + jpeg + b"\r\n")
+    return b"".join(parts)
+
+
+def chunked(data, size):
+    out = []
+    for start in range(0, len(data), size):
+        piece = data[start:start + size]
+        out.append(b"%x\r\n" % len(piece) + piece + b"\r\n")
+    return b"".join(out)
+
+
+class FakeTransport:
+    def __init__(self):
+        self.written = b""
+        self.paused = False
+        self.aborted = False
+
+    def write(self, data):
+        self.written += data
+
+    def pauseProducing(self):
+        self.paused = True
+
+    def resumeProducing(self):
+        self.paused = False
+
+    def abortConnection(self):
+        self.aborted = True
+
+
+class HTTPParserTests(unittest.TestCase):
+    """
+    The client process's incremental multipart parser.
+    """
+
+    def receive(self, stream, piece, headers):
+        recorder = clients.Recorder(0, "http")
+        proto = clients.HTTPPreview(recorder, "127.0.0.1", 8080)
+        proto.makeConnection(FakeTransport())
+        data = headers + stream
+        for start in range(0, len(data), piece):
+            proto.dataReceived(data[start:start + piece])
+        return recorder, proto
+
+    def test_chunked_any_split(self):
+        """
+        Frames are found whatever the chunk sizes and read sizes, with
+        their sequence numbers, camera times and sizes.
+        """
+        frames = [fake_jpeg(n, 1000 + n) for n in range(1, 6)]
+        headers = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                   b"Content-Type: multipart/x-mixed-replace; "
+                   b"boundary=frame\r\n\r\n")
+        for chunk in (7, 500, 5000):
+            for piece in (1, 13, 4096, 100000):
+                recorder, proto = self.receive(
+                    chunked(multipart(frames), chunk), piece, headers)
+                self.assertEqual(list(recorder.seq), [1, 2, 3, 4, 5])
+                self.assertEqual(list(recorder.sent_ns),
+                                 [1001, 1002, 1003, 1004, 1005])
+                self.assertEqual(set(recorder.server_ns), {12500000000})
+                self.assertEqual(recorder.bytes, sum(map(len, frames)))
+                self.assertIsNone(recorder.error)
+        self.assertIn(b"GET /preview HTTP/1.1\r\n",
+                      proto.transport.written)
+
+    def test_not_chunked(self):
+        frames = [fake_jpeg(n, n) for n in range(1, 4)]
+        recorder, _ = self.receive(multipart(frames), 1000,
+                                   b"HTTP/1.0 200 OK\r\n\r\n")
+        self.assertEqual(list(recorder.seq), [1, 2, 3])
+
+    def test_error_status(self):
+        recorder, proto = self.receive(
+            b"camera busy", 100, b"HTTP/1.1 503 Service Unavailable\r\n"
+            b"Content-Length: 11\r\n\r\n")
+        self.assertIn("503", recorder.error)
+        self.assertIn("camera busy", recorder.error)
+        self.assertTrue(proto.transport.aborted)
+
+    def test_slow_client_pauses(self):
+        """
+        A slow client stops reading after a frame and resumes later.
+        """
+        recorder = clients.Recorder(0, "http", slow=True)
+        proto = clients.HTTPPreview(recorder, "127.0.0.1", 8080)
+        proto.makeConnection(FakeTransport())
+        proto.dataReceived(b"HTTP/1.0 200 OK\r\n\r\n"
+                           + multipart([fake_jpeg(1, 1)]))
+        self.assertTrue(proto.transport.paused)
+        self.assertTrue(proto._resume.active())
+        proto._resume.cancel()
+
+
+class ReportTests(unittest.TestCase):
+    def test_percentile(self):
+        values = list(range(1, 101))
+        self.assertEqual(report.percentile(values, 0.5), 50)
+        self.assertEqual(report.percentile(values, 0.99), 99)
+        self.assertEqual(report.percentile(values, 1.0), 100)
+        self.assertIsNone(report.percentile([], 0.5))
+
+    def test_analyse_delivery(self):
+        """
+        Produced is the span of sequence numbers seen in the window; each
+        client's delivery is its share of them; frames made outside the
+        window do not count.
+        """
+        def client(kind, seqs):
+            return {"kind": kind, "slow": False, "error": None,
+                    "bytes": 100 * len(seqs), "seq": seqs,
+                    "sent_us": [s * 100000 for s in seqs],
+                    "recv_us": [s * 100000 + 5000 for s in seqs]}
+
+        results = [{"clients": [client("http", list(range(0, 10))),
+                                client("http", [1, 2, 3, 5, 6, 7, 8, 9])]},
+                   {"clients": [client("ws-binary", list(range(1, 12)))]}]
+        run = report.analyse(results, 1.0)
+        self.assertEqual(run["produced"], 10)        # seq 0..9 in 0..1 s
+        http = run["groups"]["http"]
+        self.assertEqual(http["delivery_min"], 0.8)
+        self.assertEqual(http["latency_ms"]["p99"], 5.0)
+        self.assertEqual(run["groups"]["ws-binary"]["delivery_min"], 0.9)
+        self.assertEqual(run["normal"]["clients"], 3)
+
+    def test_capture_gaps(self):
+        """
+        Each capture's gap is the longest pause in a watcher's frames that
+        overlaps it; the summary is the one that exceeds its capture most.
+        """
+        results = [{"captures": [
+            {"start_us": 1000000, "end_us": 1600000, "status": 200,
+             "jpeg": True},
+            {"start_us": 4000000, "end_us": 4500000, "status": 200,
+             "jpeg": True}],
+            "clients": [{"recv_us": [0, 500000, 1010000, 2400000, 2430000,
+                                     3900000, 4600000, 4700000]}]}]
+        live = report.capture_gaps(results)
+        first, second = live["captures"]
+        self.assertEqual(first["capture_ms"], 600.0)
+        self.assertEqual(first["gap_ms"], 1390.0)
+        self.assertEqual(first["last_frame_from_request_ms"], 10.0)
+        self.assertEqual(first["first_frame_from_answer_ms"], 800.0)
+        self.assertEqual(second["gap_ms"], 700.0)
+        self.assertEqual(live["gap_ms"], 1390.0)      # 790 over, not 200
+        self.assertEqual(live["capture_ms"], 600.0)
+        self.assertTrue(live["all_ok"])
+
+    def test_evaluate(self):
+        run = {"clients": 100, "normal": {
+            "delivery_min": 0.995, "latency_ms": {"p99": 60.0}},
+            "server": {"cpu": 0.5, "rss_peak_mb": 80.0}}
+        targets = report.evaluate({"fanout": [run]})
+        verdicts = {t["target"].split(" (")[0]: t["pass"] for t in targets}
+        self.assertEqual(verdicts, {
+            "every client >= 99% of frames": True,
+            "latency p99": False,
+            "server CPU": True,
+            "server peak RSS": True})
+
+
+class SmokeTests(unittest.TestCase):
+    """
+    C{python -m fourcut.bench --smoke} as CI runs it.
+    """
+
+    def test_smoke(self):
+        scratch = tempfile.mkdtemp(prefix="bench-smoke-")
+        self.addCleanup(lambda: __import__("shutil").rmtree(
+            scratch, ignore_errors=True))
+        out_json = os.path.join(scratch, "bench.json")
+        env = dict(os.environ, TMPDIR=scratch)
+        env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"]
+                                    if env.get("PYTHONPATH") else "")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "fourcut.bench", "--smoke", "--quiet",
+             "--json", out_json], stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env,
+            cwd=scratch)
+        try:
+            out, err = proc.communicate(timeout=SMOKE_DEADLINE)
+        except subprocess.TimeoutExpired:
+            # SIGINT lets it end its own children; then make sure.
+            proc.send_signal(signal.SIGINT)
+            try:
+                out, err = proc.communicate(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, err = proc.communicate()
+            self.fail("the smoke run overran %ds:\n%s\n%s" % (
+                SMOKE_DEADLINE, out.decode(errors="replace")[-2000:],
+                err.decode(errors="replace")[-3000:]))
+        text = out.decode("utf-8", "replace")
+        self.assertEqual(proc.returncode, 0, "%s\n%s" % (
+            text[-3000:], err.decode("utf-8", "replace")[-3000:]))
+        for heading in ("1. Fan-out", "2. Headroom", "3. Capture",
+                        "4. Slow clients", "Targets"):
+            self.assertIn(heading, text)
+
+        with open(out_json) as f:
+            results = json.load(f)
+        self.assertEqual(results["errors"], [])
+        self.assertEqual(results["machine"]["cores"], os.cpu_count())
+        scenarios = results["scenarios"]
+
+        fanout = scenarios["fanout"]
+        self.assertEqual([r["clients"] for r in fanout], [1, 4])
+        for run in fanout:
+            self.assertGreater(run["produced"], 0)
+            self.assertEqual(sum(g["clients"] for g in
+                                 run["groups"].values()), run["clients"])
+            for group in run["groups"].values():
+                self.assertEqual(group["failed"], 0, group["errors"])
+                self.assertTrue(0 < group["delivery_min"] <= 1)
+                self.assertGreater(group["latency_ms"]["samples"], 0)
+                self.assertGreaterEqual(group["latency_ms"]["p50"], 0)
+            self.assertGreater(run["server"]["rss_peak_mb"], 1)
+            self.assertGreaterEqual(run["server"]["cpu"], 0)
+
+        self.assertGreater(scenarios["headroom"]["ratio"], 0)
+        capture = scenarios["capture"]
+        self.assertGreater(capture["bare_median_ms"], 0)
+        self.assertGreater(capture["fourcut_median_ms"], 0)
+        self.assertEqual(capture["live"]["status"], 200)
+        self.assertTrue(capture["live"]["jpeg"])
+        self.assertGreater(capture["live"]["gap_ms"], 0)
+        slow = scenarios["slow"]
+        self.assertEqual((slow["normal_clients"], slow["slow_clients"]),
+                         (2, 2))
+        self.assertIsNotNone(slow["rss_limit_mb"])
+
+        self.assertTrue(results["targets"])
+        for target in results["targets"]:
+            self.assertIn(target["pass"], (True, False, None))
+
+        # Nothing it started outlives it: the server's command line names
+        # its photos directory, under our TMPDIR.
+        leftovers = []
+        for pid in os.listdir("/proc"):
+            try:
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    if scratch.encode() in f.read():
+                        leftovers.append(pid)
+            except OSError:
+                pass
+        self.assertEqual(leftovers, [])
