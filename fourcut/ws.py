@@ -44,6 +44,7 @@ from .broadcast import LatestFrameProducer
 from .gphoto2 import CameraError
 from .photos import check_name_hint
 from .settings import SettingError
+from .web import bound_unsent
 
 log = Logger()
 
@@ -260,6 +261,7 @@ class CameraServerProtocol(WebSocketServerProtocol):
         # whose HTTPChannel is still registered as its producer; ours
         # replaces it (registering a second one raises).
         self.transport.unregisterProducer()
+        bound_unsent(self.transport)
         self.producer = LatestFrameProducer(self._write_frame,
                                             on_stop=self._stop_preview)
         self.transport.registerProducer(self.producer, True)

@@ -4,6 +4,7 @@ virtual camera and the real gphoto2 CLI behind it; treq is the client.
 """
 
 import os
+import socket
 
 import treq
 import yaml
@@ -292,6 +293,9 @@ class ClientBehaviourTests(ServiceTestCase):
         self.assertGreater(producers[0].skipped, 30)
         stream = producers[0]._write.__self__
         transport = stream.request.channel.transport
+        # And the kernel holds at most 128 KiB unsent for it.
+        self.assertEqual(transport.getHandle().getsockopt(
+            socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT), 128 * 1024)
         self.assertLess(len(transport.dataBuffer)
                         + sum(map(len, transport._tempDataBuffer)),
                         64 * 1024 + 300 * 1024)
