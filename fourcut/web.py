@@ -145,10 +145,13 @@ class PartCache:
         return part
 
 
-#: Unsent bytes the kernel may hold for a live view client. Without a
-#: bound it queues megabytes (about 17 frames seen at 30 fps), so a slow
-#: client is shown frames seconds old before the server skips any for it.
-NOTSENT_LOWAT = 128 * 1024
+#: Unsent bytes the kernel may hold for a live view client (about one and
+#: a half frames). Without a bound it queued about 2.8 MB (17 frames), so
+#: a slow client was shown frames 10 s old before the server skipped any
+#: for it; with it, 3 to 5 s (the rest is in the client's own receive
+#: buffer). It costs more wake-ups: 0.30 -> 0.42 core at 100 clients in
+#: the benchmark, p99 latency 20 -> 23 ms (docs/benchmarks.rst).
+NOTSENT_LOWAT = 256 * 1024
 
 
 def bound_unsent(transport):
