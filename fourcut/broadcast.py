@@ -215,6 +215,39 @@ class Broadcaster:
             self._notifying = False
 
 
+class EncodedFrames:
+    """
+    Each frame's wire form (a multipart part, a WebSocket message), made
+    once for every client that is sent it rather than once per client.
+
+    A few recent frames are kept, not only the latest: a client resuming
+    after a pause writes the frame it held back, which may be older.
+
+    @ivar encoded: how many times C{encode} ran, for tests and profiling.
+    """
+
+    def __init__(self, encode, keep=4):
+        """
+        @param encode: called with a L{Frame} and the C{variant} arguments
+            of L{get}; returns the encoded form.
+        @param keep: encoded forms kept, over all variants.
+        """
+        self._encode = encode
+        self._keep = keep
+        self._cache = {}
+        self.encoded = 0
+
+    def get(self, frame, *variant):
+        key = (frame.number,) + variant
+        encoded = self._cache.get(key)
+        if encoded is None:
+            encoded = self._cache[key] = self._encode(frame, *variant)
+            self.encoded += 1
+            while len(self._cache) > self._keep:
+                del self._cache[next(iter(self._cache))]
+        return encoded
+
+
 @implementer(IPushProducer)
 class LatestFrameProducer:
     """

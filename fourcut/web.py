@@ -10,7 +10,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.web import resource, server
 
-from .broadcast import LatestFrameProducer
+from .broadcast import EncodedFrames, LatestFrameProducer
 from .commands import CommandRefused, parse_cmd_args
 from .gphoto2 import CameraError
 
@@ -123,28 +123,6 @@ def multipart_part(frame):
         b"\r\n", frame.data, b"\r\n"])
 
 
-class PartCache:
-    """
-    Builds each frame's multipart part once for every C{/preview} client
-    (joining a 170 KB part per client per frame was a tenth of the
-    server's time at 100 clients). Keeps the last few, since a client
-    resuming after a pause writes the frame it held back.
-    """
-
-    KEEP = 4
-
-    def __init__(self):
-        self._parts = {}
-
-    def part(self, frame):
-        part = self._parts.get(frame.number)
-        if part is None:
-            part = self._parts[frame.number] = multipart_part(frame)
-            while len(self._parts) > self.KEEP:
-                del self._parts[next(iter(self._parts))]
-        return part
-
-
 #: Unsent bytes the kernel may hold for a live view client (about one and
 #: a half frames). Without a bound it queued about 2.8 MB (17 frames), so
 #: a slow client was shown frames 10 s old before the server skipped any
@@ -179,7 +157,8 @@ class PreviewStream:
     def __init__(self, request, broadcaster, session, clock, timeout,
                  parts=None):
         self.request = request
-        self.parts = parts if parts is not None else PartCache()
+        self.parts = (parts if parts is not None
+                      else EncodedFrames(multipart_part))
         self.broadcaster = broadcaster
         self.session = session
         self.clock = clock
@@ -223,7 +202,7 @@ class PreviewStream:
             fail(self.request, failure, "live view")
 
     def _write_part(self, frame):
-        self.request.write(self.parts.part(frame))
+        self.request.write(self.parts.get(frame))
 
     def _end(self):
         """
@@ -254,7 +233,9 @@ class Preview(resource.Resource):
         self.broadcaster = broadcaster
         self.session = session
         self.clock = clock
-        self.parts = PartCache()
+        # Each part is joined once for every client (joining a 170 KB part
+        # per client per frame was a tenth of the server's time at 100).
+        self.parts = EncodedFrames(multipart_part)
 
     def render_GET(self, request):
         values = request.args.get(b"timeout")

@@ -6,7 +6,8 @@ with the HTTP API. A client that sends C{start_preview} gets frames through
 its own L{LatestFrameProducer}, registered on its transport: a slow client
 skips frames and costs at most the transport's buffer and one frame, as on
 C{/preview}. Each frame is encoded and framed once for all clients (per
-format), by L{FrameEncoder}, with Autobahn's prepared messages.
+format), by L{fourcut.broadcast.EncodedFrames} with Autobahn's prepared
+messages.
 
 Requests are JSON objects with a C{type}; every reply echoes the request's
 C{requestId}. Anything malformed gets an C{error} reply and the connection
@@ -40,7 +41,7 @@ from twisted.logger import Logger
 
 from . import __version__
 from .access import AccessPolicy
-from .broadcast import LatestFrameProducer
+from .broadcast import EncodedFrames, LatestFrameProducer
 from .gphoto2 import CameraError
 from .photos import check_name_hint
 from .settings import SettingError
@@ -94,44 +95,6 @@ def iso_time(seconds):
     Wall-clock seconds as an ISO 8601 UTC timestamp, as the seed sends.
     """
     return datetime.fromtimestamp(seconds, timezone.utc).isoformat()
-
-
-class FrameEncoder:
-    """
-    Encodes each live view frame once per format for all clients: the raw
-    JPEG as a binary message, or the seed's C{preview_frame} JSON with the
-    JPEG in base64. A few recent frames are kept, since a client resuming
-    after a pause sends the frame it held back, which may be an older one.
-    """
-
-    KEEP = 4
-
-    def __init__(self, factory):
-        self._factory = factory
-        self._cache = {}
-        self.encoded = 0
-
-    def prepared(self, frame, format):
-        key = (format, frame.number)
-        message = self._cache.get(key)
-        if message is None:
-            if format == "binary":
-                payload, binary = frame.data, True
-            else:
-                payload = json.dumps({
-                    "type": "preview_frame",
-                    "data": base64.b64encode(frame.data).decode("ascii"),
-                    "timestamp": iso_time(frame.timestamp),
-                    "frame_number": frame.number,
-                }).encode("utf-8")
-                binary = False
-            message = self._factory.prepareMessage(payload, isBinary=binary,
-                                                   doNotCompress=True)
-            self.encoded += 1
-            self._cache[key] = message
-            while len(self._cache) > self.KEEP:
-                del self._cache[next(iter(self._cache))]
-        return message
 
 
 class RateLimit:
@@ -359,7 +322,7 @@ class CameraServerProtocol(WebSocketServerProtocol):
     def _write_frame(self, frame):
         if self.state == self.STATE_OPEN and self.preview_format:
             self.sendPreparedMessage(
-                self.factory.encoder.prepared(frame, self.preview_format))
+                self.factory.encoder.get(frame, self.preview_format))
 
     def _reply(self, request_id, message):
         if request_id is not None:
@@ -590,7 +553,7 @@ class CameraServerFactory(WebSocketServerFactory):
         self.max_message_bytes = max_message_bytes
         self.commands_per_second = commands_per_second
         self.clients = set()
-        self.encoder = FrameEncoder(self)
+        self.encoder = EncodedFrames(self.encode_frame)
         hard = max_message_bytes * HARD_LIMIT_FACTOR
         self.setProtocolOptions(maxMessagePayloadSize=hard,
                                 maxFramePayloadSize=hard,
@@ -598,6 +561,25 @@ class CameraServerFactory(WebSocketServerFactory):
                                 failByDrop=False)
         status.websockets = lambda: len(self.clients)
         session.state_listeners.append(self.state_changed)
+
+    def encode_frame(self, frame, format):
+        """
+        One frame as a prepared WebSocket message: the raw JPEG as a
+        binary message, or the seed's C{preview_frame} JSON with the JPEG
+        in base64. Framed once here, sent as is to every client.
+        """
+        if format == "binary":
+            payload, binary = frame.data, True
+        else:
+            payload = json.dumps({
+                "type": "preview_frame",
+                "data": base64.b64encode(frame.data).decode("ascii"),
+                "timestamp": iso_time(frame.timestamp),
+                "frame_number": frame.number,
+            }).encode("utf-8")
+            binary = False
+        return self.prepareMessage(payload, isBinary=binary,
+                                   doNotCompress=True)
 
     def state_changed(self, state, error):
         """

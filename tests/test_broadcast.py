@@ -17,7 +17,8 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface.verify import verifyObject
 
-from fourcut.broadcast import Broadcaster, Frame, LatestFrameProducer
+from fourcut.broadcast import (Broadcaster, EncodedFrames, Frame,
+                               LatestFrameProducer)
 
 
 class Recorder:
@@ -766,3 +767,31 @@ class LoopbackTests(TestCase):
         self.assertEqual(stalled.numbers, sorted(set(stalled.numbers)))
         self.assertEqual(len(stalled.numbers), producer.sent)
         self.assertLess(len(stalled.numbers), FRAMES)
+
+
+class EncodedFramesTests(SynchronousTestCase):
+    def test_once_per_frame_and_variant(self):
+        calls = []
+
+        def encode(frame, variant):
+            calls.append((frame.number, variant))
+            return b"%d-%s" % (frame.number, variant)
+
+        cache = EncodedFrames(encode)
+        one, two = frame(1), frame(2)
+        for _ in range(3):          # three clients
+            self.assertEqual(cache.get(one, b"json"), b"1-json")
+            self.assertEqual(cache.get(one, b"binary"), b"1-binary")
+            self.assertEqual(cache.get(two, b"json"), b"2-json")
+        self.assertEqual(calls, [(1, b"json"), (1, b"binary"), (2, b"json")])
+        self.assertEqual(cache.encoded, 3)
+
+    def test_keeps_only_the_newest(self):
+        cache = EncodedFrames(lambda f: object(), keep=2)
+        first = cache.get(frame(1))
+        self.assertIs(cache.get(frame(1)), first)
+        cache.get(frame(2))
+        cache.get(frame(3))
+        self.assertIsNot(cache.get(frame(1)), first)
+        self.assertEqual(cache.encoded, 4)
+        self.assertLessEqual(len(cache._cache), 2)
