@@ -23,9 +23,10 @@ def send_json(reply, status, value):
     reply.send(b"application/json", json_body(value), NO_CACHE_HEADERS)
 
 
-class Status(resource.Resource):
+class StatusView(resource.Resource):
     """
-    The service's status (also C{GET /} with C{Accept: application/json}).
+    A JSON view of the service, read from a
+    L{fourcut.status.ServiceStatus}.
     """
 
     isLeaf = True
@@ -34,6 +35,12 @@ class Status(resource.Resource):
         resource.Resource.__init__(self)
         self.status = status
 
+
+class Status(StatusView):
+    """
+    The service's status (also C{GET /} with C{Accept: application/json}).
+    """
+
     def render_GET(self, request):
         request.setHeader(b"content-type", b"application/json")
         for name, value in NO_CACHE_HEADERS:
@@ -41,7 +48,7 @@ class Status(resource.Resource):
         return json_body(self.status.status())
 
 
-class Health(resource.Resource):
+class Health(StatusView):
     """
     200 when the camera answers, 503 with the reason when it does not.
 
@@ -52,11 +59,8 @@ class Health(resource.Resource):
         answer is detailed.
     """
 
-    isLeaf = True
-
     def __init__(self, status, detailed=None):
-        resource.Resource.__init__(self)
-        self.status = status
+        StatusView.__init__(self, status)
         self.detailed = detailed if detailed is not None else (
             lambda request: True)
 
@@ -83,16 +87,10 @@ class Health(resource.Resource):
         return server.NOT_DONE_YET
 
 
-class CameraInfo(resource.Resource):
+class CameraInfo(StatusView):
     """
     The data of the WebSocket C{camera_info} message.
     """
-
-    isLeaf = True
-
-    def __init__(self, status):
-        resource.Resource.__init__(self)
-        self.status = status
 
     def render_GET(self, request):
         reply = Reply(request)
@@ -102,18 +100,12 @@ class CameraInfo(resource.Resource):
         return server.NOT_DONE_YET
 
 
-class Restart(resource.Resource):
+class Restart(StatusView):
     """
     C{POST} ends every gphoto2 child and starts live view again for the
     clients still watching. Only C{POST}: a link or a prefetching browser
     must not restart the camera (C{GET} is a 405).
     """
-
-    isLeaf = True
-
-    def __init__(self, status):
-        resource.Resource.__init__(self)
-        self.status = status
 
     def render_HEAD(self, request):
         # twisted.web would run render_GET, which does not exist: a 500.

@@ -198,9 +198,11 @@ class CameraSession:
         if entry is not None:
             entry[1].callback(None)
 
-    def _run(self, deadline, *args):
+    def _tracked(self, start):
         """
-        Run one gphoto2 command to completion under C{deadline}.
+        Call C{start(on_start)}, which spawns children and returns a
+        L{Deferred}; each child is tracked by PID (so that L{stop_children}
+        can end it) until that Deferred fires.
         """
         pids = []
 
@@ -213,9 +215,15 @@ class CameraSession:
                 self._untrack(pid)
             return result
 
-        return process.run(self._reactor, self.gphoto2.argv(*args), deadline,
-                           env=self.gphoto2.env(),
-                           on_start=started).addBoth(finished)
+        return start(started).addBoth(finished)
+
+    def _run(self, deadline, *args):
+        """
+        Run one gphoto2 command to completion under C{deadline}.
+        """
+        return self._tracked(lambda on_start: process.run(
+            self._reactor, self.gphoto2.argv(*args), deadline,
+            env=self.gphoto2.env(), on_start=on_start))
 
     # Live view -----------------------------------------------------------
 
@@ -483,29 +491,18 @@ class CameraSession:
         if not pairs or self.settings is None:
             return
         try:
-            result = yield self.settings.apply(pairs, on_start=self._track)
+            result = yield self._with_settings(self.settings.apply, pairs)
         except Exception as e:
             failures = [str(e)]
         else:
             failures = ["%s: %s" % (r["name"], r["error"])
                         for r in result["results"] if not r["ok"]]
-        finally:
-            self._untrack_settings()
         if failures:
             self.mode_errors[mode] = failures
             self.log.warn("{mode} settings failed: {failures}", mode=mode,
                           failures="; ".join(failures))
         else:
             self.mode_errors.pop(mode, None)
-
-    def _untrack_settings(self):
-        """
-        Forget settings children that have exited (they are tracked by
-        PID while they run, like every other child).
-        """
-        for pid, (transport, _) in list(self.children.items()):
-            if transport.pid is None:
-                self._untrack(pid)
 
     # Operations ----------------------------------------------------------
 
@@ -682,13 +679,13 @@ class CameraSession:
         return self._exclusive("busy", lambda: self._with_settings(
             self.settings.set, section, option, value))
 
-    @defer.inlineCallbacks
     def _with_settings(self, method, *args):
-        try:
-            result = yield method(*args, on_start=self._track)
-        finally:
-            self._untrack_settings()
-        return result
+        """
+        Run a L{fourcut.settings.CameraSettings} C{method}, its python-
+        gphoto2 child tracked like every other child.
+        """
+        return self._tracked(lambda on_start: method(*args,
+                                                     on_start=on_start))
 
     def refresh_info(self, max_age=None):
         """

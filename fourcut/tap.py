@@ -205,8 +205,9 @@ def makeService(options, reactor=None):
     site = make_site(broadcaster, session, reactor,
                      config.preview.snapshot_timeout)
     root = site.resource
-    root.page.status = status
-    root.putChild(b"status", rest.Status(status))
+    status_view = rest.Status(status)
+    root.page.json_view = status_view
+    root.putChild(b"status", status_view)
     root.putChild(b"health", rest.Health(status,
                                          detailed=access.authenticated))
     root.putChild(b"camera", rest.camera_resource(status))

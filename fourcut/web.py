@@ -3,7 +3,6 @@ The HTTP API of seed 000 as a C{twisted.web} resource tree:
 C{/preview}, C{/snapshot}, C{/capture}, C{/reset}, C{/cmd} and C{/}.
 """
 
-import json
 import socket
 
 from twisted.internet import defer
@@ -300,28 +299,31 @@ class Snapshot(resource.Resource):
         return server.NOT_DONE_YET
 
 
-def refuse_head(self, request):
+class CameraAction(resource.Resource):
     """
-    twisted.web answers HEAD by running render_GET and dropping the body;
-    for a resource whose GET acts on the camera, a HEAD (a link checker,
-    a prefetching proxy) would take a photo or reset the camera. 405.
-    (Raising UnsupportedMethod would not do: twisted.web then fakes the
-    HEAD with a GET.)
+    A C{GET} that acts on the camera (capture, reset, command), through
+    the camera session.
+
+    twisted.web answers HEAD by running render_GET and dropping the body,
+    so a HEAD (a link checker, a prefetching proxy) would take a photo or
+    reset the camera: here it is a 405. (Raising UnsupportedMethod would
+    not do: twisted.web then fakes the HEAD with a GET.)
     """
-    request.setResponseCode(405)
-    request.setHeader(b"allow", b"GET")
-    request.setHeader(b"content-type", b"text/plain; charset=utf-8")
-    return b""
 
-
-class Capture(resource.Resource):
     isLeaf = True
-    render_HEAD = refuse_head
 
     def __init__(self, session):
         resource.Resource.__init__(self)
         self.session = session
 
+    def render_HEAD(self, request):
+        request.setResponseCode(405)
+        request.setHeader(b"allow", b"GET")
+        request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+        return b""
+
+
+class Capture(CameraAction):
     def render_GET(self, request):
         reply = Reply(request)
 
@@ -338,14 +340,7 @@ class Capture(resource.Resource):
         return server.NOT_DONE_YET
 
 
-class Reset(resource.Resource):
-    isLeaf = True
-    render_HEAD = refuse_head
-
-    def __init__(self, session):
-        resource.Resource.__init__(self)
-        self.session = session
-
+class Reset(CameraAction):
     def render_GET(self, request):
         reply = Reply(request)
         self.session.reset().addCallbacks(
@@ -355,14 +350,7 @@ class Reset(resource.Resource):
         return server.NOT_DONE_YET
 
 
-class Command(resource.Resource):
-    isLeaf = True
-    render_HEAD = refuse_head
-
-    def __init__(self, session):
-        resource.Resource.__init__(self)
-        self.session = session
-
+class Command(CameraAction):
     def render_GET(self, request):
         try:
             args = parse_cmd_args(request.args.get(b"arg"))
@@ -396,20 +384,18 @@ class Page(resource.Resource):
     The page for browsers; C{Accept: application/json} gets the service
     status instead, as seed 001's C{GET /} does.
 
-    @ivar status: a L{fourcut.status.ServiceStatus}, or L{None}.
+    @ivar json_view: the resource that answers for JSON (C{/status}), or
+        L{None}.
     """
 
     isLeaf = True
-    status = None
+    json_view = None
 
     def render_GET(self, request):
         accept = request.getHeader(b"accept") or b""
-        if self.status is not None and b"application/json" in accept \
+        if self.json_view is not None and b"application/json" in accept \
                 and b"text/html" not in accept:
-            request.setHeader(b"content-type", b"application/json")
-            no_cache(request)
-            return json.dumps(self.status.status(), indent=1,
-                              sort_keys=True).encode("utf-8") + b"\n"
+            return self.json_view.render_GET(request)
         request.setHeader(b"content-type", b"text/html; charset=utf-8")
         return PAGE
 
