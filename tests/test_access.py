@@ -9,16 +9,13 @@ import json
 import os
 
 import treq
-import yaml
 from twisted.internet import defer, protocol, reactor
 from twisted.internet.ssl import Certificate, optionsForClientTLS
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.web import static
-from twisted.web.client import (Agent, BrowserLikePolicyForHTTPS,
-                                 HTTPConnectionPool)
+from twisted.web.client import Agent, BrowserLikePolicyForHTTPS
 
 from fourcut.access import LINGER
-from fourcut.tap import Options, makeService
 from fourcut.virtualcam import ptp
 
 from .support import jpeg_size
@@ -82,7 +79,7 @@ class AccessTestCase(ServiceTestCase):
         if token is not None:
             headers.update(bearer(token))
         return treq.request(method, self.base + path, headers=headers,
-                            pool=self.pool, **kwargs)
+                            **dict(self.client(), **kwargs))
 
     async def assertRefused(self, response, wrong=False, what=""):
         self.assertEqual(response.code, 401, what)
@@ -672,45 +669,23 @@ class TLSTests(AccessTestCase):
     fourcut listening on C{ssl:} itself, end to end.
     """
 
-    async def setUp(self):
-        # As ServiceTestCase.setUp, but listening on ssl: (its --listen
-        # would win over the config file's).
+    scheme = "https"
+
+    def listen(self):
         directory = os.path.abspath(self.mktemp())
         os.makedirs(directory)
         key_path, cert_path, pem = make_certificate(directory)
         self.authority = Certificate.loadPEM(pem)
-        self.pool = HTTPConnectionPool(reactor, persistent=False)
-        self.addCleanup(self.pool.closeCachedConnections)
-        self.photos = os.path.abspath(self.mktemp())
-        path = self.mktemp() + ".yaml"
-        with open(path, "w") as f:
-            yaml.safe_dump(self.config, f)
-        options = Options()
-        options.parseOptions([
-            "--virtual-camera", "--photos", self.photos, "--config", path,
-            "--listen", "ssl:0:interface=127.0.0.1:privateKey=%s:certKey=%s"
-            % (key_path, cert_path)])
-        self.service = makeService(options, reactor=reactor)
-        self.service.startService()
-        self.addCleanup(self.stopService)
-        port = await self.service.web.listening
-        self.port = port.getHost().port
-        self.base = "https://127.0.0.1:%d" % (self.port,)
-        self.camera = self.service.virtual_camera
-        self.session = self.service.session
-        self.broadcaster = self.service.broadcaster
+        return ("ssl:0:interface=127.0.0.1:privateKey=%s:certKey=%s"
+                % (key_path, cert_path))
+
+    async def setUp(self):
+        await AccessTestCase.setUp(self)
         self.agent = Agent(reactor, pool=self.pool, contextFactory=(
             BrowserLikePolicyForHTTPS(trustRoot=self.authority)))
 
-    def request(self, method, path, token=None, headers=None, **kwargs):
-        headers = dict(headers or {})
-        if token is not None:
-            headers.update(bearer(token))
-        return treq.request(method, self.base + path, headers=headers,
-                            agent=self.agent, **kwargs)
-
-    def get(self, path):
-        return self.request("GET", path)
+    def client(self):
+        return {"agent": self.agent}
 
     async def test_https(self):
         response = await self.request("GET", "/status", token=TOKEN)

@@ -74,16 +74,24 @@ class ServiceTestCase(TestCase):
     Starts fourcut with its virtual camera on free loopback ports.
 
     @cvar config: a dict written as the YAML config file, or L{None}.
+    @cvar scheme: of C{self.base}.
     """
 
     config = None
+    scheme = "http"
+
+    def listen(self):
+        """
+        The endpoint the service listens on.
+        """
+        return "tcp:0:interface=127.0.0.1"
 
     async def setUp(self):
         self.pool = HTTPConnectionPool(reactor, persistent=False)
         self.addCleanup(self.pool.closeCachedConnections)
         self.photos = os.path.abspath(self.mktemp())
         argv = ["--virtual-camera", "--photos", self.photos,
-                "--listen", "tcp:0:interface=127.0.0.1"]
+                "--listen", self.listen()]
         if self.config is not None:
             path = self.mktemp() + ".yaml"
             with open(path, "w") as f:
@@ -96,7 +104,7 @@ class ServiceTestCase(TestCase):
         self.addCleanup(self.stopService)
         port = await self.service.web.listening
         self.port = port.getHost().port
-        self.base = "http://127.0.0.1:%d" % (self.port,)
+        self.base = "%s://127.0.0.1:%d" % (self.scheme, self.port)
         self.camera = self.service.virtual_camera
         self.session = self.service.session
         self.broadcaster = self.service.broadcaster
@@ -108,8 +116,14 @@ class ServiceTestCase(TestCase):
         self.assertEqual(gphoto2_children(), [],
                          "gphoto2 processes left behind")
 
+    def client(self):
+        """
+        How treq reaches the service (keyword arguments).
+        """
+        return {"pool": self.pool}
+
     def get(self, path):
-        return treq.get(self.base + path, pool=self.pool)
+        return treq.get(self.base + path, **self.client())
 
     async def preview(self, timeout=1.5, size=(960, 640)):
         response = await self.get("/preview?timeout=%s" % timeout)
