@@ -389,6 +389,16 @@ RUN_HEADERS = ["run", "clients", "n", "failed", "min recv%", "fps",
                "srv RSS MB", "client CPU", "other CPU"]
 
 
+def _clients_axis(ax, counts):
+    """
+    The x axis of a fan-out chart: client counts on a log scale.
+    """
+    ax.set_xscale("log")
+    ax.set_xticks(counts)
+    ax.set_xticklabels([str(c) for c in counts])
+    ax.set_xlabel("preview clients")
+
+
 def _sum(values):
     if not values:
         return None
@@ -618,10 +628,7 @@ def plot(results, path):
     ax.axhline(TARGET_P99_MS, color="red", lw=1, ls=":",
                label="target p99")
     ax.set_ylim(bottom=0)
-    ax.set_xscale("log")
-    ax.set_xticks(counts)
-    ax.set_xticklabels([str(c) for c in counts])
-    ax.set_xlabel("preview clients")
+    _clients_axis(ax, counts)
     ax.set_ylabel("frame latency, ms")
     ax.set_title("1. Fan-out latency")
     ax.legend(fontsize=7)
@@ -638,10 +645,7 @@ def plot(results, path):
     ax.axhline(TARGET_DELIVERY * 100, color="red", lw=1, ls=":",
                label="target")
     ax.set_ylim(top=100.5)
-    ax.set_xscale("log")
-    ax.set_xticks(counts)
-    ax.set_xticklabels([str(c) for c in counts])
-    ax.set_xlabel("preview clients")
+    _clients_axis(ax, counts)
     ax.set_ylabel("frames received, % of produced")
     ax.set_title("1. Fan-out delivery")
     ax.legend(fontsize=7)
@@ -652,10 +656,7 @@ def plot(results, path):
     ax.plot(counts, cpu, "o-", color="tab:blue", label="server CPU")
     ax.axhline(TARGET_CPU_CORES, color="tab:blue", lw=1, ls=":")
     ax.set_ylabel("server CPU, cores", color="tab:blue")
-    ax.set_xscale("log")
-    ax.set_xticks(counts)
-    ax.set_xticklabels([str(c) for c in counts])
-    ax.set_xlabel("preview clients")
+    _clients_axis(ax, counts)
     ax.set_ylim(0, max(1.1, max(cpu + [0]) * 1.1))
     twin = ax.twinx()
     twin.plot(counts, rss, "s-", color="tab:orange", label="server peak RSS")
