@@ -79,7 +79,7 @@ class AccessTestCase(ServiceTestCase):
         if token is not None:
             headers.update(bearer(token))
         return treq.request(method, self.base + path, headers=headers,
-                            **dict(self.client(), **kwargs))
+                            **dict(self.http_options(), **kwargs))
 
     async def assertRefused(self, response, wrong=False, what=""):
         self.assertEqual(response.code, 401, what)
@@ -684,7 +684,7 @@ class TLSTests(AccessTestCase):
         self.agent = Agent(reactor, pool=self.pool, contextFactory=(
             BrowserLikePolicyForHTTPS(trustRoot=self.authority)))
 
-    def client(self):
+    def http_options(self):
         return {"agent": self.agent}
 
     async def test_https(self):

@@ -116,14 +116,14 @@ class ServiceTestCase(TestCase):
         self.assertEqual(gphoto2_children(), [],
                          "gphoto2 processes left behind")
 
-    def client(self):
+    def http_options(self):
         """
         How treq reaches the service (keyword arguments).
         """
         return {"pool": self.pool}
 
     def get(self, path):
-        return treq.get(self.base + path, **self.client())
+        return treq.get(self.base + path, **self.http_options())
 
     async def preview(self, timeout=1.5, size=(960, 640)):
         response = await self.get("/preview?timeout=%s" % timeout)

@@ -273,16 +273,45 @@ class RaceTests(SupervisionTestCase):
                               snapshot_timeout=0.5)}
 
     async def test_watcher_arriving_while_live_view_stops(self):
+        """
+        A watcher who arrives in the moment between fourcut sending the
+        idle live view its SIGINT and the child exiting still gets frames.
+        """
         ws = await self.watcher()
+        frames = []
+
+        class Subscriber:
+            def offer(self, frame):
+                frames.append(frame)
+
+        subscriber = Subscriber()
+        self.addCleanup(self.broadcaster.unsubscribe, subscriber)
+        arrived = []
+        stop = self.session._stop_if_unwatched
+
+        def stop_then_arrive():
+            stopping = stop()
+            if stopping is not None and not arrived:
+                # The SIGINT has gone out; the child has not exited yet.
+                self.assertIsNotNone(self.session._stopping)
+                self.broadcaster.subscribe(subscriber)
+                arrived.append(self.session.live_view_ready())
+            return stopping
+
+        self.session._stop_if_unwatched = stop_then_arrive
         await ws.client.reply({"type": "stop_preview", "requestId": 2})
-        for _ in range(400):
-            if self.session._stopping is not None:
+        for _ in range(100):
+            if arrived:
                 break
-            await sleep(0.005)
-        self.assertIsNotNone(self.session._stopping, "never saw the stop")
-        await ws.client.reply({"type": "start_preview", "requestId": 3,
-                               "format": "binary"})
-        await ws.more_real_frames(10)
+            await sleep(0.05)
+        self.assertTrue(arrived, "live view was never stopped")
+        await arrived[0]
+        for _ in range(100):
+            if len([f for f in frames if not f.placeholder]) >= 10:
+                break
+            await sleep(0.05)
+        real = [f for f in frames if b"fourcut-virtualcam" in f.data]
+        self.assertGreaterEqual(len(real), 10)
 
     async def test_live_view_started_for_a_waiter_that_left_stops(self):
         self.camera.slow_capture(1.5)
