@@ -22,6 +22,8 @@ Usage::
                               like gphoto2 --set-config; VALUE is plain text
     list                      every section, its options, types and values
     info                      model, manufacturer, serial, battery (cheap)
+    resolve NAME              the widget gphoto2 --set-config NAME=... would
+                              change, and whether fourcut lets it
 
 Every command prints exactly one JSON object on one line of stdout and exits
 0, refusals and camera failures included; a nonzero exit (or no JSON) means
@@ -38,7 +40,9 @@ even inside a libgphoto2 call, with C{{"ok": false, "camera": "error",
      "code": -7}
 
 C{reason} is one of C{unknown-section}, C{unknown-option}, C{unknown-name}
-(apply), C{read-only}, C{bad-value} (wrong type, out of range, off step, not
+(apply, resolve), C{not-allowed} (a widget that fourcut never changes, because
+it runs a camera operation rather than holding a setting: see
+L{fourcut.camera.policy}), C{read-only}, C{bad-value} (wrong type, out of range, off step, not
 a choice) and C{camera-refused} (the camera answered the set with an error
 such as InvalidDevicePropValue, which libgphoto2 reports as C{[-2] Bad
 parameters}). Without C{camera}, the camera is fine and the request was
@@ -86,7 +90,7 @@ The ptp2 driver's sections and names for fourcut's virtual camera
 
 C{status} also holds serialnumber, manufacturer, cameramodel, deviceversion
 and vendorextension (read-only text); C{actions} holds bulb (toggle) and
-opcode (text: sends raw PTP operations, leave it alone); C{settings} is
+opcode (text: sends raw PTP operations), both refused for writing; C{settings} is
 empty; C{other} holds the raw PTP properties by hex code (5001 battery,
 5003 image size, 5005 white balance, 5007 f-number, 500d exposure time,
 500f ISO) as menus of the raw numbers. A real camera has many more.
@@ -104,6 +108,8 @@ import tempfile
 import threading
 import time
 import traceback
+
+from fourcut.camera import policy
 
 #: gphoto2 result codes (as in gphoto2-result.h and gphoto2-port-result.h;
 #: python-gphoto2 has the same numbers as gp.GP_ERROR_*).
@@ -576,11 +582,68 @@ class Session:
         return None
 
     def section_of(self, tree, widget):
+        """
+        The name of the top-level section that holds C{widget} (the widget
+        itself, not another of the same name), or L{None}.
+        """
+        wanted = widget.get_id()
         for section in self.sections(tree):
-            if any(o.get_name() == widget.get_name()
-                   for o in self.options(section)):
+            if any(o.get_id() == wanted for o in self.options(section)):
                 return section.get_name()
         return None
+
+    def resolve_like_cli(self, tree, name):
+        """
+        The widget the gphoto2 CLI's C{--set-config NAME=...} would change:
+        the first widget called C{name} anywhere in the tree, else the first
+        so labelled, else the path C{name} walked part by part, each part a
+        name or a label searched below the last (gphoto2's
+        C{_find_widget_by_name}, with the same libgphoto2 calls).  L{None}
+        if there is none.
+        """
+        gp = self.gp
+        for look in (tree.get_child_by_name, tree.get_child_by_label):
+            try:
+                return look(name)
+            except gp.GPhoto2Error:
+                pass
+        widget = tree
+        parts = [part for part in name.split("/") if part]
+        if not parts:
+            return None
+        for part in parts:
+            found = None
+            for look in (widget.get_child_by_name, widget.get_child_by_label):
+                try:
+                    found = look(part)
+                    break
+                except gp.GPhoto2Error:
+                    pass
+            if found is None:
+                return None
+            widget = found
+        return widget
+
+    def write_refusal(self, tree, widget):
+        """
+        Why C{widget} may not be changed (L{fourcut.camera.policy}), or
+        L{None}.
+        """
+        section = self.section_of(tree, widget)
+        return policy.write_refusal(section or "(none)", widget.get_name())
+
+    def first_named(self, tree, widget):
+        """
+        Whether C{widget} is the first one with its name in C{tree}: only
+        then may it be set by name (C{set_single_config} looks it up by
+        name, and would change the first).
+        """
+        gp = self.gp
+        try:
+            first = tree.get_child_by_name(widget.get_name())
+        except gp.GPhoto2Error:
+            return False
+        return first.get_id() == widget.get_id()
 
     # Reading and writing -----------------------------------------------------
 
@@ -619,6 +682,9 @@ class Session:
             raise Refused("%s is read-only (current value %s)"
                           % (name, show(described.get("value"))),
                           "read-only")
+        refused = self.write_refusal(tree, widget)
+        if refused is not None:
+            raise Refused(refused, "not-allowed")
         try:
             converted = convert(kind, value, described.get("choices"),
                                 described.get("range"))
@@ -631,7 +697,8 @@ class Session:
                           % (name, show(converted), e))
         try:
             try:
-                if not hasattr(self.camera, "set_single_config"):
+                if (not hasattr(self.camera, "set_single_config")
+                        or not self.first_named(tree, widget)):
                     raise gp.GPhoto2Error(GP_ERROR_NOT_SUPPORTED)
                 self.camera.set_single_config(name, widget, self.context)
             except gp.GPhoto2Error as e:
@@ -729,6 +796,37 @@ def command_apply(session, *pairs):
     return {"ok": all(r["ok"] for r in results), "results": results}
 
 
+def command_resolve(session, name):
+    """
+    Which widget the gphoto2 CLI would change for C{--set-config NAME=...},
+    and whether it may: answers its C{section}, C{option} and C{path}
+    (C{/SECTION/NAME}, a spelling the CLI walks to that same widget), or
+    refuses with C{reason} C{not-allowed} or C{unknown-name}.
+    """
+    tree = session.get_config()
+    widget = session.resolve_like_cli(tree, name)
+    if widget is None or widget.get_id() == tree.get_id():
+        return {"ok": False, "reason": "unknown-name", "name": name,
+                "error": "no setting called %r" % (name,)}
+    section = session.section_of(tree, widget)
+    option = widget.get_name()
+    fields = {"name": name, "section": section, "option": option}
+    refused = session.write_refusal(tree, widget)
+    if refused is None and section is not None:
+        holder = [s for s in session.sections(tree)
+                  if s.get_name() == section][0]
+        first = [o for o in session.options(holder)
+                 if o.get_name() == option][0]
+        if first.get_id() != widget.get_id():
+            refused = ("%s names a second %s/%s, which the gphoto2 CLI "
+                       "cannot address" % (name, section, option))
+    if refused is not None:
+        fields.update(ok=False, reason="not-allowed", error=refused)
+        return fields
+    fields.update(ok=True, path="/%s/%s" % (section, option))
+    return fields
+
+
 def command_list(session):
     tree = session.get_config()
     sections = {}
@@ -769,6 +867,7 @@ COMMANDS = {
     "set": (command_set, 3),
     "apply": (command_apply, None),
     "list": (command_list, 0),
+    "resolve": (command_resolve, 1),
     "info": (command_info, 0),
 }
 

@@ -20,8 +20,8 @@ import re
 from dataclasses import dataclass
 
 __all__ = [
-    "ALIASES", "ALLOWED", "AllowedOption", "CommandRefused",
-    "describe_allowed", "parse_cmd_args",
+    "ALIASES", "ALLOWED", "AllowedOption", "CommandRefused", "NO_CAMERA",
+    "SET_OPTIONS", "describe_allowed", "parse_cmd_args", "setting_change",
 ]
 
 #: Longest config NAME accepted (characters).
@@ -86,6 +86,17 @@ ALLOWED = (
     AllowedOption("--set-config-value", "NAME=VALUE",
                   "set a configuration value"),
 )
+
+#: Options that never open the camera (checked against gphoto2 2.5.28 and
+#: the virtual camera's session log): they run beside live view instead of
+#: pausing it.  C{--about} and C{--manual} are not here: with C{--camera}
+#: and C{--port} gphoto2 opens a session to ask the driver.
+NO_CAMERA = frozenset(["--version", "--list-cameras", "--list-ports"])
+
+#: Options that change a setting: their NAME is resolved in the camera's
+#: tree and checked by L{fourcut.camera.policy} before gphoto2 runs.
+SET_OPTIONS = frozenset(["--set-config", "--set-config-index",
+                         "--set-config-value"])
 
 #: Short spellings accepted and mapped to their long form.
 ALIASES = {
@@ -305,3 +316,17 @@ def parse_cmd_args(values):
     else:
         raise CommandRefused("refused arg: not text")
     return _parse_one(text)
+
+
+def setting_change(args):
+    """
+    C{(option, name, value)} when the argv tail C{args} (from
+    L{parse_cmd_args}) changes a setting, else L{None}.
+    """
+    if len(args) != 1:
+        return None
+    option, sep, rest = args[0].partition("=")
+    if option not in SET_OPTIONS or not sep:
+        return None
+    name, _, value = rest.partition("=")
+    return option, name, value

@@ -33,6 +33,8 @@ from typing import Optional, Tuple
 
 import yaml
 
+from .camera import policy
+
 #: Where errors in C{overrides} say they come from.
 OVERRIDES_SOURCE = "command line"
 
@@ -383,8 +385,11 @@ def _settings(value):
                                  else ("", "", ""))
         if not equals or not _SETTING_NAME.match(name):
             raise _Invalid('must be "name=value", the name made of letters, '
-                           "digits, '-', '_' and '/' (e.g. \"viewfinder=1\")"
+                           "digits, '-', '_' and '/' (e.g. \"iso=400\")"
                            + _got(item), where)
+        refused = policy.name_refusal(name)
+        if refused is not None:
+            raise _Invalid(refused, where)
         if name in seen:
             raise _Invalid("%s is set twice in this list" % (name,), where)
         seen.add(name)

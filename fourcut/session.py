@@ -9,6 +9,9 @@ waiting. Live view runs while the broadcaster has demand, and stops a short
 grace period after the last subscriber leaves.
 """
 
+import os
+import re
+import tempfile
 import time
 
 from twisted.internet import defer, task, threads
@@ -18,6 +21,8 @@ from . import process
 from .gphoto2 import CameraError, classify
 from .livestream import LiveViewProtocol
 from .placeholder import offline_jpeg
+from .camera import policy
+from .commands import NO_CAMERA, setting_change
 from .settings import SettingError
 from .transform import ThreadedTransform
 
@@ -40,8 +45,50 @@ FIRST_RETRY_DELAY = 0.5
 #: Seconds an answer about the camera's model and battery is reused for.
 INFO_MAX_AGE = 5.0
 
+#: C{/cmd} options that never open the camera (C{--version} ...) run
+#: beside live view, at most this many at once.
+MAX_SIDE_COMMANDS = 2
+
 #: Seconds between placeholder frames while the camera is offline.
 PLACEHOLDER_INTERVAL = 1.0
+
+
+def card_location(stdout):
+    """
+    Where gphoto2 says a capture is on the card (C{"New file is in location
+    /store_00010001/DCIM/100CANON/IMG_0001.JPG on the camera"}), or
+    L{None}.
+    """
+    match = _LOCATION.search(stdout.decode("utf-8", "replace"))
+    return match.group(1) if match else None
+
+
+_LOCATION = re.compile(r"New file is in location (/\S+) on the camera")
+
+
+def _incoming_file():
+    """
+    A new empty private file for gphoto2 to write a capture into.
+    """
+    fd, path = tempfile.mkstemp(prefix="fourcut-capture-", suffix=".jpg")
+    os.close(fd)
+    return path
+
+
+def _read_and_remove(path):
+    """
+    The bytes gphoto2 wrote to C{path} (empty if none), and C{path} gone.
+    """
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+    finally:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
 
 
 class CameraSession:
@@ -110,6 +157,7 @@ class CameraSession:
         self.standby_after = standby_after
         self.max_queue = max_queue
         self._queued = 0
+        self._side_commands = 0
         self.max_restart_attempts = max_restart_attempts
         self.restart_delay = restart_delay
         self.stall_timeout = stall_timeout
@@ -547,6 +595,11 @@ class CameraSession:
         @param name: the file name the client asked for, if any (see
             L{fourcut.photos.PhotoStore.save}).
         """
+        for setting, _ in settings:
+            refused = policy.name_refusal(setting)
+            if refused is not None:
+                return defer.fail(SettingError(
+                    refused, {"reason": "not-allowed"}))
         return self._exclusive("capturing",
                                lambda: self._capture(settings, name))
 
@@ -556,31 +609,65 @@ class CameraSession:
         restore = ()
         if settings:
             restore = yield self._apply_for_capture(settings)
-        args = ["--capture-image-and-download", "--stdout"]
         if self.keep_on_card:
-            args.append("--keep")
+            args = ["--capture-image-and-download", "--stdout", "--keep"]
+            incoming = None
+        else:
+            # Delete from the card only once the photo is safe on disk:
+            # gphoto2 keeps it (--keep) and says where (it does not with
+            # --stdout), and fourcut deletes it after saving.
+            incoming = yield self._in_thread(_incoming_file)
+            args = ["--capture-image-and-download", "--keep",
+                    "--force-overwrite", "--filename", incoming]
         try:
             result = yield self._run(self.capture_timeout, *args)
         finally:
             if restore:
                 yield self._restore(restore)
-        data = result.stdout
+        location = None
+        if incoming is None:
+            data = result.stdout
+        else:
+            location = card_location(result.stdout)
+            data = yield self._in_thread(_read_and_remove, incoming)
         if not result.ok or not data.startswith(b"\xff\xd8"):
             text = failure_text(result, "capture", self.capture_timeout)
             self.last_error = text.strip()
             raise CameraError(classify(text, absent_status=503), text)
         if (self.capture_transform is not None
                 and not self.capture_transform.identity):
-            data = yield threads.deferToThreadPool(
-                self._reactor, self._reactor.getThreadPool(),
-                self.capture_transform, data)
-        name, path = yield threads.deferToThreadPool(
-            self._reactor, self._reactor.getThreadPool(),
-            self.photos.save, data, name_hint)
+            data = yield self._in_thread(self.capture_transform, data)
+        try:
+            name, path = yield self._in_thread(self.photos.save, data,
+                                               name_hint)
+        except OSError as e:
+            if location is None:
+                raise
+            raise OSError(e.errno, "%s; the photo is kept on the camera's "
+                          "card as %s" % (e.strerror, location)) from e
+        if location is not None:
+            yield self._delete_from_card(location)
         self.captures += 1
         self.log.info("saved {name} ({size} bytes)", name=name,
                       size=len(data))
         return name, path, data
+
+    def _in_thread(self, function, *args):
+        return threads.deferToThreadPool(
+            self._reactor, self._reactor.getThreadPool(), function, *args)
+
+    @defer.inlineCallbacks
+    def _delete_from_card(self, location):
+        """
+        Delete a saved photo from the card (C{delete_internal_memory}); a
+        failure is logged, since the photo is safe on disk.
+        """
+        result = yield self._run(self.command_timeout,
+                                 "--delete-file=" + location)
+        if not result.ok:
+            self.log.warn("{location} is saved but stays on the card: "
+                          "{error}", location=location,
+                          error=result.stderr.decode("utf-8", "replace"))
 
     @defer.inlineCallbacks
     def _apply_for_capture(self, settings):
@@ -652,11 +739,52 @@ class CameraSession:
     def command(self, args):
         """
         Run one allow-listed gphoto2 command; fire with its stdout.
+
+        Options that never open the camera run at once, beside live view.
+        A setting change is checked first, on the widget its NAME resolves
+        to in the camera's tree (L{fourcut.camera.policy}), and gphoto2 is
+        then given that widget's path, so that what it changes is what was
+        checked, however the client spelled it.
         """
-        return self._exclusive("busy", lambda: self._command(args))
+        if len(args) == 1 and args[0] in NO_CAMERA:
+            return self._without_camera(args)
+        change = setting_change(args)
+        if change is not None:
+            refused = policy.name_refusal(change[1])
+            if refused is not None:
+                return defer.fail(SettingError(
+                    refused, {"reason": "not-allowed"}))
+        return self._exclusive("busy", lambda: self._command(args, change))
+
+    def _without_camera(self, args):
+        if self._shut_down:
+            return defer.fail(CameraError(503, "fourcut is shutting down\n"))
+        if self._side_commands >= MAX_SIDE_COMMANDS:
+            return defer.fail(CameraError(
+                503, "fourcut: %d such commands are already running; try "
+                "again later\n" % (self._side_commands,)))
+        self._side_commands += 1
+
+        def done(result):
+            self._side_commands -= 1
+            return result
+
+        return self._checked_run(args).addBoth(done)
 
     @defer.inlineCallbacks
-    def _command(self, args):
+    def _command(self, args, change=None):
+        if change is not None:
+            option, name, value = change
+            if self.settings is None:
+                raise CameraError(503, "fourcut: camera settings are not "
+                                  "available to check %s\n" % (name,))
+            where = yield self._with_settings(self.settings.resolve, name)
+            args = ["%s=%s=%s" % (option, where["path"], value)]
+        stdout = yield self._checked_run(args)
+        return stdout
+
+    @defer.inlineCallbacks
+    def _checked_run(self, args):
         result = yield self._run(self.command_timeout, *args)
         if not result.ok:
             raise CameraError(503, failure_text(result, "command",

@@ -205,6 +205,15 @@ class CameraSettings:
         """
         return self._run("list", [], on_start)
 
+    def resolve(self, name, on_start=None):
+        """
+        The widget that C{gphoto2 --set-config NAME=...} would change:
+        fires with C{{"section", "option", "path"}} when fourcut lets it
+        be changed; fails with L{SettingError} (C{reason} C{not-allowed}
+        or C{unknown-name}) otherwise.
+        """
+        return self._run("resolve", [name], on_start)
+
     def info(self, on_start=None):
         """
         Fires with C{model}, C{driver_model}, C{manufacturer}, C{serial},

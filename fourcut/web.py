@@ -12,6 +12,7 @@ from twisted.web import resource, server
 from .broadcast import EncodedFrames, LatestFrameProducer
 from .commands import CommandRefused, parse_cmd_args
 from .gphoto2 import CameraError
+from .settings import SettingError
 
 log = Logger()
 
@@ -39,6 +40,8 @@ def fail(request, failure, what):
     """
     if failure.check(CameraError):
         plain(request, failure.value.status, failure.value.text)
+    elif failure.check(SettingError):
+        plain(request, 400, "fourcut: %s\n" % (failure.value,))
     elif failure.check(OSError):
         log.failure("{what} could not be saved", failure, what=what)
         plain(request, 507 if "No space" in str(failure.value) else 500,

@@ -126,7 +126,7 @@ class ImmutabilityTests(SynchronousTestCase):
     """
 
     def test_frozen(self):
-        config = parse_config({"camera": {"live_view": ["viewfinder=1"],
+        config = parse_config({"camera": {"live_view": ["iso=400"],
                                           "resolution": [640, 480]}})
         for obj, name in [(config, "server"), (config.server, "listen"),
                           (config.camera, "virtual"),
@@ -164,13 +164,13 @@ class ExampleFileTests(SynchronousTestCase):
         for key in ("host", "port"):
             self.assertIn("  # %s:" % (key,), text)
 
-    def test_warnsAboutListenAndNikon(self):
+    def test_warnsAboutListenAndActions(self):
         text = EXAMPLE.getContent().decode("utf-8")
         self.assertIn("ALL network interfaces", text)
         self.assertIn("tcp:8080:interface=127.0.0.1", text)
-        self.assertIn('live_view: ["viewfinder=1"]', text)
-        self.assertIn('capture: ["viewfinder=0"]', text)
-        self.assertIn("Nikon", text)
+        self.assertIn('live_view: ["iso=400"]', text)
+        self.assertIn("viewfinder", text)
+        self.assertIn("refused", text)
 
 
 class SeedCompatibilityTests(SynchronousTestCase):
@@ -264,13 +264,13 @@ class ValidValuesTests(SynchronousTestCase):
 
     def test_settings(self):
         config = parse_config({"camera": {
-            "live_view": ["viewfinder=1", "/main/capturesettings/af-mode=x"],
-            "capture": ["viewfinder=0", "artist=", "my_name-2=a=b"],
+            "live_view": ["iso=400", "/main/capturesettings/af-mode=x"],
+            "capture": ["iso=100", "artist=", "my_name-2=a=b"],
             "standby": None}})
         self.assertEqual(config.camera.live_view, (
-            ("viewfinder", "1"), ("/main/capturesettings/af-mode", "x")))
+            ("iso", "400"), ("/main/capturesettings/af-mode", "x")))
         self.assertEqual(config.camera.capture, (
-            ("viewfinder", "0"), ("artist", ""), ("my_name-2", "a=b")))
+            ("iso", "100"), ("artist", ""), ("my_name-2", "a=b")))
         self.assertEqual(config.camera.standby, ())
 
     def test_nullables(self):
@@ -507,8 +507,33 @@ class SettingsErrorTests(SynchronousTestCase, ErrorAssertions):
 
     def test_duplicateName(self):
         self.assertRejected(
-            self.camera(capture=["viewfinder=0", "viewfinder=1"]),
-            "camera.capture[1]", "viewfinder is set twice")
+            self.camera(capture=["iso=100", "iso=200"]),
+            "camera.capture[1]", "iso is set twice")
+
+    def test_cameraOperationsRefused(self):
+        """
+        Widgets that run camera operations (L{fourcut.camera.policy}) are
+        refused at start-up, in every spelling a path can take, naming the
+        widget and why.
+        """
+        for item, fragment in [
+                ("opcode=0x100B,0xffffffff", "actions/opcode"),
+                ("/main/actions/opcode=0x1001", "actions/opcode"),
+                ("//actions//opcode=0x1001", "actions/opcode"),
+                ("actions/bulb=1", "actions/bulb"),
+                ("eosremoterelease=Immediate", "actions/eosremoterelease"),
+                ("viewfinder=1", "actions/viewfinder"),
+                ("movie=1", "actions/movie"),
+                ("chdk=On", "settings/chdk"),
+                ("/main/settings/remotemode=0", "settings/remotemode"),
+                ("/main/other/d11c=2", "other/d11c"),
+                ("/main/status/batterylevel=1", "status/batterylevel"),
+                ("/main/wifiprofiles/new=x", "wifiprofiles/new"),
+                ("/main/imgsettings=1", "/main/SECTION/NAME")]:
+            for key in ("live_view", "capture", "standby"):
+                self.assertRejected(
+                    {"camera": {key: ["iso=100", item]}},
+                    "camera.%s[1]" % (key,), fragment)
 
 
 class ListenTests(SynchronousTestCase, ErrorAssertions):
@@ -750,19 +775,19 @@ class ConfigToDictTests(SynchronousTestCase):
 
     def test_plain(self):
         config = parse_config({"camera": {
-            "resolution": [640, 480], "live_view": ["viewfinder=1"]}})
+            "resolution": [640, 480], "live_view": ["iso=400"]}})
         data = config_to_dict(config)
         self.assertEqual(sorted(data),
                          ["access", "camera", "paths", "preview", "server"])
         self.assertEqual(data["camera"]["resolution"], [640, 480])
-        self.assertEqual(data["camera"]["live_view"], ["viewfinder=1"])
+        self.assertEqual(data["camera"]["live_view"], ["iso=400"])
         self.assertEqual(data["server"]["listen"], "tcp:8080")
         self.assertIsNone(data["access"]["token"])
         self.assertEqual(config.as_dict(), data)
 
     def test_roundTrip(self):
         config = parse_config({"camera": {
-            "resolution": [640, 480], "capture": ["viewfinder=0", "a=b=c"],
+            "resolution": [640, 480], "capture": ["iso=100", "a=b=c"],
             "preview_iso": 800}, "paths": {"temp": "/tmp"}})
         self.assertEqual(parse_config(config_to_dict(config)), config)
 
@@ -774,9 +799,9 @@ class ConfigToDictTests(SynchronousTestCase):
         self.assertEqual(config.access.token, TOKEN)
 
     def test_independentCopy(self):
-        config = parse_config({"camera": {"live_view": ["viewfinder=1"]}})
+        config = parse_config({"camera": {"live_view": ["iso=400"]}})
         data = config_to_dict(config)
         data["camera"]["live_view"].append("x=1")
         data["access"]["token"] = "changed"
-        self.assertEqual(config.camera.live_view, (("viewfinder", "1"),))
+        self.assertEqual(config.camera.live_view, (("iso", "400"),))
         self.assertIsNone(config.access.token)

@@ -241,6 +241,27 @@ class CommandTests(ServiceTestCase):
             self.assertEqual(response.code, 400, query)
             self.assertIn(b"allowed:", await response.content())
 
+    async def test_options_without_camera_keep_live_view(self):
+        """
+        C{--version}, C{--list-cameras} and C{--list-ports} never open the
+        camera, so they run beside live view instead of pausing it: the
+        same live view child goes on, and nobody else opened a session.
+        """
+        watcher = defer.ensureDeferred(self.preview(4))
+        while self.session.state != "previewing":
+            await sleep(0.05)
+        live = self.session._live[0].pid
+        states = []
+        self.session.state_listeners.append(lambda state, error: states.append(
+            state))
+        for option in ("--version", "--list-cameras", "--list-ports"):
+            response = await self.get("/cmd?arg=" + option)
+            self.assertEqual(response.code, 200, option)
+            self.assertTrue(await response.content())
+        self.assertEqual(self.session._live[0].pid, live)
+        self.assertEqual(states, [])
+        await watcher
+
     async def test_failing(self):
         response = await self.get("/cmd?arg=--get-config=nosuch")
         self.assertEqual(response.code, 503)

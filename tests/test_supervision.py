@@ -262,6 +262,42 @@ class DiskTests(SupervisionTestCase):
         self.assertEqual(len(self.flushLoggedErrors(OSError)), 1)
 
 
+class DeleteFromCardTests(SupervisionTestCase):
+    """
+    C{delete_internal_memory: true} deletes a photo from the card only once
+    it is safely in the photos directory.
+    """
+
+    config = {"camera": dict(FAST["camera"], delete_internal_memory=True),
+              "preview": FAST["preview"]}
+
+    async def test_deleted_after_saving(self):
+        response = await self.get("/capture")
+        self.assertEqual(response.code, 200)
+        photo = await response.content()
+        self.assertEqual(jpeg_size(photo), (2592, 1728))
+        saved = os.listdir(self.photos)
+        self.assertEqual(len(saved), 1)
+        with open(os.path.join(self.photos, saved[0]), "rb") as f:
+            self.assertEqual(f.read(), photo)
+        self.assertEqual(self.camera.device.objects, {})
+
+    async def test_disk_full_keeps_the_card_copy(self):
+        ws = await self.watcher()
+
+        def full(data, name=None):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.session.photos.save = full
+        response = await self.get("/capture")
+        self.assertEqual(response.code, 507)
+        body = await response.content()
+        self.assertIn(b"No space left", body)
+        self.assertIn(b"kept on the camera's card as /store_00010001/", body)
+        self.assertEqual(len(self.camera.device.objects), 1)
+        self.assertEqual(len(self.flushLoggedErrors(OSError)), 1)
+        await ws.more_real_frames(5)
+
+
 class RaceTests(SupervisionTestCase):
     """
     Regressions for races found in review: a watcher arriving while live
