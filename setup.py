@@ -13,6 +13,7 @@ setup(
     python_requires=">=3.9",
     packages=[
         "fourcut",
+        "fourcut.camera",
         "fourcut.virtualcam",
         "fourcut.bench",
         "twisted.plugins",
