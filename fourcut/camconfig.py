@@ -896,6 +896,11 @@ def load_gphoto2():
     """
     python-gphoto2, or an answer saying why not.
     """
+    # The wheel points IOLIBS and CAMLIBS at its own directories when it
+    # is imported; a caller's choice (the virtual camera's port library,
+    # say) must win, as it does for the gphoto2 CLI.
+    chosen = {name: os.environ[name] for name in ("IOLIBS", "CAMLIBS")
+              if name in os.environ}
     try:
         import gphoto2 as gp
     except Exception as e:
@@ -907,6 +912,7 @@ def load_gphoto2():
                       "error": "%r is not python-gphoto2; run this as "
                                "python -m fourcut.camconfig"
                                % (getattr(gp, "__file__", gp),)})
+    os.environ.update(chosen)
     return gp
 
 

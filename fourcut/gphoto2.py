@@ -48,13 +48,27 @@ class GPhoto2:
     """
     The command line for one camera: the executable, and the C{--port}
     and C{--camera} options when configured (without them gphoto2
-    auto-detects a USB camera).
+    auto-detects a USB camera), and the environment of every gphoto2 child,
+    the CLI and python-gphoto2 alike.
+
+    @ivar home: C{HOME} for the children, or L{None} to leave it.
+        libgphoto2 keeps the last port given and C{capturetarget} in
+        C{$HOME/.gphoto/settings}; a port saved there by another program
+        (or an earlier run) must never steer fourcut to a camera that is
+        gone, so fourcut gives its children a directory of its own.
+    @ivar cli_env: variables for the gphoto2 CLI children only.
+    @ivar python_env: variables for the python-gphoto2 children only (the
+        wheel bundles its own libgphoto2, whose port libraries differ).
     """
 
-    def __init__(self, port=None, model=None, executable="gphoto2"):
+    def __init__(self, port=None, model=None, executable="gphoto2",
+                 home=None):
         self.port = port
         self.model = model
         self.executable = executable
+        self.home = home
+        self.cli_env = {}
+        self.python_env = {}
 
     def argv(self, *args):
         argv = [self.executable]
@@ -64,12 +78,18 @@ class GPhoto2:
             argv += ["--port", self.port]
         return argv + list(args)
 
-    @staticmethod
-    def env():
+    def env(self, python=False):
         """
-        English messages whatever the locale: fourcut reads them.
+        The children's environment: the caller's (so C{IOLIBS} and
+        C{CAMLIBS} are honoured), English messages whatever the locale
+        (fourcut reads them), L{home} as C{HOME}, and L{cli_env} or, with
+        C{python}, L{python_env}.
         """
-        return dict(os.environ, LANG="C", LC_ALL="C", LANGUAGE="C")
+        env = dict(os.environ, LANG="C", LC_ALL="C", LANGUAGE="C")
+        if self.home is not None:
+            env["HOME"] = self.home
+        env.update(self.python_env if python else self.cli_env)
+        return env
 
     @property
     def resettable(self):

@@ -161,7 +161,7 @@ class CameraSettings:
         return argv + ["--", command] + list(args)
 
     def env(self):
-        env = self.gphoto2.env()
+        env = self.gphoto2.env(python=True)
         paths = [package_root()]
         if env.get("PYTHONPATH"):
             paths.append(env["PYTHONPATH"])

@@ -7,7 +7,9 @@ drives), the broadcaster that fans live view out, and the web site,
 behind the access guard and request limits of L{fourcut.access}.
 """
 
+import shutil
 import sys
+import tempfile
 
 from twisted.application import service
 from twisted.internet import defer
@@ -141,6 +143,28 @@ class SessionService(service.Service):
         return self.session.shutdown()
 
 
+class GPhoto2HomeService(service.Service):
+    """
+    A private C{HOME} for fourcut's gphoto2 children, made when the service
+    starts and removed when it stops: libgphoto2 keeps the last port and
+    C{capturetarget} in C{$HOME/.gphoto/settings}, and nothing another
+    program or an earlier run saved there may steer fourcut.
+    """
+
+    def __init__(self, gphoto2):
+        self.gphoto2 = gphoto2
+
+    def startService(self):
+        service.Service.startService(self)
+        self.gphoto2.home = tempfile.mkdtemp(prefix="fourcut-gphoto2-")
+
+    def stopService(self):
+        service.Service.stopService(self)
+        home, self.gphoto2.home = self.gphoto2.home, None
+        if home is not None:
+            shutil.rmtree(home, ignore_errors=True)
+
+
 def makeService(options, reactor=None):
     if reactor is None:
         from twisted.internet import reactor
@@ -149,6 +173,7 @@ def makeService(options, reactor=None):
     top = service.MultiService()
 
     gphoto2 = GPhoto2(port=config.camera.port, model=config.camera.model)
+    GPhoto2HomeService(gphoto2).setServiceParent(top)
     if config.camera.virtual:
         camera = VirtualCamera(reactor)
         virtual = VirtualCameraService(camera)

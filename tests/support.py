@@ -36,6 +36,9 @@ class GPhoto2Runner:
         self.port = port
         self.model = model
         self.running = {}
+        # libgphoto2 remembers ports in $HOME/.gphoto/settings.
+        self.home = os.path.abspath(testcase.mktemp())
+        os.makedirs(self.home)
         testcase.addCleanup(self.end_all)
 
     def argv(self, *args):
@@ -53,7 +56,8 @@ class GPhoto2Runner:
             return result
 
         return process.run(reactor, self.argv(*args), deadline,
-                           env=gphoto2_env(), on_start=started).addBoth(
+                           env=gphoto2_env(self.home),
+                           on_start=started).addBoth(
                                finished)
 
     def end_all(self):
@@ -66,11 +70,15 @@ class GPhoto2Runner:
         self.running.clear()
 
 
-def gphoto2_env():
+def gphoto2_env(home=None):
     """
-    gphoto2's environment: English messages whatever the machine's locale.
+    gphoto2's environment: English messages whatever the machine's locale,
+    and C{home} (a directory of the test's own) as C{HOME}.
     """
-    return dict(os.environ, LANG="C", LC_ALL="C", LANGUAGE="C")
+    env = dict(os.environ, LANG="C", LC_ALL="C", LANGUAGE="C")
+    if home is not None:
+        env["HOME"] = home
+    return env
 
 
 def jpeg_size(data):

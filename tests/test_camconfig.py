@@ -289,6 +289,7 @@ class InterpretTests(TestCase):
                          ["--", "list"])
         env = settings.env()
         self.assertEqual(env["LANG"], "C")
+        self.assertEqual(env["HOME"], os.environ.get("HOME"))
         first = env["PYTHONPATH"].split(os.pathsep)[0]
         self.assertEqual(first, package_root())
         self.assertTrue(os.path.exists(
@@ -339,6 +340,33 @@ class CameraSettingsTests(TestCase):
     def make_settings(self, port, gphoto2_class=GPhoto2, **options):
         return CameraSettings(reactor, gphoto2_class(port, GPHOTO2_MODEL),
                               on_start=self.children.started, **options)
+
+    async def test_callers_iolibs_win(self):
+        """
+        python-gphoto2 resets IOLIBS when imported; the child puts the
+        caller's value back, so a directory without the PTP/IP library
+        means no PTP/IP port (and the wheel's own libraries are not used).
+        """
+        empty = self.mktemp()
+        os.makedirs(empty)
+        gphoto2 = GPhoto2(self.camera.port, GPHOTO2_MODEL)
+        gphoto2.python_env = {"IOLIBS": empty}
+        settings = CameraSettings(reactor, gphoto2,
+                                  on_start=self.children.started)
+        with self.assertRaises(CameraError) as caught:
+            await settings.info()
+        self.assertIn("Error loading a library", caught.exception.text)
+        answer = await self.make_settings(self.camera.port).info()
+        self.assertEqual(answer["model"], self.camera.device.model)
+
+    def test_environment(self):
+        gphoto2 = GPhoto2(home="/fourcut-home")
+        gphoto2.cli_env = {"IOLIBS": "/cli"}
+        gphoto2.python_env = {"IOLIBS": "/py"}
+        self.assertEqual(gphoto2.env()["HOME"], "/fourcut-home")
+        self.assertEqual(gphoto2.env()["IOLIBS"], "/cli")
+        self.assertEqual(gphoto2.env(python=True)["IOLIBS"], "/py")
+        self.assertEqual(gphoto2.env()["LC_ALL"], "C")
 
     def device_value(self, code):
         return self.camera.device.properties[code].value
@@ -670,9 +698,8 @@ class CameraSettingsTests(TestCase):
             f.write("raise ImportError('broken on purpose')\n")
 
         class Broken(GPhoto2):
-            @staticmethod
-            def env():
-                return dict(GPhoto2.env(),
+            def env(self, python=False):
+                return dict(GPhoto2.env(self, python),
                             PYTHONPATH=os.path.dirname(fake))
 
         settings = self.make_settings(self.camera.port, Broken)

@@ -262,6 +262,22 @@ class CommandTests(ServiceTestCase):
         self.assertEqual(states, [])
         await watcher
 
+    async def test_gphoto2_has_a_home_of_its_own(self):
+        """
+        libgphoto2 saves the last port in C{$HOME/.gphoto/settings}: the
+        children write into fourcut's private HOME, never the user's, and
+        it is gone when fourcut stops.
+        """
+        home = self.session.gphoto2.home
+        self.assertNotEqual(home, os.environ.get("HOME"))
+        response = await self.get("/cmd?arg=--get-config=iso")
+        self.assertEqual(response.code, 200)
+        await response.content()
+        with open(os.path.join(home, ".gphoto", "settings")) as f:
+            self.assertIn(self.camera.port, f.read())
+        await self.stopService()
+        self.assertFalse(os.path.exists(home))
+
     async def test_failing(self):
         response = await self.get("/cmd?arg=--get-config=nosuch")
         self.assertEqual(response.code, 503)
