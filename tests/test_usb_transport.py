@@ -457,6 +457,28 @@ class CameraSideTests(TestCase):
         return defer.ensureDeferred(self.assertClosedAlone(
             b"\x00" * 3 + b"\xff" * 64, claim=True))
 
+    def test_hello_flood(self):
+        return defer.ensureDeferred(self.assertClosedAlone(
+            usbwire.frame(usbwire.HELLO) * 100))
+
+    async def test_host_that_does_not_read(self):
+        """
+        A claimed host that writes requests but never reads the answers is
+        no longer read from once the camera's send buffer is full, so the
+        camera buffers boundedly.
+        """
+        self.device.replies[ptp.OC_GetObject] = Reply(data=b"z" * 300000)
+        host = await self.claimed_host()
+        host.transport.pauseProducing()
+        request = bulk_out(command(ptp.OC_GetObject, 1, 5))
+        for _ in range(200):
+            host.send(request)
+        await sleep(0.3)
+        self.assertLess(len(self.device.requests), 50)
+        host.transport.resumeProducing()
+        await until(lambda: len(self.device.requests) == 200,
+                    why="all requests")
+
     async def test_idle_connection_closed(self):
         """
         A connection that never claims is closed after the claim timeout,

@@ -73,6 +73,9 @@ GET_STATUS = 0x00
 #: Operations a host may queue behind the one in progress.
 MAX_QUEUED_OPERATIONS = 4
 
+#: HELLOs one connection may send: a probe asks once or twice.
+MAX_HELLOS = 8
+
 #: The host sends these before (and, HELLO, after) its claim.
 _PRE_CLAIM = frozenset([usbwire.HELLO, usbwire.CLAIM])
 
@@ -97,6 +100,10 @@ class VirtualUSBConnection(Protocol):
         # dropped.
         self._generation = 0
         self._idle_timeout = None
+        self._hellos = 0
+        self._inbox = collections.deque()   # frames read, not yet acted on
+        self._paused = False
+        self._closing = False
 
     # Connection life ------------------------------------------------------
 
@@ -107,10 +114,25 @@ class VirtualUSBConnection(Protocol):
             self.transport.abortConnection()
             return
         factory.connections.add(self)
+        # Stop reading from a host that does not read what we send it.
+        self.transport.registerProducer(self, True)
         self._idle_timeout = factory.reactor.callLater(
             factory.claim_timeout, self._violation, "no claim in time")
 
+    def pauseProducing(self):
+        self._paused = True
+        self.transport.pauseProducing()
+
+    def resumeProducing(self):
+        self._paused = False
+        self.transport.resumeProducing()
+        self._process()
+
+    def stopProducing(self):
+        pass
+
     def connectionLost(self, reason):
+        self._closing = True
         factory = self.factory
         factory.connections.discard(self)
         if self._idle_timeout is not None and self._idle_timeout.active():
@@ -119,29 +141,42 @@ class VirtualUSBConnection(Protocol):
             factory.release(self)
 
     def _violation(self, why):
+        self._closing = True
         self.log.warn("closing virtual USB connection: {why}", why=why)
         self.factory.violations += 1
         self.transport.abortConnection()
 
     def _write(self, data):
-        if self.transport.connected and not self.factory.unplugged:
+        if not self._closing and not self.factory.unplugged:
             self.transport.write(data)
 
     # Frames ---------------------------------------------------------------
 
     def dataReceived(self, data):
         try:
-            frames = self._frames.feed(data)
-            for frame_type, payload in frames:
-                self._frame(frame_type, payload)
-                if not self.transport.connected:
-                    return
+            self._inbox.extend(self._frames.feed(data))
+        except usbwire.ProtocolError as e:
+            self._violation(str(e))
+            return
+        self._process()
+
+    def _process(self):
+        """
+        Act on the frames read so far, stopping while the host does not
+        read our answers (what one read brought stays in the inbox).
+        """
+        try:
+            while self._inbox and not self._paused and not self._closing:
+                self._frame(*self._inbox.popleft())
         except usbwire.ProtocolError as e:
             self._violation(str(e))
 
     def _frame(self, frame_type, payload):
         factory = self.factory
         if frame_type == usbwire.HELLO:
+            self._hellos += 1
+            if self._hellos > MAX_HELLOS:
+                raise usbwire.ProtocolError("too many HELLOs")
             vendor, product = factory.usb_ids
             self._write(usbwire.ident(vendor, product, *PTP_INTERFACE,
                                       claimed=factory.claimed_by_anyone))
@@ -176,6 +211,7 @@ class VirtualUSBConnection(Protocol):
             self.log.info("refusing pid {pid}: the interface is claimed",
                           pid=self.pid)
             self._write(usbwire.frame(usbwire.BUSY))
+            self._closing = True
             self.transport.loseConnection()
             return
         self.claimed = True
@@ -231,7 +267,7 @@ class VirtualUSBConnection(Protocol):
         if generation != self._generation:
             return      # reset or cancelled: the host no longer waits
         self._in_progress = False
-        if not self.transport.connected or self.factory.unplugged:
+        if self._closing or self.factory.unplugged:
             return
         tid = request.transaction_id
         out = []
