@@ -1051,6 +1051,7 @@ control(GPPort *port, int request_type, int request, int value, int index,
 {
 	struct conn *c;
 	unsigned char setup[8];
+	int64_t deadline;
 	int in = request_type & RT_IN, r, n;
 
 	if (!port->pl || size < 0 || size > 0xffff || (size && !bytes))
@@ -1063,11 +1064,12 @@ control(GPPort *port, int request_type, int request, int value, int index,
 	put16(setup + 2, (unsigned int)value);
 	put16(setup + 4, (unsigned int)index);
 	put16(setup + 6, (unsigned int)size);
+	deadline = deadline_in(port_timeout(port));
 	conn_drop_reply(c);
 	r = conn_send(c, F_CONTROL, setup, sizeof(setup), in ? NULL : bytes,
-		      in ? 0 : (size_t)size, deadline_in(port_timeout(port)));
+		      in ? 0 : (size_t)size, deadline);
 	while (r == GP_OK && !c->reply_type) {
-		int p = conn_pump(c, deadline_in(port_timeout(port)));
+		int p = conn_pump(c, deadline);
 
 		if (p == 0)
 			r = GP_ERROR_TIMEOUT;
