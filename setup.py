@@ -18,7 +18,11 @@ setup(
         "fourcut.bench",
         "twisted.plugins",
     ],
-    package_data={"twisted": ["plugins/fourcut_plugin.py"]},
+    package_data={
+        "twisted": ["plugins/fourcut_plugin.py"],
+        # Built by ./dev build_iolib before pip copies the package.
+        "fourcut.virtualcam": ["iolib/fourcut_usb.c", "iolib/fourcut_usb.so"],
+    },
     install_requires=[
         "twisted>=22.10",
         "autobahn>=23.1",

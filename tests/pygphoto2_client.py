@@ -9,7 +9,12 @@ descriptor 0 on exit, which in a long-running process may by then be a
 socket of the reactor's.
 
 Usage: python -m tests.pygphoto2_client PORT MODEL ACTION OUTDIR
-Prints one JSON object on stdout.
+Prints one JSON object on stdout. The action C{detect} ignores PORT and
+MODEL: it auto-detects, as a booth with one USB camera does.
+
+For the virtual USB camera the parent passes L{usbport.child_env}'s
+environment, whose IOLIBS the import of gphoto2 overwrites:
+L{usbport.restore_iolibs} puts it back (and does nothing otherwise).
 """
 
 import json
@@ -17,6 +22,9 @@ import os
 import sys
 
 import gphoto2 as gp
+
+from fourcut.virtualcam.usbport import restore_iolibs
+restore_iolibs()
 
 
 def open_camera(port, model):
@@ -74,11 +82,29 @@ def refused(camera, outdir):
     return {"error": None}
 
 
+def detect(outdir):
+    """
+    What auto-detection finds, then a camera opened without a port or
+    model (libgphoto2 takes the first one detected) and its ISO.
+    """
+    found = [list(entry) for entry in gp.Camera.autodetect()]
+    camera = gp.Camera()
+    camera.init()
+    try:
+        iso = camera.get_single_config("iso").get_value()
+    finally:
+        camera.exit()
+    return {"detected": found, "iso": iso}
+
+
 ACTIONS = {"preview": preview, "capture": capture, "config": config,
            "refused": refused}
 
 
 def main(port, model, action, outdir):
+    if action == "detect":
+        json.dump(detect(outdir), sys.stdout)
+        return
     camera = open_camera(port, model)
     try:
         result = ACTIONS[action](camera, outdir)

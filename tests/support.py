@@ -5,12 +5,15 @@ real gphoto2 CLI run as a child with a deadline, and JPEG checks.
 
 import io
 import os
+import shutil
+import tempfile
 
 from PIL import Image
 from twisted.internet import reactor
 
 from fourcut import process
-from fourcut.virtualcam.camera import GPHOTO2_MODEL, VirtualCamera
+from fourcut.virtualcam.camera import (GPHOTO2_MODEL, VirtualCamera,
+                                       VirtualUSBCamera)
 
 LISTEN = "tcp:0:interface=127.0.0.1"
 
@@ -26,10 +29,25 @@ async def start_camera(testcase, **options):
     return camera
 
 
+async def start_usb_camera(testcase, **options):
+    """
+    Start a virtual USB camera for C{testcase} on a Unix socket in a short
+    private directory (socket paths end at 107 bytes, trial's temporary
+    directories can be longer); it is stopped when the test ends.
+    """
+    camera = VirtualUSBCamera(reactor, **options)
+    directory = tempfile.mkdtemp(prefix="fourcut-test-vusb-")
+    testcase.addCleanup(shutil.rmtree, directory, True)
+    await camera.listen(os.path.join(directory, "camera.sock"))
+    testcase.addCleanup(camera.stop)
+    return camera
+
+
 class GPhoto2Runner:
     """
     Runs the real gphoto2 CLI against a camera port, tracking every child
-    so that a failing test still ends them (by PID).
+    so that a failing test still ends them (by PID). With C{port} and
+    C{model} L{None}, gphoto2 auto-detects.
     """
 
     def __init__(self, testcase, port, model=GPHOTO2_MODEL):
@@ -42,10 +60,17 @@ class GPhoto2Runner:
         testcase.addCleanup(self.end_all)
 
     def argv(self, *args):
-        return ["gphoto2", "--camera", self.model, "--port", self.port] \
-            + list(args)
+        argv = ["gphoto2"]
+        if self.model:
+            argv += ["--camera", self.model]
+        if self.port:
+            argv += ["--port", self.port]
+        return argv + list(args)
 
-    def run(self, *args, deadline=30.0):
+    def env(self):
+        return gphoto2_env(self.home)
+
+    def run(self, *args, deadline=30.0, env=None):
         def started(transport):
             self.running[transport.pid] = transport
 
@@ -56,7 +81,7 @@ class GPhoto2Runner:
             return result
 
         return process.run(reactor, self.argv(*args), deadline,
-                           env=gphoto2_env(self.home),
+                           env=self.env() if env is None else env,
                            on_start=started).addBoth(
                                finished)
 
@@ -68,6 +93,27 @@ class GPhoto2Runner:
                 except Exception:
                     pass
         self.running.clear()
+
+
+class USBGPhoto2Runner(GPhoto2Runner):
+    """
+    Runs gphoto2 against a L{VirtualUSBCamera}: its IOLIBS and socket, and
+    a HOME of its own for every child, since libgphoto2 remembers ports in
+    C{~/.gphoto/settings}. Auto-detects unless given a port and model.
+    """
+
+    def __init__(self, testcase, camera, port=None, model=None):
+        GPhoto2Runner.__init__(self, testcase, port, model)
+        self.camera = camera
+        self._testcase = testcase
+
+    def env(self, **changes):
+        home = self._testcase.mktemp()
+        os.makedirs(home)
+        env = self.camera.env(base=gphoto2_env())
+        env["HOME"] = home
+        env.update(changes)
+        return env
 
 
 def gphoto2_env(home=None):

@@ -2,17 +2,23 @@
 Run the virtual camera on its own:
 
     python -m fourcut.virtualcam --listen tcp:15740:interface=127.0.0.1
+    python -m fourcut.virtualcam --usb /tmp/camera.sock
 
-It prints the gphoto2 port string once it listens.
+It prints the gphoto2 port string once it listens; with C{--usb} it is a
+USB camera at usb:001,007, and it also prints the environment (IOLIBS,
+FOURCUT_VUSB_SOCKET) a gphoto2 in another shell needs to see it.
 """
 
 import argparse
+import os
 import sys
 
 from twisted.internet import defer, task
 from twisted.logger import globalLogBeginner, textFileLogObserver
 
-from .camera import DEFAULT_LISTEN, GPHOTO2_MODEL, VirtualCamera
+from . import usbport
+from .camera import (DEFAULT_LISTEN, GPHOTO2_MODEL, VirtualCamera,
+                     VirtualUSBCamera)
 
 
 def parse_args(argv):
@@ -23,6 +29,14 @@ def parse_args(argv):
     parser.add_argument("--listen", default=DEFAULT_LISTEN,
                         help="Twisted endpoint to listen on (default: "
                              "%(default)s)")
+    parser.add_argument("--usb", metavar="SOCKET",
+                        help="be a USB camera served on this Unix socket "
+                             "(through fourcut's port library) instead of "
+                             "a PTP/IP camera")
+    parser.add_argument("--usb-ids", metavar="VID:PID",
+                        help="USB ids to report, e.g. 04a9:3272 (Canon EOS "
+                             "700D); default: none libgphoto2 knows, so the "
+                             "camera is found by class")
     parser.add_argument("--fps", type=float, default=30.0,
                         help="live view frames per second; 0 = unpaced "
                              "(default: %(default)s)")
@@ -51,6 +65,13 @@ def parse_args(argv):
         parser.error("--fps must be 0 or more")
     if not 1 <= args.quality <= 95:
         parser.error("--quality must be between 1 and 95")
+    if args.usb_ids is not None:
+        try:
+            vendor, product = (int(part, 16)
+                               for part in args.usb_ids.split(":"))
+        except ValueError:
+            parser.error("--usb-ids must be VID:PID in hex, e.g. 04a9:3272")
+        args.usb_ids = (vendor, product)
     for name in ("shutter_delay", "startup_delay", "capture_delay"):
         if getattr(args, name) < 0:
             parser.error("--%s must not be negative" % name.replace("_", "-"))
@@ -58,6 +79,9 @@ def parse_args(argv):
 
 
 async def run(reactor, args):
+    if args.usb:
+        await run_usb(reactor, args)
+        return
     camera = VirtualCamera(reactor, fps=args.fps, quality=args.quality,
                            shutter_delay=args.shutter_delay,
                            startup_delay=args.startup_delay)
@@ -72,6 +96,32 @@ async def run(reactor, args):
     print("try: gphoto2 --camera %r --port %s --summary"
           % (GPHOTO2_MODEL, port), file=sys.stderr, flush=True)
     await defer.Deferred()  # until the process is told to stop
+
+
+async def run_usb(reactor, args):
+    camera = VirtualUSBCamera(reactor, fps=args.fps, quality=args.quality,
+                              shutter_delay=args.shutter_delay,
+                              usb_ids=args.usb_ids)
+    camera.slow_capture(args.capture_delay)
+    camera.fail_captures(args.fail_captures)
+    camera.busy(args.busy)
+    camera.storage_full(args.storage_full)
+    if args.unplugged:
+        camera.unplug()
+    path = os.path.abspath(args.usb)
+    if os.path.exists(path):
+        os.unlink(path)     # a socket left by an earlier run
+    port = await camera.listen(path)
+    env = camera.env(base={})
+    print(port, flush=True)
+    print("try: env IOLIBS=%s %s=%s HOME=$(mktemp -d) gphoto2 "
+          "--auto-detect --summary"
+          % (env["IOLIBS"], usbport.SOCKET_ENV, env[usbport.SOCKET_ENV]),
+          file=sys.stderr, flush=True)
+    try:
+        await defer.Deferred()
+    finally:
+        await camera.stop()
 
 
 def main(argv=None):

@@ -1,21 +1,71 @@
+# -*- test-case-name: tests.test_usb_transport -*-
 """
-L{VirtualCamera}: the virtual DSLR as one object to start, point gphoto2
-at, break on purpose and stop.
+L{VirtualCamera} (PTP/IP) and L{VirtualUSBCamera} (USB, through fourcut's
+port library): the virtual DSLR as one object to start, point gphoto2 at,
+break on purpose and stop.
 """
+
+import os
+import shutil
+import tempfile
 
 from twisted.internet import defer
-from twisted.internet.endpoints import serverFromString
+from twisted.internet.endpoints import UNIXServerEndpoint, serverFromString
 
+from . import usbport
 from .device import CameraDevice
 from .server import PTPIPFactory
+from .usb import VirtualUSBFactory
+
+__all__ = ["VirtualCamera", "VirtualUSBCamera", "GPHOTO2_MODEL",
+           "USB_MODEL", "DEFAULT_LISTEN"]
 
 DEFAULT_LISTEN = "tcp:15740:interface=127.0.0.1"
 
 #: The model name libgphoto2 knows PTP/IP cameras by.
 GPHOTO2_MODEL = "PTP/IP Camera"
 
+#: The model libgphoto2 detects a USB camera with unknown ids as.
+USB_MODEL = "USB PTP Class Camera"
 
-class VirtualCamera:
+
+class _DeviceFaults:
+    """
+    Fault controls that act on the device, whatever the transport.
+    """
+
+    def busy(self, operations):
+        """
+        Answer DeviceBusy (0x2019) to the next C{operations} operations.
+        """
+        self.device.faults.busy = operations
+
+    def hang(self, operations):
+        """
+        Never answer the next C{operations} operations.
+        """
+        self.device.faults.hang = operations
+
+    def fail_captures(self, count):
+        """
+        The next C{count} captures fail with GeneralError.
+        """
+        self.device.faults.failing_captures = count
+
+    def slow_capture(self, extra_seconds):
+        """
+        Every capture takes C{extra_seconds} longer than the shutter delay.
+        """
+        self.device.faults.capture_delay = extra_seconds
+
+    def storage_full(self, full=True):
+        """
+        Report a full card: captures answer StoreFull (0x200C).
+        """
+        self.device.faults.storage_full = full
+
+
+class VirtualCamera(_DeviceFaults):
     """
     A PTP/IP camera on a Twisted reactor.
 
@@ -84,36 +134,6 @@ class VirtualCamera:
     def replug(self):
         self.factory.replug()
 
-    def busy(self, operations):
-        """
-        Answer DeviceBusy (0x2019) to the next C{operations} operations.
-        """
-        self.device.faults.busy = operations
-
-    def hang(self, operations):
-        """
-        Never answer the next C{operations} operations.
-        """
-        self.device.faults.hang = operations
-
-    def fail_captures(self, count):
-        """
-        The next C{count} captures fail with GeneralError.
-        """
-        self.device.faults.failing_captures = count
-
-    def slow_capture(self, extra_seconds):
-        """
-        Every capture takes C{extra_seconds} longer than the shutter delay.
-        """
-        self.device.faults.capture_delay = extra_seconds
-
-    def storage_full(self, full=True):
-        """
-        Report a full card: captures answer StoreFull (0x200C).
-        """
-        self.device.faults.storage_full = full
-
     def slow_start(self, seconds):
         """
         Wait C{seconds} before acknowledging a host's InitCommandRequest.
@@ -122,4 +142,108 @@ class VirtualCamera:
 
     @property
     def session_open(self):
+        return self.factory.session_open
+
+
+class VirtualUSBCamera(_DeviceFaults):
+    """
+    A USB camera at C{usb:001,007}: the device listens on a Unix socket,
+    and gphoto2 children started with L{env} see it through fourcut's port
+    library. Any device with L{CameraDevice}'s interface can be served
+    (its C{usb_ids}, if it has them, decide the model libgphoto2 detects).
+
+    @param device: the device to serve; by default a new L{CameraDevice}
+        made with C{fps}, C{quality} and C{shutter_delay}.
+    @param usb_ids: C{(vendor, product)} to give the device.
+    @param model: the model name gphoto2 detects it as, for C{--camera}.
+    """
+
+    port = usbport.PORT
+
+    def __init__(self, reactor, device=None, fps=30.0, quality=85,
+                 shutter_delay=0.5, usb_ids=None, model=USB_MODEL):
+        self.reactor = reactor
+        self.device = device or CameraDevice(
+            reactor, fps=fps, quality=quality, shutter_delay=shutter_delay)
+        if usb_ids is not None:
+            self.device.usb_ids = tuple(usb_ids)
+        self.model = model
+        self.factory = VirtualUSBFactory(reactor, self.device)
+        self.socket_path = None
+        self._listening = None
+        self._own_dir = None
+
+    @defer.inlineCallbacks
+    def listen(self, socket_path=None):
+        """
+        Listen on the Unix socket C{socket_path} (by default one in a new
+        private temporary directory, removed by L{stop}; keep the path
+        short, Unix socket paths end at 107 bytes).
+
+        @return: a L{Deferred} firing with the gphoto2 port, C{usb:001,007}.
+        """
+        if socket_path is None:
+            self._own_dir = tempfile.mkdtemp(prefix="fourcut-vusb-")
+            socket_path = os.path.join(self._own_dir, "camera.sock")
+        self._listening = yield UNIXServerEndpoint(
+            self.reactor, socket_path).listen(self.factory)
+        self.socket_path = socket_path
+        return self.port
+
+    def env(self, flavour=usbport.CLI, base=None):
+        """
+        The environment a gphoto2 child (C{flavour} L{usbport.CLI}) or a
+        python-gphoto2 child (L{usbport.PYTHON}; it must call
+        L{usbport.restore_iolibs} after C{import gphoto2}) needs to see this
+        camera; C{base} defaults to C{os.environ}.
+        """
+        if self.socket_path is None:
+            raise RuntimeError("the camera is not listening")
+        return usbport.child_env(self.socket_path, flavour, base)
+
+    def stop(self):
+        """
+        Stop listening, drop every connection and remove the socket.
+        """
+        for connection in list(self.factory.connections):
+            connection.transport.abortConnection()
+        self.device.end_session()
+        listening, self._listening = self._listening, None
+        if listening is None:
+            d = defer.succeed(None)
+        else:
+            d = defer.maybeDeferred(listening.stopListening)
+
+        def cleaned(result):
+            if self._own_dir is not None:
+                shutil.rmtree(self._own_dir, ignore_errors=True)
+                self._own_dir = None
+            elif listening is not None and os.path.exists(self.socket_path):
+                os.unlink(self.socket_path)
+            return result
+        return d.addBoth(cleaned)
+
+    # Faults ---------------------------------------------------------------
+
+    def unplug(self):
+        """
+        Pull the cable: every connection drops at once and the port
+        vanishes from libgphoto2's list until L{replug}.
+        """
+        self.factory.unplug()
+
+    def replug(self):
+        self.factory.replug()
+
+    def claim_by_other(self, on=True):
+        """
+        Refuse every claim, as if another process held the interface.
+        """
+        self.factory.claim_by_other(on)
+
+    @property
+    def session_open(self):
+        """
+        True while a host has the camera claimed.
+        """
         return self.factory.session_open

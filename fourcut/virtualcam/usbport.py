@@ -1,0 +1,164 @@
+# -*- test-case-name: tests.test_usb_transport -*-
+"""
+Where fourcut's USB port library is and the environment a gphoto2 child
+needs to see the virtual USB camera.
+
+libgphoto2_port loads every library in the directory named by C{IOLIBS},
+and takes only the first library of each port type. So the child's
+C{IOLIBS} is a directory of our own: C{fourcut_usb.so} plus links to the
+stock libraries for the other port types (PTP/IP, disk, serial, ...), and
+not the stock C{usb1.so}. The gphoto2 CLI (Debian's libgphoto2) and
+python-gphoto2 (the wheel bundles its own libgphoto2) have their stock
+libraries in different places, so each gets its own directory; the same
+C{fourcut_usb.so} (built against Debian's headers; the two versions'
+port-library interface is the same) loads in both.
+
+This module imports nothing heavy: a python-gphoto2 child calls
+L{restore_iolibs} right after C{import gphoto2}, which overwrites C{IOLIBS}
+with the wheel's own directory::
+
+    import gphoto2 as gp
+    from fourcut.virtualcam.usbport import restore_iolibs; restore_iolibs()
+
+The library is built by C{./dev build_iolib} into
+C{fourcut/virtualcam/iolib/fourcut_usb.so}, where C{setup.py} picks it up
+as package data, so it is found from a checkout and from an installed
+package alike; C{FOURCUT_VUSB_LIBRARY} overrides the path.
+"""
+
+import atexit
+import glob
+import importlib.util
+import os
+import re
+import shutil
+import tempfile
+
+__all__ = [
+    "PORT", "SOCKET_ENV", "CLI", "PYTHON", "MissingLibrary", "library_path",
+    "stock_iolibs", "iolibs_dir", "child_env", "restore_iolibs",
+]
+
+#: The port the virtual camera appears at.
+PORT = "usb:001,007"
+#: The variable the port library reads the camera's socket path from.
+SOCKET_ENV = "FOURCUT_VUSB_SOCKET"
+#: Where a python-gphoto2 child finds the IOLIBS to put back after import.
+RESTORE_ENV = "FOURCUT_IOLIBS"
+LIBRARY_ENV = "FOURCUT_VUSB_LIBRARY"
+LIBRARY_NAME = "fourcut_usb.so"
+
+#: The two libgphoto2s a child may load.
+CLI = "cli"          # the gphoto2 command line, the system's libgphoto2
+PYTHON = "python"    # python-gphoto2, the wheel's own libgphoto2
+
+#: Stock port libraries kept next to ours (never usb1.so: a second USB
+#: library would be skipped as "already loaded", or would win).
+STOCK_LIBRARIES = ("ptpip", "disk", "serial", "usbdiskdirect", "usbscsi")
+
+SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "iolib",
+                      "fourcut_usb.c")
+BUILT = os.path.join(os.path.dirname(SOURCE), LIBRARY_NAME)
+
+_dirs = {}
+
+
+class MissingLibrary(RuntimeError):
+    """
+    The port library or a libgphoto2's stock libraries are not there.
+    """
+
+
+def library_path():
+    """
+    The built C{fourcut_usb.so}.
+
+    @raise MissingLibrary: if it has not been built.
+    """
+    path = os.environ.get(LIBRARY_ENV) or BUILT
+    if not os.path.isfile(path):
+        raise MissingLibrary(
+            "%s is missing: run ./dev build_iolib (needs gcc and "
+            "libgphoto2-dev)" % (path,))
+    return path
+
+
+def _version_key(path):
+    return [int(n) for n in re.findall(r"\d+", os.path.basename(
+        os.path.normpath(path)))]
+
+
+def stock_iolibs(flavour=CLI):
+    """
+    The directory of a libgphoto2's own port libraries: the system's (for
+    the CLI) or python-gphoto2's (the wheel's, found without importing it,
+    since importing it rewrites C{IOLIBS}).
+    """
+    if flavour == CLI:
+        candidates = []
+        for pattern in ("/usr/lib/*/libgphoto2_port/*/",
+                        "/usr/lib/libgphoto2_port/*/",
+                        "/usr/lib64/libgphoto2_port/*/",
+                        "/usr/local/lib/libgphoto2_port/*/"):
+            candidates += [d for d in glob.glob(pattern)
+                           if os.path.exists(os.path.join(d, "ptpip.so"))]
+        if not candidates:
+            raise MissingLibrary("no libgphoto2 port libraries found: is "
+                                 "Debian's libgphoto2-port12 installed?")
+        return os.path.normpath(max(candidates, key=_version_key))
+    if flavour == PYTHON:
+        spec = importlib.util.find_spec("gphoto2")
+        if spec is None or not spec.submodule_search_locations:
+            raise MissingLibrary("python-gphoto2 is not installed")
+        path = os.path.join(list(spec.submodule_search_locations)[0],
+                            "libgphoto2", "iolibs")
+        if not os.path.isdir(path):
+            raise MissingLibrary("python-gphoto2 has no %s" % (path,))
+        return path
+    raise ValueError("flavour must be %r or %r" % (CLI, PYTHON))
+
+
+def iolibs_dir(flavour=CLI):
+    """
+    An IOLIBS directory for C{flavour}: C{fourcut_usb.so} and the stock
+    non-USB libraries, as symbolic links. Made once per process in a
+    private temporary directory, removed when the process exits.
+    """
+    if flavour in _dirs and os.path.isdir(_dirs[flavour]):
+        return _dirs[flavour]
+    library = library_path()
+    stock = stock_iolibs(flavour)
+    path = tempfile.mkdtemp(prefix="fourcut-iolibs-%s-" % (flavour,))
+    atexit.register(shutil.rmtree, path, True)
+    os.symlink(os.path.abspath(library), os.path.join(path, LIBRARY_NAME))
+    for name in STOCK_LIBRARIES:
+        target = os.path.join(stock, name + ".so")
+        if os.path.exists(target):
+            os.symlink(target, os.path.join(path, name + ".so"))
+    _dirs[flavour] = path
+    return path
+
+
+def child_env(socket_path, flavour=CLI, base=None):
+    """
+    The environment for a gphoto2 (C{flavour=CLI}) or python-gphoto2
+    (C{PYTHON}) child that should see the camera listening on
+    C{socket_path}: C{base} (default C{os.environ}) plus C{IOLIBS},
+    C{FOURCUT_IOLIBS} (for L{restore_iolibs}) and C{FOURCUT_VUSB_SOCKET}.
+    """
+    iolibs = iolibs_dir(flavour)
+    env = dict(os.environ if base is None else base)
+    env.update({"IOLIBS": iolibs, RESTORE_ENV: iolibs,
+                SOCKET_ENV: os.path.abspath(socket_path)})
+    return env
+
+
+def restore_iolibs():
+    """
+    Put back the IOLIBS that python-gphoto2's import overwrote. Call it
+    after C{import gphoto2} and before the first port list is loaded; it
+    does nothing outside a L{child_env} environment.
+    """
+    iolibs = os.environ.get(RESTORE_ENV)
+    if iolibs:
+        os.environ["IOLIBS"] = iolibs
