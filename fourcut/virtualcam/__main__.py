@@ -2,6 +2,8 @@
 Run the virtual camera on its own:
 
     python -m fourcut.virtualcam --listen tcp:15740:interface=127.0.0.1
+    python -m fourcut.virtualcam --personality eos --model 700D \
+        --profile realistic
 
 It prints the gphoto2 port string once it listens.
 """
@@ -12,7 +14,8 @@ import sys
 from twisted.internet import defer, task
 from twisted.logger import globalLogBeginner, textFileLogObserver
 
-from .camera import DEFAULT_LISTEN, GPHOTO2_MODEL, VirtualCamera
+from .camera import DEFAULT_LISTEN, GPHOTO2_MODEL, PERSONALITIES, VirtualCamera
+from .eosbodies import BODIES, DEFAULT_BODY, DEFAULT_PROFILE, PROFILES
 
 
 def parse_args(argv):
@@ -23,6 +26,17 @@ def parse_args(argv):
     parser.add_argument("--listen", default=DEFAULT_LISTEN,
                         help="Twisted endpoint to listen on (default: "
                              "%(default)s)")
+    parser.add_argument("--personality", choices=PERSONALITIES,
+                        default="generic",
+                        help="what libgphoto2 sees: a generic PTP camera or "
+                             "a Canon EOS (default: %(default)s)")
+    parser.add_argument("--model", choices=sorted(BODIES),
+                        default=DEFAULT_BODY,
+                        help="EOS body (default: %(default)s)")
+    parser.add_argument("--profile", choices=sorted(PROFILES),
+                        default=DEFAULT_PROFILE,
+                        help="EOS timing: fast for tests, realistic for a "
+                             "body on USB 2.0 (default: %(default)s)")
     parser.add_argument("--fps", type=float, default=30.0,
                         help="live view frames per second; 0 = unpaced "
                              "(default: %(default)s)")
@@ -60,7 +74,9 @@ def parse_args(argv):
 async def run(reactor, args):
     camera = VirtualCamera(reactor, fps=args.fps, quality=args.quality,
                            shutter_delay=args.shutter_delay,
-                           startup_delay=args.startup_delay)
+                           startup_delay=args.startup_delay,
+                           personality=args.personality, body=args.model,
+                           profile=args.profile)
     camera.slow_capture(args.capture_delay)
     camera.fail_captures(args.fail_captures)
     camera.busy(args.busy)
@@ -69,6 +85,11 @@ async def run(reactor, args):
         camera.unplug()
     port = await camera.listen(args.listen)
     print(port, flush=True)
+    if args.personality == "eos":
+        print("%s (USB %04x:%04x), %s profile" % (
+            camera.device.model, camera.device.usb_ids[0],
+            camera.device.usb_ids[1], args.profile),
+            file=sys.stderr, flush=True)
     print("try: gphoto2 --camera %r --port %s --summary"
           % (GPHOTO2_MODEL, port), file=sys.stderr, flush=True)
     await defer.Deferred()  # until the process is told to stop

@@ -7,7 +7,12 @@ from twisted.internet import defer
 from twisted.internet.endpoints import serverFromString
 
 from .device import CameraDevice
+from .eos import CanonEOSDevice
+from .eosbodies import DEFAULT_BODY, DEFAULT_PROFILE
 from .server import PTPIPFactory
+
+#: The personalities a virtual camera can have.
+PERSONALITIES = ("generic", "eos")
 
 DEFAULT_LISTEN = "tcp:15740:interface=127.0.0.1"
 
@@ -24,15 +29,30 @@ class VirtualCamera:
     @param quality: live view JPEG quality (85 gives 100-200 KB frames).
     @param shutter_delay: seconds a capture takes.
     @param startup_delay: seconds before the camera acknowledges a host.
+    @param personality: C{"generic"} (a generic PTP camera with Sony-style
+        live view) or C{"eos"} (a Canon EOS body, see
+        L{fourcut.virtualcam.eos}).
+    @param body: for C{"eos"}: the body, C{"700D"} or C{"550D"}.
+    @param profile: for C{"eos"}: the timing profile, C{"fast"} or
+        C{"realistic"}. The EOS body times its own capture, so
+        C{shutter_delay} is the generic camera's only.
     """
 
     model = GPHOTO2_MODEL
 
     def __init__(self, reactor, fps=30.0, quality=85, shutter_delay=0.5,
-                 startup_delay=0.0):
+                 startup_delay=0.0, personality="generic",
+                 body=DEFAULT_BODY, profile=DEFAULT_PROFILE):
         self.reactor = reactor
-        self.device = CameraDevice(reactor, fps=fps, quality=quality,
-                                   shutter_delay=shutter_delay)
+        if personality == "generic":
+            self.device = CameraDevice(reactor, fps=fps, quality=quality,
+                                       shutter_delay=shutter_delay)
+        elif personality == "eos":
+            self.device = CanonEOSDevice(reactor, model=body, profile=profile,
+                                         fps=fps, quality=quality)
+        else:
+            raise ValueError("unknown personality %r" % (personality,))
+        self.personality = personality
         self.factory = PTPIPFactory(reactor, self.device,
                                     startup_delay=startup_delay)
         self._listening = None
