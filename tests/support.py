@@ -32,17 +32,39 @@ class GPhoto2Runner:
     so that a failing test still ends them (by PID).
     """
 
-    def __init__(self, testcase, port, model=GPHOTO2_MODEL):
+    def __init__(self, testcase, port, model=GPHOTO2_MODEL,
+                 fresh_home=False):
         self.port = port
         self.model = model
         self.running = {}
+        self._testcase = testcase
+        self.fresh_home = fresh_home
         testcase.addCleanup(self.end_all)
+
+    def new_home(self):
+        """
+        An empty directory for gphoto2's C{HOME}: libgphoto2 keeps
+        C{~/.gphoto/settings} (last port, capture target) there.
+        """
+        home = self._testcase.mktemp()
+        os.makedirs(home)
+        return home
 
     def argv(self, *args):
         return ["gphoto2", "--camera", self.model, "--port", self.port] \
             + list(args)
 
-    def run(self, *args, deadline=30.0):
+    def run(self, *args, deadline=30.0, home=None):
+        """
+        Run gphoto2 with C{args}. With C{fresh_home}, each child gets an
+        empty C{HOME} of its own unless C{home} names one to share.
+        """
+        env = gphoto2_env()
+        if home is None and self.fresh_home:
+            home = self.new_home()
+        if home is not None:
+            env["HOME"] = home
+
         def started(transport):
             self.running[transport.pid] = transport
 
@@ -53,7 +75,7 @@ class GPhoto2Runner:
             return result
 
         return process.run(reactor, self.argv(*args), deadline,
-                           env=gphoto2_env(), on_start=started).addBoth(
+                           env=env, on_start=started).addBoth(
                                finished)
 
     def end_all(self):
