@@ -381,3 +381,29 @@ class EOSFaultTests(EOSTestCase):
         result = await self.gphoto2.run("--capture-image-and-download",
                                         "--stdout")
         self.assertTrue(result.ok, result)
+
+
+class EOSRealisticProfileTests(TestCase):
+    """
+    The realistic profile shows through the CLI: session open, autofocus,
+    release and a download paced to about 30 MB/s.
+    """
+
+    async def setUp(self):
+        self.camera = await start_camera(self, personality="eos",
+                                         profile="realistic")
+        self.device = self.camera.device
+        self.gphoto2 = GPhoto2Runner(self, self.camera.port, fresh_home=True)
+
+    async def test_summary_and_capture(self):
+        started = reactor.seconds()
+        result = await self.gphoto2.run("--summary")
+        self.assertTrue(result.ok, result)
+        self.assertGreaterEqual(reactor.seconds() - started, 0.45)
+        result = await self.gphoto2.run("--capture-image-and-download",
+                                        "--stdout")
+        self.assertTrue(result.ok, result)
+        [entry] = self.device.capture_log
+        self.assertGreaterEqual(entry["ready"] - entry["pressed"], 0.3)
+        # about 3 MB at 30 MB/s
+        self.assertGreaterEqual(entry["downloaded"] - entry["ready"], 0.09)

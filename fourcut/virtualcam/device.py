@@ -331,7 +331,7 @@ class PTPDevice:
         stored = self._object(request.params[0] if request.params else 0)
         if stored is None:
             return Reply(ptp.RC_InvalidObjectHandle)
-        return self._send_object_data(Reply(data=stored.data))
+        return self._send_object_data(Reply(data=stored.data), stored, True)
 
     def _get_partial_object(self, request, data):
         if len(request.params) < 3:
@@ -341,11 +341,14 @@ class PTPDevice:
         if stored is None:
             return Reply(ptp.RC_InvalidObjectHandle)
         chunk = stored.data[offset:offset + length]
-        return self._send_object_data(Reply(params=[len(chunk)], data=chunk))
+        return self._send_object_data(
+            Reply(params=[len(chunk)], data=chunk), stored,
+            offset + len(chunk) >= len(stored.data))
 
-    def _send_object_data(self, reply):
+    def _send_object_data(self, reply, stored, last):
         """
-        Hook: a reply carrying picture data; a subclass may pace it.
+        Hook: C{reply} carries picture data of C{stored}, the end of it if
+        C{last}; a subclass may pace it.
         """
         return reply
 

@@ -81,8 +81,9 @@ class CanonEOSDevice(PTPDevice):
     Counters for tests: C{sessions_opened}, C{captures} (pictures taken),
     C{frames_served} (live view frames), C{liveview_starts},
     C{not_ready_answers} (0xA102 to GetViewFinderData), and
-    C{capture_log}, one dict per picture with reactor times C{pressed},
-    C{ready} (in RAM or on the card) and C{transferred} (TransferComplete).
+    C{capture_log}, one dict per picture with reactor times C{pressed}
+    (full press), C{ready} (in RAM or on the card), C{downloaded} (its last
+    byte sent) and C{transferred} (TransferComplete, RAM only).
     """
 
     manufacturer = "Canon Inc."
@@ -544,7 +545,7 @@ class CanonEOSDevice(PTPDevice):
         if self._evf_on():
             delay += profile.liveview_release
         entry = {"shot": shot, "pressed": self._reactor.seconds(),
-                 "ready": None, "transferred": None,
+                 "ready": None, "downloaded": None, "transferred": None,
                  "target": "RAM" if to_ram else "card"}
         self.capture_log.append(entry)
         self._capturing += 1
@@ -566,6 +567,7 @@ class CanonEOSDevice(PTPDevice):
 
     def _picture_ready(self, shot, jpeg, size, when, settings, to_ram, entry):
         stored = self._new_object(shot, jpeg, size, when, settings)
+        stored.log_entry = entry
         self._capturing -= 1
         self.captures += 1
         entry["ready"] = self._reactor.seconds()
@@ -595,11 +597,16 @@ class CanonEOSDevice(PTPDevice):
     def _object(self, handle):
         return self.objects.get(handle) or self.ram_objects.get(handle)
 
-    def _send_object_data(self, reply):
+    def _send_object_data(self, reply, stored, last):
+        def sent():
+            entry = getattr(stored, "log_entry", None)
+            if last and entry is not None:
+                entry["downloaded"] = self._reactor.seconds()
+            return reply
         rate = self.profile.download_rate
         if not rate:
-            return reply
-        return self.later(len(reply.data) / rate, lambda: reply)
+            return sent()
+        return self.later(len(reply.data) / rate, sent)
 
     def _transfer_complete(self, request, data):
         handle = request.params[0] if request.params else 0
