@@ -26,7 +26,7 @@ from . import eospack as eos
 from . import ptp
 from .device import Faults, PTPDevice, Reply
 from .eosbodies import (BODIES, DEFAULT_BODY, DEFAULT_PROFILE, PROFILES,
-                        exposure_seconds)
+                        default_properties, exposure_seconds)
 
 
 class EOSFaults(Faults):
@@ -48,25 +48,6 @@ class EOSFaults(Faults):
         self.evf_busy = 0
         self.battery_low = False
         self.asleep = False
-
-
-class EOSProperty:
-    """
-    One EOS property: its value kind (how it is packed), value, the
-    values it may take (L{None}: any) and whether the host may set it.
-
-    @ivar on_request: announced only once the host asks for it with
-        RequestDevicePropValue (owner, artist, copyright, serial number).
-    """
-
-    def __init__(self, code, kind, value, choices=None, writable=True,
-                 on_request=False):
-        self.code = code
-        self.kind = kind
-        self.value = value
-        self.choices = None if choices is None else list(choices)
-        self.writable = writable
-        self.on_request = on_request
 
 
 class CanonEOSDevice(PTPDevice):
@@ -107,7 +88,7 @@ class CanonEOSDevice(PTPDevice):
         self.usb_ids = self.body.usb_ids
         self.version = self.body.firmware
         self.serial = self.body.serial
-        self.properties = {p.code: p for p in self._default_properties()}
+        self.properties = {p.code: p for p in default_properties(self.body)}
         self.ram_objects = {}
         self.sessions_opened = 0
         self.captures = 0
@@ -119,42 +100,6 @@ class CanonEOSDevice(PTPDevice):
 
     def make_faults(self):
         return EOSFaults()
-
-    def _default_properties(self):
-        body = self.body
-        P = EOSProperty
-        return [
-            P(eos.DPC_EOS_Aperture, eos.U16, 0x30, body.apertures),  # f/5.6
-            P(eos.DPC_EOS_ShutterSpeed, eos.U16, 0x70,                # 1/125
-              body.shutter_speeds),
-            P(eos.DPC_EOS_ISOSpeed, eos.U16, 0x48, body.isos),        # 100
-            # 3 = Manual (M on the mode dial): set by the dial, not the host
-            P(eos.DPC_EOS_AutoExposureMode, eos.U16, 3, writable=False),
-            # 0 = One Shot AF; 3 = manual focus (the lens switch)
-            P(eos.DPC_EOS_FocusMode, eos.U32, 0, writable=False),
-            P(eos.DPC_EOS_WhiteBalance, eos.U16, 0, body.white_balances),
-            # libgphoto2: 0 Low, 1 50%, 2 100%, 4 75%, 5 25%
-            P(eos.DPC_EOS_BatteryPower, eos.U16, 2, writable=False),
-            P(eos.DPC_EOS_ModelID, eos.U32, body.model_id, writable=False),
-            P(eos.DPC_EOS_AvailableShots, eos.U32, 0, writable=False),
-            P(eos.DPC_EOS_CaptureDestination, eos.U32, eos.CAPTURE_DEST_CARD,
-              [eos.CAPTURE_DEST_CARD, eos.CAPTURE_DEST_RAM]),
-            P(eos.DPC_EOS_ImageFormat, eos.IMAGE_FORMAT,
-              body.image_formats[0], body.image_formats),
-            P(eos.DPC_EOS_OLCInfoVersion, eos.U32, body.olc_version,
-              writable=False),
-            P(eos.DPC_EOS_EVFOutputDevice, eos.U32, 0, [0, 1, 2, 3]),
-            P(eos.DPC_EOS_EVFMode, eos.U16, 1, [0, 1]),
-            P(eos.DPC_EOS_LensName, eos.STR, body.lens, writable=False),
-            P(eos.DPC_EOS_Owner, eos.STR, "", writable=False,
-              on_request=True),
-            P(eos.DPC_EOS_Artist, eos.STR, "", writable=False,
-              on_request=True),
-            P(eos.DPC_EOS_Copyright, eos.STR, "", writable=False,
-              on_request=True),
-            P(eos.DPC_EOS_SerialNumber, eos.STR, body.body_serial,
-              writable=False, on_request=True),
-        ]
 
     def value(self, code):
         return self.properties[code].value
