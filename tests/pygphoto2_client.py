@@ -97,8 +97,41 @@ def detect(outdir):
     return {"detected": found, "iso": iso}
 
 
+def eos_config(camera, outdir):
+    """
+    What a booth reads from and sets on an EOS body.
+    """
+    model = camera.get_single_config("cameramodel").get_value()
+    battery = camera.get_single_config("batterylevel").get_value()
+    iso = camera.get_single_config("iso")
+    before = iso.get_value()
+    choices = list(iso.get_choices())
+    iso.set_value("400")
+    camera.set_single_config("iso", iso)
+    return {"model": model, "battery": battery, "iso_before": before,
+            "iso_choices": choices,
+            "iso_after": camera.get_single_config("iso").get_value(),
+            "lens": camera.get_single_config("lensname").get_value()}
+
+
+def eos_capture(camera, outdir):
+    """
+    One capture and download in a held session; a failed capture answers
+    its error code instead of raising.
+    """
+    try:
+        path = camera.capture(gp.GP_CAPTURE_IMAGE)
+    except gp.GPhoto2Error as e:
+        return {"error": e.code}
+    picture = camera.file_get(path.folder, path.name, gp.GP_FILE_TYPE_NORMAL)
+    with open(os.path.join(outdir, "capture.jpg"), "wb") as f:
+        f.write(bytes(picture.get_data_and_size()))
+    return {"folder": path.folder, "name": path.name}
+
+
 ACTIONS = {"preview": preview, "capture": capture, "config": config,
-           "refused": refused}
+           "refused": refused, "eos_config": eos_config,
+           "eos_capture": eos_capture}
 
 
 def main(port, model, action, outdir):

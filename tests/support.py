@@ -50,14 +50,25 @@ class GPhoto2Runner:
     C{model} L{None}, gphoto2 auto-detects.
     """
 
-    def __init__(self, testcase, port, model=GPHOTO2_MODEL):
+    def __init__(self, testcase, port, model=GPHOTO2_MODEL,
+                 fresh_home=False):
         self.port = port
         self.model = model
         self.running = {}
+        self._testcase = testcase
+        self.fresh_home = fresh_home
         # libgphoto2 remembers ports in $HOME/.gphoto/settings.
-        self.home = os.path.abspath(testcase.mktemp())
-        os.makedirs(self.home)
+        self.home = self.new_home()
         testcase.addCleanup(self.end_all)
+
+    def new_home(self):
+        """
+        An empty directory for gphoto2's C{HOME}: libgphoto2 keeps
+        C{~/.gphoto/settings} (last port, capture target) there.
+        """
+        home = os.path.abspath(self._testcase.mktemp())
+        os.makedirs(home)
+        return home
 
     def argv(self, *args):
         argv = ["gphoto2"]
@@ -67,10 +78,22 @@ class GPhoto2Runner:
             argv += ["--port", self.port]
         return argv + list(args)
 
-    def env(self):
-        return gphoto2_env(self.home)
+    def env(self, home=None):
+        """
+        gphoto2's environment: C{HOME} is C{home}, else a new empty one
+        with C{fresh_home}, else this runner's own.
+        """
+        if home is None:
+            home = self.new_home() if self.fresh_home else self.home
+        return gphoto2_env(home)
 
-    def run(self, *args, deadline=30.0, env=None):
+    def run(self, *args, deadline=30.0, env=None, home=None):
+        """
+        Run gphoto2 with C{args}, in C{env} or L{env}C{(home)}.
+        """
+        if env is None:
+            env = self.env(home)
+
         def started(transport):
             self.running[transport.pid] = transport
 
@@ -81,8 +104,7 @@ class GPhoto2Runner:
             return result
 
         return process.run(reactor, self.argv(*args), deadline,
-                           env=self.env() if env is None else env,
-                           on_start=started).addBoth(
+                           env=env, on_start=started).addBoth(
                                finished)
 
     def end_all(self):
@@ -107,11 +129,8 @@ class USBGPhoto2Runner(GPhoto2Runner):
         self.camera = camera
         self._testcase = testcase
 
-    def env(self, **changes):
-        home = self._testcase.mktemp()
-        os.makedirs(home)
-        env = self.camera.env(base=gphoto2_env())
-        env["HOME"] = home
+    def env(self, home=None, **changes):
+        env = self.camera.env(base=gphoto2_env(home or self.new_home()))
         env.update(changes)
         return env
 

@@ -3,6 +3,8 @@ Run the virtual camera on its own:
 
     python -m fourcut.virtualcam --listen tcp:15740:interface=127.0.0.1
     python -m fourcut.virtualcam --usb /tmp/camera.sock
+    python -m fourcut.virtualcam --personality eos --model 700D \
+        --profile realistic
 
 It prints the gphoto2 port string once it listens; with C{--usb} it is a
 USB camera at usb:001,007, and it also prints the environment (IOLIBS,
@@ -17,8 +19,9 @@ from twisted.internet import defer, task
 from twisted.logger import globalLogBeginner, textFileLogObserver
 
 from . import usbport
-from .camera import (DEFAULT_LISTEN, GPHOTO2_MODEL, VirtualCamera,
-                     VirtualUSBCamera)
+from .camera import (DEFAULT_LISTEN, GPHOTO2_MODEL, PERSONALITIES,
+                     VirtualCamera, VirtualUSBCamera)
+from .eosbodies import BODIES, DEFAULT_BODY, DEFAULT_PROFILE, PROFILES
 
 
 def parse_args(argv):
@@ -37,6 +40,17 @@ def parse_args(argv):
                         help="USB ids to report, e.g. 04a9:3272 (Canon EOS "
                              "700D); default: none libgphoto2 knows, so the "
                              "camera is found by class")
+    parser.add_argument("--personality", choices=PERSONALITIES,
+                        default="generic",
+                        help="what libgphoto2 sees: a generic PTP camera or "
+                             "a Canon EOS (default: %(default)s)")
+    parser.add_argument("--model", choices=sorted(BODIES),
+                        default=DEFAULT_BODY,
+                        help="EOS body (default: %(default)s)")
+    parser.add_argument("--profile", choices=sorted(PROFILES),
+                        default=DEFAULT_PROFILE,
+                        help="EOS timing: fast for tests, realistic for a "
+                             "body on USB 2.0 (default: %(default)s)")
     parser.add_argument("--fps", type=float, default=30.0,
                         help="live view frames per second; 0 = unpaced "
                              "(default: %(default)s)")
@@ -78,13 +92,23 @@ def parse_args(argv):
     return args
 
 
+def _say_body(camera, args):
+    if args.personality == "eos":
+        print("%s (USB %04x:%04x), %s profile" % (
+            camera.device.model, camera.device.usb_ids[0],
+            camera.device.usb_ids[1], args.profile),
+            file=sys.stderr, flush=True)
+
+
 async def run(reactor, args):
     if args.usb:
         await run_usb(reactor, args)
         return
     camera = VirtualCamera(reactor, fps=args.fps, quality=args.quality,
                            shutter_delay=args.shutter_delay,
-                           startup_delay=args.startup_delay)
+                           startup_delay=args.startup_delay,
+                           personality=args.personality, body=args.model,
+                           profile=args.profile)
     camera.slow_capture(args.capture_delay)
     camera.fail_captures(args.fail_captures)
     camera.busy(args.busy)
@@ -93,6 +117,7 @@ async def run(reactor, args):
         camera.unplug()
     port = await camera.listen(args.listen)
     print(port, flush=True)
+    _say_body(camera, args)
     print("try: gphoto2 --camera %r --port %s --summary"
           % (GPHOTO2_MODEL, port), file=sys.stderr, flush=True)
     await defer.Deferred()  # until the process is told to stop
@@ -101,7 +126,9 @@ async def run(reactor, args):
 async def run_usb(reactor, args):
     camera = VirtualUSBCamera(reactor, fps=args.fps, quality=args.quality,
                               shutter_delay=args.shutter_delay,
-                              usb_ids=args.usb_ids)
+                              usb_ids=args.usb_ids,
+                              personality=args.personality, body=args.model,
+                              profile=args.profile)
     camera.slow_capture(args.capture_delay)
     camera.fail_captures(args.fail_captures)
     camera.busy(args.busy)
@@ -114,6 +141,7 @@ async def run_usb(reactor, args):
     port = await camera.listen(path)
     env = camera.env(base={})
     print(port, flush=True)
+    _say_body(camera, args)
     print("try: env IOLIBS=%s %s=%s HOME=$(mktemp -d) gphoto2 "
           "--auto-detect --summary"
           % (env["IOLIBS"], usbport.SOCKET_ENV, env[usbport.SOCKET_ENV]),

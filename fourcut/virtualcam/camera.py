@@ -14,11 +14,16 @@ from twisted.internet.endpoints import UNIXServerEndpoint, serverFromString
 
 from . import usbport
 from .device import CameraDevice
+from .eos import CanonEOSDevice
+from .eosbodies import DEFAULT_BODY, DEFAULT_PROFILE
 from .server import PTPIPFactory
 from .usb import VirtualUSBFactory
 
 __all__ = ["VirtualCamera", "VirtualUSBCamera", "GPHOTO2_MODEL",
-           "USB_MODEL", "DEFAULT_LISTEN"]
+           "USB_MODEL", "DEFAULT_LISTEN", "PERSONALITIES", "make_device"]
+
+#: The personalities a virtual camera can have.
+PERSONALITIES = ("generic", "eos")
 
 DEFAULT_LISTEN = "tcp:15740:interface=127.0.0.1"
 
@@ -27,6 +32,24 @@ GPHOTO2_MODEL = "PTP/IP Camera"
 
 #: The model libgphoto2 detects a USB camera with unknown ids as.
 USB_MODEL = "USB PTP Class Camera"
+
+
+def make_device(reactor, personality="generic", body=DEFAULT_BODY,
+                profile=DEFAULT_PROFILE, fps=30.0, quality=85,
+                shutter_delay=0.5):
+    """
+    A device of C{personality}: C{"generic"} (a generic PTP camera with
+    Sony-style live view; C{shutter_delay} is its capture time) or
+    C{"eos"} (a Canon EOS C{body}, C{"700D"} or C{"550D"}, timed by
+    C{profile}, C{"fast"} or C{"realistic"}; see L{fourcut.virtualcam.eos}).
+    """
+    if personality == "generic":
+        return CameraDevice(reactor, fps=fps, quality=quality,
+                            shutter_delay=shutter_delay)
+    if personality == "eos":
+        return CanonEOSDevice(reactor, model=body, profile=profile,
+                              fps=fps, quality=quality)
+    raise ValueError("unknown personality %r" % (personality,))
 
 
 class _DeviceFaults:
@@ -74,15 +97,24 @@ class VirtualCamera(_DeviceFaults):
     @param quality: live view JPEG quality (85 gives 100-200 KB frames).
     @param shutter_delay: seconds a capture takes.
     @param startup_delay: seconds before the camera acknowledges a host.
+    @param personality: C{"generic"} (a generic PTP camera with Sony-style
+        live view) or C{"eos"} (a Canon EOS body, see
+        L{fourcut.virtualcam.eos}).
+    @param body: for C{"eos"}: the body, C{"700D"} or C{"550D"}.
+    @param profile: for C{"eos"}: the timing profile, C{"fast"} or
+        C{"realistic"}. The EOS body times its own capture, so
+        C{shutter_delay} is the generic camera's only.
     """
 
     model = GPHOTO2_MODEL
 
     def __init__(self, reactor, fps=30.0, quality=85, shutter_delay=0.5,
-                 startup_delay=0.0):
+                 startup_delay=0.0, personality="generic",
+                 body=DEFAULT_BODY, profile=DEFAULT_PROFILE):
         self.reactor = reactor
-        self.device = CameraDevice(reactor, fps=fps, quality=quality,
-                                   shutter_delay=shutter_delay)
+        self.device = make_device(reactor, personality, body, profile, fps,
+                                  quality, shutter_delay)
+        self.personality = personality
         self.factory = PTPIPFactory(reactor, self.device,
                                     startup_delay=startup_delay)
         self._listening = None
@@ -152,21 +184,30 @@ class VirtualUSBCamera(_DeviceFaults):
     library. Any device with L{CameraDevice}'s interface can be served
     (its C{usb_ids}, if it has them, decide the model libgphoto2 detects).
 
-    @param device: the device to serve; by default a new L{CameraDevice}
-        made with C{fps}, C{quality} and C{shutter_delay}.
+    @param device: the device to serve; by default one made by
+        L{make_device} from C{personality}, C{body}, C{profile}, C{fps},
+        C{quality} and C{shutter_delay}.
     @param usb_ids: C{(vendor, product)} to give the device.
-    @param model: the model name gphoto2 detects it as, for C{--camera}.
+    @param model: the model name gphoto2 detects it as, for C{--camera};
+        by default the EOS body's name, or L{USB_MODEL} for a device with
+        ids libgphoto2 does not know.
     """
 
     port = usbport.PORT
 
     def __init__(self, reactor, device=None, fps=30.0, quality=85,
-                 shutter_delay=0.5, usb_ids=None, model=USB_MODEL):
+                 shutter_delay=0.5, usb_ids=None, model=None,
+                 personality="generic", body=DEFAULT_BODY,
+                 profile=DEFAULT_PROFILE):
         self.reactor = reactor
-        self.device = device or CameraDevice(
-            reactor, fps=fps, quality=quality, shutter_delay=shutter_delay)
+        self.device = device or make_device(
+            reactor, personality, body, profile, fps, quality, shutter_delay)
         if usb_ids is not None:
             self.device.usb_ids = tuple(usb_ids)
+        if model is None:
+            model = (self.device.model
+                     if isinstance(self.device, CanonEOSDevice)
+                     else USB_MODEL)
         self.model = model
         self.factory = VirtualUSBFactory(reactor, self.device)
         self.socket_path = None

@@ -5,6 +5,10 @@ L{CameraDevice} holds the state a DSLR has (settings, pictures on the card,
 the live view sensor) and answers one operation at a time. It knows nothing
 of sockets: the server hands it decoded requests and sends back the
 L{Reply} it produces, and it announces events through a callable.
+
+L{PTPDevice} is what every personality shares (session, card, objects,
+stills, live frames); L{CameraDevice} is the generic one, and
+L{fourcut.virtualcam.eos.CanonEOSDevice} the Canon EOS one.
 """
 
 import itertools
@@ -134,43 +138,41 @@ _SESSIONLESS = frozenset([ptp.OC_GetDeviceInfo, ptp.OC_OpenSession])
 CARD_CAPACITY = 8 * 1024 ** 3
 
 
-class CameraDevice:
+class PTPDevice:
     """
-    The virtual DSLR's behaviour, one operation at a time.
+    What every virtual camera shares, whatever vendor it plays: the
+    session, the card and its pictures, live view frames and the dispatch
+    of operations to handlers. Subclasses add their DeviceInfo, settings
+    and capture.
+
+    The transports rely on this interface: L{handle}, the L{send_event}
+    attribute (which they set), L{end_session} and L{session_open}.
 
     @param reactor: provides time and the thread pool for rendering stills.
     @param fps: live view frames per second; 0 means unpaced.
     @param quality: live view JPEG quality.
-    @param shutter_delay: seconds from InitiateCapture to the picture.
     @param send_event: callable C{(code, transaction_id, params)} used to
         announce events on the event connection.
     """
 
     log = Logger()
 
-    operations = [
-        ptp.OC_GetDeviceInfo, ptp.OC_OpenSession, ptp.OC_CloseSession,
-        ptp.OC_GetStorageIDs, ptp.OC_GetStorageInfo, ptp.OC_GetNumObjects,
-        ptp.OC_GetObjectHandles, ptp.OC_GetObjectInfo, ptp.OC_GetObject,
-        ptp.OC_DeleteObject, ptp.OC_InitiateCapture,
-        ptp.OC_GetDevicePropDesc, ptp.OC_GetDevicePropValue,
-        ptp.OC_SetDevicePropValue, ptp.OC_GetPartialObject,
-    ]
-    events = [ptp.EC_ObjectAdded, ptp.EC_CaptureComplete]
-
     manufacturer = "fourcut"
     model = "Virtual DSLR"
     version = "1.0"
     serial = "FOURCUT0001"
+    storage_description = "Virtual SD card"
+    volume_label = "FOURCUT"
 
-    def __init__(self, reactor, fps=30.0, quality=85, shutter_delay=0.5,
-                 send_event=None):
+    #: Operation code -> handler C{f(self, request, data)}; subclasses
+    #: extend it.
+    _handlers = {}
+
+    def __init__(self, reactor, fps=30.0, quality=85, send_event=None):
         self._reactor = reactor
         self.fps = fps
-        self.shutter_delay = shutter_delay
-        self.faults = Faults()
+        self.faults = self.make_faults()
         self.scene = LiveViewScene(quality=quality)
-        self.properties = {p.code: p for p in default_properties()}
         self.objects = {}
         self.send_event = send_event or (lambda code, tid, params: None)
         self._handles = itertools.count(1)
@@ -178,25 +180,40 @@ class CameraDevice:
         self.frames_served = 0
         self._next_frame_at = None
         self._frame_timer = None
-        self._exposures = set()
+        self._timers = set()
         self._live_frame = None
         self.session_open = False
+
+    def make_faults(self):
+        return Faults()
 
     # Session -----------------------------------------------------------
 
     def end_session(self):
         """
-        The host went away: forget its session.
+        The host went away: forget its session, and cancel whatever was
+        under way for it (live frames, exposures, paced answers).
         """
         self.session_open = False
         self._live_frame = None
         if self._frame_timer is not None and not self._frame_timer.called:
             self._frame_timer.cancel()
         self._frame_timer = None
-        # A capture in progress is lost with its host, like an exposure
-        # whose cable was pulled.
-        for exposure in list(self._exposures):
-            exposure.cancel()
+        for timer in list(self._timers):
+            timer.cancel()
+
+    def later(self, delay, f, *args, **kwargs):
+        """
+        Call C{f} after C{delay} seconds, unless the session ends first
+        (then the returned L{Deferred} fails with L{defer.CancelledError}).
+        """
+        d = task.deferLater(self._reactor, delay, f, *args, **kwargs)
+        self._timers.add(d)
+
+        def done(result):
+            self._timers.discard(d)
+            return result
+        return d.addBoth(done)
 
     def handle(self, request, data=None):
         """
@@ -213,14 +230,22 @@ class CameraDevice:
             return defer.Deferred()
         if faults.busy > 0:
             faults.busy -= 1
-            if request.code == ptp.OC_InitiateCapture:
-                self._capture_refused(request)
+            self._refused_busy(request)
             return defer.succeed(Reply(ptp.RC_DeviceBusy))
         if not self.session_open and request.code not in _SESSIONLESS:
             return defer.succeed(Reply(ptp.RC_SessionNotOpen))
+        return self._dispatch(request, data)
+
+    def _refused_busy(self, request):
+        """
+        Hook: C{request} was answered DeviceBusy by the busy fault.
+        """
+
+    def _dispatch(self, request, data):
         method = self._handlers.get(request.code)
         if method is None:
             return defer.succeed(Reply(ptp.RC_OperationNotSupported))
+
         def failed(failure):
             if failure.check(defer.CancelledError):
                 return Reply(ptp.RC_GeneralError)  # the session ended
@@ -230,12 +255,6 @@ class CameraDevice:
 
         return defer.maybeDeferred(method, self, request, data).addErrback(
             failed)
-
-    def _get_device_info(self, request, data):
-        return Reply(data=ptp.device_info(
-            ptp.VENDOR_SONY, self.operations, self.events,
-            sorted(self.properties), self.manufacturer, self.model,
-            self.version, self.serial))
 
     def _open_session(self, request, data):
         if self.session_open:
@@ -261,13 +280,16 @@ class CameraDevice:
         used = sum(len(o.data) for o in self.objects.values())
         return max(0, CARD_CAPACITY - used)
 
+    def _storage_info(self):
+        free = self.free_bytes()
+        return ptp.storage_info(
+            CARD_CAPACITY, free, free // (3 * 1024 * 1024),
+            self.storage_description, self.volume_label)
+
     def _get_storage_info(self, request, data):
         if not request.params or request.params[0] != ptp.STORAGE_ID:
             return Reply(ptp.RC_InvalidStorageID)
-        free = self.free_bytes()
-        return Reply(data=ptp.storage_info(
-            CARD_CAPACITY, free, free // (3 * 1024 * 1024),
-            "Virtual SD card", "FOURCUT"))
+        return Reply(data=self._storage_info())
 
     def _handles_for(self, request):
         storage = request.params[0] if request.params else 0xFFFFFFFF
@@ -287,44 +309,48 @@ class CameraDevice:
             return Reply(ptp.RC_InvalidStorageID)
         return Reply(data=ptp.u32_array(handles))
 
-    def _get_object_info(self, request, data):
-        handle = request.params[0] if request.params else 0
-        if handle == ptp.SONY_LIVEVIEW_HANDLE:
-            return self._next_live_frame().addCallback(
-                lambda frame: Reply(data=ptp.object_info(
-                    ptp.STORAGE_ID, ptp.OFC_EXIF_JPEG, len(frame),
-                    "LIVEVIEW.JPG", width=self.scene.size[0],
-                    height=self.scene.size[1])))
-        stored = self.objects.get(handle)
-        if stored is None:
-            return Reply(ptp.RC_InvalidObjectHandle)
-        return Reply(data=ptp.object_info(
+    def _object(self, handle):
+        """
+        The L{StoredObject} C{handle} names, or L{None}.
+        """
+        return self.objects.get(handle)
+
+    def _object_info(self, stored):
+        return ptp.object_info(
             ptp.STORAGE_ID, ptp.OFC_EXIF_JPEG, len(stored.data),
             stored.filename, width=stored.width, height=stored.height,
-            capture_date=stored.when.strftime("%Y%m%dT%H%M%S")))
+            capture_date=stored.when.strftime("%Y%m%dT%H%M%S"))
 
-    def _get_object(self, request, data):
-        handle = request.params[0] if request.params else 0
-        if handle == ptp.SONY_LIVEVIEW_HANDLE:
-            frame, self._live_frame = self._live_frame, None
-            if frame is not None:
-                return Reply(data=frame)
-            return self._next_live_frame().addCallback(
-                lambda frame: Reply(data=self._take_live_frame()))
-        stored = self.objects.get(handle)
+    def _get_object_info(self, request, data):
+        stored = self._object(request.params[0] if request.params else 0)
         if stored is None:
             return Reply(ptp.RC_InvalidObjectHandle)
-        return Reply(data=stored.data)
+        return Reply(data=self._object_info(stored))
+
+    def _get_object(self, request, data):
+        stored = self._object(request.params[0] if request.params else 0)
+        if stored is None:
+            return Reply(ptp.RC_InvalidObjectHandle)
+        return self._send_object_data(Reply(data=stored.data), stored, True)
 
     def _get_partial_object(self, request, data):
         if len(request.params) < 3:
             return Reply(ptp.RC_InvalidParameter)
         handle, offset, length = request.params[:3]
-        stored = self.objects.get(handle)
+        stored = self._object(handle)
         if stored is None:
             return Reply(ptp.RC_InvalidObjectHandle)
         chunk = stored.data[offset:offset + length]
-        return Reply(params=[len(chunk)], data=chunk)
+        return self._send_object_data(
+            Reply(params=[len(chunk)], data=chunk), stored,
+            offset + len(chunk) >= len(stored.data))
+
+    def _send_object_data(self, reply, stored, last):
+        """
+        Hook: C{reply} carries picture data of C{stored}, the end of it if
+        C{last}; a subclass may pace it.
+        """
+        return reply
 
     def _delete_object(self, request, data):
         handle = request.params[0] if request.params else 0
@@ -365,6 +391,98 @@ class CameraDevice:
         self._frame_timer = task.deferLater(self._reactor, delay, make)
         return self._frame_timer
 
+    # Stills ------------------------------------------------------------
+
+    def _render_still(self, shot, size, when, quality=92):
+        """
+        Render the still for capture number C{shot} in the reactor's thread
+        pool; fires with the JPEG bytes.
+        """
+        return threads.deferToThreadPool(
+            self._reactor, self._reactor.getThreadPool(),
+            render_capture, shot, size, quality, when)
+
+    def _new_object(self, shot, jpeg, size, when, settings=None):
+        """
+        A L{StoredObject} for a new picture, with the next free handle;
+        the caller decides where it lives.
+        """
+        return StoredObject(next(self._handles),
+                            "IMG_%04d.JPG" % (shot % 10000,), jpeg,
+                            size[0], size[1], when, settings)
+
+    _handlers = {
+        ptp.OC_OpenSession: _open_session,
+        ptp.OC_CloseSession: _close_session,
+        ptp.OC_GetStorageIDs: _get_storage_ids,
+        ptp.OC_GetStorageInfo: _get_storage_info,
+        ptp.OC_GetNumObjects: _get_num_objects,
+        ptp.OC_GetObjectHandles: _get_object_handles,
+        ptp.OC_GetObjectInfo: _get_object_info,
+        ptp.OC_GetObject: _get_object,
+        ptp.OC_GetPartialObject: _get_partial_object,
+        ptp.OC_DeleteObject: _delete_object,
+    }
+
+
+class CameraDevice(PTPDevice):
+    """
+    The generic virtual DSLR: standard PTP settings, InitiateCapture, and
+    live view the way libgphoto2 fetches it from a Sony (the object
+    0xFFFFC002).
+
+    @param shutter_delay: seconds from InitiateCapture to the picture.
+    """
+
+    operations = [
+        ptp.OC_GetDeviceInfo, ptp.OC_OpenSession, ptp.OC_CloseSession,
+        ptp.OC_GetStorageIDs, ptp.OC_GetStorageInfo, ptp.OC_GetNumObjects,
+        ptp.OC_GetObjectHandles, ptp.OC_GetObjectInfo, ptp.OC_GetObject,
+        ptp.OC_DeleteObject, ptp.OC_InitiateCapture,
+        ptp.OC_GetDevicePropDesc, ptp.OC_GetDevicePropValue,
+        ptp.OC_SetDevicePropValue, ptp.OC_GetPartialObject,
+    ]
+    events = [ptp.EC_ObjectAdded, ptp.EC_CaptureComplete]
+
+    def __init__(self, reactor, fps=30.0, quality=85, shutter_delay=0.5,
+                 send_event=None):
+        PTPDevice.__init__(self, reactor, fps=fps, quality=quality,
+                           send_event=send_event)
+        self.shutter_delay = shutter_delay
+        self.properties = {p.code: p for p in default_properties()}
+
+    def _refused_busy(self, request):
+        if request.code == ptp.OC_InitiateCapture:
+            self._capture_refused(request)
+
+    def _get_device_info(self, request, data):
+        return Reply(data=ptp.device_info(
+            ptp.VENDOR_SONY, self.operations, self.events,
+            sorted(self.properties), self.manufacturer, self.model,
+            self.version, self.serial))
+
+    # Live view through the Sony live view object ------------------------
+
+    def _get_object_info(self, request, data):
+        handle = request.params[0] if request.params else 0
+        if handle == ptp.SONY_LIVEVIEW_HANDLE:
+            return self._next_live_frame().addCallback(
+                lambda frame: Reply(data=ptp.object_info(
+                    ptp.STORAGE_ID, ptp.OFC_EXIF_JPEG, len(frame),
+                    "LIVEVIEW.JPG", width=self.scene.size[0],
+                    height=self.scene.size[1])))
+        return PTPDevice._get_object_info(self, request, data)
+
+    def _get_object(self, request, data):
+        handle = request.params[0] if request.params else 0
+        if handle == ptp.SONY_LIVEVIEW_HANDLE:
+            frame, self._live_frame = self._live_frame, None
+            if frame is not None:
+                return Reply(data=frame)
+            return self._next_live_frame().addCallback(
+                lambda frame: Reply(data=self._take_live_frame()))
+        return PTPDevice._get_object(self, request, data)
+
     # Capture -----------------------------------------------------------
 
     def _initiate_capture(self, request, data):
@@ -382,14 +500,9 @@ class CameraDevice:
         when = datetime.now()
         settings = {code: prop.value
                     for code, prop in self.properties.items()}
-        rendered = threads.deferToThreadPool(
-            self._reactor, self._reactor.getThreadPool(),
-            render_capture, shot, size, 92, when)
-        exposed = task.deferLater(
-            self._reactor, self.shutter_delay + faults.capture_delay,
-            lambda: None)
-        self._exposures.add(exposed)
-        exposed.addBoth(lambda r: (self._exposures.discard(exposed), r)[1])
+        rendered = self._render_still(shot, size, when)
+        exposed = self.later(self.shutter_delay + faults.capture_delay,
+                             lambda: None)
         done = defer.gatherResults([rendered, exposed], consumeErrors=True)
         done.addCallback(lambda results: self._store_capture(
             shot, results[0], size, when, request.transaction_id, settings))
@@ -415,13 +528,11 @@ class CameraDevice:
 
     def _store_capture(self, shot, jpeg, size, when, transaction_id,
                        settings=None):
-        handle = next(self._handles)
-        stored = StoredObject(handle, "IMG_%04d.JPG" % (shot % 10000,), jpeg,
-                              size[0], size[1], when, settings)
-        self.objects[handle] = stored
+        stored = self._new_object(shot, jpeg, size, when, settings)
+        self.objects[stored.handle] = stored
         self.log.info("captured {name} ({size} bytes)", name=stored.filename,
                       size=len(jpeg))
-        self.send_event(ptp.EC_ObjectAdded, transaction_id, [handle])
+        self.send_event(ptp.EC_ObjectAdded, transaction_id, [stored.handle])
         self.send_event(ptp.EC_CaptureComplete, transaction_id, [])
 
     # Properties --------------------------------------------------------
@@ -460,17 +571,10 @@ class CameraDevice:
         return Reply()
 
     _handlers = {
+        **PTPDevice._handlers,
         ptp.OC_GetDeviceInfo: _get_device_info,
-        ptp.OC_OpenSession: _open_session,
-        ptp.OC_CloseSession: _close_session,
-        ptp.OC_GetStorageIDs: _get_storage_ids,
-        ptp.OC_GetStorageInfo: _get_storage_info,
-        ptp.OC_GetNumObjects: _get_num_objects,
-        ptp.OC_GetObjectHandles: _get_object_handles,
         ptp.OC_GetObjectInfo: _get_object_info,
         ptp.OC_GetObject: _get_object,
-        ptp.OC_GetPartialObject: _get_partial_object,
-        ptp.OC_DeleteObject: _delete_object,
         ptp.OC_InitiateCapture: _initiate_capture,
         ptp.OC_GetDevicePropDesc: _get_device_prop_desc,
         ptp.OC_GetDevicePropValue: _get_device_prop_value,
