@@ -859,7 +859,7 @@ def command_info(session):
             "serial": found["serialnumber"],
             "version": found["deviceversion"],
             "battery": found["batterylevel"],
-            "port": session.port}
+            "port": session.port or session.camera.get_port_info().get_path()}
 
 
 COMMANDS = {

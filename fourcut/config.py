@@ -35,6 +35,12 @@ import yaml
 
 from .camera import policy
 
+#: The virtual camera's bodies (C{generic}: a generic PTP camera), transports
+#: and timing profiles (see L{fourcut.virtualcam}).
+VIRTUAL_BODIES = ("700D", "550D", "generic")
+VIRTUAL_TRANSPORTS = ("usb", "ptpip")
+VIRTUAL_PROFILES = ("realistic", "fast")
+
 #: Where errors in C{overrides} say they come from.
 OVERRIDES_SOURCE = "command line"
 
@@ -120,6 +126,9 @@ class CameraConfig:
     port: Optional[str] = None
     model: Optional[str] = None
     virtual: bool = False
+    virtual_body: str = "700D"
+    virtual_transport: str = "usb"
+    virtual_profile: str = "realistic"
     resolution: Optional[Tuple[int, int]] = None
     preview_resolution: Optional[Tuple[int, int]] = None
     preview_iso: Optional[int] = None
@@ -352,6 +361,15 @@ def _number(minimum, inclusive=True):
     return check
 
 
+def _choice(choices):
+    def check(value):
+        if value not in choices:
+            raise _Invalid("must be one of %s%s"
+                           % (", ".join(choices), _got(value)))
+        return value
+    return check
+
+
 def _rotation(value):
     if (not isinstance(value, int) or isinstance(value, bool)
             or value not in ROTATIONS):
@@ -441,6 +459,9 @@ _SCHEMA = {
         "port": _optional_string,
         "model": _optional_string,
         "virtual": _boolean,
+        "virtual_body": _choice(VIRTUAL_BODIES),
+        "virtual_transport": _choice(VIRTUAL_TRANSPORTS),
+        "virtual_profile": _choice(VIRTUAL_PROFILES),
         "resolution": _resolution,
         "preview_resolution": _resolution,
         "preview_iso": _integer(*ISO_RANGE, nullable=True),

@@ -186,7 +186,7 @@ class CameraSession:
         #: Wall-clock time the running live view child was started.
         self.live_since = 0.0
         self.info = {"model": gphoto2.model, "manufacturer": None,
-                     "battery": None}
+                     "battery": None, "port": None}
         self._info_at = None
         self._lock = defer.DeferredLock()
         self._demand = 0
@@ -834,7 +834,7 @@ class CameraSession:
         @defer.inlineCallbacks
         def ask():
             answer = yield self._with_settings(self.settings.info)
-            for key in ("model", "manufacturer", "battery"):
+            for key in ("model", "manufacturer", "battery", "port"):
                 if answer.get(key) is not None:
                     self.info[key] = answer[key]
             self._info_at = self._reactor.seconds()

@@ -45,7 +45,7 @@ class ServiceStatus:
         return {
             "model": session.info.get("model") or session.gphoto2.model,
             "manufacturer": session.info.get("manufacturer"),
-            "port": session.gphoto2.port,
+            "port": session.info.get("port") or session.gphoto2.port,
             "state": session.state,
             "preview_supported": True,
             "battery": session.info.get("battery"),

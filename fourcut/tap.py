@@ -31,7 +31,8 @@ from .session import CameraSession
 from .settings import CameraSettings
 from .status import ServiceStatus
 from .transform import FrameTransform
-from .virtualcam.camera import GPHOTO2_MODEL, VirtualCamera
+from .virtualcam import usbport
+from .virtualcam.camera import GPHOTO2_MODEL, VirtualCamera, VirtualUSBCamera
 from .web import make_site
 from .ws import CameraServerFactory
 
@@ -81,6 +82,21 @@ class Options(usage.Options):
             raise usage.UsageError(str(e))
 
 
+def make_virtual_camera(reactor, camera):
+    """
+    The virtual camera C{camera} (a L{fourcut.config.CameraConfig}) asks
+    for: its body, transport and timing profile.
+    """
+    if camera.virtual_body == "generic":
+        options = {"personality": "generic"}
+    else:
+        options = {"personality": "eos", "body": camera.virtual_body,
+                   "profile": camera.virtual_profile}
+    if camera.virtual_transport == "usb":
+        return VirtualUSBCamera(reactor, **options)
+    return VirtualCamera(reactor, **options)
+
+
 class VirtualCameraService(service.Service):
     """
     Runs the virtual camera on the service's reactor, before the session
@@ -93,8 +109,11 @@ class VirtualCameraService(service.Service):
 
     def startService(self):
         service.Service.startService(self)
-        self.camera.listen("tcp:0:interface=127.0.0.1").chainDeferred(
-            self.ready)
+        if isinstance(self.camera, VirtualUSBCamera):
+            d = self.camera.listen()
+        else:
+            d = self.camera.listen("tcp:0:interface=127.0.0.1")
+        d.chainDeferred(self.ready)
 
     def stopService(self):
         service.Service.stopService(self)
@@ -175,17 +194,25 @@ def makeService(options, reactor=None):
     gphoto2 = GPhoto2(port=config.camera.port, model=config.camera.model)
     GPhoto2HomeService(gphoto2).setServiceParent(top)
     if config.camera.virtual:
-        camera = VirtualCamera(reactor)
-        virtual = VirtualCameraService(camera)
+        virtual_camera = make_virtual_camera(reactor, config.camera)
+        virtual = VirtualCameraService(virtual_camera)
         virtual.setServiceParent(top)
 
         def use_virtual(port):
-            gphoto2.port = port
-            gphoto2.model = GPHOTO2_MODEL
-            log.info("virtual camera at {port}", port=port)
+            if isinstance(virtual_camera, VirtualUSBCamera):
+                # A USB camera is auto-detected, as a real body is: no
+                # --port, no --camera; the children only need to see
+                # fourcut's port library.
+                gphoto2.cli_env = virtual_camera.env(usbport.CLI, base={})
+                gphoto2.python_env = virtual_camera.env(usbport.PYTHON, base={})
+            else:
+                gphoto2.port = port
+                gphoto2.model = GPHOTO2_MODEL
+            log.info("virtual camera: {model} at {port}",
+                     model=virtual_camera.device.model, port=port)
 
         virtual.ready.addCallback(use_virtual)
-        top.virtual_camera = camera
+        top.virtual_camera = virtual_camera
 
     # Demand for frames (preview clients, snapshot waiters) is what starts
     # and stops live view.

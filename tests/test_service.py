@@ -79,6 +79,10 @@ class ServiceTestCase(TestCase):
 
     config = None
     scheme = "http"
+    #: The virtual camera: most service tests run on the generic camera
+    #: over PTP/IP, fast; L{tests.test_service_eos} on the Canon EOS on USB.
+    virtual = {"virtual_body": "generic", "virtual_transport": "ptpip",
+               "virtual_profile": "fast"}
 
     def listen(self):
         """
@@ -92,11 +96,15 @@ class ServiceTestCase(TestCase):
         self.photos = os.path.abspath(self.mktemp())
         argv = ["--virtual-camera", "--photos", self.photos,
                 "--listen", self.listen()]
-        if self.config is not None:
-            path = self.mktemp() + ".yaml"
-            with open(path, "w") as f:
-                yaml.safe_dump(self.config, f)
-            argv += ["--config", path]
+        config = {section: dict(values)
+                  for section, values in (self.config or {}).items()}
+        camera = config.setdefault("camera", {})
+        for key, value in self.virtual.items():
+            camera.setdefault(key, value)
+        path = self.mktemp() + ".yaml"
+        with open(path, "w") as f:
+            yaml.safe_dump(config, f)
+        argv += ["--config", path]
         options = Options()
         options.parseOptions(argv)
         self.service = makeService(options, reactor=reactor)
