@@ -7,6 +7,7 @@ drives), the broadcaster that fans live view out, and the web site,
 behind the access guard and request limits of L{fourcut.access}.
 """
 
+import os
 import shutil
 import sys
 import tempfile
@@ -213,6 +214,13 @@ def makeService(options, reactor=None):
 
         virtual.ready.addCallback(use_virtual)
         top.virtual_camera = virtual_camera
+    elif os.environ.get(usbport.SOCKET_ENV):
+        # The virtual USB camera run as a process of its own (./dev camera
+        # --usb SOCKET): the children see it through fourcut's port library.
+        socket_path = os.environ[usbport.SOCKET_ENV]
+        gphoto2.cli_env = usbport.child_env(socket_path, usbport.CLI, {})
+        gphoto2.python_env = usbport.child_env(socket_path, usbport.PYTHON,
+                                               {})
 
     # Demand for frames (preview clients, snapshot waiters) is what starts
     # and stops live view.

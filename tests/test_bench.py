@@ -231,7 +231,8 @@ class SmokeTests(unittest.TestCase):
         self.assertEqual(proc.returncode, 0, "%s\n%s" % (
             text[-3000:], err.decode("utf-8", "replace")[-3000:]))
         for heading in ("1. Fan-out", "2. Headroom", "3. Capture",
-                        "4. Slow clients", "Targets"):
+                        "4. Slow clients", "5. Canon EOS 700D on USB",
+                        "Targets"):
             self.assertIn(heading, text)
 
         with open(out_json) as f:
@@ -265,6 +266,13 @@ class SmokeTests(unittest.TestCase):
         self.assertEqual((slow["normal_clients"], slow["slow_clients"]),
                          (2, 2))
         self.assertIsNotNone(slow["rss_limit_mb"])
+        eos = scenarios["eos"]
+        self.assertGreater(eos["summary_median_ms"], 0)
+        self.assertGreater(eos["movie_frames"], 0)
+        self.assertGreater(eos["bare_median_ms"], 0)
+        self.assertGreater(eos["fourcut_median_ms"], 0)
+        self.assertEqual(eos["live"]["status"], 200)
+        self.assertGreater(eos["live"]["gap_ms"], 0)
 
         self.assertTrue(results["targets"])
         for target in results["targets"]:

@@ -19,7 +19,7 @@ import time
 from . import procs, report
 from .scenarios import Bench, describe_error
 
-SCENARIOS = ("fanout", "json", "headroom", "capture", "slow")
+SCENARIOS = ("fanout", "json", "headroom", "capture", "slow", "eos")
 
 #: Seconds between captures during live view.
 LIVE_SPACING = 3.0
@@ -217,6 +217,8 @@ def run(args):
         if "slow" in args.only:
             scenarios["slow"] = attempt("slow clients", bench.slow,
                                         scenarios.get("fanout", []))
+        if "eos" in args.only:
+            scenarios["eos"] = attempt("eos", bench.eos)
     except KeyboardInterrupt:
         log("interrupted: ending every child")
         procs.end_all()

@@ -13,11 +13,13 @@ import atexit
 import ctypes
 import os
 import queue
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import threading
+import tempfile
 import time
 
 import fourcut
@@ -434,8 +436,36 @@ def start_camera(workdir, name="camera", fps=30.0, quality=85,
     return child
 
 
+def start_usb_camera(workdir, name="camera", body="700D",
+                     profile="realistic", timeout=30.0):
+    """
+    Start C{python -m fourcut.virtualcam --usb} as a Canon EOS C{body} with
+    the C{profile} timing: a camera on the USB path, auto-detected.
+
+    @return: the L{Child}, with C{.socket} its Unix socket and C{.env} the
+        variables a gphoto2 CLI child needs to see it.
+    """
+    from fourcut.virtualcam import usbport
+    directory = tempfile.mkdtemp(prefix="fourcut-bench-")
+    atexit.register(shutil.rmtree, directory, True)
+    socket_path = os.path.join(directory, "camera.sock")
+    argv = [sys.executable, "-m", "fourcut.virtualcam", "--usb",
+            socket_path, "--personality", "eos", "--model", body,
+            "--profile", profile]
+    child = Child(name, argv, os.path.join(workdir, name + ".log"))
+    try:
+        child.port = child.expect(lambda line: line.startswith("usb:"),
+                                  timeout, "port line")
+    except BaseException:
+        child.stop()
+        raise
+    child.socket = socket_path
+    child.env = usbport.child_env(socket_path, usbport.CLI, {})
+    return child
+
+
 def start_server(workdir, camera_port, name="server", timeout=30.0,
-                 attempts=3):
+                 attempts=3, usb_socket=None):
     """
     Start C{twistd -n fourcut} on a free loopback port for C{camera_port};
     retry with another port if it is taken before twistd gets it.
@@ -447,13 +477,18 @@ def start_server(workdir, camera_port, name="server", timeout=30.0,
     last = None
     for attempt in range(attempts):
         port = free_port()
-        argv = twistd_argv() + [
-            "-n", "--pidfile=", "fourcut",
-            "--camera-port", camera_port, "--camera-model", GPHOTO2_MODEL,
-            "--listen", "tcp:%d:interface=%s" % (port, LOOPBACK),
-            "--photos", photos]
+        argv = twistd_argv() + ["-n", "--pidfile=", "fourcut"]
+        env = None
+        if usb_socket is None:
+            argv += ["--camera-port", camera_port,
+                     "--camera-model", GPHOTO2_MODEL]
+        else:
+            # Auto-detected on the USB path, as a real body is.
+            env = child_env({"FOURCUT_VUSB_SOCKET": usb_socket})
+        argv += ["--listen", "tcp:%d:interface=%s" % (port, LOOPBACK),
+                 "--photos", photos]
         child = Child(name, argv, os.path.join(workdir, name + ".log"),
-                      cwd=workdir)
+                      env=env, cwd=workdir)
         started = "Site starting on %d" % port
         try:
             line = child.expect(lambda line: started in line

@@ -539,6 +539,28 @@ def text(results):
                            _ms(live.get("gap_ms")), _ms(live.get("capture_ms")),
                            TARGET_GAP_SLACK_MS))
 
+    eos = scenarios.get("eos")
+    if eos:
+        out.append("")
+        out.append("5. Canon EOS 700D on USB, realistic timing (auto-detected)")
+        if "error" in eos:
+            out.append("  ERROR: " + eos["error"])
+        else:
+            rows = [["gphoto2 --summary", eos["summary_median_ms"],
+                     len(eos["summary_ms"])],
+                    ["gphoto2 --capture-image-and-download",
+                     eos["bare_median_ms"], len(eos["bare_ms"])],
+                    ["fourcut GET /capture", eos["fourcut_median_ms"],
+                     len(eos["fourcut_ms"])]]
+            out.append(table(["", "median ms", "n"], rows))
+            out.append("  gphoto2 --capture-movie=%gs: %d frames, %s fps "
+                       "(warm-up included), %s kB a frame" % (
+                           eos["movie_s"], eos["movie_frames"],
+                           eos["movie_fps"], eos["movie_frame_kb"]))
+            live = eos.get("live") or {}
+            out.append("  during live view: worst gap %s for a %s capture" % (
+                _ms(live.get("gap_ms")), _ms(live.get("capture_ms"))))
+
     slow = scenarios.get("slow")
     if slow:
         out.append("")

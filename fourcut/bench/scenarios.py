@@ -496,11 +496,83 @@ class Bench:
                                    - result["bare_median_ms"], 1)
         return result
 
-    def _bare_capture(self, argv, timeout=60.0):
+    def eos(self):
+        """
+        The Canon EOS 700D on the USB path with the realistic profile, as a
+        booth runs it: the bare gphoto2 CLI (auto-detecting, as fourcut
+        does) and fourcut, side by side on one camera.
+        """
+        options = self.options
+        self.log("eos: Canon EOS 700D on USB, realistic timing; bare "
+                 "gphoto2, then fourcut")
+        camera = procs.start_usb_camera(self.workdir, self._name("camera"))
+        self.log("  camera pid %d at %s" % (camera.pid, camera.port))
+        server = None
+        rounds = max(1, options.captures)
+        try:
+            env = procs.child_env(camera.env)
+            summary = [self._bare_run(["gphoto2", "--summary"], env)[0]
+                       for _ in range(rounds)]
+            movie_s = 2.0 if options.smoke else 5.0
+            took, movie = self._bare_run(
+                ["gphoto2", "--capture-movie=%gs" % movie_s, "--stdout"],
+                env, check=lambda out: out.startswith(b"\xff\xd8"))
+            frames = movie.count(b"\xff\xd9")
+            bare = [self._bare_capture(
+                ["gphoto2", "--capture-image-and-download", "--stdout"],
+                env=env) for _ in range(rounds)]
+            server = procs.start_server(self.workdir, None,
+                                        self._name("server"),
+                                        usb_socket=camera.socket)
+            self.log("  server pid %d on port %d" % (server.pid,
+                                                     server.http_port))
+            url = "http://%s:%d/capture" % (procs.LOOPBACK, server.http_port)
+            ours = [self._fourcut_capture(url) for _ in range(rounds)]
+            run = self.stream("eos-live-capture", [{"kind": "http"}],
+                              camera=camera, server=server,
+                              duration=options.capture_window,
+                              capture_at=options.capture_at)
+        finally:
+            if server is not None:
+                server.stop()
+            camera.stop()
+        return {
+            "summary_ms": summary,
+            "summary_median_ms": round(statistics.median(summary), 1),
+            "movie_s": movie_s, "movie_ms": took, "movie_frames": frames,
+            "movie_fps": round(frames / movie_s, 1),
+            "movie_frame_kb": round(len(movie) / max(1, frames) / 1e3, 1),
+            "bare_ms": bare,
+            "bare_median_ms": round(statistics.median(bare), 1),
+            "fourcut_ms": ours,
+            "fourcut_median_ms": round(statistics.median(ours), 1),
+            "live": report.capture_gaps(run.pop("_results")),
+            "live_run": run,
+        }
+
+    def _bare_run(self, argv, env, check=None, timeout=60.0):
+        """
+        Run a gphoto2 CLI C{argv} to the end: C{(milliseconds, stdout)}.
+        """
+        started = time.monotonic()
+        try:
+            done = subprocess.run(argv, capture_output=True, env=env,
+                                  stdin=subprocess.DEVNULL, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise ScenarioError("%s overran %gs" % (argv[1], timeout))
+        took = round((time.monotonic() - started) * 1e3, 1)
+        if done.returncode != 0 or (check and not check(done.stdout)):
+            raise ScenarioError("%s failed (%s): %s" % (
+                argv[1], done.returncode,
+                done.stderr.decode("utf-8", "replace")[-300:]))
+        return took, done.stdout
+
+    def _bare_capture(self, argv, timeout=60.0, env=None):
         started = time.monotonic()
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                env=procs.child_env(), start_new_session=True)
+                                env=env or procs.child_env(),
+                                start_new_session=True)
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
