@@ -37,6 +37,7 @@ client has left unread.
 """
 
 import collections
+import errno
 import os
 import resource
 
@@ -67,12 +68,17 @@ def open_descriptors():
     """
     How many file descriptors this process has open, or L{None} where the
     platform does not say.
+
+    @raise OSError: C{EMFILE} or C{ENFILE}: none is free even to count
+        them with.
     """
     for directory in FD_DIRECTORIES:
         try:
             # listdir's own descriptor for the directory is in the list.
             return len(os.listdir(directory)) - 1
-        except OSError:
+        except OSError as e:
+            if e.errno in (errno.EMFILE, errno.ENFILE):
+                raise
             continue
     return None
 
@@ -101,7 +107,11 @@ class DescriptorBudget:
         limit = self._limit()
         if limit == resource.RLIM_INFINITY or limit < 0:
             return None
-        count = self._count()
+        try:
+            count = self._count()
+        except OSError:
+            # Not one left to count them with.
+            return 0
         if count is None:
             return None
         return limit - count
@@ -134,7 +144,7 @@ def unsent_bytes(transport):
                     + transport._tempDataLen)
         # Read the wrappers' own attributes: ProtocolWrapper forwards the
         # names it lacks to the transport below.
-        attributes = vars(transport)
+        attributes = getattr(transport, "__dict__", {})
         pending = attributes.get("_appSendBuffer")
         if pending:
             total += sum(map(len, pending))
