@@ -352,7 +352,7 @@ class CameraServerProtocol(WebSocketServerProtocol):
                 self._error(request_id, "too many WebSocket clients (the "
                             "limit is %d)" % factory.max_clients, code=503)
                 self._stop_preview()
-                self.sendClose(CLOSE_TRY_AGAIN, "too many clients")
+                self._close(CLOSE_TRY_AGAIN, "too many clients")
                 return
             self.authenticated = True
             self._cancel_auth_timer()
@@ -486,6 +486,16 @@ class CameraServerProtocol(WebSocketServerProtocol):
             return False
         return True
 
+    def _close(self, code, reason):
+        """
+        Start the closing handshake with any close code; Autobahn's
+        C{sendClose} takes only 1000 and application codes, not RFC
+        6455's own 1008 and 1013.
+        """
+        if self.state == self.STATE_OPEN:
+            self.sendCloseFrame(code=code, reasonUtf8=reason.encode("utf-8"),
+                                isReply=False)
+
     def _drop(self, why):
         self._stop_preview()
         self.wasClean = False
@@ -504,7 +514,7 @@ class CameraServerProtocol(WebSocketServerProtocol):
                  "requests a second); closing it", peer=self.peer,
                  rate=self.factory.commands_per_second)
         self._stop_preview()
-        self.sendClose(CLOSE_POLICY, "too many requests")
+        self._close(CLOSE_POLICY, "too many requests")
         return False
 
     def onPing(self, payload):
