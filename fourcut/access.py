@@ -27,8 +27,11 @@ everything else                        yes
 
 Credentials are C{Authorization: Bearer TOKEN}. C{GET /preview} and
 C{GET /snapshot} also take C{?token=TOKEN}, since an C{<img src>} cannot
-send headers; the access log shows such URLs with the value replaced by
-C{***} (L{redacting_log_formatter}). Credentials that are sent must be right
+send headers. Nothing logged holds the token: the access log
+(L{redacting_log_formatter}) and fourcut's own messages show every C{token}
+query parameter's value, and any path segment, query value, C{Referer} or
+C{User-Agent} part that holds the configured token (percent-encoded or
+not), as C{***}. Credentials that are sent must be right
 even where none are needed, so that a front-end with a stale token finds
 out at once. The token is compared with L{hmac.compare_digest}, and
 refusals are logged with the peer and the path, never with the token or
@@ -37,7 +40,13 @@ the value tried.
 L{BodyLimit} makes C{twisted.web} refuse request bodies over a limit with a
 413 while the body is still arriving, instead of buffering it all: the
 API takes no bodies.
+
+L{Guard} also tells the connection limits (L{fourcut.limits}) which
+connections have proved the token, and answers a 503 to the first request
+of a connection that was accepted on probation and has not.
 """
+
+import re
 
 import hmac
 
@@ -45,7 +54,9 @@ from twisted.logger import Logger
 from twisted.web import http, resource
 from twisted.web.http import combinedLogFormatter, unquote
 from twisted.web.iweb import IAccessLogFormatter
-from zope.interface import provider
+from zope.interface import implementer
+
+from .limits import connection_of
 
 log = Logger()
 
@@ -57,6 +68,13 @@ PREVIEW = frozenset([b"preview", b"snapshot", b""])
 
 #: Path segments whose C{GET} takes the token as a C{token} query parameter.
 QUERY_TOKEN = frozenset([b"preview", b"snapshot"])
+
+#: Path segments whose handshake takes it there too (checked by the
+#: WebSocket protocol itself, see L{fourcut.ws.handshake_token}).
+HANDSHAKE_TOKEN = frozenset([b"ws"])
+
+#: What separates the parts of a URI that are redacted whole.
+_URI_PARTS = re.compile(rb"([/?&;=#])")
 
 #: The name of that query parameter.
 TOKEN_PARAMETER = b"token"
@@ -164,6 +182,36 @@ class AccessPolicy:
         """
         return not self.required or self.check(bearer(request))
 
+    def proves(self, name, request):
+        """
+        Whether C{request}, whose first path segment is C{name}, proves the
+        token wherever it may carry it (always true with no token): what
+        makes its connection authenticated for the connection limits.
+        """
+        if not self.required:
+            return True
+        query = ((name in QUERY_TOKEN or name in HANDSHAKE_TOKEN)
+                 and request.method in (b"GET", b"HEAD"))
+        supplied = supplied_token(request, query)
+        return supplied is not None and self.check(supplied)
+
+    def redact(self, text):
+        """
+        C{text} (L{bytes}: a URI, a path, a header) with the value of every
+        C{token} query parameter, and every part between C{/ ? & ; = #}
+        that holds the configured token, decoded or not, replaced by
+        L{MASK}; any other occurrence of the token as well.
+        """
+        text = redact_uri(text)
+        token = self._token
+        if token is None or token not in unquote(text.replace(b"+", b" ")):
+            return text
+        parts = _URI_PARTS.split(text)
+        for i in range(0, len(parts), 2):
+            if token in unquote(parts[i].replace(b"+", b" ")):
+                parts[i] = MASK
+        return b"".join(parts).replace(token, MASK)
+
 
 def bearer(request):
     """
@@ -243,25 +291,39 @@ def redact_uri(uri):
 
 class _RedactedRequest:
     """
-    A request as the access log sees it: the same, but with its token
-    query parameter masked.
+    A request as the access log sees it: the same, with its URI and the
+    headers the log shows passed through L{AccessPolicy.redact}.
     """
 
-    def __init__(self, request):
+    def __init__(self, request, policy):
         self._request = request
-        self.uri = redact_uri(request.uri)
+        self._policy = policy
+        self.uri = policy.redact(request.uri)
+
+    def getHeader(self, name):
+        value = self._request.getHeader(name)
+        if value is None:
+            return None
+        return self._policy.redact(value)
 
     def __getattr__(self, name):
         return getattr(self._request, name)
 
 
-@provider(IAccessLogFormatter)
-def redacting_log_formatter(timestamp, request):
+@implementer(IAccessLogFormatter)
+class redacting_log_formatter:
     """
-    twisted.web's combined access log line, with the token query parameter
-    of C{/preview?token=...} masked.
+    twisted.web's combined access log line, with tokens masked by
+    C{policy} (L{AccessPolicy.redact}) in the URI, C{Referer} and
+    C{User-Agent}.
     """
-    return combinedLogFormatter(timestamp, _RedactedRequest(request))
+
+    def __init__(self, policy=None):
+        self.policy = policy if policy is not None else AccessPolicy()
+
+    def __call__(self, timestamp, request):
+        return combinedLogFormatter(timestamp,
+                                    _RedactedRequest(request, self.policy))
 
 
 def _peer(request):
@@ -275,12 +337,13 @@ def _peer(request):
     return "%s:%s" % (host, getattr(address, "port", "?"))
 
 
-def _shown_path(request):
+def _shown_path(request, policy):
     """
-    C{request}'s path without its query (which may hold a token), short and
-    printable, for the log.
+    C{request}'s path without its query (which may hold a token) and with
+    the token masked, short and printable, for the log.
     """
-    text = request.path[:200].decode("ascii", "backslashreplace")
+    text = policy.redact(request.path)[:200].decode("ascii",
+                                                    "backslashreplace")
     return "".join(c if c.isprintable() else "?" for c in text)
 
 
@@ -291,20 +354,23 @@ class Unauthorized(resource.Resource):
 
     isLeaf = True
 
-    def __init__(self, why):
+    def __init__(self, why, policy):
         resource.Resource.__init__(self)
         self.why = why
+        self.policy = policy
 
     def render(self, request):
         if self.why == WRONG:
             log.warn("refused {method} {path} from {peer}: wrong token",
-                     method=_method(request), path=_shown_path(request),
+                     method=_method(request),
+                     path=_shown_path(request, self.policy),
                      peer=_peer(request))
             text = b"fourcut: the token is wrong\n"
             challenge = CHALLENGE + b', error="invalid_token"'
         else:
             log.info("refused {method} {path} from {peer}: no token",
-                     method=_method(request), path=_shown_path(request),
+                     method=_method(request),
+                     path=_shown_path(request, self.policy),
                      peer=_peer(request))
             text = (b"fourcut: a token is required: send the header "
                     b"'Authorization: Bearer TOKEN'\n")
@@ -314,6 +380,33 @@ class Unauthorized(resource.Resource):
         request.setHeader(b"content-type", b"text/plain; charset=utf-8")
         request.setHeader(b"cache-control", b"no-store")
         return text
+
+
+class Overloaded(resource.Resource):
+    """
+    The 503 for the first request, without the token, of a connection that
+    was accepted over the bound for unauthenticated connections (see
+    L{fourcut.limits}); the connection is closed after it.
+    """
+
+    isLeaf = True
+
+    def __init__(self, policy):
+        resource.Resource.__init__(self)
+        self.policy = policy
+
+    def render(self, request):
+        log.info("refused {method} {path} from {peer}: too many "
+                 "unauthenticated connections", method=_method(request),
+                 path=_shown_path(request, self.policy), peer=_peer(request))
+        request.channel.persistent = False
+        request.setResponseCode(http.SERVICE_UNAVAILABLE)
+        request.setHeader(b"connection", b"close")
+        request.setHeader(b"retry-after", b"5")
+        request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+        request.setHeader(b"cache-control", b"no-store")
+        return (b"fourcut: too many connections without the token; try "
+                b"again later\n")
 
 
 def _method(request):
@@ -332,9 +425,14 @@ class Guard(resource.Resource):
         self.policy = policy
 
     def getChildWithDefault(self, name, request):
+        connection = connection_of(getattr(request.channel, "transport",
+                                           None))
+        if connection is not None and not connection.request_started(
+                self.policy.proves(name, request)):
+            return Overloaded(self.policy)
         why = self.policy.verdict(name, request)
         if why is not None:
-            return Unauthorized(why)
+            return Unauthorized(why, self.policy)
         return self.root.getChildWithDefault(name, request)
 
     def putChild(self, path, child):
@@ -440,5 +538,5 @@ def guard_site(site, policy, max_body):
     """
     site.resource = Guard(site.resource, policy)
     site.requestFactory = limit_bodies(site.requestFactory, max_body)
-    site._logFormatter = redacting_log_formatter
+    site._logFormatter = redacting_log_formatter(policy)
     return site

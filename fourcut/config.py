@@ -105,12 +105,29 @@ class ServerConfig:
     @ivar max_ws_clients: WebSocket connections accepted at once.
     @ivar max_message_bytes: largest WebSocket message accepted.
     @ivar commands_per_second: commands accepted per connection per second.
+    @ivar max_unsent_bytes: bytes a WebSocket client may leave unread
+        before its requests are no longer read (and it is closed if it
+        sends more).
+    @ivar max_unauthenticated: connections that have not proved the token
+        (or, with no token, not yet sent a whole request), at once.
+    @ivar max_unauthenticated_per_address: the same, from one address.
+    @ivar auth_timeout: seconds a WebSocket client has to authenticate (or,
+        with public live view, to start watching).
+    @ivar header_timeout: seconds a request has to arrive whole.
+    @ivar fd_reserve: file descriptors kept free for the camera and the
+        clients already connected.
     """
 
     listen: str = "tcp:8080"
     max_ws_clients: int = 100
     max_message_bytes: int = 65536
     commands_per_second: float = 20.0
+    max_unsent_bytes: int = 1048576
+    max_unauthenticated: int = 32
+    max_unauthenticated_per_address: int = 8
+    auth_timeout: float = 10.0
+    header_timeout: float = 10.0
+    fd_reserve: int = 64
 
 
 @dataclass(frozen=True)
@@ -454,6 +471,12 @@ _SCHEMA = {
         "max_ws_clients": _integer(1),
         "max_message_bytes": _integer(1024),
         "commands_per_second": _number(0, inclusive=False),
+        "max_unsent_bytes": _integer(65536),
+        "max_unauthenticated": _integer(1),
+        "max_unauthenticated_per_address": _integer(1),
+        "auth_timeout": _number(0, inclusive=False),
+        "header_timeout": _number(0, inclusive=False),
+        "fd_reserve": _integer(0),
     },
     "camera": {
         "port": _optional_string,

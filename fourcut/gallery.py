@@ -165,7 +165,8 @@ class _PhotoFile(static.File):
     One photo, served by C{twisted.web.static.File} for its Range,
     Last-Modified and If-Modified-Since handling, always as C{image/jpeg},
     and never as anything but that one regular file: no children, no
-    directory listing, no symlink followed.
+    directory listing, no symlink followed. A request for several ranges
+    gets one, spanning them all.
     """
 
     def __init__(self, path):
@@ -186,6 +187,30 @@ class _PhotoFile(static.File):
         except BaseException:
             os.close(fd)
             raise
+
+    def makeProducer(self, request, fileForReading):
+        # A Range of several ranges would be a multipart/byteranges answer
+        # (5,000 overlapping ranges of a photo: gigabytes). Coalesce them
+        # into the one range from the first byte asked for to the last;
+        # twisted.web then answers it (206, or 416 if none overlaps).
+        header = request.getHeader(b"range")
+        if header is not None and b"," in header:
+            try:
+                ranges = self._parseRangeHeader(header)
+            except ValueError:
+                ranges = None
+            if ranges is not None and len(ranges) > 1:
+                spans = [self._rangeToOffsetAndSize(start, end)
+                         for start, end in ranges]
+                spans = [(offset, offset + size) for offset, size in spans
+                         if size > 0]
+                if spans:
+                    one = b"bytes=%d-%d" % (min(s[0] for s in spans),
+                                            max(s[1] for s in spans) - 1)
+                else:
+                    one = b"bytes=%d-" % (self.getFileSize(),)
+                request.requestHeaders.setRawHeaders(b"range", [one])
+        return static.File.makeProducer(self, request, fileForReading)
 
     def getChild(self, path, request):
         return resource.NoResource()

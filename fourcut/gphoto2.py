@@ -15,7 +15,12 @@ class CameraError(Exception):
     @ivar text: gphoto2's own stderr, for the client.
     """
 
+    #: The text when there is none: an error answer is never empty.
+    NO_TEXT = "fourcut: the camera operation failed without a message\n"
+
     def __init__(self, status, text):
+        if not text.strip():
+            text = self.NO_TEXT
         Exception.__init__(self, status, text)
         self.status = status
         self.text = text

@@ -11,6 +11,7 @@ grace period after the last subscriber leaves.
 
 import os
 import re
+import signal
 import tempfile
 import time
 
@@ -30,11 +31,26 @@ from .transform import ThreadedTransform
 def failure_text(result, what, deadline):
     """
     What a failed gphoto2 child said, plus a line when fourcut ended it
-    for overrunning its deadline.
+    for overrunning its deadline; never empty: a child that was killed or
+    failed without a word (a capture whose gphoto2 was killed) gets a line
+    saying how it ended.
     """
     text = result.stderr.decode("utf-8", "replace")
     if result.timed_out:
         text += "\nfourcut: %s overran its %gs deadline\n" % (what, deadline)
+    elif not text.strip():
+        if result.signal is not None:
+            try:
+                name = signal.Signals(result.signal).name
+            except ValueError:
+                name = "signal %d" % (result.signal,)
+            how = "was ended by %s" % (name,)
+        elif result.exit_code:
+            how = "exited with status %d" % (result.exit_code,)
+        else:
+            how = "gave no result"
+        text = "fourcut: %s failed: gphoto2 %s without a message\n" % (
+            what, how)
     return text
 
 
@@ -374,10 +390,16 @@ class CameraSession:
         if (self._demand == 0 and not self._waiters) or self._shut_down:
             return
         protocol = LiveViewProtocol(self._frame_arrived)
-        transport = self._reactor.spawnProcess(
-            protocol, self.gphoto2.executable,
-            self.gphoto2.argv("--capture-movie", "--stdout"),
-            env=self.gphoto2.env())
+        try:
+            transport = self._reactor.spawnProcess(
+                protocol, self.gphoto2.executable,
+                self.gphoto2.argv("--capture-movie", "--stdout"),
+                env=self.gphoto2.env())
+        except OSError as e:
+            # No descriptors left for its pipes (or no processes): a
+            # failure like any other, retried while anyone watches.
+            self._spawn_failed(e)
+            return
         pid = transport.pid
         self._track(transport)
         self._live = (transport, protocol)
@@ -406,6 +428,18 @@ class CameraSession:
             self._notify(error)
             # Wait for the child to be gone before others use the camera.
             yield protocol.ended
+
+    def _spawn_failed(self, error):
+        text = "fourcut: cannot start gphoto2 for live view: %s\n" % (
+            error.strerror or error,)
+        self.last_error = text.strip()
+        self.log.warn("{error}", error=self.last_error)
+        self.failures += 1
+        self._notify(CameraError(503, text))
+        if self._demand > 0 and not self._shut_down:
+            self._schedule_retry()
+        else:
+            self._set_state("offline")
 
     def _frame_arrived(self, data, timestamp):
         self._last_frame_at = self._reactor.seconds()

@@ -4,7 +4,8 @@ C{twistd fourcut}: options and the service tree.
 C{makeService(options, reactor=reactor)} builds everything on one reactor:
 the camera session (and, with C{--virtual-camera}, the virtual camera it
 drives), the broadcaster that fans live view out, and the web site,
-behind the access guard and request limits of L{fourcut.access}.
+behind the access guard and request limits of L{fourcut.access} and the
+connection limits of L{fourcut.limits}.
 """
 
 import os
@@ -27,6 +28,7 @@ from .broadcast import Broadcaster
 from .config import ConfigError, load_config
 from .gallery import Photos
 from .gphoto2 import GPhoto2
+from .limits import ConnectionLimits, DescriptorBudget, limit_requests
 from .photos import PhotoStore
 from .session import CameraSession
 from .settings import CameraSettings
@@ -34,7 +36,7 @@ from .status import ServiceStatus
 from .transform import FrameTransform
 from .virtualcam import usbport
 from .virtualcam.camera import GPHOTO2_MODEL, VirtualCamera, VirtualUSBCamera
-from .web import make_site
+from .web import hide_path, make_site
 from .ws import CameraServerFactory
 
 
@@ -125,11 +127,16 @@ class WebService(service.Service):
     """
     Listens on the configured endpoint; C{listening} fires with the
     listening port (tests listen on port 0 and read the address from it).
+
+    @ivar site: the web site.
+    @ivar factory: what listens: the site, or a wrapper of it (the
+        connection limits).
     """
 
-    def __init__(self, endpoint, site):
+    def __init__(self, endpoint, site, factory=None):
         self.endpoint = endpoint
         self.site = site
+        self.factory = factory if factory is not None else site
         self.listening = defer.Deferred()
         self._port = None
 
@@ -140,7 +147,8 @@ class WebService(service.Service):
             self._port = port
             return port
 
-        self.endpoint.listen(self.site).addCallback(listening).chainDeferred(
+        self.endpoint.listen(self.factory).addCallback(
+            listening).chainDeferred(
             self.listening)
 
     def stopService(self):
@@ -261,7 +269,8 @@ def makeService(options, reactor=None):
         max_clients=config.server.max_ws_clients,
         max_message_bytes=config.server.max_message_bytes,
         commands_per_second=config.server.commands_per_second,
-        access=access)
+        access=access, auth_timeout=config.server.auth_timeout,
+        max_unsent_bytes=config.server.max_unsent_bytes)
     site = make_site(broadcaster, session, reactor,
                      config.preview.snapshot_timeout)
     root = site.resource
@@ -273,9 +282,16 @@ def makeService(options, reactor=None):
     root.putChild(b"camera", rest.camera_resource(status))
     root.putChild(b"ws", WebSocketResource(websocket))
     root.putChild(b"photos", Photos(config.paths.photos, reactor))
+    # Error answers never show where the photos are kept.
+    hide_path(config.paths.photos)
     # The API takes no request bodies: the WebSocket message limit bounds
     # them too.
     guard_site(site, access, max_body=config.server.max_message_bytes)
+    limit_requests(site, config.server.header_timeout)
+    limits = ConnectionLimits(
+        site, reactor, max_unauthenticated=config.server.max_unauthenticated,
+        max_per_address=config.server.max_unauthenticated_per_address,
+        budget=DescriptorBudget(config.server.fd_reserve))
     if access.required:
         log.info("access token required for the API{preview}",
                  preview=" (live view is public)" if access.preview_public
@@ -283,11 +299,13 @@ def makeService(options, reactor=None):
     else:
         log.warn("no access.token: anyone who can reach {listen} can use "
                  "the camera", listen=config.server.listen)
-    web = WebService(serverFromString(reactor, config.server.listen), site)
+    web = WebService(serverFromString(reactor, config.server.listen), site,
+                     limits)
     web.setServiceParent(top)
     top.session = session
     top.broadcaster = broadcaster
     top.web = web
+    top.limits = limits
     top.status = status
     top.websocket = websocket
     top.access = access

@@ -3,11 +3,15 @@ The HTTP API of seed 000 as a C{twisted.web} resource tree:
 C{/preview}, C{/snapshot}, C{/capture}, C{/reset}, C{/cmd} and C{/}.
 """
 
+import os
+import re
 import socket
+import sys
+import tempfile
 
 from twisted.internet import defer
 from twisted.logger import Logger
-from twisted.web import resource, server
+from twisted.web import http, resource, server
 
 from .broadcast import EncodedFrames, LatestFrameProducer
 from .commands import CommandRefused, parse_cmd_args
@@ -20,10 +24,75 @@ BOUNDARY = b"frame"
 NO_CACHE = b"no-store, no-cache, must-revalidate, proxy-revalidate, max-age=0"
 
 
+#: Top-level directories whose paths error answers never show.
+_SERVER_ROOTS = {"bin", "boot", "dev", "etc", "home", "lib", "lib64", "media",
+                 "mnt", "opt", "proc", "root", "run", "sbin", "srv", "sys",
+                 "tmp", "usr", "var"}
+_hidden_pattern = None
+
+
+def hide_path(directory):
+    """
+    Hide paths under C{directory} (and everything under its top-level
+    directory) in error answers too, beside the system's own directories,
+    the working directory, Python's and fourcut's.
+    """
+    global _hidden_pattern
+    parts = os.path.abspath(directory).split(os.sep)
+    if len(parts) > 1 and parts[1]:
+        _SERVER_ROOTS.add(parts[1])
+        _hidden_pattern = None
+
+
+def _pattern():
+    global _hidden_pattern
+    if _hidden_pattern is None:
+        for directory in (os.getcwd(), sys.prefix, sys.base_prefix,
+                          sys.exec_prefix, tempfile.gettempdir(),
+                          os.path.expanduser("~"), os.path.dirname(__file__)):
+            parts = os.path.abspath(directory).split(os.sep)
+            if len(parts) > 1 and parts[1]:
+                _SERVER_ROOTS.add(parts[1])
+        roots = "|".join(re.escape(root) for root in sorted(_SERVER_ROOTS))
+        _hidden_pattern = re.compile(
+            r"(?<![\w.:/-])/(?:%s)(?:/[^\s'\"():;,<>]*)?" % (roots,))
+    return _hidden_pattern
+
+
+def hide_paths(text):
+    """
+    C{text} (an error answer) with every path on the server cut to its
+    last component (C{.../name}): where fourcut, its photos and its Python
+    live is nobody's business on the venue network. Names such as
+    C{/main/imgsettings/iso} (camera settings) are not file paths and are
+    kept.
+    """
+    def hide(match):
+        name = match.group(0).rstrip("/").rsplit("/", 1)[-1]
+        return ".../" + name if name else "..."
+    return _pattern().sub(hide, text)
+
+
+def os_error_text(error):
+    """
+    What an L{OSError} means, without the file name it carries.
+    """
+    return error.strerror or type(error).__name__
+
+
 def plain(request, status, text):
     """
-    Finish C{request} with C{status} and C{text} as text/plain.
+    Finish C{request} with C{status} and C{text} as text/plain. Error
+    answers (4xx, 5xx) show no server paths (L{hide_paths}) and are never
+    empty.
     """
+    if status >= 400:
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", "replace")
+        text = hide_paths(text)
+        if not text.strip():
+            text = "fourcut: %d %s\n" % (status, http.RESPONSES.get(
+                status, b"error").decode("ascii", "replace"))
     if not isinstance(text, bytes):
         text = text.encode("utf-8", "replace")
     request.setResponseCode(status)
@@ -46,7 +115,7 @@ def fail(request, failure, what):
         log.failure("{what} could not be saved", failure, what=what)
         plain(request, 507 if "No space" in str(failure.value) else 500,
               "fourcut: the photo could not be saved: %s\n"
-              % (failure.value,))
+              % (os_error_text(failure.value),))
     else:
         log.failure("{what} failed", failure, what=what)
         plain(request, 500, "fourcut: internal error; see the server log\n")

@@ -25,7 +25,25 @@ L{MAX_AUTH_FAILURES} wrong tokens the connection is closed (code 3000,
 an C{error} "authentication required" with C{code} 401, and the
 C{camera_info} of a connecting client is left out. With live view
 protected as well, a client that has not authenticated within
-C{auth_timeout} seconds is closed (code 3008, "Timeout").
+C{auth_timeout} seconds is closed (code 3008, "Timeout"); with public live
+view, one that has neither authenticated nor started watching. Only
+authenticated clients count against C{max_clients}: the others are kept few
+by L{fourcut.limits.ConnectionLimits}, so that they cannot take the
+front-end's slots.
+
+What the server sends a client is bounded (C{max_unsent_bytes}). Frames
+are skipped for a client that does not keep up; once more than the limit
+of anything else (replies, errors, pongs) is unread, its requests are not
+read any more until it has caught up, so that it cannot make the server
+produce replies it does not receive, and a request or ping that is already
+in when that happens closes it. Requests and pings count against
+C{commands_per_second}: over it, requests are answered "too many requests"
+and pings get no pong; a client whose refused requests and pings go over
+that rate too, past L{FLOOD_BURST}, is closed (code 1008). Autobahn's
+keepalive pings every 10 s, and a client that does not answer within 30 s
+is dropped, however much else it sends. A C{camera_status} due while a
+client is over its limit waits, and only the newest is sent when it has
+caught up.
 """
 
 import base64
@@ -43,9 +61,10 @@ from . import __version__
 from .access import AccessPolicy
 from .broadcast import EncodedFrames, LatestFrameProducer
 from .gphoto2 import CameraError
+from .limits import connection_of, unsent_bytes
 from .photos import check_name_hint
 from .settings import SettingError
-from .web import bound_unsent
+from .web import bound_unsent, hide_paths, os_error_text
 
 log = Logger()
 
@@ -73,10 +92,20 @@ MAX_AUTH_FAILURES = 3
 #: token.
 AUTH_TIMEOUT = 10.0
 
+#: Requests and pings refused for the rate limit that a client may send in
+#: a burst (beyond the rate itself) before it is closed as a flood.
+FLOOD_BURST = 100
+
+#: Bytes a client may leave unread before its requests are no longer read.
+MAX_UNSENT_BYTES = 1048576
+
 #: Close codes (IANA's WebSocket registry): too many wrong tokens, and no
-#: authentication in time.
+#: authentication in time; RFC 6455's policy violation (a flood) and "try
+#: again later" (no slot for one more authenticated client).
 CLOSE_UNAUTHORIZED = 3000
 CLOSE_TIMEOUT = 3008
+CLOSE_POLICY = 1008
+CLOSE_TRY_AGAIN = 1013
 
 
 class RequestError(Exception):
@@ -118,6 +147,29 @@ class RateLimit:
             self.tokens -= 1
             return True
         return False
+
+
+class _DrainWatch:
+    """
+    The producer registered on a client's transport: passes the transport's
+    pause and resume on to the client's L{LatestFrameProducer}, and tells
+    the protocol when the transport has drained (it resumes its producer
+    only once its buffer is empty).
+    """
+
+    def __init__(self, producer, drained):
+        self.producer = producer
+        self.drained = drained
+
+    def pauseProducing(self):
+        self.producer.pauseProducing()
+
+    def resumeProducing(self):
+        self.drained()
+        self.producer.resumeProducing()
+
+    def stopProducing(self):
+        self.producer.stopProducing()
 
 
 def _scalar(value):
@@ -195,6 +247,20 @@ class CameraServerProtocol(WebSocketServerProtocol):
     authenticated = False
     auth_failures = 0
     _auth_timer = None
+    _reading_paused = False
+    _pending_status = None
+    connection = None
+
+    def makeConnection(self, transport):
+        # Autobahn's resource hands over the transport twisted.web had: with
+        # connection limits, the LimitedConnection wrapper. Keep it (it is
+        # how the limits hear of this client's progress) and write to the
+        # transport below it, which is what Autobahn expects (it looks for
+        # TLS there).
+        self.connection = connection_of(transport)
+        if self.connection is not None:
+            transport = self.connection.transport
+        WebSocketServerProtocol.makeConnection(self, transport)
 
     def onConnect(self, request):
         factory = self.factory
@@ -208,10 +274,11 @@ class CameraServerProtocol(WebSocketServerProtocol):
                          "token", peer=request.peer)
                 raise ConnectionDeny(401, "the token is wrong")
             self.authenticated = True
-        if len(factory.clients) >= factory.max_clients:
+        if (self.authenticated and
+                factory.authenticated_clients() >= factory.max_clients):
             log.warn("refused a WebSocket client from {peer}: "
                      "{n} connected already", peer=request.peer,
-                     n=len(factory.clients))
+                     n=factory.authenticated_clients())
             raise ConnectionDeny(503, "too many WebSocket clients (the "
                                       "limit is %d)" % factory.max_clients)
         return None
@@ -220,6 +287,8 @@ class CameraServerProtocol(WebSocketServerProtocol):
         factory = self.factory
         factory.clients.add(self)
         self.limit = RateLimit(factory.clock, factory.commands_per_second)
+        self.refusals = RateLimit(factory.clock, factory.commands_per_second,
+                                  burst=FLOOD_BURST)
         # WebSocketResource took this transport over from twisted.web,
         # whose HTTPChannel is still registered as its producer; ours
         # replaces it (registering a second one raises).
@@ -227,7 +296,15 @@ class CameraServerProtocol(WebSocketServerProtocol):
         bound_unsent(self.transport)
         self.producer = LatestFrameProducer(self._write_frame,
                                             on_stop=self._stop_preview)
-        self.transport.registerProducer(self.producer, True)
+        self.transport.registerProducer(
+            _DrainWatch(self.producer, self._drained), True)
+        if self.connection is not None:
+            if self.authenticated:
+                self.connection.trust()
+            else:
+                # Waiting for its auth message: idle, as far as the
+                # connection limits are concerned.
+                self.connection.set_busy(False)
         access = factory.access
         self.send({"type": "connected", "version": __version__,
                    "server": "fourcut", "auth_required": access.required,
@@ -236,9 +313,8 @@ class CameraServerProtocol(WebSocketServerProtocol):
         if self.authenticated:
             self.send({"type": "camera_info",
                        "data": factory.status.camera_info()})
-        elif not access.preview_public:
-            self._auth_timer = factory.clock.callLater(
-                factory.auth_timeout, self._auth_timed_out)
+        else:
+            self._start_auth_timer()
 
     def onClose(self, wasClean, code, reason):
         self.factory.clients.discard(self)
@@ -268,8 +344,20 @@ class CameraServerProtocol(WebSocketServerProtocol):
         if not isinstance(token, str):
             token = None
         if access.check(token):
+            factory = self.factory
+            if factory.authenticated_clients() >= factory.max_clients:
+                log.warn("WebSocket client {peer}: authenticated, but {n} "
+                         "clients are already", peer=self.peer,
+                         n=factory.authenticated_clients())
+                self._error(request_id, "too many WebSocket clients (the "
+                            "limit is %d)" % factory.max_clients, code=503)
+                self._stop_preview()
+                self._close(CLOSE_TRY_AGAIN, "too many clients")
+                return
             self.authenticated = True
             self._cancel_auth_timer()
+            if self.connection is not None:
+                self.connection.trust()
             self._reply(request_id, {"type": "authenticated"})
             self.send({"type": "camera_info",
                        "data": self.factory.status.camera_info()})
@@ -286,9 +374,20 @@ class CameraServerProtocol(WebSocketServerProtocol):
             self.sendClose(CLOSE_UNAUTHORIZED,
                            "too many failed authentication attempts")
 
+    def _start_auth_timer(self):
+        """
+        Give a client that has not authenticated C{auth_timeout} seconds
+        to do so or (if live view is public) to start watching.
+        """
+        self._cancel_auth_timer()
+        if self.state == self.STATE_OPEN and not self.authenticated:
+            self._auth_timer = self.factory.clock.callLater(
+                self.factory.auth_timeout, self._auth_timed_out)
+
     def _auth_timed_out(self):
         self._auth_timer = None
-        if not self.authenticated and self.state == self.STATE_OPEN:
+        if (not self.authenticated and self.preview_format is None
+                and self.state == self.STATE_OPEN):
             log.info("WebSocket client {peer}: no authentication within "
                      "{timeout} s", peer=self.peer,
                      timeout=self.factory.auth_timeout)
@@ -312,12 +411,43 @@ class CameraServerProtocol(WebSocketServerProtocol):
         finally:
             self.maxMessagePayloadSize = limit
 
+    def sendData(self, data, sync=False, chopsize=None):
+        # Everything sent goes through here: the handshake, replies,
+        # errors, pongs, frames and close frames.
+        WebSocketServerProtocol.sendData(self, data, sync, chopsize)
+        if (not self._reading_paused and self.transport is not None
+                and unsent_bytes(self.transport)
+                > self.factory.max_unsent_bytes):
+            # Not read by the client: read no more of its requests until
+            # it has caught up (the transport's buffer has drained).
+            self._reading_paused = True
+            self.transport.pauseProducing()
+
+    def _drained(self):
+        if self._reading_paused:
+            self._reading_paused = False
+            if self.state in (self.STATE_OPEN, self.STATE_CLOSING):
+                self.transport.resumeProducing()
+        status, self._pending_status = self._pending_status, None
+        if status is not None:
+            self.send(status)
+
     def send(self, message):
         """
         Send one JSON message, if the connection is still open.
         """
         if self.state == self.STATE_OPEN:
             self.sendMessage(json.dumps(message).encode("utf-8"))
+
+    def send_status(self, message):
+        """
+        Send a C{camera_status}; while the client is over its limit of
+        unread bytes, keep only the newest for when it has caught up.
+        """
+        if self._reading_paused:
+            self._pending_status = message
+        else:
+            self.send(message)
 
     def _write_frame(self, frame):
         if self.state == self.STATE_OPEN and self.preview_format:
@@ -330,42 +460,116 @@ class CameraServerProtocol(WebSocketServerProtocol):
         self.send(message)
 
     def _error(self, request_id, text, **details):
-        message = {"type": "error", "error": text}
+        message = {"type": "error",
+                   "error": hide_paths(text) or "internal error"}
         message.update(details)
         self._reply(request_id, message)
 
     # Receiving -----------------------------------------------------------
 
-    def onMessage(self, payload, isBinary):
+    def _admit(self):
+        """
+        Whether to act on one more request or ping from this client. One
+        that arrives while the client has more than C{max_unsent_bytes}
+        unread (it was already in when its reading was paused) shows a
+        client that sends but does not read: it is dropped, and no reply is
+        made that it would not receive.
+        """
+        if self.state != self.STATE_OPEN:
+            return False
+        if (self._reading_paused and unsent_bytes(self.transport)
+                > self.factory.max_unsent_bytes):
+            log.warn("WebSocket client {peer}: sends but does not read "
+                     "({n} bytes unread); dropping it", peer=self.peer,
+                     n=unsent_bytes(self.transport))
+            self._drop("sends requests but does not read the replies")
+            return False
+        return True
+
+    def _close(self, code, reason):
+        """
+        Start the closing handshake with any close code; Autobahn's
+        C{sendClose} takes only 1000 and application codes, not RFC
+        6455's own 1008 and 1013.
+        """
+        if self.state == self.STATE_OPEN:
+            self.sendCloseFrame(code=code, reasonUtf8=reason.encode("utf-8"),
+                                isReply=False)
+
+    def _drop(self, why):
+        self._stop_preview()
+        self.wasClean = False
+        self.wasNotCleanReason = why
+        self.dropConnection(abort=True)
+
+    def _over_rate(self):
+        """
+        A request or ping over C{commands_per_second}: say whether the
+        client may still be answered (with a refusal); a client whose
+        refusals go over the rate as well is closed as a flood.
+        """
+        if self.refusals.allow():
+            return True
+        log.warn("WebSocket client {peer}: flooding (more than {rate:g} "
+                 "requests a second); closing it", peer=self.peer,
+                 rate=self.factory.commands_per_second)
+        self._stop_preview()
+        self._close(CLOSE_POLICY, "too many requests")
+        return False
+
+    def onPing(self, payload):
+        if not self._admit():
+            return
+        if not self.limit.allow():
+            # No pong for a ping over the rate.
+            self._over_rate()
+            return
+        WebSocketServerProtocol.onPing(self, payload)
+
+    def _parse(self, payload, isBinary):
+        """
+        C{(message, problem)}: the request as a dict, and what is wrong
+        with it (L{None} if nothing).
+        """
         factory = self.factory
         if len(payload) > factory.max_message_bytes:
-            return self._error(None, "message of %d bytes is over the limit "
-                               "of %d bytes" % (len(payload),
-                                                factory.max_message_bytes))
+            return None, ("message of %d bytes is over the limit of %d "
+                          "bytes" % (len(payload), factory.max_message_bytes))
         if isBinary:
-            return self._error(None, "binary messages are not accepted: "
-                               "send JSON text")
+            return None, "binary messages are not accepted: send JSON text"
         try:
             message = json.loads(payload.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as e:
-            return self._error(None, "not JSON: %s" % (e,))
+            return None, "not JSON: %s" % (e,)
         except RecursionError:
-            return self._error(None, "not JSON fourcut accepts: nested too "
-                               "deeply")
+            return None, "not JSON fourcut accepts: nested too deeply"
         if not isinstance(message, dict):
-            return self._error(None, "a message must be a JSON object with "
-                               "a \"type\"")
-        request_id = message.get("requestId")
-        if request_id is not None and not (
-                isinstance(request_id, (str, int))
-                and not isinstance(request_id, bool)
-                and len(str(request_id)) <= MAX_REQUEST_ID):
-            return self._error(None, "requestId must be a string or an "
-                               "integer of at most %d characters"
-                               % MAX_REQUEST_ID)
+            return None, "a message must be a JSON object with a \"type\""
+        return message, None
+
+    def onMessage(self, payload, isBinary):
+        if not self._admit():
+            return
+        factory = self.factory
+        message, problem = self._parse(payload, isBinary)
+        request_id = None
+        if message is not None:
+            request_id = message.get("requestId")
+            if request_id is not None and not (
+                    isinstance(request_id, (str, int))
+                    and not isinstance(request_id, bool)
+                    and len(str(request_id)) <= MAX_REQUEST_ID):
+                request_id = None
+                problem = ("requestId must be a string or an integer of at "
+                           "most %d characters" % MAX_REQUEST_ID)
+        # Every message counts, malformed ones too.
         if not self.limit.allow():
-            return self._error(request_id, "too many requests: at most %g "
-                               "a second" % factory.commands_per_second)
+            if self._over_rate():
+                self._error(request_id, "too many requests: at most %g a "
+                            "second" % factory.commands_per_second, code=429)
+            return
+        if problem is not None:
+            return self._error(request_id, problem)
         kind = message.get("type")
         if kind == "auth":
             return self._authenticate(message, request_id)
@@ -411,7 +615,7 @@ class CameraServerProtocol(WebSocketServerProtocol):
             log.failure("{kind}: the photo could not be saved", failure,
                         kind=kind)
             self._error(request_id, "the photo could not be saved: %s"
-                        % (failure.value,))
+                        % (os_error_text(failure.value),))
         else:
             log.failure("{kind} failed", failure, kind=kind)
             self._error(request_id, "internal error; see the server log")
@@ -429,6 +633,9 @@ class CameraServerProtocol(WebSocketServerProtocol):
         self.preview_format = fmt
         if not subscribed:
             factory.broadcaster.subscribe(self.producer)
+            if self.connection is not None and not self.authenticated:
+                # An anonymous viewer (public live view) is not idle.
+                self.connection.set_busy(True)
         try:
             yield factory.session.live_view_ready()
             if self.preview_format is None:
@@ -447,6 +654,10 @@ class CameraServerProtocol(WebSocketServerProtocol):
         if self.preview_format is not None:
             self.preview_format = None
             self.factory.broadcaster.unsubscribe(self.producer)
+            if not self.authenticated and self.state == self.STATE_OPEN:
+                if self.connection is not None:
+                    self.connection.set_busy(False)
+                self._start_auth_timer()
 
     @defer.inlineCallbacks
     def do_capture_photo(self, message):
@@ -532,8 +743,10 @@ class CameraServerFactory(WebSocketServerFactory):
 
     @ivar clients: the open connections.
     @ivar access: the L{AccessPolicy}.
-    @ivar auth_timeout: seconds a client has to authenticate when live
-        view is not public.
+    @ivar auth_timeout: seconds a client has to authenticate (or, with
+        public live view, to start watching).
+    @ivar max_unsent_bytes: bytes a client may leave unread before its
+        requests are no longer read.
     """
 
     protocol = CameraServerProtocol
@@ -541,10 +754,12 @@ class CameraServerFactory(WebSocketServerFactory):
     def __init__(self, session, broadcaster, status, clock,
                  max_clients=100, max_message_bytes=65536,
                  commands_per_second=20.0, access=None,
-                 auth_timeout=AUTH_TIMEOUT):
+                 auth_timeout=AUTH_TIMEOUT,
+                 max_unsent_bytes=MAX_UNSENT_BYTES):
         WebSocketServerFactory.__init__(self, server="fourcut")
         self.access = access if access is not None else AccessPolicy()
         self.auth_timeout = auth_timeout
+        self.max_unsent_bytes = max_unsent_bytes
         self.session = session
         self.broadcaster = broadcaster
         self.status = status
@@ -558,9 +773,19 @@ class CameraServerFactory(WebSocketServerFactory):
         self.setProtocolOptions(maxMessagePayloadSize=hard,
                                 maxFramePayloadSize=hard,
                                 autoPingInterval=10, autoPingTimeout=30,
+                                # Only a pong answers a ping: a client
+                                # that sends but never reads is dropped.
+                                autoPingRestartOnAnyTraffic=False,
                                 failByDrop=False)
         status.websockets = lambda: len(self.clients)
         session.state_listeners.append(self.state_changed)
+
+    def authenticated_clients(self):
+        """
+        How many open connections have proved the token (all of them, with
+        no token configured): what C{max_clients} bounds.
+        """
+        return sum(1 for client in self.clients if client.authenticated)
 
     def encode_frame(self, frame, format):
         """
@@ -589,4 +814,4 @@ class CameraServerFactory(WebSocketServerFactory):
         message = {"type": "camera_status", "state": state, "error": error}
         for client in list(self.clients):
             if client.may_watch:
-                client.send(message)
+                client.send_status(message)

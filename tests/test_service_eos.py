@@ -9,7 +9,7 @@ import os
 from twisted.internet import defer
 
 from .support import jpeg_size
-from .test_service import parse_multipart, sleep
+from .test_service import sleep
 from .test_ws import WebSocketTestCase
 
 #: The still size of the virtual 700D at its Large JPEG setting.
