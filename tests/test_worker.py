@@ -538,7 +538,7 @@ class LiveViewTests(WorkerTestCase):
         stamps = [f[2] for f in frames.frames]
         self.assertEqual(stamps, sorted(stamps))
         fps = 44 / elapsed
-        self.assertTrue(20 <= fps <= 32, fps)
+        self.assertTrue(15 <= fps <= 32, fps)
         self.assertEqual(self.camera.sessions_opened, 1)
         await client.live_view(False)
         count = len(frames.frames)
@@ -560,7 +560,7 @@ class LiveViewTests(WorkerTestCase):
         await client.live_view(True)
         await frames.wait(10)
         elapsed = frames.frames[-1][3] - frames.frames[0][3]
-        self.assertTrue(0.85 <= elapsed <= 1.4, elapsed)
+        self.assertTrue(0.85 <= elapsed <= 2.0, elapsed)
 
     async def test_capture_during_live_view(self):
         """
@@ -977,6 +977,20 @@ class ProcessTests(WorkerTestCase):
         self.assertIn("stopped by SIGINT; camera closed", ended.stderr)
         with self.assertRaises(CameraError):
             await client.info()
+
+    async def test_pipe_closed(self):
+        """
+        The server closing the request pipe (as when it dies) ends the
+        worker, camera closed.
+        """
+        client = await self.start_worker()
+        await client.live_view(True)
+        client.transport.closeStdin()
+        ended = await client.ended
+        self.assertEqual((ended.exit_code, ended.requested), (0, False))
+        self.assertIn("the server closed the pipe; camera closed",
+                      ended.stderr)
+        self.assertFalse(self.camera.session_open)
 
     async def test_sigterm(self):
         client = await self.start_worker()
