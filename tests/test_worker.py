@@ -428,6 +428,19 @@ class ClientTests(TestCase):
         self.assertIn("cannot be imported",
                       self.failureResultOf(d, CameraError).value.text)
 
+    def test_cannot_spawn(self):
+        def refuse(*args, **kwargs):
+            raise OSError(24, "Too many open files")
+
+        self.reactor.spawnProcess = refuse
+        client = CameraWorker(self.reactor, GPhoto2(), deadline=5.0)
+        error = self.failureResultOf(client.start(), CameraError).value
+        self.assertIn("Too many open files", error.text)
+        ended = self.successResultOf(client.ended)
+        self.assertIn("could not be started", ended.why)
+        self.failureResultOf(client.info(), CameraError)
+        self.successResultOf(client.stop())
+
     def test_start_deadline(self):
         client = CameraWorker(self.reactor, GPhoto2(), deadline=5.0)
         d = client.start()

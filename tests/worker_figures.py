@@ -175,8 +175,9 @@ async def cli_capture(reactor, gphoto2, settings, live, iso):
     return photo_at
 
 
-async def figures(reactor, captures, settings_runs, startup_delay):
-    camera = VirtualCamera(reactor, startup_delay=startup_delay)
+async def figures(reactor, captures, settings_runs, startup_delay,
+                  options):
+    camera = VirtualCamera(reactor, startup_delay=startup_delay, **options)
     port = await camera.listen("tcp:0:interface=127.0.0.1")
     gphoto2 = GPhoto2(port, GPHOTO2_MODEL)
     rows = []
@@ -272,9 +273,11 @@ async def figures(reactor, captures, settings_runs, startup_delay):
 
     await camera.stop()
 
-    print("Virtual camera over PTP/IP (30 fps, 0.5 s shutter, %g s to "
-          "acknowledge a host), %d captures each, %s"
-          % (startup_delay, captures, time.strftime("%Y-%m-%d %H:%M")))
+    print("Virtual camera over PTP/IP (%s, %g s to acknowledge a host), "
+          "%d captures each, %s"
+          % (", ".join("%s=%s" % item for item in sorted(options.items()))
+             or "30 fps, 0.5 s shutter", startup_delay, captures,
+             time.strftime("%Y-%m-%d %H:%M")))
     print()
     print("%-24s %-32s %-32s %s" % ("capture", "request to photo",
                                     "largest live view gap",
@@ -301,9 +304,23 @@ def main(argv=None):
     parser.add_argument("--startup-delay", type=float, default=0.0,
                         help="seconds the camera takes to acknowledge a "
                         "host (a real body's initialisation is about 1 s)")
+    parser.add_argument("--camera", action="append", default=[],
+                        metavar="OPTION=VALUE",
+                        help="an option of the VirtualCamera (such as "
+                        "personality=eos, profile=realistic where the "
+                        "camera has them); repeatable")
     args = parser.parse_args(argv)
+    options = {}
+    for text in args.camera:
+        key, _, value = text.partition("=")
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+        options[key] = value
     task.react(lambda reactor: defer.ensureDeferred(
-        figures(reactor, args.captures, args.settings, args.startup_delay)))
+        figures(reactor, args.captures, args.settings, args.startup_delay,
+                options)))
 
 
 if __name__ == "__main__":

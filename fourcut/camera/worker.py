@@ -85,7 +85,9 @@ gphoto2 today.
 Live view is paced by the camera, and capped at C{--fps} (frames keep to a
 fixed time grid; the worker waits on its request queue until the next
 slot, so a request is taken at once and nothing spins when the camera
-answers instantly, as an EOS does).
+answers instantly, as an EOS does). The default cap, 60, is above what
+bodies give (about 30): a cap equal to the camera's own rate would beat
+against it and lose frames.
 
 Idle keepalive: while the camera is open and live view is off, the worker
 calls C{camera.wait_for_event(10 ms)} every C{--keepalive} seconds (0:
@@ -132,7 +134,7 @@ __all__ = ["PROTOCOL", "CameraWorker", "main"]
 
 PROTOCOL = 1
 
-DEFAULT_FPS = 30.0
+DEFAULT_FPS = 60.0
 DEFAULT_KEEPALIVE = 5.0
 
 #: Milliseconds the idle keepalive waits for camera events.

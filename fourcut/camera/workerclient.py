@@ -200,7 +200,7 @@ class CameraWorker:
     log = Logger()
 
     def __init__(self, reactor, gphoto2, python=sys.executable,
-                 deadline=30.0, capture_deadline=60.0, fps=30.0,
+                 deadline=30.0, capture_deadline=60.0, fps=60.0,
                  keepalive=5.0, on_frame=None, on_event=None,
                  on_start=None, max_payload=wire.MAX_PAYLOAD,
                  max_frame=DEFAULT_MAX_FRAME, max_pending=MAX_PENDING):
@@ -251,6 +251,14 @@ class CameraWorker:
     def running(self):
         return self.transport is not None and self.exited is None
 
+    @property
+    def stopping(self):
+        """
+        Whether L{stop} was called (or fourcut ended the worker) and it
+        has not exited yet.
+        """
+        return self._stopping and self.exited is None
+
     def start(self):
         """
         Start the worker process.
@@ -269,8 +277,16 @@ class CameraWorker:
                                        self._process_ended,
                                        self.max_payload, self.max_frame)
         self._hello = defer.Deferred()
-        self.transport = self.reactor.spawnProcess(
-            self.protocol, argv[0], argv, env=worker_env(self.gphoto2))
+        try:
+            self.transport = self.reactor.spawnProcess(
+                self.protocol, argv[0], argv, env=worker_env(self.gphoto2))
+        except OSError as e:
+            # No descriptors for the pipes, say: a failure like any other.
+            why = "it could not be started: %s" % (e,)
+            self.exited = WorkerEnded(None, None, None, "", False, why)
+            self.ended.callback(self.exited)
+            return defer.fail(CameraError(
+                503, "the camera worker could not be started: %s" % (e,)))
         self.pid = self.transport.pid
         self.log.info("camera worker started (pid {pid})", pid=self.pid)
         if self.on_start is not None:
@@ -304,7 +320,7 @@ class CameraWorker:
         fourcut ends the worker, for C{why}; pending calls fail once it is
         gone.
         """
-        if self._why is None:
+        if self._why is None and not self._stopping:
             self._why = why
             self.log.warn("camera worker (pid {pid}): {why}; ending it",
                           pid=self.pid, why=why)
@@ -427,7 +443,9 @@ class CameraWorker:
         """
         if not self.running or self._stopping:
             return defer.fail(CameraError(
-                503, "the camera worker is not running (%s)" % (command,)))
+                503, "the camera worker is %s (%s)" % (
+                    "stopping" if self.running else "not running",
+                    command)))
         if len(self._pending) >= self.max_pending:
             return defer.fail(CameraError(
                 503, "camera worker: %d requests are already waiting"
