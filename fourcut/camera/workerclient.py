@@ -200,7 +200,7 @@ class CameraWorker:
     log = Logger()
 
     def __init__(self, reactor, gphoto2, python=sys.executable,
-                 deadline=30.0, capture_deadline=60.0, fps=60.0,
+                 deadline=30.0, capture_deadline=60.0, fps=30.0,
                  keepalive=5.0, on_frame=None, on_event=None,
                  on_start=None, max_payload=wire.MAX_PAYLOAD,
                  max_frame=DEFAULT_MAX_FRAME, max_pending=MAX_PENDING):
