@@ -76,7 +76,8 @@ def summary(values):
 BARE = r"""
 import json, sys, time
 import gphoto2 as gp
-port, model, captures, iso = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+port, model, captures, iso = sys.argv[1:5]
+captures = int(captures)
 camera = gp.Camera()
 ports = gp.PortInfoList(); ports.load()
 camera.set_port_info(ports[ports.lookup_path(port)])

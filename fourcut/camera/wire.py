@@ -118,7 +118,7 @@ class Decoder:
         if self._lengths is None:
             if len(buffer) < PREFIX.size:
                 if not MAGIC.startswith(bytes(buffer[:4])):
-                    raise WireError("not a message: %r" % (bytes(buffer[:16]),))
+                    raise WireError("not a message: %r" % (bytes(buffer),))
                 return False
             magic, header_size, payload_size = PREFIX.unpack_from(buffer)
             if magic != MAGIC:
