@@ -983,7 +983,7 @@ class _Captured:
             os.write(2, data)
 
 
-def _ensure_standard_fds():
+def ensure_standard_fds():
     """
     Keep fds 0-2 taken: libgphoto2 2.5.34 closes fd 0 on exit, which must
     not be one of ours.
@@ -1023,7 +1023,7 @@ def main(argv=None):
     anyway). A worker inside C{Camera.exit()}, which holds the GIL, delays
     that until the exit returns.
     """
-    _ensure_standard_fds()
+    ensure_standard_fds()
     args = parse_args(sys.argv[1:] if argv is None else argv)
     outcome = {}
 

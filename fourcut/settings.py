@@ -120,6 +120,14 @@ def interpret(command, result, deadline):
             how = "gave no answer"
         raise CameraError(503, "camera settings (%s) %s: %s"
                           % (command, how, _tail(result.stderr)))
+    return interpret_answer(command, answer)
+
+
+def interpret_answer(command, answer):
+    """
+    A camconfig answer (a dict, from a child or from the camera worker)
+    as a result or an exception, as L{interpret} describes.
+    """
     if answer.get("camera"):
         status = 504 if answer["camera"] == "absent" else 503
         raise CameraError(status, answer.get("error") or "camera error")

@@ -176,6 +176,13 @@ class VirtualCamera(_DeviceFaults):
     def session_open(self):
         return self.factory.session_open
 
+    @property
+    def sessions_opened(self):
+        """
+        Camera sessions hosts have opened since the camera started.
+        """
+        return self.factory.sessions_opened
+
 
 class VirtualUSBCamera(_DeviceFaults):
     """

@@ -286,3 +286,11 @@ class PTPIPFactory(Factory):
     @property
     def session_open(self):
         return self.command is not None
+
+    @property
+    def sessions_opened(self):
+        """
+        PTP/IP sessions opened so far: hosts that were given the session
+        (each one a camera initialisation to gphoto2).
+        """
+        return self._numbers
