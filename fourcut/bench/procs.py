@@ -489,7 +489,9 @@ def start_server(workdir, camera_port, name="server", timeout=30.0,
                  "--photos", photos]
         child = Child(name, argv, os.path.join(workdir, name + ".log"),
                       env=env, cwd=workdir)
-        started = "Site starting on %d" % port
+        # "Site starting on N", or "Site (ConnectionLimits) starting on N"
+        # with the connection limits wrapped around it.
+        started = " starting on %d" % port
         try:
             line = child.expect(lambda line: started in line
                                 or "CannotListenError" in line
