@@ -246,6 +246,11 @@ class ConnectionLimits(WrappingFactory):
         self.refused = 0
         self.evicted = 0
 
+    def logPrefix(self):
+        # "Site starting on 8080", as without the limits (scripts, the
+        # benchmark among them, wait for that line).
+        return self.wrappedFactory.logPrefix()
+
     def unauthenticated_from(self, host):
         return len(self._by_host.get(host, ()))
 

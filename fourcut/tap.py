@@ -29,6 +29,7 @@ from .config import ConfigError, load_config
 from .gallery import Photos
 from .gphoto2 import GPhoto2
 from .limits import ConnectionLimits, DescriptorBudget, limit_requests
+from .memory import Trimmer, keep_large_blocks_mapped
 from .photos import PhotoStore
 from .session import CameraSession
 from .settings import CameraSettings
@@ -193,11 +194,27 @@ class GPhoto2HomeService(service.Service):
             shutil.rmtree(home, ignore_errors=True)
 
 
+class StopService(service.Service):
+    """
+    Calls C{stop} when twistd stops (for helpers with a pending timer).
+    """
+
+    def __init__(self, stop):
+        self._stop = stop
+
+    def stopService(self):
+        service.Service.stopService(self)
+        self._stop()
+
+
 def makeService(options, reactor=None):
     if reactor is None:
         from twisted.internet import reactor
     config = options.config
     log = Logger()
+    # Freed photos and client buffers go back to the system (see
+    # fourcut.memory).
+    keep_large_blocks_mapped()
     top = service.MultiService()
 
     gphoto2 = GPhoto2(port=config.camera.port, model=config.camera.model)
@@ -264,13 +281,16 @@ def makeService(options, reactor=None):
     status = ServiceStatus(session, broadcaster, reactor,
                            stall_timeout=config.preview.stall_timeout)
     access = AccessPolicy(config.access.token, config.preview.public)
+    trimmer = Trimmer(reactor)
+    StopService(trimmer.stop).setServiceParent(top)
     websocket = CameraServerFactory(
         session, broadcaster, status, reactor,
         max_clients=config.server.max_ws_clients,
         max_message_bytes=config.server.max_message_bytes,
         commands_per_second=config.server.commands_per_second,
         access=access, auth_timeout=config.server.auth_timeout,
-        max_unsent_bytes=config.server.max_unsent_bytes)
+        max_unsent_bytes=config.server.max_unsent_bytes,
+        trimmer=trimmer)
     site = make_site(broadcaster, session, reactor,
                      config.preview.snapshot_timeout)
     root = site.resource

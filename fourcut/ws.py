@@ -249,6 +249,7 @@ class CameraServerProtocol(WebSocketServerProtocol):
     _auth_timer = None
     _reading_paused = False
     _pending_status = None
+    _held_back = False
     connection = None
 
     def makeConnection(self, transport):
@@ -320,6 +321,9 @@ class CameraServerProtocol(WebSocketServerProtocol):
         self.factory.clients.discard(self)
         self._stop_preview()
         self._cancel_auth_timer()
+        if self._held_back and self.factory.trimmer is not None:
+            # It left up to max_unsent_bytes behind: give the memory back.
+            self.factory.trimmer.soon()
 
     # Access --------------------------------------------------------------
 
@@ -421,6 +425,7 @@ class CameraServerProtocol(WebSocketServerProtocol):
             # Not read by the client: read no more of its requests until
             # it has caught up (the transport's buffer has drained).
             self._reading_paused = True
+            self._held_back = True
             self.transport.pauseProducing()
 
     def _drained(self):
@@ -514,6 +519,7 @@ class CameraServerProtocol(WebSocketServerProtocol):
                  "requests a second); closing it", peer=self.peer,
                  rate=self.factory.commands_per_second)
         self._stop_preview()
+        self._held_back = True
         self._close(CLOSE_POLICY, "too many requests")
         return False
 
@@ -747,6 +753,8 @@ class CameraServerFactory(WebSocketServerFactory):
         public live view, to start watching).
     @ivar max_unsent_bytes: bytes a client may leave unread before its
         requests are no longer read.
+    @ivar trimmer: a L{fourcut.memory.Trimmer} told when such a client
+        has gone, or L{None}.
     """
 
     protocol = CameraServerProtocol
@@ -755,11 +763,12 @@ class CameraServerFactory(WebSocketServerFactory):
                  max_clients=100, max_message_bytes=65536,
                  commands_per_second=20.0, access=None,
                  auth_timeout=AUTH_TIMEOUT,
-                 max_unsent_bytes=MAX_UNSENT_BYTES):
+                 max_unsent_bytes=MAX_UNSENT_BYTES, trimmer=None):
         WebSocketServerFactory.__init__(self, server="fourcut")
         self.access = access if access is not None else AccessPolicy()
         self.auth_timeout = auth_timeout
         self.max_unsent_bytes = max_unsent_bytes
+        self.trimmer = trimmer
         self.session = session
         self.broadcaster = broadcaster
         self.status = status
