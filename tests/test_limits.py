@@ -99,7 +99,8 @@ class HeaderDeadlineTests(LimitTestCase):
         request's first byte; a whole request that comes in time is
         served.
         """
-        client = await self.raw(data=b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        client = await self.raw(
+            data=b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
         for _ in range(50):
             if client.response() is not None:
                 break
@@ -225,7 +226,8 @@ class UnauthenticatedHTTPTests(LimitTestCase):
         connection closed; with it, served.
         """
         clients = [await self.raw() for _ in range(4)]
-        client = await self.raw(data=b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        client = await self.raw(
+            data=b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
         data = await self.closed_within(client, 5)
         self.assertTrue(data.startswith(b"HTTP/1.1 503 "), data[:100])
         self.assertIn(b"too many connections without the token", data)

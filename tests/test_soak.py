@@ -154,7 +154,6 @@ class SoakTests(LimitTestCase):
         card_before = self.card_bytes()
         start = reactor.seconds()
         end = start + DURATION
-        stop = []
         errors = []
 
         # Hostile: floods (each kind), restarted when the server closes
