@@ -72,6 +72,21 @@ def format_value(value):
     return str(value)
 
 
+def apply_args(pairs):
+    """
+    C{(name, value)} pairs as C{apply}'s C{NAME=VALUE} texts.
+
+    @raise SettingError: for a name that is empty or holds C{=}.
+    """
+    args = []
+    for name, value in pairs:
+        if not name or "=" in name:
+            raise SettingError("bad setting name %r" % (name,),
+                               {"reason": "unknown-name", "name": name})
+        args.append("%s=%s" % (name, format_value(value)))
+    return args
+
+
 def _tail(data):
     text = data.decode("utf-8", "replace").strip()
     return text[-STDERR_TAIL:]
@@ -242,13 +257,10 @@ class CameraSettings:
             "results": [{"name", "ok", "value" or "error", ...}, ...]}}; it
             fails with L{CameraError} only when the camera itself fails.
         """
-        args = []
-        for name, value in pairs:
-            if not name or "=" in name:
-                return defer.fail(SettingError(
-                    "bad setting name %r" % (name,),
-                    {"reason": "unknown-name", "name": name}))
-            args.append("%s=%s" % (name, format_value(value)))
+        try:
+            args = apply_args(pairs)
+        except SettingError as e:
+            return defer.fail(e)
         if not args:
             return defer.succeed({"ok": True, "results": []})
         return self._run("apply", args, on_start)

@@ -813,10 +813,15 @@ class FaultTests(WorkerTestCase):
         with self.assertRaises(CameraError):
             await second
         ended = await client.ended
-        self.assertEqual((ended.exit_code, ended.requested),
-                         (worker.EXIT_NOT_CLOSED, True))
-        self.assertIn("stopped by SIGINT; ending without closing",
-                      ended.stderr)
+        self.assertTrue(ended.requested)
+        # Ended by the SIGINT, or (on a loaded machine, when libgphoto2's
+        # own 2.5 s read timeout fires before the SIGINT is handled) as a
+        # lost connection: either way without closing the camera.
+        self.assertIn(ended.exit_code, (worker.EXIT_NOT_CLOSED,
+                                        worker.EXIT_CAMERA_LOST))
+        if ended.exit_code == worker.EXIT_NOT_CLOSED:
+            self.assertIn("stopped by SIGINT; ending without closing",
+                          ended.stderr)
         self.assertFalse(alive(client.pid))
 
     async def test_hung_during_capture(self):

@@ -33,7 +33,7 @@ from fourcut.camera import wire
 from fourcut.gphoto2 import CameraError
 from fourcut.jpegstream import DEFAULT_MAX_FRAME
 from fourcut.settings import (
-    SettingError, format_value, interpret_answer, package_root)
+    SettingError, apply_args, format_value, interpret_answer, package_root)
 
 __all__ = ["CameraWorker", "WorkerEnded", "WorkerProtocol", "worker_env"]
 
@@ -507,13 +507,10 @@ class CameraWorker:
         Change several settings by name: as
         L{fourcut.settings.CameraSettings.apply}.
         """
-        args = []
-        for name, value in pairs:
-            if not name or "=" in name:
-                return defer.fail(SettingError(
-                    "bad setting name %r" % (name,),
-                    {"reason": "unknown-name", "name": name}))
-            args.append("%s=%s" % (name, format_value(value)))
+        try:
+            args = apply_args(pairs)
+        except SettingError as e:
+            return defer.fail(e)
         if not args:
             return defer.succeed({"ok": True, "results": []})
         return self._answer("apply", deadline, pairs=args)

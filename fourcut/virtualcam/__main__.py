@@ -92,6 +92,18 @@ def parse_args(argv):
     return args
 
 
+def _break_as_asked(camera, args):
+    """
+    The faults the command line asked for, from the start.
+    """
+    camera.slow_capture(args.capture_delay)
+    camera.fail_captures(args.fail_captures)
+    camera.busy(args.busy)
+    camera.storage_full(args.storage_full)
+    if args.unplugged:
+        camera.unplug()
+
+
 def _say_body(camera, args):
     if args.personality == "eos":
         print("%s (USB %04x:%04x), %s profile" % (
@@ -109,12 +121,7 @@ async def run(reactor, args):
                            startup_delay=args.startup_delay,
                            personality=args.personality, body=args.model,
                            profile=args.profile)
-    camera.slow_capture(args.capture_delay)
-    camera.fail_captures(args.fail_captures)
-    camera.busy(args.busy)
-    camera.storage_full(args.storage_full)
-    if args.unplugged:
-        camera.unplug()
+    _break_as_asked(camera, args)
     port = await camera.listen(args.listen)
     print(port, flush=True)
     _say_body(camera, args)
@@ -129,12 +136,7 @@ async def run_usb(reactor, args):
                               usb_ids=args.usb_ids,
                               personality=args.personality, body=args.model,
                               profile=args.profile)
-    camera.slow_capture(args.capture_delay)
-    camera.fail_captures(args.fail_captures)
-    camera.busy(args.busy)
-    camera.storage_full(args.storage_full)
-    if args.unplugged:
-        camera.unplug()
+    _break_as_asked(camera, args)
     path = os.path.abspath(args.usb)
     if os.path.exists(path):
         os.unlink(path)     # a socket left by an earlier run
