@@ -655,6 +655,10 @@ class CameraSession:
                     "--force-overwrite", "--filename", incoming]
         try:
             result = yield self._run(self.capture_timeout, *args)
+        except BaseException:
+            if incoming is not None:
+                yield self._in_thread(_read_and_remove, incoming)
+            raise
         finally:
             if restore:
                 yield self._restore(restore)
