@@ -82,6 +82,16 @@ def card_location(stdout):
 _LOCATION = re.compile(r"New file is in location (/\S+) on the camera")
 
 
+def _named(name, error):
+    """
+    C{error} about setting C{name}, naming it once ("iso: ..."), whether or
+    not the error already starts with the name.
+    """
+    if error.startswith(name + ":") or error.startswith(name + " "):
+        return error
+    return "%s: %s" % (name, error)
+
+
 def _incoming_file():
     """
     A new empty private file for gphoto2 to write a capture into.
@@ -730,8 +740,7 @@ class CameraSession:
             yield self._restore(tuple(p for p in old if p[0] in done))
             first = refused[0]
             raise SettingError(
-                "; ".join("%s: %s" % (r["name"], r["error"])
-                          for r in refused),
+                "; ".join(_named(r["name"], r["error"]) for r in refused),
                 {key: first[key] for key in ("choices", "range")
                  if key in first})
         return old
