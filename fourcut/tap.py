@@ -134,8 +134,9 @@ class WebService(service.Service):
         connection limits).
     """
 
-    def __init__(self, endpoint, site, factory=None):
+    def __init__(self, endpoint, site, factory=None, scheme="http"):
         self.endpoint = endpoint
+        self.scheme = scheme
         self.site = site
         self.factory = factory if factory is not None else site
         self.listening = defer.Deferred()
@@ -146,6 +147,16 @@ class WebService(service.Service):
 
         def listening(port):
             self._port = port
+            address = port.getHost()
+            host = getattr(address, "host", None)
+            if host is not None:
+                if host in ("0.0.0.0", "::", ""):
+                    host = "127.0.0.1"
+                elif ":" in host:
+                    host = "[%s]" % (host,)
+                Logger().info("fourcut: open {scheme}://{host}:{port}/",
+                              scheme=self.scheme, host=host,
+                              port=address.port)
             return port
 
         self.endpoint.listen(self.factory).addCallback(
@@ -320,7 +331,8 @@ def makeService(options, reactor=None):
         log.warn("no access.token: anyone who can reach {listen} can use "
                  "the camera", listen=config.server.listen)
     web = WebService(serverFromString(reactor, config.server.listen), site,
-                     limits)
+                     limits, scheme="https" if config.server.listen.startswith(
+                         "ssl:") else "http")
     web.setServiceParent(top)
     top.session = session
     top.broadcaster = broadcaster

@@ -270,6 +270,27 @@ class CommandTests(ServiceTestCase):
         self.assertEqual(states, [])
         await watcher
 
+    async def test_says_where_it_listens(self):
+        """
+        The address to open is logged once listening (port 0 here), so
+        ./dev demo --listen ... never names the wrong one.
+        """
+        from twisted.logger import globalLogPublisher
+        seen = []
+        globalLogPublisher.addObserver(seen.append)
+        self.addCleanup(globalLogPublisher.removeObserver, seen.append)
+        web = type(self.service.web)(
+            self.service.web.endpoint, self.service.web.site)
+        web.startService()
+        port = await web.listening
+        self.addCleanup(web.stopService)
+        lines = [e for e in seen
+                 if e.get("log_format", "").startswith("fourcut: open")]
+        self.assertEqual(len(lines), 1)
+        self.assertEqual((lines[0]["scheme"], lines[0]["host"],
+                          lines[0]["port"]),
+                         ("http", "127.0.0.1", port.getHost().port))
+
     async def test_gphoto2_has_a_home_of_its_own(self):
         """
         libgphoto2 saves the last port in C{$HOME/.gphoto/settings}: the
