@@ -9,6 +9,7 @@ from datetime import datetime
 
 from twisted.internet import defer
 
+from fourcut.virtualcam import eosbodies
 from fourcut.virtualcam import eospack as eos
 
 from .support import jpeg_size
@@ -20,10 +21,6 @@ PTPIP = {"virtual_body": "generic", "virtual_transport": "ptpip",
          "virtual_profile": "fast"}
 #: The 700D's Canon ISO codes: 100 (its power-on value) and 1600.
 ISO_100, ISO_1600 = 0x48, 0x68
-#: Its white balance codes for Auto (its power-on value) and Daylight.
-WB_AUTO, WB_DAYLIGHT = 0, 1
-#: Its still size at its power-on image format, Large Fine JPEG.
-STILL = (5184, 3456)
 
 
 class WebSocketTestCase(ServiceTestCase):
@@ -191,7 +188,7 @@ class PTPIPPreviewTests(PTPIPWebSocketTestCase):
 class CaptureTests(WebSocketTestCase):
     def record_releases(self):
         """
-        The 700D's ISO and white balance codes at each release, as a list
+        The 700D's ISO and image format codes at each release, as a list
         that grows with each picture the camera takes.
         """
         device = self.camera.device
@@ -200,7 +197,7 @@ class CaptureTests(WebSocketTestCase):
 
         def recording():
             releases.append((device.value(eos.DPC_EOS_ISOSpeed),
-                             device.value(eos.DPC_EOS_WhiteBalance)))
+                             device.value(eos.DPC_EOS_ImageFormat)))
             return take_picture()
         self.patch(device, "_take_picture", recording)
         return releases
@@ -222,17 +219,17 @@ class CaptureTests(WebSocketTestCase):
         self.assertEqual(before["value"], "100")
         reply = await client.reply({
             "type": "capture_photo", "requestId": "c",
-            "settings": {"iso": 1600, "whitebalance": "Daylight"},
+            "settings": {"iso": 1600, "imageformat": "S3"},
             "filename": "guest-1.jpg"}, timeout=30)
         self.assertEqual(reply["type"], "photo_captured", reply)
         self.assertEqual(reply["filename"], "guest-1.jpg")
         self.assertEqual(reply["filepath"],
                          os.path.join(self.photos, "guest-1.jpg"))
         image = base64.b64decode(reply["image"])
-        self.assertEqual(jpeg_size(image), STILL)
+        self.assertEqual(jpeg_size(image), (720, 480))
         with open(reply["filepath"], "rb") as f:
             self.assertEqual(f.read(), image)
-        self.assertEqual(releases, [(ISO_1600, WB_DAYLIGHT)])
+        self.assertEqual(releases, [(ISO_1600, eosbodies.S3)])
         self.assertEqual(self.camera.device.captures, 1)
         after = await client.reply({
             "type": "get_camera_setting", "requestId": "after",
@@ -240,8 +237,9 @@ class CaptureTests(WebSocketTestCase):
         self.assertEqual(after["value"], "100")
         self.assertEqual(self.camera.device.value(eos.DPC_EOS_ISOSpeed),
                          ISO_100)
-        self.assertEqual(self.camera.device.value(eos.DPC_EOS_WhiteBalance),
-                         WB_AUTO)
+        # Put back as python-gphoto2 spells it ("L"), not as the CLI does.
+        self.assertEqual(self.camera.device.value(eos.DPC_EOS_ImageFormat),
+                         eosbodies.L_FINE)
         await self.frames_after(client, 5, binary=True)
 
     async def test_same_filename_twice(self):
