@@ -796,6 +796,25 @@ def command_apply(session, *pairs):
     return {"ok": all(r["ok"] for r in results), "results": results}
 
 
+def command_values(session, *names):
+    """
+    The current values of settings C{names}, each looked up as
+    L{command_apply} looks it up and spelled as it takes them, so that
+    what it reads can be put back with it (the gphoto2 CLI may spell a
+    choice otherwise: its libgphoto2 can be another version).
+    """
+    tree = session.get_config()
+    values = []
+    for name in names:
+        widget = (session.find_name(tree, name) if isinstance(name, str)
+                  else None)
+        if widget is None:
+            return {"ok": False, "reason": "unknown-name", "name": name,
+                    "error": "no setting called %r" % (name,)}
+        values.append(session.describe(widget).get("value"))
+    return {"ok": True, "values": values}
+
+
 def command_resolve(session, name):
     """
     Which widget the gphoto2 CLI would change for C{--set-config NAME=...},
@@ -868,6 +887,7 @@ COMMANDS = {
     "apply": (command_apply, None),
     "list": (command_list, 0),
     "resolve": (command_resolve, 1),
+    "values": (command_values, None),
     "info": (command_info, 0),
 }
 

@@ -765,22 +765,17 @@ class CameraSession:
     @defer.inlineCallbacks
     def _current_values(self, names):
         """
-        The current values of gphoto2 settings C{names}, as gphoto2 shows
-        them, so that a capture's own settings can be put back.
+        The current values of settings C{names}, read as
+        L{fourcut.settings.CameraSettings.apply} will put them back: the
+        gphoto2 CLI's own libgphoto2 may spell a choice otherwise (the
+        700D's image format: "Large Fine JPEG" where python-gphoto2's
+        has "L").
         """
-        args = []
-        for name in names:
-            args += ["--get-config", name]
-        result = yield self._run(self.command_timeout, *args)
-        text = result.stdout.decode("utf-8", "replace")
-        values = [line[len("Current: "):] for line in text.splitlines()
-                  if line.startswith("Current: ")]
-        if not result.ok or len(values) != len(names):
-            raise SettingError(
-                "cannot read %s from the camera: %s" % (
-                    ", ".join(names),
-                    result.stderr.decode("utf-8", "replace").strip()
-                    or "no value shown"))
+        answer = yield self._with_settings(self.settings.values, names)
+        values = answer.get("values")
+        if not isinstance(values, list) or len(values) != len(names):
+            raise SettingError("cannot read %s from the camera: no value "
+                               "shown" % (", ".join(names),))
         return values
 
     def command(self, args):

@@ -237,6 +237,14 @@ class CameraSettings:
         """
         return self._run("resolve", [name], on_start)
 
+    def values(self, names, on_start=None):
+        """
+        The current values of settings C{names} (looked up as L{apply}
+        does): fires with C{{"values": [value, ...]}}, spelled as L{apply}
+        takes them.
+        """
+        return self._run("values", list(names), on_start)
+
     def info(self, on_start=None):
         """
         Fires with C{model}, C{driver_model}, C{manufacturer}, C{serial},

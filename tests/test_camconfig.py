@@ -586,6 +586,18 @@ class CameraSettingsTests(TestCase):
                          ["1920x1280", "0.0080s"])
         self.assertEqual(self.device_value(ptp.DPC_ImageSize), "1920x1280")
 
+    async def test_values(self):
+        """
+        Current values by name or path, spelled as apply takes them; an
+        unknown name is refused.
+        """
+        answer = await self.settings.values(
+            ["iso", "/main/imgsettings/imagesize", "whitebalance"])
+        self.assertEqual(answer["values"], ["400", "2592x1728", "Automatic"])
+        with self.assertRaises(SettingError) as caught:
+            await self.settings.values(["iso", "nosuch"])
+        self.assertIn("'nosuch'", str(caught.exception))
+
     async def test_apply_unknown_and_read_only(self):
         answer = await self.settings.apply([("nosuch", "1"),
                                             ("batterylevel", "5"),

@@ -9,7 +9,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from fourcut.camera import policy
 from fourcut.commands import parse_cmd_args, setting_change
 
-from .test_ws import WebSocketTestCase
+from .test_ws import PTPIPWebSocketTestCase
 
 #: A raw PTP DeleteObject of every object, and an InitiateCapture: what a
 #: stranger sends through libgphoto2's opcode widget.
@@ -62,15 +62,16 @@ class PolicyTests(SynchronousTestCase):
             parse_cmd_args([b"--get-config=opcode"])))
 
 
-class RawOperationTests(WebSocketTestCase):
+class RawOperationTests(PTPIPWebSocketTestCase):
     """
     Against the virtual camera through the real gphoto2 and python-gphoto2:
     without the policy, each of these deleted the card's photos or took a
-    photo that only went to the card.
+    photo that only went to the card. On the generic camera over PTP/IP,
+    which keeps its photos on the card.
     """
 
     async def setUp(self):
-        await WebSocketTestCase.setUp(self)
+        await PTPIPWebSocketTestCase.setUp(self)
         response = await self.get("/capture")
         self.assertEqual(response.code, 200)
         await response.content()

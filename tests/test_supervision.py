@@ -9,6 +9,8 @@ import os
 
 from twisted.internet import defer, protocol, reactor
 
+from fourcut.virtualcam import eospack as eos
+
 from .support import jpeg_size
 from .test_service import (RawClient, ServiceTestCase, gphoto2_children,
                            sleep)
@@ -18,6 +20,10 @@ from .wsclient import connect
 FAST = {"camera": {"restart_delay": 1.0, "max_restart_attempts": 2,
                    "capture_timeout": 8, "command_timeout": 5},
         "preview": {"stall_timeout": 2.0, "stop_grace": 0.5}}
+#: The virtual Canon EOS 700D's still size at its power-on image format.
+STILL = (5184, 3456)
+#: Its Canon ISO code for 100, its power-on ISO.
+ISO_100 = 0x48
 
 
 def rss_kib():
@@ -60,7 +66,15 @@ class Watcher:
 
 
 class SupervisionTestCase(ServiceTestCase):
+    """
+    On the virtual Canon EOS 700D over USB, as a booth runs it; the tests
+    of photos kept on the card run on the generic camera over PTP/IP
+    (L{PTPIPSupervisionTestCase}), since the EOS captures to its RAM.
+    """
+
     config = FAST
+    virtual = {"virtual_body": "700D", "virtual_transport": "usb",
+               "virtual_profile": "fast"}
 
     async def watcher(self):
         client = await connect(self, self.port)
@@ -77,6 +91,16 @@ class SupervisionTestCase(ServiceTestCase):
                 return
             await sleep(0.05)
         self.fail("state %r, wanted %r" % (self.session.state, states))
+
+
+class PTPIPSupervisionTestCase(SupervisionTestCase):
+    """
+    On the generic virtual camera over PTP/IP, which keeps each photo on
+    its card.
+    """
+
+    virtual = {"virtual_body": "generic", "virtual_transport": "ptpip",
+               "virtual_profile": "fast"}
 
 
 class UnplugTests(SupervisionTestCase):
@@ -135,7 +159,7 @@ class UnplugTests(SupervisionTestCase):
         self.camera.slow_capture(0)
         response = await self.get("/capture")
         self.assertEqual(response.code, 200)
-        self.assertEqual(jpeg_size(await response.content()), (2592, 1728))
+        self.assertEqual(jpeg_size(await response.content()), STILL)
         await ws.more_real_frames(5)
 
     async def test_unplug_while_idle(self):
@@ -143,9 +167,11 @@ class UnplugTests(SupervisionTestCase):
         self.service.status.probe_interval = 0
         response = await self.get("/health")
         self.assertEqual(response.code, 503)
+        # An unplugged USB camera is not detected: seed 000's 504.
         response = await self.get("/preview?timeout=1")
-        self.assertEqual(response.code, 503)
-        await response.content()
+        self.assertEqual(response.code, 504)
+        self.assertIn(b"Could not detect any camera",
+                      await response.content())
         self.camera.replug()
         parts = await self.preview(1.5)
         self.assertGreater(len(parts), 10)
@@ -231,10 +257,12 @@ class BusyTests(SupervisionTestCase):
         self.camera.busy(0)
         response = await self.get("/capture")
         self.assertEqual(response.code, 200)
+        # Read it all: the EOS's photo is too big to sit in socket buffers.
+        self.assertEqual(jpeg_size(await response.content()), STILL)
         await ws.more_real_frames(5)
 
 
-class DiskTests(SupervisionTestCase):
+class DiskTests(PTPIPSupervisionTestCase):
     async def test_disk_full(self):
         """
         ENOSPC while saving: a clear 507, the photo stays on the card, and
@@ -262,7 +290,7 @@ class DiskTests(SupervisionTestCase):
         self.assertEqual(len(self.flushLoggedErrors(OSError)), 1)
 
 
-class DeleteFromCardTests(SupervisionTestCase):
+class DeleteFromCardTests(PTPIPSupervisionTestCase):
     """
     C{delete_internal_memory: true} deletes a photo from the card only once
     it is safely in the photos directory.
@@ -355,7 +383,10 @@ class RaceTests(SupervisionTestCase):
         await self.wait_state("capturing")
         response = await self.get("/snapshot")
         self.assertEqual(response.code, 504)
-        self.assertEqual((await capture).code, 200)
+        captured = await capture
+        self.assertEqual(captured.code, 200)
+        # Read it all: the EOS's photo is too big to sit in socket buffers.
+        self.assertEqual(jpeg_size(await captured.content()), STILL)
         # Live view starts for the snapshot's waiter after the capture,
         # then stops again, since nobody is left.
         for _ in range(100):
@@ -393,7 +424,7 @@ class RaceTests(SupervisionTestCase):
         self.assertEqual(busy["code"], 429)
         await client.wait_for(lambda: client.find("a") is not None, 30)
         self.assertEqual(client.find("a")["type"], "photo_captured")
-        self.assertEqual(len(self.camera.device.objects), 1)
+        self.assertEqual(self.camera.device.captures, 1)
 
     async def test_settings_put_back_when_applying_them_fails(self):
         """
@@ -401,7 +432,6 @@ class RaceTests(SupervisionTestCase):
         its deadline): the old ISO is put back all the same.
         """
         from fourcut.gphoto2 import CameraError
-        from fourcut.virtualcam import ptp
         settings = self.session.settings
         real_apply = settings.apply
         calls = []
@@ -419,6 +449,6 @@ class RaceTests(SupervisionTestCase):
                                     "settings": {"iso": 1600}}, timeout=30)
         self.assertEqual(reply["type"], "error")
         self.assertEqual(len(calls), 2)
-        self.assertEqual(self.camera.device.properties[
-            ptp.DPC_ExposureIndex].value, 400)
-        self.assertEqual(self.camera.device.objects, {})
+        self.assertEqual(self.camera.device.value(eos.DPC_EOS_ISOSpeed),
+                         ISO_100)
+        self.assertEqual(self.camera.device.captures, 0)

@@ -701,6 +701,8 @@ class SettingsParityTests(WorkerTestCase):
         ("resolve", ("opcode",)),
         ("resolve", ("/main/actions/opcode",)),
         ("resolve", ("nosuch",)),
+        ("values", (["iso", "/main/imgsettings/imagesize", "whitebalance"],)),
+        ("values", (["iso", "nosuch"],)),
         ("get", ("imgsettings", "iso")),
     ]
 

@@ -9,14 +9,29 @@ from datetime import datetime
 
 from twisted.internet import defer
 
-from fourcut.virtualcam import ptp
+from fourcut.virtualcam import eosbodies
+from fourcut.virtualcam import eospack as eos
 
 from .support import jpeg_size
 from .test_service import ServiceTestCase, sleep
 from .wsclient import connect
 
+#: The generic virtual camera over PTP/IP, for the tests of its specifics.
+PTPIP = {"virtual_body": "generic", "virtual_transport": "ptpip",
+         "virtual_profile": "fast"}
+#: The 700D's Canon ISO codes: 100 (its power-on value) and 1600.
+ISO_100, ISO_1600 = 0x48, 0x68
+
 
 class WebSocketTestCase(ServiceTestCase):
+    """
+    The WebSocket API on the virtual Canon EOS 700D over USB, as a booth
+    runs it; L{PTPIPWebSocketTestCase} for the generic camera over PTP/IP.
+    """
+
+    virtual = {"virtual_body": "700D", "virtual_transport": "usb",
+               "virtual_profile": "fast"}
+
     async def client(self, **options):
         client = await connect(self, self.port, **options)
         await client.wait_for(lambda: len(client.messages) >= 2)
@@ -33,6 +48,14 @@ class WebSocketTestCase(ServiceTestCase):
         return client.of_type("preview_frame")[start:]
 
 
+class PTPIPWebSocketTestCase(WebSocketTestCase):
+    """
+    The WebSocket API on the generic virtual camera over PTP/IP.
+    """
+
+    virtual = PTPIP
+
+
 class ConnectTests(WebSocketTestCase):
     async def test_connected_then_camera_info(self):
         client = await self.client()
@@ -44,6 +67,22 @@ class ConnectTests(WebSocketTestCase):
         self.assertTrue(second["data"]["preview_supported"])
 
     async def test_get_camera_info(self):
+        client = await self.client()
+        reply = await client.reply({"type": "get_camera_info",
+                                    "requestId": "abc"})
+        self.assertEqual(reply["type"], "camera_info")
+        data = reply["data"]
+        self.assertEqual(data["model"], "Canon EOS 700D")
+        self.assertEqual(data["battery"], "100%")
+        self.assertEqual(data["port"], "usb:001,007")
+        self.assertEqual(data["state"], "idle")
+
+
+class PTPIPConnectTests(PTPIPWebSocketTestCase):
+    async def test_get_camera_info(self):
+        """
+        The generic camera's model, battery and PTP/IP port.
+        """
         client = await self.client()
         reply = await client.reply({"type": "get_camera_info",
                                     "requestId": "abc"})
@@ -118,6 +157,24 @@ class PreviewTests(WebSocketTestCase):
         self.assertGreater(server_side[0].skipped, 20)
 
     async def test_preview_fails_when_unplugged(self):
+        """
+        An unplugged USB camera is not detected: seed 000's 504.
+        """
+        self.camera.unplug()
+        client = await self.client()
+        reply = await client.reply({"type": "start_preview",
+                                    "requestId": "u"}, timeout=30)
+        self.assertEqual(reply["type"], "error")
+        self.assertEqual(reply["code"], 504, reply)
+        self.assertIn("Could not detect any camera", reply["error"])
+        self.assertEqual(self.broadcaster.demand, 0)
+
+
+class PTPIPPreviewTests(PTPIPWebSocketTestCase):
+    async def test_preview_fails_when_unplugged(self):
+        """
+        A PTP/IP camera that went away resets the connection: a 503.
+        """
         self.camera.unplug()
         client = await self.client()
         reply = await client.reply({"type": "start_preview",
@@ -129,12 +186,29 @@ class PreviewTests(WebSocketTestCase):
 
 
 class CaptureTests(WebSocketTestCase):
+    def record_releases(self):
+        """
+        The 700D's ISO and image format codes at each release, as a list
+        that grows with each picture the camera takes.
+        """
+        device = self.camera.device
+        releases = []
+        take_picture = device._take_picture
+
+        def recording():
+            releases.append((device.value(eos.DPC_EOS_ISOSpeed),
+                             device.value(eos.DPC_EOS_ImageFormat)))
+            return take_picture()
+        self.patch(device, "_take_picture", recording)
+        return releases
+
     async def test_capture_with_settings_during_preview(self):
         """
         A capture's own settings apply to that photo only: the camera's
-        settings read before and after are the same, the photo on the card
-        was taken with the override, and preview comes back.
+        settings read before and after are the same, the camera took the
+        photo with the override, and preview comes back.
         """
+        releases = self.record_releases()
         client = await self.client()
         await client.reply({"type": "start_preview", "requestId": 1,
                             "format": "binary"})
@@ -142,27 +216,30 @@ class CaptureTests(WebSocketTestCase):
         before = await client.reply({
             "type": "get_camera_setting", "requestId": "before",
             "section": "imgsettings", "option": "iso"})
-        self.assertEqual(before["value"], "400")
+        self.assertEqual(before["value"], "100")
         reply = await client.reply({
             "type": "capture_photo", "requestId": "c",
-            "settings": {"iso": 1600, "imagesize": "1296x864"},
+            "settings": {"iso": 1600, "imageformat": "S3"},
             "filename": "guest-1.jpg"}, timeout=30)
         self.assertEqual(reply["type"], "photo_captured", reply)
         self.assertEqual(reply["filename"], "guest-1.jpg")
         self.assertEqual(reply["filepath"],
                          os.path.join(self.photos, "guest-1.jpg"))
         image = base64.b64decode(reply["image"])
-        self.assertEqual(jpeg_size(image), (1296, 864))
+        self.assertEqual(jpeg_size(image), (720, 480))
         with open(reply["filepath"], "rb") as f:
             self.assertEqual(f.read(), image)
-        [shot] = self.camera.device.objects.values()
-        self.assertEqual(shot.settings[ptp.DPC_ExposureIndex], 1600)
+        self.assertEqual(releases, [(ISO_1600, eosbodies.S3)])
+        self.assertEqual(self.camera.device.captures, 1)
         after = await client.reply({
             "type": "get_camera_setting", "requestId": "after",
             "section": "imgsettings", "option": "iso"})
-        self.assertEqual(after["value"], "400")
-        self.assertEqual(self.camera.device.properties[
-            ptp.DPC_ImageSize].value, "2592x1728")
+        self.assertEqual(after["value"], "100")
+        self.assertEqual(self.camera.device.value(eos.DPC_EOS_ISOSpeed),
+                         ISO_100)
+        # Put back as python-gphoto2 spells it ("L"), not as the CLI does.
+        self.assertEqual(self.camera.device.value(eos.DPC_EOS_ImageFormat),
+                         eosbodies.L_FINE)
         await self.frames_after(client, 5, binary=True)
 
     async def test_same_filename_twice(self):
@@ -182,9 +259,10 @@ class CaptureTests(WebSocketTestCase):
             "settings": {"iso": 123}}, timeout=30)
         self.assertEqual(reply["type"], "error")
         self.assertIn("123", reply["error"])
-        self.assertEqual(self.camera.device.objects, {})
-        self.assertEqual(self.camera.device.properties[
-            ptp.DPC_ExposureIndex].value, 400)
+        self.assertEqual(self.camera.device.captures, 0)
+        self.assertEqual(self.camera.device.capture_log, [])
+        self.assertEqual(self.camera.device.value(eos.DPC_EOS_ISOSpeed),
+                         ISO_100)
 
     async def test_status_announced(self):
         client = await self.client()
@@ -196,12 +274,13 @@ class CaptureTests(WebSocketTestCase):
 
 
 class SettingTests(WebSocketTestCase):
+    #: (section, option, a value to set, a value the camera refuses)
     SETTINGS = [
         ("imgsettings", "iso", "800", "123"),
         ("imgsettings", "whitebalance", "Daylight", "Purple"),
-        ("imgsettings", "imagesize", "1296x864", "7x7"),
-        ("capturesettings", "f-number", "f/8", "f/1.1"),
-        ("capturesettings", "shutterspeed", "0.0040s", "2.0000s"),
+        ("imgsettings", "imageformat", "S1", "7x7"),
+        ("capturesettings", "aperture", "8", "1.1"),
+        ("capturesettings", "shutterspeed", "1/250", "1/8000"),
     ]
 
     async def test_get_and_set_each_setting(self):
@@ -260,6 +339,22 @@ class SettingTests(WebSocketTestCase):
         await self.frames_after(client, 5, binary=True)
 
 
+class PTPIPSettingTests(PTPIPWebSocketTestCase):
+    """
+    The generic camera's standard PTP settings, by the same test.
+    """
+
+    SETTINGS = [
+        ("imgsettings", "iso", "800", "123"),
+        ("imgsettings", "whitebalance", "Daylight", "Purple"),
+        ("imgsettings", "imagesize", "1296x864", "7x7"),
+        ("capturesettings", "f-number", "f/8", "f/1.1"),
+        ("capturesettings", "shutterspeed", "0.0040s", "2.0000s"),
+    ]
+
+    test_get_and_set_each_setting = SettingTests.test_get_and_set_each_setting
+
+
 class MalformedTests(WebSocketTestCase):
     config = {"server": {"max_message_bytes": 2048,
                          "commands_per_second": 50}}
@@ -311,7 +406,7 @@ class MalformedTests(WebSocketTestCase):
         await self.assertError(client, b"\x00\x01", "binary", binary=True)
         error = await client.reply({"type": "nope", "requestId": "r"})
         self.assertEqual(error["requestId"], "r")
-        self.assertEqual(self.camera.device.objects, {})
+        self.assertEqual(self.camera.device.captures, 0)
         # Still working.
         reply = await client.reply({"type": "get_camera_info",
                                     "requestId": "ok"})

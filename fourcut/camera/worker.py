@@ -166,6 +166,7 @@ REQUESTS = {
     "list": {},
     "info": {},
     "resolve": {"name": (_STR, True)},
+    "values": {"names": (list, True)},
     "capture": {"settings": (list, False)},
     "delete": {"path": (_STR, True)},
     "live_view_on": {},
@@ -698,6 +699,10 @@ class CameraWorker:
     def do_resolve(self, name):
         self._ensure_open()
         return camconfig.command_resolve(self.session, name)
+
+    def do_values(self, names):
+        self._ensure_open()
+        return camconfig.command_values(self.session, *names)
 
     def do_capture(self, settings=()):
         """

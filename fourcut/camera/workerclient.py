@@ -502,6 +502,13 @@ class CameraWorker:
     def resolve(self, name, on_start=None, deadline=None):
         return self._answer("resolve", deadline, name=name)
 
+    def values(self, names, on_start=None, deadline=None):
+        """
+        Current values by name: as
+        L{fourcut.settings.CameraSettings.values}.
+        """
+        return self._answer("values", deadline, names=list(names))
+
     def apply(self, pairs, on_start=None, deadline=None):
         """
         Change several settings by name: as
