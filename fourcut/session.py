@@ -79,6 +79,16 @@ def card_location(stdout):
     return match.group(1) if match else None
 
 
+def on_card(location):
+    """
+    Whether a capture's C{location} is on the camera's card (a storage
+    folder such as C{/store_00010001/...}) rather than in its memory: a
+    Canon EOS capturing to "Internal RAM" answers C{/capt0000.jpg}, and
+    nothing of it stays on the camera after the download.
+    """
+    return location.startswith("/store_")
+
+
 _LOCATION = re.compile(r"New file is in location (/\S+) on the camera")
 
 
@@ -691,9 +701,14 @@ class CameraSession:
         except OSError as e:
             if location is None:
                 raise
+            if not on_card(location):
+                raise OSError(e.errno, "%s; the camera held the photo only "
+                              "in its memory (%s; capturetarget Internal "
+                              "RAM), so it is not on the card either"
+                              % (e.strerror, location)) from e
             raise OSError(e.errno, "%s; the photo is kept on the camera's "
                           "card as %s" % (e.strerror, location)) from e
-        if location is not None:
+        if location is not None and on_card(location):
             yield self._delete_from_card(location)
         self.captures += 1
         self.log.info("saved {name} ({size} bytes)", name=name,

@@ -151,3 +151,20 @@ class RawOperationTests(PTPIPWebSocketTestCase):
                          "not-allowed")
         self.assertTrue(results["iso"]["ok"])
         self.assertCardUntouched("apply")
+
+
+class CardLocationTests(SynchronousTestCase):
+    """
+    Where gphoto2 says a capture is, and whether that is on the card.
+    """
+
+    def test_location(self):
+        from fourcut.session import card_location, on_card
+        card = b"New file is in location /store_00010001/IMG_0001.JPG on " \
+               b"the camera\nSaving file as /tmp/x.jpg\n"
+        self.assertEqual(card_location(card), "/store_00010001/IMG_0001.JPG")
+        self.assertTrue(on_card(card_location(card)))
+        ram = b"New file is in location /capt0000.jpg on the camera\n"
+        self.assertEqual(card_location(ram), "/capt0000.jpg")
+        self.assertFalse(on_card("/capt0000.jpg"))
+        self.assertIsNone(card_location(b"Saving file as /tmp/x.jpg\n"))
