@@ -19,7 +19,7 @@ from twisted.web.client import HTTPConnectionPool
 
 from fourcut.virtualcam.scene import parse_frame_comment
 
-from .test_service import sleep
+from .test_service import gphoto2_children as gphoto2_of, sleep
 from .wsclient import connect
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -76,26 +76,6 @@ class ChildServer(protocol.ProcessProtocol):
         self._waiting = []
         self.reason = reason
         self.ended.callback(None)
-
-
-def gphoto2_of(pid):
-    """
-    PIDs of the gphoto2 processes whose parent is C{pid}.
-    """
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % entry) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        name = stat[stat.index("(") + 1:stat.rindex(")")]
-        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
-        if ppid == pid and name == "gphoto2":
-            found.append(int(entry))
-    return found
 
 
 class Viewer:

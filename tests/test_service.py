@@ -22,13 +22,13 @@ def sleep(seconds):
     return task.deferLater(reactor, seconds, lambda: None)
 
 
-def gphoto2_children():
+def gphoto2_children(parent=None):
     """
-    PIDs of this process's children that run gphoto2, as the OS sees them
-    (not as fourcut remembers them).
+    PIDs of the children of C{parent} (default: this process) that run
+    gphoto2, as the OS sees them (not as fourcut remembers them).
     """
     found = []
-    me = str(os.getpid())
+    me = str(os.getpid() if parent is None else parent)
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
