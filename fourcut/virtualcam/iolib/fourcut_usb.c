@@ -322,6 +322,35 @@ conn_fail(struct conn *c, const char *why)
 	LOG("connection ended: %s", c->why);
 }
 
+/*
+ * Wait until the connection can take (POLLOUT) or give (POLLIN) bytes, or
+ * the deadline passes: 1 ready, 0 timed out, -1 failed (the connection is
+ * then closed). A writer also fails on a hang-up; a reader learns of one
+ * from recv() returning 0.
+ */
+static int
+wait_ready(struct conn *c, short events, int64_t deadline)
+{
+	struct pollfd pfd;
+	int r;
+
+	pfd.fd = c->fd;
+	pfd.events = events;
+	do {
+		r = poll(&pfd, 1, remaining(deadline));
+	} while (r < 0 && errno == EINTR);
+	if (r < 0) {
+		conn_fail(c, strerror(errno));
+		return -1;
+	}
+	if (r > 0 && events == POLLOUT
+	    && (pfd.revents & (POLLERR | POLLHUP | POLLNVAL))) {
+		conn_fail(c, "the camera closed the connection");
+		return -1;
+	}
+	return r;
+}
+
 static void
 conn_close(struct conn *c)
 {
@@ -400,7 +429,6 @@ conn_send(struct conn *c, int type, const void *a, size_t alen,
 	unsigned char hdr[HEADER_SIZE];
 	struct iovec iov[3];
 	struct msghdr msg;
-	struct pollfd pfd;
 	size_t total, sent = 0;
 	int n_iov = 0, r;
 
@@ -450,23 +478,13 @@ conn_send(struct conn *c, int type, const void *a, size_t alen,
 			conn_fail(c, strerror(errno));
 			return GP_ERROR_IO;
 		}
-		pfd.fd = c->fd;
-		pfd.events = POLLOUT;
-		do {
-			r = poll(&pfd, 1, remaining(deadline));
-		} while (r < 0 && errno == EINTR);
-		if (r < 0) {
-			conn_fail(c, strerror(errno));
+		r = wait_ready(c, POLLOUT, deadline);
+		if (r < 0)
 			return GP_ERROR_IO;
-		}
 		if (r == 0) {
 			if (sent == 0)
 				return GP_ERROR_TIMEOUT;
 			conn_fail(c, "timed out in the middle of a frame");
-			return GP_ERROR_IO;
-		}
-		if (pfd.revents & (POLLERR | POLLHUP | POLLNVAL)) {
-			conn_fail(c, "the camera closed the connection");
 			return GP_ERROR_IO;
 		}
 	}
@@ -541,7 +559,6 @@ conn_file(struct conn *c, int type, unsigned char *body, size_t len)
 static int
 conn_pump(struct conn *c, int64_t deadline)
 {
-	struct pollfd pfd;
 	int r;
 
 	for (;;) {
@@ -571,15 +588,9 @@ conn_pump(struct conn *c, int64_t deadline)
 					conn_fail(c, strerror(errno));
 					return GP_ERROR_IO;
 				}
-				pfd.fd = c->fd;
-				pfd.events = POLLIN;
-				do {
-					r = poll(&pfd, 1, remaining(deadline));
-				} while (r < 0 && errno == EINTR);
-				if (r < 0) {
-					conn_fail(c, strerror(errno));
+				r = wait_ready(c, POLLIN, deadline);
+				if (r < 0)
 					return GP_ERROR_IO;
-				}
 				if (r == 0)
 					return 0;
 				continue;
