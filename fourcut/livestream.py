@@ -6,15 +6,13 @@ L{ProcessProtocol} that splits its stdout into JPEG frames as they come.
 import time
 
 from twisted.internet import defer
-from twisted.internet.protocol import ProcessProtocol
 
+from . import process
 from .jpegstream import JPEGSplitter
 
-#: Bytes of gphoto2's stderr kept for error reports.
-STDERR_KEPT = 16 * 1024
 
 
-class LiveViewProtocol(ProcessProtocol):
+class LiveViewProtocol(process.StderrTail):
     """
     Reads one C{gphoto2 --capture-movie --stdout} child.
 
@@ -29,7 +27,6 @@ class LiveViewProtocol(ProcessProtocol):
         self._on_frame = on_frame
         self._clock = wall_clock
         self._splitter = JPEGSplitter()
-        self._stderr = bytearray()
         self.frames = 0
         self.started = defer.Deferred()
         self.ended = defer.Deferred()
@@ -43,15 +40,6 @@ class LiveViewProtocol(ProcessProtocol):
             self._on_frame(frame, now)
             if not self.started.called:
                 self.started.callback(None)
-
-    def errReceived(self, data):
-        self._stderr += data
-        if len(self._stderr) > STDERR_KEPT:
-            del self._stderr[:len(self._stderr) - STDERR_KEPT]
-
-    @property
-    def stderr(self):
-        return self._stderr.decode("utf-8", "replace")
 
     def processEnded(self, reason):
         if not self.started.called:

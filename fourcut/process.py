@@ -86,6 +86,29 @@ def stop(reactor, transport, ended, grace=STOP_GRACE):
     return done
 
 
+class StderrTail(ProcessProtocol):
+    """
+    A process protocol that keeps the last L{STDERR_KEPT} bytes of its
+    child's stderr (what gphoto2 says when it fails), never more.
+    """
+
+    #: Bytes of a long-running child's stderr kept.
+    STDERR_KEPT = 16 * 1024
+
+    _stderr = None
+
+    def errReceived(self, data):
+        if self._stderr is None:
+            self._stderr = bytearray()
+        self._stderr += data
+        if len(self._stderr) > self.STDERR_KEPT:
+            del self._stderr[:len(self._stderr) - self.STDERR_KEPT]
+
+    @property
+    def stderr(self):
+        return bytes(self._stderr or b"").decode("utf-8", "replace")
+
+
 class _Collector(ProcessProtocol):
     def __init__(self, argv, max_output):
         self.argv = argv

@@ -25,7 +25,6 @@ import os
 import sys
 
 from twisted.internet import defer, error
-from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger
 
 from fourcut import process
@@ -37,8 +36,6 @@ from fourcut.settings import (
 
 __all__ = ["CameraWorker", "WorkerEnded", "WorkerProtocol", "worker_env"]
 
-#: Bytes of the worker's stderr kept for reports.
-STDERR_KEPT = 16 * 1024
 
 #: Characters of that quoted in an error.
 STDERR_QUOTED = 1000
@@ -96,7 +93,7 @@ class WorkerEnded:
             self.stderr[-300:])
 
 
-class WorkerProtocol(ProcessProtocol):
+class WorkerProtocol(process.StderrTail):
     """
     Splits the worker's stdout into messages and keeps its stderr's tail.
 
@@ -117,7 +114,6 @@ class WorkerProtocol(ProcessProtocol):
         self._max_frame = max_frame
         self.decoder = wire.Decoder(max_payload=max_payload,
                                     payload_limit=self._limit)
-        self._stderr = bytearray()
 
     def _limit(self, header):
         if header.get("type") == "frame":
@@ -140,15 +136,6 @@ class WorkerProtocol(ProcessProtocol):
             except Exception:
                 self.log.failure("handling a camera worker message {type}",
                                  type=header.get("type"))
-
-    def errReceived(self, data):
-        self._stderr += data
-        if len(self._stderr) > STDERR_KEPT:
-            del self._stderr[:len(self._stderr) - STDERR_KEPT]
-
-    @property
-    def stderr(self):
-        return self._stderr.decode("utf-8", "replace")
 
     def processEnded(self, reason):
         self._on_ended(reason)
