@@ -346,8 +346,9 @@ class ClientTests(TestCase):
         for d in (slow, other):
             error = self.failureResultOf(d, CameraError).value
             self.assertEqual(error.status, 503)
-            self.assertIn("get did not finish within 5s", error.text)
-            self.assertIn("killed by signal 9", error.text)
+            self.assertIn("get did not finish within its 5s deadline",
+                          error.text)
+            self.assertIn("killed by SIGKILL", error.text)
             self.assertIn("stopped by SIGINT", error.text)
         ended = self.successResultOf(self.client.ended)
         self.assertIsInstance(ended, WorkerEnded)
@@ -363,7 +364,7 @@ class ClientTests(TestCase):
         self.reactor.advance(1.0)
         self.assertEqual(self.process.signals, ["INT"])
         self.process.exit(3)
-        self.assertIn("capture did not finish within 20s",
+        self.assertIn("capture did not finish within its 20s deadline",
                       self.failureResultOf(d, CameraError).value.text)
 
     def test_garbage(self):
@@ -392,7 +393,7 @@ class ClientTests(TestCase):
         self.process.protocol.childDataReceived(2, b"Segmentation fault\n")
         self.process.exit(signal_number=11)
         error = self.failureResultOf(d, CameraError).value
-        self.assertIn("ended (killed by signal 11) before it answered info",
+        self.assertIn("ended (killed by SIGSEGV) before it answered info",
                       error.text)
         self.assertIn("Segmentation fault", error.text)
         ended = self.successResultOf(self.client.ended)
@@ -810,7 +811,8 @@ class FaultTests(WorkerTestCase):
         first = client.get("imgsettings", "iso")
         second = client.capture()
         error = await self.assertEndedAtDeadline(first, 1.5, started)
-        self.assertIn("get did not finish within 1.5s", error.text)
+        self.assertIn("get did not finish within its 1.5s deadline",
+                      error.text)
         self.assertIn("the camera may be hung", error.text)
         with self.assertRaises(CameraError):
             await second
@@ -840,7 +842,8 @@ class FaultTests(WorkerTestCase):
         started = reactor.seconds()
         error = await self.assertEndedAtDeadline(client.capture(), 1.0,
                                                  started)
-        self.assertIn("capture did not finish within 1s", error.text)
+        self.assertIn("capture did not finish within its 1s deadline",
+                      error.text)
         self.assertFalse(alive(client.pid))
 
     async def test_unplugged_during_live_view(self):
@@ -911,7 +914,7 @@ class FaultTests(WorkerTestCase):
         os.kill(client.pid, signal.SIGKILL)
         with self.assertRaises(CameraError) as caught:
             await d
-        self.assertIn("ended (killed by signal 9) before it answered get",
+        self.assertIn("ended (killed by SIGKILL) before it answered get",
                       caught.exception.text)
         ended = await client.ended
         self.assertEqual((ended.signal, ended.requested), (9, False))

@@ -693,7 +693,16 @@ class CameraWorker:
         return camconfig.command_list(self.session)
 
     def do_info(self):
+        """
+        The camera's info, after one round trip to it: libgphoto2 answers
+        much of the info from what it read when the session opened, so
+        that alone would not notice a camera that has gone (the server's
+        health probe relies on this).
+        """
         self._ensure_open()
+        lost = self._check_connection()
+        if lost is not None:
+            return lost
         return camconfig.command_info(self.session)
 
     def do_resolve(self, name):
@@ -739,12 +748,14 @@ class CameraWorker:
             photo = s.camera.file_get(path.folder, path.name,
                                       gp.GP_FILE_TYPE_NORMAL, None,
                                       s.context)
-            data = photo.get_data_and_size()
+            # A copy: the buffer is the CameraFile's, freed with it before
+            # the answer is written.
+            data = bytes(memoryview(photo.get_data_and_size()))
         finally:
             errors = self._put_back(tree, applied)
         return ({"ok": True, "folder": path.folder, "name": path.name,
                  "path": _join(path.folder, path.name),
-                 "size": len(memoryview(data).cast("B")),
+                 "size": len(data),
                  "mime": photo.get_mime_type(), "settings": taken,
                  "restore_errors": errors}, data)
 
