@@ -22,6 +22,7 @@ restart.
 
 import itertools
 import os
+import signal
 import sys
 
 from twisted.internet import defer, error
@@ -68,7 +69,7 @@ class WorkerEnded:
     @ivar stderr: the tail of its stderr, as text.
     @ivar requested: whether fourcut ended it (L{CameraWorker.stop}, an
         overrun deadline, garbage) rather than it dying by itself.
-    @ivar why: why fourcut ended it (C{"capture did not finish within
+    @ivar why: why fourcut ended it (C{"capture did not finish within its
         60s"}), or L{None}.
     """
 
@@ -84,7 +85,11 @@ class WorkerEnded:
     @property
     def how(self):
         if self.signal is not None:
-            return "killed by signal %d" % (self.signal,)
+            try:
+                name = signal.Signals(self.signal).name
+            except ValueError:
+                name = "signal %d" % (self.signal,)
+            return "killed by %s" % (name,)
         return "exit status %s" % (self.exit_code,)
 
     def __repr__(self):
@@ -302,6 +307,14 @@ class CameraWorker:
             process.stop(self.reactor, self.transport, gone)
         return watcher
 
+    def end(self, why):
+        """
+        fourcut ends the worker, for C{why} (a camera that stalled, say):
+        as L{stop}, but the end counts as a failure; pending calls fail
+        once it is gone.
+        """
+        return self._end(why)
+
     def _end(self, why):
         """
         fourcut ends the worker, for C{why}; pending calls fail once it is
@@ -311,7 +324,7 @@ class CameraWorker:
             self._why = why
             self.log.warn("camera worker (pid {pid}): {why}; ending it",
                           pid=self.pid, why=why)
-        self.stop()
+        return self.stop()
 
     def _garbage(self, text):
         self._end("it sent garbage (%s)" % (text,))
@@ -449,7 +462,8 @@ class CameraWorker:
             deadline = self.deadline
         timer = self.reactor.callLater(
             deadline, self._end,
-            "%s did not finish within %gs" % (command, deadline))
+            "%s did not finish within its %gs deadline"
+            % (command, deadline))
         call = _Call(command, defer.Deferred(), timer, deadline)
         self._pending[request_id] = call
         self.transport.write(data)
