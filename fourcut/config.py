@@ -41,6 +41,10 @@ VIRTUAL_BODIES = ("700D", "550D", "generic")
 VIRTUAL_TRANSPORTS = ("usb", "ptpip")
 VIRTUAL_PROFILES = ("realistic", "fast")
 
+#: C{camera.driver}: one camera session held by a worker (L{fourcut.camera.
+#: held}), or a gphoto2 process per operation (L{fourcut.camera.cli}).
+DRIVERS = ("held", "cli")
+
 #: Where errors in C{overrides} say they come from.
 OVERRIDES_SOURCE = "command line"
 
@@ -163,6 +167,8 @@ class CameraConfig:
     standby_after: float = 60.0
     command_timeout: float = 30.0
     capture_timeout: float = 60.0
+    driver: str = "held"
+    release_after: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -502,6 +508,8 @@ _SCHEMA = {
         "standby_after": _number(0),
         "command_timeout": _number(0, inclusive=False),
         "capture_timeout": _number(0, inclusive=False),
+        "driver": _choice(DRIVERS),
+        "release_after": _number(0),
     },
     "preview": {
         "stop_grace": _number(0),

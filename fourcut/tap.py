@@ -31,7 +31,10 @@ from .gphoto2 import GPhoto2
 from .limits import ConnectionLimits, DescriptorBudget, limit_requests
 from .memory import Trimmer, keep_large_blocks_mapped
 from .photos import PhotoStore
-from .session import CameraSession
+from .camera.children import Children
+from .camera.cli import CLIDriver
+from .camera.held import HeldDriver
+from .camera.session import CameraSession
 from .settings import CameraSettings
 from .status import ServiceStatus
 from .transform import FrameTransform
@@ -99,6 +102,24 @@ def make_virtual_camera(reactor, camera):
     if camera.virtual_transport == "usb":
         return VirtualUSBCamera(reactor, **options)
     return VirtualCamera(reactor, **options)
+
+
+def make_driver(reactor, gphoto2, children, camera):
+    """
+    What runs the camera for the session, as C{camera.driver} (a
+    L{fourcut.config.CameraConfig}) says: one session held by a camera
+    worker, or a gphoto2 child per operation.
+    """
+    if camera.driver == "cli":
+        return CLIDriver(
+            reactor, gphoto2, children,
+            CameraSettings(reactor, gphoto2, deadline=camera.command_timeout),
+            command_timeout=camera.command_timeout,
+            keep_on_card=not camera.delete_internal_memory)
+    return HeldDriver(reactor, gphoto2, children,
+                      deadline=camera.command_timeout,
+                      capture_deadline=camera.capture_timeout,
+                      release_after=camera.release_after)
 
 
 class VirtualCameraService(service.Service):
@@ -263,14 +284,14 @@ def makeService(options, reactor=None):
     broadcaster = Broadcaster(
         on_demand_changed=lambda count: session.demand_changed(count))
     camera = config.camera
+    children = Children(reactor)
     session = CameraSession(
         reactor, gphoto2, broadcaster, PhotoStore(config.paths.photos),
+        make_driver(reactor, gphoto2, children, camera), children,
         stop_grace=config.preview.stop_grace,
         command_timeout=camera.command_timeout,
         capture_timeout=camera.capture_timeout,
         keep_on_card=not camera.delete_internal_memory,
-        settings=CameraSettings(reactor, gphoto2,
-                                deadline=camera.command_timeout),
         modes={"live_view": camera.live_view, "capture": camera.capture,
                "standby": camera.standby},
         preview_iso=camera.preview_iso, capture_iso=camera.capture_iso,
