@@ -113,6 +113,7 @@ class FakeDriver:
         self.settings = FakeSettings()
         self.lives = []
         self.captures = []
+        self.modes = []
         self.releases = 0
         self.idles = 0
 
@@ -121,9 +122,10 @@ class FakeDriver:
         self.lives.append(live)
         return live
 
-    def capture(self, settings, deadline):
+    def capture(self, settings, deadline, mode=()):
         d = defer.Deferred()
         self.captures.append((settings, d))
+        self.modes.append(mode)
         return d
 
     def delete(self, location):
@@ -203,10 +205,11 @@ class HeldSessionTests(SessionTests):
         self.assertFalse(live.stopped)
         self.assertEqual(len(self.driver.lives), 1)
 
-    def test_capture_modes_put_back_for_live_view(self):
+    def test_capture_mode_goes_with_the_photo(self):
         """
-        The capture mode's settings apply for the photo; the live view
-        mode's are applied again after it, since live view went on.
+        The capture mode's settings go to the driver with the photo (the
+        held session sets and puts them back inside its one call); a
+        refused one is kept in mode_errors and the photo is still saved.
         """
         self.session.modes = {"live_view": (("iso", "800"),),
                               "capture": (("iso", "100"),)}
@@ -214,10 +217,14 @@ class HeldSessionTests(SessionTests):
         applied = self.driver.settings.applied
         self.assertEqual(applied, [(("iso", "800"),)])
         d, taken = self.shoot()
-        self.assertEqual(applied[-1], (("iso", "100"),))
-        taken.callback(Shot(b"\xff\xd8photo"))
+        self.assertEqual(self.driver.modes, [(("iso", "100"),)])
+        taken.callback(Shot(b"\xff\xd8photo",
+                            mode_errors=["iso: 100 is not a choice"]))
         self.successResultOf(d)
-        self.assertEqual(applied[-1], (("iso", "800"),))
+        self.assertEqual(applied, [(("iso", "800"),)])
+        self.assertEqual(self.session.mode_errors["capture"],
+                         ["iso: 100 is not a choice"])
+        self.assertEqual(len(self.photos.saved), 1)
 
     def test_no_camera_capture_is_503(self):
         """
@@ -346,8 +353,8 @@ class FakeWorker:
     def live_view(self, on):
         return self._answer("live_view", on)
 
-    def capture(self, settings, deadline=None):
-        return self._answer("capture", tuple(settings))
+    def capture(self, settings, deadline=None, mode=()):
+        return self._answer("capture", tuple(settings), tuple(mode))
 
     def release(self):
         return self._answer("release")

@@ -177,3 +177,7 @@ class ModeSettingsTests(ServiceTestCase):
         parts = await self.preview(1.0)
         self.assertGreater(len(parts), 5)
         self.assertEqual(self.prop(ptp.DPC_WhiteBalance), 4)
+
+
+class CLIModeSettingsTests(ModeSettingsTests):
+    driver = "cli"

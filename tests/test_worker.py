@@ -627,6 +627,24 @@ class LiveViewTests(WorkerTestCase):
         self.assertEqual(self.camera.sessions_opened, 1)
         await client.test_frames.wait(3)
 
+    async def test_capture_mode_then_own_settings(self):
+        """
+        The server's capture mode is set first and the photo's own
+        settings over it; both put back after. A refused mode setting is
+        only reported: the photo is taken all the same.
+        """
+        client = await self.start_worker()
+        photo = await client.capture([("iso", 1600)],
+                                     mode=[("iso", 100),
+                                           ("whitebalance", "Nowhere")])
+        [stored] = self.camera.device.objects.values()
+        self.assertEqual(stored.settings[ptp.DPC_ExposureIndex], 1600)
+        self.assertEqual(self.device_value(ptp.DPC_ExposureIndex), 400)
+        [error] = photo["mode_errors"]
+        self.assertIn("whitebalance", error)
+        self.assertEqual(photo["settings"], [
+            {"name": "iso", "value": "1600", "restored": "100"}])
+
     async def test_capture_refused_setting(self):
         """
         A refused setting puts back those already set, and nothing is

@@ -95,11 +95,14 @@ class Shot:
     @ivar location: where it is on the camera (C{/store_.../IMG_0001.JPG}
         on the card, C{/capt0000.jpg} in an EOS's RAM), or L{None} when
         gphoto2 did not say.
+    @ivar mode_errors: the capture mode's settings the camera refused
+        (text), which never stop a photo.
     """
 
-    def __init__(self, data, location=None):
+    def __init__(self, data, location=None, mode_errors=()):
         self.data = data
         self.location = location
+        self.mode_errors = list(mode_errors)
 
 
 def _incoming_file():
@@ -213,11 +216,22 @@ class CLIDriver:
             self._reactor, self._reactor.getThreadPool(), function, *args)
 
     @defer.inlineCallbacks
-    def capture(self, settings, deadline):
+    def capture(self, settings, deadline, mode=()):
         """
         Take a photo with C{settings} set for it and put back after it
-        (each a camconfig child); fires with a L{Shot}.
+        (each a camconfig child), after the capture C{mode}'s settings
+        (which stay until live view sets its own, and whose refusal is
+        only reported); fires with a L{Shot}.
         """
+        mode_errors = []
+        if mode:
+            try:
+                answer = yield self._with_settings(self.settings.apply, mode)
+            except Exception as e:
+                mode_errors.append(str(e))
+            else:
+                mode_errors += ["%s: %s" % (r["name"], r["error"])
+                                for r in answer["results"] if not r["ok"]]
         restore = ()
         if settings:
             restore = yield self._apply_for_capture(settings)
@@ -249,7 +263,7 @@ class CLIDriver:
         if not result.ok or not data.startswith(b"\xff\xd8"):
             text = failure_text(result, "capture", deadline)
             raise CameraError(classify(text, absent_status=503), text)
-        return Shot(data, location)
+        return Shot(data, location, mode_errors)
 
     @defer.inlineCallbacks
     def delete(self, location):

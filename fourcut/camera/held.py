@@ -279,21 +279,25 @@ class HeldDriver:
     # Operations --------------------------------------------------------------
 
     @defer.inlineCallbacks
-    def capture(self, settings, deadline):
+    def capture(self, settings, deadline, mode=()):
         """
-        Take a photo in the held session, C{settings} set for it and put
-        back after it; fires with a L{fourcut.camera.cli.Shot}.
+        Take a photo in the held session, the capture C{mode}'s settings
+        and then C{settings} set for it and all put back after it (so live
+        view, which goes on, keeps its own); one worker call, between two
+        live view frames. Fires with a L{fourcut.camera.cli.Shot}.
         """
         try:
             worker = yield self._ready()
         except CameraError as e:
             raise CameraError(e.status, "capture: " + e.text) from e
-        answer = yield worker.capture(settings, deadline).addErrback(
+        answer = yield worker.capture(settings, deadline,
+                                      mode=mode).addErrback(
             lambda f: self._distrust(worker, f))
         for error in answer.get("restore_errors") or ():
             self.log.warn("could not put a setting back after a capture: "
                           "{error}", error=error)
-        return Shot(answer["data"], answer.get("path"))
+        return Shot(answer["data"], answer.get("path"),
+                    answer.get("mode_errors") or ())
 
     @defer.inlineCallbacks
     def delete(self, location):

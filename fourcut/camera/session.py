@@ -581,23 +581,28 @@ class CameraSession:
 
     @defer.inlineCallbacks
     def _capture(self, settings, name_hint):
-        live = self._live_running
-        yield self._enter_mode("capture")
+        started = self._reactor.seconds()
         try:
-            shot = yield self.driver.capture(tuple(settings),
-                                             self.capture_timeout)
+            # The capture mode's settings go with the photo: the held
+            # session sets them and puts them back around it (live view
+            # goes on with its own), the CLI sets them before it.
+            shot = yield self.driver.capture(
+                tuple(settings), self.capture_timeout,
+                mode=tuple(self.modes.get("capture", ())))
         except CameraError as e:
             self.last_error = e.text.strip()
             if e.status == 504:
                 # Seed 000: a capture with no camera is a 503.
                 raise CameraError(503, e.text) from e
             raise
-        finally:
-            if live and self.modes.get("capture"):
-                # Live view went on in the held session: give it its own
-                # settings back.
-                yield self._enter_mode("live_view")
+        if shot.mode_errors:
+            self.mode_errors["capture"] = shot.mode_errors
+            self.log.warn("capture settings failed: {failures}",
+                          failures="; ".join(shot.mode_errors))
+        elif self.modes.get("capture"):
+            self.mode_errors.pop("capture", None)
         data = shot.data
+        taken = self._reactor.seconds()
         if (self.capture_transform is not None
                 and not self.capture_transform.identity):
             data = yield self._in_thread(self.capture_transform, data)
@@ -619,8 +624,11 @@ class CameraSession:
                 and on_card(location):
             yield self.driver.delete(location)
         self.captures += 1
-        self.log.info("saved {name} ({size} bytes)", name=name,
-                      size=len(data))
+        self.log.info("saved {name} ({size} bytes; from the camera in "
+                      "{camera:.0f} ms, saved {saved:.0f} ms later)",
+                      name=name, size=len(data),
+                      camera=(taken - started) * 1e3,
+                      saved=(self._reactor.seconds() - taken) * 1e3)
         return name, path, data
 
     def _in_thread(self, function, *args):

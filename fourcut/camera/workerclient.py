@@ -525,7 +525,7 @@ class CameraWorker:
 
     # The held session's own
 
-    def capture(self, settings=(), deadline=None):
+    def capture(self, settings=(), deadline=None, mode=()):
         """
         Take a photo, with C{settings} (C{(name, value)} pairs, looked up
         as L{apply} does) set for it and put back after it, all in the
@@ -534,19 +534,25 @@ class CameraWorker:
         @return: a L{Deferred} firing with C{{"ok": True, "data": the photo
             bytes, "folder", "name", "path" (C{folder/name} on the camera),
             "size", "mime", "settings": [{"name", "value" (as taken),
-            "restored"}], "restore_errors": [text, ...]}}; it fails with
+            "restored"}], "mode_errors" and "restore_errors": [text,
+            ...]}}; C{mode}: settings set first and put back after, whose
+            refusal is only reported (in "mode_errors"); it fails with
             L{SettingError} if a setting was refused (nothing captured,
             those set put back) and L{CameraError} if the camera failed.
         """
-        args = []
-        for name, value in settings:
-            if not name or "=" in name:
-                return defer.fail(SettingError(
-                    "bad setting name %r" % (name,),
-                    {"reason": "unknown-name", "name": name}))
-            args.append([name, format_value(value)])
+        fields = {}
+        for key, pairs in (("settings", settings), ("mode", mode)):
+            args = []
+            for name, value in pairs:
+                if not name or "=" in name:
+                    return defer.fail(SettingError(
+                        "bad setting name %r" % (name,),
+                        {"reason": "unknown-name", "name": name}))
+                args.append([name, format_value(value)])
+            if args or key == "settings":
+                fields[key] = args
         d = self._call("capture", deadline or self.capture_deadline,
-                       settings=args)
+                       **fields)
 
         def taken(result):
             answer, payload = result
