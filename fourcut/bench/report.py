@@ -677,8 +677,9 @@ def text(results):
     session = scenarios.get("session")
     if session:
         out.append("")
-        out.append("6. One camera session held (EOS 700D on USB, realistic): "
-                   "bare python-gphoto2, fourcut held, fourcut cli")
+        out.append("6. One camera session held (EOS 700D on USB, %s): "
+                   "bare python-gphoto2, fourcut held, fourcut cli"
+                   % (session.get("profile", "realistic"),))
         if "error" in session:
             out.append("  ERROR: " + session["error"])
         else:
