@@ -6,6 +6,7 @@ is the real one.
 
 import errno
 import os
+import signal
 
 from twisted.internet import defer, protocol, reactor
 
@@ -248,6 +249,24 @@ class HangTests(SupervisionTestCase):
         await self.wait_state("recovering", "offline", timeout=10)
         self.assertIn("stalled", self.session.last_error)
         await ws.more_real_frames(5, timeout=30)
+
+
+class WorkerDeathTests(SupervisionTestCase):
+    async def test_killed_worker_is_replaced(self):
+        """
+        The held session's worker killed during live view: watchers keep
+        their connections and get live frames from a new worker.
+        """
+        ws = await self.watcher()
+        [pid] = gphoto2_children()
+        os.kill(pid, signal.SIGKILL)
+        await self.wait_state("recovering", "offline", timeout=10)
+        await ws.more_real_frames(5, timeout=30)
+        self.assertEqual(self.session.state, "previewing")
+        self.assertEqual(self.session.driver.workers_started, 2)
+        [new] = gphoto2_children()
+        self.assertNotEqual(new, pid)
+        self.assertEqual(list(self.session.children), [new])
 
 
 class BusyTests(SupervisionTestCase):
