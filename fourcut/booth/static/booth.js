@@ -85,6 +85,8 @@
     const stale = !running && Date.now() - lastFrameAt > 4000 &&
       cameraState !== "capturing" && cameraState !== "busy";
     const waiting = socketDown || offline || stale;
+    // The offline placeholder is text: not mirrored.
+    live.classList.toggle("mirror", !!settings.mirror && !offline);
     $("waiting").hidden = !waiting;
     $("waiting-text").textContent = socketDown ?
       "Connecting to fourcut\u2026" : "Waiting for the camera\u2026";
