@@ -22,6 +22,9 @@ C{health}, C{ws}                       never (C{/ws} checks its own messages,
 C{preview}, C{snapshot}, C{""} (the    only with C{preview.public: false};
 page)                                  the page asked for JSON is C{/status}
                                        and always needs it
+C{AccessPolicy.open_paths}             never: the booth's pages, and
+                                       C{share} with C{booth.guest_links}
+                                       (L{fourcut.booth.service.open_paths})
 everything else                        yes
 =====================================  ======================================
 

@@ -13,6 +13,7 @@ import time
 
 from PIL import Image, ImageChops
 from twisted.internet import defer
+from twisted.logger import Logger
 
 from fourcut.booth.layout import parse_layout
 from fourcut.booth.strip import fit, read_metadata
@@ -27,6 +28,8 @@ TOLERANCE = 0.1
 
 #: Small windows: composing is quick, and each still differs enough.
 WINDOW = [240, 160]
+
+log = Logger()
 
 BOOTH = {"countdown": 3, "countdown_interval": INTERVAL, "window": WINDOW,
          "margin": 12, "spacing": 8, "background": "#203040"}
@@ -99,6 +102,8 @@ class BoothTestMixin:
             times = [when for when, e in ticks if e["shot"] == shot]
             times.append(capturing[shot - 1])
             gaps += [b - a for a, b in zip(times, times[1:])]
+        log.info("booth ticks, seconds apart as received: {gaps}",
+                 gaps=" ".join("%.3f" % gap for gap in gaps))
         for gap in gaps:
             self.assertTrue(abs(gap - INTERVAL) <= TOLERANCE,
                             "a tick %.3f s after the last (interval %.1f s): "
