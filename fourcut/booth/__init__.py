@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_booth_sequence,tests.test_booth_strip,tests.test_booth_ws,tests.test_booth_http,tests.test_booth_browser -*-
 """
 The photo booth that runs by itself on a touch screen, and the API any
 front-end can reuse.
