@@ -357,8 +357,10 @@ class StripStoreTests(TestCase):
             "shots": ["shot-1.jpg", "shot-2.jpg", "shot-3.jpg", "shot-4.jpg"],
             "share": fields["share"]}})
         # Known files are not opened again.
-        self.patch(StripIndex, "_read", staticmethod(
-            lambda path, name: self.fail("read again")))
+        # (On the instance: patching the class's staticmethod would put
+        # back a plain function, a method, for the tests after this one.)
+        self.patch(index, "_read",
+                   lambda path, name: self.fail("read again"))
         self.assertEqual(index.annotate(directory, photos), found)
 
 

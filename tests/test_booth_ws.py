@@ -253,10 +253,13 @@ class SequenceTests(WebSocketTestCase, BoothTestMixin):
         await armed
         device.no_focus(0)
         self.assertEqual(reply["type"], "error", reply)
+        self.assertNotIn("internal error", reply["error"])
         self.assertEqual(reply["shot"], 3)
         self.assertEqual(reply["count"], 4)
-        self.assertIn("shot 3 of 4 failed", reply["error"])
-        self.assertIn("focus", reply["error"].lower())
+        self.assertEqual(reply["code"], 503)
+        # The camera's own words follow (how libgphoto2 words a focus
+        # failure depends on the driver path: CLI or held session).
+        self.assertRegex(reply["error"], r"\Ashot 3 of 4 failed: \S")
         kept = [m["filename"] for m in asker.client.of_type("photo_captured")]
         self.assertEqual(reply["shots"], kept)
         self.assertEqual(sorted(os.listdir(self.photos)), sorted(kept))
