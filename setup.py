@@ -13,6 +13,7 @@ setup(
     python_requires=">=3.9",
     packages=[
         "fourcut",
+        "fourcut.booth",
         "fourcut.camera",
         "fourcut.virtualcam",
         "fourcut.bench",
@@ -22,6 +23,8 @@ setup(
         "twisted": ["plugins/fourcut_plugin.py"],
         # Built by ./dev build_iolib before pip copies the package.
         "fourcut.virtualcam": ["iolib/fourcut_usb.c", "iolib/fourcut_usb.so"],
+        # The booth's pages: served as files, no build step.
+        "fourcut.booth": ["static/*.html", "static/*.css", "static/*.js"],
     },
     install_requires=[
         "twisted>=22.10",
@@ -30,9 +33,12 @@ setup(
         "treq>=22.1",
         "pyyaml>=6.0",
         "pillow>=10.1",
+        "segno>=1.5",
     ],
     extras_require={
-        "test": ["hypothesis"],
+        # The booth's browser tests drive Debian's chromium through its
+        # chromium-driver (./dev test installs both, and zbar-tools).
+        "test": ["hypothesis", "selenium>=4.11"],
         "bench": ["matplotlib"],
     },
 )

@@ -33,6 +33,7 @@ from typing import Optional, Tuple
 
 import yaml
 
+from .booth.layout import LayoutError, parse_layout
 from .camera import policy
 
 #: The virtual camera's bodies (C{generic}: a generic PTP camera), transports
@@ -208,6 +209,33 @@ class AccessConfig:
 
 
 @dataclass(frozen=True)
+class BoothConfig:
+    """
+    The booth (L{fourcut.booth}): the sequence's defaults, how strips look,
+    the C{/booth} page, and the guests' download links. Colours are
+    C{"#rrggbb"} strings; C{frames} is a tuple of C{(layout, png path)}.
+    """
+
+    layout: str = "2x2"
+    countdown: int = 3
+    countdown_interval: float = 1.0
+    window: Tuple[int, int] = (900, 600)
+    margin: int = 40
+    spacing: int = 20
+    background: str = "#ffffff"
+    frames: Tuple[Tuple[str, str], ...] = ()
+    caption: Optional[str] = None
+    caption_font: Optional[str] = None
+    caption_size: int = 48
+    caption_colour: str = "#000000"
+    quality: int = 90
+    mirror_preview: bool = True
+    return_after: float = 30.0
+    public_url: Optional[str] = None
+    guest_links: bool = False
+
+
+@dataclass(frozen=True)
 class Config:
     """
     The whole configuration, one frozen dataclass per section.
@@ -218,6 +246,7 @@ class Config:
     preview: PreviewConfig = field(default_factory=PreviewConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     access: AccessConfig = field(default_factory=AccessConfig)
+    booth: BoothConfig = field(default_factory=BoothConfig)
 
     def as_dict(self):
         """
@@ -241,6 +270,8 @@ def config_to_dict(config):
             value = getattr(getattr(config, section.name), item.name)
             if item.name in _SETTING_KEYS:
                 value = ["%s=%s" % pair for pair in value]
+            elif item.name in _MAPPING_KEYS:
+                value = dict(value)
             elif isinstance(value, tuple):
                 value = list(value)
             values[item.name] = value
@@ -469,6 +500,73 @@ def _token(value):
     return value
 
 
+_COLOUR = re.compile(r"\A#(?:[0-9A-Fa-f]{3}){1,2}\Z")
+
+
+def _colour(value):
+    if not isinstance(value, str) or not _COLOUR.match(value):
+        raise _Invalid('must be a colour "#rrggbb" (e.g. "#ffffff" for '
+                       "white)" + _got(value))
+    return value
+
+
+def _layout(value):
+    try:
+        return str(parse_layout(value))
+    except LayoutError as e:
+        raise _Invalid("%s%s" % (e, _got(value)))
+
+
+def _window(value):
+    if (isinstance(value, (list, tuple)) and len(value) == 2
+            and all(isinstance(n, int) and not isinstance(n, bool)
+                    and 16 <= n <= 4000 for n in value)):
+        return tuple(value)
+    raise _Invalid("must be [width, height], two integers from 16 to 4000"
+                   + _got(value))
+
+
+def _frames(value):
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        raise _Invalid('must be a mapping of layouts to PNG files (e.g. '
+                       '{"1x4": "/etc/fourcut/strip-1x4.png"})' + _got(value))
+    pairs = []
+    for layout, path in value.items():
+        where = "[%s]" % (_show(layout),)
+        try:
+            layout = str(parse_layout(layout))
+        except LayoutError as e:
+            raise _Invalid(str(e), where)
+        if not isinstance(path, str) or not path:
+            raise _Invalid("must be the path of a PNG file" + _got(path),
+                           where)
+        pairs.append((layout, path))
+    return tuple(sorted(pairs))
+
+
+def _public_url(value):
+    if value is None:
+        return None
+    if (not isinstance(value, str)
+            or not re.match(r"\Ahttps?://[^/?#\s]+(/[^?#\s]*)?\Z", value)):
+        raise _Invalid('must be null or the address guests\' phones reach '
+                       'the booth at, such as "http://192.168.4.1:8080" (no '
+                       "query)" + _got(value))
+    return value.rstrip("/")
+
+
+def _caption(value):
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > 200 \
+            or any(c in value for c in "\r\n\0"):
+        raise _Invalid("must be null or one line of text (at most 200 "
+                       "characters)" + _got(value))
+    return value
+
+
 _SCHEMA = {
     "server": {
         "listen": _listen,
@@ -524,6 +622,25 @@ _SCHEMA = {
     "access": {
         "token": _token,
     },
+    "booth": {
+        "layout": _layout,
+        "countdown": _integer(0, 10),
+        "countdown_interval": _number(0.1),
+        "window": _window,
+        "margin": _integer(0, 2000),
+        "spacing": _integer(0, 2000),
+        "background": _colour,
+        "frames": _frames,
+        "caption": _caption,
+        "caption_font": _optional_string,
+        "caption_size": _integer(6, 500),
+        "caption_colour": _colour,
+        "quality": _integer(1, 100),
+        "mirror_preview": _boolean,
+        "return_after": _number(1),
+        "public_url": _public_url,
+        "guest_links": _boolean,
+    },
 }
 
 _SECTIONS = {
@@ -532,9 +649,11 @@ _SECTIONS = {
     "preview": PreviewConfig,
     "paths": PathsConfig,
     "access": AccessConfig,
+    "booth": BoothConfig,
 }
 
 _SETTING_KEYS = frozenset(["live_view", "capture", "standby"])
+_MAPPING_KEYS = frozenset(["frames"])
 
 #: The seed's way of giving C{server.listen}.
 _HOST_PORT = ("host", "port")

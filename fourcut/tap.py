@@ -24,6 +24,7 @@ from autobahn.twisted.resource import WebSocketResource
 
 from . import rest
 from .access import AccessPolicy, guard_site
+from .booth import service as booth_service
 from .broadcast import Broadcaster
 from .config import ConfigError, load_config
 from .gallery import Photos
@@ -85,6 +86,7 @@ class Options(usage.Options):
             overrides["camera.virtual"] = True
         try:
             self.config = load_config(self["config"], overrides)
+            booth_service.check_booth(self.config)
         except ConfigError as e:
             raise usage.UsageError(str(e))
 
@@ -312,7 +314,8 @@ def makeService(options, reactor=None):
 
     status = ServiceStatus(session, broadcaster, reactor,
                            stall_timeout=config.preview.stall_timeout)
-    access = AccessPolicy(config.access.token, config.preview.public)
+    access = AccessPolicy(config.access.token, config.preview.public,
+                          open_paths=booth_service.open_paths(config))
     trimmer = Trimmer(reactor)
     StopService(trimmer.stop).setServiceParent(top)
     websocket = CameraServerFactory(
@@ -333,7 +336,16 @@ def makeService(options, reactor=None):
                                          detailed=access.authenticated))
     root.putChild(b"camera", rest.camera_resource(status))
     root.putChild(b"ws", WebSocketResource(websocket))
-    root.putChild(b"photos", Photos(config.paths.photos, reactor))
+    photos = Photos(config.paths.photos, reactor)
+    root.putChild(b"photos", photos)
+    # The booth: its pages, POST /sequence, guest links, and the
+    # WebSocket's capture_sequence.
+    booth = booth_service.make_booth(
+        reactor, config, session, access,
+        scheme="https" if config.server.listen.startswith("ssl:") else "http")
+    booth.mount(root, photos)
+    booth.listen_websocket(websocket)
+    StopService(booth.stop).setServiceParent(top)
     # Error answers never show where the photos are kept.
     hide_path(config.paths.photos)
     # The API takes no request bodies: the WebSocket message limit bounds
@@ -362,4 +374,5 @@ def makeService(options, reactor=None):
     top.status = status
     top.websocket = websocket
     top.access = access
+    top.booth = booth
     return top
