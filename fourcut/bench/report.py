@@ -564,9 +564,6 @@ def text(results):
                "over the window; srv RSS = the server's peak (VmHWM); other "
                "CPU = machine load not from the benchmark (noise).")
 
-    out.append("")
-    out.append("1. Fan-out (bare: gphoto2 --capture-movie --stdout from the "
-               "same camera, read by a client process: the latency floor)")
     rows = []
     bare = scenarios.get("bare")
     if bare and "error" not in bare:
@@ -587,7 +584,12 @@ def text(results):
                         + [None] * (len(RUN_HEADERS) - 2))
         else:
             rows += _run_rows(json_run, "%d json" % json_run["clients"])
-    out.append(table(RUN_HEADERS, rows))
+    if rows:
+        out.append("")
+        out.append("1. Fan-out (bare: gphoto2 --capture-movie --stdout from "
+                   "the same camera, read by a client process: the latency "
+                   "floor)")
+        out.append(table(RUN_HEADERS, rows))
     produced = ["%s: %s frames (%.1f fps), %s B/frame" % (
         run.get("clients"), run.get("produced"), run.get("camera_fps") or 0,
         run.get("frame_bytes")) for run in scenarios.get("fanout", [])
@@ -707,7 +709,7 @@ def text(results):
                 normal = run.get("normal") or {}
                 out.append(
                     "  fan-out %d clients, %s driver: delivery min %s, p99 "
-                    "%s, server %s + %s %s core" % (
+                    "%s, server %s + %s %s" % (
                         run["clients"], driver,
                         _pct(normal.get("delivery_min")),
                         _ms((normal.get("latency_ms") or {}).get("p99")),

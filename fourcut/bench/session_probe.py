@@ -120,7 +120,15 @@ class Probe:
         if reply.get("type") not in ok_types:
             raise RuntimeError("%s: %r" % (what, {
                 k: v for k, v in reply.items() if k != "image"}))
-        # The gap may end after the answer: wait for live view to go on.
+        # The gap may end well after the answer (the CLI driver starts
+        # live view again, with a new session and the EVF warm-up): wait
+        # for live view to be back, then a little more for the sessions
+        # to be counted.
+        deadline = time.monotonic() + 60
+        while not (self.frames and self.frames[-1] > end):
+            if time.monotonic() > deadline:
+                raise RuntimeError("%s: live view did not come back" % what)
+            await task.deferLater(reactor, 0.05, lambda: None)
         await task.deferLater(reactor, AFTER, lambda: None)
         return {"what": what, "ms": round((end - start) * 1e3, 1),
                 "gap_ms": round(largest_gap(self.frames, start, end) * 1e3,
@@ -147,8 +155,11 @@ def connect(probe):
 
     factory = WebSocketClientFactory("ws://127.0.0.1:%d/ws" % (probe.port,))
     factory.protocol = Client
+    # A photo answer is a 4 MB text message: autobahn's UTF-8 check of it
+    # in Python would be the probe's cost, not fourcut's.
     factory.setProtocolOptions(maxMessagePayloadSize=0,
-                               maxFramePayloadSize=0)
+                               maxFramePayloadSize=0,
+                               utf8validateIncoming=False)
     connectWS(factory)
     return connected
 
