@@ -716,6 +716,10 @@ def text(results):
                         _cores(run["server"].get("cpu")),
                         "worker" if driver == "held" else "gphoto2",
                         _cores(run.get("gphoto2_cpu"))))
+                if len(run.get("p99s_ms") or ()) > 1:
+                    out.append("    p99 of its %d runs: %s ms" % (
+                        len(run["p99s_ms"]),
+                        ", ".join(str(x) for x in run["p99s_ms"])))
 
     slow = scenarios.get("slow")
     if slow:
