@@ -16,12 +16,12 @@ start is retried with backoff while watchers get a placeholder frame.
 
 import time
 
-from twisted.internet import defer, task, threads
+from twisted.internet import defer, task
 from twisted.logger import Logger
 
 from fourcut.camera import policy
-from fourcut.camera.children import Children
-from fourcut.camera.cli import failure_text, on_card
+from fourcut.camera.capture import PhotoTaker
+from fourcut.camera.cli import failure_text
 from fourcut.commands import NO_CAMERA, setting_change
 from fourcut.gphoto2 import CameraError, classify
 from fourcut.placeholder import offline_jpeg
@@ -139,6 +139,9 @@ class CameraSession:
         self._standby_call = None
         self.mode_errors = {}
         self.capture_transform = capture_transform
+        self._photo_taker = PhotoTaker(reactor, driver, photos,
+                                       capture_timeout, keep_on_card,
+                                       capture_transform)
         if preview_transform is None or preview_transform.identity:
             self._preview = None
             self._on_frame = broadcaster.publish
@@ -581,59 +584,27 @@ class CameraSession:
 
     @defer.inlineCallbacks
     def _capture(self, settings, name_hint):
-        started = self._reactor.seconds()
         try:
             # The capture mode's settings go with the photo: the held
             # session sets them and puts them back around it (live view
             # goes on with its own), the CLI sets them before it.
-            shot = yield self.driver.capture(
-                tuple(settings), self.capture_timeout,
-                mode=tuple(self.modes.get("capture", ())))
+            photo = yield self._photo_taker.take(
+                settings, name_hint, mode=self.modes.get("capture", ()))
         except CameraError as e:
             self.last_error = e.text.strip()
-            if e.status == 504:
-                # Seed 000: a capture with no camera is a 503.
-                raise CameraError(503, e.text) from e
             raise
-        if shot.mode_errors:
-            self.mode_errors["capture"] = shot.mode_errors
+        if photo.mode_errors:
+            self.mode_errors["capture"] = photo.mode_errors
             self.log.warn("capture settings failed: {failures}",
-                          failures="; ".join(shot.mode_errors))
+                          failures="; ".join(photo.mode_errors))
         elif self.modes.get("capture"):
             self.mode_errors.pop("capture", None)
-        data = shot.data
-        taken = self._reactor.seconds()
-        if (self.capture_transform is not None
-                and not self.capture_transform.identity):
-            data = yield self._in_thread(self.capture_transform, data)
-        location = shot.location
-        try:
-            name, path = yield self._in_thread(self.photos.save, data,
-                                               name_hint)
-        except OSError as e:
-            if location is None:
-                raise
-            if not on_card(location):
-                raise OSError(e.errno, "%s; the camera held the photo only "
-                              "in its memory (%s; capturetarget Internal "
-                              "RAM), so it is not on the card either"
-                              % (e.strerror, location)) from e
-            raise OSError(e.errno, "%s; the photo is kept on the camera's "
-                          "card as %s" % (e.strerror, location)) from e
-        if not self.keep_on_card and location is not None \
-                and on_card(location):
-            yield self.driver.delete(location)
         self.captures += 1
         self.log.info("saved {name} ({size} bytes; from the camera in "
                       "{camera:.0f} ms, saved {saved:.0f} ms later)",
-                      name=name, size=len(data),
-                      camera=(taken - started) * 1e3,
-                      saved=(self._reactor.seconds() - taken) * 1e3)
-        return name, path, data
-
-    def _in_thread(self, function, *args):
-        return threads.deferToThreadPool(
-            self._reactor, self._reactor.getThreadPool(), function, *args)
+                      name=photo.name, size=len(photo.data),
+                      camera=photo.camera_ms, saved=photo.save_ms)
+        return photo.name, photo.path, photo.data
 
     def command(self, args):
         """
