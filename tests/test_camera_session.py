@@ -15,7 +15,8 @@ from fourcut.broadcast import Broadcaster
 from fourcut.camera.children import Children
 from fourcut.camera.cli import Shot
 from fourcut.camera.held import HeldDriver
-from fourcut.camera.session import FIRST_RETRY_DELAY, CameraSession
+from fourcut.camera.liveview import FIRST_RETRY_DELAY
+from fourcut.camera.session import CameraSession
 from fourcut.camera.workerclient import WorkerEnded
 from fourcut.gphoto2 import CameraError, GPhoto2
 

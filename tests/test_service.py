@@ -284,7 +284,7 @@ class CommandTests(ServiceTestCase):
         watcher = defer.ensureDeferred(self.preview(4))
         while self.session.state != "previewing":
             await sleep(0.05)
-        live = self.session._live.pid
+        live = self.session.live_view.current.pid
         states = []
         self.session.state_listeners.append(lambda state, error: states.append(
             state))
@@ -292,7 +292,7 @@ class CommandTests(ServiceTestCase):
             response = await self.get("/cmd?arg=" + option)
             self.assertEqual(response.code, 200, option)
             self.assertTrue(await response.content())
-        self.assertEqual(self.session._live.pid, live)
+        self.assertEqual(self.session.live_view.current.pid, live)
         self.assertEqual(states, [])
         await watcher
 

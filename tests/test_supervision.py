@@ -373,18 +373,18 @@ class RaceTests(SupervisionTestCase):
         subscriber = Subscriber()
         self.addCleanup(self.broadcaster.unsubscribe, subscriber)
         arrived = []
-        stop = self.session._stop_if_unwatched
+        stop = self.session.live_view._stop_if_unwatched
 
         def stop_then_arrive():
             stopping = stop()
             if stopping is not None and not arrived:
                 # The SIGINT has gone out; the child has not exited yet.
-                self.assertIsNotNone(self.session._stopping)
+                self.assertIsNotNone(self.session.live_view._stopping)
                 self.broadcaster.subscribe(subscriber)
                 arrived.append(self.session.live_view_ready())
             return stopping
 
-        self.session._stop_if_unwatched = stop_then_arrive
+        self.session.live_view._stop_if_unwatched = stop_then_arrive
         await ws.client.reply({"type": "stop_preview", "requestId": 2})
         for _ in range(100):
             if arrived:
@@ -431,7 +431,7 @@ class RaceTests(SupervisionTestCase):
         await sleep(1.5)
         self.assertEqual(self.session.state, "offline")
         self.assertEqual(self.session.children, {})
-        self.assertFalse(self.session._placeholder_loop.running)
+        self.assertFalse(self.session.live_view._placeholder_loop.running)
 
     async def test_stop_while_starting(self):
         client = await connect(self, self.port)

@@ -16,24 +16,19 @@ start is retried with backoff while watchers get a placeholder frame.
 
 import time
 
-from twisted.internet import defer, task
+from twisted.internet import defer
 from twisted.logger import Logger
 
 from fourcut.camera import policy
 from fourcut.camera.capture import PhotoTaker
 from fourcut.camera.cli import failure_text
+from fourcut.camera.liveview import LiveViewSupervisor
 from fourcut.commands import NO_CAMERA, setting_change
-from fourcut.gphoto2 import CameraError, classify
-from fourcut.placeholder import offline_jpeg
+from fourcut.gphoto2 import CameraError
 from fourcut.settings import SettingError
-from fourcut.transform import ThreadedTransform
 
 __all__ = ["CameraSession"]
 
-
-#: Seconds before the first retry of live view that died; each further
-#: quick retry waits twice as long, up to the session's C{restart_delay}.
-FIRST_RETRY_DELAY = 0.5
 
 #: Seconds an answer about the camera's model and battery is reused for.
 INFO_MAX_AGE = 5.0
@@ -41,9 +36,6 @@ INFO_MAX_AGE = 5.0
 #: C{/cmd} options that never open the camera (C{--version} ...) run
 #: beside live view, at most this many at once.
 MAX_SIDE_COMMANDS = 2
-
-#: Seconds between placeholder frames while the camera is offline.
-PLACEHOLDER_INTERVAL = 1.0
 
 
 class CameraSession:
@@ -88,7 +80,8 @@ class CameraSession:
             saved.
         @param max_restart_attempts: quick retries of live view that died
             or would not start, with delays doubling from
-            L{FIRST_RETRY_DELAY} up to C{restart_delay}; after these it is
+            L{fourcut.camera.liveview.FIRST_RETRY_DELAY} up to
+            C{restart_delay}; after these it is
             retried every C{restart_delay} seconds for as long as anyone
             watches.
         @param stall_timeout: seconds without a frame after which running
@@ -107,7 +100,6 @@ class CameraSession:
         self.photos = photos
         self.driver = driver
         self._children = children
-        self.stop_grace = stop_grace
         self.command_timeout = command_timeout
         self.capture_timeout = capture_timeout
         self.keep_on_card = keep_on_card
@@ -122,46 +114,23 @@ class CameraSession:
         self.max_queue = max_queue
         self._queued = 0
         self._side_commands = 0
-        self.max_restart_attempts = max_restart_attempts
-        self.restart_delay = restart_delay
-        self.stall_timeout = stall_timeout
-        self._wall_clock = wall_clock
-        self.failures = 0           # live view failures in a row
-        self.restarts = 0           # live view restarts, for /status
-        self._retry_call = None
-        self._stopping = None       # the live view being ended
-        self._last_frame_at = None
-        self._watchdog = task.LoopingCall(self._check_stall)
-        self._watchdog.clock = reactor
-        self._placeholder = None
-        self._placeholder_loop = task.LoopingCall(self._publish_placeholder)
-        self._placeholder_loop.clock = reactor
         self._standby_call = None
         self.mode_errors = {}
         self.capture_transform = capture_transform
         self._photo_taker = PhotoTaker(reactor, driver, photos,
                                        capture_timeout, keep_on_card,
                                        capture_transform)
-        if preview_transform is None or preview_transform.identity:
-            self._preview = None
-            self._on_frame = broadcaster.publish
-        else:
-            self._preview = ThreadedTransform(reactor, preview_transform,
-                                              broadcaster.publish)
-            self._on_frame = self._preview.submit
         self.state_listeners = []
-        #: Wall-clock time the running live view was started.
-        self.live_since = 0.0
         self.info = {"model": gphoto2.model, "manufacturer": None,
                      "battery": None, "port": None}
         self._info_at = None
         self._lock = defer.DeferredLock()
-        self._demand = 0
-        self._live = None           # a CLILiveView or HeldLiveView
-        self._stall_text = None
-        self._starting = False
-        self._stop_call = None
-        self._waiters = []          # Deferreds waiting for live view
+        self.live_view = LiveViewSupervisor(
+            self, reactor, self._lock, driver, broadcaster,
+            stop_grace=stop_grace, stall_timeout=stall_timeout,
+            max_restart_attempts=max_restart_attempts,
+            restart_delay=restart_delay, preview_transform=preview_transform,
+            wall_clock=wall_clock)
         self._state = "idle"
         self.last_error = None
         self.captures = 0
@@ -194,11 +163,7 @@ class CameraSession:
         """
         Whether live view runs or an operation has the camera.
         """
-        return self._live is not None or self._lock.locked
-
-    @property
-    def _live_running(self):
-        return self._live is not None and self._stopping is not self._live
+        return self.live_view.current is not None or self._lock.locked
 
     def _set_state(self, state):
         if state == self._state:
@@ -229,51 +194,29 @@ class CameraSession:
         """
         Nothing runs any more: the driver may release the camera later.
         """
-        if (self._live is None and not self._lock.locked
+        if (self.live_view.current is None and not self._lock.locked
                 and not self._shut_down):
             self.driver.idle()
 
     # Live view -----------------------------------------------------------
 
     def demand_changed(self, count):
+        """
+        The broadcaster's subscribers now number C{count}: live view
+        follows (L{fourcut.camera.liveview}); with nobody left, the
+        C{standby} settings are applied after C{standby_after} seconds.
+        """
         if self._shut_down:
             return
-        self._demand = count
+        self.live_view.demand_changed(count)
         if count > 0:
-            for name in ("_stop_call", "_standby_call"):
-                call = getattr(self, name)
-                if call is not None and call.active():
-                    call.cancel()
-                setattr(self, name, None)
-            self._start_live_view()
-        else:
-            if self._live is not None and self._stop_call is None:
-                self._stop_call = self._reactor.callLater(self.stop_grace,
-                                                          self._idle_stop)
-            if (self.standby_after > 0 and self.modes.get("standby")
-                    and self._standby_call is None):
-                self._standby_call = self._reactor.callLater(
-                    self.standby_after, self._go_to_standby)
-
-    def _idle_stop(self):
-        self._stop_call = None
-        if self._demand == 0:
-            self._lock.run(self._stop_if_unwatched).addCallback(
-                lambda _: self._restart_if_wanted())
-
-    def _stop_if_unwatched(self):
-        """
-        Stop live view if still nobody wants it: someone may have come
-        while this waited for the lock (behind a slow start, for one).
-        """
-        if self._demand == 0 and not self._waiters:
-            return self._stop_live_view()
-
-    def _restart_if_wanted(self):
-        if (self._demand > 0 or self._waiters) and not self._shut_down:
-            self._start_live_view()
-        else:
-            self._went_idle()
+            if self._standby_call is not None and self._standby_call.active():
+                self._standby_call.cancel()
+            self._standby_call = None
+        elif (self.standby_after > 0 and self.modes.get("standby")
+                and self._standby_call is None):
+            self._standby_call = self._reactor.callLater(
+                self.standby_after, self._go_to_standby)
 
     def _go_to_standby(self):
         """
@@ -281,7 +224,7 @@ class CameraSession:
         C{standby} settings so that the sensor rests between guests.
         """
         self._standby_call = None
-        if self._demand > 0 or self._shut_down:
+        if self.live_view.demand > 0 or self._shut_down:
             return
         self._exclusive("busy", lambda: self._enter_mode("standby"),
                         final_state="standby").addErrback(
@@ -290,209 +233,21 @@ class CameraSession:
     def live_view_ready(self):
         """
         A L{Deferred} that fires once live view is producing frames, or
-        fails with L{CameraError} if gphoto2 cannot start it.
+        fails with L{CameraError} if it cannot be started.
         """
-        if self._live_running and self._live.frames:
-            return defer.succeed(None)
-        d = defer.Deferred()
-        self._waiters.append(d)
-        self._start_live_view(force=True)
-        return d
+        return self.live_view.ready()
 
-    def _notify(self, error=None):
-        waiters, self._waiters = self._waiters, []
-        for d in waiters:
-            if error is None:
-                d.callback(None)
-            else:
-                d.errback(error)
+    @property
+    def failures(self):
+        return self.live_view.failures
 
-    def _start_live_view(self, force=False):
-        """
-        Start live view unless it runs, is starting, the camera is in use,
-        or a retry is already scheduled (C{force}: a new request that wants
-        an answer now does not wait for the retry).
-        """
-        if (self._live is not None or self._starting or self._lock.locked
-                or self._shut_down):
-            return
-        if (not force and self._retry_call is not None
-                and self._retry_call.active()):
-            return
-        self._starting = True
-        self._lock.run(self._spawn_live_view).addErrback(
-            lambda f: self.log.failure("starting live view", f))
+    @property
+    def restarts(self):
+        return self.live_view.restarts
 
-    @defer.inlineCallbacks
-    def _spawn_live_view(self):
-        self._starting = False
-        if self._retry_call is not None and self._retry_call.active():
-            self._retry_call.cancel()
-        self._retry_call = None
-        if self._demand == 0 and not self._waiters:
-            return
-        yield self._enter_mode("live_view")
-        if (self._demand == 0 and not self._waiters) or self._shut_down:
-            return
-        try:
-            live = self.driver.start_live_view(self._frame_arrived)
-        except OSError as e:
-            # No descriptors left for its pipes (or no processes): a
-            # failure like any other, retried while anyone watches.
-            self._spawn_failed(e)
-            return
-        self._live = live
-        self._last_frame_at = self._reactor.seconds()
-        if not self._watchdog.running:
-            self._watchdog.start(max(0.1, self.stall_timeout / 4), now=False)
-        self.live_since = self._wall_clock()
-        self.log.info("live view started ({driver}, pid {pid})",
-                      driver=self.driver.name, pid=live.pid)
-        live.ended.addCallback(self._live_view_ended, live)
-        failure_text = yield live.started
-        if failure_text is None:
-            self.last_error = None
-            self.failures = 0
-            if self._placeholder_loop.running:
-                self._placeholder_loop.stop()
-            self._set_state("previewing")
-            self._notify()
-            if self._demand == 0 and self._stop_call is None:
-                # It was started for a waiter that has gone since (a
-                # snapshot that timed out): stop it after the grace.
-                self._stop_call = self._reactor.callLater(self.stop_grace,
-                                                          self._idle_stop)
-        else:
-            error = CameraError(classify(failure_text), failure_text)
-            self.last_error = failure_text.strip()
-            self._notify(error)
-            # Wait for it to be over before others use the camera.
-            yield live.ended
-
-    def _spawn_failed(self, error):
-        text = "fourcut: cannot start gphoto2 for live view: %s\n" % (
-            error.strerror or error,)
-        self.last_error = text.strip()
-        self.log.warn("{error}", error=self.last_error)
-        self.failures += 1
-        self._notify(CameraError(503, text))
-        if self._demand > 0 and not self._shut_down:
-            self._schedule_retry()
-        else:
-            self._set_state("offline")
-
-    def _frame_arrived(self, data, timestamp):
-        self._last_frame_at = self._reactor.seconds()
-        self._on_frame(data, timestamp)
-
-    def _check_stall(self):
-        """
-        End live view that has sent no frame for C{stall_timeout} seconds
-        (a camera that hangs without closing the connection): ending it
-        counts as its death, so it is restarted like one. An operation in
-        the held session pauses the frames; it has its own deadline.
-        """
-        if self._live is None:
-            self._watchdog.stop()
-            return
-        live = self._live
-        if self.driver.holds_session and self._lock.locked:
-            self._last_frame_at = self._reactor.seconds()
-            return
-        silent = self._reactor.seconds() - self._last_frame_at
-        if silent < self.stall_timeout or self._stopping is live:
-            return
-        self.log.warn("live view stalled: no frame for {s:.1f}s; ending it",
-                      s=silent)
-        self._stall_text = ("live view stalled: no frame for %.1f s\n"
-                            % (silent,))
-        live.kill(self._stall_text.strip())
-
-    def _live_view_ended(self, result, live):
-        reason, stderr = result
-        if self._preview is not None:
-            self._preview.clear()
-        if self._live is not live:
-            return
-        self._live = None
-        if self._watchdog.running:
-            self._watchdog.stop()
-        stall_text, self._stall_text = self._stall_text, None
-        if self._stopping is live:
-            # fourcut ended it (idle, an operation, a restart, shutdown).
-            self._stopping = None
-            if self._state == "previewing":
-                self._set_state("idle")
-            self.log.info("live view ended (pid {pid})", pid=live.pid)
-            # Someone may have come while it was being ended.
-            if not self._lock.locked:
-                self._restart_if_wanted()
-            return
-        # It died by itself, stalled, or would not start.
-        self.last_error = ((stall_text or "") + (stderr or "")).strip() \
-            or str(reason.value)
-        self.log.warn("live view died (pid {pid}): {error}", pid=live.pid,
-                      error=self.last_error[-500:])
-        if live.frames:
-            self.failures = 0
-        self.failures += 1
-        if (self._demand > 0 or self._waiters) and not self._shut_down:
-            self._schedule_retry()
-        else:
-            self._set_state("offline")
-
-    def _schedule_retry(self):
-        """
-        Retry live view: quickly with a doubling delay for the first
-        C{max_restart_attempts} failures in a row, then every
-        C{restart_delay} seconds. Watchers get a placeholder frame in the
-        meantime, so their connections stay open.
-        """
-        if self.failures <= self.max_restart_attempts:
-            delay = min(self.restart_delay,
-                        FIRST_RETRY_DELAY * 2 ** (self.failures - 1))
-            self._set_state("recovering")
-        else:
-            delay = self.restart_delay
-            self._set_state("offline")
-        self.log.info("retrying live view in {delay:.1f}s (failure {n})",
-                      delay=delay, n=self.failures)
-        if self._retry_call is not None and self._retry_call.active():
-            self._retry_call.cancel()
-        self._retry_call = self._reactor.callLater(delay, self._retry)
-        if self._demand > 0 and not self._placeholder_loop.running:
-            self._placeholder_loop.start(PLACEHOLDER_INTERVAL, now=True)
-
-    def _retry(self):
-        self._retry_call = None
-        if self._demand > 0 or self._waiters:
-            self.restarts += 1
-            self._start_live_view(force=True)
-        else:
-            # Everybody left while the camera was away: stop retrying; the
-            # next watcher tries again.
-            if self._placeholder_loop.running:
-                self._placeholder_loop.stop()
-            self._set_state("offline")
-
-    def _publish_placeholder(self):
-        if (self._demand == 0 or self._shut_down
-                or self._state not in ("recovering", "offline")):
-            self._placeholder_loop.stop()
-            return
-        if self._placeholder is None:
-            self._placeholder = offline_jpeg()
-        self.broadcaster.publish(self._placeholder, self._wall_clock(),
-                                 placeholder=True)
-
-    def _stop_live_view(self):
-        """
-        Turn live view off and wait until it is. Call with the lock held.
-        """
-        if self._live is None:
-            return defer.succeed(None)
-        self._stopping = self._live
-        return self._live.stop()
+    @property
+    def live_since(self):
+        return self.live_view.live_since
 
     # Modes ---------------------------------------------------------------
 
@@ -551,15 +306,15 @@ class CameraSession:
             raise CameraError(503, "fourcut is shutting down\n")
         try:
             if device or not self.driver.holds_session:
-                yield self._stop_live_view()
+                yield self.live_view.stop()
             self._set_state(state)
             result = yield work()
         finally:
-            self._set_state("previewing" if self._live_running
+            self._set_state("previewing" if self.live_view.running
                             else final_state)
             self._lock.release()
-            if self._demand > 0 or self._waiters:
-                self._start_live_view()
+            if self.live_view.wanted:
+                self.live_view.start()
             else:
                 self._went_idle()
         return result
@@ -614,9 +369,10 @@ class CameraSession:
         A setting change is checked first, on the widget its NAME resolves
         to in the camera's tree (L{fourcut.camera.policy}), and gphoto2 is
         then given that widget's path, so that what it changes is what was
-        checked, however the client spelled it. The gphoto2 CLI needs the
-        device: live view is paused and the held session releases the
-        camera for it (and opens it again at its next use).
+        checked, however the client spelled it. The
+        gphoto2 CLI needs the device: live view is paused and the held
+        session releases the camera for it (and opens it again at its next
+        use).
         """
         if len(args) == 1 and args[0] in NO_CAMERA:
             return self._without_camera(args)
@@ -689,7 +445,8 @@ class CameraSession:
         if max_age is None:
             max_age = INFO_MAX_AGE
         now = self._reactor.seconds()
-        if ((self._live is not None and not self.driver.holds_session)
+        if ((self.live_view.current is not None
+                and not self.driver.holds_session)
                 or self._lock.locked or self._shut_down
                 or (self._info_at is not None
                     and now - self._info_at < max_age)):
@@ -744,8 +501,7 @@ class CameraSession:
         """
         End every camera process fourcut started (and only those, by PID).
         """
-        if self._live is not None:
-            self._stopping = self._live
+        self.live_view.ending_all()
         return self._children.stop_all()
 
     def shutdown(self):
@@ -753,15 +509,8 @@ class CameraSession:
         Stop live view and every child; for the service's stopService.
         """
         self._shut_down = True
-        for call in (self._stop_call, self._standby_call, self._retry_call):
-            if call is not None and call.active():
-                call.cancel()
-        for loop in (self._watchdog, self._placeholder_loop):
-            if loop.running:
-                loop.stop()
-        if self._preview is not None:
-            self._preview.clear()
-        self._demand = 0
-        self._notify(CameraError(503, "fourcut is shutting down\n"))
+        if self._standby_call is not None and self._standby_call.active():
+            self._standby_call.cancel()
+        self.live_view.shutdown()
         self.driver.close()
         return self.stop_children()

@@ -1,0 +1,380 @@
+# -*- test-case-name: tests.test_camera_session,tests.test_supervision -*-
+"""
+Live view supervision: live view runs while anyone watches, and comes back
+when it fails.
+
+L{LiveViewSupervisor} starts live view through the session's driver when
+the broadcaster has demand (or a snapshot waits for a frame), stops it a
+grace period after the last watcher leaves, and treats live view that
+dies, stalls (no frame for C{stall_timeout} seconds) or will not start as
+a failure: retried after 0.5 s, then twice as long each time up to
+C{restart_delay}, for C{max_restart_attempts} tries (C{recovering}), then
+every C{restart_delay} seconds for as long as anyone watches
+(C{offline}); watchers get a placeholder frame every second meanwhile, so
+their connections stay open.
+
+It starts and stops live view under the session's lock, so that an
+operation and live view never fight over the camera; state changes,
+C{last_error} and the live view mode's settings are the session's
+(L{fourcut.camera.session.CameraSession}, its C{owner}).
+"""
+
+from twisted.internet import defer, task
+from twisted.logger import Logger
+
+from fourcut.gphoto2 import CameraError, classify
+from fourcut.placeholder import offline_jpeg
+from fourcut.transform import ThreadedTransform
+
+__all__ = ["FIRST_RETRY_DELAY", "LiveViewSupervisor", "PLACEHOLDER_INTERVAL"]
+
+#: Seconds before the first retry of live view that died; each further
+#: quick retry waits twice as long, up to C{restart_delay}.
+FIRST_RETRY_DELAY = 0.5
+
+#: Seconds between placeholder frames while the camera is offline.
+PLACEHOLDER_INTERVAL = 1.0
+
+
+class LiveViewSupervisor:
+    """
+    @param owner: the session: its C{_set_state}, C{state}, C{last_error},
+        C{_enter_mode} and C{_went_idle}.
+    @param lock: the session's L{defer.DeferredLock}.
+    @param driver: starts live view (C{start_live_view}) and says whether
+        operations run beside it (C{holds_session}).
+    @param broadcaster: where frames (and placeholders) go.
+    @param preview_transform: a L{fourcut.transform.FrameTransform} run
+        once per frame, in a thread; L{None} or an identity transform
+        passes frames through untouched.
+
+    @ivar current: the running live view (a
+        L{fourcut.camera.cli.CLILiveView} or
+        L{fourcut.camera.held.HeldLiveView}), or L{None}.
+    @ivar demand: subscribers wanting frames.
+    @ivar waiters: L{Deferred}s waiting for live view to produce frames.
+    @ivar failures: failures in a row; C{restarts}: retries, for /status.
+    @ivar live_since: wall-clock time the running live view was started.
+    """
+
+    log = Logger()
+
+    def __init__(self, owner, reactor, lock, driver, broadcaster,
+                 stop_grace=2.0, stall_timeout=5.0, max_restart_attempts=3,
+                 restart_delay=5.0, preview_transform=None, wall_clock=None):
+        self._owner = owner
+        self._reactor = reactor
+        self._lock = lock
+        self.driver = driver
+        self.broadcaster = broadcaster
+        self.stop_grace = stop_grace
+        self.stall_timeout = stall_timeout
+        self.max_restart_attempts = max_restart_attempts
+        self.restart_delay = restart_delay
+        self._wall_clock = wall_clock
+        self.current = None
+        self.demand = 0
+        self.waiters = []
+        self.failures = 0
+        self.restarts = 0
+        self.live_since = 0.0
+        self._stopping = None       # the live view being ended
+        self._starting = False
+        self._retry_call = None
+        self._stop_call = None
+        self._last_frame_at = None
+        self._stall_text = None
+        self._shut_down = False
+        self._watchdog = task.LoopingCall(self._check_stall)
+        self._watchdog.clock = reactor
+        self._placeholder = None
+        self._placeholder_loop = task.LoopingCall(self._publish_placeholder)
+        self._placeholder_loop.clock = reactor
+        if preview_transform is None or preview_transform.identity:
+            self._preview = None
+            self._on_frame = broadcaster.publish
+        else:
+            self._preview = ThreadedTransform(reactor, preview_transform,
+                                              broadcaster.publish)
+            self._on_frame = self._preview.submit
+
+    @property
+    def running(self):
+        """
+        Whether live view runs and is not being stopped.
+        """
+        return self.current is not None and self._stopping is not self.current
+
+    @property
+    def wanted(self):
+        return self.demand > 0 or bool(self.waiters)
+
+    def demand_changed(self, count):
+        """
+        Subscribers (preview clients, snapshot waiters) now number
+        C{count}: start live view, or stop it C{stop_grace} seconds after
+        the last one left.
+        """
+        if self._shut_down:
+            return
+        self.demand = count
+        if count > 0:
+            if self._stop_call is not None and self._stop_call.active():
+                self._stop_call.cancel()
+            self._stop_call = None
+            self.start()
+        elif self.current is not None and self._stop_call is None:
+            self._stop_call = self._reactor.callLater(self.stop_grace,
+                                                      self._idle_stop)
+
+    def _idle_stop(self):
+        self._stop_call = None
+        if self.demand == 0:
+            self._lock.run(self._stop_if_unwatched).addCallback(
+                lambda _: self._restart_if_wanted())
+
+    def _stop_if_unwatched(self):
+        """
+        Stop live view if still nobody wants it: someone may have come
+        while this waited for the lock (behind a slow start, for one).
+        """
+        if self.demand == 0 and not self.waiters:
+            return self.stop()
+
+    def _restart_if_wanted(self):
+        if (self.demand > 0 or self.waiters) and not self._shut_down:
+            self.start()
+        else:
+            self._owner._went_idle()
+
+    def ready(self):
+        """
+        A L{Deferred} that fires once live view is producing frames, or
+        fails with L{CameraError} if gphoto2 cannot start it.
+        """
+        if self.running and self.current.frames:
+            return defer.succeed(None)
+        d = defer.Deferred()
+        self.waiters.append(d)
+        self.start(force=True)
+        return d
+
+    def _notify(self, error=None):
+        waiters, self.waiters = self.waiters, []
+        for d in waiters:
+            if error is None:
+                d.callback(None)
+            else:
+                d.errback(error)
+
+    def start(self, force=False):
+        """
+        Start live view unless it runs, is starting, the camera is in use,
+        or a retry is already scheduled (C{force}: a new request that wants
+        an answer now does not wait for the retry).
+        """
+        if (self.current is not None or self._starting or self._lock.locked
+                or self._shut_down):
+            return
+        if (not force and self._retry_call is not None
+                and self._retry_call.active()):
+            return
+        self._starting = True
+        self._lock.run(self._spawn_live_view).addErrback(
+            lambda f: self.log.failure("starting live view", f))
+
+    @defer.inlineCallbacks
+    def _spawn_live_view(self):
+        self._starting = False
+        if self._retry_call is not None and self._retry_call.active():
+            self._retry_call.cancel()
+        self._retry_call = None
+        if self.demand == 0 and not self.waiters:
+            return
+        yield self._owner._enter_mode("live_view")
+        if (self.demand == 0 and not self.waiters) or self._shut_down:
+            return
+        try:
+            live = self.driver.start_live_view(self._frame_arrived)
+        except OSError as e:
+            # No descriptors left for its pipes (or no processes): a
+            # failure like any other, retried while anyone watches.
+            self._spawn_failed(e)
+            return
+        self.current = live
+        self._last_frame_at = self._reactor.seconds()
+        if not self._watchdog.running:
+            self._watchdog.start(max(0.1, self.stall_timeout / 4), now=False)
+        self.live_since = self._wall_clock()
+        self.log.info("live view started ({driver}, pid {pid})",
+                      driver=self.driver.name, pid=live.pid)
+        live.ended.addCallback(self.current_view_ended, live)
+        failure_text = yield live.started
+        if failure_text is None:
+            self._owner.last_error = None
+            self.failures = 0
+            if self._placeholder_loop.running:
+                self._placeholder_loop.stop()
+            self._owner._set_state("previewing")
+            self._notify()
+            if self.demand == 0 and self._stop_call is None:
+                # It was started for a waiter that has gone since (a
+                # snapshot that timed out): stop it after the grace.
+                self._stop_call = self._reactor.callLater(self.stop_grace,
+                                                          self._idle_stop)
+        else:
+            error = CameraError(classify(failure_text), failure_text)
+            self._owner.last_error = failure_text.strip()
+            self._notify(error)
+            # Wait for it to be over before others use the camera.
+            yield live.ended
+
+    def _spawn_failed(self, error):
+        text = "fourcut: cannot start gphoto2 for live view: %s\n" % (
+            error.strerror or error,)
+        self._owner.last_error = text.strip()
+        self.log.warn("{error}", error=self._owner.last_error)
+        self.failures += 1
+        self._notify(CameraError(503, text))
+        if self.demand > 0 and not self._shut_down:
+            self._schedule_retry()
+        else:
+            self._owner._set_state("offline")
+
+    def _frame_arrived(self, data, timestamp):
+        self._last_frame_at = self._reactor.seconds()
+        self._on_frame(data, timestamp)
+
+    def _check_stall(self):
+        """
+        End live view that has sent no frame for C{stall_timeout} seconds
+        (a camera that hangs without closing the connection): ending it
+        counts as its death, so it is restarted like one. An operation in
+        the held session pauses the frames; it has its own deadline.
+        """
+        if self.current is None:
+            self._watchdog.stop()
+            return
+        live = self.current
+        if self.driver.holds_session and self._lock.locked:
+            self._last_frame_at = self._reactor.seconds()
+            return
+        silent = self._reactor.seconds() - self._last_frame_at
+        if silent < self.stall_timeout or self._stopping is live:
+            return
+        self.log.warn("live view stalled: no frame for {s:.1f}s; ending it",
+                      s=silent)
+        self._stall_text = ("live view stalled: no frame for %.1f s\n"
+                            % (silent,))
+        live.kill(self._stall_text.strip())
+
+    def _live_view_ended(self, result, live):
+        reason, stderr = result
+        if self._preview is not None:
+            self._preview.clear()
+        if self.current is not live:
+            return
+        self.current = None
+        if self._watchdog.running:
+            self._watchdog.stop()
+        stall_text, self._stall_text = self._stall_text, None
+        if self._stopping is live:
+            # fourcut ended it (idle, an operation, a restart, shutdown).
+            self._stopping = None
+            if self._owner.state == "previewing":
+                self._owner._set_state("idle")
+            self.log.info("live view ended (pid {pid})", pid=live.pid)
+            # Someone may have come while it was being ended.
+            if not self._lock.locked:
+                self._restart_if_wanted()
+            return
+        # It died by itself, stalled, or would not start.
+        self._owner.last_error = ((stall_text or "")
+                                  + (stderr or "")).strip() \
+            or str(reason.value)
+        self.log.warn("live view died (pid {pid}): {error}", pid=live.pid,
+                      error=self._owner.last_error[-500:])
+        if live.frames:
+            self.failures = 0
+        self.failures += 1
+        if (self.demand > 0 or self.waiters) and not self._shut_down:
+            self._schedule_retry()
+        else:
+            self._owner._set_state("offline")
+
+    def _schedule_retry(self):
+        """
+        Retry live view: quickly with a doubling delay for the first
+        C{max_restart_attempts} failures in a row, then every
+        C{restart_delay} seconds. Watchers get a placeholder frame in the
+        meantime, so their connections stay open.
+        """
+        if self.failures <= self.max_restart_attempts:
+            delay = min(self.restart_delay,
+                        FIRST_RETRY_DELAY * 2 ** (self.failures - 1))
+            self._owner._set_state("recovering")
+        else:
+            delay = self.restart_delay
+            self._owner._set_state("offline")
+        self.log.info("retrying live view in {delay:.1f}s (failure {n})",
+                      delay=delay, n=self.failures)
+        if self._retry_call is not None and self._retry_call.active():
+            self._retry_call.cancel()
+        self._retry_call = self._reactor.callLater(delay, self._retry)
+        if self.demand > 0 and not self._placeholder_loop.running:
+            self._placeholder_loop.start(PLACEHOLDER_INTERVAL, now=True)
+
+    def _retry(self):
+        self._retry_call = None
+        if self.demand > 0 or self.waiters:
+            self.restarts += 1
+            self.start(force=True)
+        else:
+            # Everybody left while the camera was away: stop retrying; the
+            # next watcher tries again.
+            if self._placeholder_loop.running:
+                self._placeholder_loop.stop()
+            self._owner._set_state("offline")
+
+    def _publish_placeholder(self):
+        if (self.demand == 0 or self._shut_down
+                or self._owner.state not in ("recovering", "offline")):
+            self._placeholder_loop.stop()
+            return
+        if self._placeholder is None:
+            self._placeholder = offline_jpeg()
+        self.broadcaster.publish(self._placeholder, self._wall_clock(),
+                                 placeholder=True)
+
+    def stop(self):
+        """
+        Turn live view off and wait until it is. Call with the lock held.
+        """
+        if self.current is None:
+            return defer.succeed(None)
+        self._stopping = self.current
+        return self.current.stop()
+
+    def ending_all(self):
+        """
+        Every camera process is being ended (reset, shutdown): the running
+        live view's end is fourcut's doing, not a failure.
+        """
+        if self.current is not None:
+            self._stopping = self.current
+
+    def shutdown(self):
+        """
+        No more live view: timers stopped, waiters told.
+        """
+        self._shut_down = True
+        for call in (self._stop_call, self._retry_call):
+            if call is not None and call.active():
+                call.cancel()
+        for loop in (self._watchdog, self._placeholder_loop):
+            if loop.running:
+                loop.stop()
+        if self._preview is not None:
+            self._preview.clear()
+        self.demand = 0
+        self._notify(CameraError(503, "fourcut is shutting down\n"))
