@@ -858,7 +858,15 @@ def command_resolve(session, name):
     if refused is not None:
         fields.update(ok=False, reason="not-allowed", error=refused)
         return fields
-    fields.update(ok=True, path="/%s/%s" % (section, option))
+    # What to give the CLI: the plain name when the widget is the first
+    # of that name (gphoto2 finds it by name, through the camera's single
+    # config lookup where there is one); the path otherwise. gphoto2
+    # 2.5.28 cannot take a path on a Canon EOS: its single config lookup
+    # answers "Bad parameters" and --set-config then crashes (SIGSEGV).
+    path = "/%s/%s" % (section, option)
+    fields.update(ok=True, path=path,
+                  cli_name=option if session.first_named(tree, widget)
+                  else path)
     return fields
 
 

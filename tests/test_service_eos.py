@@ -33,6 +33,23 @@ class DetectionTests(EOSServiceTestCase):
         text = (await response.content()).decode()
         self.assertRegex(text, r"Canon EOS 700D\s+usb:001,007")
 
+    async def test_set_config_through_cmd(self):
+        """
+        --set-config on the EOS through the real CLI: gphoto2 2.5.28 takes
+        the setting's name (given a /SECTION/NAME path it crashes on an
+        EOS), and the camera has the new value.
+        """
+        for spelling in ("iso", "/main/imgsettings/iso", "/imgsettings/iso"):
+            response = await self.get("/cmd?arg=--set-config=%s=800"
+                                      % (spelling,))
+            body = await response.content()
+            self.assertEqual(response.code, 200, (spelling, body))
+            response = await self.get("/cmd?arg=--get-config=iso")
+            self.assertIn(b"Current: 800", await response.content())
+            response = await self.get("/cmd?arg=--set-config=iso=100")
+            self.assertEqual(response.code, 200)
+            await response.content()
+
     async def test_camera_info(self):
         client = await self.client()
         reply = await client.reply({"type": "get_camera_info",

@@ -368,8 +368,9 @@ class CameraSession:
         Options that never open the camera run at once, beside live view.
         A setting change is checked first, on the widget its NAME resolves
         to in the camera's tree (L{fourcut.camera.policy}), and gphoto2 is
-        then given that widget's path, so that what it changes is what was
-        checked, however the client spelled it. The
+        then given a name that reaches that same widget (its own name when
+        it is the first of that name, else its path), so that what it
+        changes is what was checked, however the client spelled it. The
         gphoto2 CLI needs the device: live view is paused and the held
         session releases the camera for it (and opens it again at its next
         use).
@@ -406,7 +407,8 @@ class CameraSession:
             option, name, value = change
             where = yield self._with_settings(self.driver.settings.resolve,
                                               name)
-            args = ["%s=%s=%s" % (option, where["path"], value)]
+            args = ["%s=%s=%s" % (option, where.get("cli_name")
+                                  or where["path"], value)]
         yield self.driver.release()
         stdout = yield self._checked_run(args)
         return stdout
