@@ -14,6 +14,7 @@ setup(
     packages=[
         "fourcut",
         "fourcut.camera",
+        "fourcut.web",
         "fourcut.virtualcam",
         "fourcut.bench",
         "twisted.plugins",

@@ -4,8 +4,8 @@ C{twistd fourcut}: options and the service tree.
 C{makeService(options, reactor=reactor)} builds everything on one reactor:
 the camera session (and, with C{--virtual-camera}, the virtual camera it
 drives), the broadcaster that fans live view out, and the web site,
-behind the access guard and request limits of L{fourcut.access} and the
-connection limits of L{fourcut.limits}.
+behind the access guard and request limits of L{fourcut.web.access} and the
+connection limits of L{fourcut.web.limits}.
 """
 
 import os
@@ -22,13 +22,13 @@ from twisted.python import usage
 from . import __version__
 from autobahn.twisted.resource import WebSocketResource
 
-from . import rest
-from .access import AccessPolicy, guard_site
+from .web import rest
+from .web.access import AccessPolicy, guard_site
 from .broadcast import Broadcaster
 from .config import ConfigError, load_config
-from .gallery import Photos
+from .web.gallery import Photos
 from .gphoto2 import GPhoto2
-from .limits import ConnectionLimits, DescriptorBudget, limit_requests
+from .web.limits import ConnectionLimits, DescriptorBudget, limit_requests
 from .memory import Trimmer, keep_large_blocks_mapped
 from .photos import PhotoStore
 from .session import CameraSession
@@ -37,8 +37,8 @@ from .status import ServiceStatus
 from .transform import FrameTransform
 from .virtualcam import usbport
 from .virtualcam.camera import GPHOTO2_MODEL, VirtualCamera, VirtualUSBCamera
-from .web import hide_path, make_site
-from .ws import CameraServerFactory
+from .web.live import hide_path, make_site
+from .web.ws import CameraServerFactory
 
 
 class Options(usage.Options):

@@ -15,7 +15,7 @@ from twisted.logger import formatEvent, globalLogPublisher
 from twisted.web import static
 from twisted.web.client import Agent, BrowserLikePolicyForHTTPS
 
-from fourcut.access import LINGER
+from fourcut.web.access import LINGER
 from fourcut.virtualcam import ptp
 
 from .support import jpeg_size

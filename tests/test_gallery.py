@@ -1,5 +1,5 @@
 """
-C{/photos} (L{fourcut.gallery.Photos}) mounted in a real listening site,
+C{/photos} (L{fourcut.web.gallery.Photos}) mounted in a real listening site,
 over photo files written here; treq is the client, and a bare TCP client
 sends the request targets that treq would normalise.
 """
@@ -15,7 +15,7 @@ from twisted.trial.unittest import TestCase
 from twisted.web import resource, server
 from twisted.web.client import HTTPConnectionPool
 
-from fourcut.gallery import Photos, iso_time
+from fourcut.web.gallery import Photos, iso_time
 
 #: 2023-11-14T22:13:20Z, in nanoseconds.
 T0 = 1700000000 * 10 ** 9

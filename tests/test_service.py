@@ -13,7 +13,7 @@ from twisted.trial.unittest import TestCase
 from twisted.web.client import HTTPConnectionPool
 
 from fourcut.tap import Options, makeService
-from fourcut.web import NOTSENT_LOWAT
+from fourcut.web.live import NOTSENT_LOWAT
 
 from .support import jpeg_size
 

@@ -16,7 +16,7 @@ public paths is short and explicit, everything else is protected.
 First path segment                     Needs the token
 =====================================  ======================================
 C{health}, C{ws}                       never (C{/ws} checks its own messages,
-                                       see L{fourcut.ws}); C{/health} hides
+                                       see L{fourcut.web.ws}); C{/health} hides
                                        its failure details from anonymous
                                        callers
 C{preview}, C{snapshot}, C{""} (the    only with C{preview.public: false};
@@ -41,7 +41,7 @@ L{BodyLimit} makes C{twisted.web} refuse request bodies over a limit with a
 413 while the body is still arriving, instead of buffering it all: the
 API takes no bodies.
 
-L{Guard} also tells the connection limits (L{fourcut.limits}) which
+L{Guard} also tells the connection limits (L{fourcut.web.limits}) which
 connections have proved the token, and answers a 503 to the first request
 of a connection that was accepted on probation and has not.
 """
@@ -70,7 +70,7 @@ PREVIEW = frozenset([b"preview", b"snapshot", b""])
 QUERY_TOKEN = frozenset([b"preview", b"snapshot"])
 
 #: Path segments whose handshake takes it there too (checked by the
-#: WebSocket protocol itself, see L{fourcut.ws.handshake_token}).
+#: WebSocket protocol itself, see L{fourcut.web.ws.handshake_token}).
 HANDSHAKE_TOKEN = frozenset([b"ws"])
 
 #: What separates the parts of a URI that are redacted whole.
@@ -386,7 +386,7 @@ class Overloaded(resource.Resource):
     """
     The 503 for the first request, without the token, of a connection that
     was accepted over the bound for unauthenticated connections (see
-    L{fourcut.limits}); the connection is closed after it.
+    L{fourcut.web.limits}); the connection is closed after it.
     """
 
     isLeaf = True

@@ -13,10 +13,10 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.web import http, resource, server
 
-from .broadcast import EncodedFrames, LatestFrameProducer
-from .commands import CommandRefused, parse_cmd_args
-from .gphoto2 import CameraError
-from .settings import SettingError
+from ..broadcast import EncodedFrames, LatestFrameProducer
+from ..commands import CommandRefused, parse_cmd_args
+from ..gphoto2 import CameraError
+from ..settings import SettingError
 
 log = Logger()
 

@@ -14,7 +14,7 @@ C{requestId}. Anything malformed gets an C{error} reply and the connection
 stays open; only a frame Autobahn cannot parse, or a message over the hard
 size limit, closes that one connection.
 
-With an access token configured (C{access.token}, see L{fourcut.access}),
+With an access token configured (C{access.token}, see L{fourcut.web.access}),
 a client proves it has the token either in the handshake (a C{token} query
 parameter on the URL, or an C{Authorization: Bearer} header; a wrong one is
 refused with HTTP 401) or with a first C{{"type": "auth", "token": ...}}
@@ -28,7 +28,7 @@ protected as well, a client that has not authenticated within
 C{auth_timeout} seconds is closed (code 3008, "Timeout"); with public live
 view, one that has neither authenticated nor started watching. Only
 authenticated clients count against C{max_clients}: the others are kept few
-by L{fourcut.limits.ConnectionLimits}, so that they cannot take the
+by L{fourcut.web.limits.ConnectionLimits}, so that they cannot take the
 front-end's slots.
 
 What the server sends a client is bounded (C{max_unsent_bytes}). Frames
@@ -57,14 +57,14 @@ from autobahn.websocket.types import ConnectionDeny
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from . import __version__
+from .. import __version__
 from .access import AccessPolicy
-from .broadcast import EncodedFrames, LatestFrameProducer
-from .gphoto2 import CameraError
+from ..broadcast import EncodedFrames, LatestFrameProducer
+from ..gphoto2 import CameraError
 from .limits import connection_of, unsent_bytes
-from .photos import check_name_hint
-from .settings import SettingError
-from .web import bound_unsent, hide_paths, os_error_text
+from ..photos import check_name_hint
+from ..settings import SettingError
+from .live import bound_unsent, hide_paths, os_error_text
 
 log = Logger()
 

@@ -8,7 +8,7 @@ import json
 from twisted.logger import Logger
 from twisted.web import resource, server
 
-from .web import NO_CACHE_HEADERS, Reply, hide_paths
+from .live import NO_CACHE_HEADERS, Reply, hide_paths
 
 log = Logger()
 
@@ -20,7 +20,7 @@ def json_body(value):
 def send_json(reply, status, value):
     """
     Answer C{value} as JSON with C{status}; an error answer's C{error} and
-    C{reason} show no server paths (L{fourcut.web.hide_paths}).
+    C{reason} show no server paths (L{fourcut.web.live.hide_paths}).
     """
     if status >= 400 and isinstance(value, dict):
         value = {key: hide_paths(item) if key in ("error", "reason")

@@ -22,7 +22,7 @@ from twisted.python.failure import Failure
 from twisted.web import resource, server, static
 
 from .rest import send_json
-from .web import Reply
+from .live import Reply
 
 log = Logger()
 
