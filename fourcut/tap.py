@@ -3,9 +3,8 @@ C{twistd fourcut}: options and the service tree.
 
 C{makeService(options, reactor=reactor)} builds everything on one reactor:
 the camera session (and, with C{--virtual-camera}, the virtual camera it
-drives), the broadcaster that fans live view out, and the web site,
-behind the access guard and request limits of L{fourcut.web.access} and the
-connection limits of L{fourcut.web.limits}.
+drives), the broadcaster that fans live view out, and the web site that
+L{fourcut.web.site} builds.
 """
 
 import os
@@ -20,15 +19,9 @@ from twisted.logger import Logger
 from twisted.python import usage
 
 from . import __version__
-from autobahn.twisted.resource import WebSocketResource
-
-from .web import rest
-from .web.access import AccessPolicy, guard_site
 from .broadcast import Broadcaster
 from .config import ConfigError, load_config
-from .web.gallery import Photos
 from .gphoto2 import GPhoto2
-from .web.limits import ConnectionLimits, DescriptorBudget, limit_requests
 from .memory import Trimmer, keep_large_blocks_mapped
 from .photos import PhotoStore
 from .session import CameraSession
@@ -37,8 +30,7 @@ from .status import ServiceStatus
 from .transform import FrameTransform
 from .virtualcam import usbport
 from .virtualcam.camera import GPHOTO2_MODEL, VirtualCamera, VirtualUSBCamera
-from .web.live import hide_path, make_site
-from .web.ws import CameraServerFactory
+from .web import site
 
 
 class Options(usage.Options):
@@ -291,38 +283,11 @@ def makeService(options, reactor=None):
 
     status = ServiceStatus(session, broadcaster, reactor,
                            stall_timeout=config.preview.stall_timeout)
-    access = AccessPolicy(config.access.token, config.preview.public)
     trimmer = Trimmer(reactor)
     StopService(trimmer.stop).setServiceParent(top)
-    websocket = CameraServerFactory(
-        session, broadcaster, status, reactor,
-        max_clients=config.server.max_ws_clients,
-        max_message_bytes=config.server.max_message_bytes,
-        commands_per_second=config.server.commands_per_second,
-        access=access, auth_timeout=config.server.auth_timeout,
-        max_unsent_bytes=config.server.max_unsent_bytes,
-        trimmer=trimmer)
-    site = make_site(broadcaster, session, reactor,
-                     config.preview.snapshot_timeout)
-    root = site.resource
-    status_view = rest.Status(status)
-    root.page.json_view = status_view
-    root.putChild(b"status", status_view)
-    root.putChild(b"health", rest.Health(status,
-                                         detailed=access.authenticated))
-    root.putChild(b"camera", rest.camera_resource(status))
-    root.putChild(b"ws", WebSocketResource(websocket))
-    root.putChild(b"photos", Photos(config.paths.photos, reactor))
-    # Error answers never show where the photos are kept.
-    hide_path(config.paths.photos)
-    # The API takes no request bodies: the WebSocket message limit bounds
-    # them too.
-    guard_site(site, access, max_body=config.server.max_message_bytes)
-    limit_requests(site, config.server.header_timeout)
-    limits = ConnectionLimits(
-        site, reactor, max_unauthenticated=config.server.max_unauthenticated,
-        max_per_address=config.server.max_unauthenticated_per_address,
-        budget=DescriptorBudget(config.server.fd_reserve))
+    web = site.build(config, reactor, session, broadcaster, status,
+                     trimmer=trimmer)
+    access = web.access
     if access.required:
         log.info("access token required for the API{preview}",
                  preview=" (live view is public)" if access.preview_public
@@ -330,15 +295,16 @@ def makeService(options, reactor=None):
     else:
         log.warn("no access.token: anyone who can reach {listen} can use "
                  "the camera", listen=config.server.listen)
-    web = WebService(serverFromString(reactor, config.server.listen), site,
-                     limits, scheme="https" if config.server.listen.startswith(
-                         "ssl:") else "http")
-    web.setServiceParent(top)
+    listening = WebService(
+        serverFromString(reactor, config.server.listen), web.site,
+        web.factory, scheme="https" if config.server.listen.startswith(
+            "ssl:") else "http")
+    listening.setServiceParent(top)
     top.session = session
     top.broadcaster = broadcaster
-    top.web = web
-    top.limits = limits
+    top.web = listening
+    top.limits = web.factory
     top.status = status
-    top.websocket = websocket
+    top.websocket = web.websocket
     top.access = access
     return top

@@ -21,8 +21,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web import resource, server, static
 
-from .rest import send_json
-from .live import Reply
+from .replies import Reply, send_json
 
 log = Logger()
 

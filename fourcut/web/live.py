@@ -1,185 +1,25 @@
+# -*- test-case-name: tests.test_service -*-
 """
-The HTTP API of seed 000 as a C{twisted.web} resource tree:
-C{/preview}, C{/snapshot}, C{/capture}, C{/reset}, C{/cmd} and C{/}.
+Live view over HTTP, as seed 000 serves it: C{GET /preview} (a multipart
+stream every client shares), C{GET /snapshot} (one frame) and C{GET /} (the
+page showing it).
 """
 
-import os
-import re
 import socket
-import sys
-import tempfile
 
 from twisted.internet import defer
 from twisted.logger import Logger
-from twisted.web import http, resource, server
+from twisted.web import resource, server
 
 from ..broadcast import EncodedFrames, LatestFrameProducer
-from ..commands import CommandRefused, parse_cmd_args
-from ..gphoto2 import CameraError
-from ..settings import SettingError
+from .replies import NO_CACHE_HEADERS, Reply, fail, no_cache, plain
+
+__all__ = ["BOUNDARY", "NOTSENT_LOWAT", "Page", "Preview", "PreviewStream",
+           "Snapshot", "bound_unsent", "multipart_part"]
 
 log = Logger()
 
 BOUNDARY = b"frame"
-NO_CACHE = b"no-store, no-cache, must-revalidate, proxy-revalidate, max-age=0"
-
-
-#: Top-level directories whose paths error answers never show.
-_SERVER_ROOTS = {"bin", "boot", "dev", "etc", "home", "lib", "lib64", "media",
-                 "mnt", "opt", "proc", "root", "run", "sbin", "srv", "sys",
-                 "tmp", "usr", "var"}
-_hidden_pattern = None
-
-
-def hide_path(directory):
-    """
-    Hide paths under C{directory} (and everything under its top-level
-    directory) in error answers too, beside the system's own directories,
-    the working directory, Python's and fourcut's.
-    """
-    global _hidden_pattern
-    parts = os.path.abspath(directory).split(os.sep)
-    if len(parts) > 1 and parts[1]:
-        _SERVER_ROOTS.add(parts[1])
-        _hidden_pattern = None
-
-
-def _pattern():
-    global _hidden_pattern
-    if _hidden_pattern is None:
-        for directory in (os.getcwd(), sys.prefix, sys.base_prefix,
-                          sys.exec_prefix, tempfile.gettempdir(),
-                          os.path.expanduser("~"), os.path.dirname(__file__)):
-            parts = os.path.abspath(directory).split(os.sep)
-            if len(parts) > 1 and parts[1]:
-                _SERVER_ROOTS.add(parts[1])
-        roots = "|".join(re.escape(root) for root in sorted(_SERVER_ROOTS))
-        _hidden_pattern = re.compile(
-            r"(?<![\w.:/-])/(?:%s)(?:/[^\s'\"():;,<>]*)?" % (roots,))
-    return _hidden_pattern
-
-
-def hide_paths(text):
-    """
-    C{text} (an error answer) with every path on the server cut to its
-    last component (C{.../name}): where fourcut, its photos and its Python
-    live is nobody's business on the venue network. Names such as
-    C{/main/imgsettings/iso} (camera settings) are not file paths and are
-    kept.
-    """
-    def hide(match):
-        name = match.group(0).rstrip("/").rsplit("/", 1)[-1]
-        return ".../" + name if name else "..."
-    return _pattern().sub(hide, text)
-
-
-def os_error_text(error):
-    """
-    What an L{OSError} means, without the file name it carries.
-    """
-    return error.strerror or type(error).__name__
-
-
-def plain(request, status, text):
-    """
-    Finish C{request} with C{status} and C{text} as text/plain. Error
-    answers (4xx, 5xx) show no server paths (L{hide_paths}) and are never
-    empty.
-    """
-    if status >= 400:
-        if isinstance(text, bytes):
-            text = text.decode("utf-8", "replace")
-        text = hide_paths(text)
-        if not text.strip():
-            text = "fourcut: %d %s\n" % (status, http.RESPONSES.get(
-                status, b"error").decode("ascii", "replace"))
-    if not isinstance(text, bytes):
-        text = text.encode("utf-8", "replace")
-    request.setResponseCode(status)
-    request.setHeader(b"content-type", b"text/plain; charset=utf-8")
-    request.setHeader(b"content-length", b"%d" % len(text))
-    request.write(text)
-    request.finish()
-
-
-def fail(request, failure, what):
-    """
-    Answer a failed camera operation: the seed's status and gphoto2's text
-    for camera trouble, a logged 500 for anything else.
-    """
-    if failure.check(CameraError):
-        plain(request, failure.value.status, failure.value.text)
-    elif failure.check(SettingError):
-        plain(request, 400, "fourcut: %s\n" % (failure.value,))
-    elif failure.check(OSError):
-        log.failure("{what} could not be saved", failure, what=what)
-        plain(request, 507 if "No space" in str(failure.value) else 500,
-              "fourcut: the photo could not be saved: %s\n"
-              % (os_error_text(failure.value),))
-    else:
-        log.failure("{what} failed", failure, what=what)
-        plain(request, 500, "fourcut: internal error; see the server log\n")
-
-
-class Reply:
-    """
-    The answer a request is waiting for while the camera works.
-
-    Camera work takes seconds, and by the time it is done the client may
-    have hung up; writing to a request whose connection is gone raises.
-    C{notifyFinish} fails when that happens, so L{gone} says whether
-    anyone is still listening, and the methods do nothing once nobody is.
-
-    @ivar gone: the client disconnected before the answer was ready.
-    """
-
-    def __init__(self, request):
-        self.request = request
-        self.gone = False
-        self.done = False
-        request.notifyFinish().addErrback(self._lost)
-
-    def _lost(self, failure):
-        self.gone = True
-
-    def plain(self, status, text):
-        if not (self.gone or self.done):
-            self.done = True
-            plain(self.request, status, text)
-
-    def fail(self, failure, what):
-        if not (self.gone or self.done):
-            self.done = True
-            fail(self.request, failure, what)
-        elif not failure.check(CameraError):
-            log.failure("{what} failed (client gone)", failure, what=what)
-
-    def send(self, content_type, body, headers=()):
-        """
-        Finish with C{body}, its length and type, and C{headers}.
-        """
-        if self.gone or self.done:
-            return
-        self.done = True
-        request = self.request
-        request.setHeader(b"content-type", content_type)
-        request.setHeader(b"content-length", b"%d" % len(body))
-        for name, value in headers:
-            request.setHeader(name, value)
-        request.write(body)
-        request.finish()
-
-
-NO_CACHE_HEADERS = [
-    (b"cache-control", NO_CACHE),
-    (b"pragma", b"no-cache"),
-    (b"expires", b"0"),
-]
-
-
-def no_cache(request):
-    for name, value in NO_CACHE_HEADERS:
-        request.setHeader(name, value)
 
 
 def multipart_part(frame):
@@ -371,71 +211,6 @@ class Snapshot(resource.Resource):
         return server.NOT_DONE_YET
 
 
-class CameraAction(resource.Resource):
-    """
-    A C{GET} that acts on the camera (capture, reset, command), through
-    the camera session.
-
-    twisted.web answers HEAD by running render_GET and dropping the body,
-    so a HEAD (a link checker, a prefetching proxy) would take a photo or
-    reset the camera: here it is a 405. (Raising UnsupportedMethod would
-    not do: twisted.web then fakes the HEAD with a GET.)
-    """
-
-    isLeaf = True
-
-    def __init__(self, session):
-        resource.Resource.__init__(self)
-        self.session = session
-
-    def render_HEAD(self, request):
-        request.setResponseCode(405)
-        request.setHeader(b"allow", b"GET")
-        request.setHeader(b"content-type", b"text/plain; charset=utf-8")
-        return b""
-
-
-class Capture(CameraAction):
-    def render_GET(self, request):
-        reply = Reply(request)
-
-        def send(result):
-            name, path, data = result
-            if reply.gone:
-                log.info("{name} saved; its client had gone", name=name)
-            reply.send(b"image/jpeg", data, [
-                (b"content-disposition",
-                 b'inline; filename="%s"' % name.encode())])
-
-        self.session.capture().addCallbacks(send, reply.fail,
-                                            errbackArgs=("capture",))
-        return server.NOT_DONE_YET
-
-
-class Reset(CameraAction):
-    def render_GET(self, request):
-        reply = Reply(request)
-        self.session.reset().addCallbacks(
-            lambda _: reply.send(b"text/html; charset=utf-8",
-                                 b"Camera has been reset."),
-            reply.fail, errbackArgs=("reset",))
-        return server.NOT_DONE_YET
-
-
-class Command(CameraAction):
-    def render_GET(self, request):
-        try:
-            args = parse_cmd_args(request.args.get(b"arg"))
-        except CommandRefused as e:
-            plain(request, 400, str(e) + "\n")
-            return server.NOT_DONE_YET
-        reply = Reply(request)
-        self.session.command(args).addCallbacks(
-            lambda stdout: reply.plain(200, stdout),
-            reply.fail, errbackArgs=("command",))
-        return server.NOT_DONE_YET
-
-
 PAGE = b"""<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><title>fourcut</title>
@@ -470,32 +245,3 @@ class Page(resource.Resource):
             return self.json_view.render_GET(request)
         request.setHeader(b"content-type", b"text/html; charset=utf-8")
         return PAGE
-
-
-class Root(resource.Resource):
-    """
-    C{/} is the page; the API lives beside it.
-    """
-
-    def __init__(self, broadcaster, session, clock, snapshot_timeout=10.0):
-        resource.Resource.__init__(self)
-        self.page = Page()
-        self.putChild(b"preview", Preview(broadcaster, session, clock))
-        self.putChild(b"snapshot", Snapshot(broadcaster, session, clock,
-                                            snapshot_timeout))
-        self.putChild(b"capture", Capture(session))
-        self.putChild(b"reset", Reset(session))
-        self.putChild(b"cmd", Command(session))
-
-    def getChild(self, name, request):
-        if name == b"":
-            return self.page
-        return resource.NoResource()
-
-
-def make_site(broadcaster, session, clock, snapshot_timeout=10.0):
-    site = server.Site(Root(broadcaster, session, clock, snapshot_timeout))
-    site.displayTracebacks = False
-    return site
-
-

@@ -3,32 +3,12 @@ The REST status endpoints of seed 001: C{GET /status}, C{GET /health},
 C{GET /camera/info} and C{POST /camera/restart}, all JSON.
 """
 
-import json
-
 from twisted.logger import Logger
 from twisted.web import resource, server
 
-from .live import NO_CACHE_HEADERS, Reply, hide_paths
+from .replies import NO_CACHE_HEADERS, Reply, json_body, send_json
 
 log = Logger()
-
-
-def json_body(value):
-    return json.dumps(value, indent=1, sort_keys=True).encode("utf-8") + b"\n"
-
-
-def send_json(reply, status, value):
-    """
-    Answer C{value} as JSON with C{status}; an error answer's C{error} and
-    C{reason} show no server paths (L{fourcut.web.live.hide_paths}).
-    """
-    if status >= 400 and isinstance(value, dict):
-        value = {key: hide_paths(item) if key in ("error", "reason")
-                 and isinstance(item, str) else item
-                 for key, item in value.items()}
-    if not (reply.gone or reply.done):
-        reply.request.setResponseCode(status)
-    reply.send(b"application/json", json_body(value), NO_CACHE_HEADERS)
 
 
 class StatusView(resource.Resource):

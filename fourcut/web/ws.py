@@ -64,7 +64,8 @@ from ..gphoto2 import CameraError
 from .limits import connection_of, unsent_bytes
 from ..photos import check_name_hint
 from ..settings import SettingError
-from .live import bound_unsent, hide_paths, os_error_text
+from .live import bound_unsent
+from .replies import hide_paths, os_error_text
 
 log = Logger()
 
@@ -745,7 +746,9 @@ def handshake_token(request):
 class CameraServerFactory(WebSocketServerFactory):
     """
     The WebSocket side of the service; mount it with
-    C{autobahn.twisted.resource.WebSocketResource}.
+    C{autobahn.twisted.resource.WebSocketResource}, and make its
+    L{state_changed} a listener of the session's state
+    (L{fourcut.web.site.build} does both).
 
     @ivar clients: the open connections.
     @ivar access: the L{AccessPolicy}.
@@ -786,8 +789,12 @@ class CameraServerFactory(WebSocketServerFactory):
                                 # that sends but never reads is dropped.
                                 autoPingRestartOnAnyTraffic=False,
                                 failByDrop=False)
-        status.websockets = lambda: len(self.clients)
-        session.state_listeners.append(self.state_changed)
+
+    def client_count(self):
+        """
+        How many WebSocket connections are open (for C{/status}).
+        """
+        return len(self.clients)
 
     def authenticated_clients(self):
         """

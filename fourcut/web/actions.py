@@ -1,0 +1,80 @@
+# -*- test-case-name: tests.test_service -*-
+"""
+Seed 000's requests that act on the camera: C{GET /capture}, C{GET /reset}
+and C{GET /cmd}, each through the camera session.
+"""
+
+from twisted.logger import Logger
+from twisted.web import resource, server
+
+from ..commands import CommandRefused, parse_cmd_args
+from .replies import Reply, plain
+
+__all__ = ["CameraAction", "Capture", "Command", "Reset"]
+
+log = Logger()
+
+
+class CameraAction(resource.Resource):
+    """
+    A C{GET} that acts on the camera (capture, reset, command), through
+    the camera session.
+
+    twisted.web answers HEAD by running render_GET and dropping the body,
+    so a HEAD (a link checker, a prefetching proxy) would take a photo or
+    reset the camera: here it is a 405. (Raising UnsupportedMethod would
+    not do: twisted.web then fakes the HEAD with a GET.)
+    """
+
+    isLeaf = True
+
+    def __init__(self, session):
+        resource.Resource.__init__(self)
+        self.session = session
+
+    def render_HEAD(self, request):
+        request.setResponseCode(405)
+        request.setHeader(b"allow", b"GET")
+        request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+        return b""
+
+
+class Capture(CameraAction):
+    def render_GET(self, request):
+        reply = Reply(request)
+
+        def send(result):
+            name, path, data = result
+            if reply.gone:
+                log.info("{name} saved; its client had gone", name=name)
+            reply.send(b"image/jpeg", data, [
+                (b"content-disposition",
+                 b'inline; filename="%s"' % name.encode())])
+
+        self.session.capture().addCallbacks(send, reply.fail,
+                                            errbackArgs=("capture",))
+        return server.NOT_DONE_YET
+
+
+class Reset(CameraAction):
+    def render_GET(self, request):
+        reply = Reply(request)
+        self.session.reset().addCallbacks(
+            lambda _: reply.send(b"text/html; charset=utf-8",
+                                 b"Camera has been reset."),
+            reply.fail, errbackArgs=("reset",))
+        return server.NOT_DONE_YET
+
+
+class Command(CameraAction):
+    def render_GET(self, request):
+        try:
+            args = parse_cmd_args(request.args.get(b"arg"))
+        except CommandRefused as e:
+            plain(request, 400, str(e) + "\n")
+            return server.NOT_DONE_YET
+        reply = Reply(request)
+        self.session.command(args).addCallbacks(
+            lambda stdout: reply.plain(200, stdout),
+            reply.fail, errbackArgs=("command",))
+        return server.NOT_DONE_YET

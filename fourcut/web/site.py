@@ -1,0 +1,128 @@
+# -*- test-case-name: tests.test_service -*-
+"""
+The whole web site in one place: every path fourcut answers on its one
+port, the guards in front of them, and what listens.
+
+L{build} mounts each resource on L{Root} (nothing is mounted or wired
+from anywhere else), puts the access guard and the request body limit
+around the tree (L{fourcut.web.access}), gives every request a deadline
+and wraps the site in the connection limits (L{fourcut.web.limits}).
+
+=====================  ===================================================
+Path                   Resource
+=====================  ===================================================
+C{/}                   L{fourcut.web.live.Page} (the status as JSON when
+                       asked for JSON)
+C{/preview}            L{fourcut.web.live.Preview}
+C{/snapshot}           L{fourcut.web.live.Snapshot}
+C{/capture}            L{fourcut.web.actions.Capture}
+C{/reset}              L{fourcut.web.actions.Reset}
+C{/cmd}                L{fourcut.web.actions.Command}
+C{/status}             L{fourcut.web.rest.Status}
+C{/health}             L{fourcut.web.rest.Health}
+C{/camera/info}        L{fourcut.web.rest.CameraInfo}
+C{/camera/restart}     L{fourcut.web.rest.Restart}
+C{/photos}             L{fourcut.web.gallery.Photos}
+C{/ws}                 L{fourcut.web.ws.CameraServerFactory}
+=====================  ===================================================
+"""
+
+from dataclasses import dataclass
+
+from autobahn.twisted.resource import WebSocketResource
+from twisted.web import resource, server
+
+from . import rest
+from .access import AccessPolicy, guard_site
+from .actions import Capture, Command, Reset
+from .gallery import Photos
+from .limits import ConnectionLimits, DescriptorBudget, limit_requests
+from .live import Page, Preview, Snapshot
+from .replies import hide_path
+from .ws import CameraServerFactory
+
+__all__ = ["Root", "Web", "build"]
+
+
+class Root(resource.Resource):
+    """
+    C{/} is the page; the API lives beside it.
+    """
+
+    def __init__(self, page):
+        resource.Resource.__init__(self)
+        self.page = page
+
+    def getChild(self, name, request):
+        if name == b"":
+            return self.page
+        return resource.NoResource()
+
+
+@dataclass
+class Web:
+    """
+    What L{build} made.
+
+    @ivar site: the L{server.Site}, its root the access guard.
+    @ivar factory: what listens: the site wrapped in the connection limits.
+    @ivar access: the L{AccessPolicy}.
+    @ivar websocket: the L{CameraServerFactory} behind C{/ws}.
+    """
+
+    site: server.Site
+    factory: ConnectionLimits
+    access: AccessPolicy
+    websocket: CameraServerFactory
+
+
+def build(config, reactor, session, broadcaster, status, trimmer=None):
+    """
+    The web site for C{config} (a L{fourcut.config.Config}) over the camera
+    C{session}, its live view C{broadcaster} and its C{status}.
+
+    @param trimmer: a L{fourcut.memory.Trimmer} for the WebSocket side.
+    @return: a L{Web}.
+    """
+    server_config = config.server
+    access = AccessPolicy(config.access.token, config.preview.public)
+    websocket = CameraServerFactory(
+        session, broadcaster, status, reactor,
+        max_clients=server_config.max_ws_clients,
+        max_message_bytes=server_config.max_message_bytes,
+        commands_per_second=server_config.commands_per_second,
+        access=access, auth_timeout=server_config.auth_timeout,
+        max_unsent_bytes=server_config.max_unsent_bytes,
+        trimmer=trimmer)
+    status.websockets = websocket.client_count
+    session.state_listeners.append(websocket.state_changed)
+    status_view = rest.Status(status)
+    page = Page()
+    page.json_view = status_view
+    root = Root(page)
+    root.putChild(b"preview", Preview(broadcaster, session, reactor))
+    root.putChild(b"snapshot", Snapshot(broadcaster, session, reactor,
+                                        config.preview.snapshot_timeout))
+    root.putChild(b"capture", Capture(session))
+    root.putChild(b"reset", Reset(session))
+    root.putChild(b"cmd", Command(session))
+    root.putChild(b"status", status_view)
+    root.putChild(b"health", rest.Health(status,
+                                         detailed=access.authenticated))
+    root.putChild(b"camera", rest.camera_resource(status))
+    root.putChild(b"photos", Photos(config.paths.photos, reactor))
+    root.putChild(b"ws", WebSocketResource(websocket))
+    # Error answers never show where the photos are kept.
+    hide_path(config.paths.photos)
+
+    site = server.Site(root)
+    site.displayTracebacks = False
+    # The API takes no request bodies: the WebSocket message limit bounds
+    # them too.
+    guard_site(site, access, max_body=server_config.max_message_bytes)
+    limit_requests(site, server_config.header_timeout)
+    limits = ConnectionLimits(
+        site, reactor, max_unauthenticated=server_config.max_unauthenticated,
+        max_per_address=server_config.max_unauthenticated_per_address,
+        budget=DescriptorBudget(server_config.fd_reserve))
+    return Web(site=site, factory=limits, access=access, websocket=websocket)
