@@ -515,7 +515,8 @@ class PhotoTests(GalleryTestCase):
     async def test_unknown(self):
         self.put("a.jpg")
         error = await self.get_json("/photos/b.jpg", code=404)
-        self.assertEqual(error, {"error": "no such photo: b.jpg"})
+        self.assertEqual(error, {"error": "no such photo: b.jpg",
+                                 "status": 404})
         error = await self.get_json("/photos/b.txt", code=404)
         self.assertIn("letters, digits", error["error"])
 
@@ -601,6 +602,6 @@ class MethodTests(GalleryTestCase):
             body = await response.content()
             self.assertEqual(response.code, 405, (method, path))
             self.assertEqual(response.headers.getRawHeaders("allow"),
-                             ["GET, HEAD"])
+                             ["GET, HEAD, OPTIONS"])
             self.assertIn(method, json.loads(body)["error"])
         self.assertEqual(sorted(os.listdir(self.directory)), ["a.jpg"])

@@ -5,38 +5,32 @@ and C{GET /cmd}, each through the camera session.
 """
 
 from twisted.logger import Logger
-from twisted.web import resource, server
+from twisted.web import server
 
 from ..commands import CommandRefused, parse_cmd_args
-from .replies import Reply, plain
+from .replies import Reply, Resource, error
 
 __all__ = ["CameraAction", "Capture", "Command", "Reset"]
 
 log = Logger()
 
 
-class CameraAction(resource.Resource):
+class CameraAction(Resource):
     """
     A C{GET} that acts on the camera (capture, reset, command), through
     the camera session.
 
-    twisted.web answers HEAD by running render_GET and dropping the body,
-    so a HEAD (a link checker, a prefetching proxy) would take a photo or
-    reset the camera: here it is a 405. (Raising UnsupportedMethod would
-    not do: twisted.web then fakes the HEAD with a GET.)
+    Only C{GET}: a C{HEAD} (a link checker, a prefetching proxy) must not
+    take a photo or reset the camera, so it is a 405 with C{Allow: GET,
+    OPTIONS}, like every other method.
     """
 
     isLeaf = True
+    methods = (b"GET",)
 
     def __init__(self, session):
-        resource.Resource.__init__(self)
+        Resource.__init__(self)
         self.session = session
-
-    def render_HEAD(self, request):
-        request.setResponseCode(405)
-        request.setHeader(b"allow", b"GET")
-        request.setHeader(b"content-type", b"text/plain; charset=utf-8")
-        return b""
 
 
 class Capture(CameraAction):
@@ -71,7 +65,9 @@ class Command(CameraAction):
         try:
             args = parse_cmd_args(request.args.get(b"arg"))
         except CommandRefused as e:
-            plain(request, 400, str(e) + "\n")
+            # One line, as every error answer: what was refused, then what
+            # is allowed.
+            error(request, 400, "; ".join(str(e).strip().splitlines()))
             return server.NOT_DONE_YET
         reply = Reply(request)
         self.session.command(args).addCallbacks(

@@ -9,10 +9,11 @@ import socket
 
 from twisted.internet import defer
 from twisted.logger import Logger
-from twisted.web import resource, server
+from twisted.web import server
 
 from ..broadcast import EncodedFrames, LatestFrameProducer
-from .replies import NO_CACHE_HEADERS, Reply, fail, no_cache, plain
+from .replies import (NO_CACHE_HEADERS, Reply, Resource, error, fail,
+                      no_cache, wants_json)
 
 __all__ = ["BOUNDARY", "NOTSENT_LOWAT", "Page", "Preview", "PreviewStream",
            "Snapshot", "bound_unsent", "multipart_part"]
@@ -136,11 +137,16 @@ class PreviewStream:
         self.broadcaster.unsubscribe(self.producer)
 
 
-class Preview(resource.Resource):
+class Preview(Resource):
+    """
+    C{GET /preview}: the multipart stream. C{HEAD} answers its headers
+    without starting live view.
+    """
+
     isLeaf = True
 
     def __init__(self, broadcaster, session, clock):
-        resource.Resource.__init__(self)
+        Resource.__init__(self)
         self.broadcaster = broadcaster
         self.session = session
         self.clock = clock
@@ -157,8 +163,8 @@ class Preview(resource.Resource):
             except ValueError:
                 timeout = -1
             if not (0 <= timeout < float("inf")):
-                plain(request, 400, "timeout must be a number of seconds, "
-                      "0 or more (got %r)\n" % (values[-1].decode(
+                error(request, 400, "timeout must be a number of seconds, "
+                      "0 or more (got %r)" % (values[-1].decode(
                           "utf-8", "replace"),))
                 return server.NOT_DONE_YET
         bound_unsent(request.transport)
@@ -166,8 +172,14 @@ class Preview(resource.Resource):
                       timeout, self.parts).start()
         return server.NOT_DONE_YET
 
+    def render_HEAD(self, request):
+        request.setHeader(b"content-type",
+                          b"multipart/x-mixed-replace; boundary=" + BOUNDARY)
+        no_cache(request)
+        return b""
 
-class Snapshot(resource.Resource):
+
+class Snapshot(Resource):
     """
     The newest live view frame as one JPEG, for screens that poll.
     """
@@ -175,7 +187,7 @@ class Snapshot(resource.Resource):
     isLeaf = True
 
     def __init__(self, broadcaster, session, clock, timeout=10.0):
-        resource.Resource.__init__(self)
+        Resource.__init__(self)
         self.broadcaster = broadcaster
         self.session = session
         self.clock = clock
@@ -192,7 +204,7 @@ class Snapshot(resource.Resource):
 
         def send(frame):
             if frame.placeholder:
-                reply.plain(503, "the camera is offline: %s\n" % (
+                reply.error(503, "the camera is offline: %s" % (
                     self.session.last_error or "reconnecting",))
                 return
             reply.send(b"image/jpeg", frame.data, [
@@ -201,7 +213,7 @@ class Snapshot(resource.Resource):
         def timed_out(failure):
             failure.trap(defer.TimeoutError, defer.CancelledError)
             if failure.check(defer.TimeoutError):
-                reply.plain(504, "no live view frame within %gs\n"
+                reply.error(504, "no live view frame within %gs"
                             % (self.timeout,))
 
         ready.addErrback(failed)
@@ -226,7 +238,7 @@ img{max-width:95vw;border:1px solid #444}a{color:#9cf}</style></head>
 """
 
 
-class Page(resource.Resource):
+class Page(Resource):
     """
     The page for browsers; C{Accept: application/json} gets the service
     status instead, as seed 001's C{GET /} does.
@@ -239,9 +251,7 @@ class Page(resource.Resource):
     json_view = None
 
     def render_GET(self, request):
-        accept = request.getHeader(b"accept") or b""
-        if self.json_view is not None and b"application/json" in accept \
-                and b"text/html" not in accept:
+        if self.json_view is not None and wants_json(request):
             return self.json_view.render_GET(request)
         request.setHeader(b"content-type", b"text/html; charset=utf-8")
         return PAGE

@@ -1,17 +1,23 @@
+# -*- test-case-name: tests.test_rest -*-
 """
 The REST status endpoints of seed 001: C{GET /status}, C{GET /health},
-C{GET /camera/info} and C{POST /camera/restart}, all JSON.
+C{GET /camera/info} and C{POST /camera/restart}, all JSON, errors too
+(L{fourcut.web.replies}).
 """
 
 from twisted.logger import Logger
-from twisted.web import resource, server
+from twisted.web import server
 
-from .replies import NO_CACHE_HEADERS, Reply, json_body, send_json
+from .replies import (NO_CACHE_HEADERS, NotFound, Reply, Resource,
+                      json_body, send_json)
+
+__all__ = ["CameraInfo", "Health", "Restart", "Status", "StatusView",
+           "camera_resource"]
 
 log = Logger()
 
 
-class StatusView(resource.Resource):
+class StatusView(Resource):
     """
     A JSON view of the service, read from a
     L{fourcut.status.ServiceStatus}.
@@ -20,7 +26,7 @@ class StatusView(resource.Resource):
     isLeaf = True
 
     def __init__(self, status):
-        resource.Resource.__init__(self)
+        Resource.__init__(self)
         self.status = status
 
 
@@ -95,9 +101,7 @@ class Restart(StatusView):
     must not restart the camera (C{GET} is a 405).
     """
 
-    def render_HEAD(self, request):
-        # twisted.web would run render_GET, which does not exist: a 500.
-        raise resource.UnsupportedMethod([b"POST"])
+    methods = (b"POST",)
 
     def render_POST(self, request):
         reply = Reply(request)
@@ -109,14 +113,23 @@ class Restart(StatusView):
         return server.NOT_DONE_YET
 
 
+class _Nothing(NotFound):
+    """
+    A path that is only a folder for others: a 404 itself, and for any
+    child it does not have.
+    """
+
+    isLeaf = False
+
+    def getChild(self, name, request):
+        return NotFound()
+
+
 def camera_resource(status):
     """
     C{/camera}, with C{info} and C{restart} below it.
     """
-    camera = resource.Resource()
-    # /camera itself is nothing: 404 for every method (a plain Resource
-    # would answer HEAD with a 500, having no render_GET to fake it with).
-    camera.render = resource.NoResource().render
+    camera = _Nothing()
     camera.putChild(b"info", CameraInfo(status))
     camera.putChild(b"restart", Restart(status))
     return camera

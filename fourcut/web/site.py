@@ -23,13 +23,15 @@ C{/health}             L{fourcut.web.rest.Health}
 C{/camera/info}        L{fourcut.web.rest.CameraInfo}
 C{/camera/restart}     L{fourcut.web.rest.Restart}
 C{/photos}             L{fourcut.web.gallery.Photos}
-C{/ws}                 L{fourcut.web.ws.CameraServerFactory}
+C{/ws}                 L{fourcut.web.ws.WebSocketEndpoint}
 =====================  ===================================================
+
+Every request is a L{fourcut.web.replies.Request}, so every answer, the
+errors of twisted.web and of the guards included, is in fourcut's formats.
 """
 
 from dataclasses import dataclass
 
-from autobahn.twisted.resource import WebSocketResource
 from twisted.web import resource, server
 
 from . import rest
@@ -38,8 +40,8 @@ from .actions import Capture, Command, Reset
 from .gallery import Photos
 from .limits import ConnectionLimits, DescriptorBudget, limit_requests
 from .live import Page, Preview, Snapshot
-from .replies import hide_path
-from .ws import CameraServerFactory
+from .replies import NotFound, Request, hide_path
+from .ws import CameraServerFactory, WebSocketEndpoint
 
 __all__ = ["Root", "Web", "build"]
 
@@ -56,7 +58,7 @@ class Root(resource.Resource):
     def getChild(self, name, request):
         if name == b"":
             return self.page
-        return resource.NoResource()
+        return NotFound()
 
 
 @dataclass
@@ -111,11 +113,11 @@ def build(config, reactor, session, broadcaster, status, trimmer=None):
                                          detailed=access.authenticated))
     root.putChild(b"camera", rest.camera_resource(status))
     root.putChild(b"photos", Photos(config.paths.photos, reactor))
-    root.putChild(b"ws", WebSocketResource(websocket))
+    root.putChild(b"ws", WebSocketEndpoint(websocket))
     # Error answers never show where the photos are kept.
     hide_path(config.paths.photos)
 
-    site = server.Site(root)
+    site = server.Site(root, requestFactory=Request)
     site.displayTracebacks = False
     # The API takes no request bodies: the WebSocket message limit bounds
     # them too.

@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_ws -*-
 """
 The WebSocket control protocol of seed 001, at C{/ws} of the web site.
 
@@ -51,21 +52,26 @@ import json
 import math
 from datetime import datetime, timezone
 
+from autobahn.twisted.resource import WebSocketResource
 from autobahn.twisted.websocket import (WebSocketServerFactory,
                                         WebSocketServerProtocol)
 from autobahn.websocket.types import ConnectionDeny
 from twisted.internet import defer
 from twisted.logger import Logger
+from twisted.web import server
 
 from .. import __version__
-from .access import AccessPolicy
 from ..broadcast import EncodedFrames, LatestFrameProducer
-from ..gphoto2 import CameraError
-from .limits import connection_of, unsent_bytes
+from ..errors import CameraError, SettingError, http_status
 from ..photos import check_name_hint
-from ..settings import SettingError
+from .access import AccessPolicy
+from .limits import connection_of, unsent_bytes
 from .live import bound_unsent
-from .replies import hide_paths, os_error_text
+from .replies import Resource, error, hide_paths, json_body, os_error_text
+
+__all__ = ["CameraServerFactory", "CameraServerProtocol", "RequestError",
+           "WebSocketEndpoint", "capture_settings", "handshake_token",
+           "iso_time"]
 
 log = Logger()
 
@@ -284,6 +290,22 @@ class CameraServerProtocol(WebSocketServerProtocol):
             raise ConnectionDeny(503, "too many WebSocket clients (the "
                                       "limit is %d)" % factory.max_clients)
         return None
+
+    def sendHttpErrorResponse(self, code, reason, responseHeaders=None):
+        """
+        A refused handshake, as fourcut answers errors on C{/ws}: the
+        reason in the status line (what WebSocket clients show) and in a
+        JSON body C{{"error": ..., "status": ...}}.
+        """
+        reason = "".join(c if c.isprintable() else " " for c in reason)
+        body = json_body({"error": reason, "status": code})
+        lines = ["HTTP/1.1 %d %s" % (code, reason)]
+        for name, value in responseHeaders or ():
+            lines.append("%s: %s" % (name, value))
+        lines += ["Content-Type: application/json",
+                  "Content-Length: %d" % (len(body),),
+                  "Cache-Control: no-store", "", ""]
+        self.sendData("\r\n".join(lines).encode("utf-8") + body)
 
     def onOpen(self):
         factory = self.factory
@@ -617,7 +639,7 @@ class CameraServerProtocol(WebSocketServerProtocol):
             self._error(request_id, str(failure.value), **details)
         elif failure.check(CameraError):
             self._error(request_id, failure.value.text.strip(),
-                        code=failure.value.status)
+                        code=http_status(failure.value))
         elif failure.check(OSError):
             log.failure("{kind}: the photo could not be saved", failure,
                         kind=kind)
@@ -725,6 +747,31 @@ CAMERA_REQUESTS = frozenset(["capture_photo", "get_camera_setting",
 
 HANDLED = frozenset(name[3:] for name in vars(CameraServerProtocol)
                     if name.startswith("do_"))
+
+
+class WebSocketEndpoint(Resource):
+    """
+    C{/ws}: the WebSocket handshake, handed to Autobahn's resource. A
+    C{GET} that is not a WebSocket upgrade is a 426 in fourcut's format
+    (Autobahn answers it with an HTML status page); other methods a 405.
+    """
+
+    isLeaf = True
+    methods = (b"GET",)
+
+    def __init__(self, factory):
+        Resource.__init__(self)
+        self.factory = factory
+        self._websocket = WebSocketResource(factory)
+
+    def render_GET(self, request):
+        upgrade = (request.getHeader(b"upgrade") or b"").lower()
+        if upgrade != b"websocket":
+            error(request, 426, "fourcut: /ws is a WebSocket; connect with "
+                  "a WebSocket client (ws://HOST:PORT/ws)",
+                  headers=[(b"upgrade", b"websocket")])
+            return server.NOT_DONE_YET
+        return self._websocket.render(request)
 
 
 def handshake_token(request):
