@@ -36,6 +36,7 @@ from twisted.web import resource, server
 
 from . import rest
 from .access import AccessPolicy, guard_site
+from .cors import CORSPolicy
 from .actions import Capture, Command, Reset
 from .gallery import Photos
 from .limits import ConnectionLimits, DescriptorBudget, limit_requests
@@ -88,6 +89,7 @@ def build(config, reactor, session, broadcaster, status, trimmer=None):
     """
     server_config = config.server
     access = AccessPolicy(config.access.token, config.preview.public)
+    cors = CORSPolicy(server_config.cors_origins)
     websocket = CameraServerFactory(
         session, broadcaster, status, reactor,
         max_clients=server_config.max_ws_clients,
@@ -95,7 +97,7 @@ def build(config, reactor, session, broadcaster, status, trimmer=None):
         commands_per_second=server_config.commands_per_second,
         access=access, auth_timeout=server_config.auth_timeout,
         max_unsent_bytes=server_config.max_unsent_bytes,
-        trimmer=trimmer)
+        trimmer=trimmer, cors=cors)
     status.websockets = websocket.client_count
     session.state_listeners.append(websocket.state_changed)
     status_view = rest.Status(status)
@@ -119,6 +121,8 @@ def build(config, reactor, session, broadcaster, status, trimmer=None):
 
     site = server.Site(root, requestFactory=Request)
     site.displayTracebacks = False
+    # Read by every request (the CORS headers) and by OPTIONS.
+    site.cors = cors
     # The API takes no request bodies: the WebSocket message limit bounds
     # them too.
     guard_site(site, access, max_body=server_config.max_message_bytes)

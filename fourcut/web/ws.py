@@ -57,6 +57,7 @@ from autobahn.twisted.websocket import (WebSocketServerFactory,
                                         WebSocketServerProtocol)
 from autobahn.websocket.types import ConnectionDeny
 from twisted.internet import defer
+from twisted.internet.interfaces import ISSLTransport
 from twisted.logger import Logger
 from twisted.web import server
 
@@ -65,6 +66,7 @@ from ..broadcast import EncodedFrames, LatestFrameProducer
 from ..errors import CameraError, SettingError, http_status
 from ..photos import check_name_hint
 from .access import AccessPolicy
+from .cors import CORSPolicy, same_origin
 from .limits import connection_of, unsent_bytes
 from .live import bound_unsent
 from .replies import Resource, error, hide_paths, json_body, os_error_text
@@ -272,6 +274,7 @@ class CameraServerProtocol(WebSocketServerProtocol):
 
     def onConnect(self, request):
         factory = self.factory
+        self._check_origin(request)
         access = factory.access
         supplied = handshake_token(request)
         if not access.required:
@@ -290,6 +293,25 @@ class CameraServerProtocol(WebSocketServerProtocol):
             raise ConnectionDeny(503, "too many WebSocket clients (the "
                                       "limit is %d)" % factory.max_clients)
         return None
+
+    def _check_origin(self, request):
+        """
+        Refuse a handshake from another site's page, unless
+        C{server.cors_origins} lists it (L{fourcut.web.cors}): a client
+        without an C{Origin} is no browser, and a page fourcut served
+        itself is of the same origin.
+        """
+        origin = request.headers.get("origin")
+        if not origin:
+            return
+        secure = ISSLTransport.providedBy(self.transport)
+        if (same_origin(origin, request.headers.get("host"), secure)
+                or self.factory.cors.allows(origin)):
+            return
+        refusal = self.factory.cors.refusal(origin)
+        log.warn("refused a WebSocket client from {peer}: {refusal}",
+                 peer=request.peer, refusal=refusal)
+        raise ConnectionDeny(403, refusal)
 
     def sendHttpErrorResponse(self, code, reason, responseHeaders=None):
         """
@@ -799,6 +821,7 @@ class CameraServerFactory(WebSocketServerFactory):
 
     @ivar clients: the open connections.
     @ivar access: the L{AccessPolicy}.
+    @ivar cors: the L{CORSPolicy}: which other sites' pages may connect.
     @ivar auth_timeout: seconds a client has to authenticate (or, with
         public live view, to start watching).
     @ivar max_unsent_bytes: bytes a client may leave unread before its
@@ -813,9 +836,11 @@ class CameraServerFactory(WebSocketServerFactory):
                  max_clients=100, max_message_bytes=65536,
                  commands_per_second=20.0, access=None,
                  auth_timeout=AUTH_TIMEOUT,
-                 max_unsent_bytes=MAX_UNSENT_BYTES, trimmer=None):
+                 max_unsent_bytes=MAX_UNSENT_BYTES, trimmer=None,
+                 cors=None):
         WebSocketServerFactory.__init__(self, server="fourcut")
         self.access = access if access is not None else AccessPolicy()
+        self.cors = cors if cors is not None else CORSPolicy()
         self.auth_timeout = auth_timeout
         self.max_unsent_bytes = max_unsent_bytes
         self.trimmer = trimmer
@@ -835,7 +860,11 @@ class CameraServerFactory(WebSocketServerFactory):
                                 # Only a pong answers a ping: a client
                                 # that sends but never reads is dropped.
                                 autoPingRestartOnAnyTraffic=False,
-                                failByDrop=False)
+                                failByDrop=False,
+                                # The Origin is checked by the protocol
+                                # against server.cors_origins: Autobahn
+                                # took every origin but "null".
+                                allowedOrigins=["*"], allowNullOrigin=True)
 
     def client_count(self):
         """
