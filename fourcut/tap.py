@@ -1,19 +1,22 @@
+# -*- test-case-name: tests.test_startup -*-
 """
 C{twistd fourcut}: options and the service tree.
 
 C{makeService(options, reactor=reactor)} builds everything on one reactor:
 the camera session (and, with C{--virtual-camera}, the virtual camera it
 drives), the broadcaster that fans live view out, and the web site that
-L{fourcut.web.site} builds.
+L{fourcut.web.site} builds, under a L{fourcut.services.FourcutService}.
+
+A mistake in the options or the config file ends C{twistd fourcut} at once
+with status 1 and one line on stderr (L{OptionsError}), never twistd's
+usage text; a failure to start a service ends it with one line in the log
+(L{fourcut.services}).
 """
 
 import os
-import shutil
 import sys
-import tempfile
 
-from twisted.application import service
-from twisted.internet import defer
+from twisted.application.service import MultiService
 from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
 from twisted.python import usage
@@ -27,10 +30,28 @@ from .photos import PhotoStore
 from .session import CameraSession
 from .settings import CameraSettings
 from .status import ServiceStatus
+from .services import (FourcutService, GPhoto2HomeService,
+                       PhotosDirectoryService, SessionService, StopService,
+                       VirtualCameraService, WebService)
 from .transform import FrameTransform
 from .virtualcam import usbport
 from .virtualcam.camera import GPHOTO2_MODEL, VirtualCamera, VirtualUSBCamera
 from .web import site
+
+__all__ = ["Options", "OptionsError", "make_virtual_camera", "makeService"]
+
+
+class OptionsError(SystemExit):
+    """
+    A mistake in C{twistd fourcut}'s options or config file: the process
+    ends with status 1 and the one line C{str()} gives on stderr. (A
+    L{usage.UsageError} would make twistd print its twenty lines of usage
+    text first, and the line that matters last.)
+    """
+
+    def __init__(self, reason):
+        SystemExit.__init__(self, "fourcut: %s; see twistd fourcut --help"
+                            % (reason,))
 
 
 class Options(usage.Options):
@@ -63,6 +84,12 @@ class Options(usage.Options):
         print("fourcut", __version__)
         sys.exit(0)
 
+    def parseOptions(self, options=None):
+        try:
+            usage.Options.parseOptions(self, options)
+        except usage.UsageError as e:
+            raise OptionsError(e)
+
     def postOptions(self):
         overrides = {
             "server.listen": self["listen"],
@@ -75,7 +102,7 @@ class Options(usage.Options):
         try:
             self.config = load_config(self["config"], overrides)
         except ConfigError as e:
-            raise usage.UsageError(str(e))
+            raise OptionsError(e)
 
 
 def make_virtual_camera(reactor, camera):
@@ -93,123 +120,6 @@ def make_virtual_camera(reactor, camera):
     return VirtualCamera(reactor, **options)
 
 
-class VirtualCameraService(service.Service):
-    """
-    Runs the virtual camera on the service's reactor, before the session
-    needs it.
-    """
-
-    def __init__(self, camera):
-        self.camera = camera
-        self.ready = defer.Deferred()
-
-    def startService(self):
-        service.Service.startService(self)
-        if isinstance(self.camera, VirtualUSBCamera):
-            d = self.camera.listen()
-        else:
-            d = self.camera.listen("tcp:0:interface=127.0.0.1")
-        d.chainDeferred(self.ready)
-
-    def stopService(self):
-        service.Service.stopService(self)
-        return self.camera.stop()
-
-
-class WebService(service.Service):
-    """
-    Listens on the configured endpoint; C{listening} fires with the
-    listening port (tests listen on port 0 and read the address from it).
-
-    @ivar site: the web site.
-    @ivar factory: what listens: the site, or a wrapper of it (the
-        connection limits).
-    """
-
-    def __init__(self, endpoint, site, factory=None, scheme="http"):
-        self.endpoint = endpoint
-        self.scheme = scheme
-        self.site = site
-        self.factory = factory if factory is not None else site
-        self.listening = defer.Deferred()
-        self._port = None
-
-    def startService(self):
-        service.Service.startService(self)
-
-        def listening(port):
-            self._port = port
-            address = port.getHost()
-            host = getattr(address, "host", None)
-            if host is not None:
-                if host in ("0.0.0.0", "::", ""):
-                    host = "127.0.0.1"
-                elif ":" in host:
-                    host = "[%s]" % (host,)
-                Logger().info("fourcut: open {scheme}://{host}:{port}/",
-                              scheme=self.scheme, host=host,
-                              port=address.port)
-            return port
-
-        self.endpoint.listen(self.factory).addCallback(
-            listening).chainDeferred(
-            self.listening)
-
-    def stopService(self):
-        service.Service.stopService(self)
-        if self._port is not None:
-            port, self._port = self._port, None
-            return port.stopListening()
-
-
-class SessionService(service.Service):
-    """
-    Ends every gphoto2 child when twistd stops.
-    """
-
-    def __init__(self, session):
-        self.session = session
-
-    def stopService(self):
-        service.Service.stopService(self)
-        return self.session.shutdown()
-
-
-class GPhoto2HomeService(service.Service):
-    """
-    A private C{HOME} for fourcut's gphoto2 children, made when the service
-    starts and removed when it stops: libgphoto2 keeps the last port and
-    C{capturetarget} in C{$HOME/.gphoto/settings}, and nothing another
-    program or an earlier run saved there may steer fourcut.
-    """
-
-    def __init__(self, gphoto2):
-        self.gphoto2 = gphoto2
-
-    def startService(self):
-        service.Service.startService(self)
-        self.gphoto2.home = tempfile.mkdtemp(prefix="fourcut-gphoto2-")
-
-    def stopService(self):
-        service.Service.stopService(self)
-        home, self.gphoto2.home = self.gphoto2.home, None
-        if home is not None:
-            shutil.rmtree(home, ignore_errors=True)
-
-
-class StopService(service.Service):
-    """
-    Calls C{stop} when twistd stops (for helpers with a pending timer).
-    """
-
-    def __init__(self, stop):
-        self._stop = stop
-
-    def stopService(self):
-        service.Service.stopService(self)
-        self._stop()
-
-
 def makeService(options, reactor=None):
     if reactor is None:
         from twisted.internet import reactor
@@ -218,7 +128,14 @@ def makeService(options, reactor=None):
     # Freed photos and client buffers go back to the system (see
     # fourcut.memory).
     keep_large_blocks_mapped()
-    top = service.MultiService()
+    top = FourcutService()
+    # What start-up can fail on starts first, so that a failure ends it
+    # before the camera or anything else has started: the photos
+    # directory, then the listening port (added below, once the site is
+    # built).
+    front = MultiService()
+    front.setServiceParent(top)
+    PhotosDirectoryService(config.paths.photos).setServiceParent(front)
 
     gphoto2 = GPhoto2(port=config.camera.port, model=config.camera.model)
     GPhoto2HomeService(gphoto2).setServiceParent(top)
@@ -295,11 +212,18 @@ def makeService(options, reactor=None):
     else:
         log.warn("no access.token: anyone who can reach {listen} can use "
                  "the camera", listen=config.server.listen)
+    try:
+        endpoint = serverFromString(reactor, config.server.listen)
+    except Exception as e:
+        # A bad endpoint string, or an ssl: key or certificate that cannot
+        # be read.
+        raise OptionsError("server.listen: %s: %s" % (
+            config.server.listen, getattr(e, "strerror", None) or e))
     listening = WebService(
-        serverFromString(reactor, config.server.listen), web.site,
-        web.factory, scheme="https" if config.server.listen.startswith(
-            "ssl:") else "http")
-    listening.setServiceParent(top)
+        endpoint, web.site, web.factory,
+        scheme="https" if config.server.listen.startswith("ssl:")
+        else "http", description=config.server.listen, reactor=reactor)
+    listening.setServiceParent(front)
     top.session = session
     top.broadcaster = broadcaster
     top.web = listening
