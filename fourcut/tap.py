@@ -204,6 +204,7 @@ def makeService(options, reactor=None):
     StopService(trimmer.stop).setServiceParent(top)
     web = site.build(config, reactor, session, broadcaster, status,
                      trimmer=trimmer)
+    StopService(web.websocket.stop).setServiceParent(top)
     access = web.access
     if access.required:
         log.info("access token required for the API{preview}",

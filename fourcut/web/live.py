@@ -11,7 +11,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.web import server
 
-from ..broadcast import EncodedFrames, LatestFrameProducer
+from ..broadcast import EncodedFrames, FrameCounts, LatestFrameProducer
 from .replies import (NO_CACHE_HEADERS, Reply, Resource, error, fail,
                       no_cache, wants_json)
 
@@ -67,7 +67,7 @@ class PreviewStream:
     """
 
     def __init__(self, request, broadcaster, session, clock, timeout,
-                 parts=None):
+                 parts=None, counts=None):
         self.request = request
         self.parts = (parts if parts is not None
                       else EncodedFrames(multipart_part))
@@ -76,7 +76,8 @@ class PreviewStream:
         self.clock = clock
         self.timeout = timeout
         self.producer = LatestFrameProducer(self._write_part,
-                                            on_stop=self._stop)
+                                            on_stop=self._stop,
+                                            counts=counts)
         self._timer = None
         self._done = False
 
@@ -147,6 +148,10 @@ class Preview(Resource):
 
     def __init__(self, broadcaster, session, clock):
         Resource.__init__(self)
+        #: Frames sent and skipped over every stream, for C{/metrics}.
+        self.frame_counts = FrameCounts()
+        #: The streams open now.
+        self.streams = set()
         self.broadcaster = broadcaster
         self.session = session
         self.clock = clock
@@ -168,8 +173,13 @@ class Preview(Resource):
                           "utf-8", "replace"),))
                 return server.NOT_DONE_YET
         bound_unsent(request.transport)
-        PreviewStream(request, self.broadcaster, self.session, self.clock,
-                      timeout, self.parts).start()
+        stream = PreviewStream(request, self.broadcaster, self.session,
+                               self.clock, timeout, self.parts,
+                               self.frame_counts)
+        self.streams.add(stream)
+        request.notifyFinish().addBoth(
+            lambda _: self.streams.discard(stream))
+        stream.start()
         return server.NOT_DONE_YET
 
     def render_HEAD(self, request):

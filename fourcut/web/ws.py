@@ -62,7 +62,7 @@ from twisted.logger import Logger
 from twisted.web import server
 
 from .. import __version__
-from ..broadcast import EncodedFrames, LatestFrameProducer
+from ..broadcast import EncodedFrames, FrameCounts, LatestFrameProducer
 from ..errors import CameraError, SettingError, http_status
 from ..photos import check_name_hint
 from .access import AccessPolicy
@@ -107,6 +107,10 @@ FLOOD_BURST = 100
 
 #: Bytes a client may leave unread before its requests are no longer read.
 MAX_UNSENT_BYTES = 1048576
+
+#: Seconds an C{idle} that was not announced (live view paused while
+#: someone watched) may last before it is announced after all.
+IDLE_SETTLE = 3.0
 
 #: Close codes (IANA's WebSocket registry): too many wrong tokens, and no
 #: authentication in time; RFC 6455's policy violation (a flood) and "try
@@ -341,7 +345,8 @@ class CameraServerProtocol(WebSocketServerProtocol):
         self.transport.unregisterProducer()
         bound_unsent(self.transport)
         self.producer = LatestFrameProducer(self._write_frame,
-                                            on_stop=self._stop_preview)
+                                            on_stop=self._stop_preview,
+                                            counts=factory.frame_counts)
         self.transport.registerProducer(
             _DrainWatch(self.producer, self._drained), True)
         if self.connection is not None:
@@ -639,11 +644,18 @@ class CameraServerProtocol(WebSocketServerProtocol):
                                    "at a time per connection; wait for the "
                                    "reply", code=429)
             self._camera_request = True
+        if kind == "start_preview":
+            # preview_started (or the error) is the first thing the client
+            # hears after start_preview: frames wait for it, even the first
+            # one, which comes before live view is reported ready.
+            self.producer.hold()
         d = defer.maybeDeferred(handler, message)
         if kind in CAMERA_REQUESTS:
             d.addBoth(self._camera_request_done)
         d.addCallbacks(lambda reply: self._reply(request_id, reply),
                        self._failed, errbackArgs=(request_id, kind))
+        if kind == "start_preview":
+            d.addBoth(lambda _: self.producer.release())
 
     def _camera_request_done(self, result):
         self._camera_request = False
@@ -852,6 +864,9 @@ class CameraServerFactory(WebSocketServerFactory):
         self.max_message_bytes = max_message_bytes
         self.commands_per_second = commands_per_second
         self.clients = set()
+        self.frame_counts = FrameCounts()
+        self.announced = session.state
+        self._settle = None
         self.encoder = EncodedFrames(self.encode_frame)
         hard = max_message_bytes * HARD_LIMIT_FACTOR
         self.setProtocolOptions(maxMessagePayloadSize=hard,
@@ -865,6 +880,14 @@ class CameraServerFactory(WebSocketServerFactory):
                                 # against server.cors_origins: Autobahn
                                 # took every origin but "null".
                                 allowedOrigins=["*"], allowNullOrigin=True)
+
+    def stop(self):
+        """
+        Forget a pending announcement (the service is stopping).
+        """
+        if self._settle is not None and self._settle.active():
+            self._settle.cancel()
+        self._settle = None
 
     def client_count(self):
         """
@@ -901,9 +924,47 @@ class CameraServerFactory(WebSocketServerFactory):
     def state_changed(self, state, error):
         """
         Tell every client that may watch live view the camera's new state
-        (C{camera_status}).
+        (C{camera_status}), if it is one a client can act on (see
+        L{announced_state}) and not the one last announced.
         """
+        if self._settle is not None and self._settle.active():
+            self._settle.cancel()
+        self._settle = None
+        shown = self.announced_state(state)
+        if shown is None:
+            if state == "idle":
+                # Announced after all if it lasts: everybody left while
+                # live view was paused, and it does not come back.
+                self._settle = self.clock.callLater(
+                    IDLE_SETTLE, self._settled)
+            return
+        self._announce(shown, error)
+
+    def _settled(self):
+        self._settle = None
+        state = self.session.state
+        if state == "idle":
+            self._announce(state, self.session.last_error)
+
+    def _announce(self, state, error):
+        if state == self.announced:
+            return
+        self.announced = state
         message = {"type": "camera_status", "state": state, "error": error}
         for client in list(self.clients):
             if client.may_watch:
                 client.send_status(message)
+
+    def announced_state(self, state):
+        """
+        The state C{camera_status} announces for the session's C{state},
+        or L{None} for one no client can act on: C{busy} (a setting or a
+        command: other requests queue meanwhile, and live view comes back
+        by itself), and C{idle} while anyone watches live view (it is only
+        paused for an operation, or restarting).
+        """
+        if state == "busy":
+            return None
+        if state == "idle" and self.broadcaster.demand > 0:
+            return None
+        return state
