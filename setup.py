@@ -31,6 +31,7 @@ setup(
         "treq>=22.1",
         "pyyaml>=6.0",
         "pillow>=10.1",
+        "prometheus_client>=0.16",
     ],
     extras_require={
         "test": ["hypothesis"],

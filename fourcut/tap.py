@@ -231,5 +231,6 @@ def makeService(options, reactor=None):
     top.limits = web.factory
     top.status = status
     top.websocket = web.websocket
+    top.metrics = web.metrics
     top.access = access
     return top

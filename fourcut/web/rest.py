@@ -5,14 +5,16 @@ C{GET /camera/info} and C{POST /camera/restart}, all JSON, errors too
 (L{fourcut.web.replies}).
 """
 
+from twisted.internet import threads
 from twisted.logger import Logger
 from twisted.web import server
 
+from ..metrics import CONTENT_TYPE, free_bytes
 from .replies import (NO_CACHE_HEADERS, NotFound, Reply, Resource,
                       json_body, send_json)
 
-__all__ = ["CameraInfo", "Health", "Restart", "Status", "StatusView",
-           "camera_resource"]
+__all__ = ["CameraInfo", "Health", "MetricsView", "Restart", "Status",
+           "StatusView", "camera_resource"]
 
 log = Logger()
 
@@ -110,6 +112,43 @@ class Restart(StatusView):
                 "status": "restarted",
                 "camera": self.status.camera_info()}),
             reply.fail, errbackArgs=("restart",))
+        return server.NOT_DONE_YET
+
+
+class MetricsView(Resource):
+    """
+    C{GET /metrics}: L{fourcut.metrics.Metrics} in the Prometheus text
+    format. The photos directory's free space is read in a thread (a
+    C{statvfs} on a network file system can hang); if it cannot be read,
+    the last value stands.
+    """
+
+    isLeaf = True
+
+    def __init__(self, metrics, reactor):
+        Resource.__init__(self)
+        self.metrics = metrics
+        self._reactor = reactor
+
+    def render_GET(self, request):
+        reply = Reply(request)
+
+        def answer(free):
+            reply.send(CONTENT_TYPE, self.metrics.render(free),
+                       NO_CACHE_HEADERS)
+
+        def unreadable(failure):
+            failure.trap(OSError)
+            log.warn("free space of {directory} unknown: {error}",
+                     directory=self.metrics.directory, error=failure.value)
+            return None
+
+        d = threads.deferToThreadPool(self._reactor,
+                                      self._reactor.getThreadPool(),
+                                      free_bytes, self.metrics.directory)
+        d.addErrback(unreadable)
+        d.addCallback(answer)
+        d.addErrback(reply.fail, "metrics")
         return server.NOT_DONE_YET
 
 

@@ -23,6 +23,7 @@ C{/health}             L{fourcut.web.rest.Health}
 C{/camera/info}        L{fourcut.web.rest.CameraInfo}
 C{/camera/restart}     L{fourcut.web.rest.Restart}
 C{/photos}             L{fourcut.web.gallery.Photos}
+C{/metrics}            L{fourcut.web.rest.MetricsView}
 C{/ws}                 L{fourcut.web.ws.WebSocketEndpoint}
 =====================  ===================================================
 
@@ -39,6 +40,7 @@ from .access import AccessPolicy, guard_site
 from .cors import CORSPolicy
 from .actions import Capture, Command, Reset
 from .gallery import Photos
+from ..metrics import Metrics
 from .limits import ConnectionLimits, DescriptorBudget, limit_requests
 from .live import Page, Preview, Snapshot
 from .replies import NotFound, Request, hide_path
@@ -71,12 +73,14 @@ class Web:
     @ivar factory: what listens: the site wrapped in the connection limits.
     @ivar access: the L{AccessPolicy}.
     @ivar websocket: the L{CameraServerFactory} behind C{/ws}.
+    @ivar metrics: the L{Metrics} behind C{/metrics}.
     """
 
     site: server.Site
     factory: ConnectionLimits
     access: AccessPolicy
     websocket: CameraServerFactory
+    metrics: Metrics
 
 
 def build(config, reactor, session, broadcaster, status, trimmer=None):
@@ -100,14 +104,24 @@ def build(config, reactor, session, broadcaster, status, trimmer=None):
         trimmer=trimmer, cors=cors)
     status.websockets = websocket.client_count
     session.state_listeners.append(websocket.state_changed)
+    preview = Preview(broadcaster, session, reactor)
+    metrics = Metrics(
+        session, broadcaster,
+        transports={"http": preview.frame_counts,
+                    "websocket": websocket.frame_counts},
+        clients={"http": lambda: len(preview.streams),
+                 "websocket": websocket.client_count},
+        directory=config.paths.photos)
+    websocket.metrics = metrics
     status_view = rest.Status(status)
     page = Page()
     page.json_view = status_view
+
     root = Root(page)
-    root.putChild(b"preview", Preview(broadcaster, session, reactor))
+    root.putChild(b"preview", preview)
     root.putChild(b"snapshot", Snapshot(broadcaster, session, reactor,
                                         config.preview.snapshot_timeout))
-    root.putChild(b"capture", Capture(session))
+    root.putChild(b"capture", Capture(session, metrics))
     root.putChild(b"reset", Reset(session))
     root.putChild(b"cmd", Command(session))
     root.putChild(b"status", status_view)
@@ -115,6 +129,7 @@ def build(config, reactor, session, broadcaster, status, trimmer=None):
                                          detailed=access.authenticated))
     root.putChild(b"camera", rest.camera_resource(status))
     root.putChild(b"photos", Photos(config.paths.photos, reactor))
+    root.putChild(b"metrics", rest.MetricsView(metrics, reactor))
     root.putChild(b"ws", WebSocketEndpoint(websocket))
     # Error answers never show where the photos are kept.
     hide_path(config.paths.photos)
@@ -131,4 +146,5 @@ def build(config, reactor, session, broadcaster, status, trimmer=None):
         site, reactor, max_unauthenticated=server_config.max_unauthenticated,
         max_per_address=server_config.max_unauthenticated_per_address,
         budget=DescriptorBudget(server_config.fd_reserve))
-    return Web(site=site, factory=limits, access=access, websocket=websocket)
+    return Web(site=site, factory=limits, access=access, websocket=websocket,
+               metrics=metrics)
