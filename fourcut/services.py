@@ -24,7 +24,7 @@ import tempfile
 from twisted.application import service
 from twisted.internet import defer
 from twisted.internet.error import CannotListenError
-from twisted.logger import Logger
+from twisted.logger import ILogObserver, Logger
 from twisted.python.failure import Failure
 
 from .virtualcam.camera import VirtualUSBCamera
@@ -75,7 +75,19 @@ class FourcutService(service.MultiService):
     The top of fourcut's services; starts them in order, and turns a
     L{StartupError} into L{StartupFailed} after stopping the ones that had
     started (see the module docstring).
+
+    @ivar log_observer: the log observer fourcut writes its log with under
+        twistd (L{fourcut.logs}), or L{None} to leave twistd's. It is given
+        to twistd as the application's C{ILogObserver}, the way twistd
+        lets an application choose its log.
     """
+
+    log_observer = None
+
+    def setServiceParent(self, parent):
+        service.MultiService.setServiceParent(self, parent)
+        if self.log_observer is not None and hasattr(parent, "setComponent"):
+            parent.setComponent(ILogObserver, self.log_observer)
 
     def startService(self):
         try:

@@ -25,6 +25,7 @@ from . import __version__
 from .broadcast import Broadcaster
 from .config import ConfigError, load_config
 from .gphoto2 import GPhoto2
+from .logs import HangupService, make_observer, twistd_target
 from .memory import Trimmer, keep_large_blocks_mapped
 from .photos import PhotoStore
 from .session import CameraSession
@@ -99,6 +100,12 @@ class Options(usage.Options):
         }
         if self["virtual-camera"]:
             overrides["camera.virtual"] = True
+        # Under twistd, its own options say where the log goes.
+        parent = getattr(self, "parent", None)
+        self.twistd = None
+        if parent is not None:
+            self.twistd = {key: parent.get(key) for key in
+                           ("logfile", "nodaemon", "syslog", "logger")}
         try:
             self.config = load_config(self["config"], overrides)
         except ConfigError as e:
@@ -136,6 +143,19 @@ def makeService(options, reactor=None):
     front = MultiService()
     front.setServiceParent(top)
     PhotosDirectoryService(config.paths.photos).setServiceParent(front)
+
+    # fourcut writes its log itself under twistd (text or JSON), so that
+    # SIGHUP can reopen it; not with --syslog or --logger.
+    twistd = getattr(options, "twistd", None)
+    log_target = None
+    if twistd is not None and not (twistd["syslog"] or twistd["logger"]):
+        log_target = twistd_target(twistd["logfile"], twistd["nodaemon"])
+        top.log_observer = make_observer(config.logging.format, log_target)
+    elif config.logging.format != "text":
+        log.warn("logging.format {format} is for fourcut's own log; with "
+                 "--syslog or --logger twistd's stands",
+                 format=config.logging.format)
+    HangupService(log_target, reactor).setServiceParent(top)
 
     gphoto2 = GPhoto2(port=config.camera.port, model=config.camera.model)
     GPhoto2HomeService(gphoto2).setServiceParent(top)

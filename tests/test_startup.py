@@ -43,14 +43,15 @@ class TwistdTestCase(TestCase):
                 yaml.safe_dump(data, f)
         return path
 
-    def fourcut(self, *args, config=FAST, photos=None):
+    def fourcut(self, *args, config=FAST, photos=None, twistd=()):
         """
-        Start C{twistd -n fourcut} with the virtual camera and C{args}.
+        Start C{twistd -n TWISTD fourcut} with the virtual camera and
+        C{args}.
         """
         if photos is None:
             photos = os.path.abspath(self.mktemp())
-        argv = ["-n", "--pidfile=", "fourcut", "--virtual-camera",
-                "--photos", photos]
+        argv = ["-n", "--pidfile="] + list(twistd) + [
+            "fourcut", "--virtual-camera", "--photos", photos]
         if config is not None:
             argv += ["--config", self.write_config(config)]
         return start_twistd(self, *(argv + list(args)))
