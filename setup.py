@@ -19,6 +19,10 @@ setup(
         "fourcut.bench",
         "twisted.plugins",
     ],
+    # The example config and the systemd unit, in share/fourcut/ of the
+    # installation (twistd fourcut --print-config / --print-unit).
+    data_files=[("share/fourcut", ["etc/fourcut.yaml",
+                                   "etc/fourcut.service"])],
     package_data={
         "twisted": ["plugins/fourcut_plugin.py"],
         # Built by ./dev build_iolib before pip copies the package.

@@ -21,7 +21,7 @@ from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
 from twisted.python import usage
 
-from . import __version__
+from . import __version__, install
 from .broadcast import Broadcaster
 from .config import ConfigError, load_config
 from .gphoto2 import GPhoto2
@@ -83,6 +83,25 @@ class Options(usage.Options):
 
     def opt_version(self):
         print("fourcut", __version__)
+        sys.exit(0)
+
+    def opt_print_config(self):
+        """Print the example config file (every setting explained) and exit.
+        """
+        self._print(install.read, install.CONFIG)
+
+    def opt_print_unit(self):
+        """Print the systemd unit for this installation and exit.
+        """
+        self._print(lambda name: install.unit(), install.UNIT)
+
+    def _print(self, read, name):
+        try:
+            text = read(name)
+        except OSError as e:
+            raise OptionsError(e)
+        sys.stdout.write(text)
+        sys.stdout.flush()
         sys.exit(0)
 
     def parseOptions(self, options=None):
