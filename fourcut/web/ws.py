@@ -45,6 +45,13 @@ keepalive pings every 10 s, and a client that does not answer within 30 s
 is dropped, however much else it sends. A C{camera_status} due while a
 client is over its limit waits, and only the newest is sent when it has
 caught up.
+
+C{preview_started} is the first message a client gets after its
+C{start_preview}: its frames are held back (L{LatestFrameProducer.hold})
+until the reply is out. C{camera_status} announces only states a client
+can act on (L{CameraServerFactory.announced_state}). A browser page from
+another site may connect only if C{server.cors_origins} lists its origin
+(L{fourcut.web.cors}).
 """
 
 import base64
