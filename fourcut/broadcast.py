@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_broadcast -*-
 """
 Fan one camera stream out to many clients, each getting the newest frame it
 can take.
@@ -22,6 +23,9 @@ from twisted.internet import defer
 from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
 from zope.interface import implementer
+
+__all__ = ["Broadcaster", "EncodedFrames", "Frame", "FrameCounts",
+           "LatestFrameProducer"]
 
 log = Logger()
 

@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_config -*-
 """
 The server's configuration: a YAML file, with command-line overrides on top.
 
@@ -37,6 +38,11 @@ import yaml
 
 from .camera import policy
 from .web.cors import normalise_origin
+
+__all__ = ["AccessConfig", "CameraConfig", "Config", "ConfigError",
+           "LOG_FORMATS", "Loader", "LoggingConfig", "PathsConfig",
+           "PreviewConfig", "ServerConfig", "config_to_dict", "load_config",
+           "parse_config"]
 
 #: The virtual camera's bodies (C{generic}: a generic PTP camera), transports
 #: and timing profiles (see L{fourcut.virtualcam}).
