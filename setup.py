@@ -13,6 +13,7 @@ setup(
     python_requires=">=3.9",
     packages=[
         "fourcut",
+        "fourcut.booth",
         "fourcut.camera",
         "fourcut.web",
         "fourcut.virtualcam",
@@ -27,6 +28,8 @@ setup(
         "twisted": ["plugins/fourcut_plugin.py"],
         # Built by ./dev build_iolib before pip copies the package.
         "fourcut.virtualcam": ["iolib/fourcut_usb.c", "iolib/fourcut_usb.so"],
+        # The booth's pages: served as files, no build step.
+        "fourcut.booth": ["static/*.html", "static/*.css", "static/*.js"],
     },
     install_requires=[
         "twisted>=22.10",
@@ -36,9 +39,12 @@ setup(
         "pyyaml>=6.0",
         "pillow>=10.1",
         "prometheus_client>=0.16",
+        "segno>=1.5",
     ],
     extras_require={
-        "test": ["hypothesis"],
+        # The booth's browser tests drive Debian's chromium through its
+        # chromium-driver (./dev test installs both, and zbar-tools).
+        "test": ["hypothesis", "selenium>=4.11"],
         "bench": ["matplotlib"],
     },
 )

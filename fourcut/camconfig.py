@@ -429,6 +429,14 @@ class Session:
         self.context = gp.Context()
         self.context.set_error_func(self._message, None)
         self.context.set_message_func(self._message, None)
+        # libgphoto2 says why a PTP operation failed ("PTP Store Full")
+        # only in its error log; the context's error is often just "[-1]
+        # Unspecified error".
+        try:
+            self._log_id = gp.gp_log_add_func(gp.GP_LOG_ERROR, self._logged,
+                                              None)
+        except (AttributeError, TypeError, gp.GPhoto2Error):
+            self._log_id = None
         self.camera = None
         self.kinds = {
             gp.GP_WIDGET_WINDOW: "window", gp.GP_WIDGET_SECTION: "section",
@@ -438,6 +446,9 @@ class Session:
             gp.GP_WIDGET_DATE: "date"}
 
     def _message(self, context, text, data):
+        self.messages.append(text)
+
+    def _logged(self, level, domain, text, data):
         self.messages.append(text)
 
     def open(self):
@@ -483,6 +494,11 @@ class Session:
         """
         text = self.error_text(error)
         code = getattr(error, "code", None)
+        if code == GP_ERROR_MODEL_NOT_FOUND and not any(
+                f in text for f in ABSENT_TEXT[:2]):
+            # python-gphoto2's auto-detect that finds nothing: say it as
+            # the gphoto2 CLI does (seed 000's texts).
+            text = "Could not detect any camera (%s)" % (text,)
         if code in ABSENT_CODES or any(f in text for f in ABSENT_TEXT):
             state = "absent"
         elif code in BUSY_CODES:

@@ -36,19 +36,24 @@ from typing import Optional, Tuple
 
 import yaml
 
+from .booth.layout import LayoutError, parse_layout
 from .camera import policy
 from .web.cors import normalise_origin
 
-__all__ = ["AccessConfig", "CameraConfig", "Config", "ConfigError",
-           "LOG_FORMATS", "Loader", "LoggingConfig", "PathsConfig",
-           "PreviewConfig", "ServerConfig", "config_to_dict", "load_config",
-           "parse_config"]
+__all__ = ["AccessConfig", "BoothConfig", "CameraConfig", "Config",
+           "ConfigError", "LOG_FORMATS", "Loader", "LoggingConfig",
+           "PathsConfig", "PreviewConfig", "ServerConfig", "config_to_dict",
+           "load_config", "parse_config"]
 
 #: The virtual camera's bodies (C{generic}: a generic PTP camera), transports
 #: and timing profiles (see L{fourcut.virtualcam}).
 VIRTUAL_BODIES = ("700D", "550D", "generic")
 VIRTUAL_TRANSPORTS = ("usb", "ptpip")
 VIRTUAL_PROFILES = ("realistic", "fast")
+
+#: C{camera.driver}: one camera session held by a worker (L{fourcut.camera.
+#: held}), or a gphoto2 process per operation (L{fourcut.camera.cli}).
+DRIVERS = ("held", "cli")
 
 #: Where errors in C{overrides} say they come from.
 OVERRIDES_SOURCE = "command line"
@@ -199,6 +204,8 @@ class CameraConfig:
     standby_after: float = 60.0
     command_timeout: float = 30.0
     capture_timeout: float = 60.0
+    driver: str = "held"
+    release_after: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -248,6 +255,33 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True)
+class BoothConfig:
+    """
+    The booth (L{fourcut.booth}): the sequence's defaults, how strips look,
+    the C{/booth} page, and the guests' download links. Colours are
+    C{"#rrggbb"} strings; C{frames} is a tuple of C{(layout, png path)}.
+    """
+
+    layout: str = "2x2"
+    countdown: int = 3
+    countdown_interval: float = 1.0
+    window: Tuple[int, int] = (900, 600)
+    margin: int = 40
+    spacing: int = 20
+    background: str = "#ffffff"
+    frames: Tuple[Tuple[str, str], ...] = ()
+    caption: Optional[str] = None
+    caption_font: Optional[str] = None
+    caption_size: int = 48
+    caption_colour: str = "#000000"
+    quality: int = 90
+    mirror_preview: bool = True
+    return_after: float = 30.0
+    public_url: Optional[str] = None
+    guest_links: bool = False
+
+
+@dataclass(frozen=True)
 class Config:
     """
     The whole configuration, one frozen dataclass per section.
@@ -259,6 +293,7 @@ class Config:
     paths: PathsConfig = field(default_factory=PathsConfig)
     access: AccessConfig = field(default_factory=AccessConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    booth: BoothConfig = field(default_factory=BoothConfig)
 
     def as_dict(self):
         """
@@ -282,6 +317,8 @@ def config_to_dict(config):
             value = getattr(getattr(config, section.name), item.name)
             if item.name in _SETTING_KEYS:
                 value = ["%s=%s" % pair for pair in value]
+            elif item.name in _MAPPING_KEYS:
+                value = dict(value)
             elif isinstance(value, tuple):
                 value = list(value)
             values[item.name] = value
@@ -533,6 +570,73 @@ def _token(value):
     return value
 
 
+_COLOUR = re.compile(r"\A#(?:[0-9A-Fa-f]{3}){1,2}\Z")
+
+
+def _colour(value):
+    if not isinstance(value, str) or not _COLOUR.match(value):
+        raise _Invalid('must be a colour "#rrggbb" (e.g. "#ffffff" for '
+                       "white)" + _got(value))
+    return value
+
+
+def _layout(value):
+    try:
+        return str(parse_layout(value))
+    except LayoutError as e:
+        raise _Invalid("%s%s" % (e, _got(value)))
+
+
+def _window(value):
+    if (isinstance(value, (list, tuple)) and len(value) == 2
+            and all(isinstance(n, int) and not isinstance(n, bool)
+                    and 16 <= n <= 4000 for n in value)):
+        return tuple(value)
+    raise _Invalid("must be [width, height], two integers from 16 to 4000"
+                   + _got(value))
+
+
+def _frames(value):
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        raise _Invalid('must be a mapping of layouts to PNG files (e.g. '
+                       '{"1x4": "/etc/fourcut/strip-1x4.png"})' + _got(value))
+    pairs = []
+    for layout, path in value.items():
+        where = "[%s]" % (_show(layout),)
+        try:
+            layout = str(parse_layout(layout))
+        except LayoutError as e:
+            raise _Invalid(str(e), where)
+        if not isinstance(path, str) or not path:
+            raise _Invalid("must be the path of a PNG file" + _got(path),
+                           where)
+        pairs.append((layout, path))
+    return tuple(sorted(pairs))
+
+
+def _public_url(value):
+    if value is None:
+        return None
+    if (not isinstance(value, str)
+            or not re.match(r"\Ahttps?://[^/?#\s]+(/[^?#\s]*)?\Z", value)):
+        raise _Invalid('must be null or the address guests\' phones reach '
+                       'the booth at, such as "http://192.168.4.1:8080" (no '
+                       "query)" + _got(value))
+    return value.rstrip("/")
+
+
+def _caption(value):
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > 200 \
+            or any(c in value for c in "\r\n\0"):
+        raise _Invalid("must be null or one line of text (at most 200 "
+                       "characters)" + _got(value))
+    return value
+
+
 _SCHEMA = {
     "server": {
         "listen": _listen,
@@ -573,6 +677,8 @@ _SCHEMA = {
         "standby_after": _number(0),
         "command_timeout": _number(0, inclusive=False),
         "capture_timeout": _number(0, inclusive=False),
+        "driver": _choice(DRIVERS),
+        "release_after": _number(0),
     },
     "preview": {
         "stop_grace": _number(0),
@@ -590,6 +696,25 @@ _SCHEMA = {
     "logging": {
         "format": _choice(LOG_FORMATS),
     },
+    "booth": {
+        "layout": _layout,
+        "countdown": _integer(0, 10),
+        "countdown_interval": _number(0.1),
+        "window": _window,
+        "margin": _integer(0, 2000),
+        "spacing": _integer(0, 2000),
+        "background": _colour,
+        "frames": _frames,
+        "caption": _caption,
+        "caption_font": _optional_string,
+        "caption_size": _integer(6, 500),
+        "caption_colour": _colour,
+        "quality": _integer(1, 100),
+        "mirror_preview": _boolean,
+        "return_after": _number(1),
+        "public_url": _public_url,
+        "guest_links": _boolean,
+    },
 }
 
 _SECTIONS = {
@@ -599,9 +724,11 @@ _SECTIONS = {
     "paths": PathsConfig,
     "access": AccessConfig,
     "logging": LoggingConfig,
+    "booth": BoothConfig,
 }
 
 _SETTING_KEYS = frozenset(["live_view", "capture", "standby"])
+_MAPPING_KEYS = frozenset(["frames"])
 
 #: The seed's way of giving C{server.listen}.
 _HOST_PORT = ("host", "port")

@@ -55,7 +55,7 @@ __all__ = ["CAPTURE_BUCKETS", "CONTENT_TYPE", "Metrics", "STATES",
 #: What C{/metrics} answers with.
 CONTENT_TYPE = CONTENT_TYPE_LATEST.encode("ascii")
 
-#: The camera session's states (L{fourcut.session.CameraSession.state}).
+#: The camera session's states (L{fourcut.camera.session.CameraSession.state}).
 STATES = ("idle", "previewing", "capturing", "busy", "resetting", "standby",
           "recovering", "offline")
 
@@ -172,8 +172,8 @@ class Metrics:
     def timed_capture(self, d):
         """
         Measure the capture C{d} (the L{Deferred} of
-        L{fourcut.session.CameraSession.capture}) fires for; returns C{d}
-        with its result unchanged.
+        L{fourcut.camera.session.CameraSession.capture}) fires for;
+        returns C{d} with its result unchanged.
         """
         started = self._clock()
 

@@ -13,6 +13,11 @@ import time
 #: that could name another directory or a hidden file.
 _NAME_HINT = re.compile(r"\A[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}\Z")
 
+#: Numbers the temporary files of every store in this process: two stores
+#: of one directory (the camera's photos and the booth's strips) must not
+#: pick the same temporary name.
+_temporaries = itertools.count(1)
+
 
 def check_name_hint(hint):
     """
@@ -43,7 +48,6 @@ class PhotoStore:
     def __init__(self, directory, clock=time.time):
         self.directory = os.path.abspath(directory)
         self._clock = clock
-        self._counter = itertools.count(1)
 
     def save(self, data, name_hint=None):
         """
@@ -58,7 +62,7 @@ class PhotoStore:
         os.makedirs(self.directory, exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(self._clock()))
         temp = os.path.join(self.directory, ".incoming-%d-%d.tmp"
-                            % (os.getpid(), next(self._counter)))
+                            % (os.getpid(), next(_temporaries)))
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             try:

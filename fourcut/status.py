@@ -13,7 +13,7 @@ from . import __version__
 
 class ServiceStatus:
     """
-    @param session: the L{fourcut.session.CameraSession}.
+    @param session: the L{fourcut.camera.session.CameraSession}.
     @param broadcaster: the L{fourcut.broadcast.Broadcaster}.
     @param clock: an L{IReactorTime}, for uptime and frame ages.
     @param stall_timeout: seconds without a frame after which running live
@@ -77,6 +77,7 @@ class ServiceStatus:
             },
             "captures": self.session.captures,
             "mode_errors": dict(self.session.mode_errors),
+            "driver": self.session.driver.status(),
         }
 
     @defer.inlineCallbacks

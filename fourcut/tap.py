@@ -22,13 +22,17 @@ from twisted.logger import Logger
 from twisted.python import usage
 
 from . import __version__, install
+from .booth import service as booth_service
 from .broadcast import Broadcaster
 from .config import ConfigError, load_config
 from .gphoto2 import GPhoto2
 from .logs import HangupService, make_observer, twistd_target
 from .memory import Trimmer, keep_large_blocks_mapped
 from .photos import PhotoStore
-from .session import CameraSession
+from .camera.children import Children
+from .camera.cli import CLIDriver
+from .camera.held import HeldDriver
+from .camera.session import CameraSession
 from .settings import CameraSettings
 from .status import ServiceStatus
 from .services import (FourcutService, GPhoto2HomeService,
@@ -127,6 +131,7 @@ class Options(usage.Options):
                            ("logfile", "nodaemon", "syslog", "logger")}
         try:
             self.config = load_config(self["config"], overrides)
+            booth_service.check_booth(self.config)
         except ConfigError as e:
             raise OptionsError(e)
 
@@ -144,6 +149,24 @@ def make_virtual_camera(reactor, camera):
     if camera.virtual_transport == "usb":
         return VirtualUSBCamera(reactor, **options)
     return VirtualCamera(reactor, **options)
+
+
+def make_driver(reactor, gphoto2, children, camera):
+    """
+    What runs the camera for the session, as C{camera.driver} (a
+    L{fourcut.config.CameraConfig}) says: one session held by a camera
+    worker, or a gphoto2 child per operation.
+    """
+    if camera.driver == "cli":
+        return CLIDriver(
+            reactor, gphoto2, children,
+            CameraSettings(reactor, gphoto2, deadline=camera.command_timeout),
+            command_timeout=camera.command_timeout,
+            keep_on_card=not camera.delete_internal_memory)
+    return HeldDriver(reactor, gphoto2, children,
+                      deadline=camera.command_timeout,
+                      capture_deadline=camera.capture_timeout,
+                      release_after=camera.release_after)
 
 
 def makeService(options, reactor=None):
@@ -211,14 +234,14 @@ def makeService(options, reactor=None):
     broadcaster = Broadcaster(
         on_demand_changed=lambda count: session.demand_changed(count))
     camera = config.camera
+    children = Children(reactor)
     session = CameraSession(
         reactor, gphoto2, broadcaster, PhotoStore(config.paths.photos),
+        make_driver(reactor, gphoto2, children, camera), children,
         stop_grace=config.preview.stop_grace,
         command_timeout=camera.command_timeout,
         capture_timeout=camera.capture_timeout,
         keep_on_card=not camera.delete_internal_memory,
-        settings=CameraSettings(reactor, gphoto2,
-                                deadline=camera.command_timeout),
         modes={"live_view": camera.live_view, "capture": camera.capture,
                "standby": camera.standby},
         preview_iso=camera.preview_iso, capture_iso=camera.capture_iso,
@@ -244,6 +267,7 @@ def makeService(options, reactor=None):
     web = site.build(config, reactor, session, broadcaster, status,
                      trimmer=trimmer)
     StopService(web.websocket.stop).setServiceParent(top)
+    StopService(web.booth.stop).setServiceParent(top)
     access = web.access
     if access.required:
         log.info("access token required for the API{preview}",
@@ -272,4 +296,5 @@ def makeService(options, reactor=None):
     top.websocket = web.websocket
     top.metrics = web.metrics
     top.access = access
+    top.booth = web.booth
     return top

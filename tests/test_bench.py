@@ -233,7 +233,7 @@ class SmokeTests(unittest.TestCase):
             text[-3000:], err.decode("utf-8", "replace")[-3000:]))
         for heading in ("1. Fan-out", "2. Headroom", "3. Capture",
                         "4. Slow clients", "5. Canon EOS 700D on USB",
-                        "Targets"):
+                        "6. One camera session held", "Targets"):
             self.assertIn(heading, text)
 
         with open(out_json) as f:
@@ -274,6 +274,22 @@ class SmokeTests(unittest.TestCase):
         self.assertGreater(eos["fourcut_median_ms"], 0)
         self.assertEqual(eos["live"]["status"], 200)
         self.assertGreater(eos["live"]["gap_ms"], 0)
+
+        session = scenarios["session"]
+        held = session["summary"]["held-plain"]
+        cli = session["summary"]["cli-plain"]
+        bare = session["summary"]["bare-plain"]
+        for row in (held, cli, bare):
+            self.assertEqual(set(row), {"capture", "capture_iso",
+                                        "setting_read", "setting_write"})
+        # The camera counts the sessions: none for the held session's
+        # capture, at least one for the CLI's.
+        self.assertEqual(held["capture"]["sessions"], 0)
+        self.assertGreaterEqual(cli["capture"]["sessions"], 1)
+        for driver in ("held", "cli"):
+            run = session["fanout"][driver]
+            self.assertGreater(run["produced"], 0)
+            self.assertIsNotNone(run["gphoto2_cpu"], driver)
 
         self.assertTrue(results["targets"])
         for target in results["targets"]:

@@ -858,8 +858,8 @@ class ConfigToDictTests(SynchronousTestCase):
             "resolution": [640, 480], "live_view": ["iso=400"]}})
         data = config_to_dict(config)
         self.assertEqual(sorted(data),
-                         ["access", "camera", "logging", "paths", "preview",
-                          "server"])
+                         ["access", "booth", "camera", "logging", "paths",
+                          "preview", "server"])
         self.assertEqual(data["camera"]["resolution"], [640, 480])
         self.assertEqual(data["camera"]["live_view"], ["iso=400"])
         self.assertEqual(data["server"]["listen"], "tcp:8080")

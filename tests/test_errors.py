@@ -53,6 +53,11 @@ ERRORS = [
      "--hook-script"),
     ("GET", "/cmd", {}, 400, TEXT, None, "arg"),
     ("GET", "/photos?limit=0", {}, 400, JSON, None, "limit"),
+    # The booth's paths: its pages answer text, its API JSON.
+    ("GET", "/booth/nosuch.js", {}, 404, TEXT, None, "no such path"),
+    ("GET", "/sequence", {}, 405, JSON, "POST, OPTIONS", "use POST"),
+    ("DELETE", "/sequence", {}, 405, JSON, "POST, OPTIONS", "DELETE"),
+    ("GET", "/thumbnails/nosuch.jpg", {}, 404, JSON, None, "no such photo"),
 ]
 
 

@@ -1225,13 +1225,19 @@ class FuzzTests(ServiceTestCase):
         # Nobody is watching any more: live view stops and no gphoto2
         # child lingers.
         for _ in range(100):
-            if (self.broadcaster.demand == 0 and not self.session.children
+            if (self.broadcaster.demand == 0
+                    and not self.session.camera_in_use
                     and not self.service.websocket.clients):
                 break
             await sleep(0.1)
         self.assertEqual(self.broadcaster.demand, 0, "subscribers left")
-        self.assertEqual(self.session.children, {}, "gphoto2 children left")
-        self.assertEqual(gphoto2_children(), [])
+        # At most the held session's worker, and no process fourcut does
+        # not know of.
+        self.assertLessEqual(len(self.session.children),
+                             1 if self.session.driver.holds_session else 0,
+                             "gphoto2 children left")
+        self.assertEqual(sorted(gphoto2_children()),
+                         sorted(self.session.children))
         self.assertEqual(self.service.websocket.clients, set())
         return "preview %d frames, capture %d bytes, state %s" % (
             len(parts), len(photo), self.session.state)

@@ -174,6 +174,7 @@ class ListingTests(GalleryTestCase):
         newest = listing["photos"][0]
         self.assertEqual(newest, {
             "name": "fourcut-20200101-000000-1.jpg",
+            "kind": "photo",
             "size": sizes["fourcut-20200101-000000-1.jpg"],
             "time": "2023-11-14T22:13:23.250000+00:00",
             "mtime": 1700000003.25,

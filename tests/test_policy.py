@@ -144,7 +144,7 @@ class RawOperationTests(PTPIPWebSocketTestCase):
         """
         answer = await self.session._exclusive(
             "busy", lambda: self.session._with_settings(
-                self.session.settings.apply,
+                self.session.driver.settings.apply,
                 [("/main/actions/opcode", DELETE_ALL), ("iso", "800")]))
         results = {r["name"]: r for r in answer["results"]}
         self.assertEqual(results["/main/actions/opcode"]["reason"],
@@ -159,7 +159,7 @@ class CardLocationTests(SynchronousTestCase):
     """
 
     def test_location(self):
-        from fourcut.session import card_location, on_card
+        from fourcut.camera.cli import card_location, on_card
         card = b"New file is in location /store_00010001/IMG_0001.JPG on " \
                b"the camera\nSaving file as /tmp/x.jpg\n"
         self.assertEqual(card_location(card), "/store_00010001/IMG_0001.JPG")

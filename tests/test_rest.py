@@ -31,6 +31,7 @@ class RestTests(ServiceTestCase):
         self.assertEqual(status["camera"]["state"], "idle")
         self.assertEqual(status["preview"]["subscribers"], 0)
         self.assertEqual(status["captures"], 0)
+        self.assertEqual(status["driver"]["driver"], "held")
         watcher = defer.ensureDeferred(self.preview(1.5))
         await sleep(1.0)
         status = await self.get_json("/status")
@@ -177,3 +178,7 @@ class ModeSettingsTests(ServiceTestCase):
         parts = await self.preview(1.0)
         self.assertGreater(len(parts), 5)
         self.assertEqual(self.prop(ptp.DPC_WhiteBalance), 4)
+
+
+class CLIModeSettingsTests(ModeSettingsTests):
+    driver = "cli"

@@ -6,6 +6,7 @@ is the real one.
 
 import errno
 import os
+import signal
 
 from twisted.internet import defer, protocol, reactor
 
@@ -117,7 +118,10 @@ class UnplugTests(SupervisionTestCase):
         await ws.more_placeholders(2)
         self.assertEqual(jpeg_size(ws.last), (960, 640))
         snapshot = await self.get("/snapshot")
-        self.assertEqual(snapshot.code, 503)
+        # 503 with the placeholder up, 504 "Could not detect any camera"
+        # when the retry that the snapshot asked for says so.
+        self.assertIn(snapshot.code, (503, 504))
+        await snapshot.content()
         self.camera.replug()
         replugged = reactor.seconds()
         await ws.more_real_frames(5)
@@ -245,6 +249,24 @@ class HangTests(SupervisionTestCase):
         await self.wait_state("recovering", "offline", timeout=10)
         self.assertIn("stalled", self.session.last_error)
         await ws.more_real_frames(5, timeout=30)
+
+
+class WorkerDeathTests(SupervisionTestCase):
+    async def test_killed_worker_is_replaced(self):
+        """
+        The held session's worker killed during live view: watchers keep
+        their connections and get live frames from a new worker.
+        """
+        ws = await self.watcher()
+        [pid] = gphoto2_children()
+        os.kill(pid, signal.SIGKILL)
+        await self.wait_state("recovering", "offline", timeout=10)
+        await ws.more_real_frames(5, timeout=30)
+        self.assertEqual(self.session.state, "previewing")
+        self.assertEqual(self.session.driver.workers_started, 2)
+        [new] = gphoto2_children()
+        self.assertNotEqual(new, pid)
+        self.assertEqual(list(self.session.children), [new])
 
 
 class BusyTests(SupervisionTestCase):
@@ -392,10 +414,14 @@ class RaceTests(SupervisionTestCase):
         # Live view starts for the snapshot's waiter after the capture,
         # then stops again, since nobody is left.
         for _ in range(100):
-            if not self.session.children and self.session.state == "idle":
+            if not self.session.camera_in_use and \
+                    self.session.state == "idle":
                 break
             await sleep(0.1)
-        self.assertEqual(self.session.children, {})
+        self.assertFalse(self.session.camera_in_use)
+        # The held session keeps its worker; the CLI leaves no child.
+        self.assertEqual(len(self.session.children),
+                         1 if self.session.driver.holds_session else 0)
 
     async def test_retry_with_nobody_left(self):
         ws = await self.watcher()
@@ -428,13 +454,23 @@ class RaceTests(SupervisionTestCase):
         self.assertEqual(client.find("a")["type"], "photo_captured")
         self.assertEqual(self.camera.device.captures, 1)
 
+
+class CLISettingsTests(SupervisionTestCase):
+    """
+    The C{cli} driver sets a capture's own settings with camconfig children
+    around the gphoto2 capture (the held session does it inside the
+    worker: L{tests.test_worker}).
+    """
+
+    driver = "cli"
+
     async def test_settings_put_back_when_applying_them_fails(self):
         """
         The settings child sets the ISO and then fails (say, it overran
         its deadline): the old ISO is put back all the same.
         """
         from fourcut.gphoto2 import CameraError
-        settings = self.session.settings
+        settings = self.session.driver.settings
         real_apply = settings.apply
         calls = []
 

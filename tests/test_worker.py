@@ -346,8 +346,9 @@ class ClientTests(TestCase):
         for d in (slow, other):
             error = self.failureResultOf(d, CameraError).value
             self.assertEqual(error.status, 503)
-            self.assertIn("get did not finish within 5s", error.text)
-            self.assertIn("killed by signal 9", error.text)
+            self.assertIn("get did not finish within its 5s deadline",
+                          error.text)
+            self.assertIn("killed by SIGKILL", error.text)
             self.assertIn("stopped by SIGINT", error.text)
         ended = self.successResultOf(self.client.ended)
         self.assertIsInstance(ended, WorkerEnded)
@@ -363,7 +364,7 @@ class ClientTests(TestCase):
         self.reactor.advance(1.0)
         self.assertEqual(self.process.signals, ["INT"])
         self.process.exit(3)
-        self.assertIn("capture did not finish within 20s",
+        self.assertIn("capture did not finish within its 20s deadline",
                       self.failureResultOf(d, CameraError).value.text)
 
     def test_garbage(self):
@@ -392,7 +393,7 @@ class ClientTests(TestCase):
         self.process.protocol.childDataReceived(2, b"Segmentation fault\n")
         self.process.exit(signal_number=11)
         error = self.failureResultOf(d, CameraError).value
-        self.assertIn("ended (killed by signal 11) before it answered info",
+        self.assertIn("ended (killed by SIGSEGV) before it answered info",
                       error.text)
         self.assertIn("Segmentation fault", error.text)
         ended = self.successResultOf(self.client.ended)
@@ -626,6 +627,24 @@ class LiveViewTests(WorkerTestCase):
         self.assertEqual(self.camera.sessions_opened, 1)
         await client.test_frames.wait(3)
 
+    async def test_capture_mode_then_own_settings(self):
+        """
+        The server's capture mode is set first and the photo's own
+        settings over it; both put back after. A refused mode setting is
+        only reported: the photo is taken all the same.
+        """
+        client = await self.start_worker()
+        photo = await client.capture([("iso", 1600)],
+                                     mode=[("iso", 100),
+                                           ("whitebalance", "Nowhere")])
+        [stored] = self.camera.device.objects.values()
+        self.assertEqual(stored.settings[ptp.DPC_ExposureIndex], 1600)
+        self.assertEqual(self.device_value(ptp.DPC_ExposureIndex), 400)
+        [error] = photo["mode_errors"]
+        self.assertIn("whitebalance", error)
+        self.assertEqual(photo["settings"], [
+            {"name": "iso", "value": "1600", "restored": "100"}])
+
     async def test_capture_refused_setting(self):
         """
         A refused setting puts back those already set, and nothing is
@@ -810,7 +829,8 @@ class FaultTests(WorkerTestCase):
         first = client.get("imgsettings", "iso")
         second = client.capture()
         error = await self.assertEndedAtDeadline(first, 1.5, started)
-        self.assertIn("get did not finish within 1.5s", error.text)
+        self.assertIn("get did not finish within its 1.5s deadline",
+                      error.text)
         self.assertIn("the camera may be hung", error.text)
         with self.assertRaises(CameraError):
             await second
@@ -840,7 +860,8 @@ class FaultTests(WorkerTestCase):
         started = reactor.seconds()
         error = await self.assertEndedAtDeadline(client.capture(), 1.0,
                                                  started)
-        self.assertIn("capture did not finish within 1s", error.text)
+        self.assertIn("capture did not finish within its 1s deadline",
+                      error.text)
         self.assertFalse(alive(client.pid))
 
     async def test_unplugged_during_live_view(self):
@@ -911,7 +932,7 @@ class FaultTests(WorkerTestCase):
         os.kill(client.pid, signal.SIGKILL)
         with self.assertRaises(CameraError) as caught:
             await d
-        self.assertIn("ended (killed by signal 9) before it answered get",
+        self.assertIn("ended (killed by SIGKILL) before it answered get",
                       caught.exception.text)
         ended = await client.ended
         self.assertEqual((ended.signal, ended.requested), (9, False))

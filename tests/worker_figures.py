@@ -6,7 +6,7 @@ fourcut does today (a gphoto2 child per operation):
 
   - capture during live view: the time from the request to the photo, and
     the largest gap between two live view frames around it; through the
-    worker (one session held), and as L{fourcut.session} does it today
+    worker (one session held), and as L{fourcut.camera.session} does it today
     (stop C{gphoto2 --capture-movie}, run C{gphoto2
     --capture-image-and-download}, start live view again and wait for its
     first frame); each with and without a per-capture ISO (today: a
@@ -155,7 +155,7 @@ class CLILiveView:
 
 async def cli_capture(reactor, gphoto2, settings, live, iso):
     """
-    One capture the way L{fourcut.session.CameraSession} does it.
+    One capture the way L{fourcut.camera.session.CameraSession} does it.
     """
     await live.stop()
     if iso is not None:

@@ -19,7 +19,8 @@ import time
 from . import procs, report
 from .scenarios import Bench, describe_error
 
-SCENARIOS = ("fanout", "json", "headroom", "capture", "slow", "eos")
+SCENARIOS = ("fanout", "json", "headroom", "capture", "slow", "eos",
+             "session")
 
 #: Seconds between captures during live view.
 LIVE_SPACING = 3.0
@@ -219,6 +220,8 @@ def run(args):
                                         scenarios.get("fanout", []))
         if "eos" in args.only:
             scenarios["eos"] = attempt("eos", bench.eos)
+        if "session" in args.only:
+            scenarios["session"] = attempt("session", bench.session)
     except KeyboardInterrupt:
         log("interrupted: ending every child")
         procs.end_all()

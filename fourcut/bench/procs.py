@@ -157,6 +157,26 @@ def children_of(pid):
     return found
 
 
+def camera_children(pid):
+    """
+    PIDs of C{pid}'s children that talk to the camera: gphoto2 CLI
+    children and fourcut's camera worker.
+    """
+    found = []
+    for child, name in children_of(pid).items():
+        if name == "gphoto2":
+            found.append(child)
+            continue
+        try:
+            with open("/proc/%d/cmdline" % child, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if b"fourcut.camera.worker" in argv:
+            found.append(child)
+    return found
+
+
 def command_name(pid):
     try:
         with open("/proc/%d/comm" % pid, "rb") as f:
@@ -465,15 +485,24 @@ def start_usb_camera(workdir, name="camera", body="700D",
 
 
 def start_server(workdir, camera_port, name="server", timeout=30.0,
-                 attempts=3, usb_socket=None):
+                 attempts=3, usb_socket=None, config=None):
     """
     Start C{twistd -n fourcut} on a free loopback port for C{camera_port};
     retry with another port if it is taken before twistd gets it.
 
+    @param config: a dict written as its YAML config file (C{{"camera":
+        {"driver": "cli"}}}), or L{None}.
     @return: the L{Child}, with C{.http_port}.
     """
     photos = os.path.join(workdir, name + "-photos")
     os.makedirs(photos, exist_ok=True)
+    config_args = []
+    if config:
+        import yaml
+        path = os.path.join(workdir, name + ".yaml")
+        with open(path, "w") as f:
+            yaml.safe_dump(config, f)
+        config_args = ["--config", path]
     last = None
     for attempt in range(attempts):
         port = free_port()
@@ -486,7 +515,7 @@ def start_server(workdir, camera_port, name="server", timeout=30.0,
             # Auto-detected on the USB path, as a real body is.
             env = child_env({"FOURCUT_VUSB_SOCKET": usb_socket})
         argv += ["--listen", "tcp:%d:interface=%s" % (port, LOOPBACK),
-                 "--photos", photos]
+                 "--photos", photos] + config_args
         child = Child(name, argv, os.path.join(workdir, name + ".log"),
                       env=env, cwd=workdir)
         # "Site starting on N", or "Site (ConnectionLimits) starting on N"

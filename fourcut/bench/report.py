@@ -3,6 +3,7 @@ The benchmark's arithmetic and its output: statistics over what the client
 processes recorded, the targets with PASS/MISS, text tables, and the chart.
 """
 
+import statistics
 import math
 
 MB = 1e6
@@ -186,6 +187,114 @@ def capture_gaps(results):
 
 # Targets -----------------------------------------------------------------
 
+#: Held-session targets (issue 11), against the bare python-gphoto2
+#: session in the same run.
+TARGET_HELD_CAPTURE_MS = 100.0
+TARGET_HELD_GAP_MS = 150.0
+TARGET_SETTING_GAP_MS = 150.0
+TARGET_HELD_P99_MS = 2.0
+TARGET_HELD_CPU = 1.10
+
+#: The operations of the session scenario, as the probes name them.
+SESSION_STEPS = ("capture", "capture_iso", "setting_read", "setting_write")
+
+
+def session_summary(runs):
+    """
+    Per run of the session scenario (C{bare-plain}, C{held-iso} ...) and
+    per operation: the median time, the median live view gap around it,
+    and the camera sessions it opened (the most of any one).
+    """
+    summary = {}
+    for name, run in runs.items():
+        row = {}
+        for what in SESSION_STEPS:
+            steps = [s for s in run.get("steps", []) if s["what"] == what]
+            if not steps:
+                continue
+            row[what] = {
+                "ms": round(statistics.median(s["ms"] for s in steps), 1),
+                "gap_ms": round(statistics.median(s["gap_ms"]
+                                                  for s in steps), 1),
+                "sessions": max(s["sessions"] for s in steps),
+                "n": len(steps)}
+        summary[name] = row
+    return summary
+
+
+def _session_targets(targets, session):
+    summary = session.get("summary") or {}
+    label = "6 held session"
+    for modes in ("plain", "iso"):
+        bare = summary.get("bare-" + modes) or {}
+        held = summary.get("held-" + modes) or {}
+        for what in ("capture", "capture_iso"):
+            b, h = bare.get(what), held.get(what)
+            if not b or not h:
+                continue
+            where = "%s, %s" % (what, modes)
+            _check(targets, label, "camera sessions opened per %s" % where,
+                   "0", str(h["sessions"]), h["sessions"] == 0)
+            delta = round(h["ms"] - b["ms"], 1)
+            _check(targets, label, "/capture - bare held session (%s)"
+                   % where, "<= %g ms" % TARGET_HELD_CAPTURE_MS, _ms(delta),
+                   delta <= TARGET_HELD_CAPTURE_MS)
+            delta = round(h["gap_ms"] - b["gap_ms"], 1)
+            _check(targets, label, "live view gap - bare held session (%s)"
+                   % where, "<= %g ms" % TARGET_HELD_GAP_MS, _ms(delta),
+                   delta <= TARGET_HELD_GAP_MS)
+        if modes == "plain":
+            for what in ("setting_read", "setting_write"):
+                h = held.get(what)
+                if not h:
+                    continue
+                _check(targets, label, "live view gap of a %s"
+                       % what.replace("_", " "),
+                       "< %g ms" % TARGET_SETTING_GAP_MS, _ms(h["gap_ms"]),
+                       h["gap_ms"] < TARGET_SETTING_GAP_MS)
+                _check(targets, label, "camera sessions opened per %s"
+                       % what.replace("_", " "), "0", str(h["sessions"]),
+                       h["sessions"] == 0)
+    fanout = session.get("fanout") or {}
+    held, cli = fanout.get("held"), fanout.get("cli")
+    if held and cli and "error" not in held and "error" not in cli:
+        n = session.get("fanout_clients")
+        normal = held.get("normal") or {}
+        delivery = normal.get("delivery_min")
+        _check(targets, label, "held: every client >= 99%% of frames (%d "
+               "clients)" % n, ">= 99%", _pct(delivery),
+               None if delivery is None else delivery >= TARGET_DELIVERY)
+        p99h = (normal.get("latency_ms") or {}).get("p99")
+        p99c = ((cli.get("normal") or {}).get("latency_ms") or {}).get("p99")
+        if p99h is not None and p99c is not None:
+            delta = round(p99h - p99c, 1)
+            _check(targets, label, "held p99 - cli p99 (%d clients)" % n,
+                   "<= %g ms" % TARGET_HELD_P99_MS, _ms(delta),
+                   delta <= TARGET_HELD_P99_MS, noisy_note(held))
+
+        def cpu(run):
+            server = (run.get("server") or {}).get("cpu")
+            child = run.get("gphoto2_cpu")
+            if server is None or child is None:
+                return None
+            return server + child
+
+        ch, cc = cpu(held), cpu(cli)
+        if ch is not None and cc:
+            ratio = round(ch / cc, 3)
+            _check(targets, label, "server + worker CPU / server + gphoto2 "
+                   "CPU (%d clients)" % n, "<= %.2f" % TARGET_HELD_CPU,
+                   "%.3f (%.2f / %.2f core)" % (ratio, ch, cc),
+                   ratio <= TARGET_HELD_CPU)
+
+
+def noisy_note(run):
+    other = run.get("other_cpu")
+    if other is not None and other >= NOISY_CPU:
+        return "machine busy: %.2f core of other load" % (other,)
+    return None
+
+
 def _check(targets, scenario, name, target, measured, passed, note=None):
     targets.append({"scenario": scenario, "target": name,
                     "limit": target, "measured": measured,
@@ -280,6 +389,10 @@ def evaluate(scenarios):
                None if live.get("all_ok", True) else
                "a capture during live view failed: %s" % (
                    [(r["status"], r["error"]) for r in live["captures"]],))
+
+    session = scenarios.get("session")
+    if session and "error" not in session:
+        _session_targets(targets, session)
 
     slow = scenarios.get("slow")
     if slow and "error" not in slow:
@@ -451,9 +564,6 @@ def text(results):
                "over the window; srv RSS = the server's peak (VmHWM); other "
                "CPU = machine load not from the benchmark (noise).")
 
-    out.append("")
-    out.append("1. Fan-out (bare: gphoto2 --capture-movie --stdout from the "
-               "same camera, read by a client process: the latency floor)")
     rows = []
     bare = scenarios.get("bare")
     if bare and "error" not in bare:
@@ -474,7 +584,12 @@ def text(results):
                         + [None] * (len(RUN_HEADERS) - 2))
         else:
             rows += _run_rows(json_run, "%d json" % json_run["clients"])
-    out.append(table(RUN_HEADERS, rows))
+    if rows:
+        out.append("")
+        out.append("1. Fan-out (bare: gphoto2 --capture-movie --stdout from "
+                   "the same camera, read by a client process: the latency "
+                   "floor)")
+        out.append(table(RUN_HEADERS, rows))
     produced = ["%s: %s frames (%.1f fps), %s B/frame" % (
         run.get("clients"), run.get("produced"), run.get("camera_fps") or 0,
         run.get("frame_bytes")) for run in scenarios.get("fanout", [])
@@ -560,6 +675,51 @@ def text(results):
             live = eos.get("live") or {}
             out.append("  during live view: worst gap %s for a %s capture" % (
                 _ms(live.get("gap_ms")), _ms(live.get("capture_ms"))))
+
+    session = scenarios.get("session")
+    if session:
+        out.append("")
+        out.append("6. One camera session held (EOS 700D on USB, %s): "
+                   "bare python-gphoto2, fourcut held, fourcut cli"
+                   % (session.get("profile", "realistic"),))
+        if "error" in session:
+            out.append("  ERROR: " + session["error"])
+        else:
+            rows = []
+            for name in ("bare-plain", "held-plain", "cli-plain",
+                         "bare-iso", "held-iso", "cli-iso"):
+                row = (session.get("summary") or {}).get(name) or {}
+                for what in SESSION_STEPS:
+                    step = row.get(what)
+                    if step:
+                        rows.append([name, what, step["ms"], step["gap_ms"],
+                                     step["sessions"], step["n"]])
+            out.append(table(["run", "operation", "median ms",
+                              "gap ms", "sessions", "n"], rows))
+            out.append("  (iso: capture_iso 100 / preview_iso 800 "
+                       "configured; capture_iso: a per-capture ISO 400)")
+            for driver in ("cli", "held"):
+                run = (session.get("fanout") or {}).get(driver)
+                if not run:
+                    continue
+                if "error" in run:
+                    out.append("  fan-out %s: ERROR %s" % (driver,
+                                                          run["error"]))
+                    continue
+                normal = run.get("normal") or {}
+                out.append(
+                    "  fan-out %d clients, %s driver: delivery min %s, p99 "
+                    "%s, server %s + %s %s" % (
+                        run["clients"], driver,
+                        _pct(normal.get("delivery_min")),
+                        _ms((normal.get("latency_ms") or {}).get("p99")),
+                        _cores(run["server"].get("cpu")),
+                        "worker" if driver == "held" else "gphoto2",
+                        _cores(run.get("gphoto2_cpu"))))
+                if len(run.get("p99s_ms") or ()) > 1:
+                    out.append("    p99 of its %d runs: %s ms" % (
+                        len(run["p99s_ms"]),
+                        ", ".join(str(x) for x in run["p99s_ms"])))
 
     slow = scenarios.get("slow")
     if slow:

@@ -5,12 +5,14 @@ ends everything it started before it returns, also on error or Ctrl-C.
 """
 
 import json
+import shutil
 import os
 import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 
@@ -262,9 +264,8 @@ class Bench:
         # fourcut's live view child, or a client process's bare gphoto2.
         parents = [p.pid for p in clients_procs] + (
             [server_pid] if server else [])
-        gphoto2 = sorted(pid for parent in parents for pid, name in
-                         procs.children_of(parent).items()
-                         if name == "gphoto2")
+        gphoto2 = sorted(pid for parent in parents
+                         for pid in procs.camera_children(parent))
         begin = {
             "server": cpu_of([server_pid]) if server else None,
             "gphoto2": cpu_of(gphoto2) if gphoto2 else None,
@@ -550,6 +551,119 @@ class Bench:
             "live_run": run,
         }
 
+    def session(self):
+        """
+        The held camera session (issue 11), side by side in one run on one
+        realistic Canon EOS 700D on USB: a bare python-gphoto2 session held
+        across live view and captures (the anchor), fourcut with the held
+        session, fourcut with C{driver: cli}; each plain and with
+        C{capture_iso}/C{preview_iso}. Then live view fan-out through each
+        driver, on the paced PTP/IP camera as the fan-out scenario runs it.
+        """
+        options = self.options
+        captures = 1 if options.smoke else max(2, options.captures)
+        # The smoke run only shows that it works: the fast profile, no
+        # ISO modes.
+        profile = "fast" if options.smoke else "realistic"
+        variants = [("plain", {})]
+        if not options.smoke:
+            variants.append(("iso", {"preview_iso": 800, "capture_iso": 100}))
+        self.log("session: bare python-gphoto2, held and cli on the EOS "
+                 "700D on USB (%s), %d captures each" % (profile, captures))
+        camera = procs.start_usb_camera(self.workdir, self._name("camera"),
+                                        profile=profile)
+        self.log("  camera pid %d at %s" % (camera.pid, camera.port))
+        runs = {}
+        try:
+            for modes, iso in variants:
+                runs["bare-" + modes] = self._session_child(
+                    "bare-" + modes, camera,
+                    [sys.executable, "-m", "fourcut.bench.bare_session"],
+                    captures, iso, None)
+                for driver in ("held", "cli"):
+                    server = procs.start_server(
+                        self.workdir, None, self._name("server-" + driver),
+                        usb_socket=camera.socket,
+                        config={"camera": dict(iso, driver=driver)})
+                    try:
+                        runs[driver + "-" + modes] = self._session_child(
+                            driver + "-" + modes, camera,
+                            [sys.executable, "-m",
+                             "fourcut.bench.session_probe",
+                             str(server.http_port)], captures, {}, server)
+                    finally:
+                        server.stop()
+        finally:
+            camera.stop()
+        clients = 4 if options.smoke else 100
+        # Interleaved (cli, held, held, cli, ...) --repeat times, and the
+        # run with the median p99 kept for each: load from outside the
+        # benchmark then falls on both drivers alike.
+        runs_of = {"cli": [], "held": []}
+        for index in range(options.repeat):
+            order = ("cli", "held") if index % 2 == 0 else ("held", "cli")
+            for driver in order:
+                runs_of[driver].append(self._driver_fanout(driver, clients))
+        fanout = {driver: median_run(found)
+                  for driver, found in runs_of.items()}
+        return {"captures": captures, "profile": profile, "runs": runs,
+                "summary": report.session_summary(runs),
+                "fanout_clients": clients, "fanout": fanout}
+
+    def _session_child(self, name, camera, argv, captures, iso, server):
+        """
+        Run a session probe (or the bare anchor) to its end; its result.
+        """
+        base = os.path.join(self.workdir, self._name("session-" + name))
+        argv = argv + [base + ".result.json", "--captures", str(captures),
+                       "--camera-log", camera.log_path]
+        for key in ("preview_iso", "capture_iso"):
+            if key in iso:
+                argv += ["--" + key.replace("_", "-"), str(iso[key])]
+        from fourcut.virtualcam import usbport
+        env = procs.child_env(usbport.child_env(camera.socket,
+                                                usbport.PYTHON, {}))
+        env["HOME"] = tempfile.mkdtemp(prefix="fourcut-bench-home-")
+        child = Child(os.path.basename(base), argv, base + ".log", env=env)
+        try:
+            child.expect(lambda line: line.startswith("BENCH DONE"), 300,
+                         "DONE")
+            child.proc.wait(30)
+        finally:
+            child.stop()
+            shutil.rmtree(env["HOME"], ignore_errors=True)
+        with open(base + ".result.json") as f:
+            result = json.load(f)
+        if "error" in result:
+            raise ScenarioError("%s: %s" % (name, result["error"]))
+        self.log("  %s: %s" % (name, ", ".join(
+            "%s %.0f ms (gap %.0f ms, %d sessions)" % (
+                step["what"], step["ms"], step["gap_ms"], step["sessions"])
+            for step in result["steps"])))
+        return result
+
+    def _driver_fanout(self, driver, clients):
+        """
+        C{clients} WebSocket and HTTP live view clients through C{driver}
+        on the paced PTP/IP camera.
+        """
+        self.log("  live view fan-out through the %s driver, %d clients"
+                 % (driver, clients))
+        camera = self.camera()
+        server = None
+        try:
+            server = procs.start_server(
+                self.workdir, camera.port, self._name("server-" + driver),
+                config={"camera": {"driver": driver}})
+            run = self.stream("fanout-" + driver, mix(clients, "ws-binary"),
+                              camera=camera, server=server)
+        finally:
+            if server is not None:
+                server.stop()
+            camera.stop()
+        run.pop("_results", None)
+        return run
+
     def _bare_run(self, argv, env, check=None, timeout=60.0):
         """
         Run a gphoto2 CLI C{argv} to the end: C{(milliseconds, stdout)}.
@@ -635,6 +749,23 @@ class Bench:
                 ref["server"]["rss_peak_mb"]
                 + slow * report.SLOW_FRAMES_PER_CLIENT * frame / report.MB, 1)
         return run
+
+
+def median_run(runs):
+    """
+    Of fan-out C{runs}, the one with the median p99 latency of its
+    clients, with every run's p99 under C{p99s_ms}.
+    """
+    def p99(run):
+        value = ((run.get("normal") or {}).get("latency_ms") or {}).get(
+            "p99")
+        return float("inf") if value is None else value
+
+    ordered = sorted(runs, key=p99)
+    chosen = ordered[(len(ordered) - 1) // 2]
+    chosen["p99s_ms"] = [None if p99(r) == float("inf") else p99(r)
+                         for r in runs]
+    return chosen
 
 
 def describe_error(error):

@@ -57,11 +57,14 @@ view frames, in the same camera session:
     set section option value   as camconfig set (value: any JSON value)
     apply pairs                as camconfig apply (["NAME=VALUE", ...])
     list, info, resolve name   as camconfig
-    capture settings           [[NAME, VALUE], ...] set for this photo
+    capture settings [mode]    [[NAME, VALUE], ...] set for this photo
                                only: each read, set, the photo captured
                                and downloaded, each put back; answers
                                folder, name, path, size, mime, settings,
-                               restore_errors, with the photo as payload
+                               mode_errors, restore_errors, with the
+                               photo as payload; mode: the same, set
+                               first, a refusal only reported
+                               (mode_errors)
     delete path                delete /FOLDER/NAME from the camera
     live_view_on               answers after the first frame is sent
     live_view_off              stops frames (and, on bodies with a
@@ -167,7 +170,7 @@ REQUESTS = {
     "info": {},
     "resolve": {"name": (_STR, True)},
     "values": {"names": (list, True)},
-    "capture": {"settings": (list, False)},
+    "capture": {"settings": (list, False), "mode": (list, False)},
     "delete": {"path": (_STR, True)},
     "live_view_on": {},
     "live_view_off": {},
@@ -262,13 +265,17 @@ def check_request(header):
                                       for p in fields["pairs"]):
         return request_id, "apply: pairs must be NAME=VALUE strings"
     if command == "capture":
-        settings = fields.get("settings", [])
-        if not all(isinstance(s, list) and len(s) == 2
-                   and isinstance(s[0], str) and isinstance(s[1], str)
-                   for s in settings):
-            return request_id, "capture: settings must be [NAME, VALUE] " \
-                               "string pairs"
-        fields["settings"] = [tuple(s) for s in settings]
+        fields.setdefault("settings", [])
+        for key in ("settings", "mode"):
+            if key not in fields:
+                continue
+            pairs = fields[key]
+            if not all(isinstance(s, list) and len(s) == 2
+                       and isinstance(s[0], str) and isinstance(s[1], str)
+                       for s in pairs):
+                return request_id, "capture: %s must be [NAME, VALUE] " \
+                                   "string pairs" % (key,)
+            fields[key] = [tuple(s) for s in pairs]
     extra = set(header) - set(spec) - {"type", "id", "command"}
     if extra:
         return request_id, "%s does not take %s" % (
@@ -693,7 +700,16 @@ class CameraWorker:
         return camconfig.command_list(self.session)
 
     def do_info(self):
+        """
+        The camera's info, after one round trip to it: libgphoto2 answers
+        much of the info from what it read when the session opened, so
+        that alone would not notice a camera that has gone (the server's
+        health probe relies on this).
+        """
         self._ensure_open()
+        lost = self._check_connection()
+        if lost is not None:
+            return lost
         return camconfig.command_info(self.session)
 
     def do_resolve(self, name):
@@ -704,22 +720,31 @@ class CameraWorker:
         self._ensure_open()
         return camconfig.command_values(self.session, *names)
 
-    def do_capture(self, settings=()):
+    def do_capture(self, settings=(), mode=()):
         """
-        Set C{settings} (C{(name, text)} pairs, looked up as apply does),
-        capture, download, and put every setting back, in this session.
-        A refused setting puts back those already set and answers the
-        refusal without capturing.
+        Set C{mode} and then C{settings} (C{(name, text)} pairs, looked up
+        as apply does), capture, download, and put every setting back, in
+        this session. A refused setting puts back those already set and
+        answers the refusal without capturing; a refused C{mode} setting
+        (the server's configured capture mode, which must never stop a
+        photo) is only reported, in C{mode_errors}.
         """
         self._ensure_open()
         s = self.session
         gp = self.gp
-        tree = s.get_config() if settings else None
+        tree = s.get_config() if settings or mode else None
         applied = []            # (name, widget, old value)
         taken = []
-        for name, value in settings:
+        mode_errors = []
+        wanted = [(name, value, True) for name, value in mode] + [
+            (name, value, False) for name, value in settings]
+        for name, value, tolerated in wanted:
             widget = s.find_name(tree, name)
             if widget is None:
+                if tolerated:
+                    mode_errors.append("%s: no setting called %r"
+                                       % (name, name))
+                    continue
                 self._put_back(tree, applied)
                 return {"ok": False, "reason": "unknown-name", "name": name,
                         "error": "%s: no setting called %r" % (name, name)}
@@ -727,25 +752,32 @@ class CameraWorker:
             try:
                 after = s.write(tree, widget, value)
             except camconfig.Refused as e:
+                if tolerated:
+                    mode_errors.append("%s: %s" % (name, e.message))
+                    continue
                 errors = self._put_back(tree, applied)
                 answer = camconfig.refusal(described, e, name=name)
                 answer["restore_errors"] = errors
                 return answer
             applied.append((name, widget, described.get("value")))
-            taken.append({"name": name, "value": after.get("value"),
-                          "restored": described.get("value")})
+            if not tolerated:
+                taken.append({"name": name, "value": after.get("value"),
+                              "restored": described.get("value")})
         try:
             path = s.camera.capture(gp.GP_CAPTURE_IMAGE, s.context)
             photo = s.camera.file_get(path.folder, path.name,
                                       gp.GP_FILE_TYPE_NORMAL, None,
                                       s.context)
-            data = photo.get_data_and_size()
+            # A copy: the buffer is the CameraFile's, freed with it before
+            # the answer is written.
+            data = bytes(memoryview(photo.get_data_and_size()))
         finally:
             errors = self._put_back(tree, applied)
         return ({"ok": True, "folder": path.folder, "name": path.name,
                  "path": _join(path.folder, path.name),
-                 "size": len(memoryview(data).cast("B")),
+                 "size": len(data),
                  "mime": photo.get_mime_type(), "settings": taken,
+                 "mode_errors": mode_errors,
                  "restore_errors": errors}, data)
 
     def _put_back(self, tree, applied):

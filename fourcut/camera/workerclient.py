@@ -22,6 +22,7 @@ restart.
 
 import itertools
 import os
+import signal
 import sys
 
 from twisted.internet import defer, error
@@ -68,7 +69,7 @@ class WorkerEnded:
     @ivar stderr: the tail of its stderr, as text.
     @ivar requested: whether fourcut ended it (L{CameraWorker.stop}, an
         overrun deadline, garbage) rather than it dying by itself.
-    @ivar why: why fourcut ended it (C{"capture did not finish within
+    @ivar why: why fourcut ended it (C{"capture did not finish within its
         60s"}), or L{None}.
     """
 
@@ -84,7 +85,11 @@ class WorkerEnded:
     @property
     def how(self):
         if self.signal is not None:
-            return "killed by signal %d" % (self.signal,)
+            try:
+                name = signal.Signals(self.signal).name
+            except ValueError:
+                name = "signal %d" % (self.signal,)
+            return "killed by %s" % (name,)
         return "exit status %s" % (self.exit_code,)
 
     def __repr__(self):
@@ -302,6 +307,14 @@ class CameraWorker:
             process.stop(self.reactor, self.transport, gone)
         return watcher
 
+    def end(self, why):
+        """
+        fourcut ends the worker, for C{why} (a camera that stalled, say):
+        as L{stop}, but the end counts as a failure; pending calls fail
+        once it is gone.
+        """
+        return self._end(why)
+
     def _end(self, why):
         """
         fourcut ends the worker, for C{why}; pending calls fail once it is
@@ -311,7 +324,7 @@ class CameraWorker:
             self._why = why
             self.log.warn("camera worker (pid {pid}): {why}; ending it",
                           pid=self.pid, why=why)
-        self.stop()
+        return self.stop()
 
     def _garbage(self, text):
         self._end("it sent garbage (%s)" % (text,))
@@ -449,7 +462,8 @@ class CameraWorker:
             deadline = self.deadline
         timer = self.reactor.callLater(
             deadline, self._end,
-            "%s did not finish within %gs" % (command, deadline))
+            "%s did not finish within its %gs deadline"
+            % (command, deadline))
         call = _Call(command, defer.Deferred(), timer, deadline)
         self._pending[request_id] = call
         self.transport.write(data)
@@ -511,7 +525,7 @@ class CameraWorker:
 
     # The held session's own
 
-    def capture(self, settings=(), deadline=None):
+    def capture(self, settings=(), deadline=None, mode=()):
         """
         Take a photo, with C{settings} (C{(name, value)} pairs, looked up
         as L{apply} does) set for it and put back after it, all in the
@@ -520,19 +534,25 @@ class CameraWorker:
         @return: a L{Deferred} firing with C{{"ok": True, "data": the photo
             bytes, "folder", "name", "path" (C{folder/name} on the camera),
             "size", "mime", "settings": [{"name", "value" (as taken),
-            "restored"}], "restore_errors": [text, ...]}}; it fails with
+            "restored"}], "mode_errors" and "restore_errors": [text,
+            ...]}}; C{mode}: settings set first and put back after, whose
+            refusal is only reported (in "mode_errors"); it fails with
             L{SettingError} if a setting was refused (nothing captured,
             those set put back) and L{CameraError} if the camera failed.
         """
-        args = []
-        for name, value in settings:
-            if not name or "=" in name:
-                return defer.fail(SettingError(
-                    "bad setting name %r" % (name,),
-                    {"reason": "unknown-name", "name": name}))
-            args.append([name, format_value(value)])
+        fields = {}
+        for key, pairs in (("settings", settings), ("mode", mode)):
+            args = []
+            for name, value in pairs:
+                if not name or "=" in name:
+                    return defer.fail(SettingError(
+                        "bad setting name %r" % (name,),
+                        {"reason": "unknown-name", "name": name}))
+                args.append([name, format_value(value)])
+            if args or key == "settings":
+                fields[key] = args
         d = self._call("capture", deadline or self.capture_deadline,
-                       settings=args)
+                       **fields)
 
         def taken(result):
             answer, payload = result

@@ -523,8 +523,9 @@ class CameraDevice(PTPDevice):
         capture still ends it with an event, so the host reports an error
         instead of hanging.
         """
-        self._reactor.callLater(0.05, self.send_event, event,
-                                request.transaction_id, [])
+        d = self.later(0.05, self.send_event, event,
+                       request.transaction_id, [])
+        d.addErrback(lambda f: f.trap(defer.CancelledError))
 
     def _store_capture(self, shot, jpeg, size, when, transaction_id,
                        settings=None):

@@ -23,6 +23,9 @@ C{health}, C{ws}                       never (C{/ws} checks its own messages,
 C{preview}, C{snapshot}, C{""} (the    only with C{preview.public: false};
 page)                                  the page asked for JSON is C{/status}
                                        and always needs it
+C{AccessPolicy.open_paths}             never: the booth's pages, and
+                                       C{share} with C{booth.guest_links}
+                                       (L{fourcut.booth.service.open_paths})
 everything else                        yes
 =====================================  ======================================
 
@@ -118,11 +121,14 @@ class AccessPolicy:
         guarded.
     @param preview_public: whether live view needs no token
         (C{preview.public}).
+    @param open_paths: more first path segments that never need the token
+        (the booth's pages, see L{fourcut.booth.service.open_paths}).
     """
 
-    def __init__(self, token=None, preview_public=True):
+    def __init__(self, token=None, preview_public=True, open_paths=()):
         self._token = token.encode("utf-8") if token is not None else None
         self.preview_public = preview_public
+        self.open_paths = frozenset(open_paths)
 
     def __repr__(self):
         return "<AccessPolicy token=%s preview_public=%r>" % (
@@ -153,7 +159,7 @@ class AccessPolicy:
         What a request whose first path segment is C{name} is:
         L{LEVEL_OPEN}, L{LEVEL_PREVIEW} or L{LEVEL_TOKEN}.
         """
-        if name in OPEN:
+        if name in OPEN or name in self.open_paths:
             return LEVEL_OPEN
         if name == b"":
             # The page asked for JSON is the service status (the page

@@ -251,10 +251,14 @@ class Photos(Resource):
     predates its request (a photo saved before the request is in it).
 
     @ivar directory: the photos directory.
+    @ivar annotate: L{None}, or C{annotate(directory, photos)} run in the
+        scan's thread after each scan, returning C{{name: fields}} added
+        to those photos' entries (the booth marks its strips so).
     """
 
     isLeaf = True
     subpaths = True
+    annotate = None
 
     def __init__(self, directory, reactor, threadpool=None):
         Resource.__init__(self)
@@ -263,6 +267,7 @@ class Photos(Resource):
         self._threadpool = threadpool
         self._scanning = False
         self._waiting = []
+        self._details = {}
 
     def render_GET(self, request):
         path = request.postpath
@@ -326,13 +331,15 @@ class Photos(Resource):
             page = photos[start:start + limit]
             more = page and start + limit < len(photos)
             send_json(reply, 200, {
-                "photos": [{
+                "photos": [dict({
                     "name": name,
+                    "kind": "photo",
                     "size": size,
                     "time": iso_time(mtime_ns),
                     "mtime": mtime_ns / 10 ** 9,
                     "url": "%s/%s" % (base, name),
-                } for mtime_ns, name, size in page],
+                }, **self._details.get(name, {}))
+                    for mtime_ns, name, size in page],
                 "total": len(photos),
                 "limit": limit,
                 "offset": offset,
@@ -375,6 +382,8 @@ class Photos(Resource):
 
         def done(result):
             self._scanning = False
+            if not isinstance(result, Failure):
+                result, self._details = result
             if self._waiting:
                 self._scan()
             for d in waiting:
@@ -383,5 +392,11 @@ class Photos(Resource):
                 else:
                     d.callback(result)
 
-        threads.deferToThreadPool(self._reactor, pool, scan,
+        threads.deferToThreadPool(self._reactor, pool, self._scan_thread,
                                   self.directory).addBoth(done)
+
+    def _scan_thread(self, directory):
+        photos = scan(directory)
+        annotate = self.annotate
+        return photos, ({} if annotate is None
+                        else annotate(directory, photos))

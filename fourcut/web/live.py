@@ -243,6 +243,7 @@ img{max-width:95vw;border:1px solid #444}a{color:#9cf}</style></head>
 <p><img src="/preview" alt="live view" width="960" height="640"></p>
 <p><a href="/capture" target="_blank">Capture a photo</a> &middot;
 <a href="/snapshot" target="_blank">Snapshot</a></p>
+<p><a href="/booth">The booth</a> &middot; <a href="/gallery">Gallery</a></p>
 </body>
 </html>
 """

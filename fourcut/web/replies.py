@@ -59,9 +59,12 @@ TEXT = "text"
 JSON = "json"
 
 #: First path segments whose errors are JSON (L{fourcut.web.site} mounts
-#: them).
+#: them): seed 001's, fourcut's own JSON ones, and the booth's API
+#: (C{/sequence}, C{/share}, C{/thumbnails}; its pages C{/booth} and
+#: C{/gallery} answer text).
 JSON_SEGMENTS = frozenset([b"status", b"health", b"camera", b"photos",
-                           b"metrics", b"ws"])
+                           b"metrics", b"ws", b"sequence", b"share",
+                           b"thumbnails"])
 
 
 #: Top-level directories whose paths error answers never show.
@@ -409,6 +412,10 @@ class Resource(resource.Resource):
         if handler is None:
             return method_not_allowed(request, self.methods)
         return handler(request)
+
+    def getChild(self, name, request):
+        # twisted.web's is its HTML 404 page.
+        return NotFound()
 
 
 class NotFound(Resource):

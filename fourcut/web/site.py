@@ -25,6 +25,10 @@ C{/camera/restart}     L{fourcut.web.rest.Restart}
 C{/photos}             L{fourcut.web.gallery.Photos}
 C{/metrics}            L{fourcut.web.rest.MetricsView}
 C{/ws}                 L{fourcut.web.ws.WebSocketEndpoint}
+C{/booth} ...          the booth's pages C{/booth} and C{/gallery},
+                       C{POST /sequence}, C{/share} and C{/thumbnails}
+                       (L{fourcut.booth.resources}, which
+                       L{fourcut.booth.service.Booth.mount} mounts here)
 =====================  ===================================================
 
 Every request is a L{fourcut.web.replies.Request}, so every answer, the
@@ -40,6 +44,7 @@ from .access import AccessPolicy, guard_site
 from .cors import CORSPolicy
 from .actions import Capture, Command, Reset
 from .gallery import Photos
+from ..booth import service as booth_service
 from ..metrics import Metrics
 from .limits import ConnectionLimits, DescriptorBudget, limit_requests
 from .live import Page, Preview, Snapshot
@@ -74,6 +79,7 @@ class Web:
     @ivar access: the L{AccessPolicy}.
     @ivar websocket: the L{CameraServerFactory} behind C{/ws}.
     @ivar metrics: the L{Metrics} behind C{/metrics}.
+    @ivar booth: the L{fourcut.booth.service.Booth}.
     """
 
     site: server.Site
@@ -81,6 +87,7 @@ class Web:
     access: AccessPolicy
     websocket: CameraServerFactory
     metrics: Metrics
+    booth: object
 
 
 def build(config, reactor, session, broadcaster, status, trimmer=None):
@@ -92,7 +99,8 @@ def build(config, reactor, session, broadcaster, status, trimmer=None):
     @return: a L{Web}.
     """
     server_config = config.server
-    access = AccessPolicy(config.access.token, config.preview.public)
+    access = AccessPolicy(config.access.token, config.preview.public,
+                          open_paths=booth_service.open_paths(config))
     cors = CORSPolicy(server_config.cors_origins)
     websocket = CameraServerFactory(
         session, broadcaster, status, reactor,
@@ -128,9 +136,19 @@ def build(config, reactor, session, broadcaster, status, trimmer=None):
     root.putChild(b"health", rest.Health(status,
                                          detailed=access.authenticated))
     root.putChild(b"camera", rest.camera_resource(status))
-    root.putChild(b"photos", Photos(config.paths.photos, reactor))
+    photos = Photos(config.paths.photos, reactor)
+    root.putChild(b"photos", photos)
     root.putChild(b"metrics", rest.MetricsView(metrics, reactor))
     root.putChild(b"ws", WebSocketEndpoint(websocket))
+    # The booth (its pages /booth and /gallery, POST /sequence, /share and
+    # /thumbnails, strips marked in the /photos listing, and the
+    # WebSocket's capture_sequence).
+    booth = booth_service.make_booth(
+        reactor, config, session, access,
+        scheme="https" if server_config.listen.startswith("ssl:")
+        else "http")
+    booth.mount(root, photos)
+    booth.listen_websocket(websocket)
     # Error answers never show where the photos are kept.
     hide_path(config.paths.photos)
 
@@ -147,4 +165,4 @@ def build(config, reactor, session, broadcaster, status, trimmer=None):
         max_per_address=server_config.max_unauthenticated_per_address,
         budget=DescriptorBudget(server_config.fd_reserve))
     return Web(site=site, factory=limits, access=access, websocket=websocket,
-               metrics=metrics)
+               metrics=metrics, booth=booth)

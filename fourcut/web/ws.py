@@ -69,6 +69,7 @@ from twisted.logger import Logger
 from twisted.web import server
 
 from .. import __version__
+from ..booth.sequence import SequenceError
 from ..broadcast import EncodedFrames, FrameCounts, LatestFrameProducer
 from ..errors import CameraError, SettingError, http_status
 from ..photos import check_name_hint
@@ -783,6 +784,25 @@ class CameraServerProtocol(WebSocketServerProtocol):
         return {"type": "setting_updated", "section": section,
                 "option": option, "value": answer.get("value")}
 
+    def do_capture_sequence(self, message):
+        """
+        A booth sequence (L{fourcut.booth.sequence}): the reply is its
+        C{strip_ready}; the countdown and shots come as events meanwhile,
+        to this client and every other screen.
+        """
+        booth = self.factory.booth
+        if booth is None:
+            raise RequestError("this server runs no booth", code=404)
+
+        def failed(failure):
+            failure.trap(SequenceError)
+            error = failure.value
+            raise RequestError(str(error), code=error.code, **{
+                key: value for key, value in error.details.items()
+                if value is not None})
+        return defer.ensureDeferred(
+            booth.websocket_sequence(self, message)).addErrback(failed)
+
 
 #: Requests that take the camera for a while; a connection may have one
 #: of them waiting at a time (the replies say when it is done).
@@ -850,9 +870,12 @@ class CameraServerFactory(WebSocketServerFactory):
         requests are no longer read.
     @ivar trimmer: a L{fourcut.memory.Trimmer} told when such a client
         has gone, or L{None}.
+    @ivar booth: the L{fourcut.booth.service.Booth} that runs
+        C{capture_sequence}, or L{None}.
     """
 
     protocol = CameraServerProtocol
+    booth = None
 
     def __init__(self, session, broadcaster, status, clock,
                  max_clients=100, max_message_bytes=65536,

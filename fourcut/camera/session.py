@@ -1,57 +1,34 @@
+# -*- test-case-name: tests.test_camera_session,tests.test_service -*-
 """
 The camera session: the one owner of the camera.
 
-Everything that touches the device (the live view child, captures, raw
-commands, reset) goes through L{CameraSession}, which runs at most one
-gphoto2 child that talks to the camera at a time: an operation pauses live
-view, runs its own child, and resumes live view for the subscribers still
-waiting. Live view runs while the broadcaster has demand, and stops a short
-grace period after the last subscriber leaves.
+Everything that touches the device (live view, captures, settings, raw
+commands, reset) goes through L{CameraSession}, which serialises it: one
+operation at a time, in a bounded queue. What runs it is the session's
+driver: the C{held} driver (L{fourcut.camera.held}) keeps one camera
+session open in a worker process and runs captures and settings between
+two live view frames; the C{cli} driver (L{fourcut.camera.cli}) runs a
+gphoto2 child per operation and pauses live view for each. Either way live
+view runs while the broadcaster has demand, and stops a short grace period
+after the last subscriber leaves; live view that dies, stalls or will not
+start is retried with backoff while watchers get a placeholder frame.
 """
 
-import os
-import re
-import signal
-import tempfile
 import time
 
 from twisted.internet import defer, task, threads
 from twisted.logger import Logger
 
-from . import process
-from .gphoto2 import CameraError, classify
-from .livestream import LiveViewProtocol
-from .placeholder import offline_jpeg
-from .camera import policy
-from .commands import NO_CAMERA, setting_change
-from .settings import SettingError
-from .transform import ThreadedTransform
+from fourcut.camera import policy
+from fourcut.camera.children import Children
+from fourcut.camera.cli import failure_text, on_card
+from fourcut.commands import NO_CAMERA, setting_change
+from fourcut.gphoto2 import CameraError, classify
+from fourcut.placeholder import offline_jpeg
+from fourcut.settings import SettingError
+from fourcut.transform import ThreadedTransform
 
-
-def failure_text(result, what, deadline):
-    """
-    What a failed gphoto2 child said, plus a line when fourcut ended it
-    for overrunning its deadline; never empty: a child that was killed or
-    failed without a word (a capture whose gphoto2 was killed) gets a line
-    saying how it ended.
-    """
-    text = result.stderr.decode("utf-8", "replace")
-    if result.timed_out:
-        text += "\nfourcut: %s overran its %gs deadline\n" % (what, deadline)
-    elif not text.strip():
-        if result.signal is not None:
-            try:
-                name = signal.Signals(result.signal).name
-            except ValueError:
-                name = "signal %d" % (result.signal,)
-            how = "was ended by %s" % (name,)
-        elif result.exit_code:
-            how = "exited with status %d" % (result.exit_code,)
-        else:
-            how = "gave no result"
-        text = "fourcut: %s failed: gphoto2 %s without a message\n" % (
-            what, how)
-    return text
+__all__ = ["CameraSession"]
 
 
 #: Seconds before the first retry of live view that died; each further
@@ -69,91 +46,39 @@ MAX_SIDE_COMMANDS = 2
 PLACEHOLDER_INTERVAL = 1.0
 
 
-def card_location(stdout):
-    """
-    Where gphoto2 says a capture is on the card (C{"New file is in location
-    /store_00010001/DCIM/100CANON/IMG_0001.JPG on the camera"}), or
-    L{None}.
-    """
-    match = _LOCATION.search(stdout.decode("utf-8", "replace"))
-    return match.group(1) if match else None
-
-
-def on_card(location):
-    """
-    Whether a capture's C{location} is on the camera's card (a storage
-    folder such as C{/store_00010001/...}) rather than in its memory: a
-    Canon EOS capturing to "Internal RAM" answers C{/capt0000.jpg}, and
-    nothing of it stays on the camera after the download.
-    """
-    return location.startswith("/store_")
-
-
-_LOCATION = re.compile(r"New file is in location (/\S+) on the camera")
-
-
-def _named(name, error):
-    """
-    C{error} about setting C{name}, naming it once ("iso: ..."), whether or
-    not the error already starts with the name.
-    """
-    if error.startswith(name + ":") or error.startswith(name + " "):
-        return error
-    return "%s: %s" % (name, error)
-
-
-def _incoming_file():
-    """
-    A new empty private file for gphoto2 to write a capture into.
-    """
-    fd, path = tempfile.mkstemp(prefix="fourcut-capture-", suffix=".jpg")
-    os.close(fd)
-    return path
-
-
-def _read_and_remove(path):
-    """
-    The bytes gphoto2 wrote to C{path} (empty if none), and C{path} gone.
-    """
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError:
-        return b""
-    finally:
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
-
-
 class CameraSession:
     """
-    @param reactor: spawns children, keeps time, runs threads.
-    @param gphoto2: a L{fourcut.gphoto2.GPhoto2}.
+    @param reactor: keeps time, runs threads.
+    @param gphoto2: a L{fourcut.gphoto2.GPhoto2}, for the CLI commands
+        (C{/cmd}, C{--reset}) every driver runs.
     @param broadcaster: a L{fourcut.broadcast.Broadcaster} whose demand
         callback is L{demand_changed}: demand starts and stops live view.
     @param photos: a L{fourcut.photos.PhotoStore}.
+    @param driver: what runs live view, captures and settings: a
+        L{fourcut.camera.held.HeldDriver} or L{fourcut.camera.cli.CLIDriver}.
+    @param children: the L{fourcut.camera.children.Children} the driver
+        tracks its processes in; the session runs its own CLI commands
+        there too.
     """
 
     log = Logger()
 
-    def __init__(self, reactor, gphoto2, broadcaster, photos,
-                 stop_grace=2.0, command_timeout=30.0, capture_timeout=60.0,
-                 keep_on_card=True, settings=None, modes=None,
+    def __init__(self, reactor, gphoto2, broadcaster, photos, driver,
+                 children, stop_grace=2.0, command_timeout=30.0,
+                 capture_timeout=60.0, keep_on_card=True, modes=None,
                  preview_iso=None, capture_iso=None, standby_after=0,
                  preview_transform=None, capture_transform=None,
                  max_restart_attempts=3, restart_delay=5.0,
                  stall_timeout=5.0, wall_clock=time.time, max_queue=8):
         """
-        @param settings: a L{fourcut.settings.CameraSettings}, for camera
-            settings, camera info and the per-mode setting lists.
         @param modes: C{{"live_view": pairs, "capture": pairs, "standby":
             pairs}}, the C{(name, value)} gphoto2 settings applied when the
             session enters that mode; a failure is logged and kept in
             L{mode_errors}, never fatal.
         @param preview_iso: ISO applied with the C{live_view} settings.
         @param capture_iso: ISO applied with the C{capture} settings.
+        @param keep_on_card: leave each photo on the camera's card; if
+            false, it is deleted from the card once saved.
         @param standby_after: seconds without a preview subscriber before
             the C{standby} settings are applied (0: never).
         @param preview_transform: a L{fourcut.transform.FrameTransform} run
@@ -167,7 +92,9 @@ class CameraSession:
             retried every C{restart_delay} seconds for as long as anyone
             watches.
         @param stall_timeout: seconds without a frame after which running
-            live view counts as dead and is ended and restarted.
+            live view counts as dead and is ended and restarted (not
+            counted while an operation runs in the held session: it has a
+            deadline of its own).
         @param wall_clock: gives the timestamps of placeholder frames.
         @param max_queue: camera operations (captures, commands, settings)
             that may wait for the camera at once; more are refused with a
@@ -178,11 +105,12 @@ class CameraSession:
         self.gphoto2 = gphoto2
         self.broadcaster = broadcaster
         self.photos = photos
+        self.driver = driver
+        self._children = children
         self.stop_grace = stop_grace
         self.command_timeout = command_timeout
         self.capture_timeout = capture_timeout
         self.keep_on_card = keep_on_card
-        self.settings = settings
         self.modes = dict(modes or {})
         if preview_iso is not None:
             self.modes["live_view"] = tuple(self.modes.get("live_view", ())) \
@@ -201,7 +129,7 @@ class CameraSession:
         self.failures = 0           # live view failures in a row
         self.restarts = 0           # live view restarts, for /status
         self._retry_call = None
-        self._stopping = None       # the live view child being ended
+        self._stopping = None       # the live view being ended
         self._last_frame_at = None
         self._watchdog = task.LoopingCall(self._check_stall)
         self._watchdog.clock = reactor
@@ -219,19 +147,18 @@ class CameraSession:
                                               broadcaster.publish)
             self._on_frame = self._preview.submit
         self.state_listeners = []
-        #: Wall-clock time the running live view child was started.
+        #: Wall-clock time the running live view was started.
         self.live_since = 0.0
         self.info = {"model": gphoto2.model, "manufacturer": None,
                      "battery": None, "port": None}
         self._info_at = None
         self._lock = defer.DeferredLock()
         self._demand = 0
-        self._live = None           # (transport, LiveViewProtocol)
+        self._live = None           # a CLILiveView or HeldLiveView
         self._stall_text = None
         self._starting = False
         self._stop_call = None
         self._waiters = []          # Deferreds waiting for live view
-        self.children = {}          # pid -> (transport, Deferred at exit)
         self._state = "idle"
         self.last_error = None
         self.captures = 0
@@ -252,11 +179,23 @@ class CameraSession:
         return self._state
 
     @property
+    def children(self):
+        """
+        C{{pid: (transport, exited)}} of every process fourcut runs that
+        talks to the camera.
+        """
+        return self._children.running
+
+    @property
     def camera_in_use(self):
         """
-        Whether a gphoto2 child has the camera (live view or an operation).
+        Whether live view runs or an operation has the camera.
         """
         return self._live is not None or self._lock.locked
+
+    @property
+    def _live_running(self):
+        return self._live is not None and self._stopping is not self._live
 
     def _set_state(self, state):
         if state == self._state:
@@ -269,45 +208,27 @@ class CameraSession:
                 self.log.failure("state listener {listener!r} failed",
                                  listener=listener)
 
-    # Children ------------------------------------------------------------
-
-    def _track(self, transport):
-        self.children[transport.pid] = (transport, defer.Deferred())
-
-    def _untrack(self, pid):
-        """
-        C{pid} has exited: tell whoever is waiting to stop it.
-        """
-        entry = self.children.pop(pid, None)
-        if entry is not None:
-            entry[1].callback(None)
-
-    def _tracked(self, start):
-        """
-        Call C{start(on_start)}, which spawns children and returns a
-        L{Deferred}; each child is tracked by PID (so that L{stop_children}
-        can end it) until that Deferred fires.
-        """
-        pids = []
-
-        def started(transport):
-            pids.append(transport.pid)
-            self._track(transport)
-
-        def finished(result):
-            for pid in pids:
-                self._untrack(pid)
-            return result
-
-        return start(started).addBoth(finished)
-
     def _run(self, deadline, *args):
         """
-        Run one gphoto2 command to completion under C{deadline}.
+        Run one gphoto2 CLI command to completion under C{deadline}.
         """
-        return self._tracked(lambda on_start: process.run(
-            self._reactor, self.gphoto2.argv(*args), deadline,
-            env=self.gphoto2.env(), on_start=on_start))
+        return self._children.run(self.gphoto2, deadline, *args)
+
+    def _with_settings(self, method, *args):
+        """
+        Run one of the driver's settings C{method}s, any child it starts
+        tracked like every other.
+        """
+        return self._children.tracked(
+            lambda on_start: method(*args, on_start=on_start))
+
+    def _went_idle(self):
+        """
+        Nothing runs any more: the driver may release the camera later.
+        """
+        if (self._live is None and not self._lock.locked
+                and not self._shut_down):
+            self.driver.idle()
 
     # Live view -----------------------------------------------------------
 
@@ -348,6 +269,8 @@ class CameraSession:
     def _restart_if_wanted(self):
         if (self._demand > 0 or self._waiters) and not self._shut_down:
             self._start_live_view()
+        else:
+            self._went_idle()
 
     def _go_to_standby(self):
         """
@@ -366,8 +289,7 @@ class CameraSession:
         A L{Deferred} that fires once live view is producing frames, or
         fails with L{CameraError} if gphoto2 cannot start it.
         """
-        if (self._live is not None and self._live[1].frames
-                and self._stopping is not self._live[0]):
+        if self._live_running and self._live.frames:
             return defer.succeed(None)
         d = defer.Deferred()
         self._waiters.append(d)
@@ -409,27 +331,22 @@ class CameraSession:
         yield self._enter_mode("live_view")
         if (self._demand == 0 and not self._waiters) or self._shut_down:
             return
-        protocol = LiveViewProtocol(self._frame_arrived)
         try:
-            transport = self._reactor.spawnProcess(
-                protocol, self.gphoto2.executable,
-                self.gphoto2.argv("--capture-movie", "--stdout"),
-                env=self.gphoto2.env())
+            live = self.driver.start_live_view(self._frame_arrived)
         except OSError as e:
             # No descriptors left for its pipes (or no processes): a
             # failure like any other, retried while anyone watches.
             self._spawn_failed(e)
             return
-        pid = transport.pid
-        self._track(transport)
-        self._live = (transport, protocol)
+        self._live = live
         self._last_frame_at = self._reactor.seconds()
         if not self._watchdog.running:
             self._watchdog.start(max(0.1, self.stall_timeout / 4), now=False)
         self.live_since = self._wall_clock()
-        self.log.info("live view started (pid {pid})", pid=pid)
-        protocol.ended.addCallback(self._live_view_ended, transport, pid)
-        failure_text = yield protocol.started
+        self.log.info("live view started ({driver}, pid {pid})",
+                      driver=self.driver.name, pid=live.pid)
+        live.ended.addCallback(self._live_view_ended, live)
+        failure_text = yield live.started
         if failure_text is None:
             self.last_error = None
             self.failures = 0
@@ -446,8 +363,8 @@ class CameraSession:
             error = CameraError(classify(failure_text), failure_text)
             self.last_error = failure_text.strip()
             self._notify(error)
-            # Wait for the child to be gone before others use the camera.
-            yield protocol.ended
+            # Wait for it to be over before others use the camera.
+            yield live.ended
 
     def _spawn_failed(self, error):
         text = "fourcut: cannot start gphoto2 for live view: %s\n" % (
@@ -469,51 +386,51 @@ class CameraSession:
         """
         End live view that has sent no frame for C{stall_timeout} seconds
         (a camera that hangs without closing the connection): ending it
-        counts as its death, so it is restarted like one.
+        counts as its death, so it is restarted like one. An operation in
+        the held session pauses the frames; it has its own deadline.
         """
         if self._live is None:
             self._watchdog.stop()
             return
-        transport, protocol = self._live
+        live = self._live
+        if self.driver.holds_session and self._lock.locked:
+            self._last_frame_at = self._reactor.seconds()
+            return
         silent = self._reactor.seconds() - self._last_frame_at
-        if silent < self.stall_timeout or self._stopping is transport:
+        if silent < self.stall_timeout or self._stopping is live:
             return
         self.log.warn("live view stalled: no frame for {s:.1f}s; ending it",
                       s=silent)
         self._stall_text = ("live view stalled: no frame for %.1f s\n"
                             % (silent,))
-        ended = defer.Deferred()
-        protocol.ended.addBoth(lambda r: (ended.callback(None), r)[1])
-        process.stop(self._reactor, transport, ended)
+        live.kill(self._stall_text.strip())
 
-    def _live_view_ended(self, result, transport, pid):
+    def _live_view_ended(self, result, live):
         reason, stderr = result
-        self._untrack(pid)
         if self._preview is not None:
             self._preview.clear()
-        if self._live is None or self._live[0] is not transport:
+        if self._live is not live:
             return
-        protocol = self._live[1]
         self._live = None
         if self._watchdog.running:
             self._watchdog.stop()
         stall_text, self._stall_text = self._stall_text, None
-        if self._stopping is transport:
+        if self._stopping is live:
             # fourcut ended it (idle, an operation, a restart, shutdown).
             self._stopping = None
             if self._state == "previewing":
                 self._set_state("idle")
-            self.log.info("live view ended (pid {pid})", pid=pid)
+            self.log.info("live view ended (pid {pid})", pid=live.pid)
             # Someone may have come while it was being ended.
             if not self._lock.locked:
                 self._restart_if_wanted()
             return
         # It died by itself, stalled, or would not start.
-        self.last_error = ((stall_text or "") + stderr).strip() \
+        self.last_error = ((stall_text or "") + (stderr or "")).strip() \
             or str(reason.value)
-        self.log.warn("live view died (pid {pid}): {error}", pid=pid,
+        self.log.warn("live view died (pid {pid}): {error}", pid=live.pid,
                       error=self.last_error[-500:])
-        if protocol.frames:
+        if live.frames:
             self.failures = 0
         self.failures += 1
         if (self._demand > 0 or self._waiters) and not self._shut_down:
@@ -565,19 +482,14 @@ class CameraSession:
         self.broadcaster.publish(self._placeholder, self._wall_clock(),
                                  placeholder=True)
 
-    @defer.inlineCallbacks
     def _stop_live_view(self):
         """
-        End the live view child (SIGINT first, so libgphoto2 releases the
-        camera) and wait for it. Call with the lock held.
+        Turn live view off and wait until it is. Call with the lock held.
         """
         if self._live is None:
-            return
-        transport, protocol = self._live
-        self._stopping = transport
-        ended = defer.Deferred()
-        protocol.ended.addBoth(lambda r: (ended.callback(None), r)[1])
-        yield process.stop(self._reactor, transport, ended)
+            return defer.succeed(None)
+        self._stopping = self._live
+        return self._live.stop()
 
     # Modes ---------------------------------------------------------------
 
@@ -590,10 +502,11 @@ class CameraSession:
         with the lock held.
         """
         pairs = self.modes.get(mode)
-        if not pairs or self.settings is None:
+        if not pairs:
             return
         try:
-            result = yield self._with_settings(self.settings.apply, pairs)
+            result = yield self._with_settings(self.driver.settings.apply,
+                                               pairs)
         except Exception as e:
             failures = [str(e)]
         else:
@@ -609,10 +522,15 @@ class CameraSession:
     # Operations ----------------------------------------------------------
 
     @defer.inlineCallbacks
-    def _exclusive(self, state, work, final_state="idle"):
+    def _exclusive(self, state, work, final_state="idle", device=False):
         """
-        Run C{work()} with the camera to itself: live view paused, and
-        resumed afterwards for the subscribers still there.
+        Run C{work()} with the camera to itself, one operation at a time.
+
+        With the C{cli} driver, or with C{device} (the operation runs the
+        gphoto2 CLI, which needs the device itself), live view is paused
+        and resumed afterwards for the subscribers still there; with the
+        held session it keeps running, and C{work} runs between two of its
+        frames.
         """
         if self._shut_down:
             raise CameraError(503, "fourcut is shutting down\n")
@@ -629,14 +547,18 @@ class CameraSession:
             self._lock.release()
             raise CameraError(503, "fourcut is shutting down\n")
         try:
-            yield self._stop_live_view()
+            if device or not self.driver.holds_session:
+                yield self._stop_live_view()
             self._set_state(state)
             result = yield work()
         finally:
-            self._set_state(final_state)
+            self._set_state("previewing" if self._live_running
+                            else final_state)
             self._lock.release()
             if self._demand > 0 or self._waiters:
                 self._start_live_view()
+            else:
+                self._went_idle()
         return result
 
     def capture(self, settings=(), name=None):
@@ -659,42 +581,32 @@ class CameraSession:
 
     @defer.inlineCallbacks
     def _capture(self, settings, name_hint):
-        yield self._enter_mode("capture")
-        restore = ()
-        if settings:
-            restore = yield self._apply_for_capture(settings)
-        if self.keep_on_card:
-            args = ["--capture-image-and-download", "--stdout", "--keep"]
-            incoming = None
-        else:
-            # Delete from the card only once the photo is safe on disk:
-            # gphoto2 keeps it (--keep) and says where (it does not with
-            # --stdout), and fourcut deletes it after saving.
-            incoming = yield self._in_thread(_incoming_file)
-            args = ["--capture-image-and-download", "--keep",
-                    "--force-overwrite", "--filename", incoming]
+        started = self._reactor.seconds()
         try:
-            result = yield self._run(self.capture_timeout, *args)
-        except BaseException:
-            if incoming is not None:
-                yield self._in_thread(_read_and_remove, incoming)
+            # The capture mode's settings go with the photo: the held
+            # session sets them and puts them back around it (live view
+            # goes on with its own), the CLI sets them before it.
+            shot = yield self.driver.capture(
+                tuple(settings), self.capture_timeout,
+                mode=tuple(self.modes.get("capture", ())))
+        except CameraError as e:
+            self.last_error = e.text.strip()
+            if e.status == 504:
+                # Seed 000: a capture with no camera is a 503.
+                raise CameraError(503, e.text) from e
             raise
-        finally:
-            if restore:
-                yield self._restore(restore)
-        location = None
-        if incoming is None:
-            data = result.stdout
-        else:
-            location = card_location(result.stdout)
-            data = yield self._in_thread(_read_and_remove, incoming)
-        if not result.ok or not data.startswith(b"\xff\xd8"):
-            text = failure_text(result, "capture", self.capture_timeout)
-            self.last_error = text.strip()
-            raise CameraError(classify(text, absent_status=503), text)
+        if shot.mode_errors:
+            self.mode_errors["capture"] = shot.mode_errors
+            self.log.warn("capture settings failed: {failures}",
+                          failures="; ".join(shot.mode_errors))
+        elif self.modes.get("capture"):
+            self.mode_errors.pop("capture", None)
+        data = shot.data
+        taken = self._reactor.seconds()
         if (self.capture_transform is not None
                 and not self.capture_transform.identity):
             data = yield self._in_thread(self.capture_transform, data)
+        location = shot.location
         try:
             name, path = yield self._in_thread(self.photos.save, data,
                                                name_hint)
@@ -708,90 +620,20 @@ class CameraSession:
                               % (e.strerror, location)) from e
             raise OSError(e.errno, "%s; the photo is kept on the camera's "
                           "card as %s" % (e.strerror, location)) from e
-        if location is not None and on_card(location):
-            yield self._delete_from_card(location)
+        if not self.keep_on_card and location is not None \
+                and on_card(location):
+            yield self.driver.delete(location)
         self.captures += 1
-        self.log.info("saved {name} ({size} bytes)", name=name,
-                      size=len(data))
+        self.log.info("saved {name} ({size} bytes; from the camera in "
+                      "{camera:.0f} ms, saved {saved:.0f} ms later)",
+                      name=name, size=len(data),
+                      camera=(taken - started) * 1e3,
+                      saved=(self._reactor.seconds() - taken) * 1e3)
         return name, path, data
 
     def _in_thread(self, function, *args):
         return threads.deferToThreadPool(
             self._reactor, self._reactor.getThreadPool(), function, *args)
-
-    @defer.inlineCallbacks
-    def _delete_from_card(self, location):
-        """
-        Delete a saved photo from the card (C{delete_internal_memory}); a
-        failure is logged, since the photo is safe on disk.
-        """
-        result = yield self._run(self.command_timeout,
-                                 "--delete-file=" + location)
-        if not result.ok:
-            self.log.warn("{location} is saved but stays on the card: "
-                          "{error}", location=location,
-                          error=result.stderr.decode("utf-8", "replace"))
-
-    @defer.inlineCallbacks
-    def _apply_for_capture(self, settings):
-        """
-        Set a capture's own C{settings}, after reading what they were;
-        fires with the C{(name, old value)} pairs to put back. If the
-        camera refuses one, put back those already set and fail with
-        L{SettingError}: the guest asked for a photo with these settings,
-        not for one without them.
-        """
-        current = yield self._current_values([name for name, _ in settings])
-        old = tuple(zip([name for name, _ in settings], current))
-        try:
-            answer = yield self._with_settings(self.settings.apply, settings)
-        except Exception:
-            # Some may have been set before it failed: put them all back.
-            yield self._restore(old)
-            raise
-        refused = [r for r in answer["results"] if not r["ok"]]
-        if refused:
-            done = {r["name"] for r in answer["results"] if r["ok"]}
-            yield self._restore(tuple(p for p in old if p[0] in done))
-            first = refused[0]
-            raise SettingError(
-                "; ".join(_named(r["name"], r["error"]) for r in refused),
-                {key: first[key] for key in ("choices", "range")
-                 if key in first})
-        return old
-
-    @defer.inlineCallbacks
-    def _restore(self, pairs):
-        """
-        Put settings back after a capture; a failure is logged, since the
-        photo is what matters.
-        """
-        if not pairs:
-            return
-        try:
-            answer = yield self._with_settings(self.settings.apply, pairs)
-            failed = [r for r in answer["results"] if not r["ok"]]
-        except Exception as e:
-            failed = [str(e)]
-        if failed:
-            self.log.warn("could not put settings back after a capture: "
-                          "{failed}", failed=failed)
-
-    @defer.inlineCallbacks
-    def _current_values(self, names):
-        """
-        The current values of settings C{names}, read as
-        L{fourcut.settings.CameraSettings.apply} will put them back: the
-        gphoto2 CLI's own libgphoto2 may spell a choice otherwise (the
-        700D's image format: "Large Fine JPEG" where python-gphoto2's
-        has "L").
-        """
-        answer = yield self._with_settings(self.settings.values, names)
-        values = answer.get("values")
-        if not isinstance(values, list) or len(values) != len(names):
-            raise SettingError("cannot read %s from the camera: no value "
-                               "shown" % (", ".join(names),))
-        return values
 
     def command(self, args):
         """
@@ -801,7 +643,9 @@ class CameraSession:
         A setting change is checked first, on the widget its NAME resolves
         to in the camera's tree (L{fourcut.camera.policy}), and gphoto2 is
         then given that widget's path, so that what it changes is what was
-        checked, however the client spelled it.
+        checked, however the client spelled it. The gphoto2 CLI needs the
+        device: live view is paused and the held session releases the
+        camera for it (and opens it again at its next use).
         """
         if len(args) == 1 and args[0] in NO_CAMERA:
             return self._without_camera(args)
@@ -811,7 +655,8 @@ class CameraSession:
             if refused is not None:
                 return defer.fail(SettingError(
                     refused, {"reason": "not-allowed"}))
-        return self._exclusive("busy", lambda: self._command(args, change))
+        return self._exclusive("busy", lambda: self._command(args, change),
+                               device=True)
 
     def _without_camera(self, args):
         if self._shut_down:
@@ -832,11 +677,10 @@ class CameraSession:
     def _command(self, args, change=None):
         if change is not None:
             option, name, value = change
-            if self.settings is None:
-                raise CameraError(503, "fourcut: camera settings are not "
-                                  "available to check %s\n" % (name,))
-            where = yield self._with_settings(self.settings.resolve, name)
+            where = yield self._with_settings(self.driver.settings.resolve,
+                                              name)
             args = ["%s=%s=%s" % (option, where["path"], value)]
+        yield self.driver.release()
         stdout = yield self._checked_run(args)
         return stdout
 
@@ -855,34 +699,26 @@ class CameraSession:
         L{fourcut.settings.SettingError} or L{CameraError}.
         """
         return self._exclusive("busy", lambda: self._with_settings(
-            self.settings.get, section, option))
+            self.driver.settings.get, section, option))
 
     def set_setting(self, section, option, value):
         """
         Change one camera setting; fires with the value read back.
         """
         return self._exclusive("busy", lambda: self._with_settings(
-            self.settings.set, section, option, value))
-
-    def _with_settings(self, method, *args):
-        """
-        Run a L{fourcut.settings.CameraSettings} C{method}, its python-
-        gphoto2 child tracked like every other child.
-        """
-        return self._tracked(lambda on_start: method(*args,
-                                                     on_start=on_start))
+            self.driver.settings.set, section, option, value))
 
     def refresh_info(self, max_age=None):
         """
         Ask the camera for its model and battery level, unless that would
-        interrupt live view or an operation: then the last answer stands.
-        Fires with L{info}. An answer younger than C{max_age} seconds
-        (default L{INFO_MAX_AGE}) is reused.
+        interrupt live view (the C{cli} driver) or an operation: then the
+        last answer stands. Fires with L{info}. An answer younger than
+        C{max_age} seconds (default L{INFO_MAX_AGE}) is reused.
         """
         if max_age is None:
             max_age = INFO_MAX_AGE
         now = self._reactor.seconds()
-        if (self.settings is None or self._live is not None
+        if ((self._live is not None and not self.driver.holds_session)
                 or self._lock.locked or self._shut_down
                 or (self._info_at is not None
                     and now - self._info_at < max_age)):
@@ -890,7 +726,7 @@ class CameraSession:
 
         @defer.inlineCallbacks
         def ask():
-            answer = yield self._with_settings(self.settings.info)
+            answer = yield self._with_settings(self.driver.settings.info)
             for key in ("model", "manufacturer", "battery", "port"):
                 if answer.get(key) is not None:
                     self.info[key] = answer[key]
@@ -901,10 +737,10 @@ class CameraSession:
 
     def restart(self):
         """
-        End every gphoto2 child and start live view again for the
+        End every camera process and start live view again for the
         subscribers still waiting: the seed's "restart camera connection".
         """
-        return self._exclusive("resetting", self._restart)
+        return self._exclusive("resetting", self._restart, device=True)
 
     @defer.inlineCallbacks
     def _restart(self):
@@ -913,10 +749,11 @@ class CameraSession:
 
     def reset(self):
         """
-        End fourcut's own gphoto2 children, reset the USB port where there
-        is one, and forget the session's state.
+        End fourcut's own camera processes (the held session's worker
+        too), reset the USB port where there is one, and forget the
+        session's state; the next use opens the camera afresh.
         """
-        return self._exclusive("resetting", self._reset)
+        return self._exclusive("resetting", self._reset, device=True)
 
     @defer.inlineCallbacks
     def _reset(self):
@@ -934,17 +771,11 @@ class CameraSession:
 
     def stop_children(self):
         """
-        End every gphoto2 child fourcut started (and only those, by PID).
+        End every camera process fourcut started (and only those, by PID).
         """
         if self._live is not None:
-            self._stopping = self._live[0]
-        ending = []
-        for transport, exited in list(self.children.values()):
-            gone = defer.Deferred()
-            exited.addBoth(lambda result, gone=gone: (gone.callback(None),
-                                                      result)[1])
-            ending.append(process.stop(self._reactor, transport, gone))
-        return defer.gatherResults(ending, consumeErrors=True)
+            self._stopping = self._live
+        return self._children.stop_all()
 
     def shutdown(self):
         """
@@ -961,4 +792,5 @@ class CameraSession:
             self._preview.clear()
         self._demand = 0
         self._notify(CameraError(503, "fourcut is shutting down\n"))
+        self.driver.close()
         return self.stop_children()

@@ -1,0 +1,364 @@
+# -*- test-case-name: tests.test_booth_http -*-
+"""
+The booth over HTTP.
+
+=============================  ===========================================
+C{GET /booth}                  the touch-screen page (public: it asks for
+                               the token itself); C{/booth/static/...} its
+                               files, C{/booth/config.json} its settings
+C{GET /gallery}                the strips and photos page (public; its
+                               data, C{/photos}, needs the token)
+C{POST /sequence}              a whole sequence; answers the strip
+C{GET /share/KEY/NAME}         a guest's download of one strip
+C{GET /thumbnails/NAME}        a small JPEG of a photo, for the gallery
+=============================  ===========================================
+
+The pages are plain files in C{static/}: no build step, no CDN, nothing
+fetched from anywhere but fourcut.
+"""
+
+import hmac
+import json
+import os
+import re
+import stat
+from collections import OrderedDict
+
+from twisted.internet import defer, threads
+from twisted.logger import Logger
+from twisted.web import resource, server, static
+
+from ..web.gallery import PHOTO_NAME, _PhotoFile
+from ..web.replies import (NO_CACHE_HEADERS, NotFound, Reply, Resource,
+                           error, send_json)
+from .links import safe_host
+from .sequence import SequenceError, parse_request
+from .strip import thumbnail
+from .strips import read_key
+
+__all__ = ["BoothResource", "GalleryPage", "SequenceResource",
+           "ShareResource", "ThumbnailResource", "STATIC"]
+
+log = Logger()
+
+#: The pages' files.
+STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+
+_PHOTO = re.compile(PHOTO_NAME.encode("ascii"))
+_KEY = re.compile(rb"\A[A-Za-z0-9_-]{16,64}\Z")
+
+#: Parameters C{POST /sequence} takes.
+SEQUENCE_FIELDS = ("count", "countdown", "layout", "interval")
+
+
+def _finish_with(request, body):
+    """
+    Finish C{request} with what a resource's C{render} returned, for
+    resources rendered after a Deferred.
+    """
+    if body is not server.NOT_DONE_YET:
+        request.write(body)
+        request.finish()
+
+
+def _json_error(request, status, text, **details):
+    # fourcut's one error format (fourcut.web.replies): the booth's API
+    # paths are JSON ones.
+    error(request, status, text, **details)
+    return server.NOT_DONE_YET
+
+
+class StaticFiles(static.File):
+    """
+    The pages' files: no directory listings, revalidated (cheaply, with
+    Last-Modified) so that a booth picks up a new version at once.
+    """
+
+    #: A file that is not there: fourcut's 404, not twisted.web's page.
+    childNotFound = NotFound()
+
+    def directoryListing(self):
+        return NotFound()
+
+    def render_GET(self, request):
+        request.setHeader(b"cache-control", b"no-cache")
+        request.setHeader(b"x-content-type-options", b"nosniff")
+        return static.File.render_GET(self, request)
+
+
+class Page(resource.Resource):
+    """
+    One HTML file of C{static/}, read at each request (a few kilobytes).
+    """
+
+    isLeaf = True
+
+    def __init__(self, name):
+        resource.Resource.__init__(self)
+        self.path = os.path.join(STATIC, name)
+
+    def render_GET(self, request):
+        with open(self.path, "rb") as f:
+            body = f.read()
+        request.setHeader(b"content-type", b"text/html; charset=utf-8")
+        for name, value in NO_CACHE_HEADERS:
+            request.setHeader(name, value)
+        return body
+
+
+class PageSettings(resource.Resource):
+    isLeaf = True
+
+    def __init__(self, booth):
+        resource.Resource.__init__(self)
+        self.booth = booth
+
+    def render_GET(self, request):
+        request.setHeader(b"content-type", b"application/json")
+        for name, value in NO_CACHE_HEADERS:
+            request.setHeader(name, value)
+        return json.dumps(self.booth.page_settings()).encode("utf-8")
+
+
+class BoothResource(Resource):
+    """
+    C{/booth} (and C{/booth/}) is the page; its files are below it.
+    """
+
+    def __init__(self, booth):
+        Resource.__init__(self)
+        self.page = Page("booth.html")
+        self.putChild(b"", self.page)
+        self.putChild(b"static", StaticFiles(STATIC))
+        self.putChild(b"config.json", PageSettings(booth))
+
+    def render_GET(self, request):
+        return self.page.render_GET(request)
+
+
+class GalleryPage(Page):
+    def __init__(self):
+        Page.__init__(self, "gallery.html")
+
+
+class SequenceResource(Resource):
+    """
+    C{POST /sequence[?count=N][&countdown=N][&layout=CxR][&interval=S]}
+    runs a whole sequence (the WebSocket screens see its countdown) and
+    answers the strip as C{image/jpeg}, or its C{strip_ready} fields as
+    JSON for a client that asks C{Accept: application/json}. Parameters
+    go in the query or in a form body. Only C{POST}: a link or a
+    prefetching browser must not take four photos.
+    """
+
+    isLeaf = True
+    # fourcut.web.replies.Resource answers other methods with a 405, and
+    # OPTIONS (a CORS preflight from a front-end on another origin).
+    methods = (b"POST",)
+
+    def __init__(self, booth):
+        Resource.__init__(self)
+        self.booth = booth
+
+    def render_POST(self, request):
+        fields = {}
+        for name, values in request.args.items():
+            text = name.decode("utf-8", "replace")
+            if text not in SEQUENCE_FIELDS:
+                return _json_error(request, 400, "unknown parameter %r; "
+                                   "known: %s" % (text,
+                                                  ", ".join(SEQUENCE_FIELDS)))
+            if len(values) > 1:
+                return _json_error(request, 400, "%s given more than once"
+                                   % (text,))
+            fields[text] = values[0].decode("utf-8", "replace")
+        try:
+            sequence = parse_request(fields, self.booth.defaults)
+        except SequenceError as e:
+            return _json_error(request, e.code, str(e), **e.details)
+        reply = Reply(request)
+        wants_json = b"application/json" in (request.getHeader(b"accept")
+                                             or b"")
+        host = safe_host(request.getHeader(b"host"))
+        d = self.booth.runner.run(sequence, origin=None)
+        d.addCallback(lambda event: defer.ensureDeferred(
+            self.booth.links.decorate(event, host)))
+        d.addCallbacks(self._answer, self._failed,
+                       callbackArgs=(reply, wants_json),
+                       errbackArgs=(reply,))
+        d.addErrback(reply.fail, "sequence")
+        return server.NOT_DONE_YET
+
+    def _answer(self, event, reply, wants_json):
+        if wants_json:
+            send_json(reply, 200, event)
+            return
+        d = threads.deferToThreadPool(
+            self.booth.reactor, self.booth.reactor.getThreadPool(),
+            _read, event["filepath"])
+
+        def send(data):
+            headers = [
+                (b"content-disposition", b'inline; filename="%s"'
+                 % event["filename"].encode("ascii")),
+                (b"x-fourcut-strip", event["filename"].encode("ascii")),
+                (b"x-fourcut-shots", ", ".join(event["shots"]).encode(
+                    "ascii")),
+            ] + NO_CACHE_HEADERS
+            if event.get("share_url"):
+                headers.append((b"x-fourcut-share-url",
+                                event["share_url"].encode("ascii")))
+            reply.send(b"image/jpeg", data, headers)
+        return d.addCallback(send)
+
+    def _failed(self, failure, reply):
+        failure.trap(SequenceError)
+        error = failure.value
+        details = {key: value for key, value in error.details.items()
+                   if value is not None}
+        send_json(reply, error.code, dict(details, error=str(error)))
+
+
+def _read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _regular(path):
+    """
+    Whether C{path} is a regular file (not a symlink, directory or
+    device). Blocking.
+    """
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _photo_path(directory, segment):
+    """
+    The path of the photo named by the URL C{segment}, or L{None} if the
+    name is not one a photo can have.
+    """
+    if not _PHOTO.match(segment):
+        return None
+    return os.path.join(directory, segment.decode("ascii"))
+
+
+class ShareResource(resource.Resource):
+    """
+    C{GET /share/KEY/NAME}: the strip C{NAME}, if C{KEY} is the guest key
+    kept in it; a 404 otherwise, the same for a wrong key, a missing strip
+    and a photo that is no strip, so that the answer tells nothing. Range
+    and If-Modified-Since work as on C{/photos/NAME}.
+    """
+
+    isLeaf = True
+
+    def __init__(self, directory, reactor):
+        resource.Resource.__init__(self)
+        self.directory = os.path.abspath(directory)
+        self.reactor = reactor
+
+    def render_GET(self, request):
+        if len(request.postpath) != 2 or not _KEY.match(request.postpath[0]):
+            return self._not_found(request)
+        key, segment = request.postpath
+        path = _photo_path(self.directory, segment)
+        if path is None:
+            return self._not_found(request)
+        d = threads.deferToThreadPool(self.reactor,
+                                      self.reactor.getThreadPool(),
+                                      self._key_of, path)
+
+        def check(found):
+            if found is None or not hmac.compare_digest(
+                    found.encode("utf-8"), key):
+                self._not_found(request)
+                return
+            request.setHeader(b"content-disposition", b'inline; filename="%s"'
+                              % segment)
+            request.setHeader(b"cache-control", b"no-cache")
+            request.setHeader(b"x-content-type-options", b"nosniff")
+            request.setHeader(b"referrer-policy", b"no-referrer")
+            _finish_with(request, _PhotoFile(path).render(request))
+
+        d.addCallback(check)
+        d.addErrback(Reply(request).fail, "guest download")
+        return server.NOT_DONE_YET
+
+    render_HEAD = render_GET
+
+    @staticmethod
+    def _key_of(path):
+        return read_key(path) if _regular(path) else None
+
+    def _not_found(self, request):
+        return _json_error(request, 404, "no such strip: the link may be "
+                           "mistyped, or the strip deleted")
+
+
+class ThumbnailResource(resource.Resource):
+    """
+    C{GET /thumbnails/NAME}: photo C{NAME} at most L{SIDE} pixels a side,
+    for the gallery. Made in a thread, two at a time (a gallery page asks
+    for a few dozen at once, and live view needs the cores too), and the
+    last L{CACHE} kept by name, size and time.
+    """
+
+    isLeaf = True
+    SIDE = 400
+    CACHE = 256
+
+    def __init__(self, directory, reactor):
+        resource.Resource.__init__(self)
+        self.directory = os.path.abspath(directory)
+        self.reactor = reactor
+        self._made = OrderedDict()
+        self._limit = defer.DeferredSemaphore(2)
+
+    def render_GET(self, request):
+        if len(request.postpath) != 1:
+            return _json_error(request, 404, "no such photo")
+        path = _photo_path(self.directory, request.postpath[0])
+        if path is None:
+            return _json_error(request, 404, "no such photo")
+        reply = Reply(request)
+        try:
+            info = os.lstat(path)
+        except OSError:
+            info = None
+        if info is None or not stat.S_ISREG(info.st_mode):
+            return _json_error(request, 404, "no such photo")
+        stamp = (path, info.st_mtime_ns, info.st_size)
+
+        def send(data):
+            self._made[stamp] = data
+            self._made.move_to_end(stamp)
+            while len(self._made) > self.CACHE:
+                self._made.popitem(last=False)
+            reply.send(b"image/jpeg", data,
+                       [(b"cache-control", b"private, max-age=60")])
+
+        def failed(failure):
+            if failure.check(OSError, SyntaxError, ValueError):
+                send_json(reply, 422, {"error": "this photo cannot be "
+                                       "shown as a thumbnail"})
+                return
+            return failure
+
+        if stamp in self._made:
+            send(self._made[stamp])
+            return server.NOT_DONE_YET
+        d = self._limit.run(
+            threads.deferToThreadPool, self.reactor,
+            self.reactor.getThreadPool(), self._make, path)
+        d.addCallbacks(send, failed)
+        d.addErrback(reply.fail, "thumbnail")
+        return server.NOT_DONE_YET
+
+    def _make(self, path):
+        return thumbnail(_read(path), self.SIDE)
+
+
+

@@ -1,0 +1,144 @@
+# -*- test-case-name: tests.test_booth_strip -*-
+"""
+Strips beside the photos: L{StripMaker} composes and saves one, off the
+reactor thread; L{StripIndex} tells the C{/photos} listing which files
+are strips and what they hold, from the strips themselves.
+"""
+
+import os
+import secrets
+import time
+
+from twisted.internet import threads
+from twisted.logger import Logger
+
+from .strip import compose, read_metadata
+
+__all__ = ["StripMaker", "StripIndex", "read_key", "STRIP_PREFIX"]
+
+log = Logger()
+
+#: How strip names start (C{strip-YYYYmmdd-HHMMSS.jpg}); only such files
+#: are opened to look for a strip's metadata.
+STRIP_PREFIX = "strip-"
+
+
+class StripMaker:
+    """
+    Composes a sequence's strip in a thread of C{reactor}'s pool and saves
+    it with C{store} (a L{fourcut.photos.PhotoStore}) as
+    C{strip-YYYYmmdd-HHMMSS.jpg}, fsynced under a name of its own like
+    every photo.
+
+    Composition and saving run in one thread call: a 5184x3456 shot is
+    decoded at a quarter of its size (JPEG draft mode), so four of them
+    take a fraction of a second, and Pillow lets go of the GIL while it
+    decodes, resizes and encodes, so live view frames keep flowing.
+
+    @ivar last_seconds: how long the last strip took to compose and save.
+    """
+
+    def __init__(self, reactor, store, style, wall_clock=time.time,
+                 new_key=lambda: secrets.token_urlsafe(16)):
+        self._reactor = reactor
+        self.store = store
+        self.style = style
+        self._wall_clock = wall_clock
+        self._new_key = new_key
+        self.last_seconds = None
+
+    def __call__(self, shots, request, sequence_id):
+        """
+        The strip of C{shots} (C{(name, path, jpeg)}) for C{request} (a
+        L{fourcut.booth.sequence.SequenceRequest}); fires with the fields
+        of its C{strip_ready} event.
+        """
+        key = self._new_key()
+        names = [name for name, _, _ in shots]
+        metadata = {"shots": names, "layout": str(request.layout),
+                    "key": key, "sequence": sequence_id}
+        hint = time.strftime(STRIP_PREFIX + "%Y%m%d-%H%M%S",
+                             time.localtime(self._wall_clock()))
+        d = threads.deferToThreadPool(
+            self._reactor, self._reactor.getThreadPool(), self._make,
+            [jpeg for _, _, jpeg in shots], request.layout, metadata, hint)
+
+        def made(result):
+            name, path, size, seconds = result
+            self.last_seconds = seconds
+            log.info("strip {name}: {n} shots composed and saved in "
+                     "{seconds:.2f} s", name=name, n=len(shots),
+                     seconds=seconds)
+            return {"filename": name, "filepath": path, "size": size,
+                    "url": "/photos/" + name,
+                    "share": "/share/%s/%s" % (key, name)}
+        return d.addCallback(made)
+
+    def _make(self, jpegs, layout, metadata, hint):
+        started = time.monotonic()
+        data = compose(jpegs, layout, self.style, metadata)
+        name, path = self.store.save(data, hint)
+        return name, path, len(data), time.monotonic() - started
+
+
+class StripIndex:
+    """
+    What the C{/photos} listing says about strips: C{annotate} runs in
+    the listing's thread, after its scan, and opens only files named
+    C{strip-*} that it has not seen at that size and time (a strip's
+    metadata is in its first kilobytes).
+    """
+
+    def __init__(self):
+        self._known = {}
+
+    def annotate(self, directory, photos):
+        """
+        C{{name: fields}} for the strips among C{photos} (the listing's
+        C{(mtime_ns, name, size)}): C{kind} C{"strip"}, its C{shots}, its
+        C{layout} and its C{share} path. Blocking.
+        """
+        found = {}
+        known = {}
+        for mtime_ns, name, size in photos:
+            if not name.startswith(STRIP_PREFIX):
+                continue
+            stamp = (name, mtime_ns, size)
+            if stamp in self._known:
+                fields = self._known[stamp]
+            else:
+                fields = self._read(os.path.join(directory, name), name)
+            known[stamp] = fields
+            if fields is not None:
+                found[name] = fields
+        self._known = known
+        return found
+
+    @staticmethod
+    def _read(path, name):
+        try:
+            metadata = read_metadata(path)
+        except OSError:
+            return None
+        if not metadata or not isinstance(metadata.get("shots"), list):
+            return None
+        fields = {"kind": "strip",
+                  "shots": [str(shot) for shot in metadata["shots"]],
+                  "layout": str(metadata.get("layout", ""))}
+        key = metadata.get("key")
+        if isinstance(key, str) and key:
+            fields["share"] = "/share/%s/%s" % (key, name)
+        return fields
+
+
+def read_key(path):
+    """
+    The guest key kept in the strip at C{path}, or L{None}. Blocking.
+    """
+    try:
+        metadata = read_metadata(path)
+    except OSError:
+        return None
+    key = (metadata or {}).get("key")
+    return key if isinstance(key, str) and key else None
+
