@@ -34,13 +34,16 @@ __all__ = ["CAMERA_TROUBLE", "CLIENT_MISTAKES", "CameraError",
 #: "Choice 999 not found within list of choices."), one it cannot parse
 #: ("Parsing the value of widget 'ISO Speed' / 0xd103 failed with -1."), a
 #: value the camera refused to take ("Failed to set new configuration
-#: value 12345 for configuration entry iso.") and a setting it does not
-#: know ("nosuch not found in configuration tree.").
+#: value 12345 for configuration entry iso."), a setting it does not
+#: know ("nosuch not found in configuration tree."), and libgphoto2's
+#: GP_ERROR_BAD_PARAMETERS, all a Canon EOS's driver says for the last two
+#: ("*** Error (-2: 'Bad parameters') ***").
 CLIENT_MISTAKES = (
     "not found within list of choices",
     "parsing the value of widget",
     "failed to set new configuration value",
     "not found in configuration tree",
+    "(-2: 'bad parameters')",
 )
 
 #: Words that mean the camera itself is in trouble (lower case), which win

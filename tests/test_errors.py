@@ -61,7 +61,11 @@ ERRORS = [
 ]
 
 
-class ErrorFormatTests(ServiceTestCase):
+class ErrorAssertions:
+    """
+    Requests, and checks of their error answers, for a L{ServiceTestCase}.
+    """
+
     def request(self, method, path, headers=None):
         return treq.request(method, self.base + path, headers=headers or {},
                             pool=self.pool)
@@ -88,6 +92,8 @@ class ErrorFormatTests(ServiceTestCase):
         self.assertIn(fragment, reason, what)
         return reason
 
+
+class ErrorFormatTests(ErrorAssertions, ServiceTestCase):
     async def test_every_error_path(self):
         for method, path, headers, code, kind, allow, fragment in ERRORS:
             what = (method, path)
@@ -195,6 +201,22 @@ class ErrorFormatTests(ServiceTestCase):
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
 
 
+class EOSRefusalTests(ErrorAssertions, ServiceTestCase):
+    """
+    The same on the virtual Canon EOS 700D over USB, whose driver says only
+    "Bad parameters".
+    """
+
+    virtual = {"virtual_body": "700D", "virtual_transport": "usb",
+               "virtual_profile": "fast"}
+
+    async def test_refused_value_is_400(self):
+        for arg in ("--set-config-index=iso=999", "--get-config=nosuch"):
+            response = await self.request("GET", "/cmd?arg=" + arg)
+            await self.assertError(response, 400, TEXT, "Bad parameters",
+                                   arg)
+
+
 class ClassificationTests(SynchronousTestCase):
     """
     L{http_status} and L{client_mistake}: gphoto2's words for a refused
@@ -210,6 +232,8 @@ class ClassificationTests(SynchronousTestCase):
         "'Unspecified error') ***\n",
         "\n*** Error ***\nnosuch not found in configuration tree.\n"
         "*** Error (-1: 'Unspecified error') ***\n",
+        # A Canon EOS: --get-config=nosuch, --set-config-index=iso=999.
+        "*** Error (-2: 'Bad parameters') ***       \n",
     ]
 
     TROUBLE = [
