@@ -15,10 +15,15 @@ setup(
         "fourcut",
         "fourcut.booth",
         "fourcut.camera",
+        "fourcut.web",
         "fourcut.virtualcam",
         "fourcut.bench",
         "twisted.plugins",
     ],
+    # The example config and the systemd unit, in share/fourcut/ of the
+    # installation (twistd fourcut --print-config / --print-unit).
+    data_files=[("share/fourcut", ["etc/fourcut.yaml",
+                                   "etc/fourcut.service"])],
     package_data={
         "twisted": ["plugins/fourcut_plugin.py"],
         # Built by ./dev build_iolib before pip copies the package.
@@ -33,6 +38,7 @@ setup(
         "treq>=22.1",
         "pyyaml>=6.0",
         "pillow>=10.1",
+        "prometheus_client>=0.16",
         "segno>=1.5",
     ],
     extras_require={

@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_broadcast -*-
 """
 Fan one camera stream out to many clients, each getting the newest frame it
 can take.
@@ -22,6 +23,9 @@ from twisted.internet import defer
 from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
 from zope.interface import implementer
+
+__all__ = ["Broadcaster", "EncodedFrames", "Frame", "FrameCounts",
+           "LatestFrameProducer"]
 
 log = Logger()
 
@@ -63,6 +67,8 @@ class Broadcaster:
 
     @ivar latest: the last L{Frame} published, or L{None} before the first
         one and after L{clear}.
+    @ivar camera_frames: frames published from the camera, ever.
+    @ivar placeholders: offline placeholder frames published, ever.
     """
 
     def __init__(self, on_demand_changed=None):
@@ -82,6 +88,8 @@ class Broadcaster:
         self._reported = 0
         self._notifying = False
         self._number = 0
+        self.camera_frames = 0
+        self.placeholders = 0
         self.latest = None
 
     @property
@@ -124,6 +132,10 @@ class Broadcaster:
         @return: the new L{Frame}.
         """
         self._number += 1
+        if placeholder:
+            self.placeholders += 1
+        else:
+            self.camera_frames += 1
         frame = Frame(data=data, number=self._number, timestamp=timestamp,
                       placeholder=placeholder)
         self.latest = frame
@@ -264,22 +276,31 @@ class LatestFrameProducer:
 
     @ivar sent: frames written.
     @ivar skipped: frames dropped because a newer one came while paused.
+    The owner can also L{hold} frames back, whatever the consumer says:
+    the WebSocket side does while its C{preview_started} reply is not out,
+    so that no frame arrives before it.
+
     @ivar paused: whether the consumer has asked us to stop for now.
     @ivar stopped: whether the consumer has gone; nothing more is written.
+    @ivar counts: a L{FrameCounts} this producer adds its frames to (one
+        per transport, for the metrics), or L{None}.
     """
 
-    def __init__(self, write, on_stop=None):
+    def __init__(self, write, on_stop=None, counts=None):
         """
         @param write: called with a L{Frame} to write all of it (part
             headers and all) to the consumer; it may make several writes,
             and may pause (or even resume) this producer while it runs.
         @param on_stop: called with no arguments, once, when the consumer
             stops this producer, so that the owner can unsubscribe it.
+        @param counts: see L{counts}.
         """
         self._write = write
         self._on_stop = on_stop
+        self.counts = counts
         self._pending = None
         self._writing = False
+        self._holds = 0
         self.paused = False
         self.stopped = False
         self.sent = 0
@@ -301,8 +322,34 @@ class LatestFrameProducer:
             return
         if self._pending is not None:
             self.skipped += 1
+            if self.counts is not None:
+                self.counts.skipped += 1
         self._pending = frame
         self._flush()
+
+    @property
+    def held(self):
+        """
+        Whether the owner holds frames back (L{hold}).
+        """
+        return self._holds > 0
+
+    def hold(self):
+        """
+        Keep frames pending (the newest only, as while paused) until as
+        many L{release} calls: the owner has something to send first.
+        """
+        self._holds += 1
+
+    def release(self):
+        """
+        Undo one L{hold}; after the last, the pending frame is written if
+        the consumer will take it.
+        """
+        if self._holds > 0:
+            self._holds -= 1
+        if not self._holds:
+            self._flush()
 
     def pauseProducing(self):
         self.paused = True
@@ -335,14 +382,32 @@ class LatestFrameProducer:
         self._writing = True
         try:
             while (self._pending is not None and not self.paused
-                   and not self.stopped):
+                   and not self.stopped and not self._holds):
                 frame, self._pending = self._pending, None
                 self._write(frame)
                 self.sent += 1
+                if self.counts is not None:
+                    self.counts.sent += 1
         finally:
             self._writing = False
 
     def __repr__(self):
-        return "<LatestFrameProducer sent=%d skipped=%d%s%s>" % (
+        return "<LatestFrameProducer sent=%d skipped=%d%s%s%s>" % (
             self.sent, self.skipped, " paused" if self.paused else "",
+            " held" if self._holds else "",
             " stopped" if self.stopped else "")
+
+
+class FrameCounts:
+    """
+    Frames sent and skipped, over every L{LatestFrameProducer} of one
+    transport (HTTP multipart, WebSocket): what C{/metrics} shows.
+    """
+
+    def __init__(self):
+        self.sent = 0
+        self.skipped = 0
+
+    def __repr__(self):
+        return "<FrameCounts sent=%d skipped=%d>" % (self.sent,
+                                                     self.skipped)

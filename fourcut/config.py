@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_config -*-
 """
 The server's configuration: a YAML file, with command-line overrides on top.
 
@@ -17,10 +18,12 @@ by its dotted path and says what is allowed, e.g.::
 (on one line). An empty file, or a file without some sections, means the
 defaults.
 
-YAML is loaded with C{yaml.safe_load}, so a config file cannot construct
-arbitrary Python objects. Booleans must be real YAML booleans (C{true} /
-C{false}); C{"yes"} or C{1} is refused rather than guessed at, and an integer
-field refuses a boolean.
+YAML is loaded safely (L{Loader}, C{yaml.SafeLoader}'s rules), so a config
+file cannot construct arbitrary Python objects. Booleans must be written
+C{true} or C{false} (YAML 1.2's booleans, as C{etc/fourcut.yaml} says):
+C{yes}, C{no}, C{on}, C{off} (booleans to YAML 1.1, which PyYAML follows
+by default) are read as the strings they are and refused where a boolean
+belongs, as are C{"true"} and C{1}; an integer field refuses a boolean.
 """
 
 import dataclasses
@@ -35,6 +38,12 @@ import yaml
 
 from .booth.layout import LayoutError, parse_layout
 from .camera import policy
+from .web.cors import normalise_origin
+
+__all__ = ["AccessConfig", "BoothConfig", "CameraConfig", "Config",
+           "ConfigError", "LOG_FORMATS", "Loader", "LoggingConfig",
+           "PathsConfig", "PreviewConfig", "ServerConfig", "config_to_dict",
+           "load_config", "parse_config"]
 
 #: The virtual camera's bodies (C{generic}: a generic PTP camera), transports
 #: and timing profiles (see L{fourcut.virtualcam}).
@@ -75,7 +84,30 @@ MIN_TOKEN_LENGTH = 16
 #: What C{config_to_dict} shows instead of a token.
 MASK = "***"
 
+#: Log formats (C{logging.format}): twistd's text lines, or one JSON
+#: object a line.
+LOG_FORMATS = ("text", "json")
+
 _SETTING_NAME = re.compile(r"\A[A-Za-z0-9_/-]+\Z")
+
+
+class Loader(yaml.SafeLoader):
+    """
+    C{yaml.SafeLoader} with YAML 1.2's booleans: only C{true} and C{false}
+    (in any of YAML's three casings). YAML 1.1 also reads C{yes}, C{no},
+    C{on} and C{off} as booleans, so C{preview_flip: yes} was accepted
+    although the example config says yes/no is refused, and C{port: on}
+    would not be a string.
+    """
+
+
+Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers
+            if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 
 
 class ConfigError(Exception):
@@ -121,6 +153,9 @@ class ServerConfig:
     @ivar header_timeout: seconds a request has to arrive whole.
     @ivar fd_reserve: file descriptors kept free for the camera and the
         clients already connected.
+    @ivar cors_origins: origins of other sites whose pages may call
+        fourcut (CORS, and the WebSocket's C{Origin} check; see
+        L{fourcut.web.cors}), normalised.
     """
 
     listen: str = "tcp:8080"
@@ -133,6 +168,7 @@ class ServerConfig:
     auth_timeout: float = 10.0
     header_timeout: float = 10.0
     fd_reserve: int = 64
+    cors_origins: Tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -209,6 +245,16 @@ class AccessConfig:
 
 
 @dataclass(frozen=True)
+class LoggingConfig:
+    """
+    How fourcut's log reads: C{text} (twistd's lines) or C{json}, one JSON
+    object a line (L{fourcut.logs}).
+    """
+
+    format: str = "text"
+
+
+@dataclass(frozen=True)
 class BoothConfig:
     """
     The booth (L{fourcut.booth}): the sequence's defaults, how strips look,
@@ -246,6 +292,7 @@ class Config:
     preview: PreviewConfig = field(default_factory=PreviewConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     access: AccessConfig = field(default_factory=AccessConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
     booth: BoothConfig = field(default_factory=BoothConfig)
 
     def as_dict(self):
@@ -304,7 +351,7 @@ def load_config(path=None, overrides=None):
         raise ConfigError("cannot read config file: %s"
                           % (e.strerror or e), source=source)
     try:
-        mapping = yaml.safe_load(data)
+        mapping = yaml.load(data, Loader=Loader)
     except yaml.YAMLError as e:
         raise ConfigError("not valid YAML: %s" % (_describe_yaml_error(e),),
                           source=source)
@@ -486,6 +533,29 @@ def _host(value):
     return value
 
 
+def _origins(value):
+    if value is None:
+        return ()
+    if not isinstance(value, (list, tuple)):
+        raise _Invalid('must be a list of origins such as '
+                       '["http://localhost:3000"]' + _got(value))
+    origins = []
+    for index, item in enumerate(value):
+        where = "[%d]" % (index,)
+        if not isinstance(item, str):
+            raise _Invalid("must be an origin, scheme://host[:port]"
+                           + _got(item), where)
+        try:
+            origin = normalise_origin(item)
+        except ValueError as e:
+            raise _Invalid("%s (e.g. \"http://localhost:3000\"; \"null\" "
+                           "for pages opened from a file, \"*\" for any)%s"
+                           % (e, _got(item)), where)
+        if origin not in origins:
+            origins.append(origin)
+    return tuple(origins)
+
+
 def _token(value):
     if value is None:
         return None
@@ -581,6 +651,7 @@ _SCHEMA = {
         "auth_timeout": _number(0, inclusive=False),
         "header_timeout": _number(0, inclusive=False),
         "fd_reserve": _integer(0),
+        "cors_origins": _origins,
     },
     "camera": {
         "port": _optional_string,
@@ -622,6 +693,9 @@ _SCHEMA = {
     "access": {
         "token": _token,
     },
+    "logging": {
+        "format": _choice(LOG_FORMATS),
+    },
     "booth": {
         "layout": _layout,
         "countdown": _integer(0, 10),
@@ -649,6 +723,7 @@ _SECTIONS = {
     "preview": PreviewConfig,
     "paths": PathsConfig,
     "access": AccessConfig,
+    "logging": LoggingConfig,
     "booth": BoothConfig,
 }
 

@@ -1,35 +1,32 @@
+# -*- test-case-name: tests.test_startup -*-
 """
 C{twistd fourcut}: options and the service tree.
 
 C{makeService(options, reactor=reactor)} builds everything on one reactor:
 the camera session (and, with C{--virtual-camera}, the virtual camera it
-drives), the broadcaster that fans live view out, and the web site,
-behind the access guard and request limits of L{fourcut.access} and the
-connection limits of L{fourcut.limits}.
+drives), the broadcaster that fans live view out, and the web site that
+L{fourcut.web.site} builds, under a L{fourcut.services.FourcutService}.
+
+A mistake in the options or the config file ends C{twistd fourcut} at once
+with status 1 and one line on stderr (L{OptionsError}), never twistd's
+usage text; a failure to start a service ends it with one line in the log
+(L{fourcut.services}).
 """
 
 import os
-import shutil
 import sys
-import tempfile
 
-from twisted.application import service
-from twisted.internet import defer
+from twisted.application.service import MultiService
 from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
 from twisted.python import usage
 
-from . import __version__
-from autobahn.twisted.resource import WebSocketResource
-
-from . import rest
-from .access import AccessPolicy, guard_site
+from . import __version__, install
 from .booth import service as booth_service
 from .broadcast import Broadcaster
 from .config import ConfigError, load_config
-from .gallery import Photos
 from .gphoto2 import GPhoto2
-from .limits import ConnectionLimits, DescriptorBudget, limit_requests
+from .logs import HangupService, make_observer, twistd_target
 from .memory import Trimmer, keep_large_blocks_mapped
 from .photos import PhotoStore
 from .camera.children import Children
@@ -38,11 +35,28 @@ from .camera.held import HeldDriver
 from .camera.session import CameraSession
 from .settings import CameraSettings
 from .status import ServiceStatus
+from .services import (FourcutService, GPhoto2HomeService,
+                       PhotosDirectoryService, SessionService, StopService,
+                       VirtualCameraService, WebService)
 from .transform import FrameTransform
 from .virtualcam import usbport
 from .virtualcam.camera import GPHOTO2_MODEL, VirtualCamera, VirtualUSBCamera
-from .web import hide_path, make_site
-from .ws import CameraServerFactory
+from .web import site
+
+__all__ = ["Options", "OptionsError", "make_virtual_camera", "makeService"]
+
+
+class OptionsError(SystemExit):
+    """
+    A mistake in C{twistd fourcut}'s options or config file: the process
+    ends with status 1 and the one line C{str()} gives on stderr. (A
+    L{usage.UsageError} would make twistd print its twenty lines of usage
+    text first, and the line that matters last.)
+    """
+
+    def __init__(self, reason):
+        SystemExit.__init__(self, "fourcut: %s; see twistd fourcut --help"
+                            % (reason,))
 
 
 class Options(usage.Options):
@@ -75,6 +89,31 @@ class Options(usage.Options):
         print("fourcut", __version__)
         sys.exit(0)
 
+    def opt_print_config(self):
+        """Print the example config file (every setting explained) and exit.
+        """
+        self._print(install.read, install.CONFIG)
+
+    def opt_print_unit(self):
+        """Print the systemd unit for this installation and exit.
+        """
+        self._print(lambda name: install.unit(), install.UNIT)
+
+    def _print(self, read, name):
+        try:
+            text = read(name)
+        except OSError as e:
+            raise OptionsError(e)
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        sys.exit(0)
+
+    def parseOptions(self, options=None):
+        try:
+            usage.Options.parseOptions(self, options)
+        except usage.UsageError as e:
+            raise OptionsError(e)
+
     def postOptions(self):
         overrides = {
             "server.listen": self["listen"],
@@ -84,11 +123,17 @@ class Options(usage.Options):
         }
         if self["virtual-camera"]:
             overrides["camera.virtual"] = True
+        # Under twistd, its own options say where the log goes.
+        parent = getattr(self, "parent", None)
+        self.twistd = None
+        if parent is not None:
+            self.twistd = {key: parent.get(key) for key in
+                           ("logfile", "nodaemon", "syslog", "logger")}
         try:
             self.config = load_config(self["config"], overrides)
             booth_service.check_booth(self.config)
         except ConfigError as e:
-            raise usage.UsageError(str(e))
+            raise OptionsError(e)
 
 
 def make_virtual_camera(reactor, camera):
@@ -124,123 +169,6 @@ def make_driver(reactor, gphoto2, children, camera):
                       release_after=camera.release_after)
 
 
-class VirtualCameraService(service.Service):
-    """
-    Runs the virtual camera on the service's reactor, before the session
-    needs it.
-    """
-
-    def __init__(self, camera):
-        self.camera = camera
-        self.ready = defer.Deferred()
-
-    def startService(self):
-        service.Service.startService(self)
-        if isinstance(self.camera, VirtualUSBCamera):
-            d = self.camera.listen()
-        else:
-            d = self.camera.listen("tcp:0:interface=127.0.0.1")
-        d.chainDeferred(self.ready)
-
-    def stopService(self):
-        service.Service.stopService(self)
-        return self.camera.stop()
-
-
-class WebService(service.Service):
-    """
-    Listens on the configured endpoint; C{listening} fires with the
-    listening port (tests listen on port 0 and read the address from it).
-
-    @ivar site: the web site.
-    @ivar factory: what listens: the site, or a wrapper of it (the
-        connection limits).
-    """
-
-    def __init__(self, endpoint, site, factory=None, scheme="http"):
-        self.endpoint = endpoint
-        self.scheme = scheme
-        self.site = site
-        self.factory = factory if factory is not None else site
-        self.listening = defer.Deferred()
-        self._port = None
-
-    def startService(self):
-        service.Service.startService(self)
-
-        def listening(port):
-            self._port = port
-            address = port.getHost()
-            host = getattr(address, "host", None)
-            if host is not None:
-                if host in ("0.0.0.0", "::", ""):
-                    host = "127.0.0.1"
-                elif ":" in host:
-                    host = "[%s]" % (host,)
-                Logger().info("fourcut: open {scheme}://{host}:{port}/",
-                              scheme=self.scheme, host=host,
-                              port=address.port)
-            return port
-
-        self.endpoint.listen(self.factory).addCallback(
-            listening).chainDeferred(
-            self.listening)
-
-    def stopService(self):
-        service.Service.stopService(self)
-        if self._port is not None:
-            port, self._port = self._port, None
-            return port.stopListening()
-
-
-class SessionService(service.Service):
-    """
-    Ends every gphoto2 child when twistd stops.
-    """
-
-    def __init__(self, session):
-        self.session = session
-
-    def stopService(self):
-        service.Service.stopService(self)
-        return self.session.shutdown()
-
-
-class GPhoto2HomeService(service.Service):
-    """
-    A private C{HOME} for fourcut's gphoto2 children, made when the service
-    starts and removed when it stops: libgphoto2 keeps the last port and
-    C{capturetarget} in C{$HOME/.gphoto/settings}, and nothing another
-    program or an earlier run saved there may steer fourcut.
-    """
-
-    def __init__(self, gphoto2):
-        self.gphoto2 = gphoto2
-
-    def startService(self):
-        service.Service.startService(self)
-        self.gphoto2.home = tempfile.mkdtemp(prefix="fourcut-gphoto2-")
-
-    def stopService(self):
-        service.Service.stopService(self)
-        home, self.gphoto2.home = self.gphoto2.home, None
-        if home is not None:
-            shutil.rmtree(home, ignore_errors=True)
-
-
-class StopService(service.Service):
-    """
-    Calls C{stop} when twistd stops (for helpers with a pending timer).
-    """
-
-    def __init__(self, stop):
-        self._stop = stop
-
-    def stopService(self):
-        service.Service.stopService(self)
-        self._stop()
-
-
 def makeService(options, reactor=None):
     if reactor is None:
         from twisted.internet import reactor
@@ -249,7 +177,27 @@ def makeService(options, reactor=None):
     # Freed photos and client buffers go back to the system (see
     # fourcut.memory).
     keep_large_blocks_mapped()
-    top = service.MultiService()
+    top = FourcutService()
+    # What start-up can fail on starts first, so that a failure ends it
+    # before the camera or anything else has started: the photos
+    # directory, then the listening port (added below, once the site is
+    # built).
+    front = MultiService()
+    front.setServiceParent(top)
+    PhotosDirectoryService(config.paths.photos).setServiceParent(front)
+
+    # fourcut writes its log itself under twistd (text or JSON), so that
+    # SIGHUP can reopen it; not with --syslog or --logger.
+    twistd = getattr(options, "twistd", None)
+    log_target = None
+    if twistd is not None and not (twistd["syslog"] or twistd["logger"]):
+        log_target = twistd_target(twistd["logfile"], twistd["nodaemon"])
+        top.log_observer = make_observer(config.logging.format, log_target)
+    elif config.logging.format != "text":
+        log.warn("logging.format {format} is for fourcut's own log; with "
+                 "--syslog or --logger twistd's stands",
+                 format=config.logging.format)
+    HangupService(log_target, reactor).setServiceParent(top)
 
     gphoto2 = GPhoto2(port=config.camera.port, model=config.camera.model)
     GPhoto2HomeService(gphoto2).setServiceParent(top)
@@ -314,48 +262,13 @@ def makeService(options, reactor=None):
 
     status = ServiceStatus(session, broadcaster, reactor,
                            stall_timeout=config.preview.stall_timeout)
-    access = AccessPolicy(config.access.token, config.preview.public,
-                          open_paths=booth_service.open_paths(config))
     trimmer = Trimmer(reactor)
     StopService(trimmer.stop).setServiceParent(top)
-    websocket = CameraServerFactory(
-        session, broadcaster, status, reactor,
-        max_clients=config.server.max_ws_clients,
-        max_message_bytes=config.server.max_message_bytes,
-        commands_per_second=config.server.commands_per_second,
-        access=access, auth_timeout=config.server.auth_timeout,
-        max_unsent_bytes=config.server.max_unsent_bytes,
-        trimmer=trimmer)
-    site = make_site(broadcaster, session, reactor,
-                     config.preview.snapshot_timeout)
-    root = site.resource
-    status_view = rest.Status(status)
-    root.page.json_view = status_view
-    root.putChild(b"status", status_view)
-    root.putChild(b"health", rest.Health(status,
-                                         detailed=access.authenticated))
-    root.putChild(b"camera", rest.camera_resource(status))
-    root.putChild(b"ws", WebSocketResource(websocket))
-    photos = Photos(config.paths.photos, reactor)
-    root.putChild(b"photos", photos)
-    # The booth: its pages, POST /sequence, guest links, and the
-    # WebSocket's capture_sequence.
-    booth = booth_service.make_booth(
-        reactor, config, session, access,
-        scheme="https" if config.server.listen.startswith("ssl:") else "http")
-    booth.mount(root, photos)
-    booth.listen_websocket(websocket)
-    StopService(booth.stop).setServiceParent(top)
-    # Error answers never show where the photos are kept.
-    hide_path(config.paths.photos)
-    # The API takes no request bodies: the WebSocket message limit bounds
-    # them too.
-    guard_site(site, access, max_body=config.server.max_message_bytes)
-    limit_requests(site, config.server.header_timeout)
-    limits = ConnectionLimits(
-        site, reactor, max_unauthenticated=config.server.max_unauthenticated,
-        max_per_address=config.server.max_unauthenticated_per_address,
-        budget=DescriptorBudget(config.server.fd_reserve))
+    web = site.build(config, reactor, session, broadcaster, status,
+                     trimmer=trimmer)
+    StopService(web.websocket.stop).setServiceParent(top)
+    StopService(web.booth.stop).setServiceParent(top)
+    access = web.access
     if access.required:
         log.info("access token required for the API{preview}",
                  preview=" (live view is public)" if access.preview_public
@@ -363,16 +276,25 @@ def makeService(options, reactor=None):
     else:
         log.warn("no access.token: anyone who can reach {listen} can use "
                  "the camera", listen=config.server.listen)
-    web = WebService(serverFromString(reactor, config.server.listen), site,
-                     limits, scheme="https" if config.server.listen.startswith(
-                         "ssl:") else "http")
-    web.setServiceParent(top)
+    try:
+        endpoint = serverFromString(reactor, config.server.listen)
+    except Exception as e:
+        # A bad endpoint string, or an ssl: key or certificate that cannot
+        # be read.
+        raise OptionsError("server.listen: %s: %s" % (
+            config.server.listen, getattr(e, "strerror", None) or e))
+    listening = WebService(
+        endpoint, web.site, web.factory,
+        scheme="https" if config.server.listen.startswith("ssl:")
+        else "http", description=config.server.listen, reactor=reactor)
+    listening.setServiceParent(front)
     top.session = session
     top.broadcaster = broadcaster
-    top.web = web
-    top.limits = limits
+    top.web = listening
+    top.limits = web.factory
     top.status = status
-    top.websocket = websocket
+    top.websocket = web.websocket
+    top.metrics = web.metrics
     top.access = access
-    top.booth = booth
+    top.booth = web.booth
     return top

@@ -41,7 +41,7 @@ def main(argv):
     from twisted.internet import reactor, task
     from twisted.logger import globalLogBeginner, textFileLogObserver
 
-    from fourcut.limits import open_descriptors
+    from fourcut.web.limits import open_descriptors
     from fourcut.tap import Options, makeService
 
     globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stderr)],

@@ -6,10 +6,11 @@ real gphoto2 CLI run as a child with a deadline, and JPEG checks.
 import io
 import os
 import shutil
+import sys
 import tempfile
 
 from PIL import Image
-from twisted.internet import reactor
+from twisted.internet import defer, protocol, reactor
 
 from fourcut import process
 from fourcut.virtualcam.camera import (GPHOTO2_MODEL, VirtualCamera,
@@ -156,3 +157,110 @@ def jpeg_size(data):
         raise ValueError("not a JPEG: %r" % (image.format,))
     image.load()
     return image.size
+
+
+class ChildServer(protocol.ProcessProtocol):
+    """
+    The child's stdout, line by line, and its end.
+    """
+
+    def __init__(self):
+        self.buffer = b""
+        self.lines = []
+        self.stderr = bytearray()
+        self._waiting = []
+        self.ended = defer.Deferred()
+
+    def outReceived(self, data):
+        self.buffer += data
+        while b"\n" in self.buffer:
+            line, self.buffer = self.buffer.split(b"\n", 1)
+            line = line.decode("utf-8", "replace")
+            self.lines.append(line)
+            still = []
+            for test, d in self._waiting:
+                if test(line):
+                    d.callback(line)
+                else:
+                    still.append((test, d))
+            self._waiting = still
+
+    def errReceived(self, data):
+        self.stderr += data
+        del self.stderr[:-200000]
+
+    def line(self, prefix, timeout=30.0):
+        """
+        The next line that starts with C{prefix}.
+        """
+        d = defer.Deferred()
+        self._waiting.append((lambda line: line.startswith(prefix), d))
+        return d.addTimeout(timeout, reactor)
+
+    def line_with(self, text, timeout=30.0):
+        """
+        The first line, already received or to come, that holds C{text}.
+        """
+        for line in self.lines:
+            if text in line:
+                return defer.succeed(line)
+        d = defer.Deferred()
+        self._waiting.append((lambda line: text in line, d))
+        return d.addTimeout(timeout, reactor)
+
+    async def command(self, word, answer):
+        d = self.line(answer)
+        self.transport.write(word.encode("ascii") + b"\n")
+        return (await d).split()[1:]
+
+    def processEnded(self, reason):
+        for _, d in self._waiting:
+            d.errback(reason)
+        self._waiting = []
+        self.reason = reason
+        self.ended.callback(None)
+
+
+#: The checkout: where the tests' children find fourcut and its plugin.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+#: twistd, run by this interpreter.
+TWISTD = [sys.executable, "-c",
+          "import sys; from twisted.scripts.twistd import run; "
+          "sys.argv[0] = 'twistd'; sys.exit(run())"]
+
+
+def exit_code(child):
+    """
+    The exit status of an ended L{ChildServer}'s process (L{None} if a
+    signal ended it).
+    """
+    return getattr(child.reason.value, "exitCode", None)
+
+
+def start_twistd(testcase, *args, env=None):
+    """
+    Run C{twistd ARGS} (e.g. C{"-n", "--pidfile=", "fourcut", ...}) as a
+    child of C{testcase} with this checkout on its path; return its
+    L{ChildServer}. The test ends it if it still runs (SIGTERM, then
+    SIGKILL, by PID), and waits for it.
+    """
+    child = ChildServer()
+    environment = dict(os.environ, PYTHONPATH=ROOT, LANG="C", LC_ALL="C")
+    environment.update(env or {})
+    transport = reactor.spawnProcess(child, sys.executable,
+                                     TWISTD + list(args), env=environment,
+                                     path=ROOT)
+    child.pid = transport.pid
+    child.transport = transport
+
+    async def end():
+        if not child.ended.called:
+            transport.signalProcess("TERM")
+            timer = reactor.callLater(20, lambda: child.ended.called or
+                                      transport.signalProcess("KILL"))
+            await child.ended
+            if timer.active():
+                timer.cancel()
+    testcase.addCleanup(end)
+    return child

@@ -12,10 +12,9 @@ import treq
 from twisted.internet import defer, protocol, reactor
 from twisted.internet.ssl import Certificate, optionsForClientTLS
 from twisted.logger import formatEvent, globalLogPublisher
-from twisted.web import static
 from twisted.web.client import Agent, BrowserLikePolicyForHTTPS
 
-from fourcut.access import LINGER
+from fourcut.web.access import LINGER
 from fourcut.virtualcam import ptp
 
 from .support import jpeg_size
@@ -35,7 +34,7 @@ PROTECTED = [
     ("GET", "/photos"),
     ("GET", "/photos/guest.jpg"),
     ("GET", "/status"),
-    # Not mounted (yet): fail closed, 401 rather than 404.
+    # No such path: fail closed, 401 rather than 404.
     ("GET", "/nosuch"),
     # The segment the resource tree sees, decoded, and below a leaf.
     ("GET", "/%63apture"),
@@ -89,20 +88,22 @@ class AccessTestCase(ServiceTestCase):
                              'error="invalid_token"', what)
         else:
             self.assertEqual(challenge, 'Bearer realm="fourcut"', what)
+        path = response.request.absoluteURI.split(b"/", 3)[3]
+        json_path = path.split(b"?")[0].split(b"/")[0] in (
+            b"status", b"camera", b"photos", b"health", b"metrics") or (
+            path == b"" and b"application/json" in (
+                response.request.headers.getRawHeaders(b"accept")
+                or [b""])[0])
         self.assertEqual(response.headers.getRawHeaders("content-type"),
-                         ["text/plain; charset=utf-8"], what)
+                         ["application/json" if json_path
+                          else "text/plain; charset=utf-8"], what)
         body = await response.content()
         if response.request.method != b"HEAD":
             self.assertIn(b"the token is wrong" if wrong
                           else b"a token is required", body, what)
+            if json_path:
+                self.assertEqual(json.loads(body)["status"], 401)
         self.assertNotIn(TOKEN.encode(), body)
-
-    def mount_photos(self):
-        """
-        Stand in for the photo gallery that will be mounted at /photos.
-        """
-        self.service.web.site.resource.putChild(
-            b"photos", static.Data(b"gallery\n", "text/plain"))
 
     def assertNothingHappened(self):
         self.assertEqual(self.session.captures, 0)
@@ -118,7 +119,6 @@ class AccessTestCase(ServiceTestCase):
 
 class ProtectedHTTPTests(AccessTestCase):
     async def test_without_token(self):
-        self.mount_photos()
         for method, path in PROTECTED:
             response = await self.request(method, path)
             await self.assertRefused(response, what=(method, path))
@@ -129,7 +129,6 @@ class ProtectedHTTPTests(AccessTestCase):
         self.assertNothingHappened()
 
     async def test_wrong_token(self):
-        self.mount_photos()
         for method, path in PROTECTED:
             response = await self.request(method, path, token=WRONG)
             await self.assertRefused(response, wrong=True,
@@ -141,7 +140,6 @@ class ProtectedHTTPTests(AccessTestCase):
         self.assertNothingHappened()
 
     async def test_right_token(self):
-        self.mount_photos()
         for method, path, code in WITH_TOKEN:
             response = await self.request(method, path, token=TOKEN)
             self.assertEqual(response.code, code, (method, path))
@@ -595,10 +593,9 @@ class LimitTests(AccessTestCase):
                                    ("GET", "/camera/restart", 405),
                                    ("POST", "/capture", 405),
                                    ("POST", "/status", 405),
-                                   # twisted.web: methods other than GET,
-                                   # HEAD and POST are "not implemented".
-                                   ("PUT", "/preview", 501),
-                                   ("DELETE", "/capture", 501)]:
+                                   ("PUT", "/preview", 405),
+                                   ("DELETE", "/capture", 405),
+                                   ("PATCH", "/camera/info", 405)]:
             response = await self.request(method, path)
             self.assertEqual(response.code, code, (method, path))
             await response.content()

@@ -139,6 +139,8 @@ class ErrorBodyTests(ServiceTestCase):
         The photos directory is a file: the capture's 500 (and the
         WebSocket error) say why without naming the path.
         """
+        # (The directory was made at start-up.)
+        os.rmdir(self.photos)
         with open(self.photos, "w") as f:
             f.write("not a directory\n")
         response = await self.get("/capture")

@@ -7,7 +7,6 @@ import os
 
 import yaml
 from PIL import Image
-from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 
 from fourcut.booth.layout import parse_layout
@@ -15,7 +14,7 @@ from fourcut.booth.service import check_booth, open_paths, strip_style
 from fourcut.booth.strip import template
 from fourcut.config import (BoothConfig, ConfigError, config_to_dict,
                             parse_config)
-from fourcut.tap import Options
+from fourcut.tap import Options, OptionsError
 
 
 class SchemaTests(SynchronousTestCase):
@@ -90,9 +89,11 @@ class StartUpTests(SynchronousTestCase):
         small = os.path.join(self.directory, "small.png")
         Image.new("RGBA", (10, 10)).save(small)
         options = Options()
-        with self.assertRaises(usage.UsageError) as caught:
+        # One line on stderr and status 1 (fourcut.tap.OptionsError).
+        with self.assertRaises(OptionsError) as caught:
             options.parseOptions(["--config", self.write_config(
                 {"frames": {"1x4": small}})])
+        self.assertEqual(caught.exception.code.count("\n"), 0)
         self.assertIn("booth.frames[1x4]", str(caught.exception))
         self.assertIn("is 10x10; this layout's strip is 980x2540",
                       str(caught.exception))

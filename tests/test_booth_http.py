@@ -80,7 +80,8 @@ class HTTPSequenceTests(WebSocketTestCase, BoothTestMixin):
     async def test_refusals(self):
         response = await self.get("/sequence")
         self.assertEqual(response.code, 405)
-        self.assertEqual(response.headers.getRawHeaders("allow"), ["POST"])
+        self.assertEqual(response.headers.getRawHeaders("allow"),
+                         ["POST, OPTIONS"])
         for query, text in [("count=3", "'count' 3 does not fill"),
                             ("layout=2x2&layout=1x4", "more than once"),
                             ("colour=red", "unknown parameter 'colour'"),

@@ -18,7 +18,7 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface.verify import verifyObject
 
 from fourcut.broadcast import (Broadcaster, EncodedFrames, Frame,
-                               LatestFrameProducer)
+                               FrameCounts, LatestFrameProducer)
 
 
 class Recorder:
@@ -133,6 +133,14 @@ class FrameTests(SynchronousTestCase):
 
 
 class PublishTests(SynchronousTestCase):
+
+    def test_camera_frames_and_placeholders(self):
+        broadcaster = Broadcaster()
+        broadcaster.publish(b"a", 1.0)
+        broadcaster.publish(b"b", 2.0, placeholder=True)
+        broadcaster.publish(b"c", 3.0)
+        self.assertEqual((broadcaster.camera_frames,
+                          broadcaster.placeholders), (2, 1))
 
     def test_numbering_and_latest(self):
         """
@@ -423,6 +431,54 @@ class LatestFrameProducerTests(SynchronousTestCase):
         self.assertIsNone(producer.pending)
         producer.resumeProducing()
         self.assertEqual(len(written), 1)
+
+    def test_hold(self):
+        """
+        Held frames wait (the newest only) until the last release,
+        whatever the consumer says; then the newest is written.
+        """
+        written = []
+        producer = LatestFrameProducer(written.append)
+        producer.hold()
+        producer.hold()
+        for i in range(1, 4):
+            producer.offer(frame(i))
+        producer.pauseProducing()
+        producer.resumeProducing()
+        self.assertEqual(written, [])
+        self.assertTrue(producer.held)
+        producer.release()
+        self.assertEqual(written, [])
+        producer.release()
+        self.assertFalse(producer.held)
+        self.assertEqual([f.number for f in written], [3])
+        # A release too many changes nothing.
+        producer.release()
+        producer.offer(frame(4))
+        self.assertEqual([f.number for f in written], [3, 4])
+        # Released while the consumer is paused: it waits for the consumer.
+        producer.hold()
+        producer.offer(frame(5))
+        producer.pauseProducing()
+        producer.release()
+        self.assertEqual(len(written), 2)
+        producer.resumeProducing()
+        self.assertEqual([f.number for f in written], [3, 4, 5])
+
+    def test_counts(self):
+        """
+        Producers that share a L{FrameCounts} add their frames to it.
+        """
+        counts = FrameCounts()
+        fast = LatestFrameProducer(lambda f: None, counts=counts)
+        slow = LatestFrameProducer(lambda f: None, counts=counts)
+        slow.pauseProducing()
+        for i in range(1, 5):
+            fast.offer(frame(i))
+            slow.offer(frame(i))
+        slow.resumeProducing()
+        self.assertEqual((counts.sent, counts.skipped), (5, 3))
+        self.assertEqual((fast.sent + slow.sent, slow.skipped), (5, 3))
 
     def test_slow_beside_fast(self):
         """

@@ -678,6 +678,78 @@ class LoadErrorTests(SynchronousTestCase, ErrorAssertions):
                       self.assertOneLine(error))
 
 
+class YAMLBooleanTests(SynchronousTestCase):
+    """
+    The booleans the example config allows, true and false, and nothing
+    else: YAML 1.1's yes/no/on/off are strings here (PyYAML would read
+    them as booleans), so C{preview_flip: yes} is refused as the example
+    says.
+    """
+
+    def load(self, text):
+        path = self.mktemp()
+        FilePath(path).setContent(text.encode("utf-8"))
+        return load_config(path)
+
+    def test_trueAndFalse(self):
+        for word, value in [("true", True), ("True", True), ("TRUE", True),
+                            ("false", False), ("False", False),
+                            ("FALSE", False)]:
+            config = self.load("camera:\n  preview_flip: %s\n" % (word,))
+            self.assertIs(config.camera.preview_flip, value, word)
+
+    def test_yaml11BooleansRefused(self):
+        for word in ("yes", "no", "Yes", "NO", "on", "off", "On", "y", "n"):
+            error = self.assertRaises(
+                ConfigError, self.load,
+                "camera:\n  preview_flip: %s\n" % (word,))
+            self.assertIn("camera.preview_flip: must be true or false "
+                          "(got %r)" % (word,), str(error))
+
+    def test_yaml11BooleansAreStrings(self):
+        config = self.load("camera:\n  port: on\n  model: yes\n")
+        self.assertEqual((config.camera.port, config.camera.model),
+                         ("on", "yes"))
+
+
+class NewKeysTests(SynchronousTestCase, ErrorAssertions):
+    """
+    C{server.cors_origins} and C{logging.format}.
+    """
+
+    def test_defaults(self):
+        config = load_config()
+        self.assertEqual(config.server.cors_origins, ())
+        self.assertEqual(config.logging.format, "text")
+
+    def test_originsNormalised(self):
+        config = parse_config({"server": {"cors_origins": [
+            "HTTP://LocalHost:3000", "https://booth.example:443", "null",
+            "http://localhost:3000/", "http://[::1]:8000"]}})
+        self.assertEqual(config.server.cors_origins, (
+            "http://localhost:3000", "https://booth.example", "null",
+            "http://[::1]:8000"))
+
+    def test_badOrigins(self):
+        for value, fragment in [
+                ("http://x", "must be a list"),
+                (["http://x/app"], "without a path"),
+                (["ftp://x"], "http:// or https://"),
+                (["localhost:3000"], "http:// or https://"),
+                (["http://x:99999"], "port"),
+                ([3000], "must be an origin")]:
+            self.assertRejected({"server": {"cors_origins": value}},
+                                "server.cors_origins" + (
+                                    "[0]" if isinstance(value, list) else ""),
+                                fragment)
+
+    def test_logFormat(self):
+        self.assertEqual(parse_config({"logging": {"format": "json"}})
+                         .logging.format, "json")
+        self.assertRejected({"logging": {"format": "xml"}},
+                            "logging.format", "text, json")
+
+
 class OverrideTests(SynchronousTestCase, ErrorAssertions):
     """
     Overrides (from the command line) win over the file and are validated
@@ -786,8 +858,8 @@ class ConfigToDictTests(SynchronousTestCase):
             "resolution": [640, 480], "live_view": ["iso=400"]}})
         data = config_to_dict(config)
         self.assertEqual(sorted(data),
-                         ["access", "booth", "camera", "paths", "preview",
-                          "server"])
+                         ["access", "booth", "camera", "logging", "paths",
+                          "preview", "server"])
         self.assertEqual(data["camera"]["resolution"], [640, 480])
         self.assertEqual(data["camera"]["live_view"], ["iso=400"])
         self.assertEqual(data["server"]["listen"], "tcp:8080")

@@ -12,70 +12,20 @@ import sys
 
 import treq
 import yaml
-from twisted.internet import defer, protocol, reactor
+from twisted.internet import protocol, reactor
 from twisted.internet.error import ProcessDone, ProcessTerminated
 from twisted.trial.unittest import TestCase
 from twisted.web.client import HTTPConnectionPool
 
 from fourcut.virtualcam.scene import parse_frame_comment
 
+from .support import ChildServer
 from .test_service import gphoto2_children as gphoto2_of, sleep
 from .wsclient import connect
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 TOKEN = "booth-secret-0123456789abcdef"
-
-
-class ChildServer(protocol.ProcessProtocol):
-    """
-    The child's stdout, line by line, and its end.
-    """
-
-    def __init__(self):
-        self.buffer = b""
-        self.lines = []
-        self.stderr = bytearray()
-        self._waiting = []
-        self.ended = defer.Deferred()
-
-    def outReceived(self, data):
-        self.buffer += data
-        while b"\n" in self.buffer:
-            line, self.buffer = self.buffer.split(b"\n", 1)
-            line = line.decode("utf-8", "replace")
-            self.lines.append(line)
-            still = []
-            for prefix, d in self._waiting:
-                if line.startswith(prefix):
-                    d.callback(line)
-                else:
-                    still.append((prefix, d))
-            self._waiting = still
-
-    def errReceived(self, data):
-        self.stderr += data
-        del self.stderr[:-200000]
-
-    def line(self, prefix, timeout=30.0):
-        """
-        The next line that starts with C{prefix}.
-        """
-        d = defer.Deferred()
-        self._waiting.append((prefix, d))
-        return d.addTimeout(timeout, reactor)
-
-    async def command(self, word, answer):
-        d = self.line(answer)
-        self.transport.write(word.encode("ascii") + b"\n")
-        return (await d).split()[1:]
-
-    def processEnded(self, reason):
-        for _, d in self._waiting:
-            d.errback(reason)
-        self._waiting = []
-        self.reason = reason
-        self.ended.callback(None)
 
 
 class Viewer:

@@ -58,7 +58,7 @@ from twisted.web.http import parse_qs, unquote
 
 from fourcut.commands import CommandRefused, parse_cmd_args
 from fourcut.photos import check_name_hint
-from fourcut.ws import RequestError, capture_settings
+from fourcut.web.ws import RequestError, capture_settings
 
 from .fuzzclient import BROADCAST_TYPES, http_probe, ws_connect
 from .support import jpeg_size

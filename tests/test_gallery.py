@@ -1,5 +1,5 @@
 """
-C{/photos} (L{fourcut.gallery.Photos}) mounted in a real listening site,
+C{/photos} (L{fourcut.web.gallery.Photos}) mounted in a real listening site,
 over photo files written here; treq is the client, and a bare TCP client
 sends the request targets that treq would normalise.
 """
@@ -15,7 +15,7 @@ from twisted.trial.unittest import TestCase
 from twisted.web import resource, server
 from twisted.web.client import HTTPConnectionPool
 
-from fourcut.gallery import Photos, iso_time
+from fourcut.web.gallery import Photos, iso_time
 
 #: 2023-11-14T22:13:20Z, in nanoseconds.
 T0 = 1700000000 * 10 ** 9
@@ -516,7 +516,8 @@ class PhotoTests(GalleryTestCase):
     async def test_unknown(self):
         self.put("a.jpg")
         error = await self.get_json("/photos/b.jpg", code=404)
-        self.assertEqual(error, {"error": "no such photo: b.jpg"})
+        self.assertEqual(error, {"error": "no such photo: b.jpg",
+                                 "status": 404})
         error = await self.get_json("/photos/b.txt", code=404)
         self.assertIn("letters, digits", error["error"])
 
@@ -602,6 +603,6 @@ class MethodTests(GalleryTestCase):
             body = await response.content()
             self.assertEqual(response.code, 405, (method, path))
             self.assertEqual(response.headers.getRawHeaders("allow"),
-                             ["GET, HEAD"])
+                             ["GET, HEAD, OPTIONS"])
             self.assertIn(method, json.loads(body)["error"])
         self.assertEqual(sorted(os.listdir(self.directory)), ["a.jpg"])

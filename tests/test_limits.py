@@ -1,5 +1,5 @@
 """
-Connection limits (L{fourcut.limits}) over a real listening fourcut with its
+Connection limits (L{fourcut.web.limits}) over a real listening fourcut with its
 virtual camera: the whole-request deadline, and the bounds that keep
 unauthenticated connections few and short-lived while the front-end with
 the token always gets in.
@@ -8,7 +8,7 @@ the token always gets in.
 from twisted.internet import defer, protocol, reactor
 from twisted.trial.unittest import SynchronousTestCase
 
-from fourcut.limits import DescriptorBudget, open_descriptors, unsent_bytes
+from fourcut.web.limits import DescriptorBudget, open_descriptors, unsent_bytes
 
 from .test_access import TOKEN, AccessTestCase, RawHTTP
 from .test_service import sleep

@@ -85,7 +85,8 @@ class RestTests(ServiceTestCase):
         response = await treq.head(self.base + "/camera/restart",
                                    pool=self.pool)
         self.assertEqual(response.code, 405)
-        self.assertEqual(response.headers.getRawHeaders("allow"), ["POST"])
+        self.assertEqual(response.headers.getRawHeaders("allow"),
+                         ["POST, OPTIONS"])
         for method in (treq.get, treq.head):
             response = await method(self.base + "/camera", pool=self.pool)
             self.assertEqual(response.code, 404)

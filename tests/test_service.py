@@ -13,7 +13,7 @@ from twisted.trial.unittest import TestCase
 from twisted.web.client import HTTPConnectionPool
 
 from fourcut.tap import Options, makeService
-from fourcut.web import NOTSENT_LOWAT
+from fourcut.web.live import NOTSENT_LOWAT
 
 from .support import jpeg_size
 
@@ -333,10 +333,15 @@ class CommandTests(ServiceTestCase):
         await self.stopService()
         self.assertFalse(os.path.exists(home))
 
-    async def test_failing(self):
+    async def test_unknown_setting_is_the_clients_mistake(self):
+        """
+        A setting gphoto2 does not know is the client's mistake: a 400 with
+        gphoto2's text (it was a 503, "unavailable").
+        """
         response = await self.get("/cmd?arg=--get-config=nosuch")
-        self.assertEqual(response.code, 503)
-        self.assertIn(b"nosuch", await response.content())
+        self.assertEqual(response.code, 400)
+        self.assertIn(b"nosuch not found in configuration tree",
+                      await response.content())
 
     async def test_reset(self):
         watcher = defer.ensureDeferred(self.preview(3))
@@ -428,7 +433,7 @@ class MethodTests(ServiceTestCase):
             response = await treq.head(self.base + path, pool=self.pool)
             self.assertEqual(response.code, 405, path)
             self.assertEqual(response.headers.getRawHeaders("allow"),
-                             ["GET"])
+                             ["GET, OPTIONS"])
         self.assertEqual(self.camera.device.objects, {})
         self.assertEqual(self.session.captures, 0)
         self.assertFalse(self.camera.session_open)

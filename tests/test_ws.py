@@ -474,3 +474,143 @@ class ConcurrencyTests(WebSocketTestCase):
         names = {r["filename"] for r in replies}
         self.assertEqual(len(names), 2)
         self.assertEqual(sorted(os.listdir(self.photos)), sorted(names))
+
+
+class PreviewOrderTests(WebSocketTestCase):
+    """
+    C{preview_started} is the first thing a client hears after
+    C{start_preview}: before, the first frame of a live view that was
+    starting went out before the reply (the session reports live view
+    ready once that frame has come).
+    """
+
+    def assertStartedFirst(self, client, since, what):
+        after = client.received[since:]
+        self.assertIn("preview_started", after, what)
+        first_frame = [i for i, kind in enumerate(after)
+                       if kind in ("binary", "preview_frame")]
+        self.assertTrue(first_frame, what)
+        self.assertLess(after.index("preview_started"), first_frame[0],
+                        (what, after[:5]))
+
+    async def start_all(self, clients, request_id):
+        marks = [len(client.received) for client in clients]
+        replies = await defer.gatherResults([
+            defer.ensureDeferred(client.reply({
+                "type": "start_preview", "requestId": request_id,
+                "format": "binary" if i % 2 else "json"}, timeout=30))
+            for i, client in enumerate(clients)])
+        for reply in replies:
+            self.assertEqual(reply["type"], "preview_started", reply)
+        for client, mark in zip(clients, marks):
+            await client.wait_for(lambda c=client, m=mark: "binary" in
+                                  c.received[m:] or "preview_frame" in
+                                  c.received[m:])
+        return marks
+
+    async def test_many_clients_starting_at_once(self):
+        clients = [await self.client() for _ in range(24)]
+        # From idle: live view starts for all of them at once.
+        marks = await self.start_all(clients, "idle")
+        for n, (client, mark) in enumerate(zip(clients, marks)):
+            self.assertStartedFirst(client, mark, ("from idle", n))
+        # While it runs, and while others come and go.
+        for client in clients[::2]:
+            await client.reply({"type": "stop_preview", "requestId": "x"})
+        marks = await self.start_all(clients[::2], "running")
+        for n, (client, mark) in enumerate(zip(clients[::2], marks)):
+            self.assertStartedFirst(client, mark, ("running", n))
+
+    async def test_after_a_restart(self):
+        """
+        Live view restarting (a capture, then new clients at once): the
+        same order.
+        """
+        first = await self.client()
+        await first.reply({"type": "start_preview", "requestId": 1,
+                           "format": "binary"})
+        capture = defer.ensureDeferred(first.reply(
+            {"type": "capture_photo", "requestId": "c"}, timeout=30))
+        await first.wait_for(lambda: "capturing" in [
+            m["state"] for m in first.of_type("camera_status")])
+        late = [await self.client() for _ in range(8)]
+        marks = await self.start_all(late, "late")
+        for n, (client, mark) in enumerate(zip(late, marks)):
+            self.assertStartedFirst(client, mark, ("after capture", n))
+        self.assertEqual((await capture)["type"], "photo_captured")
+
+
+class CameraStatusTests(PTPIPWebSocketTestCase):
+    """
+    C{camera_status} only for a state a client can act on: never C{busy},
+    and no C{idle} while live view is only paused for an operation.
+    """
+
+    def states(self, client, since=0):
+        return [m["state"] for m in client.messages[since:]
+                if m.get("type") == "camera_status"]
+
+    async def watching(self):
+        client = await self.client()
+        await client.reply({"type": "start_preview", "requestId": "w",
+                            "format": "binary"})
+        await self.frames_after(client, 3, binary=True)
+        await client.wait_for(lambda: self.states(client) == ["previewing"])
+        return client
+
+    async def test_setting_during_live_view(self):
+        """
+        A setting read and changed while live view runs: live view pauses
+        and comes back (previewing, idle, busy, idle, previewing in the
+        session), and nobody is told anything.
+        """
+        watcher = await self.watching()
+        other = await self.client()
+        mark = len(watcher.messages)
+        for request in ({"type": "get_camera_setting", "requestId": "g",
+                         "section": "imgsettings", "option": "iso"},
+                        {"type": "set_camera_setting", "requestId": "s",
+                         "section": "imgsettings", "option": "iso",
+                         "value": "800"}):
+            reply = await other.reply(request, timeout=30)
+            self.assertNotEqual(reply["type"], "error", reply)
+        await self.frames_after(watcher, 5, binary=True)
+        # Longer than an idle may wait to be announced after all.
+        await sleep(3.5)
+        self.assertEqual(self.states(watcher, mark), [])
+        self.assertEqual(self.states(other), [])
+        self.assertEqual(self.session.state, "previewing")
+
+    async def test_capture_during_live_view(self):
+        watcher = await self.watching()
+        mark = len(watcher.messages)
+        reply = await watcher.reply({"type": "capture_photo",
+                                     "requestId": "c"}, timeout=30)
+        self.assertEqual(reply["type"], "photo_captured")
+        await watcher.wait_for(
+            lambda: self.states(watcher, mark)[-1:] == ["previewing"])
+        self.assertEqual(self.states(watcher, mark),
+                         ["capturing", "previewing"])
+
+    async def test_nobody_watching(self):
+        client = await self.client()
+        reply = await client.reply({
+            "type": "set_camera_setting", "requestId": "s",
+            "section": "imgsettings", "option": "iso", "value": "800"},
+            timeout=30)
+        self.assertEqual(reply["type"], "setting_updated")
+        await client.reply({"type": "capture_photo", "requestId": "c"},
+                           timeout=30)
+        self.assertEqual(self.states(client), ["capturing", "idle"])
+
+    async def test_camera_trouble_is_announced(self):
+        watcher = await self.watching()
+        mark = len(watcher.messages)
+        self.camera.unplug()
+        await watcher.wait_for(lambda: "recovering" in
+                               self.states(watcher, mark))
+        self.camera.replug()
+        await watcher.wait_for(
+            lambda: self.states(watcher, mark)[-1:] == ["previewing"],
+            timeout=30)
+        self.assertNotIn("busy", self.states(watcher, mark))

@@ -15,12 +15,15 @@ class TestClient(WebSocketClientProtocol):
     """
     @ivar messages: JSON messages received, in order.
     @ivar frames: binary messages received (raw JPEGs).
+    @ivar received: everything received, in order, as C{"binary"} for a
+        binary message and the C{type} of a JSON one.
     """
 
     def __init__(self):
         WebSocketClientProtocol.__init__(self)
         self.messages = []
         self.frames = []
+        self.received = []
         self._waiting = []
         self.opened = defer.Deferred()
         self.closed = defer.Deferred()
@@ -39,6 +42,8 @@ class TestClient(WebSocketClientProtocol):
             self.frames.append(payload)
         else:
             self.messages.append(json.loads(payload.decode("utf-8")))
+        self.received.append("binary" if isBinary
+                             else self.messages[-1].get("type"))
         self._check()
 
     def onClose(self, wasClean, code, reason):

@@ -28,9 +28,9 @@ from twisted.internet import defer, threads
 from twisted.logger import Logger
 from twisted.web import resource, server, static
 
-from ..gallery import PHOTO_NAME, _PhotoFile
-from ..rest import send_json
-from ..web import NO_CACHE_HEADERS, Reply
+from ..web.gallery import PHOTO_NAME, _PhotoFile
+from ..web.replies import (NO_CACHE_HEADERS, NotFound, Reply, Resource,
+                           error, send_json)
 from .links import safe_host
 from .sequence import SequenceError, parse_request
 from .strip import thumbnail
@@ -62,7 +62,9 @@ def _finish_with(request, body):
 
 
 def _json_error(request, status, text, **details):
-    send_json(Reply(request), status, dict(details, error=text))
+    # fourcut's one error format (fourcut.web.replies): the booth's API
+    # paths are JSON ones.
+    error(request, status, text, **details)
     return server.NOT_DONE_YET
 
 
@@ -72,8 +74,11 @@ class StaticFiles(static.File):
     Last-Modified) so that a booth picks up a new version at once.
     """
 
+    #: A file that is not there: fourcut's 404, not twisted.web's page.
+    childNotFound = NotFound()
+
     def directoryListing(self):
-        return resource.NoResource()
+        return NotFound()
 
     def render_GET(self, request):
         request.setHeader(b"cache-control", b"no-cache")
@@ -115,13 +120,13 @@ class PageSettings(resource.Resource):
         return json.dumps(self.booth.page_settings()).encode("utf-8")
 
 
-class BoothResource(resource.Resource):
+class BoothResource(Resource):
     """
     C{/booth} (and C{/booth/}) is the page; its files are below it.
     """
 
     def __init__(self, booth):
-        resource.Resource.__init__(self)
+        Resource.__init__(self)
         self.page = Page("booth.html")
         self.putChild(b"", self.page)
         self.putChild(b"static", StaticFiles(STATIC))
@@ -136,7 +141,7 @@ class GalleryPage(Page):
         Page.__init__(self, "gallery.html")
 
 
-class SequenceResource(resource.Resource):
+class SequenceResource(Resource):
     """
     C{POST /sequence[?count=N][&countdown=N][&layout=CxR][&interval=S]}
     runs a whole sequence (the WebSocket screens see its countdown) and
@@ -147,18 +152,13 @@ class SequenceResource(resource.Resource):
     """
 
     isLeaf = True
+    # fourcut.web.replies.Resource answers other methods with a 405, and
+    # OPTIONS (a CORS preflight from a front-end on another origin).
+    methods = (b"POST",)
 
     def __init__(self, booth):
-        resource.Resource.__init__(self)
+        Resource.__init__(self)
         self.booth = booth
-
-    def render(self, request):
-        if request.method != b"POST":
-            request.setHeader(b"allow", b"POST")
-            return _json_error(request, 405, "method %s not allowed here; "
-                               "use POST" % (request.method.decode(
-                                   "latin-1"),))
-        return resource.Resource.render(self, request)
 
     def render_POST(self, request):
         fields = {}

@@ -50,7 +50,7 @@ class WebSocketScreens:
     """
     A L{fourcut.booth.sequence.SequenceRunner} listener that sends each
     event to the open, authenticated clients of C{factory} (a
-    L{fourcut.ws.CameraServerFactory}).
+    L{fourcut.web.ws.CameraServerFactory}).
 
     @param links: the L{fourcut.booth.links.ShareLinks} that give each
         screen its guest link and QR code.

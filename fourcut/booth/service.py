@@ -126,7 +126,7 @@ class Booth:
     def mount(self, root, photos):
         """
         Put the booth's resources on C{root} and have C{photos} (the
-        L{fourcut.gallery.Photos} listing) mark strips.
+        L{fourcut.web.gallery.Photos} listing) mark strips.
         """
         from .resources import (BoothResource, GalleryPage, SequenceResource,
                                 ShareResource, ThumbnailResource)

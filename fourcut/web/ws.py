@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_ws -*-
 """
 The WebSocket control protocol of seed 001, at C{/ws} of the web site.
 
@@ -14,7 +15,7 @@ C{requestId}. Anything malformed gets an C{error} reply and the connection
 stays open; only a frame Autobahn cannot parse, or a message over the hard
 size limit, closes that one connection.
 
-With an access token configured (C{access.token}, see L{fourcut.access}),
+With an access token configured (C{access.token}, see L{fourcut.web.access}),
 a client proves it has the token either in the handshake (a C{token} query
 parameter on the URL, or an C{Authorization: Bearer} header; a wrong one is
 refused with HTTP 401) or with a first C{{"type": "auth", "token": ...}}
@@ -28,7 +29,7 @@ protected as well, a client that has not authenticated within
 C{auth_timeout} seconds is closed (code 3008, "Timeout"); with public live
 view, one that has neither authenticated nor started watching. Only
 authenticated clients count against C{max_clients}: the others are kept few
-by L{fourcut.limits.ConnectionLimits}, so that they cannot take the
+by L{fourcut.web.limits.ConnectionLimits}, so that they cannot take the
 front-end's slots.
 
 What the server sends a client is bounded (C{max_unsent_bytes}). Frames
@@ -44,6 +45,13 @@ keepalive pings every 10 s, and a client that does not answer within 30 s
 is dropped, however much else it sends. A C{camera_status} due while a
 client is over its limit waits, and only the newest is sent when it has
 caught up.
+
+C{preview_started} is the first message a client gets after its
+C{start_preview}: its frames are held back (L{LatestFrameProducer.hold})
+until the reply is out. C{camera_status} announces only states a client
+can act on (L{CameraServerFactory.announced_state}). A browser page from
+another site may connect only if C{server.cors_origins} lists its origin
+(L{fourcut.web.cors}).
 """
 
 import base64
@@ -51,21 +59,29 @@ import json
 import math
 from datetime import datetime, timezone
 
+from autobahn.twisted.resource import WebSocketResource
 from autobahn.twisted.websocket import (WebSocketServerFactory,
                                         WebSocketServerProtocol)
 from autobahn.websocket.types import ConnectionDeny
 from twisted.internet import defer
+from twisted.internet.interfaces import ISSLTransport
 from twisted.logger import Logger
+from twisted.web import server
 
-from . import __version__
+from .. import __version__
+from ..booth.sequence import SequenceError
+from ..broadcast import EncodedFrames, FrameCounts, LatestFrameProducer
+from ..errors import CameraError, SettingError, http_status
+from ..photos import check_name_hint
 from .access import AccessPolicy
-from .booth.sequence import SequenceError
-from .broadcast import EncodedFrames, LatestFrameProducer
-from .gphoto2 import CameraError
+from .cors import CORSPolicy, same_origin
 from .limits import connection_of, unsent_bytes
-from .photos import check_name_hint
-from .settings import SettingError
-from .web import bound_unsent, hide_paths, os_error_text
+from .live import bound_unsent
+from .replies import Resource, error, hide_paths, json_body, os_error_text
+
+__all__ = ["CameraServerFactory", "CameraServerProtocol", "RequestError",
+           "WebSocketEndpoint", "capture_settings", "handshake_token",
+           "iso_time"]
 
 log = Logger()
 
@@ -99,6 +115,10 @@ FLOOD_BURST = 100
 
 #: Bytes a client may leave unread before its requests are no longer read.
 MAX_UNSENT_BYTES = 1048576
+
+#: Seconds an C{idle} that was not announced (live view paused while
+#: someone watched) may last before it is announced after all.
+IDLE_SETTLE = 3.0
 
 #: Close codes (IANA's WebSocket registry): too many wrong tokens, and no
 #: authentication in time; RFC 6455's policy violation (a flood) and "try
@@ -266,6 +286,7 @@ class CameraServerProtocol(WebSocketServerProtocol):
 
     def onConnect(self, request):
         factory = self.factory
+        self._check_origin(request)
         access = factory.access
         supplied = handshake_token(request)
         if not access.required:
@@ -285,6 +306,41 @@ class CameraServerProtocol(WebSocketServerProtocol):
                                       "limit is %d)" % factory.max_clients)
         return None
 
+    def _check_origin(self, request):
+        """
+        Refuse a handshake from another site's page, unless
+        C{server.cors_origins} lists it (L{fourcut.web.cors}): a client
+        without an C{Origin} is no browser, and a page fourcut served
+        itself is of the same origin.
+        """
+        origin = request.headers.get("origin")
+        if not origin:
+            return
+        secure = ISSLTransport.providedBy(self.transport)
+        if (same_origin(origin, request.headers.get("host"), secure)
+                or self.factory.cors.allows(origin)):
+            return
+        refusal = self.factory.cors.refusal(origin)
+        log.warn("refused a WebSocket client from {peer}: {refusal}",
+                 peer=request.peer, refusal=refusal)
+        raise ConnectionDeny(403, refusal)
+
+    def sendHttpErrorResponse(self, code, reason, responseHeaders=None):
+        """
+        A refused handshake, as fourcut answers errors on C{/ws}: the
+        reason in the status line (what WebSocket clients show) and in a
+        JSON body C{{"error": ..., "status": ...}}.
+        """
+        reason = "".join(c if c.isprintable() else " " for c in reason)
+        body = json_body({"error": reason, "status": code})
+        lines = ["HTTP/1.1 %d %s" % (code, reason)]
+        for name, value in responseHeaders or ():
+            lines.append("%s: %s" % (name, value))
+        lines += ["Content-Type: application/json",
+                  "Content-Length: %d" % (len(body),),
+                  "Cache-Control: no-store", "", ""]
+        self.sendData("\r\n".join(lines).encode("utf-8") + body)
+
     def onOpen(self):
         factory = self.factory
         factory.clients.add(self)
@@ -297,7 +353,8 @@ class CameraServerProtocol(WebSocketServerProtocol):
         self.transport.unregisterProducer()
         bound_unsent(self.transport)
         self.producer = LatestFrameProducer(self._write_frame,
-                                            on_stop=self._stop_preview)
+                                            on_stop=self._stop_preview,
+                                            counts=factory.frame_counts)
         self.transport.registerProducer(
             _DrainWatch(self.producer, self._drained), True)
         if self.connection is not None:
@@ -595,11 +652,18 @@ class CameraServerProtocol(WebSocketServerProtocol):
                                    "at a time per connection; wait for the "
                                    "reply", code=429)
             self._camera_request = True
+        if kind == "start_preview":
+            # preview_started (or the error) is the first thing the client
+            # hears after start_preview: frames wait for it, even the first
+            # one, which comes before live view is reported ready.
+            self.producer.hold()
         d = defer.maybeDeferred(handler, message)
         if kind in CAMERA_REQUESTS:
             d.addBoth(self._camera_request_done)
         d.addCallbacks(lambda reply: self._reply(request_id, reply),
                        self._failed, errbackArgs=(request_id, kind))
+        if kind == "start_preview":
+            d.addBoth(lambda _: self.producer.release())
 
     def _camera_request_done(self, result):
         self._camera_request = False
@@ -617,7 +681,7 @@ class CameraServerProtocol(WebSocketServerProtocol):
             self._error(request_id, str(failure.value), **details)
         elif failure.check(CameraError):
             self._error(request_id, failure.value.text.strip(),
-                        code=failure.value.status)
+                        code=http_status(failure.value))
         elif failure.check(OSError):
             log.failure("{kind}: the photo could not be saved", failure,
                         kind=kind)
@@ -675,7 +739,10 @@ class CameraServerProtocol(WebSocketServerProtocol):
                 check_name_hint(name)
             except ValueError as e:
                 raise RequestError(str(e))
-        name, path, data = yield self.factory.session.capture(settings, name)
+        capture = self.factory.session.capture(settings, name)
+        if self.factory.metrics is not None:
+            capture = self.factory.metrics.timed_capture(capture)
+        name, path, data = yield capture
         return {"type": "photo_captured", "filename": name, "filepath": path,
                 "size": len(data),
                 "image": base64.b64encode(data).decode("ascii")}
@@ -746,6 +813,31 @@ HANDLED = frozenset(name[3:] for name in vars(CameraServerProtocol)
                     if name.startswith("do_"))
 
 
+class WebSocketEndpoint(Resource):
+    """
+    C{/ws}: the WebSocket handshake, handed to Autobahn's resource. A
+    C{GET} that is not a WebSocket upgrade is a 426 in fourcut's format
+    (Autobahn answers it with an HTML status page); other methods a 405.
+    """
+
+    isLeaf = True
+    methods = (b"GET",)
+
+    def __init__(self, factory):
+        Resource.__init__(self)
+        self.factory = factory
+        self._websocket = WebSocketResource(factory)
+
+    def render_GET(self, request):
+        upgrade = (request.getHeader(b"upgrade") or b"").lower()
+        if upgrade != b"websocket":
+            error(request, 426, "fourcut: /ws is a WebSocket; connect with "
+                  "a WebSocket client (ws://HOST:PORT/ws)",
+                  headers=[(b"upgrade", b"websocket")])
+            return server.NOT_DONE_YET
+        return self._websocket.render(request)
+
+
 def handshake_token(request):
     """
     The token a WebSocket handshake C{request} (Autobahn's
@@ -765,10 +857,13 @@ def handshake_token(request):
 class CameraServerFactory(WebSocketServerFactory):
     """
     The WebSocket side of the service; mount it with
-    C{autobahn.twisted.resource.WebSocketResource}.
+    C{autobahn.twisted.resource.WebSocketResource}, and make its
+    L{state_changed} a listener of the session's state
+    (L{fourcut.web.site.build} does both).
 
     @ivar clients: the open connections.
     @ivar access: the L{AccessPolicy}.
+    @ivar cors: the L{CORSPolicy}: which other sites' pages may connect.
     @ivar auth_timeout: seconds a client has to authenticate (or, with
         public live view, to start watching).
     @ivar max_unsent_bytes: bytes a client may leave unread before its
@@ -786,9 +881,14 @@ class CameraServerFactory(WebSocketServerFactory):
                  max_clients=100, max_message_bytes=65536,
                  commands_per_second=20.0, access=None,
                  auth_timeout=AUTH_TIMEOUT,
-                 max_unsent_bytes=MAX_UNSENT_BYTES, trimmer=None):
+                 max_unsent_bytes=MAX_UNSENT_BYTES, trimmer=None,
+                 cors=None):
+        #: A L{fourcut.metrics.Metrics} that times captures, or L{None}
+        #: (L{fourcut.web.site.build} sets it once it is made).
+        self.metrics = None
         WebSocketServerFactory.__init__(self, server="fourcut")
         self.access = access if access is not None else AccessPolicy()
+        self.cors = cors if cors is not None else CORSPolicy()
         self.auth_timeout = auth_timeout
         self.max_unsent_bytes = max_unsent_bytes
         self.trimmer = trimmer
@@ -800,6 +900,9 @@ class CameraServerFactory(WebSocketServerFactory):
         self.max_message_bytes = max_message_bytes
         self.commands_per_second = commands_per_second
         self.clients = set()
+        self.frame_counts = FrameCounts()
+        self.announced = session.state
+        self._settle = None
         self.encoder = EncodedFrames(self.encode_frame)
         hard = max_message_bytes * HARD_LIMIT_FACTOR
         self.setProtocolOptions(maxMessagePayloadSize=hard,
@@ -808,9 +911,25 @@ class CameraServerFactory(WebSocketServerFactory):
                                 # Only a pong answers a ping: a client
                                 # that sends but never reads is dropped.
                                 autoPingRestartOnAnyTraffic=False,
-                                failByDrop=False)
-        status.websockets = lambda: len(self.clients)
-        session.state_listeners.append(self.state_changed)
+                                failByDrop=False,
+                                # The Origin is checked by the protocol
+                                # against server.cors_origins: Autobahn
+                                # took every origin but "null".
+                                allowedOrigins=["*"], allowNullOrigin=True)
+
+    def stop(self):
+        """
+        Forget a pending announcement (the service is stopping).
+        """
+        if self._settle is not None and self._settle.active():
+            self._settle.cancel()
+        self._settle = None
+
+    def client_count(self):
+        """
+        How many WebSocket connections are open (for C{/status}).
+        """
+        return len(self.clients)
 
     def authenticated_clients(self):
         """
@@ -841,9 +960,47 @@ class CameraServerFactory(WebSocketServerFactory):
     def state_changed(self, state, error):
         """
         Tell every client that may watch live view the camera's new state
-        (C{camera_status}).
+        (C{camera_status}), if it is one a client can act on (see
+        L{announced_state}) and not the one last announced.
         """
+        if self._settle is not None and self._settle.active():
+            self._settle.cancel()
+        self._settle = None
+        shown = self.announced_state(state)
+        if shown is None:
+            if state == "idle":
+                # Announced after all if it lasts: everybody left while
+                # live view was paused, and it does not come back.
+                self._settle = self.clock.callLater(
+                    IDLE_SETTLE, self._settled)
+            return
+        self._announce(shown, error)
+
+    def _settled(self):
+        self._settle = None
+        state = self.session.state
+        if state == "idle":
+            self._announce(state, self.session.last_error)
+
+    def _announce(self, state, error):
+        if state == self.announced:
+            return
+        self.announced = state
         message = {"type": "camera_status", "state": state, "error": error}
         for client in list(self.clients):
             if client.may_watch:
                 client.send_status(message)
+
+    def announced_state(self, state):
+        """
+        The state C{camera_status} announces for the session's C{state},
+        or L{None} for one no client can act on: C{busy} (a setting or a
+        command: other requests queue meanwhile, and live view comes back
+        by itself), and C{idle} while anyone watches live view (it is only
+        paused for an operation, or restarting).
+        """
+        if state == "busy":
+            return None
+        if state == "idle" and self.broadcaster.demand > 0:
+            return None
+        return state

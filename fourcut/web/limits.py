@@ -32,7 +32,7 @@ from the connection for the first request: twisted.web's idle timeout
 restarts with every byte, so a client that drips one header line every 20
 seconds would otherwise hold its connection for ever.
 
-L{unsent_bytes} is how the WebSocket side (L{fourcut.ws}) tells how much a
+L{unsent_bytes} is how the WebSocket side (L{fourcut.web.ws}) tells how much a
 client has left unread.
 """
 

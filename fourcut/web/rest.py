@@ -1,37 +1,25 @@
+# -*- test-case-name: tests.test_rest -*-
 """
 The REST status endpoints of seed 001: C{GET /status}, C{GET /health},
-C{GET /camera/info} and C{POST /camera/restart}, all JSON.
+C{GET /camera/info} and C{POST /camera/restart}, all JSON, errors too
+(L{fourcut.web.replies}).
 """
 
-import json
-
+from twisted.internet import threads
 from twisted.logger import Logger
-from twisted.web import resource, server
+from twisted.web import server
 
-from .web import NO_CACHE_HEADERS, Reply, hide_paths
+from ..metrics import CONTENT_TYPE, free_bytes
+from .replies import (NO_CACHE_HEADERS, NotFound, Reply, Resource,
+                      json_body, send_json)
+
+__all__ = ["CameraInfo", "Health", "MetricsView", "Restart", "Status",
+           "StatusView", "camera_resource"]
 
 log = Logger()
 
 
-def json_body(value):
-    return json.dumps(value, indent=1, sort_keys=True).encode("utf-8") + b"\n"
-
-
-def send_json(reply, status, value):
-    """
-    Answer C{value} as JSON with C{status}; an error answer's C{error} and
-    C{reason} show no server paths (L{fourcut.web.hide_paths}).
-    """
-    if status >= 400 and isinstance(value, dict):
-        value = {key: hide_paths(item) if key in ("error", "reason")
-                 and isinstance(item, str) else item
-                 for key, item in value.items()}
-    if not (reply.gone or reply.done):
-        reply.request.setResponseCode(status)
-    reply.send(b"application/json", json_body(value), NO_CACHE_HEADERS)
-
-
-class StatusView(resource.Resource):
+class StatusView(Resource):
     """
     A JSON view of the service, read from a
     L{fourcut.status.ServiceStatus}.
@@ -40,7 +28,7 @@ class StatusView(resource.Resource):
     isLeaf = True
 
     def __init__(self, status):
-        resource.Resource.__init__(self)
+        Resource.__init__(self)
         self.status = status
 
 
@@ -115,9 +103,7 @@ class Restart(StatusView):
     must not restart the camera (C{GET} is a 405).
     """
 
-    def render_HEAD(self, request):
-        # twisted.web would run render_GET, which does not exist: a 500.
-        raise resource.UnsupportedMethod([b"POST"])
+    methods = (b"POST",)
 
     def render_POST(self, request):
         reply = Reply(request)
@@ -129,14 +115,60 @@ class Restart(StatusView):
         return server.NOT_DONE_YET
 
 
+class MetricsView(Resource):
+    """
+    C{GET /metrics}: L{fourcut.metrics.Metrics} in the Prometheus text
+    format. The photos directory's free space is read in a thread (a
+    C{statvfs} on a network file system can hang); if it cannot be read,
+    the last value stands.
+    """
+
+    isLeaf = True
+
+    def __init__(self, metrics, reactor):
+        Resource.__init__(self)
+        self.metrics = metrics
+        self._reactor = reactor
+
+    def render_GET(self, request):
+        reply = Reply(request)
+
+        def answer(free):
+            reply.send(CONTENT_TYPE, self.metrics.render(free),
+                       NO_CACHE_HEADERS)
+
+        def unreadable(failure):
+            failure.trap(OSError)
+            log.warn("free space of {directory} unknown: {error}",
+                     directory=self.metrics.directory, error=failure.value)
+            return None
+
+        d = threads.deferToThreadPool(self._reactor,
+                                      self._reactor.getThreadPool(),
+                                      free_bytes, self.metrics.directory)
+        d.addErrback(unreadable)
+        d.addCallback(answer)
+        d.addErrback(reply.fail, "metrics")
+        return server.NOT_DONE_YET
+
+
+class _Nothing(NotFound):
+    """
+    A path that is only a folder for others: a 404 itself, and for any
+    child it does not have.
+    """
+
+    isLeaf = False
+
+    def getChild(self, name, request):
+        return NotFound()
+
+
 def camera_resource(status):
     """
     C{/camera}, with C{info} and C{restart} below it.
     """
-    camera = resource.Resource()
-    # /camera itself is nothing: 404 for every method (a plain Resource
-    # would answer HEAD with a 500, having no render_GET to fake it with).
-    camera.render = resource.NoResource().render
+    camera = _Nothing()
     camera.putChild(b"info", CameraInfo(status))
     camera.putChild(b"restart", Restart(status))
     return camera

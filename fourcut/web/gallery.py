@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_gallery -*-
 """
 The saved photos over HTTP: C{GET /photos} lists them as JSON, newest
 first and paged; C{GET /photos/NAME} serves one as C{image/jpeg}.
@@ -19,10 +20,12 @@ from datetime import datetime, timedelta, timezone
 from twisted.internet import defer, threads
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.web import resource, server, static
+from twisted.web import server, static
 
-from .rest import send_json
-from .web import Reply
+from .replies import NotFound, Reply, Resource, error, send_json
+
+__all__ = ["BadParameter", "Photos", "cursor", "iso_time", "parse_paging",
+           "scan", "start_after"]
 
 log = Logger()
 
@@ -169,6 +172,10 @@ class _PhotoFile(static.File):
     gets one, spanning them all.
     """
 
+    #: A photo that went away, or that may not be read, between the check
+    #: and the read: fourcut's answers, not twisted.web's pages.
+    childNotFound = NotFound()
+
     def __init__(self, path):
         static.File.__init__(self, path, defaultType="image/jpeg")
         self.type = "image/jpeg"
@@ -213,16 +220,27 @@ class _PhotoFile(static.File):
         return static.File.makeProducer(self, request, fileForReading)
 
     def getChild(self, path, request):
-        return resource.NoResource()
+        return NotFound()
 
     def directoryListing(self):
-        return resource.NoResource()
+        return NotFound()
 
     def redirect(self, request):
-        return resource.NoResource().render(request)
+        return NotFound().render(request)
 
 
-class Photos(resource.Resource):
+class _Forbidden(Resource):
+    isLeaf = True
+
+    def render(self, request):
+        error(request, 403, "the photo may not be read")
+        return server.NOT_DONE_YET
+
+
+_PhotoFile.forbidden = _Forbidden()
+
+
+class Photos(Resource):
     """
     C{/photos} and C{/photos/NAME}.
 
@@ -239,25 +257,17 @@ class Photos(resource.Resource):
     """
 
     isLeaf = True
+    subpaths = True
     annotate = None
 
     def __init__(self, directory, reactor, threadpool=None):
-        resource.Resource.__init__(self)
+        Resource.__init__(self)
         self.directory = os.path.abspath(directory)
         self._reactor = reactor
         self._threadpool = threadpool
         self._scanning = False
         self._waiting = []
         self._details = {}
-
-    def render(self, request):
-        if request.method not in (b"GET", b"HEAD"):
-            request.setHeader(b"allow", b"GET, HEAD")
-            send_json(Reply(request), 405, {
-                "error": "method %s not allowed here; use GET or HEAD"
-                % (request.method.decode("latin-1"),)})
-            return server.NOT_DONE_YET
-        return resource.Resource.render(self, request)
 
     def render_GET(self, request):
         path = request.postpath
@@ -274,7 +284,7 @@ class Photos(resource.Resource):
                               for segment in request.prepath)
 
     def _not_found(self, request, why):
-        send_json(Reply(request), 404, {"error": "no such photo: " + why})
+        error(request, 404, "no such photo: " + why)
         return server.NOT_DONE_YET
 
     # One photo
@@ -291,8 +301,8 @@ class Photos(resource.Resource):
         except OSError as e:
             log.failure("photo {name} could not be read", Failure(),
                         name=name)
-            send_json(Reply(request), 500, {
-                "error": "the photo could not be read: %s" % (e.strerror,)})
+            error(request, 500, "the photo could not be read: %s"
+                  % (e.strerror,))
             return server.NOT_DONE_YET
         if not stat.S_ISREG(info.st_mode):
             return self._not_found(request, name)
@@ -311,7 +321,7 @@ class Photos(resource.Resource):
         try:
             limit, offset, before = parse_paging(request.args)
         except BadParameter as e:
-            send_json(reply, 400, {"error": str(e)})
+            reply.error(400, str(e))
             return server.NOT_DONE_YET
         base = self._base(request)
 
@@ -343,9 +353,8 @@ class Photos(resource.Resource):
             if not failure.check(OSError):
                 return reply.fail(failure, "photo listing")
             log.failure("the photos directory could not be read", failure)
-            send_json(reply, 500, {
-                "error": "the photos directory could not be read: %s"
-                % (failure.value.strerror,)})
+            reply.error(500, "the photos directory could not be read: %s"
+                        % (failure.value.strerror,))
 
         d = self.listing()
         d.addCallbacks(answer, failed)

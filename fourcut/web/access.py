@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_access -*-
 """
 Access control and request limits for the web site, kept outside the API
 resources: they are wrapped, not changed.
@@ -16,7 +17,7 @@ public paths is short and explicit, everything else is protected.
 First path segment                     Needs the token
 =====================================  ======================================
 C{health}, C{ws}                       never (C{/ws} checks its own messages,
-                                       see L{fourcut.ws}); C{/health} hides
+                                       see L{fourcut.web.ws}); C{/health} hides
                                        its failure details from anonymous
                                        callers
 C{preview}, C{snapshot}, C{""} (the    only with C{preview.public: false};
@@ -27,6 +28,9 @@ C{AccessPolicy.open_paths}             never: the booth's pages, and
                                        (L{fourcut.booth.service.open_paths})
 everything else                        yes
 =====================================  ======================================
+
+C{OPTIONS} never needs the token: it only says which methods a path
+takes, and a browser's CORS preflight never carries credentials.
 
 Credentials are C{Authorization: Bearer TOKEN}. C{GET /preview} and
 C{GET /snapshot} also take C{?token=TOKEN}, since an C{<img src>} cannot
@@ -44,7 +48,7 @@ L{BodyLimit} makes C{twisted.web} refuse request bodies over a limit with a
 413 while the body is still arriving, instead of buffering it all: the
 API takes no bodies.
 
-L{Guard} also tells the connection limits (L{fourcut.limits}) which
+L{Guard} also tells the connection limits (L{fourcut.web.limits}) which
 connections have proved the token, and answers a 503 to the first request
 of a connection that was accepted on probation and has not.
 """
@@ -54,12 +58,17 @@ import re
 import hmac
 
 from twisted.logger import Logger
-from twisted.web import http, resource
+from twisted.web import http, resource, server
 from twisted.web.http import combinedLogFormatter, unquote
 from twisted.web.iweb import IAccessLogFormatter
 from zope.interface import implementer
 
 from .limits import connection_of
+from .replies import error
+
+__all__ = ["AccessPolicy", "BodyLimit", "Guard", "Overloaded",
+           "Unauthorized", "bearer", "guard_site", "limit_bodies",
+           "redact_uri", "redacting_log_formatter", "supplied_token"]
 
 log = Logger()
 
@@ -73,7 +82,7 @@ PREVIEW = frozenset([b"preview", b"snapshot", b""])
 QUERY_TOKEN = frozenset([b"preview", b"snapshot"])
 
 #: Path segments whose handshake takes it there too (checked by the
-#: WebSocket protocol itself, see L{fourcut.ws.handshake_token}).
+#: WebSocket protocol itself, see L{fourcut.web.ws.handshake_token}).
 HANDSHAKE_TOKEN = frozenset([b"ws"])
 
 #: What separates the parts of a URI that are redacted whole.
@@ -174,6 +183,8 @@ class AccessPolicy:
         supplied = supplied_token(request, query)
         if supplied is not None:
             return None if self.check(supplied) else WRONG
+        if request.method == b"OPTIONS":
+            return None
         level = self.level(name, request)
         if level == LEVEL_OPEN or (level == LEVEL_PREVIEW
                                    and self.preview_public):
@@ -371,28 +382,26 @@ class Unauthorized(resource.Resource):
                      method=_method(request),
                      path=_shown_path(request, self.policy),
                      peer=_peer(request))
-            text = b"fourcut: the token is wrong\n"
+            text = "fourcut: the token is wrong"
             challenge = CHALLENGE + b', error="invalid_token"'
         else:
             log.info("refused {method} {path} from {peer}: no token",
                      method=_method(request),
                      path=_shown_path(request, self.policy),
                      peer=_peer(request))
-            text = (b"fourcut: a token is required: send the header "
-                    b"'Authorization: Bearer TOKEN'\n")
+            text = ("fourcut: a token is required: send the header "
+                    "'Authorization: Bearer TOKEN'")
             challenge = CHALLENGE
-        request.setResponseCode(http.UNAUTHORIZED)
-        request.setHeader(b"www-authenticate", challenge)
-        request.setHeader(b"content-type", b"text/plain; charset=utf-8")
-        request.setHeader(b"cache-control", b"no-store")
-        return text
+        error(request, http.UNAUTHORIZED, text,
+              headers=[(b"www-authenticate", challenge)])
+        return server.NOT_DONE_YET
 
 
 class Overloaded(resource.Resource):
     """
     The 503 for the first request, without the token, of a connection that
     was accepted over the bound for unauthenticated connections (see
-    L{fourcut.limits}); the connection is closed after it.
+    L{fourcut.web.limits}); the connection is closed after it.
     """
 
     isLeaf = True
@@ -406,13 +415,11 @@ class Overloaded(resource.Resource):
                  "unauthenticated connections", method=_method(request),
                  path=_shown_path(request, self.policy), peer=_peer(request))
         request.channel.persistent = False
-        request.setResponseCode(http.SERVICE_UNAVAILABLE)
-        request.setHeader(b"connection", b"close")
-        request.setHeader(b"retry-after", b"5")
-        request.setHeader(b"content-type", b"text/plain; charset=utf-8")
-        request.setHeader(b"cache-control", b"no-store")
-        return (b"fourcut: too many connections without the token; try "
-                b"again later\n")
+        error(request, http.SERVICE_UNAVAILABLE,
+              "fourcut: too many connections without the token; try again "
+              "later", headers=[(b"connection", b"close"),
+                                (b"retry-after", b"5")])
+        return server.NOT_DONE_YET
 
 
 def _method(request):
@@ -440,10 +447,6 @@ class Guard(resource.Resource):
         if why is not None:
             return Unauthorized(why, self.policy)
         return self.root.getChildWithDefault(name, request)
-
-    def putChild(self, path, child):
-        # Whatever is mounted later goes behind the guard too.
-        self.root.putChild(path, child)
 
     def render(self, request):
         return self.root.render(request)

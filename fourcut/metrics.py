@@ -1,0 +1,197 @@
+# -*- test-case-name: tests.test_metrics -*-
+"""
+What an operator graphs and alerts on, in the Prometheus text format
+(C{GET /metrics}, L{fourcut.web.rest.MetricsView}), with
+C{prometheus_client}.
+
+Most figures are counted where the work happens anyway (the broadcaster's
+frames, each transport's L{fourcut.broadcast.FrameCounts}, the session's
+captures, restarts and children) and only read when scraped, by
+L{ServiceCollector}: nothing is added to the path of a frame. Only the
+capture durations are measured here, around each capture a transport
+asks for (L{Metrics.timed_capture}), and the photos directory's free space
+is read at each scrape, in a thread.
+
+Each service has a registry of its own, never C{prometheus_client}'s
+global one: a test process runs many services one after another.
+
+======================================  ==================================
+Metric                                  What
+======================================  ==================================
+C{fourcut_camera_frames_total}          live view frames from the camera
+C{fourcut_placeholder_frames_total}     offline placeholder frames shown
+C{fourcut_frames_sent_total}            frames written to clients, by
+                                        C{transport} (C{http},
+                                        C{websocket})
+C{fourcut_frames_skipped_total}         frames a slow client skipped, by
+                                        C{transport}
+C{fourcut_clients}                      clients connected now, by
+                                        C{transport} (C{http}: C{/preview}
+                                        streams, C{websocket})
+C{fourcut_live_view_demand}             preview subscribers and snapshot
+                                        waiters now
+C{fourcut_captures_total}               photos taken and saved
+C{fourcut_capture_failures_total}       captures that failed
+C{fourcut_capture_duration_seconds}     from a capture's request to its
+                                        photo saved (queueing included)
+C{fourcut_live_view_restarts_total}     live view restarted after it died
+C{fourcut_camera_state}                 1 for the camera's state, 0 for
+                                        the others, by C{state}
+C{fourcut_gphoto2_children}             gphoto2 children running now
+C{fourcut_photos_free_bytes}            free space for photos
+======================================  ==================================
+"""
+
+import os
+import time
+
+from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry,
+                               Counter, Gauge, Histogram, generate_latest)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+__all__ = ["CAPTURE_BUCKETS", "CONTENT_TYPE", "Metrics", "STATES",
+           "ServiceCollector", "free_bytes"]
+
+#: What C{/metrics} answers with.
+CONTENT_TYPE = CONTENT_TYPE_LATEST.encode("ascii")
+
+#: The camera session's states (L{fourcut.camera.session.CameraSession.state}).
+STATES = ("idle", "previewing", "capturing", "busy", "resetting", "standby",
+          "recovering", "offline")
+
+#: Capture durations, seconds: a virtual camera takes well under one, a
+#: real body two to five, a queue of guests or a slow download more.
+CAPTURE_BUCKETS = (0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0, 30.0, 60.0,
+                   float("inf"))
+
+
+def free_bytes(directory):
+    """
+    Bytes free for an unprivileged user on C{directory}'s file system (its
+    nearest existing parent if it is gone). Blocking: call it in a thread.
+    """
+    path = os.path.abspath(directory)
+    while not os.path.exists(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    info = os.statvfs(path)
+    return info.f_bavail * info.f_frsize
+
+
+class ServiceCollector:
+    """
+    Reads the counts the service keeps anyway, at each scrape.
+
+    @param transports: C{{name: FrameCounts}}.
+    @param clients: C{{name: callable}} giving how many are connected.
+    """
+
+    def __init__(self, session, broadcaster, transports, clients):
+        self.session = session
+        self.broadcaster = broadcaster
+        self.transports = transports
+        self.clients = clients
+
+    def collect(self):
+        session = self.session
+        broadcaster = self.broadcaster
+        yield CounterMetricFamily(
+            "fourcut_camera_frames", "Live view frames from the camera.",
+            value=broadcaster.camera_frames)
+        yield CounterMetricFamily(
+            "fourcut_placeholder_frames",
+            "Offline placeholder frames shown while the camera was away.",
+            value=broadcaster.placeholders)
+        sent = CounterMetricFamily(
+            "fourcut_frames_sent", "Frames written to clients.",
+            labels=["transport"])
+        skipped = CounterMetricFamily(
+            "fourcut_frames_skipped",
+            "Frames a client skipped because it had not taken the one "
+            "before.", labels=["transport"])
+        for name, counts in sorted(self.transports.items()):
+            sent.add_metric([name], counts.sent)
+            skipped.add_metric([name], counts.skipped)
+        yield sent
+        yield skipped
+        clients = GaugeMetricFamily(
+            "fourcut_clients", "Clients connected now (http: /preview "
+            "streams).", labels=["transport"])
+        for name, count in sorted(self.clients.items()):
+            clients.add_metric([name], count())
+        yield clients
+        yield GaugeMetricFamily(
+            "fourcut_live_view_demand",
+            "Preview subscribers and snapshot waiters now.",
+            value=broadcaster.demand)
+        yield CounterMetricFamily(
+            "fourcut_captures", "Photos taken and saved.",
+            value=session.captures)
+        yield CounterMetricFamily(
+            "fourcut_live_view_restarts",
+            "Live view restarted after it died or stalled.",
+            value=session.restarts)
+        state = GaugeMetricFamily(
+            "fourcut_camera_state", "1 for the camera's state now.",
+            labels=["state"])
+        current = session.state
+        for name in STATES if current in STATES else STATES + (current,):
+            state.add_metric([name], 1 if name == current else 0)
+        yield state
+        yield GaugeMetricFamily(
+            "fourcut_gphoto2_children", "gphoto2 children running now.",
+            value=len(session.children))
+
+
+class Metrics:
+    """
+    The service's metrics, in a registry of its own.
+
+    @ivar registry: the C{CollectorRegistry}.
+    @ivar directory: the photos directory, whose free space is shown.
+    """
+
+    def __init__(self, session, broadcaster, transports, clients, directory,
+                 clock=time.monotonic):
+        self.directory = directory
+        self._clock = clock
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry.register(ServiceCollector(session, broadcaster,
+                                                transports, clients))
+        self.capture_duration = Histogram(
+            "fourcut_capture_duration_seconds",
+            "Seconds from a capture's request to its photo saved, queueing "
+            "included.", buckets=CAPTURE_BUCKETS, registry=self.registry)
+        self.capture_failures = Counter(
+            "fourcut_capture_failures", "Captures that failed.",
+            registry=self.registry)
+        self.photos_free = Gauge(
+            "fourcut_photos_free_bytes",
+            "Bytes free on the photos directory's file system.",
+            registry=self.registry)
+
+    def timed_capture(self, d):
+        """
+        Measure the capture C{d} (the L{Deferred} of
+        L{fourcut.camera.session.CameraSession.capture}) fires for;
+        returns C{d} with its result unchanged.
+        """
+        started = self._clock()
+
+        def saved(result):
+            self.capture_duration.observe(self._clock() - started)
+            return result
+
+        def failed(failure):
+            self.capture_failures.inc()
+            return failure
+
+        return d.addCallbacks(saved, failed)
+
+    def render(self, photos_free=None):
+        """
+        The text exposition, with C{photos_free} (bytes, or L{None} if it
+        could not be read) as the free space.
+        """
+        if photos_free is not None:
+            self.photos_free.set(photos_free)
+        return generate_latest(self.registry)

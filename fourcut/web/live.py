@@ -1,0 +1,268 @@
+# -*- test-case-name: tests.test_service -*-
+"""
+Live view over HTTP, as seed 000 serves it: C{GET /preview} (a multipart
+stream every client shares), C{GET /snapshot} (one frame) and C{GET /} (the
+page showing it).
+"""
+
+import socket
+
+from twisted.internet import defer
+from twisted.logger import Logger
+from twisted.web import server
+
+from ..broadcast import EncodedFrames, FrameCounts, LatestFrameProducer
+from .replies import (NO_CACHE_HEADERS, Reply, Resource, error, fail,
+                      no_cache, wants_json)
+
+__all__ = ["BOUNDARY", "NOTSENT_LOWAT", "Page", "Preview", "PreviewStream",
+           "Snapshot", "bound_unsent", "multipart_part"]
+
+log = Logger()
+
+BOUNDARY = b"frame"
+
+
+def multipart_part(frame):
+    """
+    One frame as a part of the C{/preview} stream.
+    """
+    return b"".join([
+        b"--", BOUNDARY, b"\r\n",
+        b"Content-Type: image/jpeg\r\n",
+        b"Content-Length: %d\r\n" % len(frame.data),
+        b"X-Timestamp: %.6f\r\n" % frame.timestamp,
+        b"\r\n", frame.data, b"\r\n"])
+
+
+#: Unsent bytes the kernel may hold for a live view client (about one and
+#: a half frames). Without a bound it queued about 2.8 MB (17 frames), so
+#: a slow client was shown frames 10 s old before the server skipped any
+#: for it; with it, 3 to 5 s (the rest is in the client's own receive
+#: buffer). It costs more wake-ups: 0.30 -> 0.42 core at 100 clients in
+#: the benchmark, p99 latency 20 -> 23 ms (docs/benchmarks.rst).
+NOTSENT_LOWAT = 256 * 1024
+
+
+def bound_unsent(transport):
+    """
+    Set C{TCP_NOTSENT_LOWAT} on C{transport}'s socket, where the platform
+    has it (Linux); a no-op elsewhere and for non-TCP transports.
+    """
+    option = getattr(socket, "TCP_NOTSENT_LOWAT", None)
+    if option is None:
+        return
+    try:
+        handle = transport.getHandle()
+        handle.setsockopt(socket.IPPROTO_TCP, option, NOTSENT_LOWAT)
+    except Exception:
+        pass
+
+
+class PreviewStream:
+    """
+    One C{/preview} client: a multipart stream fed by a
+    L{LatestFrameProducer}, so a slow client skips frames instead of
+    making the server buffer them.
+    """
+
+    def __init__(self, request, broadcaster, session, clock, timeout,
+                 parts=None, counts=None):
+        self.request = request
+        self.parts = (parts if parts is not None
+                      else EncodedFrames(multipart_part))
+        self.broadcaster = broadcaster
+        self.session = session
+        self.clock = clock
+        self.timeout = timeout
+        self.producer = LatestFrameProducer(self._write_part,
+                                            on_stop=self._stop,
+                                            counts=counts)
+        self._timer = None
+        self._done = False
+
+    def start(self):
+        # Hold frames until the headers are out.
+        self.producer.pauseProducing()
+        self.broadcaster.subscribe(self.producer)
+        self.request.notifyFinish().addBoth(lambda _: self._stop())
+        d = self.session.live_view_ready()
+        d.addCallbacks(self._ready, self._failed)
+
+    def _ready(self, _):
+        if self._done:
+            return
+        request = self.request
+        request.setHeader(b"content-type",
+                          b"multipart/x-mixed-replace; boundary=" + BOUNDARY)
+        no_cache(request)
+        request.registerProducer(self.producer, True)
+        if self.timeout is not None:
+            self._timer = self.clock.callLater(self.timeout, self._end)
+        latest = self.broadcaster.latest
+        # Start with the newest frame, unless it is from before this live
+        # view (a previous guest) or the offline placeholder.
+        if (latest is not None and self.producer.pending is None
+                and not latest.placeholder
+                and latest.timestamp >= self.session.live_since):
+            self.producer.offer(latest)
+        self.producer.resumeProducing()
+
+    def _failed(self, failure):
+        client_gone = self._done
+        self._stop()
+        if not client_gone:
+            fail(self.request, failure, "live view")
+
+    def _write_part(self, frame):
+        self.request.write(self.parts.get(frame))
+
+    def _end(self):
+        """
+        The client's timeout: close the stream with the final boundary.
+        """
+        self._timer = None
+        if self._done:
+            return
+        self._stop()
+        self.request.unregisterProducer()
+        self.request.write(b"--" + BOUNDARY + b"--\r\n")
+        self.request.finish()
+
+    def _stop(self):
+        if self._done:
+            return
+        self._done = True
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self.broadcaster.unsubscribe(self.producer)
+
+
+class Preview(Resource):
+    """
+    C{GET /preview}: the multipart stream. C{HEAD} answers its headers
+    without starting live view.
+    """
+
+    isLeaf = True
+
+    def __init__(self, broadcaster, session, clock):
+        Resource.__init__(self)
+        #: Frames sent and skipped over every stream, for C{/metrics}.
+        self.frame_counts = FrameCounts()
+        #: The streams open now.
+        self.streams = set()
+        self.broadcaster = broadcaster
+        self.session = session
+        self.clock = clock
+        # Each part is joined once for every client (joining a 170 KB part
+        # per client per frame was a tenth of the server's time at 100).
+        self.parts = EncodedFrames(multipart_part)
+
+    def render_GET(self, request):
+        values = request.args.get(b"timeout")
+        timeout = None
+        if values:
+            try:
+                timeout = float(values[-1])
+            except ValueError:
+                timeout = -1
+            if not (0 <= timeout < float("inf")):
+                error(request, 400, "timeout must be a number of seconds, "
+                      "0 or more (got %r)" % (values[-1].decode(
+                          "utf-8", "replace"),))
+                return server.NOT_DONE_YET
+        bound_unsent(request.transport)
+        stream = PreviewStream(request, self.broadcaster, self.session,
+                               self.clock, timeout, self.parts,
+                               self.frame_counts)
+        self.streams.add(stream)
+        request.notifyFinish().addBoth(
+            lambda _: self.streams.discard(stream))
+        stream.start()
+        return server.NOT_DONE_YET
+
+    def render_HEAD(self, request):
+        request.setHeader(b"content-type",
+                          b"multipart/x-mixed-replace; boundary=" + BOUNDARY)
+        no_cache(request)
+        return b""
+
+
+class Snapshot(Resource):
+    """
+    The newest live view frame as one JPEG, for screens that poll.
+    """
+
+    isLeaf = True
+
+    def __init__(self, broadcaster, session, clock, timeout=10.0):
+        Resource.__init__(self)
+        self.broadcaster = broadcaster
+        self.session = session
+        self.clock = clock
+        self.timeout = timeout
+
+    def render_GET(self, request):
+        reply = Reply(request)
+        frame = self.broadcaster.next_frame(self.timeout, self.clock)
+        ready = self.session.live_view_ready()
+
+        def failed(failure):
+            frame.cancel()
+            reply.fail(failure, "snapshot")
+
+        def send(frame):
+            if frame.placeholder:
+                reply.error(503, "the camera is offline: %s" % (
+                    self.session.last_error or "reconnecting",))
+                return
+            reply.send(b"image/jpeg", frame.data, [
+                (b"x-timestamp", b"%.6f" % frame.timestamp)] + NO_CACHE_HEADERS)
+
+        def timed_out(failure):
+            failure.trap(defer.TimeoutError, defer.CancelledError)
+            if failure.check(defer.TimeoutError):
+                reply.error(504, "no live view frame within %gs"
+                            % (self.timeout,))
+
+        ready.addErrback(failed)
+        frame.addCallbacks(send, timed_out)
+        frame.addErrback(reply.fail, "snapshot")
+        request.notifyFinish().addErrback(lambda _: frame.cancel())
+        return server.NOT_DONE_YET
+
+
+PAGE = b"""<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>fourcut</title>
+<style>body{font-family:sans-serif;background:#111;color:#eee;text-align:center}
+img{max-width:95vw;border:1px solid #444}a{color:#9cf}</style></head>
+<body>
+<h1>fourcut</h1>
+<p><img src="/preview" alt="live view" width="960" height="640"></p>
+<p><a href="/capture" target="_blank">Capture a photo</a> &middot;
+<a href="/snapshot" target="_blank">Snapshot</a></p>
+<p><a href="/booth">The booth</a> &middot; <a href="/gallery">Gallery</a></p>
+</body>
+</html>
+"""
+
+
+class Page(Resource):
+    """
+    The page for browsers; C{Accept: application/json} gets the service
+    status instead, as seed 001's C{GET /} does.
+
+    @ivar json_view: the resource that answers for JSON (C{/status}), or
+        L{None}.
+    """
+
+    isLeaf = True
+    json_view = None
+
+    def render_GET(self, request):
+        if self.json_view is not None and wants_json(request):
+            return self.json_view.render_GET(request)
+        request.setHeader(b"content-type", b"text/html; charset=utf-8")
+        return PAGE
