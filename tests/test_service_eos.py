@@ -49,6 +49,10 @@ class DetectionTests(EOSServiceTestCase):
             response = await self.get("/cmd?arg=--set-config=iso=100")
             self.assertEqual(response.code, 200)
             await response.content()
+        # A value the camera does not have is the client's mistake: 400.
+        response = await self.get("/cmd?arg=--set-config=iso=12345")
+        body = await response.content()
+        self.assertEqual(response.code, 400, body)
 
     async def test_camera_info(self):
         client = await self.client()
