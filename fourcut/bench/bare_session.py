@@ -18,11 +18,11 @@ C{capture_iso}/C{preview_iso} do.
 """
 
 import argparse
-import json
 import sys
 import time
 
-from fourcut.bench.session_probe import AFTER, largest_gap, sessions_opened
+from fourcut.bench.session_probe import (
+    AFTER, finish, largest_gap, sessions_opened)
 
 __all__ = ["main"]
 
@@ -125,10 +125,7 @@ def main(argv=None):
                           args.capture_iso, args.camera_log)
     except Exception as e:
         outcome = {"error": "%s: %s" % (type(e).__name__, e)}
-    with open(args.result, "w") as f:
-        json.dump(outcome, f)
-    print("BENCH DONE", flush=True)
-    return 1 if "error" in outcome else 0
+    return finish(args.result, outcome)
 
 
 if __name__ == "__main__":

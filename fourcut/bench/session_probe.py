@@ -20,7 +20,7 @@ import time
 
 from twisted.internet import defer, reactor, task
 
-__all__ = ["largest_gap", "main", "sessions_opened"]
+__all__ = ["finish", "largest_gap", "main", "sessions_opened"]
 
 #: Seconds of live view before the first operation.
 SETTLE = 1.5
@@ -212,7 +212,15 @@ def main(argv=None):
 
     reactor.callWhenRunning(lambda: defer.ensureDeferred(run()))
     reactor.run()
-    with open(args.result, "w") as f:
+    return finish(args.result, outcome)
+
+
+def finish(path, outcome):
+    """
+    Write C{outcome} to C{path} and say so to the benchmark; the exit
+    status.
+    """
+    with open(path, "w") as f:
         json.dump(outcome, f)
     print("BENCH DONE", flush=True)
     return 1 if "error" in outcome else 0
