@@ -208,7 +208,7 @@ class LiveViewSupervisor:
         self.live_since = self._wall_clock()
         self.log.info("live view started ({driver}, pid {pid})",
                       driver=self.driver.name, pid=live.pid)
-        live.ended.addCallback(self.current_view_ended, live)
+        live.ended.addCallback(self._live_view_ended, live)
         failure_text = yield live.started
         if failure_text is None:
             self._owner.last_error = None
