@@ -485,13 +485,17 @@ def start_usb_camera(workdir, name="camera", body="700D",
 
 
 def start_server(workdir, camera_port, name="server", timeout=30.0,
-                 attempts=3, usb_socket=None, config=None):
+                 attempts=3, usb_socket=None, config=None,
+                 interface=LOOPBACK):
     """
     Start C{twistd -n fourcut} on a free loopback port for C{camera_port};
     retry with another port if it is taken before twistd gets it.
 
     @param config: a dict written as its YAML config file (C{{"camera":
         {"driver": "cli"}}}), or L{None}.
+    @param interface: the address it listens on: the loopback, or
+        C{0.0.0.0} inside the slow-link scenario's own network namespace
+        (its loopback and the links to the slow clients, nothing else).
     @return: the L{Child}, with C{.http_port}.
     """
     photos = os.path.join(workdir, name + "-photos")
@@ -514,7 +518,7 @@ def start_server(workdir, camera_port, name="server", timeout=30.0,
         else:
             # Auto-detected on the USB path, as a real body is.
             env = child_env({"FOURCUT_VUSB_SOCKET": usb_socket})
-        argv += ["--listen", "tcp:%d:interface=%s" % (port, LOOPBACK),
+        argv += ["--listen", "tcp:%d:interface=%s" % (port, interface),
                  "--photos", photos] + config_args
         child = Child(name, argv, os.path.join(workdir, name + ".log"),
                       env=env, cwd=workdir)
