@@ -14,10 +14,11 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 from twisted.trial import unittest
 
-from fourcut.bench import clients, netns, report, scenarios
+from fourcut.bench import clients, netns, procs, report, scenarios
 from fourcut.virtualcam.scene import com_segment, frame_comment
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -274,6 +275,23 @@ class SlowLinkArithmeticTests(unittest.TestCase):
         self.assertIn("7. Slow links", text)
         self.assertIn("skipped: needs CAP_NET_ADMIN", text)
 
+    def test_relay_targets(self):
+        def run(cpu, p99):
+            return {"clients": 100, "server": {"cpu": cpu}, "normal": {
+                "delivery_min": 1.0, "latency_ms": {"p99": p99}}}
+
+        verdicts = self.verdicts({"relay": {"clients": 100, "runs": {
+            "relay": run(0.14, 30.0), "fourcut": run(0.20, 34.0)}}})
+        self.assertEqual(verdicts["fourcut CPU / relay CPU (100 clients)"],
+                         True)
+        self.assertEqual(verdicts["fourcut p99 - relay p99 (100 clients)"],
+                         True)
+        verdicts = self.verdicts({"relay": {"clients": 100, "runs": {
+            "relay": run(0.14, 30.0), "fourcut": run(0.39, 46.0)}}})
+        self.assertEqual(verdicts["fourcut CPU / relay CPU (100 clients)"],
+                         False)
+        self.assertEqual(verdicts["fourcut p99 - relay p99 (100 clients)"],
+                         False)
 
 
 class NetnsTests(unittest.TestCase):
@@ -372,6 +390,79 @@ class WidthProbeTests(unittest.TestCase):
         self.assertIn("400", found["detail"])
 
 
+FAKE_GPHOTO2 = """
+import sys, time
+from fourcut.virtualcam.scene import com_segment, frame_comment
+for n in range(1, 1000):
+    body = bytes(range(256)).replace(b"\\xff", b"\\x00") * 8
+    sys.stdout.buffer.write(b"\\xff\\xd8" + com_segment(frame_comment(
+        n, time.time_ns())) + b"\\xff\\xda\\x00\\x08\\x01\\x01\\x00\\x00"
+        b"\\x3f\\x00" + body + b"\\xff\\xd9")
+    sys.stdout.buffer.flush()
+    time.sleep(0.02)
+"""
+
+
+class RelayTests(unittest.TestCase):
+    """
+    The minimal relay serves the source's frames as multipart parts.
+    """
+
+    def test_serves_frames(self):
+        scratch = tempfile.mkdtemp(prefix="bench-relay-")
+        self.addCleanup(lambda: __import__("shutil").rmtree(
+            scratch, ignore_errors=True))
+        env = dict(os.environ, PYTHONPATH=ROOT + (
+            os.pathsep + os.environ["PYTHONPATH"]
+            if os.environ.get("PYTHONPATH") else ""))
+        child = procs.Child("relay", [
+            sys.executable, "-m", "fourcut.bench.relay", "0",
+            sys.executable, "-c", FAKE_GPHOTO2],
+            os.path.join(scratch, "relay.log"), env=env)
+        self.addCleanup(child.stop)
+        port = int(child.expect(lambda l: l.startswith("RELAY LISTENING"),
+                                30, "RELAY LISTENING").split()[2])
+        source = int(child.expect(lambda l: l.startswith("BENCH PID"), 30,
+                                  "BENCH PID").split()[2])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(b"GET /nothing HTTP/1.1\r\n\r\n")
+            self.assertTrue(s.recv(100).startswith(b"HTTP/1.1 404"))
+        recorder = clients.Recorder(0, "http")
+        proto = clients.HTTPPreview(recorder, "127.0.0.1", port)
+        transport = FakeTransport()
+        proto.makeConnection(transport)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(transport.written)
+            deadline = time.monotonic() + 20
+            while len(recorder.seq) < 5 and time.monotonic() < deadline:
+                proto.dataReceived(s.recv(65536))
+        self.assertIsNone(recorder.error)
+        self.assertGreaterEqual(len(recorder.seq), 5)
+        seqs = list(recorder.seq)
+        self.assertEqual(seqs, sorted(seqs))
+        # X-Timestamp: when the relay read the frame, after the source
+        # stamped it.
+        lag = [(server - sent) / 1e6 for server, sent in zip(
+            recorder.server_ns, recorder.sent_ns)]
+        self.assertTrue(all(0 <= x < 5000 for x in lag), lag)
+        self.assertEqual(child.stop(), 0)
+        # Its source ended with it (gone, or a zombie left to init).
+        self.assertTrue(eventually_gone(source), source)
+
+
+def eventually_gone(pid, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return True
+        except OSError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
 class SmokeTests(unittest.TestCase):
     """
     C{python -m fourcut.bench --smoke} as CI runs it.
@@ -409,7 +500,7 @@ class SmokeTests(unittest.TestCase):
         for heading in ("1. Fan-out", "2. Headroom", "3. Capture",
                         "4. Slow clients", "5. Canon EOS 700D on USB",
                         "6. One camera session held", "7. Slow links",
-                        "Targets"):
+                        "8. The minimal relay", "Targets"):
             self.assertIn(heading, text)
 
         with open(out_json) as f:
@@ -499,6 +590,14 @@ class SmokeTests(unittest.TestCase):
             listed = subprocess.run(["ip", "netns", "list"],
                                     capture_output=True, text=True).stdout
             self.assertNotIn("%s%d-" % (netns.PREFIX, proc.pid), listed)
+        relay = scenarios["relay"]
+        self.assertEqual(relay["clients"], 4)
+        for what in ("relay", "fourcut"):
+            run = relay["runs"][what]
+            self.assertEqual(run["normal"]["failed"], 0, what)
+            self.assertGreater(run["normal"]["delivery_min"], 0, what)
+            self.assertIsNotNone(run["server"]["cpu"], what)
+            self.assertIsNotNone(run["gphoto2_cpu"], what)
 
         self.assertTrue(results["targets"])
         for target in results["targets"]:

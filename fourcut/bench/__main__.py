@@ -20,7 +20,7 @@ from . import procs, report
 from .scenarios import Bench, describe_error
 
 SCENARIOS = ("fanout", "json", "headroom", "capture", "slow", "eos",
-             "session", "slowlink")
+             "session", "slowlink", "relay")
 
 #: Seconds between captures during live view.
 LIVE_SPACING = 3.0
@@ -94,6 +94,9 @@ def parse_args(argv):
     parser.add_argument("--slowlink-many", type=int, default=None,
                         help="fast clients in the run beside slow links at "
                              "4 Mbit/s; 0 skips it (default 100; smoke 0)")
+    parser.add_argument("--relay-clients", type=int, default=None,
+                        help="multipart clients of the relay and of fourcut "
+                             "in the relay scenario (default 100; smoke 4)")
     parser.add_argument("--repeat", type=int, default=None,
                         help="runs of each fan-out, JSON and slow-client "
                              "measurement; the one with the median p99 is "
@@ -128,6 +131,7 @@ def parse_args(argv):
         "slowlink_rates": [8.0] if smoke else [2.0, 4.0, 8.0],
         "slowlink_fast": 2 if smoke else 10,
         "slowlink_many": 0 if smoke else 100,
+        "relay_clients": 4 if smoke else 100,
     }
     for key, value in defaults.items():
         if getattr(args, key) is None:
@@ -148,9 +152,10 @@ def parse_args(argv):
             parser.error("--%s must be more than 0" % name.replace("_", "-"))
     if args.repeat < 1:
         parser.error("--repeat must be 1 or more")
-    if args.slowlink_fast < 1 or args.slowlink_many < 0:
-        parser.error("--slowlink-fast must be 1 or more, --slowlink-many 0 "
-                     "or more")
+    if args.slowlink_fast < 1 or args.slowlink_many < 0 \
+            or args.relay_clients < 1:
+        parser.error("--slowlink-fast and --relay-clients must be 1 or "
+                     "more, --slowlink-many 0 or more")
     if args.headroom_rounds < 1:
         parser.error("--headroom-rounds must be 1 or more")
     if args.captures < 1 or args.live_captures < 1:
@@ -203,6 +208,7 @@ def run(args):
             "repeat": args.repeat, "slowlink_rates": args.slowlink_rates,
             "slowlink_fast": args.slowlink_fast,
             "slowlink_many": args.slowlink_many,
+            "relay_clients": args.relay_clients,
         },
         "scenarios": {},
         "errors": [],
@@ -251,7 +257,8 @@ def run(args):
             scenarios["session"] = attempt("session", bench.session)
         if "slowlink" in args.only:
             scenarios["slowlink"] = attempt("slowlink", bench.slowlink)
-
+        if "relay" in args.only:
+            scenarios["relay"] = attempt("relay", bench.relay)
     except KeyboardInterrupt:
         log("interrupted: ending every child")
         procs.end_all()

@@ -555,3 +555,28 @@ def _listening(port, timeout=5.0):
         except OSError:
             time.sleep(0.05)
     return False
+
+
+def start_relay(workdir, camera_port, name="relay", timeout=30.0):
+    """
+    Start the minimal asyncio relay (L{fourcut.bench.relay}) on a free
+    loopback port, reading C{gphoto2 --capture-movie --stdout} from
+    C{camera_port}.
+
+    @return: the L{Child}, with C{.http_port}; its gphoto2 child is
+        tracked as a stray so that it is ended should the relay fail to.
+    """
+    argv = [sys.executable, "-m", "fourcut.bench.relay", "0"] + gphoto2_argv(
+        camera_port, "--capture-movie", "--stdout")
+    child = Child(name, argv, os.path.join(workdir, name + ".log"))
+    try:
+        line = child.expect(lambda line: line.startswith("RELAY LISTENING"),
+                            timeout, "RELAY LISTENING")
+        child.http_port = int(line.split()[2])
+        line = child.expect(lambda line: line.startswith("BENCH PID"),
+                            timeout, "its gphoto2 PID")
+        track_stray(int(line.split()[2]))
+    except BaseException:
+        child.stop()
+        raise
+    return child

@@ -25,6 +25,10 @@ TARGET_LINK_AGE_SLACK_MS = 100.0
 TARGET_LINK_FPS_SHARE = 0.85
 TARGET_FAST_P99_DELTA_MS = 2.0
 TARGET_FAST_DELIVERY = 1.0
+#: The minimal relay against fourcut, same run: fourcut's server CPU at
+#: most this many times the relay's, its p99 at most this much more.
+TARGET_RELAY_CPU_RATIO = 1.5
+TARGET_RELAY_P99_DELTA_MS = 5.0
 
 #: Other processes' CPU (cores) in a window above which its timings are
 #: flagged as taken on a busy machine.
@@ -467,6 +471,9 @@ def evaluate(scenarios):
     slowlink = scenarios.get("slowlink")
     if slowlink and "error" not in slowlink and not slowlink.get("skipped"):
         _slowlink_targets(targets, slowlink)
+    relay = scenarios.get("relay")
+    if relay and "error" not in relay:
+        _relay_targets(targets, relay)
     return targets
 
 
@@ -527,6 +534,34 @@ def _slowlink_targets(targets, slowlink):
                    many["rate_mbit"]),
                ">= 99%", _pct(delivery), None if delivery is None
                else delivery >= TARGET_DELIVERY)
+
+
+def _relay_targets(targets, relay):
+    label = "8 relay"
+    runs = relay.get("runs") or {}
+    ours, theirs = runs.get("fourcut"), runs.get("relay")
+    if not ours or not theirs or "error" in ours or "error" in theirs:
+        return
+    n = relay.get("clients")
+    for what, run in (("fourcut", ours), ("relay", theirs)):
+        delivery = (run.get("normal") or {}).get("delivery_min")
+        _check(targets, label, "%s: every client >= 99%% of frames (%d "
+               "clients)" % (what, n), ">= 99%", _pct(delivery),
+               None if delivery is None else delivery >= TARGET_DELIVERY)
+    cpu, base = ours["server"].get("cpu"), theirs["server"].get("cpu")
+    if cpu is not None and base:
+        ratio = round(cpu / base, 2)
+        _check(targets, label, "fourcut CPU / relay CPU (%d clients)" % n,
+               "<= %.1f" % TARGET_RELAY_CPU_RATIO,
+               "%.2f (%.2f / %.2f core)" % (ratio, cpu, base),
+               ratio <= TARGET_RELAY_CPU_RATIO, noisy_note(ours))
+    p99, floor = _fast_p99(ours), _fast_p99(theirs)
+    if p99 is not None and floor is not None:
+        delta = round(p99 - floor, 1)
+        _check(targets, label, "fourcut p99 - relay p99 (%d clients)" % n,
+               "<= %g ms" % TARGET_RELAY_P99_DELTA_MS,
+               "%s (%s vs %s)" % (_ms(delta), _ms(p99), _ms(floor)),
+               delta <= TARGET_RELAY_P99_DELTA_MS, noisy_note(ours))
 
 
 def _pct(value):
@@ -867,6 +902,16 @@ def text(results):
         else:
             out += _slowlink_lines(slowlink)
 
+    relay = scenarios.get("relay")
+    if relay:
+        out.append("")
+        out.append("8. The minimal relay (asyncio, the same gphoto2 output "
+                   "and latest-frame rule) and fourcut, HTTP multipart")
+        if "error" in relay:
+            out.append("  ERROR: " + relay["error"])
+        else:
+            out += _relay_lines(relay)
+
     out.append("")
     out.append("Targets")
     rows = [[t["scenario"], t["target"], t["limit"], t["measured"],
@@ -949,6 +994,41 @@ def _slowlink_lines(slowlink):
             "%g Mbit/s: %s" % (rate, ", ".join(
                 "%s B sent, %s dropped" % (l["sent_bytes"], l["dropped"])
                 for l in stats)) for rate, stats in links))
+    return out
+
+
+def _relay_lines(relay):
+    rows = []
+    runs = relay.get("runs") or {}
+    for what in ("relay", "fourcut"):
+        run = runs.get(what)
+        if not run:
+            continue
+        if "error" in run:
+            rows.append([what, "ERROR: " + run["error"]] + [None] * 9)
+            continue
+        normal = run.get("normal") or {}
+        latency = normal.get("latency_ms") or {}
+        rows.append([what, run["clients"], normal.get("failed"),
+                     None if normal.get("delivery_min") is None
+                     else normal["delivery_min"] * 100,
+                     latency.get("p50"), latency.get("p99"),
+                     latency.get("max"), run["server"].get("cpu"),
+                     run.get("gphoto2_cpu"), run["server"].get("rss_peak_mb"),
+                     run.get("other_cpu")])
+    out = [table(["server", "clients", "failed", "min recv%", "p50 ms",
+                  "p99 ms", "max ms", "srv CPU", "source CPU", "srv RSS MB",
+                  "other CPU"], rows)]
+    out.append("  source CPU: the relay's gphoto2 child; fourcut's camera "
+               "worker (driver: held) or gphoto2 child")
+    for what in ("relay", "fourcut"):
+        run = runs.get(what) or {}
+        if len(run.get("p99s_ms") or ()) > 1:
+            out.append("  %s: p99 of its %d runs %s ms, server CPU %s" % (
+                what, len(run["p99s_ms"]),
+                ", ".join(str(x) for x in run["p99s_ms"]),
+                ", ".join(str(x) for x in (relay.get("cpu") or {}).get(
+                    what, []))))
     return out
 
 

@@ -756,7 +756,7 @@ class Bench:
                 + slow * report.SLOW_FRAMES_PER_CLIENT * frame / report.MB, 1)
         return run
 
-    # The slow-link scenario (issue 13) ----------------------------------
+    # The slow-link scenario and the minimal relay (issue 13) -------------
 
     def slowlink(self):
         """
@@ -860,6 +860,51 @@ class Bench:
         run.pop("_results", None)
         return run
 
+    def relay(self):
+        """
+        fourcut against the minimal asyncio relay (L{fourcut.bench.relay}),
+        C{--relay-clients} HTTP multipart clients each, interleaved
+        (relay, fourcut, fourcut, relay, ...) C{--repeat} times on fresh
+        cameras; the run with the median p99 of each is kept.
+        """
+        options = self.options
+        clients = options.relay_clients
+        self.log("relay: %d multipart clients, minimal asyncio relay and "
+                 "fourcut, %d runs each" % (clients, options.repeat))
+        runs_of = {"relay": [], "fourcut": []}
+        for index in range(options.repeat):
+            order = ("relay", "fourcut") if index % 2 == 0 else (
+                "fourcut", "relay")
+            for what in order:
+                runs_of[what].append(self._relay_fanout(what, clients))
+        chosen = {what: median_run(found) for what, found in runs_of.items()}
+        for what, run in chosen.items():
+            normal = run.get("normal") or {}
+            self.log("  %s: p99 %s ms, server CPU %s core" % (
+                what, (normal.get("latency_ms") or {}).get("p99"),
+                run["server"].get("cpu")))
+        return {"clients": clients, "runs": chosen,
+                "cpu": {what: [r["server"].get("cpu") for r in found]
+                        for what, found in runs_of.items()}}
+
+    def _relay_fanout(self, what, clients):
+        camera = self.camera()
+        server = None
+        try:
+            if what == "relay":
+                server = procs.start_relay(self.workdir, camera.port,
+                                           self._name("relay"))
+                self.log("  relay pid %d on port %d" % (server.pid,
+                                                       server.http_port))
+            else:
+                server = self.server(camera)
+            run = self.stream("relay-" + what, [{"kind": "http"}] * clients,
+                              camera=camera, server=server)
+        finally:
+            if server is not None:
+                server.stop()
+            camera.stop()
+        return self._strip(run)
 
 
 def run_p99(run):
