@@ -314,6 +314,39 @@ class NetnsTests(unittest.TestCase):
         self.assertNotIn("CAP_SYS_ADMIN", why)
         self.assertIn("root", netns.unavailable("linux", tools, 0))
 
+    def test_lab(self):
+        """
+        The namespaces are made, entered and left; each link can be
+        shaped again and again; everything is gone afterwards. Where they
+        cannot be made, entering says why.
+        """
+        why = netns.unavailable()
+        if why:
+            lab = netns.Lab(links=1, tag="t")
+            error = self.assertRaises(netns.Unavailable, lab.__enter__)
+            self.assertEqual(str(error), why)
+            return
+        home = os.readlink("/proc/thread-self/ns/net")
+        with netns.Lab(links=2, tag="t") as lab:
+            inside = os.readlink("/proc/thread-self/ns/net")
+            self.assertNotEqual(inside, home)
+            for rate in (2e6, 4e6, 8e6):
+                lab.shape(rate)
+            for link in range(2):
+                shown = netns.run(["tc", "-n", lab.bench, "class", "show",
+                                   "dev", lab.device(link)])
+                self.assertIn("rate 8Mbit ceil 8Mbit", shown)
+            # Fresh counters (IPv6 may have sent a solicitation or two).
+            for stats in lab.link_stats():
+                self.assertLess(stats["sent_bytes"], 2000)
+                self.assertEqual(stats["dropped"], 0)
+            names = (lab.bench, lab.far)
+            self.assertIn(lab.far, netns.run(["ip", "netns", "list"]))
+        self.assertEqual(os.readlink("/proc/thread-self/ns/net"), home)
+        listed = netns.run(["ip", "netns", "list"])
+        for name in names:
+            self.assertNotIn(name, listed)
+
     def test_remove_stale(self):
         calls = []
 

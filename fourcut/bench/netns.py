@@ -238,9 +238,13 @@ class Lab:
         rate = "%dbit" % int(rate_bits)
         for link in range(self.links):
             dev = self.device(link)
-            run(["tc", "-n", self.bench, "qdisc", "replace", "dev", dev,
+            # HTB cannot be changed in place ("replace" of an HTB root is a
+            # change): a new one, with fresh counters.
+            run(["tc", "-n", self.bench, "qdisc", "del", "dev", dev,
+                 "root"], check=False)
+            run(["tc", "-n", self.bench, "qdisc", "add", "dev", dev,
                  "root", "handle", "1:", "htb", "default", "1"])
-            run(["tc", "-n", self.bench, "class", "replace", "dev", dev,
+            run(["tc", "-n", self.bench, "class", "add", "dev", dev,
                  "parent", "1:", "classid", "1:1", "htb", "rate", rate,
                  "ceil", rate])
         self.rate = rate_bits
