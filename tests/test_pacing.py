@@ -265,8 +265,8 @@ class FramePacerTests(SynchronousTestCase):
         queue should take to drain to the threshold at the rate it drained
         between the last two checks, within [min_wait, max_wait].
         """
-        pacer = FramePacer(fraction=0.05, floor=8192, min_wait=0.002,
-                           max_wait=0.1)
+        pacer = FramePacer(fraction=0.05, floor=8192, horizon=0,
+                           min_wait=0.002, max_wait=0.1)
         pacer.sent(10.0, 170000, queued=170000)
         # 500 KB/s (4 Mbit/s): 50 000 bytes left in 0.1 s; 111 500 more to
         # go would take 0.223 s, more than max_wait.
@@ -296,7 +296,7 @@ class FramePacerTests(SynchronousTestCase):
         The queue jumps when a frame is written: the drain is measured from
         after the write, not across it.
         """
-        pacer = FramePacer(min_wait=0.001, max_wait=1.0)
+        pacer = FramePacer(min_wait=0.001, max_wait=1.0, horizon=0)
         pacer.sent(0.0, 100000, queued=100000)
         pacer.wait(0.1, 50000)                     # 500 KB/s
         self.assertEqual(pacer.rate, 500000)
@@ -305,7 +305,27 @@ class FramePacerTests(SynchronousTestCase):
         self.assertEqual(pacer.wait(0.3, 90000), 0.001)
         self.assertEqual(pacer.rate, 500000)       # not (0 - 90000)/0.1
 
+    def test_horizon(self):
+        """
+        What the link drains within the horizon may also still be queued:
+        a fast link is not held for the tail of a frame, a slow one is.
+        """
+        fast = FramePacer(horizon=0.01, min_wait=0.002)
+        fast.sent(0.0, 170000, queued=170000)
+        # 100 KB left after 2 ms: 35 MB/s, so 350 KB may be queued.
+        self.assertEqual(fast.wait(0.002, 100000), 0.0)
+        self.assertEqual(fast.threshold(), 350000)
+        self.assertEqual(fast.held, 0)
+        slow = FramePacer(horizon=0.01, min_wait=0.002, max_wait=1.0)
+        slow.sent(0.0, 170000, queued=170000)
+        # 500 KB/s: 5 KB in 10 ms, less than 5% of the frame.
+        self.assertAlmostEqual(slow.wait(0.1, 120000),
+                               (120000 - 8500) / 500000)
+        self.assertEqual(slow.threshold(), 8500)
+        self.assertEqual(slow.held, 1)
+
     def test_bad_arguments(self):
+        self.assertRaises(ValueError, FramePacer, horizon=-1)
         self.assertRaises(ValueError, FramePacer, fraction=-0.1)
         self.assertRaises(ValueError, FramePacer, floor=-1)
         self.assertRaises(ValueError, FramePacer, min_wait=0)
