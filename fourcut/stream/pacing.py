@@ -68,15 +68,15 @@ make every frame wait behind the rest of the last one.
 Tried in a copy of the benchmark's minimal relay (not in fourcut) on
 links shaped to 2, 4 and 8 Mbit/s (the slowlink scenario's setup, BBR):
 frame age p90 was the ideal plus 18 to 60 ms, at 95% of the frames the
-link can carry, against 1.5 to 3.5 s (2 Mbit/s) without pacing. With 100
-clients on loopback it cost 1 to 3 ms of the p99 from relay to client and
-no CPU, but on a busy machine (about one core of other load) one client
-of 100 once lost 0.7% of its frames: a reader that stalls for a frame
-interval looks like a slow link. The wiring should tell the two apart
-with a steadier rate than the last drain (a moving average, or
-C{tcpi_delivery_rate}, which a stalled reader does not lower) before the
-fast-client targets can be met on a loaded machine; see
-docs/benchmarks.rst.
+link can carry, against a p90 of 0.9 s (8 Mbit/s) to 3.5 s (2 Mbit/s)
+without pacing. With 100 clients on loopback it cost 1 to 3 ms of the
+p99 from relay to client and no CPU, but on a busy machine (about one
+core of other load) one client of 100 once lost 0.7% of its frames: a
+reader that stalls for a frame interval looks like a slow link. The
+wiring should tell the two apart with a steadier rate than the last
+drain (a moving average, or C{tcpi_delivery_rate}, which a stalled reader
+does not lower) before the fast-client targets can be met on a loaded
+machine; see docs/benchmarks.rst.
 """
 
 import errno
