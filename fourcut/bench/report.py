@@ -481,6 +481,24 @@ def _fast_p99(run):
     return ((run.get("normal") or {}).get("latency_ms") or {}).get("p99")
 
 
+def _split_p99(run, key):
+    return ((run.get("normal") or {}).get(key) or {}).get("p99")
+
+
+def _split_note(run, reference):
+    """
+    Where a fast client's p99 went: before fourcut read the frame
+    (ingest) or after (onward), against the reference run.
+    """
+    values = [_split_p99(r, key) for key in ("ingest_ms",
+                                              "server_to_client_ms")
+              for r in (run, reference)]
+    if None in values:
+        return None
+    return ("ingest p99 %.1f vs %.1f ms, onward p99 %.1f vs %.1f ms "
+            "(without slow clients)" % tuple(values))
+
+
 def _slowlink_targets(targets, slowlink):
     label = "7 slow link"
     for run in slowlink.get("runs", []):
@@ -524,7 +542,9 @@ def _slowlink_targets(targets, slowlink):
                    "<= %g ms" % TARGET_FAST_P99_DELTA_MS,
                    "%s (%s vs %s)" % (_ms(delta), _ms(_fast_p99(worst)),
                                       _ms(ref_p99)),
-                   delta <= TARGET_FAST_P99_DELTA_MS, noisy_note(worst))
+                   delta <= TARGET_FAST_P99_DELTA_MS,
+                   "; ".join(x for x in (noisy_note(worst), _split_note(
+                       worst, reference)) if x) or None)
     many = slowlink.get("many")
     if many and "error" not in many:
         delivery = (many.get("normal") or {}).get("delivery_min")
@@ -982,11 +1002,13 @@ def _slowlink_lines(slowlink):
                      None if normal.get("delivery_min") is None
                      else normal["delivery_min"] * 100,
                      latency.get("p50"), latency.get("p99"),
-                     latency.get("max"), run["server"].get("cpu"),
-                     run.get("other_cpu")])
+                     latency.get("max"), _split_p99(run, "ingest_ms"),
+                     _split_p99(run, "server_to_client_ms"),
+                     run["server"].get("cpu"), run.get("other_cpu")])
     out.append("  Fast clients (on the namespace's loopback, unshaped):")
     out.append(table(["run", "clients", "min recv%", "p50 ms", "p99 ms",
-                      "max ms", "srv CPU", "other CPU"], rows, "    "))
+                      "max ms", "ingest p99", "onward p99", "srv CPU",
+                      "other CPU"], rows, "    "))
     links = [(r["rate_mbit"], r.get("links")) for r in slowlink.get("runs", [])
              if r.get("links")]
     if links:
@@ -1013,12 +1035,18 @@ def _relay_lines(relay):
                      None if normal.get("delivery_min") is None
                      else normal["delivery_min"] * 100,
                      latency.get("p50"), latency.get("p99"),
-                     latency.get("max"), run["server"].get("cpu"),
-                     run.get("gphoto2_cpu"), run["server"].get("rss_peak_mb"),
-                     run.get("other_cpu")])
+                     latency.get("max"), _split_p99(run, "ingest_ms"),
+                     _split_p99(run, "server_to_client_ms"),
+                     run["server"].get("cpu"), run.get("gphoto2_cpu"),
+                     run["server"].get("rss_peak_mb"), _sum(run.get(
+                         "client_cpu")), run.get("other_cpu")])
     out = [table(["server", "clients", "failed", "min recv%", "p50 ms",
-                  "p99 ms", "max ms", "srv CPU", "source CPU", "srv RSS MB",
-                  "other CPU"], rows)]
+                  "p99 ms", "max ms", "ingest p99", "onward p99", "srv CPU",
+                  "source CPU", "srv RSS MB", "client CPU", "other CPU"],
+                 rows)]
+    out.append("  ingest = the server's read time (X-Timestamp) - camera "
+               "timestamp; onward = client receive time - the server's read "
+               "time")
     out.append("  source CPU: the relay's gphoto2 child; fourcut's camera "
                "worker (driver: held) or gphoto2 child")
     for what in ("relay", "fourcut"):
