@@ -23,8 +23,9 @@ from fourcut.virtualcam.scene import com_segment, frame_comment
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-#: Seconds the smoke run may take before it is called hung (it usually
-#: takes about 45 alone; a loaded 2-core machine can triple that).
+#: Seconds the smoke run may take before it is called hung (88 s on a
+#: 2-core machine with a load average of 2, 15 s of it the slowlink and
+#: relay scenarios; a loaded machine can triple that).
 SMOKE_DEADLINE = 300
 
 
