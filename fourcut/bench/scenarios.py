@@ -847,12 +847,13 @@ class Bench:
             group, rate * 1e6, self.options.fps)
             for label, group in run["groups"].items() if " slow " in label}
         for label, figures in run["slow"].items():
-            age = figures["age_ms"]
-            self.log("    %s: %s fps of %.2f, age p50/p90/max %s/%s/%s ms, "
-                     "ideal %.0f ms" % (label, figures["fps"],
-                                        figures["link_fps"], age["p50"],
-                                        age["p90"], age["max"],
-                                        figures["ideal_ms"]))
+            age = figures["age_ms"] or {}
+            self.log("    %s: %s fps of %s, age p50/p90/max %s/%s/%s ms, "
+                     "ideal %s ms%s" % (
+                         label, figures["fps"], figures["link_fps"],
+                         age.get("p50"), age.get("p90"), age.get("max"),
+                         figures["ideal_ms"], "" if not figures["error"]
+                         else "; " + figures["error"]))
         return run
 
     @staticmethod
