@@ -18,6 +18,7 @@ setup(
         "fourcut.web",
         "fourcut.virtualcam",
         "fourcut.bench",
+        "fourcut.stream",
         "twisted.plugins",
     ],
     # The example config and the systemd unit, in share/fourcut/ of the

@@ -5,22 +5,27 @@ answers on made-up input. No timing is asserted here: the figures belong
 to the benchmark, not to the test suite.
 """
 
+import io
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 
 from twisted.trial import unittest
 
-from fourcut.bench import clients, report
+from fourcut.bench import clients, netns, procs, report, scenarios
 from fourcut.virtualcam.scene import com_segment, frame_comment
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-#: Seconds the smoke run may take before it is called hung (it usually
-#: takes about 45 alone; a loaded 2-core machine can triple that).
+#: Seconds the smoke run may take before it is called hung (88 s on a
+#: 2-core machine with a load average of 2, 15 s of it the slowlink and
+#: relay scenarios; a loaded machine can triple that).
 SMOKE_DEADLINE = 300
 
 
@@ -197,6 +202,301 @@ class ReportTests(unittest.TestCase):
             "server peak RSS": True})
 
 
+class SlowLinkArithmeticTests(unittest.TestCase):
+    """
+    The slow-link scenario's figures and targets on made-up runs.
+    """
+
+    def test_link_figures(self):
+        """
+        The ideal is one frame's transmission at the rate plus one frame
+        interval; the link's fps is what the rate carries, at most the
+        camera's.
+        """
+        group = {"frame_bytes": 170000, "fps_mean": 2.8,
+                 "latency_ms": {"p50": 400.0, "p90": 450.0, "max": 500.0},
+                 "errors": {}}
+        f = report.link_figures(group, 4e6, 30.0)
+        self.assertEqual(f["transmit_ms"], 340.0)
+        self.assertEqual(f["ideal_ms"], 373.3)
+        self.assertEqual(f["link_fps"], 2.94)
+        self.assertEqual(f["fps_share"], round(2.8 / (4e6 / 1360000), 3))
+        self.assertIsNone(f["error"])
+        fast = report.link_figures(dict(group, fps_mean=29.0), 1e9, 30.0)
+        self.assertEqual(fast["link_fps"], 30.0)       # the camera's
+        none = report.link_figures({"frame_bytes": None, "errors": {
+            "connect failed": 1}}, 4e6, 30.0)
+        self.assertIsNone(none["ideal_ms"])
+        self.assertEqual(none["error"], "connect failed")
+
+    def slowlink(self, age_p90, fps, fast_p99, delivery=1.0):
+        group = {"frame_bytes": 170000, "fps_mean": fps, "errors": {},
+                 "latency_ms": {"p50": age_p90, "p90": age_p90,
+                                "max": age_p90}}
+        run = {"rate_mbit": 4.0, "normal": {
+            "delivery_min": delivery, "latency_ms": {"p99": fast_p99}},
+            "slow": {"http slow 4 Mbit/s": report.link_figures(
+                group, 4e6, 30.0)}}
+        return {"fast_clients": 10, "runs": [run],
+                "reference": {"normal": {"latency_ms": {"p99": 10.0}}},
+                "many": dict(run, normal={"clients": 100,
+                                          "delivery_min": 0.995})}
+
+    def verdicts(self, scenario):
+        return {t["target"]: t["pass"] for t in report.evaluate(scenario)}
+
+    def test_targets_met(self):
+        verdicts = self.verdicts({"slowlink": self.slowlink(470.0, 2.6, 11.5)})
+        self.assertEqual(verdicts, {
+            "http slow 4 Mbit/s: frame age p90 <= ideal + 100 ms": True,
+            "http slow 4 Mbit/s: fps >= 85% of the link's": True,
+            "10 fast clients: every frame (worst run: 4 Mbit/s)": True,
+            "fast clients' p99 - without slow ones (worst run: 4 Mbit/s)":
+                True,
+            "100 fast clients beside the slow ones at 4 Mbit/s: each >= 99% "
+            "of frames": True})
+
+    def test_targets_missed(self):
+        """
+        Old frames, too few of them, a lost frame and a slower fast
+        client each miss their target.
+        """
+        verdicts = self.verdicts({"slowlink": self.slowlink(
+            1830.0, 2.4, 12.5, delivery=0.998)})
+        self.assertEqual(sorted(verdicts.values()), [False] * 4 + [True])
+
+    def test_skipped(self):
+        self.assertEqual(report.evaluate({"slowlink": {
+            "skipped": "no `tc`"}}), [])
+        text = report.text({
+            "machine": {}, "config": {"fps": 30, "duration": 1,
+                                      "warmup": 0.2},
+            "ws": {"detail": "-"}, "scenarios": {"slowlink": {
+                "skipped": "needs CAP_NET_ADMIN"}}, "targets": []})
+        self.assertIn("7. Slow links", text)
+        self.assertIn("skipped: needs CAP_NET_ADMIN", text)
+
+    def test_relay_targets(self):
+        def run(cpu, p99):
+            return {"clients": 100, "server": {"cpu": cpu}, "normal": {
+                "delivery_min": 1.0, "latency_ms": {"p99": p99}}}
+
+        verdicts = self.verdicts({"relay": {"clients": 100, "runs": {
+            "relay": run(0.14, 30.0), "fourcut": run(0.20, 34.0)}}})
+        self.assertEqual(verdicts["fourcut CPU / relay CPU (100 clients)"],
+                         True)
+        self.assertEqual(verdicts["fourcut p99 - relay p99 (100 clients)"],
+                         True)
+        verdicts = self.verdicts({"relay": {"clients": 100, "runs": {
+            "relay": run(0.14, 30.0), "fourcut": run(0.39, 46.0)}}})
+        self.assertEqual(verdicts["fourcut CPU / relay CPU (100 clients)"],
+                         False)
+        self.assertEqual(verdicts["fourcut p99 - relay p99 (100 clients)"],
+                         False)
+
+
+class NetnsTests(unittest.TestCase):
+    """
+    When the private network can be made, and the clean-up of one a
+    killed benchmark left.
+    """
+
+    def test_unavailable(self):
+        root = (1 << netns.CAP_NET_ADMIN) | (1 << netns.CAP_SYS_ADMIN)
+        tools = lambda name: "/usr/sbin/" + name
+        self.assertIsNone(netns.unavailable("linux", tools, root))
+        self.assertIn("Linux", netns.unavailable("darwin", tools, root))
+        why = netns.unavailable(
+            "linux", lambda name: None if name == "tc" else tools(name), root)
+        self.assertIn("`tc`", why)
+        self.assertIn("iproute2", why)
+        why = netns.unavailable("linux", tools, 1 << netns.CAP_SYS_ADMIN)
+        self.assertIn("CAP_NET_ADMIN", why)
+        self.assertNotIn("CAP_SYS_ADMIN", why)
+        self.assertIn("root", netns.unavailable("linux", tools, 0))
+
+    def test_lab(self):
+        """
+        The namespaces are made, entered and left; each link can be
+        shaped again and again; everything is gone afterwards. Where they
+        cannot be made, entering says why.
+        """
+        why = netns.unavailable()
+        if why:
+            lab = netns.Lab(links=1, tag="t")
+            error = self.assertRaises(netns.Unavailable, lab.__enter__)
+            self.assertEqual(str(error), why)
+            return
+        home = os.readlink("/proc/thread-self/ns/net")
+        with netns.Lab(links=2, tag="t") as lab:
+            inside = os.readlink("/proc/thread-self/ns/net")
+            self.assertNotEqual(inside, home)
+            for rate in (2e6, 4e6, 8e6):
+                lab.shape(rate)
+            for link in range(2):
+                shown = netns.run(["tc", "-n", lab.bench, "class", "show",
+                                   "dev", lab.device(link)])
+                self.assertIn("rate 8Mbit ceil 8Mbit", shown)
+            # Fresh counters (IPv6 may have sent a solicitation or two).
+            for stats in lab.link_stats():
+                self.assertLess(stats["sent_bytes"], 2000)
+                self.assertEqual(stats["dropped"], 0)
+            names = (lab.bench, lab.far)
+            self.assertIn(lab.far, netns.run(["ip", "netns", "list"]))
+        self.assertEqual(os.readlink("/proc/thread-self/ns/net"), home)
+        listed = netns.run(["ip", "netns", "list"])
+        for name in names:
+            self.assertNotIn(name, listed)
+
+    def test_remove_stale(self):
+        calls = []
+
+        def runner(argv, check=True):
+            calls.append(argv)
+            return ("fourcut-slowlink-111-0-bench (id: 3)\n"
+                    "fourcut-slowlink-222-0-far\nsomeone-elses\n"
+                    "fourcut-slowlink-x-far\n")
+
+        removed = netns.remove_stale(runner, alive=lambda pid: pid == 222)
+        self.assertEqual(removed, ["fourcut-slowlink-111-0-bench"])
+        self.assertEqual(calls[1:], [["ip", "netns", "delete",
+                                      "fourcut-slowlink-111-0-bench"]])
+
+
+class WidthProbeTests(unittest.TestCase):
+    """
+    Whether C{/preview?width=W} is honoured is read from the first
+    frame's own size.
+    """
+
+    def jpeg(self, width, height):
+        from PIL import Image
+        out = io.BytesIO()
+        Image.new("RGB", (width, height), (90, 20, 200)).save(out, "JPEG")
+        return out.getvalue()
+
+    def test_jpeg_size(self):
+        self.assertEqual(scenarios.jpeg_size(self.jpeg(64, 48)), (64, 48))
+        self.assertEqual(scenarios.jpeg_size(
+            fake_jpeg(1, 1)[:2] + self.jpeg(96, 20)[2:]), (96, 20))
+        self.assertIsNone(scenarios.jpeg_size(b"\xff\xd8garbage"))
+
+    def serve_once(self, answer):
+        """
+        A one-connection server on 127.0.0.1:0 that answers C{answer};
+        its port and what it was asked.
+        """
+        listener = socket.socket()
+        self.addCleanup(listener.close)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        asked = []
+
+        def run():
+            conn, _ = listener.accept()
+            with conn:
+                asked.append(conn.recv(4096))
+                conn.sendall(answer)
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        self.addCleanup(thread.join, 5)
+        return listener.getsockname()[1], asked
+
+    def test_ignored(self):
+        port, asked = self.serve_once(b"HTTP/1.0 200 OK\r\n\r\n" + multipart(
+            [self.jpeg(96, 64)]))
+        found = scenarios.width_probe("127.0.0.1", port, 48)
+        self.assertFalse(found["supported"])
+        self.assertIn("ignored width=48 and sent 96x64", found["detail"])
+        self.assertIn(b"GET /preview?width=48&", asked[0])
+
+    def test_honoured(self):
+        port, _ = self.serve_once(b"HTTP/1.0 200 OK\r\n\r\n" + multipart(
+            [self.jpeg(48, 32)]))
+        self.assertEqual(scenarios.width_probe("127.0.0.1", port, 48),
+                         {"supported": True, "detail": "48x32 frames"})
+
+    def test_refused(self):
+        port, _ = self.serve_once(b"HTTP/1.0 400 Bad Request\r\n\r\nno")
+        found = scenarios.width_probe("127.0.0.1", port, 48)
+        self.assertFalse(found["supported"])
+        self.assertIn("400", found["detail"])
+
+
+FAKE_GPHOTO2 = """
+import sys, time
+from fourcut.virtualcam.scene import com_segment, frame_comment
+for n in range(1, 1000):
+    body = bytes(range(256)).replace(b"\\xff", b"\\x00") * 8
+    sys.stdout.buffer.write(b"\\xff\\xd8" + com_segment(frame_comment(
+        n, time.time_ns())) + b"\\xff\\xda\\x00\\x08\\x01\\x01\\x00\\x00"
+        b"\\x3f\\x00" + body + b"\\xff\\xd9")
+    sys.stdout.buffer.flush()
+    time.sleep(0.02)
+"""
+
+
+class RelayTests(unittest.TestCase):
+    """
+    The minimal relay serves the source's frames as multipart parts.
+    """
+
+    def test_serves_frames(self):
+        scratch = tempfile.mkdtemp(prefix="bench-relay-")
+        self.addCleanup(lambda: __import__("shutil").rmtree(
+            scratch, ignore_errors=True))
+        env = dict(os.environ, PYTHONPATH=ROOT + (
+            os.pathsep + os.environ["PYTHONPATH"]
+            if os.environ.get("PYTHONPATH") else ""))
+        child = procs.Child("relay", [
+            sys.executable, "-m", "fourcut.bench.relay", "0",
+            sys.executable, "-c", FAKE_GPHOTO2],
+            os.path.join(scratch, "relay.log"), env=env)
+        self.addCleanup(child.stop)
+        port = int(child.expect(lambda l: l.startswith("RELAY LISTENING"),
+                                30, "RELAY LISTENING").split()[2])
+        source = int(child.expect(lambda l: l.startswith("BENCH PID"), 30,
+                                  "BENCH PID").split()[2])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(b"GET /nothing HTTP/1.1\r\n\r\n")
+            self.assertTrue(s.recv(100).startswith(b"HTTP/1.1 404"))
+        recorder = clients.Recorder(0, "http")
+        proto = clients.HTTPPreview(recorder, "127.0.0.1", port)
+        transport = FakeTransport()
+        proto.makeConnection(transport)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(transport.written)
+            deadline = time.monotonic() + 20
+            while len(recorder.seq) < 5 and time.monotonic() < deadline:
+                proto.dataReceived(s.recv(65536))
+        self.assertIsNone(recorder.error)
+        self.assertGreaterEqual(len(recorder.seq), 5)
+        seqs = list(recorder.seq)
+        self.assertEqual(seqs, sorted(seqs))
+        # X-Timestamp: when the relay read the frame, after the source
+        # stamped it.
+        lag = [(server - sent) / 1e6 for server, sent in zip(
+            recorder.server_ns, recorder.sent_ns)]
+        self.assertTrue(all(0 <= x < 5000 for x in lag), lag)
+        self.assertEqual(child.stop(), 0)
+        # Its source ended with it (gone, or a zombie left to init).
+        self.assertTrue(eventually_gone(source), source)
+
+
+def eventually_gone(pid, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return True
+        except OSError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
 class SmokeTests(unittest.TestCase):
     """
     C{python -m fourcut.bench --smoke} as CI runs it.
@@ -233,7 +533,8 @@ class SmokeTests(unittest.TestCase):
             text[-3000:], err.decode("utf-8", "replace")[-3000:]))
         for heading in ("1. Fan-out", "2. Headroom", "3. Capture",
                         "4. Slow clients", "5. Canon EOS 700D on USB",
-                        "6. One camera session held", "Targets"):
+                        "6. One camera session held", "7. Slow links",
+                        "8. The minimal relay", "Targets"):
             self.assertIn(heading, text)
 
         with open(out_json) as f:
@@ -290,6 +591,47 @@ class SmokeTests(unittest.TestCase):
             run = session["fanout"][driver]
             self.assertGreater(run["produced"], 0)
             self.assertIsNotNone(run["gphoto2_cpu"], driver)
+
+        slowlink = scenarios["slowlink"]
+        why = netns.unavailable()
+        if why:
+            # Said, not failed.
+            self.assertEqual(slowlink, {"skipped": why})
+            self.assertIn("skipped: " + why, text)
+        else:
+            self.assertNotIn("skipped", slowlink)
+            self.assertEqual(slowlink["rates_mbit"], [8.0])
+            self.assertEqual(slowlink["reference"]["normal"]["clients"], 2)
+            self.assertEqual(slowlink["reference"]["normal"]["failed"], 0)
+            self.assertIn(slowlink["width"]["supported"], (True, False))
+            (run,) = [r for r in slowlink["runs"] if r["width"] is None]
+            self.assertEqual(run["rate_mbit"], 8.0)
+            self.assertEqual(sorted(run["slow"]), [
+                "http slow 8 Mbit/s", "ws-binary slow 8 Mbit/s"])
+            for label, figures in run["slow"].items():
+                self.assertIsNone(figures["error"], label)
+                self.assertGreater(figures["fps"], 0, label)
+                self.assertGreater(figures["age_ms"]["p50"], 0, label)
+                # At most 8 Mbit/s got through: the link was shaped.
+                self.assertLessEqual(figures["fps"],
+                                     figures["link_fps"] * 1.5, label)
+                self.assertGreater(figures["ideal_ms"], 1000 / 30.0)
+            self.assertEqual(run["normal"]["failed"], 0)
+            for link in run["links"]:
+                self.assertGreater(link["sent_bytes"], 100000)
+            self.assertIsNone(slowlink.get("many"))
+            # Its namespaces are gone.
+            listed = subprocess.run(["ip", "netns", "list"],
+                                    capture_output=True, text=True).stdout
+            self.assertNotIn("%s%d-" % (netns.PREFIX, proc.pid), listed)
+        relay = scenarios["relay"]
+        self.assertEqual(relay["clients"], 4)
+        for what in ("relay", "fourcut"):
+            run = relay["runs"][what]
+            self.assertEqual(run["normal"]["failed"], 0, what)
+            self.assertGreater(run["normal"]["delivery_min"], 0, what)
+            self.assertIsNotNone(run["server"]["cpu"], what)
+            self.assertIsNotNone(run["gphoto2_cpu"], what)
 
         self.assertTrue(results["targets"])
         for target in results["targets"]:

@@ -20,10 +20,20 @@ from . import procs, report
 from .scenarios import Bench, describe_error
 
 SCENARIOS = ("fanout", "json", "headroom", "capture", "slow", "eos",
-             "session")
+             "session", "slowlink", "relay")
 
 #: Seconds between captures during live view.
 LIVE_SPACING = 3.0
+
+
+def rates(text):
+    try:
+        values = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError("a comma-separated list of Mbit/s")
+    if not values or min(values) <= 0:
+        raise argparse.ArgumentTypeError("rates must be more than 0")
+    return values
 
 
 def counts(text):
@@ -75,6 +85,18 @@ def parse_args(argv):
                         help="slow clients (default 10)")
     parser.add_argument("--slow-normal", type=int, default=None,
                         help="normal clients beside them (default 50)")
+    parser.add_argument("--slowlink-rates", type=rates, default=None,
+                        help="download rates of the slow links, Mbit/s "
+                             "(default 2,4,8; smoke 8)")
+    parser.add_argument("--slowlink-fast", type=int, default=None,
+                        help="fast clients beside the slow ones (default "
+                             "10; smoke 2)")
+    parser.add_argument("--slowlink-many", type=int, default=None,
+                        help="fast clients in the run beside slow links at "
+                             "4 Mbit/s; 0 skips it (default 100; smoke 0)")
+    parser.add_argument("--relay-clients", type=int, default=None,
+                        help="multipart clients of the relay and of fourcut "
+                             "in the relay scenario (default 100; smoke 4)")
     parser.add_argument("--repeat", type=int, default=None,
                         help="runs of each fan-out, JSON and slow-client "
                              "measurement; the one with the median p99 is "
@@ -106,6 +128,10 @@ def parse_args(argv):
         "slow": 2 if smoke else 10,
         "slow_normal": 2 if smoke else 50,
         "repeat": 1 if smoke else 3,
+        "slowlink_rates": [8.0] if smoke else [2.0, 4.0, 8.0],
+        "slowlink_fast": 2 if smoke else 10,
+        "slowlink_many": 0 if smoke else 100,
+        "relay_clients": 4 if smoke else 100,
     }
     for key, value in defaults.items():
         if getattr(args, key) is None:
@@ -126,6 +152,10 @@ def parse_args(argv):
             parser.error("--%s must be more than 0" % name.replace("_", "-"))
     if args.repeat < 1:
         parser.error("--repeat must be 1 or more")
+    if args.slowlink_fast < 1 or args.slowlink_many < 0 \
+            or args.relay_clients < 1:
+        parser.error("--slowlink-fast and --relay-clients must be 1 or "
+                     "more, --slowlink-many 0 or more")
     if args.headroom_rounds < 1:
         parser.error("--headroom-rounds must be 1 or more")
     if args.captures < 1 or args.live_captures < 1:
@@ -175,7 +205,10 @@ def run(args):
             "captures": args.captures, "live_captures": args.live_captures,
             "slow": args.slow, "slow_normal": args.slow_normal,
             "client_procs": args.client_procs, "only": args.only,
-            "repeat": args.repeat,
+            "repeat": args.repeat, "slowlink_rates": args.slowlink_rates,
+            "slowlink_fast": args.slowlink_fast,
+            "slowlink_many": args.slowlink_many,
+            "relay_clients": args.relay_clients,
         },
         "scenarios": {},
         "errors": [],
@@ -222,6 +255,10 @@ def run(args):
             scenarios["eos"] = attempt("eos", bench.eos)
         if "session" in args.only:
             scenarios["session"] = attempt("session", bench.session)
+        if "slowlink" in args.only:
+            scenarios["slowlink"] = attempt("slowlink", bench.slowlink)
+        if "relay" in args.only:
+            scenarios["relay"] = attempt("relay", bench.relay)
     except KeyboardInterrupt:
         log("interrupted: ending every child")
         procs.end_all()

@@ -7,7 +7,12 @@ reactor, recording every frame they receive.
 C{SPEC.json} names the server and the clients: C{{"host", "port",
 "clients": [{"kind", "slow", "argv"}...], "tail", "ready_timeout",
 "capture_at"}} (C{capture_at}: seconds into the window at which to
-C{GET /capture}, a list, one capture after another). Client kinds:
+C{GET /capture}, a list, one capture after another). A client may also
+carry C{"host"} (another address of the server, e.g. across a shaped
+link), C{"path"} (an HTTP client's request path, default C{/preview}),
+C{"shaped"} (it reads as fast as it can, but over a slow link: counted
+apart from the others, like a slow one) and C{"label"} (its group's name
+in the report). Client kinds:
 
  - C{http}: C{GET /preview}, HTTP/1.1 (chunked) multipart, parsed
    incrementally: only part headers and the first bytes of each JPEG (its
@@ -70,10 +75,12 @@ class Recorder:
     What one client saw.
     """
 
-    def __init__(self, index, kind, slow=False):
+    def __init__(self, index, kind, slow=False, shaped=False, label=None):
         self.index = index
         self.kind = kind
         self.slow = slow
+        self.shaped = shaped
+        self.label = label
         self.seq = array("q")
         self.sent_ns = array("q")
         self.recv_ns = array("q")
@@ -115,6 +122,8 @@ class Recorder:
             "index": self.index,
             "kind": self.kind,
             "slow": self.slow,
+            "shaped": self.shaped,
+            "label": self.label,
             "error": self.error,
             "closed": self.closed,
             "bytes": self.bytes,
@@ -297,13 +306,14 @@ class HTTPPreview(protocol.Protocol):
 
 
 class HTTPPreviewFactory(protocol.ClientFactory):
-    def __init__(self, recorder, host, port):
+    def __init__(self, recorder, host, port, path=b"/preview"):
         self.rec = recorder
         self.host = host
         self.port = port
+        self.path = path
 
     def buildProtocol(self, addr):
-        return HTTPPreview(self.rec, self.host, self.port)
+        return HTTPPreview(self.rec, self.host, self.port, self.path)
 
     def clientConnectionFailed(self, connector, reason):
         self.rec.fail("connect failed: %s" % (reason.getErrorMessage(),))
@@ -570,19 +580,22 @@ class Run:
 
     def connect(self, index, client):
         kind = client["kind"]
-        recorder = Recorder(index, kind, client.get("slow", False))
+        recorder = Recorder(index, kind, client.get("slow", False),
+                            client.get("shaped", False), client.get("label"))
         self.recorders.append(recorder)
+        host = client.get("host", self.host)
         if kind == "http":
-            reactor.connectTCP(self.host, self.port, HTTPPreviewFactory(
-                recorder, self.host, self.port), timeout=15)
+            path = client.get("path", "/preview").encode("ascii")
+            reactor.connectTCP(host, self.port, HTTPPreviewFactory(
+                recorder, host, self.port, path), timeout=15)
         elif kind in ("ws-binary", "ws-json"):
             try:
-                factory = ws_factory(recorder, self.host, self.port,
+                factory = ws_factory(recorder, host, self.port,
                                      binary=kind == "ws-binary")
             except ImportError as e:
                 recorder.fail("ws unavailable: %s" % (e,))
                 return
-            reactor.connectTCP(self.host, self.port, factory, timeout=15)
+            reactor.connectTCP(host, self.port, factory, timeout=15)
         elif kind == "gphoto2":
             pipe = GPhoto2Pipe(recorder)
             transport = reactor.spawnProcess(

@@ -485,13 +485,17 @@ def start_usb_camera(workdir, name="camera", body="700D",
 
 
 def start_server(workdir, camera_port, name="server", timeout=30.0,
-                 attempts=3, usb_socket=None, config=None):
+                 attempts=3, usb_socket=None, config=None,
+                 interface=LOOPBACK):
     """
     Start C{twistd -n fourcut} on a free loopback port for C{camera_port};
     retry with another port if it is taken before twistd gets it.
 
     @param config: a dict written as its YAML config file (C{{"camera":
         {"driver": "cli"}}}), or L{None}.
+    @param interface: the address it listens on: the loopback, or
+        C{0.0.0.0} inside the slow-link scenario's own network namespace
+        (its loopback and the links to the slow clients, nothing else).
     @return: the L{Child}, with C{.http_port}.
     """
     photos = os.path.join(workdir, name + "-photos")
@@ -514,7 +518,7 @@ def start_server(workdir, camera_port, name="server", timeout=30.0,
         else:
             # Auto-detected on the USB path, as a real body is.
             env = child_env({"FOURCUT_VUSB_SOCKET": usb_socket})
-        argv += ["--listen", "tcp:%d:interface=%s" % (port, LOOPBACK),
+        argv += ["--listen", "tcp:%d:interface=%s" % (port, interface),
                  "--photos", photos] + config_args
         child = Child(name, argv, os.path.join(workdir, name + ".log"),
                       env=env, cwd=workdir)
@@ -551,3 +555,28 @@ def _listening(port, timeout=5.0):
         except OSError:
             time.sleep(0.05)
     return False
+
+
+def start_relay(workdir, camera_port, name="relay", timeout=30.0):
+    """
+    Start the minimal asyncio relay (L{fourcut.bench.relay}) on a free
+    loopback port, reading C{gphoto2 --capture-movie --stdout} from
+    C{camera_port}.
+
+    @return: the L{Child}, with C{.http_port}; its gphoto2 child is
+        tracked as a stray so that it is ended should the relay fail to.
+    """
+    argv = [sys.executable, "-m", "fourcut.bench.relay", "0"] + gphoto2_argv(
+        camera_port, "--capture-movie", "--stdout")
+    child = Child(name, argv, os.path.join(workdir, name + ".log"))
+    try:
+        line = child.expect(lambda line: line.startswith("RELAY LISTENING"),
+                            timeout, "RELAY LISTENING")
+        child.http_port = int(line.split()[2])
+        line = child.expect(lambda line: line.startswith("BENCH PID"),
+                            timeout, "its gphoto2 PID")
+        track_stray(int(line.split()[2]))
+    except BaseException:
+        child.stop()
+        raise
+    return child

@@ -18,6 +18,18 @@ TARGET_CAPTURE_DELTA_MS = 100.0
 TARGET_GAP_SLACK_MS = 1000.0
 SLOW_FRAMES_PER_CLIENT = 2
 
+#: Slow-link targets (issue 13): frame age p90 within this of the ideal;
+#: fps at least this share of what the link can carry; fast clients' p99
+#: within this of the run without slow clients; fast clients' delivery.
+TARGET_LINK_AGE_SLACK_MS = 100.0
+TARGET_LINK_FPS_SHARE = 0.85
+TARGET_FAST_P99_DELTA_MS = 2.0
+TARGET_FAST_DELIVERY = 1.0
+#: The minimal relay against fourcut, same run: fourcut's server CPU at
+#: most this many times the relay's, its p99 at most this much more.
+TARGET_RELAY_CPU_RATIO = 1.5
+TARGET_RELAY_P99_DELTA_MS = 5.0
+
 #: Other processes' CPU (cores) in a window above which its timings are
 #: flagged as taken on a busy machine.
 NOISY_CPU = 0.5
@@ -49,7 +61,18 @@ def latency_summary(values):
 
 
 def group_label(client):
+    if client.get("label"):
+        return client["label"]
     return client["kind"] + (" slow" if client.get("slow") else "")
+
+
+def apart(client):
+    """
+    Whether a client is counted apart from the normal ones: a slow one
+    (it pauses) or one on a shaped link. Its frames count by when they
+    arrived, and it has no delivery share.
+    """
+    return bool(client.get("slow") or client.get("shaped"))
 
 
 def analyse(results, window_s):
@@ -70,14 +93,14 @@ def analyse(results, window_s):
             sent, recv = client["sent_us"], client["recv_us"]
             server = client.get("server_us")
             arrived = [i for i, t in enumerate(recv) if 0 <= t < window_us]
-            if client.get("slow"):
+            if apart(client):
                 # A slow client's frames are old when they arrive: count
                 # and time those that arrived in the window.
                 keep = arrived
             else:
                 keep = [i for i, t in enumerate(sent) if 0 <= t < window_us]
             seqs = {client["seq"][i] for i in keep}
-            if not client.get("slow"):
+            if not apart(client):
                 seen |= seqs
             latency = [(recv[i] - sent[i]) / 1e3 for i in keep]
             ingest = [(server[i] - sent[i]) / 1e3 for i in keep
@@ -88,7 +111,7 @@ def analyse(results, window_s):
             count = len(client["seq"])
             clients.append({
                 "label": group_label(client),
-                "slow": client.get("slow", False),
+                "slow": apart(client),
                 "error": client["error"],
                 "received": len(seqs),
                 "arrived": len(arrived),
@@ -96,6 +119,8 @@ def analyse(results, window_s):
                 "ingest": ingest,
                 "onward": onward,
                 "frame_bytes": client["bytes"] / count if count else None,
+                "bytes": client["bytes"],
+                "frames": count,
             })
     produced = (max(seen) - min(seen) + 1) if seen else 0
     groups = {}
@@ -112,9 +137,12 @@ def analyse(results, window_s):
         for m in members:
             if m["error"]:
                 errors[m["error"]] = errors.get(m["error"], 0) + 1
+        frames = sum(m["frames"] for m in members)
         summary = {
             "clients": len(members),
             "failed": sum(1 for m in members if m["error"]),
+            "frame_bytes": int(sum(m["bytes"] for m in members) / frames)
+            if frames else None,
             "delivery_min": _round(min(delivery), 4) if delivery else None,
             "delivery_mean": _round(sum(delivery) / len(delivery), 4)
             if delivery else None,
@@ -141,6 +169,33 @@ def analyse(results, window_s):
                    for label, members in sorted(groups.items())},
         "normal": summarise(normal) if normal else None,
     }
+
+
+def link_figures(group, rate_bits, camera_fps):
+    """
+    A shaped client's figures beside the ideal: one frame's transmission
+    at C{rate_bits} (the JPEG's own bytes, as the issue counts it; TCP,
+    IP and Ethernet headers add about 4.6% on the wire) plus one frame
+    interval; and the frames a second the link can carry, at most the
+    camera's.
+    """
+    frame = group.get("frame_bytes")
+    fps = group.get("fps_mean")
+    figures = {"frame_bytes": frame, "fps": fps,
+               "age_ms": group.get("latency_ms"),
+               "error": next(iter(group.get("errors") or {}), None)}
+    if not frame or not rate_bits:
+        figures.update(transmit_ms=None, ideal_ms=None, link_fps=None,
+                       fps_share=None)
+        return figures
+    transmit = frame * 8.0 / rate_bits
+    link_fps = min(camera_fps, 1.0 / transmit)
+    figures.update(
+        transmit_ms=round(transmit * 1e3, 1),
+        ideal_ms=round((transmit + 1.0 / camera_fps) * 1e3, 1),
+        link_fps=round(link_fps, 2),
+        fps_share=round(fps / link_fps, 3) if fps is not None else None)
+    return figures
 
 
 def capture_gaps(results):
@@ -412,7 +467,121 @@ def evaluate(scenarios):
                % (slow.get("rss_reference_clients"), SLOW_FRAMES_PER_CLIENT),
                None if limit is None else "<= %.1f MB" % limit, _mb(rss),
                None if rss is None or limit is None else rss <= limit)
+
+    slowlink = scenarios.get("slowlink")
+    if slowlink and "error" not in slowlink and not slowlink.get("skipped"):
+        _slowlink_targets(targets, slowlink)
+    relay = scenarios.get("relay")
+    if relay and "error" not in relay:
+        _relay_targets(targets, relay)
     return targets
+
+
+def _fast_p99(run):
+    return ((run.get("normal") or {}).get("latency_ms") or {}).get("p99")
+
+
+def _split_p99(run, key):
+    return ((run.get("normal") or {}).get(key) or {}).get("p99")
+
+
+def _split_note(run, reference):
+    """
+    Where a fast client's p99 went: before fourcut read the frame
+    (ingest) or after (onward), against the reference run.
+    """
+    values = [_split_p99(r, key) for key in ("ingest_ms",
+                                              "server_to_client_ms")
+              for r in (run, reference)]
+    if None in values:
+        return None
+    return ("ingest p99 %.1f vs %.1f ms, onward p99 %.1f vs %.1f ms "
+            "(without slow clients)" % tuple(values))
+
+
+def _slowlink_targets(targets, slowlink):
+    label = "7 slow link"
+    for run in slowlink.get("runs", []):
+        if "error" in run:
+            continue
+        for name, f in sorted(run.get("slow", {}).items()):
+            p90 = (f.get("age_ms") or {}).get("p90")
+            ideal = f.get("ideal_ms")
+            _check(targets, label, "%s: frame age p90 <= ideal + %g ms"
+                   % (name, TARGET_LINK_AGE_SLACK_MS),
+                   None if ideal is None else
+                   "<= %.0f ms" % (ideal + TARGET_LINK_AGE_SLACK_MS),
+                   _ms(p90), None if p90 is None or ideal is None
+                   else p90 <= ideal + TARGET_LINK_AGE_SLACK_MS)
+            share = f.get("fps_share")
+            _check(targets, label, "%s: fps >= %d%% of the link's"
+                   % (name, TARGET_LINK_FPS_SHARE * 100),
+                   None if f.get("link_fps") is None else ">= %.2f fps" % (
+                       f["link_fps"] * TARGET_LINK_FPS_SHARE),
+                   None if f.get("fps") is None else "%.2f fps (%.1f%%)" % (
+                       f["fps"], (share or 0) * 100),
+                   None if share is None else share >= TARGET_LINK_FPS_SHARE)
+    reference = slowlink.get("reference") or {}
+    ref_p99 = _fast_p99(reference)
+    runs = [r for r in slowlink.get("runs", []) if "error" not in r]
+    if runs:
+        worst = min(runs, key=lambda r: (r.get("normal") or {}).get(
+            "delivery_min") or 0)
+        delivery = (worst.get("normal") or {}).get("delivery_min")
+        _check(targets, label, "%d fast clients: every frame (worst run: "
+               "%g Mbit/s)" % (slowlink.get("fast_clients"),
+                               worst["rate_mbit"]),
+               ">= 100%", _pct(delivery), None if delivery is None
+               else delivery >= TARGET_FAST_DELIVERY)
+        timed = [r for r in runs if _fast_p99(r) is not None]
+        if timed and ref_p99 is not None:
+            worst = max(timed, key=_fast_p99)
+            delta = round(_fast_p99(worst) - ref_p99, 1)
+            _check(targets, label, "fast clients' p99 - without slow ones "
+                   "(worst run: %g Mbit/s)" % worst["rate_mbit"],
+                   "<= %g ms" % TARGET_FAST_P99_DELTA_MS,
+                   "%s (%s vs %s)" % (_ms(delta), _ms(_fast_p99(worst)),
+                                      _ms(ref_p99)),
+                   delta <= TARGET_FAST_P99_DELTA_MS,
+                   "; ".join(x for x in (noisy_note(worst), _split_note(
+                       worst, reference)) if x) or None)
+    many = slowlink.get("many")
+    if many and "error" not in many:
+        delivery = (many.get("normal") or {}).get("delivery_min")
+        _check(targets, label, "%d fast clients beside the slow ones at %g "
+               "Mbit/s: each >= 99%% of frames" % (
+                   (many.get("normal") or {}).get("clients") or 0,
+                   many["rate_mbit"]),
+               ">= 99%", _pct(delivery), None if delivery is None
+               else delivery >= TARGET_DELIVERY)
+
+
+def _relay_targets(targets, relay):
+    label = "8 relay"
+    runs = relay.get("runs") or {}
+    ours, theirs = runs.get("fourcut"), runs.get("relay")
+    if not ours or not theirs or "error" in ours or "error" in theirs:
+        return
+    n = relay.get("clients")
+    for what, run in (("fourcut", ours), ("relay", theirs)):
+        delivery = (run.get("normal") or {}).get("delivery_min")
+        _check(targets, label, "%s: every client >= 99%% of frames (%d "
+               "clients)" % (what, n), ">= 99%", _pct(delivery),
+               None if delivery is None else delivery >= TARGET_DELIVERY)
+    cpu, base = ours["server"].get("cpu"), theirs["server"].get("cpu")
+    if cpu is not None and base:
+        ratio = round(cpu / base, 2)
+        _check(targets, label, "fourcut CPU / relay CPU (%d clients)" % n,
+               "<= %.1f" % TARGET_RELAY_CPU_RATIO,
+               "%.2f (%.2f / %.2f core)" % (ratio, cpu, base),
+               ratio <= TARGET_RELAY_CPU_RATIO, noisy_note(ours))
+    p99, floor = _fast_p99(ours), _fast_p99(theirs)
+    if p99 is not None and floor is not None:
+        delta = round(p99 - floor, 1)
+        _check(targets, label, "fourcut p99 - relay p99 (%d clients)" % n,
+               "<= %g ms" % TARGET_RELAY_P99_DELTA_MS,
+               "%s (%s vs %s)" % (_ms(delta), _ms(p99), _ms(floor)),
+               delta <= TARGET_RELAY_P99_DELTA_MS, noisy_note(ours))
 
 
 def _pct(value):
@@ -741,6 +910,28 @@ def text(results):
                            slow["slow_clients"], SLOW_FRAMES_PER_CLIENT,
                            slow.get("frame_bytes")))
 
+    slowlink = scenarios.get("slowlink")
+    if slowlink:
+        out.append("")
+        out.append("7. Slow links (HTB-shaped downloads in a private "
+                   "network namespace) beside fast clients")
+        if slowlink.get("skipped"):
+            out.append("  skipped: " + slowlink["skipped"])
+        elif "error" in slowlink:
+            out.append("  ERROR: " + slowlink["error"])
+        else:
+            out += _slowlink_lines(slowlink)
+
+    relay = scenarios.get("relay")
+    if relay:
+        out.append("")
+        out.append("8. The minimal relay (asyncio, the same gphoto2 output "
+                   "and latest-frame rule) and fourcut, HTTP multipart")
+        if "error" in relay:
+            out.append("  ERROR: " + relay["error"])
+        else:
+            out += _relay_lines(relay)
+
     out.append("")
     out.append("Targets")
     rows = [[t["scenario"], t["target"], t["limit"], t["measured"],
@@ -757,6 +948,116 @@ def text(results):
         out.append("Errors:")
         out += ["  " + e for e in results["errors"]]
     return "\n".join(out)
+
+
+def _slowlink_lines(slowlink):
+    out = []
+    setup = slowlink.get("setup") or {}
+    out.append("  %s; TCP congestion control %s; camera %g fps" % (
+        setup.get("shaping"), setup.get("congestion_control"),
+        slowlink.get("fps")))
+    out.append("  width=480: %s" % ((slowlink.get("width") or {}).get(
+        "detail"),))
+    rows = []
+    for run in slowlink.get("runs", []) + (
+            [slowlink["many"]] if slowlink.get("many") else []):
+        if "error" in run:
+            rows.append(["ERROR: " + run["error"]] + [None] * 11)
+            continue
+        for name, f in sorted(run.get("slow", {}).items()):
+            age = f.get("age_ms") or {}
+            rows.append([name + (" (many)" if run is slowlink.get("many")
+                                 else ""),
+                         f.get("fps"), f.get("link_fps"),
+                         None if f.get("fps_share") is None
+                         else f["fps_share"] * 100,
+                         age.get("p50"), age.get("p90"), age.get("max"),
+                         f.get("ideal_ms"),
+                         None if age.get("p90") is None
+                         or f.get("ideal_ms") is None
+                         else round(age["p90"] - f["ideal_ms"], 1),
+                         f.get("frame_bytes"), age.get("samples"),
+                         f.get("error")])
+    out.append(table(["slow client", "fps", "link fps", "% of link",
+                      "age p50 ms", "p90 ms", "max ms", "ideal ms",
+                      "p90 - ideal", "B/frame", "n", "error"], rows))
+    out.append("  ideal = one frame's transmission at the link's rate + one "
+               "frame interval; link fps = what the rate carries of those "
+               "frames, at most the camera's")
+    rows = []
+    reference = slowlink.get("reference")
+    for name, run in ([("without slow clients", reference)] if reference
+                      else []) + [
+            ("beside %g Mbit/s%s" % (r["rate_mbit"], "" if not r.get("width")
+                                     else " w%d" % r["width"]), r)
+            for r in slowlink.get("runs", []) if "error" not in r] + (
+            [("%d fast, %g Mbit/s" % (slowlink["many"]["clients"] - len(
+                slowlink["many"].get("slow", {})),
+                slowlink["many"]["rate_mbit"]), slowlink["many"])]
+            if slowlink.get("many") and "error" not in slowlink["many"]
+            else []):
+        normal = run.get("normal") or {}
+        latency = normal.get("latency_ms") or {}
+        rows.append([name, normal.get("clients"),
+                     None if normal.get("delivery_min") is None
+                     else normal["delivery_min"] * 100,
+                     latency.get("p50"), latency.get("p99"),
+                     latency.get("max"), _split_p99(run, "ingest_ms"),
+                     _split_p99(run, "server_to_client_ms"),
+                     run["server"].get("cpu"), run.get("other_cpu")])
+    out.append("  Fast clients (on the namespace's loopback, unshaped):")
+    out.append(table(["run", "clients", "min recv%", "p50 ms", "p99 ms",
+                      "max ms", "ingest p99", "onward p99", "srv CPU",
+                      "other CPU"], rows, "    "))
+    links = [(r["rate_mbit"], r.get("links")) for r in slowlink.get("runs", [])
+             if r.get("links")]
+    if links:
+        out.append("  links (HTB class): " + "; ".join(
+            "%g Mbit/s: %s" % (rate, ", ".join(
+                "%s B sent, %s dropped" % (l["sent_bytes"], l["dropped"])
+                for l in stats)) for rate, stats in links))
+    return out
+
+
+def _relay_lines(relay):
+    rows = []
+    runs = relay.get("runs") or {}
+    for what in ("relay", "fourcut"):
+        run = runs.get(what)
+        if not run:
+            continue
+        if "error" in run:
+            rows.append([what, "ERROR: " + run["error"]] + [None] * 9)
+            continue
+        normal = run.get("normal") or {}
+        latency = normal.get("latency_ms") or {}
+        rows.append([what, run["clients"], normal.get("failed"),
+                     None if normal.get("delivery_min") is None
+                     else normal["delivery_min"] * 100,
+                     latency.get("p50"), latency.get("p99"),
+                     latency.get("max"), _split_p99(run, "ingest_ms"),
+                     _split_p99(run, "server_to_client_ms"),
+                     run["server"].get("cpu"), run.get("gphoto2_cpu"),
+                     run["server"].get("rss_peak_mb"), _sum(run.get(
+                         "client_cpu")), run.get("other_cpu")])
+    out = [table(["server", "clients", "failed", "min recv%", "p50 ms",
+                  "p99 ms", "max ms", "ingest p99", "onward p99", "srv CPU",
+                  "source CPU", "srv RSS MB", "client CPU", "other CPU"],
+                 rows)]
+    out.append("  ingest = the server's read time (X-Timestamp) - camera "
+               "timestamp; onward = client receive time - the server's read "
+               "time")
+    out.append("  source CPU: the relay's gphoto2 child; fourcut's camera "
+               "worker (driver: held) or gphoto2 child")
+    for what in ("relay", "fourcut"):
+        run = runs.get(what) or {}
+        if len(run.get("p99s_ms") or ()) > 1:
+            out.append("  %s: p99 of its %d runs %s ms, server CPU %s" % (
+                what, len(run["p99s_ms"]),
+                ", ".join(str(x) for x in run["p99s_ms"]),
+                ", ".join(str(x) for x in (relay.get("cpu") or {}).get(
+                    what, []))))
+    return out
 
 
 # Chart -------------------------------------------------------------------

@@ -16,7 +16,7 @@ import tempfile
 import time
 import urllib.request
 
-from . import procs, report
+from . import netns, procs, report
 from .procs import Child, ChildError
 
 
@@ -96,9 +96,10 @@ class Bench:
                                                    fps))
         return camera
 
-    def server(self, camera):
+    def server(self, camera, interface=procs.LOOPBACK):
         server = procs.start_server(self.workdir, camera.port,
-                                    self._name("server"))
+                                    self._name("server"),
+                                    interface=interface)
         self.log("  server pid %d on port %d" % (server.pid,
                                                  server.http_port))
         return server
@@ -130,11 +131,15 @@ class Bench:
 
     def stream(self, name, clients, camera=None, server=None,
                use_server=True, duration=None, warmup=None,
-               capture_at=None):
+               capture_at=None, server_interface=procs.LOOPBACK):
         """
         One measurement window: start what is missing (camera, server),
         the client processes, wait until every client has a frame, then
         measure. Ends what it started.
+
+        Clients with a C{"netns"} (the C{ip netns exec} prefix of another
+        network namespace, as a list) run in a client process of their own
+        there, with their own C{"host"}.
         """
         options = self.options
         duration = options.duration if duration is None else duration
@@ -147,14 +152,22 @@ class Bench:
                 camera = self.camera()
                 started.append(camera)
             if use_server and server is None:
-                server = self.server(camera)
+                server = self.server(camera, server_interface)
                 started.append(server)
             if server is not None:
                 sampler = procs.RSSSampler(server.pid)
             clients, note = self.client_mix(clients, server)
-            count = self.client_procs(len(clients))
-            shares = [clients[i::count] for i in range(count)]
-            for index, share in enumerate(shares):
+            here = [c for c in clients if not c.get("netns")]
+            count = self.client_procs(len(here))
+            shares = [(here[i::count], []) for i in range(count)]
+            elsewhere = {}
+            for client in clients:
+                if client.get("netns"):
+                    elsewhere.setdefault(tuple(client["netns"]), []).append(
+                        {k: v for k, v in client.items() if k != "netns"})
+            shares += [(share, list(prefix))
+                       for prefix, share in elsewhere.items()]
+            for index, (share, prefix) in enumerate(shares):
                 if not share:
                     continue
                 base = os.path.join(self.workdir, self._name(
@@ -171,8 +184,8 @@ class Bench:
                     json.dump(spec, f)
                 child = Child(
                     os.path.basename(base),
-                    [sys.executable, "-m", "fourcut.bench.clients",
-                     base + ".spec.json", base + ".result.json"],
+                    prefix + [sys.executable, "-m", "fourcut.bench.clients",
+                              base + ".spec.json", base + ".result.json"],
                     base + ".log", stdin=True)
                 child.result_path = base + ".result.json"
                 clients_procs.append(child)
@@ -743,6 +756,157 @@ class Bench:
                 + slow * report.SLOW_FRAMES_PER_CLIENT * frame / report.MB, 1)
         return run
 
+    # The slow-link scenario and the minimal relay (issue 13) -------------
+
+    def slowlink(self):
+        """
+        Slow screens on shaped links beside fast ones: in a private network
+        (L{fourcut.bench.netns}), one HTTP multipart and one WebSocket
+        binary client, each on a link of its own whose download is shaped
+        by HTB to each rate in turn, beside C{--slowlink-fast} clients on
+        the namespace's loopback; first those fast clients alone, the
+        reference. Then, if the server honours C{/preview?width=W}, the
+        same at C{width=480}; then C{--slowlink-many} fast clients beside
+        the slow ones at 4 Mbit/s.
+        """
+        options = self.options
+        why = netns.unavailable()
+        if why:
+            self.log("slowlink: skipped: " + why)
+            return {"skipped": why}
+        rates = options.slowlink_rates
+        fast = options.slowlink_fast
+        self.log("slowlink: %d fast clients, slow HTTP and WebSocket clients "
+                 "at %s Mbit/s" % (fast, ", ".join("%g" % r for r in rates)))
+        try:
+            lab = netns.Lab(links=2)
+            lab.__enter__()
+        except netns.Unavailable as e:
+            self.log("slowlink: skipped: %s" % (e,))
+            return {"skipped": str(e)}
+        try:
+            result = {"setup": lab.describe(), "fps": options.fps,
+                      "fast_clients": fast, "rates_mbit": rates}
+            self.log("  namespaces %s and %s; TCP %s" % (
+                lab.bench, lab.far, result["setup"]["congestion_control"]))
+            everywhere = "0.0.0.0"
+            camera = self.camera()
+            server = None
+            try:
+                server = self.server(camera, everywhere)
+                result["width"] = width_probe(procs.LOOPBACK,
+                                              server.http_port, 480)
+                self.log("  /preview?width=480: %s" % (
+                    result["width"]["detail"],))
+                result["reference"] = self._strip(self.stream(
+                    "slowlink-ref", mix(fast, "ws-binary"), camera=camera,
+                    server=server))
+            finally:
+                if server is not None:
+                    server.stop()
+                camera.stop()
+            result["runs"] = []
+            variants = [None]
+            if result["width"]["supported"]:
+                variants.append(480)
+            for width in variants:
+                for rate in rates:
+                    result["runs"].append(self._slowlink_run(
+                        lab, rate, mix(fast, "ws-binary"), width))
+            if options.slowlink_many:
+                result["many"] = self._slowlink_run(
+                    lab, 4.0, mix(options.slowlink_many, "ws-binary"), None)
+        finally:
+            lab.__exit__(None, None, None)
+        return result
+
+    def _slowlink_run(self, lab, rate, fast_clients, width):
+        self.log("  slow links at %g Mbit/s%s beside %d fast clients" % (
+            rate, "" if width is None else ", width=%d" % width,
+            len(fast_clients)))
+        lab.shape(rate * 1e6)
+        suffix = "%g Mbit/s" % rate + ("" if width is None
+                                       else " w%d" % width)
+        slow = [{"kind": "http", "shaped": True, "netns": lab.exec_argv(),
+                 "host": lab.server_address(0),
+                 "label": "http slow " + suffix}]
+        if width is None:
+            slow.append({"kind": "ws-binary", "shaped": True,
+                         "netns": lab.exec_argv(),
+                         "host": lab.server_address(1),
+                         "label": "ws-binary slow " + suffix})
+        else:
+            slow[0]["path"] = "/preview?width=%d" % width
+        run = self._strip(self.stream(
+            "slowlink-%g%s" % (rate, "" if width is None else "-w%d" % width),
+            fast_clients + slow, server_interface="0.0.0.0"))
+        run["rate_mbit"] = rate
+        run["width"] = width
+        run["links"] = lab.link_stats()
+        run["slow"] = {label: report.link_figures(
+            group, rate * 1e6, self.options.fps)
+            for label, group in run["groups"].items() if " slow " in label}
+        for label, figures in run["slow"].items():
+            age = figures["age_ms"] or {}
+            self.log("    %s: %s fps of %s, age p50/p90/max %s/%s/%s ms, "
+                     "ideal %s ms%s" % (
+                         label, figures["fps"], figures["link_fps"],
+                         age.get("p50"), age.get("p90"), age.get("max"),
+                         figures["ideal_ms"], "" if not figures["error"]
+                         else "; " + figures["error"]))
+        return run
+
+    @staticmethod
+    def _strip(run):
+        run.pop("_results", None)
+        return run
+
+    def relay(self):
+        """
+        fourcut against the minimal asyncio relay (L{fourcut.bench.relay}),
+        C{--relay-clients} HTTP multipart clients each, interleaved
+        (relay, fourcut, fourcut, relay, ...) C{--repeat} times on fresh
+        cameras; the run with the median p99 of each is kept.
+        """
+        options = self.options
+        clients = options.relay_clients
+        self.log("relay: %d multipart clients, minimal asyncio relay and "
+                 "fourcut, %d runs each" % (clients, options.repeat))
+        runs_of = {"relay": [], "fourcut": []}
+        for index in range(options.repeat):
+            order = ("relay", "fourcut") if index % 2 == 0 else (
+                "fourcut", "relay")
+            for what in order:
+                runs_of[what].append(self._relay_fanout(what, clients))
+        chosen = {what: median_run(found) for what, found in runs_of.items()}
+        for what, run in chosen.items():
+            normal = run.get("normal") or {}
+            self.log("  %s: p99 %s ms, server CPU %s core" % (
+                what, (normal.get("latency_ms") or {}).get("p99"),
+                run["server"].get("cpu")))
+        return {"clients": clients, "runs": chosen,
+                "cpu": {what: [r["server"].get("cpu") for r in found]
+                        for what, found in runs_of.items()}}
+
+    def _relay_fanout(self, what, clients):
+        camera = self.camera()
+        server = None
+        try:
+            if what == "relay":
+                server = procs.start_relay(self.workdir, camera.port,
+                                           self._name("relay"))
+                self.log("  relay pid %d on port %d" % (server.pid,
+                                                       server.http_port))
+            else:
+                server = self.server(camera)
+            run = self.stream("relay-" + what, [{"kind": "http"}] * clients,
+                              camera=camera, server=server)
+        finally:
+            if server is not None:
+                server.stop()
+            camera.stop()
+        return self._strip(run)
+
 
 def run_p99(run):
     """
@@ -765,6 +929,83 @@ def median_run(runs):
     chosen = ordered[(len(ordered) - 1) // 2]
     chosen["p99s_ms"] = [run_p99(r) for r in runs]
     return chosen
+
+
+def jpeg_size(data):
+    """
+    C{(width, height)} of a JPEG from its SOF segment, or L{None}.
+    """
+    position = 2
+    while position + 9 <= len(data):
+        if data[position] != 0xFF:
+            return None
+        marker = data[position + 1]
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            position += 2
+            continue
+        length = int.from_bytes(data[position + 2:position + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            height = int.from_bytes(data[position + 5:position + 7], "big")
+            width = int.from_bytes(data[position + 7:position + 9], "big")
+            return width, height
+        position += 2 + length
+    return None
+
+
+def width_probe(host, port, width, timeout=10.0):
+    """
+    Whether the server sends frames C{width} pixels wide for
+    C{/preview?width=W}: C{{"supported", "detail"}}.
+    """
+    request = ("GET /preview?width=%d&timeout=3 HTTP/1.0\r\nHost: %s:%d"
+               "\r\n\r\n" % (width, host, port)).encode("ascii")
+    data = b""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as s:
+            s.sendall(request)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+                size = _first_part(data)
+                if size is not None and size[1] <= len(data):
+                    break
+    except OSError as e:
+        return {"supported": False, "detail": "probe failed: %s" % (e,)}
+    status = data.split(b"\r\n", 1)[0].decode("latin-1")
+    if " 200 " not in status + " ":
+        return {"supported": False, "detail": "not implemented yet: the "
+                "server answered %r" % (status,)}
+    part = _first_part(data)
+    found = jpeg_size(data[part[0]:part[1]]) if part else None
+    if found is None:
+        return {"supported": False, "detail": "no frame in its answer"}
+    if found[0] != width:
+        return {"supported": False, "detail": "not implemented yet: the "
+                "server ignored width=%d and sent %dx%d frames"
+                % ((width,) + found)}
+    return {"supported": True, "detail": "%dx%d frames" % found}
+
+
+def _first_part(data):
+    """
+    Where the first multipart part's JPEG lies in C{data}: C{(start,
+    end)}, or L{None} before its headers are in.
+    """
+    head = data.find(b"\r\n\r\n")
+    if head < 0:
+        return None
+    part = data.find(b"\r\n\r\n", head + 4)
+    if part < 0:
+        return None
+    headers = data[head + 4:part].lower()
+    at = headers.find(b"content-length:")
+    if at < 0:
+        return None
+    length = int(headers[at + 15:].split(b"\r\n", 1)[0])
+    return part + 4, part + 4 + length
 
 
 def describe_error(error):

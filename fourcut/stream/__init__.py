@@ -1,0 +1,6 @@
+"""
+Where a frame goes on its way to a client.
+
+L{fourcut.stream.pacing}: how much the kernel still holds for a client's
+socket, and whether the next live-view frame may be written now.
+"""

@@ -1,0 +1,347 @@
+"""
+Tests of L{fourcut.stream.pacing}: reading what the kernel still holds for
+a socket (on real loopback TCP sockets whose peer stops reading, and on
+descriptors that cannot say), and the pure rule deciding when the next
+frame may go.
+"""
+
+import fcntl
+import os
+import socket
+import struct
+import termios
+import time
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from fourcut.stream import pacing
+from fourcut.stream.pacing import FramePacer, KernelQueue
+
+
+def inq(sock):
+    """
+    Bytes waiting in C{sock}'s receive queue (FIONREAD).
+    """
+    return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD,
+                                          b"\0\0\0\0"))[0]
+
+
+def eventually(check, timeout=5.0):
+    """
+    Poll C{check()} until it returns something true, or C{timeout}: the
+    last value.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.005)
+
+
+class LoopbackPair:
+    """
+    A connected TCP pair on 127.0.0.1 whose receiving end has a small
+    receive buffer and does not read: what a stalled screen looks like to
+    the server.
+    """
+
+    def __init__(self, testcase, rcvbuf=4096):
+        listener = socket.socket()
+        testcase.addCleanup(listener.close)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        self.receiver = socket.socket()
+        testcase.addCleanup(self.receiver.close)
+        # Before connecting, so that the window it offers is small.
+        self.receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.receiver.connect(listener.getsockname())
+        self.sender, _ = listener.accept()
+        testcase.addCleanup(self.sender.close)
+        self.sender.setblocking(False)
+        self.written = 0
+
+    def fill(self):
+        """
+        Write until the kernel takes no more.
+        """
+        chunk = b"\x55" * 65536
+        while True:
+            try:
+                self.written += self.sender.send(chunk)
+            except BlockingIOError:
+                return self.written
+
+    def drain(self, timeout=5.0):
+        """
+        Read everything written so far.
+        """
+        self.receiver.settimeout(timeout)
+        got = 0
+        while got < self.written:
+            data = self.receiver.recv(1 << 20)
+            if not data:
+                break
+            got += len(data)
+        return got
+
+
+class KernelQueueTests(SynchronousTestCase):
+    """
+    What the kernel holds, read from real sockets.
+    """
+
+    def test_stalled_peer(self):
+        """
+        While the peer does not read, SIOCOUTQ counts every byte written
+        that the peer has not taken into its receive queue: unsent and
+        unacknowledged. TCP_INFO's fallback gives the same number, and the
+        unsent part (SIOCOUTQNSD) is no more than that.
+        """
+        pair = LoopbackPair(self)
+        written = pair.fill()
+        self.assertGreater(written, 65536)
+        settled = eventually(lambda: pacing.outq(pair.sender)
+                             == written - inq(pair.receiver))
+        queued = pacing.outq(pair.sender)
+        self.assertTrue(settled, (written, queued, inq(pair.receiver)))
+        self.assertGreater(queued, 65536)
+        self.assertLessEqual(pacing.notsent(pair.sender), queued)
+        self.assertGreater(pacing.notsent(pair.sender), 0)
+        info = pacing.tcp_info(pair.sender)
+        self.assertEqual(info["state"], 1)           # TCP_ESTABLISHED
+        self.assertEqual(pacing.queued_from_tcp_info(info), queued)
+        # A descriptor is as good as the socket.
+        self.assertEqual(pacing.outq(pair.sender.fileno()), queued)
+        self.assertEqual(pacing.queued_from_tcp_info(
+            pacing.tcp_info(pair.sender.fileno())), queued)
+
+        kernel = KernelQueue(pair.sender)
+        self.assertEqual(kernel.method, "SIOCOUTQ")
+        self.assertIsNone(kernel.why)
+        self.assertEqual(kernel.read(), queued)
+
+    def test_drained(self):
+        """
+        Once the peer has read everything, nothing is held.
+        """
+        pair = LoopbackPair(self)
+        pair.fill()
+        kernel = KernelQueue(pair.sender)
+        self.assertGreater(kernel.read(), 0)
+        self.assertEqual(pair.drain(), pair.written)
+        self.assertEqual(eventually(lambda: kernel.read() == 0), True)
+        self.assertEqual(pacing.queued_from_tcp_info(
+            pacing.tcp_info(pair.sender)), 0)
+        self.assertEqual(pacing.notsent(pair.sender), 0)
+
+    def test_tcp_info_method(self):
+        """
+        The TCP_INFO source reads the same queue as SIOCOUTQ.
+        """
+        pair = LoopbackPair(self)
+        pair.fill()
+        kernel = KernelQueue(pair.sender)
+        kernel.method = "TCP_INFO"
+        self.assertTrue(eventually(
+            lambda: kernel.read() == pacing.outq(pair.sender)))
+        self.assertGreater(kernel.read(), 65536)
+
+    def test_listening_socket(self):
+        """
+        A listening socket has no peer: no queue to speak of.
+        """
+        listener = socket.socket()
+        self.addCleanup(listener.close)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        self.assertIsNone(pacing.outq(listener))
+        self.assertIsNone(pacing.queued_from_tcp_info(
+            pacing.tcp_info(listener)))
+        kernel = KernelQueue(listener)
+        self.assertIsNone(kernel.method)
+        self.assertIn("TCP", kernel.why)
+        self.assertIsNone(kernel.read())
+
+    def test_not_a_socket(self):
+        """
+        A pipe answers nothing: None, never an exception.
+        """
+        read, write = os.pipe()
+        self.addCleanup(os.close, read)
+        self.addCleanup(os.close, write)
+        os.write(write, b"x" * 100)
+        self.assertIsNone(pacing.outq(write))
+        self.assertIsNone(pacing.notsent(write))
+        self.assertIsNone(pacing.tcp_info(write))
+        kernel = KernelQueue(write)
+        self.assertIsNone(kernel.method)
+        self.assertIsNone(kernel.read())
+
+    def test_udp_has_no_tcp_info(self):
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.addCleanup(udp.close)
+        self.assertIsNone(pacing.tcp_info(udp))
+
+    def test_closed_socket(self):
+        """
+        After the socket is closed, reading says None.
+        """
+        pair = LoopbackPair(self)
+        kernel = KernelQueue(pair.sender)
+        self.assertEqual(kernel.method, "SIOCOUTQ")
+        pair.sender.close()
+        self.assertIsNone(kernel.read())
+
+
+class TCPInfoArithmeticTests(SynchronousTestCase):
+    def test_counters(self):
+        info = {"state": 1, "notsent_bytes": 1000, "bytes_sent": 50000,
+                "bytes_retrans": 2000, "bytes_acked": 40000,
+                "unacked": 99, "snd_mss": 1448}
+        self.assertEqual(pacing.queued_from_tcp_info(info), 9000)
+
+    def test_old_kernel(self):
+        """
+        Without the byte counters (before Linux 4.19): unacked segments
+        times the MSS.
+        """
+        info = {"state": 1, "notsent_bytes": 1000, "bytes_sent": None,
+                "bytes_retrans": None, "bytes_acked": 4, "unacked": 3,
+                "snd_mss": 1448}
+        self.assertEqual(pacing.queued_from_tcp_info(info), 1000 + 3 * 1448)
+
+    def test_unknown(self):
+        self.assertIsNone(pacing.queued_from_tcp_info(None))
+        self.assertIsNone(pacing.queued_from_tcp_info(
+            {"state": 1, "notsent_bytes": None}))
+        self.assertIsNone(pacing.queued_from_tcp_info(
+            {"state": 1, "notsent_bytes": 5, "bytes_sent": None,
+             "bytes_retrans": None, "bytes_acked": None, "unacked": 2,
+             "snd_mss": 0}))
+        self.assertIsNone(pacing.queued_from_tcp_info(
+            {"state": 10, "notsent_bytes": 0, "bytes_sent": 0,
+             "bytes_retrans": 0, "bytes_acked": 0}))
+
+
+class FramePacerTests(SynchronousTestCase):
+    """
+    The rule: the next frame goes once at most max(floor, fraction x last
+    frame) bytes are still held.
+    """
+
+    def test_threshold(self):
+        pacer = FramePacer(fraction=0.05, floor=8192)
+        self.assertEqual(pacer.threshold(), 8192)          # no frame yet
+        self.assertEqual(pacer.threshold(100000), 8192)
+        self.assertEqual(pacer.threshold(170000), 8500)
+        pacer.sent(0.0, 400000)
+        self.assertEqual(pacer.threshold(), 20000)
+        self.assertEqual(pacer.last_size, 400000)
+        self.assertEqual(pacer.frames, 1)
+
+    def test_may_send(self):
+        pacer = FramePacer(fraction=0.05, floor=8192)
+        self.assertTrue(pacer.may_send(0))
+        self.assertTrue(pacer.may_send(8192))
+        self.assertFalse(pacer.may_send(8193))
+        self.assertTrue(pacer.may_send(8500, last_size=170000))
+        self.assertFalse(pacer.may_send(8501, last_size=170000))
+
+    def test_unknown_queue_sends(self):
+        """
+        Where the kernel cannot say, the pacer never holds a frame back:
+        the writer keeps today's behaviour.
+        """
+        pacer = FramePacer()
+        pacer.sent(0.0, 170000)
+        self.assertTrue(pacer.may_send(None))
+        self.assertEqual(pacer.wait(1.0, None), 0.0)
+        self.assertEqual(pacer.held, 0)
+
+    def test_wait_from_drain_rate(self):
+        """
+        Held back, the pacer suggests when to look again: the time the
+        queue should take to drain to the threshold at the rate it drained
+        between the last two checks, within [min_wait, max_wait].
+        """
+        pacer = FramePacer(fraction=0.05, floor=8192, horizon=0,
+                           min_wait=0.002, max_wait=0.1)
+        pacer.sent(10.0, 170000, queued=170000)
+        # 500 KB/s (4 Mbit/s): 50 000 bytes left in 0.1 s; 111 500 more to
+        # go would take 0.223 s, more than max_wait.
+        self.assertAlmostEqual(pacer.wait(10.1, 120000), 0.1)
+        self.assertAlmostEqual(pacer.rate, 500000)
+        self.assertAlmostEqual(pacer.wait(10.2, 50000),
+                               (50000 - 8500) / 700000)
+        self.assertAlmostEqual(pacer.wait(10.3, 20000), (20000 - 8500)
+                               / 300000)
+        self.assertAlmostEqual(pacer.wait(10.301, 9000), 0.002)  # min_wait
+        self.assertEqual(pacer.wait(10.31, 8000), 0.0)
+        self.assertEqual(pacer.held, 4)
+
+    def test_wait_without_rate(self):
+        """
+        With no drain seen yet (the first check after a write whose queue
+        is unknown, or a queue that did not move), min_wait.
+        """
+        pacer = FramePacer(min_wait=0.005)
+        pacer.sent(0.0, 170000)
+        self.assertEqual(pacer.wait(0.01, 150000), 0.005)
+        self.assertEqual(pacer.wait(0.02, 150000), 0.005)
+        self.assertIsNone(pacer.rate)
+
+    def test_write_restarts_the_estimate(self):
+        """
+        The queue jumps when a frame is written: the drain is measured from
+        after the write, not across it.
+        """
+        pacer = FramePacer(min_wait=0.001, max_wait=1.0, horizon=0)
+        pacer.sent(0.0, 100000, queued=100000)
+        pacer.wait(0.1, 50000)                     # 500 KB/s
+        self.assertEqual(pacer.rate, 500000)
+        self.assertEqual(pacer.wait(0.2, 0), 0.0)
+        pacer.sent(0.2, 100000)                    # queue unknown
+        self.assertEqual(pacer.wait(0.3, 90000), 0.001)
+        self.assertEqual(pacer.rate, 500000)       # not (0 - 90000)/0.1
+
+    def test_horizon(self):
+        """
+        What the link drains within the horizon may also still be queued:
+        a fast link is not held for the tail of a frame, a slow one is.
+        """
+        fast = FramePacer(horizon=0.01, min_wait=0.002)
+        fast.sent(0.0, 170000, queued=170000)
+        # 100 KB left after 2 ms: 35 MB/s, so 350 KB may be queued.
+        self.assertEqual(fast.wait(0.002, 100000), 0.0)
+        self.assertEqual(fast.threshold(), 350000)
+        self.assertEqual(fast.held, 0)
+        slow = FramePacer(horizon=0.01, min_wait=0.002, max_wait=1.0)
+        slow.sent(0.0, 170000, queued=170000)
+        # 500 KB/s: 5 KB in 10 ms, less than 5% of the frame.
+        self.assertAlmostEqual(slow.wait(0.1, 120000),
+                               (120000 - 8500) / 500000)
+        self.assertEqual(slow.threshold(), 8500)
+        self.assertEqual(slow.held, 1)
+
+    def test_bad_arguments(self):
+        self.assertRaises(ValueError, FramePacer, horizon=-1)
+        self.assertRaises(ValueError, FramePacer, fraction=-0.1)
+        self.assertRaises(ValueError, FramePacer, floor=-1)
+        self.assertRaises(ValueError, FramePacer, min_wait=0)
+        self.assertRaises(ValueError, FramePacer, min_wait=0.2, max_wait=0.1)
+
+    def test_with_a_stalled_socket(self):
+        """
+        The two halves together: a peer that stops reading holds the next
+        frame back; once it has read, the frame may go.
+        """
+        pair = LoopbackPair(self)
+        kernel = KernelQueue(pair.sender)
+        pacer = FramePacer()
+        self.assertEqual(pacer.wait(time.monotonic(), kernel.read()), 0.0)
+        pacer.sent(time.monotonic(), pair.fill())
+        self.assertGreater(pacer.wait(time.monotonic(), kernel.read()), 0)
+        pair.drain()
+        self.assertTrue(eventually(
+            lambda: pacer.wait(time.monotonic(), kernel.read()) == 0.0))
