@@ -433,6 +433,22 @@ class HeldDriverTests(SynchronousTestCase):
         self.driver.get("imgsettings", "iso")
         self.assertEqual(len(self.workers), 2)
 
+    def test_next_worker_waits_for_the_last_to_be_gone(self):
+        """
+        Never two processes talking to the camera: a use while the old
+        worker is still being ended starts the new one only once it has
+        exited.
+        """
+        self.driver.get("imgsettings", "iso")
+        first = self.workers[0]
+        first.stopping = True
+        d = self.driver.get("imgsettings", "iso")
+        self.assertEqual(len(self.workers), 1)
+        self.assertNoResult(d)
+        first.die()
+        self.successResultOf(d)
+        self.assertEqual(len(self.workers), 2)
+
     def test_worker_death_ends_live_view(self):
         live = self.driver.start_live_view(lambda data, ts: None)
         self.workers[0].die("Segmentation fault")

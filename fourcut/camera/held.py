@@ -165,6 +165,13 @@ class HeldDriver:
         """
         self._cancel_release()
         worker = self.worker
+        if worker is not None and worker.stopping:
+            # Never two processes talking to the camera: the next worker
+            # starts once this one is gone.
+            gone = defer.Deferred()
+            worker.ended.addBoth(lambda result: (gone.callback(None),
+                                                 result)[1])
+            return gone.addCallback(lambda _: self._ready())
         if worker is not None and worker.running and not worker.stopping:
             if self._starting is not None:
                 waiter = defer.Deferred()
