@@ -7,6 +7,8 @@ interface claimed). L{stop} escalates SIGINT, SIGTERM, SIGKILL, each after
 a timeout; L{run} runs a command to completion under a deadline.
 """
 
+import signal
+
 from twisted.internet import defer, error
 from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger
@@ -43,6 +45,16 @@ class Result:
         return "<Result %r exit=%r signal=%r timed_out=%r stderr=%r>" % (
             self.argv, self.exit_code, self.signal, self.timed_out,
             self.stderr[-300:])
+
+
+def signal_name(number):
+    """
+    C{"SIGKILL"} for 9: how a child's end is told to people.
+    """
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return "signal %d" % (number,)
 
 
 def stop(reactor, transport, ended, grace=STOP_GRACE):

@@ -14,7 +14,6 @@ cameras or setups where a long-lived python-gphoto2 session misbehaves.
 
 import os
 import re
-import signal
 import tempfile
 
 from twisted.internet import defer, threads
@@ -40,11 +39,7 @@ def failure_text(result, what, deadline):
         text += "\nfourcut: %s overran its %gs deadline\n" % (what, deadline)
     elif not text.strip():
         if result.signal is not None:
-            try:
-                name = signal.Signals(result.signal).name
-            except ValueError:
-                name = "signal %d" % (result.signal,)
-            how = "was ended by %s" % (name,)
+            how = "was ended by %s" % (process.signal_name(result.signal),)
         elif result.exit_code:
             how = "exited with status %d" % (result.exit_code,)
         else:

@@ -22,7 +22,6 @@ restart.
 
 import itertools
 import os
-import signal
 import sys
 
 from twisted.internet import defer, error
@@ -85,11 +84,7 @@ class WorkerEnded:
     @property
     def how(self):
         if self.signal is not None:
-            try:
-                name = signal.Signals(self.signal).name
-            except ValueError:
-                name = "signal %d" % (self.signal,)
-            return "killed by %s" % (name,)
+            return "killed by %s" % (process.signal_name(self.signal),)
         return "exit status %s" % (self.exit_code,)
 
     def __repr__(self):
