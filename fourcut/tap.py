@@ -197,7 +197,9 @@ def makeService(options, reactor=None):
         log.warn("logging.format {format} is for fourcut's own log; with "
                  "--syslog or --logger twistd's stands",
                  format=config.logging.format)
-    HangupService(log_target, reactor).setServiceParent(top)
+    # Before the port listens: once "fourcut: open" is logged, a SIGHUP
+    # (logrotate, systemctl reload) must find its handler, not end fourcut.
+    HangupService(log_target, reactor).setServiceParent(front)
 
     gphoto2 = GPhoto2(port=config.camera.port, model=config.camera.model)
     GPhoto2HomeService(gphoto2).setServiceParent(top)
