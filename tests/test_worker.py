@@ -17,7 +17,8 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
 
 from fourcut.camera import wire, worker
-from fourcut.camera.workerclient import CameraWorker, WorkerEnded
+from fourcut.camera.workerclient import REAP_GRACE, CameraWorker, WorkerEnded
+from fourcut.process import STOP_GRACE
 from fourcut.gphoto2 import CameraError, GPhoto2
 from fourcut.settings import CameraSettings, SettingError, package_root
 from fourcut.virtualcam import ptp
@@ -410,6 +411,30 @@ class ClientTests(TestCase):
         self.successResultOf(again)
         self.assertTrue(self.successResultOf(self.client.ended).requested)
         self.successResultOf(self.client.stop())
+
+    def test_reaped_but_not_reported_has_its_pipes_closed(self):
+        """
+        A worker signalled to the end, reaped (no PID any more) but whose
+        end never arrives (a pipe still seen open) has our ends of its
+        pipes closed after the SIGKILL, so that its end is reported.
+        """
+        closed = []
+        process = self.process
+        process.reapProcess = lambda: None
+
+        def close(fd):
+            closed.append(fd)
+            if len(closed) == 3:
+                process.exit(signal_number=9)
+
+        process.closeChildFD = close
+        d = self.client.stop()
+        process.pid = None
+        self.reactor.advance(sum(STOP_GRACE) + REAP_GRACE)
+        self.assertEqual(closed, [0, 1, 2])
+        self.successResultOf(d)
+        self.assertEqual(self.successResultOf(self.client.ended).how,
+                         "killed by SIGKILL")
 
     def test_bounded_pending(self):
         calls = [self.client.get("a", "b") for _ in range(16)]

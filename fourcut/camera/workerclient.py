@@ -43,6 +43,10 @@ STDERR_QUOTED = 1000
 #: Calls that may wait for the worker at once.
 MAX_PENDING = 16
 
+#: Seconds after the SIGKILL of L{CameraWorker.stop} before a worker that
+#: is reaped but not reported gone has its pipes closed.
+REAP_GRACE = 2.0
+
 
 def worker_env(gphoto2):
     """
@@ -220,6 +224,7 @@ class CameraWorker:
         self._requested = False
         self._why = None
         self._stopping = False
+        self._reap_call = None
         self._exit_watchers = []
 
     # The process -----------------------------------------------------------
@@ -300,7 +305,33 @@ class CameraWorker:
             gone = defer.Deferred()
             self._exit_watchers.append(gone)
             process.stop(self.reactor, self.transport, gone)
+            self._reap_call = self.reactor.callLater(
+                sum(process.STOP_GRACE) + REAP_GRACE, self._close_pipes)
         return watcher
+
+    def _close_pipes(self):
+        """
+        The worker was signalled to the end (SIGKILL included) and has not
+        been reported gone: if the process has been reaped and only its
+        pipes are still seen open (seen under descriptor exhaustion, when a
+        killed worker's end never arrived and live view stayed frozen),
+        close our ends of them so that its end is reported.
+        """
+        self._reap_call = None
+        if self.exited is not None or self.transport is None:
+            return
+        if self.transport.pid is not None:
+            # Not reaped yet: ask for it (a lost SIGCHLD wake-up).
+            self.transport.reapProcess()
+        if self.exited is None and self.transport.pid is None:
+            self.log.warn("camera worker (pid {pid}) is gone but its pipes "
+                          "are not closed; closing them", pid=self.pid)
+            for fd in (0, 1, 2):
+                try:
+                    self.transport.closeChildFD(fd)
+                except Exception:
+                    self.log.failure("closing the camera worker's fd {fd}",
+                                     fd=fd)
 
     def end(self, why):
         """
@@ -344,6 +375,9 @@ class CameraWorker:
         self.live = False
         if self._start_timer is not None and self._start_timer.active():
             self._start_timer.cancel()
+        if self._reap_call is not None and self._reap_call.active():
+            self._reap_call.cancel()
+        self._reap_call = None
         self.log.info("camera worker ended (pid {pid}, {how})", pid=self.pid,
                       how=ended.how)
         pending, self._pending = self._pending, {}
