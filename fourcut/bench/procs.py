@@ -446,9 +446,17 @@ def start_camera(workdir, name="camera", fps=30.0, quality=85,
             "--listen", "tcp:0:interface=%s" % LOOPBACK,
             "--fps", repr(float(fps)), "--quality", str(quality),
             "--shutter-delay", repr(float(shutter_delay))]
+    return _camera_child(workdir, name, argv, "ptpip:", timeout)
+
+
+def _camera_child(workdir, name, argv, prefix, timeout):
+    """
+    Start a virtual camera C{argv} and wait for the line naming its port
+    (it starts with C{prefix}); C{.port} is that line.
+    """
     child = Child(name, argv, os.path.join(workdir, name + ".log"))
     try:
-        child.port = child.expect(lambda line: line.startswith("ptpip:"),
+        child.port = child.expect(lambda line: line.startswith(prefix),
                                   timeout, "port line")
     except BaseException:
         child.stop()
@@ -472,13 +480,7 @@ def start_usb_camera(workdir, name="camera", body="700D",
     argv = [sys.executable, "-m", "fourcut.virtualcam", "--usb",
             socket_path, "--personality", "eos", "--model", body,
             "--profile", profile]
-    child = Child(name, argv, os.path.join(workdir, name + ".log"))
-    try:
-        child.port = child.expect(lambda line: line.startswith("usb:"),
-                                  timeout, "port line")
-    except BaseException:
-        child.stop()
-        raise
+    child = _camera_child(workdir, name, argv, "usb:", timeout)
     child.socket = socket_path
     child.env = usbport.child_env(socket_path, usbport.CLI, {})
     return child
