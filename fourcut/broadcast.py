@@ -17,6 +17,8 @@ L{Broadcaster.next_frame}, so that the camera session can run live view only
 while somebody is watching.
 """
 
+import collections
+import time
 from dataclasses import dataclass
 
 from twisted.internet import defer
@@ -28,6 +30,9 @@ __all__ = ["Broadcaster", "EncodedFrames", "Frame", "FrameCounts",
            "LatestFrameProducer"]
 
 log = Logger()
+
+#: Seconds over which a client's L{LatestFrameProducer.fps} is counted.
+FPS_WINDOW = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,37 +279,65 @@ class LatestFrameProducer:
     that) and resumes us once it has drained, when the pending frame, the
     newest, is written.
 
-    @ivar sent: frames written.
-    @ivar skipped: frames dropped because a newer one came while paused.
     The owner can also L{hold} frames back, whatever the consumer says:
     the WebSocket side does while its C{preview_started} reply is not out,
-    so that no frame arrives before it.
+    so that no frame arrives before it. And a I{pacing} may make the
+    pending frame wait although the consumer would take it: the kernel
+    still holds most of the last frame, on its way over a slow link
+    (L{fourcut.stream.pacing}); a newer frame replaces it meanwhile, so
+    that what goes out is as fresh as the link allows.
 
+    @ivar sent: frames written.
+    @ivar skipped: frames dropped because a newer one came while paused,
+        held or waiting for the pacing.
+    @ivar last_age: seconds between the camera's timestamp of the last
+        frame written and its writing, or L{None} before one.
     @ivar paused: whether the consumer has asked us to stop for now.
     @ivar stopped: whether the consumer has gone; nothing more is written.
     @ivar counts: a L{FrameCounts} this producer adds its frames to (one
         per transport, for the metrics), or L{None}.
     """
 
-    def __init__(self, write, on_stop=None, counts=None):
+    def __init__(self, write, on_stop=None, counts=None, pacing=None,
+                 clock=None, wall_clock=time.time):
         """
         @param write: called with a L{Frame} to write all of it (part
             headers and all) to the consumer; it may make several writes,
-            and may pause (or even resume) this producer while it runs.
+            and may pause (or even resume) this producer while it runs. It
+            returns the bytes it wrote (or L{None}: the JPEG's size is
+            counted), for the pacing.
         @param on_stop: called with no arguments, once, when the consumer
             stops this producer, so that the owner can unsubscribe it.
         @param counts: see L{counts}.
+        @param pacing: a L{fourcut.stream.pacing.TransportPacing} (or
+            anything with its C{wait()} and C{sent(size)}) asked before
+            each frame is written: a frame it says must wait stays
+            pending, and is looked at again after the delay it names (or
+            sooner, when a newer frame replaces it). L{None}: frames go
+            whenever the consumer takes them.
+        @param clock: the L{IReactorTime} for the pacing's delays and the
+            L{fps}; needed with C{pacing}.
+        @param wall_clock: what L{last_age} measures frames' timestamps
+            against.
         """
+        if pacing is not None and clock is None:
+            raise ValueError("pacing needs a clock")
         self._write = write
         self._on_stop = on_stop
         self.counts = counts
+        self.pacing = pacing
+        self.clock = clock
+        self._wall_clock = wall_clock
         self._pending = None
         self._writing = False
         self._holds = 0
+        self._retry = None
+        self._recent = collections.deque()
         self.paused = False
         self.stopped = False
         self.sent = 0
         self.skipped = 0
+        self.last_age = None
 
     @property
     def pending(self):
@@ -365,6 +398,7 @@ class LatestFrameProducer:
             return
         self.stopped = True
         self._pending = None
+        self._cancel_retry()
         if self._on_stop is not None:
             self._on_stop()
 
@@ -383,13 +417,94 @@ class LatestFrameProducer:
         try:
             while (self._pending is not None and not self.paused
                    and not self.stopped and not self._holds):
+                if self.pacing is not None:
+                    delay = self.pacing.wait()
+                    if delay > 0:
+                        self._retry_after(delay)
+                        break
                 frame, self._pending = self._pending, None
-                self._write(frame)
-                self.sent += 1
-                if self.counts is not None:
-                    self.counts.sent += 1
+                size = self._write(frame)
+                self._wrote(frame, len(frame.data) if size is None else size)
         finally:
             self._writing = False
+
+    def _wrote(self, frame, size):
+        self.sent += 1
+        if self.counts is not None:
+            self.counts.sent += 1
+        if self.pacing is not None:
+            self.pacing.sent(size)
+        self.last_age = max(0.0, self._wall_clock() - frame.timestamp)
+        if self.clock is not None:
+            now = self.clock.seconds()
+            recent = self._recent
+            recent.append(now)
+            while recent[0] < now - FPS_WINDOW:
+                recent.popleft()
+
+    def _retry_after(self, delay):
+        """
+        Look at the pending frame again in C{delay} seconds (the pacing's
+        answer): one timer at a time, the earliest.
+        """
+        if self._retry is not None:
+            if self._retry.getTime() <= self.clock.seconds() + delay:
+                return
+            self._retry.cancel()
+        self._retry = self.clock.callLater(delay, self._retried)
+
+    def _retried(self):
+        self._retry = None
+        self._flush()
+
+    def _cancel_retry(self):
+        if self._retry is not None and self._retry.active():
+            self._retry.cancel()
+        self._retry = None
+
+    @property
+    def waiting(self):
+        """
+        Whether the pending frame waits for the pacing (not for the
+        consumer, nor for the owner's L{hold}).
+        """
+        return self._retry is not None
+
+    @property
+    def fps(self):
+        """
+        Frames written a second over the last L{FPS_WINDOW} seconds (L{None}
+        without a clock).
+        """
+        if self.clock is None:
+            return None
+        now = self.clock.seconds()
+        recent = self._recent
+        while recent and recent[0] < now - FPS_WINDOW:
+            recent.popleft()
+        return len(recent) / FPS_WINDOW
+
+    def figures(self):
+        """
+        This client's live view as C{/status} shows it: C{fps},
+        C{frames_sent}, C{frames_skipped}, C{last_frame_age_ms} (how old
+        the last frame sent was when it was written), and the pacing's own
+        (L{fourcut.stream.pacing.TransportPacing.describe}), or
+        C{"pacing": "off"} without any.
+        """
+        fps = self.fps
+        found = {
+            "fps": None if fps is None else round(fps, 1),
+            "frames_sent": self.sent,
+            "frames_skipped": self.skipped,
+            "last_frame_age_ms": (None if self.last_age is None
+                                  else round(self.last_age * 1000, 1)),
+        }
+        if self.pacing is not None:
+            found.update(self.pacing.describe())
+        else:
+            found["pacing"] = "off"
+        return found
 
     def __repr__(self):
         return "<LatestFrameProducer sent=%d skipped=%d%s%s%s>" % (

@@ -211,13 +211,16 @@ class CameraConfig:
 @dataclass(frozen=True)
 class PreviewConfig:
     """
-    Live view timing, and whether watching it needs the access token.
+    Live view timing, whether watching it needs the access token, and
+    whether each client's frames are paced by what its connection has
+    delivered (L{fourcut.stream.pacing}).
     """
 
     stop_grace: float = 2.0
     stall_timeout: float = 5.0
     snapshot_timeout: float = 10.0
     public: bool = True
+    pacing: bool = True
 
 
 @dataclass(frozen=True)
@@ -685,6 +688,7 @@ _SCHEMA = {
         "stall_timeout": _number(0, inclusive=False),
         "snapshot_timeout": _number(0, inclusive=False),
         "public": _boolean,
+        "pacing": _boolean,
     },
     "paths": {
         "photos": _string,

@@ -23,6 +23,10 @@ class ServiceStatus:
         camera busy.
     @ivar websockets: set by the WebSocket factory: a callable giving the
         number of WebSocket clients, for C{/status}.
+    @ivar live_clients: set by the web site: a callable giving, for each
+        client watching live view (HTTP and WebSocket), a dict of its
+        figures (L{fourcut.broadcast.LatestFrameProducer.figures} and who
+        it is), for C{/status}.
     """
 
     def __init__(self, session, broadcaster, clock, stall_timeout=5.0,
@@ -35,6 +39,7 @@ class ServiceStatus:
         self.probe_interval = probe_interval
         self.started = clock.seconds()
         self.websockets = lambda: 0
+        self.live_clients = lambda: []
         self._probe = None          # (when, error text or None)
 
     def camera_info(self):
@@ -70,6 +75,7 @@ class ServiceStatus:
                 "last_frame_age": (
                     round(self.wall_clock() - latest.timestamp, 3)
                     if latest is not None else None),
+                "clients": self.live_clients(),
             },
             "live_view": {
                 "failures_in_a_row": self.session.failures,

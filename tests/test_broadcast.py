@@ -645,6 +645,142 @@ FRAME_SIZE = 200 * 1024
 FRAMES = 200
 
 
+class ScriptedPacing:
+    """
+    A pacing that answers the delays it is given, one per question (0.0
+    once they run out), and remembers the sizes it was told were sent.
+    """
+
+    def __init__(self, *delays):
+        self.delays = list(delays)
+        self.asked = 0
+        self.sizes = []
+
+    def wait(self):
+        self.asked += 1
+        return self.delays.pop(0) if self.delays else 0.0
+
+    def sent(self, size):
+        self.sizes.append(size)
+
+    def describe(self):
+        return {"pacing": "scripted"}
+
+
+class PacedProducerTests(SynchronousTestCase):
+    """
+    L{LatestFrameProducer} with a pacing: a frame the pacing says must
+    wait stays pending, the newest only, and is looked at again after
+    the delay, on the clock given.
+    """
+
+    def setUp(self):
+        self.clock = task.Clock()
+        self.written = []
+
+    def producer(self, pacing, write=None):
+        return LatestFrameProducer(write or self.write, pacing=pacing,
+                                   clock=self.clock,
+                                   wall_clock=lambda: 1000.0 + 0.25
+                                   + self.clock.seconds())
+
+    def write(self, frame):
+        self.written.append(frame.number)
+        return len(frame.data) + 100     # headers and all
+
+    def test_waits_then_writes(self):
+        pacing = ScriptedPacing(0.05, 0.02)
+        producer = self.producer(pacing)
+        producer.offer(frame(1))
+        self.assertEqual(self.written, [])
+        self.assertTrue(producer.waiting)
+        self.assertEqual(producer.pending.number, 1)
+        self.clock.advance(0.049)
+        self.assertEqual((self.written, pacing.asked), ([], 1))
+        self.clock.advance(0.001)             # asked again: 20 ms more
+        self.assertEqual((self.written, pacing.asked), ([], 2))
+        self.clock.advance(0.02)
+        self.assertEqual(self.written, [1])
+        self.assertFalse(producer.waiting)
+        self.assertEqual(pacing.sizes, [110])  # what write() said
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_newest_replaces_the_waiting_frame(self):
+        """
+        A frame offered while one waits replaces it (skipped), is asked
+        about at once, and the earliest retry is kept.
+        """
+        pacing = ScriptedPacing(0.1, 0.03, 0.5)
+        producer = self.producer(pacing)
+        producer.offer(frame(1))
+        producer.offer(frame(2))             # asked: 30 ms, sooner
+        (call,) = self.clock.getDelayedCalls()
+        self.assertAlmostEqual(call.getTime(), 0.03)
+        producer.offer(frame(3))             # asked: 0.5 s, later: kept
+        (call,) = self.clock.getDelayedCalls()
+        self.assertAlmostEqual(call.getTime(), 0.03)
+        self.clock.advance(0.03)
+        self.assertEqual(self.written, [3])
+        self.assertEqual((producer.sent, producer.skipped), (1, 2))
+
+    def test_paused_consumer_is_not_asked(self):
+        """
+        While the consumer is paused the pacing is not asked; resuming
+        asks it first.
+        """
+        pacing = ScriptedPacing()
+        producer = self.producer(pacing)
+        producer.pauseProducing()
+        producer.offer(frame(1))
+        self.assertEqual(pacing.asked, 0)
+        producer.resumeProducing()
+        self.assertEqual((pacing.asked, self.written), (1, [1]))
+
+    def test_stop_cancels_the_retry(self):
+        stopped = []
+        producer = LatestFrameProducer(self.write, on_stop=lambda: stopped
+                                       .append(True),
+                                       pacing=ScriptedPacing(1.0),
+                                       clock=self.clock)
+        producer.offer(frame(1))
+        self.assertEqual(len(self.clock.getDelayedCalls()), 1)
+        producer.stopProducing()
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.assertEqual(stopped, [True])
+        self.assertFalse(producer.waiting)
+
+    def test_pacing_needs_a_clock(self):
+        self.assertRaises(ValueError, LatestFrameProducer, self.write,
+                          pacing=ScriptedPacing())
+
+    def test_figures(self):
+        """
+        What C{/status} shows of one client: frames sent a second over the
+        last two seconds, sent and skipped, how old the last frame was when
+        it was written, and the pacing's own.
+        """
+        producer = self.producer(ScriptedPacing())
+        self.assertEqual(producer.figures(), {
+            "fps": 0.0, "frames_sent": 0, "frames_skipped": 0,
+            "last_frame_age_ms": None, "pacing": "scripted"})
+        for n in range(1, 61):               # 30 fps for 2 s
+            self.clock.advance(1 / 30)
+            producer.offer(Frame(data=b"x", number=n,
+                                 timestamp=1000.0 + self.clock.seconds()))
+        producer.pauseProducing()
+        producer.offer(frame(61))
+        producer.offer(frame(62))
+        figures = producer.figures()
+        self.assertEqual(figures["fps"], 30.0)
+        self.assertEqual(figures["frames_sent"], 60)
+        self.assertEqual(figures["frames_skipped"], 1)
+        self.assertEqual(figures["last_frame_age_ms"], 250.0)
+        self.clock.advance(5)
+        self.assertEqual(producer.figures()["fps"], 0.0)
+        self.assertEqual(LatestFrameProducer(self.write).figures()["pacing"],
+                         "off")
+
+
 def payload(number):
     return bytes([number % 251]) * FRAME_SIZE
 

@@ -227,7 +227,7 @@ class TCPInfoArithmeticTests(SynchronousTestCase):
 class FramePacerTests(SynchronousTestCase):
     """
     The rule: the next frame goes once at most max(floor, fraction x last
-    frame) bytes are still held.
+    frame, peak drain rate x budget) bytes are still held.
     """
 
     def test_threshold(self):
@@ -239,6 +239,7 @@ class FramePacerTests(SynchronousTestCase):
         self.assertEqual(pacer.threshold(), 20000)
         self.assertEqual(pacer.last_size, 400000)
         self.assertEqual(pacer.frames, 1)
+        self.assertEqual(pacer.written, 400000)
 
     def test_may_send(self):
         pacer = FramePacer(fraction=0.05, floor=8192)
@@ -259,75 +260,115 @@ class FramePacerTests(SynchronousTestCase):
         self.assertEqual(pacer.wait(1.0, None), 0.0)
         self.assertEqual(pacer.held, 0)
 
-    def test_wait_from_drain_rate(self):
+    def test_slow_link(self):
         """
-        Held back, the pacer suggests when to look again: the time the
-        queue should take to drain to the threshold at the rate it drained
-        between the last two checks, within [min_wait, max_wait].
+        On a 4 Mbit/s link (500 KB/s) a 170 KB frame drains in 0.34 s: the
+        next one waits until at most 30 ms of the link's time (15 KB) is
+        left, and the pacer suggests looking again when it should be.
         """
-        pacer = FramePacer(fraction=0.05, floor=8192, horizon=0,
-                           min_wait=0.002, max_wait=0.1)
-        pacer.sent(10.0, 170000, queued=170000)
-        # 500 KB/s (4 Mbit/s): 50 000 bytes left in 0.1 s; 111 500 more to
-        # go would take 0.223 s, more than max_wait.
-        self.assertAlmostEqual(pacer.wait(10.1, 120000), 0.1)
-        self.assertAlmostEqual(pacer.rate, 500000)
-        self.assertAlmostEqual(pacer.wait(10.2, 50000),
-                               (50000 - 8500) / 700000)
-        self.assertAlmostEqual(pacer.wait(10.3, 20000), (20000 - 8500)
-                               / 300000)
-        self.assertAlmostEqual(pacer.wait(10.301, 9000), 0.002)  # min_wait
-        self.assertEqual(pacer.wait(10.31, 8000), 0.0)
+        pacer = FramePacer(budget=0.03, min_sample=0.02, min_wait=0.005,
+                           max_wait=0.2)
+        pacer.sent(10.0, 170000)
+        self.assertAlmostEqual(pacer.wait(10.0, 170000), 0.005)  # no rate
+        self.assertIsNone(pacer.peak)
+        # 50 000 bytes in 0.1 s; 105 000 more to go would take 0.21 s,
+        # more than max_wait.
+        self.assertAlmostEqual(pacer.wait(10.1, 120000), 0.2)
+        self.assertAlmostEqual(pacer.peak, 500000)
+        self.assertEqual(pacer.threshold(), 15000)
+        self.assertAlmostEqual(pacer.wait(10.2, 70000),
+                               (70000 - 15000) / 500000)
+        self.assertAlmostEqual(pacer.wait(10.3, 20000), 0.01)
+        self.assertEqual(pacer.wait(10.31, 14000), 0.0)
         self.assertEqual(pacer.held, 4)
 
-    def test_wait_without_rate(self):
+    def test_short_samples_are_not_rates(self):
         """
-        With no drain seen yet (the first check after a write whose queue
-        is unknown, or a queue that did not move), min_wait.
+        Readings closer together than min_sample make no rate (bursts of
+        acknowledgements would overstate it); the next one far enough
+        from the last sample does.
         """
-        pacer = FramePacer(min_wait=0.005)
+        pacer = FramePacer(min_sample=0.02)
         pacer.sent(0.0, 170000)
-        self.assertEqual(pacer.wait(0.01, 150000), 0.005)
-        self.assertEqual(pacer.wait(0.02, 150000), 0.005)
-        self.assertIsNone(pacer.rate)
+        pacer.wait(0.0, 170000)
+        pacer.wait(0.005, 100000)          # 14 MB/s over 5 ms: not taken
+        self.assertIsNone(pacer.peak)
+        pacer.wait(0.02, 160000 - 150000)  # 160 000 bytes in 20 ms
+        self.assertAlmostEqual(pacer.peak, 8000000)
 
-    def test_write_restarts_the_estimate(self):
+    def test_stalled_reader_keeps_its_peak(self):
         """
-        The queue jumps when a frame is written: the drain is measured from
-        after the write, not across it.
+        A fast reader that stops reading for a moment does not look like a
+        slow link: the peak it has shown stands, and what it takes in the
+        budget at that rate may stay queued.
         """
-        pacer = FramePacer(min_wait=0.001, max_wait=1.0, horizon=0)
-        pacer.sent(0.0, 100000, queued=100000)
-        pacer.wait(0.1, 50000)                     # 500 KB/s
-        self.assertEqual(pacer.rate, 500000)
-        self.assertEqual(pacer.wait(0.2, 0), 0.0)
-        pacer.sent(0.2, 100000)                    # queue unknown
-        self.assertEqual(pacer.wait(0.3, 90000), 0.001)
-        self.assertEqual(pacer.rate, 500000)       # not (0 - 90000)/0.1
+        pacer = FramePacer(budget=0.03, window=10.0)
+        pacer.sent(0.0, 340000)
+        pacer.wait(0.0, 340000)
+        pacer.wait(0.02, 0)                     # caught up: 17 MB/s
+        for n in range(1, 4):                   # it stops reading
+            pacer.sent(n * 0.034, 170000)
+            self.assertEqual(pacer.wait(n * 0.034 + 0.021, 170000 * n),
+                             0.0, n)
+        self.assertAlmostEqual(pacer.peak, 340000 / 0.02)
+        self.assertEqual(pacer.held, 1)         # the first, with no rate
+        # Past what it drains in the budget at its best: held.
+        self.assertGreater(pacer.wait(0.2, 520000), 0)
 
-    def test_horizon(self):
+    def test_app_limited_peak(self):
         """
-        What the link drains within the horizon may also still be queued:
-        a fast link is not held for the tail of a frame, a slow one is.
+        Without the kernel's estimate, the pacer's own: a client fed one
+        frame an interval shows only that rate, and a stall of more than
+        the budget's worth of it holds the next frame.
         """
-        fast = FramePacer(horizon=0.01, min_wait=0.002)
-        fast.sent(0.0, 170000, queued=170000)
-        # 100 KB left after 2 ms: 35 MB/s, so 350 KB may be queued.
-        self.assertEqual(fast.wait(0.002, 100000), 0.0)
-        self.assertEqual(fast.threshold(), 350000)
-        self.assertEqual(fast.held, 0)
-        slow = FramePacer(horizon=0.01, min_wait=0.002, max_wait=1.0)
-        slow.sent(0.0, 170000, queued=170000)
-        # 500 KB/s: 5 KB in 10 ms, less than 5% of the frame.
-        self.assertAlmostEqual(slow.wait(0.1, 120000),
-                               (120000 - 8500) / 500000)
-        self.assertEqual(slow.threshold(), 8500)
-        self.assertEqual(slow.held, 1)
+        pacer = FramePacer(budget=0.03)
+        pacer.sent(0.0, 170000)
+        pacer.wait(0.0, 170000)
+        pacer.wait(0.034, 0)                    # 5 MB/s
+        self.assertAlmostEqual(pacer.peak, 170000 / 0.034)
+        pacer.sent(0.034, 170000)
+        self.assertEqual(pacer.wait(0.040, 140000), 0.0)   # < 150 000
+        self.assertGreater(pacer.wait(0.041, 160000), 0.0)
+
+    def test_peak_leaves_the_window(self):
+        """
+        A link that got slower is believed at its old speed only until
+        its fast samples are older than the window.
+        """
+        pacer = FramePacer(window=10.0, budget=0.03)
+        pacer.sent(0.0, 1000000)
+        pacer.wait(0.0, 1000000)
+        pacer.wait(0.1, 0)                      # 10 MB/s
+        self.assertAlmostEqual(pacer.peak, 10000000)
+        pacer.sent(5.0, 100000)
+        pacer.wait(5.0, 100000)
+        pacer.wait(5.2, 0)                      # 500 KB/s
+        self.assertAlmostEqual(pacer.peak, 10000000)
+        pacer.sent(10.5, 100000)
+        pacer.wait(10.5, 100000)
+        pacer.wait(10.7, 0)                     # 500 KB/s again
+        self.assertAlmostEqual(pacer.peak, 500000)
+        self.assertEqual(pacer.threshold(), 15000)
+
+    def test_bytes_not_its_own(self):
+        """
+        Bytes the pacer did not write (a WebSocket reply) entering the
+        queue make no negative rate: the measurement starts again.
+        """
+        pacer = FramePacer()
+        pacer.sent(0.0, 100000)
+        pacer.wait(0.0, 100000)
+        pacer.wait(0.05, 150000)                # a 50 KB reply queued
+        self.assertIsNone(pacer.peak)
+        pacer.wait(0.1, 100000)                 # 1 MB/s from there
+        self.assertAlmostEqual(pacer.peak, 1000000)
 
     def test_bad_arguments(self):
-        self.assertRaises(ValueError, FramePacer, horizon=-1)
+        self.assertRaises(ValueError, FramePacer, budget=-1)
         self.assertRaises(ValueError, FramePacer, fraction=-0.1)
         self.assertRaises(ValueError, FramePacer, floor=-1)
+        self.assertRaises(ValueError, FramePacer, window=0)
+        self.assertRaises(ValueError, FramePacer, min_sample=-1)
         self.assertRaises(ValueError, FramePacer, min_wait=0)
         self.assertRaises(ValueError, FramePacer, min_wait=0.2, max_wait=0.1)
 

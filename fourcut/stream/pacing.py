@@ -8,12 +8,13 @@ when the kernel will not take more bytes. On a slow link the kernel takes
 plenty: bytes already handed to TCP sit unacknowledged in flight and in the
 bottleneck's queue (a Wi-Fi access point, a router), where
 C{TCP_NOTSENT_LOWAT}, which bounds only the I{unsent} bytes, cannot reach
-them. A 4 Mbit/s client was shown frames 1.8 s old where 0.4 s was
-possible (issue 13). The cure is to ask the kernel how much it still holds
-for the socket, sent or not, and to write the next frame only once the
-previous one has essentially been delivered.
+them. A 4 Mbit/s client was shown frames 0.75 s old where 0.37 s was
+possible, a 2 Mbit/s one 1.6 s where 0.71 s was (issue 13). The cure is to
+ask the kernel how much it still holds for the socket, sent or not, and to
+write the next frame only once the previous one has essentially been
+delivered.
 
-This module has the two halves, both free of Twisted:
+The parts, from the kernel up:
 
  - L{KernelQueue} and the functions under it read what the kernel still
    holds for one socket: C{SIOCOUTQ} (Linux; the same number as
@@ -24,70 +25,71 @@ This module has the two halves, both free of Twisted:
    C{tcpi_unacked} segments times C{tcpi_snd_mss} on kernels before 4.19)
    as a fallback. Each returns L{None} where the platform or the socket
    cannot say (not Linux, not TCP, a listening socket, a closed one).
- - L{FramePacer}, one per client, decides from the bytes still queued and
-   the size of the last frame whether the next frame may go now, and if
-   not, how long to wait before asking again. It is pure: the caller
-   passes the time and the queue.
+ - L{FramePacer}, one per client, decides from the bytes still queued
+   whether the next frame may go now, and if not, how long to wait before
+   asking again. It is pure: the caller passes the time and the queue.
+ - L{TransportPacing} joins the two for one Twisted transport (the
+   kernel's queue plus what Twisted itself still buffers) and the reactor's
+   clock; L{fourcut.broadcast.LatestFrameProducer} asks it before every
+   frame it writes, on C{/preview} and on C{/ws} alike.
 
-How the server will use it (the HTTP multipart writer of C{/preview} and
-the WebSocket writer of C{/ws}; not wired in yet):
+The rule: the next frame may go once what is still held of the previous
+ones is at most C{max(floor, fraction * last_size, peak * budget)} bytes
+(defaults 8 KiB, 5% and 30 ms), where C{peak} is the fastest the client
+has taken bytes over the last L{FramePacer.window} seconds (10), each
+rate measured over at least C{min_sample} (20 ms; acknowledgements come
+in bursts). A frame that goes out then waits behind at most about
+C{budget} of the link's time, so it arrives at most one transmission, one
+budget and one frame interval old.
 
- 1. When a client's stream starts, make one C{KernelQueue(handle)} from
-    C{transport.getHandle()} and one L{FramePacer}. C{KernelQueue.method}
-    says which source works (C{"SIOCOUTQ"}, C{"TCP_INFO"}) or L{None}:
-    then the client keeps today's behaviour (write whenever Twisted's
-    transport is not paused) and C{/status} says C{"pacing": "off"} with
-    C{KernelQueue.why}.
- 2. A frame offered to the client's L{fourcut.broadcast.LatestFrameProducer}
-    goes into its one pending slot, as today (a newer one replaces it and
-    counts as skipped). Before writing the pending frame the writer asks
-    C{pacer.wait(now, queued)}, with C{queued} = C{KernelQueue.read()} plus
-    the bytes still in Twisted's own buffer for the transport (and, for
-    TLS, OpenSSL's). C{0.0}: write it, then call C{pacer.sent(now,
-    len(part))}. A positive delay: keep it pending and look again after
-    that delay with C{clock.callLater} (one timer per client, cancelled by
-    the next write or when the client goes): the kernel sends no wake-up
-    when acknowledgements come in, so the writer has to ask. A frame
-    offered meanwhile replaces the pending one, so what goes out next is
-    the newest frame.
- 3. A fast client (loopback, a LAN) has drained long before the next frame
-    is made, so L{wait} says 0 and it loses nothing; a slow one is sent
-    fewer frames, each as fresh as the link allows: one frame's
-    transmission time plus at most one frame interval old.
- 4. C{/status} per client: the method, frames sent and skipped, the age of
-    the last frame sent; L{FramePacer.held} counts the checks that had to
-    wait.
+Why the peak and not the last drain: a fast reader that stalls for a
+moment (a browser busy painting, a loaded machine) stops draining, and a
+pacer that trusted the last drain would take it for a slow link and hold
+its frames back, so that it lost frames today's server still delivers (1
+of 100 clients lost 0.7% of its frames that way in a first trial). A
+stalled reader does not lower its peak: what it took at its best within
+the budget may stay queued, a frame or more, and a reader that caught up
+after a stall has shown a higher peak still. A slow link never shows
+more than its rate. A link that gets slower (a guest walking away from
+the access point) is believed at its old speed until its peak leaves the
+window.
 
-Frame size and threshold: the next frame may go once at most
-C{max(floor, fraction * last_size, rate * horizon)} bytes of the previous
-are still held (defaults 8 KiB, 5% and 10 ms: 8.5 KB of a 170 KB frame on
-a slow link; what the link drains in 10 ms on a fast one). A little left
-in flight keeps the link busy while the next write is made; more would
-make every frame wait behind the rest of the last one.
+Why not the kernel's own estimate (C{tcpi_delivery_rate}): it measures
+the path, not the reader. A client whose receive buffer is small and
+whose reader is slow (a phone busy decoding) was estimated at 105 MB/s
+from the burst that first filled its buffer, then 0.2 to 1.6 MB/s while
+it read 0.3 MB/s; the pacer's own measure, bytes delivered over time, is
+what the reader actually takes, and so paces a slow reader as well as a
+slow link.
 
-Tried in a copy of the benchmark's minimal relay (not in fourcut) on
-links shaped to 2, 4 and 8 Mbit/s (the slowlink scenario's setup, BBR):
-frame age p90 was the ideal plus 18 to 60 ms, at 95% of the frames the
-link can carry, against a p90 of 0.9 s (8 Mbit/s) to 3.5 s (2 Mbit/s)
-without pacing. With 100 clients on loopback it cost 1 to 3 ms of the
-p99 from relay to client and no CPU, but on a busy machine (about one
-core of other load) one client of 100 once lost 0.7% of its frames: a
-reader that stalls for a frame interval looks like a slow link. The
-wiring should tell the two apart with a steadier rate than the last
-drain (a moving average, or C{tcpi_delivery_rate}, which a stalled reader
-does not lower) before the fast-client targets can be met on a loaded
-machine; see docs/benchmarks.rst.
+A fast client (loopback, a LAN) has drained long before the next frame is
+made, so it loses nothing; a slow one is sent fewer frames, each as fresh
+as the link allows. Where the kernel cannot say (not Linux, not a TCP
+socket), L{TransportPacing.method} is L{None} with a reason in
+L{TransportPacing.why}, and the client keeps the latest-frame rule alone:
+C{/status} says so. Behind a reverse proxy the queue measured is the
+proxy's, on a fast link: pacing then changes nothing, as if it were off.
+
+A first rule (the last drain's rate rather than the peak), tried in a
+copy of the benchmark's minimal relay, gave frame ages at p90 of the
+ideal plus 18 to 60 ms on links shaped to 2, 4 and 8 Mbit/s, at 95% of
+the frames the link can carry, against 0.9 to 3.5 s without pacing;
+docs/benchmarks.rst has the runs of fourcut itself.
 """
 
+import collections
 import errno
 import fcntl
 import socket
 import struct
 import sys
 
+from .sockets import socket_transport
+
 __all__ = [
     "SIOCOUTQ", "SIOCOUTQNSD", "outq", "notsent", "tcp_info",
     "queued_from_tcp_info", "KernelQueue", "FramePacer",
+    "TransportPacing",
 ]
 
 try:
@@ -245,8 +247,8 @@ class KernelQueue:
             elif queued_from_tcp_info(tcp_info(sock)) is not None:
                 self.method = "TCP_INFO"
             else:
-                self.why = ("neither SIOCOUTQ nor TCP_INFO answers for it (not a "
-                            "connected TCP socket?)")
+                self.why = ("neither SIOCOUTQ nor TCP_INFO answers for it "
+                            "(not a connected TCP socket?)")
         except OSError as e:
             self.why = "SIOCOUTQ failed: %s" % (e,)
 
@@ -276,52 +278,70 @@ class FramePacer:
 
     @ivar last_size: bytes of the last frame written, L{None} before one.
     @ivar frames: frames written (L{sent} calls).
+    @ivar written: bytes of every frame written.
     @ivar held: checks that answered "not yet".
-    @ivar rate: the drain rate last estimated, bytes a second, or L{None}.
     """
 
-    def __init__(self, fraction=0.05, floor=8192, horizon=0.01,
-                 min_wait=0.002, max_wait=0.1):
+    def __init__(self, fraction=0.05, floor=8192, budget=0.03, window=10.0,
+                 min_sample=0.02, min_wait=0.005, max_wait=0.1):
         """
         @param fraction: of the last frame's size, the bytes that may still
             be queued when the next frame goes.
         @param floor: bytes that may always still be queued, however small
             the last frame (acknowledgements lag by a round trip).
-        @param horizon: seconds: the bytes the link was last seen to drain
-            in that long may also still be queued, so that a fast link
-            (a LAN, loopback with a busy reader) is not held back for the
-            last few kilobytes of a frame it will take in a moment; a slow
-            one (4 Mbit/s: 5 KB in 10 ms) is not changed by it.
+        @param budget: seconds: what the link drains in that long at its
+            L{peak} may also still be queued. It is what a frame may wait
+            behind the last one, so it adds at most that to a frame's age
+            on a slow link; on a fast one it is megabytes, and a reader
+            that stalls for a moment keeps every frame.
+        @param window: seconds a drain rate counts towards L{peak}.
+        @param min_sample: shortest interval a drain rate is measured over
+            (acknowledgements come in bursts: shorter ones overstate it).
         @param min_wait: shortest delay L{wait} suggests: the writer's
             timer granularity.
         @param max_wait: longest delay L{wait} suggests, so that a link
             that speeds up is noticed soon.
         """
-        if (fraction < 0 or floor < 0 or horizon < 0
-                or not 0 < min_wait <= max_wait):
-            raise ValueError("fraction, floor and horizon must be >= 0, "
-                             "and 0 < min_wait <= max_wait")
+        if (fraction < 0 or floor < 0 or budget < 0 or window <= 0
+                or min_sample < 0 or not 0 < min_wait <= max_wait):
+            raise ValueError("fraction, floor, budget and min_sample must "
+                             "be >= 0, window > 0, and 0 < min_wait <= "
+                             "max_wait")
         self.fraction = fraction
         self.floor = floor
-        self.horizon = horizon
+        self.budget = budget
+        self.window = window
+        self.min_sample = min_sample
         self.min_wait = min_wait
         self.max_wait = max_wait
         self.last_size = None
         self.frames = 0
+        self.written = 0
         self.held = 0
-        self.rate = None
-        self._sample = None         # (time, queued) of the last check
+        self._mark = None           # (time, bytes delivered) of a sample
+        # (time, rate) pairs, rates decreasing: the front is the peak
+        # within the window (a monotonic queue).
+        self._rates = collections.deque()
+
+    @property
+    def peak(self):
+        """
+        The fastest drain measured within the window, bytes a second, or
+        L{None} before one.
+        """
+        return self._rates[0][1] if self._rates else None
 
     def threshold(self, last_size=None):
         """
         Bytes that may still be queued when the next frame goes, after a
         frame of C{last_size} bytes (default: the last one written):
-        C{max(floor, fraction * last_size, rate * horizon)}.
+        C{max(floor, fraction * last_size, peak * budget)}.
         """
         size = self.last_size if last_size is None else last_size
         limit = max(self.floor, int(self.fraction * (size or 0)))
-        if self.rate and self.horizon:
-            limit = max(limit, int(self.rate * self.horizon))
+        peak = self.peak
+        if peak:
+            limit = max(limit, int(peak * self.budget))
         return limit
 
     def may_send(self, queued, last_size=None):
@@ -334,36 +354,137 @@ class FramePacer:
             return True
         return queued <= self.threshold(last_size)
 
+    def observe(self, now, queued):
+        """
+        Take one reading of the queue: the bytes delivered since the last
+        sample (frames written minus what is still queued), if at least
+        C{min_sample} ago, give a drain rate.
+        """
+        delivered = self.written - queued
+        mark = self._mark
+        if mark is None or delivered < mark[1]:
+            # The first reading, or bytes this pacer did not write (a
+            # WebSocket reply) entered the queue: start again from here.
+            self._mark = (now, delivered)
+            return
+        elapsed = now - mark[0]
+        if elapsed < self.min_sample:
+            return
+        self._mark = (now, delivered)
+        self._add_rate(now, (delivered - mark[1]) / elapsed)
+
+    def _add_rate(self, now, rate):
+        rates = self._rates
+        while rates and rates[0][0] < now - self.window:
+            rates.popleft()
+        if rate <= 0:
+            return
+        while rates and rates[-1][1] <= rate:
+            rates.pop()
+        rates.append((now, rate))
+
     def wait(self, now, queued):
         """
         C{0.0} if the next frame may be written now; otherwise the seconds
         to wait before asking again: the time the queue should take to
-        drain to the threshold at the rate it drained since the last check
-        (or the last write), within C{[min_wait, max_wait]} (C{min_wait}
-        before there is a rate).
+        drain to the threshold at the L{peak} rate, within C{[min_wait,
+        max_wait]} (C{min_wait} before there is a peak).
         """
         if queued is None:
             return 0.0
-        previous, self._sample = self._sample, (now, queued)
-        if previous is not None and now > previous[0] \
-                and previous[1] > queued:
-            self.rate = (previous[1] - queued) / (now - previous[0])
+        self.observe(now, queued)
         limit = self.threshold()
         if queued <= limit:
             return 0.0
         self.held += 1
-        if self.rate is None or previous is None:
+        peak = self.peak
+        if not peak:
             return self.min_wait
-        delay = (queued - limit) / self.rate
-        return min(self.max_wait, max(self.min_wait, delay))
+        return min(self.max_wait, max(self.min_wait,
+                                      (queued - limit) / peak))
 
-    def sent(self, now, size, queued=None):
+    def sent(self, now, size):
         """
-        A frame of C{size} bytes was handed to the transport at C{now};
-        C{queued}, if known, is what the kernel holds right after.
+        A frame of C{size} bytes was handed to the transport at C{now}.
         """
         self.last_size = size
         self.frames += 1
-        # The queue jumps by the frame: the next drain is measured from
-        # here, not from before the write.
-        self._sample = None if queued is None else (now, queued)
+        self.written += size
+
+
+class TransportPacing:
+    """
+    A L{FramePacer} fed from one Twisted transport: what the kernel holds
+    for its socket (L{KernelQueue}) plus what Twisted still buffers above
+    it, timed by the reactor's clock. What L{fourcut.broadcast.LatestFrameProducer} asks.
+
+    @ivar method: how the kernel's queue is read (C{"SIOCOUTQ"},
+        C{"TCP_INFO"}), or L{None}: pacing is off for this client, and
+        L{wait} always says go.
+    @ivar why: with C{method} L{None}, why.
+    @ivar pacer: the L{FramePacer}.
+    """
+
+    def __init__(self, transport, clock, pacer=None):
+        self.transport = transport
+        self.clock = clock
+        self.pacer = pacer if pacer is not None else FramePacer()
+        lowest = self._lowest = socket_transport(transport)
+        handle = None
+        if lowest is not None:
+            try:
+                handle = lowest.getHandle()
+            except Exception:
+                handle = None
+        if handle is None or not hasattr(handle, "fileno"):
+            self.queue = None
+            self.method = None
+            self.why = "not a socket fourcut can ask (%s)" % (
+                type(transport).__name__,)
+            return
+        self.queue = KernelQueue(handle)
+        self.method = self.queue.method
+        self.why = self.queue.why
+
+    def queued(self):
+        """
+        Bytes written and not yet delivered to the peer, or L{None} if the
+        kernel cannot say.
+        """
+        if self.queue is None:
+            return None
+        held = self.queue.read()
+        if held is None:
+            return None
+        # Twisted's buffer (what TLS would hold above it is there only
+        # before its handshake, when no frame flows).
+        lowest = self._lowest
+        return (held + len(lowest.dataBuffer) - lowest.offset
+                + lowest._tempDataLen)
+
+    def wait(self):
+        """
+        C{0.0} if the next frame may be written now, else seconds to wait
+        before asking again (L{FramePacer.wait}).
+        """
+        if self.method is None:
+            return 0.0
+        return self.pacer.wait(self.clock.seconds(), self.queued())
+
+    def sent(self, size):
+        """
+        A frame of C{size} bytes was written to the transport.
+        """
+        self.pacer.sent(self.clock.seconds(), size)
+
+    def describe(self):
+        """
+        For C{/status}: C{{"pacing": method or "off", ...}}.
+        """
+        if self.method is None:
+            return {"pacing": "off", "pacing_off_why": self.why}
+        peak = self.pacer.peak
+        return {"pacing": self.method,
+                "held_checks": self.pacer.held,
+                "link_peak_bytes_per_second": (None if peak is None
+                                               else int(peak))}

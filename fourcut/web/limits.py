@@ -41,11 +41,12 @@ import errno
 import os
 import resource
 
-from twisted.internet.abstract import FileDescriptor
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from twisted.web import http
+
+from ..stream.sockets import unsent_bytes
 
 __all__ = [
     "ConnectionLimits", "DeadlineChannel", "DescriptorBudget",
@@ -124,32 +125,6 @@ class DescriptorBudget:
             return False
         free = self.free()
         return free is not None and free < self.reserve
-
-
-def unsent_bytes(transport):
-    """
-    Bytes written to C{transport} that the kernel has not taken yet: what
-    Twisted buffers in memory for a client that does not read. Wrapping
-    transports (TLS, L{LimitedConnection}) are followed down to the socket,
-    counting TLS's own buffer on the way.
-    """
-    total = 0
-    for _ in range(8):
-        if transport is None:
-            break
-        if isinstance(transport, FileDescriptor):
-            # The buffer being written, from offset, and the writes queued
-            # behind it.
-            return (total + len(transport.dataBuffer) - transport.offset
-                    + transport._tempDataLen)
-        # Read the wrappers' own attributes: ProtocolWrapper forwards the
-        # names it lacks to the transport below.
-        attributes = getattr(transport, "__dict__", {})
-        pending = attributes.get("_appSendBuffer")
-        if pending:
-            total += sum(map(len, pending))
-        transport = attributes.get("transport")
-    return total
 
 
 class LimitedConnection(ProtocolWrapper):

@@ -5,18 +5,18 @@ stream every client shares), C{GET /snapshot} (one frame) and C{GET /} (the
 page showing it).
 """
 
-import socket
-
 from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.web import server
 
 from ..broadcast import EncodedFrames, FrameCounts, LatestFrameProducer
+from ..stream.pacing import TransportPacing
+from ..stream.sockets import prepare_for_frames
 from .replies import (NO_CACHE_HEADERS, Reply, Resource, error, fail,
                       no_cache, wants_json)
 
-__all__ = ["BOUNDARY", "NOTSENT_LOWAT", "Page", "Preview", "PreviewStream",
-           "Snapshot", "bound_unsent", "multipart_part"]
+__all__ = ["BOUNDARY", "Page", "Preview", "PreviewStream", "Snapshot",
+           "chunked_part", "multipart_part", "address_text"]
 
 log = Logger()
 
@@ -35,28 +35,29 @@ def multipart_part(frame):
         b"\r\n", frame.data, b"\r\n"])
 
 
-#: Unsent bytes the kernel may hold for a live view client (about one and
-#: a half frames). Without a bound it queued about 2.8 MB (17 frames), so
-#: a slow client was shown frames 10 s old before the server skipped any
-#: for it; with it, 3 to 5 s (the rest is in the client's own receive
-#: buffer). It costs more wake-ups: 0.30 -> 0.42 core at 100 clients in
-#: the benchmark, p99 latency 20 -> 23 ms (docs/benchmarks.rst).
-NOTSENT_LOWAT = 256 * 1024
+def chunked_part(frame):
+    """
+    L{multipart_part} framed as one chunk of HTTP/1.1's chunked encoding,
+    as twisted.web would frame it: made once per frame for every client.
+    Written as one piece, the transport sends it as it is; twisted.web's
+    own framing (the size line, the part, the CRLF: three pieces) made
+    Twisted join them into a new copy of the frame for every client
+    before sending it, a quarter of the server's time at 100 clients.
+    """
+    part = multipart_part(frame)
+    return b"".join([b"%x\r\n" % (len(part),), part, b"\r\n"])
 
 
-def bound_unsent(transport):
+def address_text(address):
     """
-    Set C{TCP_NOTSENT_LOWAT} on C{transport}'s socket, where the platform
-    has it (Linux); a no-op elsewhere and for non-TCP transports.
+    A peer's address as C{host:port} (or as Twisted writes an address
+    that has no port).
     """
-    option = getattr(socket, "TCP_NOTSENT_LOWAT", None)
-    if option is None:
-        return
-    try:
-        handle = transport.getHandle()
-        handle.setsockopt(socket.IPPROTO_TCP, option, NOTSENT_LOWAT)
-    except Exception:
-        pass
+    host, port = getattr(address, "host", None), getattr(address, "port",
+                                                          None)
+    if host is None or port is None:
+        return str(address)
+    return "%s:%s" % (host, port)
 
 
 class PreviewStream:
@@ -67,17 +68,26 @@ class PreviewStream:
     """
 
     def __init__(self, request, broadcaster, session, clock, timeout,
-                 parts=None, counts=None):
+                 parts=None, counts=None, chunks=None, pacing=None):
+        """
+        @param parts: the shared L{EncodedFrames} of L{multipart_part}.
+        @param chunks: the shared L{EncodedFrames} of L{chunked_part}.
+        @param pacing: a L{TransportPacing} for the client's connection,
+            or L{None} for none.
+        """
         self.request = request
         self.parts = (parts if parts is not None
                       else EncodedFrames(multipart_part))
+        self.chunks = (chunks if chunks is not None
+                       else EncodedFrames(chunked_part))
         self.broadcaster = broadcaster
         self.session = session
         self.clock = clock
         self.timeout = timeout
         self.producer = LatestFrameProducer(self._write_part,
                                             on_stop=self._stop,
-                                            counts=counts)
+                                            counts=counts, pacing=pacing,
+                                            clock=clock)
         self._timer = None
         self._done = False
 
@@ -96,6 +106,8 @@ class PreviewStream:
         request.setHeader(b"content-type",
                           b"multipart/x-mixed-replace; boundary=" + BOUNDARY)
         no_cache(request)
+        # The headers now (and whether the body is chunked: HTTP/1.1).
+        request.write(b"")
         request.registerProducer(self.producer, True)
         if self.timeout is not None:
             self._timer = self.clock.callLater(self.timeout, self._end)
@@ -114,8 +126,29 @@ class PreviewStream:
         if not client_gone:
             fail(self.request, failure, "live view")
 
+    def figures(self):
+        """
+        This client for C{/status}: who it is and how its live view goes
+        (L{LatestFrameProducer.figures}).
+        """
+        found = {"transport": "http",
+                 "peer": address_text(self.request.getClientAddress())}
+        found.update(self.producer.figures())
+        return found
+
     def _write_part(self, frame):
-        self.request.write(self.parts.get(frame))
+        request = self.request
+        if request.finished or request.channel is None:
+            return 0
+        if request.chunked:
+            # Framed already: one write, straight to the connection.
+            data = self.chunks.get(frame)
+            request.sentLength += len(data)
+            request.channel.write(data)
+        else:
+            data = self.parts.get(frame)
+            request.write(data)
+        return len(data)
 
     def _end(self):
         """
@@ -146,8 +179,13 @@ class Preview(Resource):
 
     isLeaf = True
 
-    def __init__(self, broadcaster, session, clock):
+    def __init__(self, broadcaster, session, clock, pacing=True):
+        """
+        @param pacing: whether each client's frames are paced by what its
+            connection has delivered (L{fourcut.stream.pacing}).
+        """
         Resource.__init__(self)
+        self.pacing = pacing
         #: Frames sent and skipped over every stream, for C{/metrics}.
         self.frame_counts = FrameCounts()
         #: The streams open now.
@@ -158,6 +196,7 @@ class Preview(Resource):
         # Each part is joined once for every client (joining a 170 KB part
         # per client per frame was a tenth of the server's time at 100).
         self.parts = EncodedFrames(multipart_part)
+        self.chunks = EncodedFrames(chunked_part)
 
     def render_GET(self, request):
         values = request.args.get(b"timeout")
@@ -172,10 +211,12 @@ class Preview(Resource):
                       "0 or more (got %r)" % (values[-1].decode(
                           "utf-8", "replace"),))
                 return server.NOT_DONE_YET
-        bound_unsent(request.transport)
+        prepare_for_frames(request.transport)
+        pacing = (TransportPacing(request.transport, self.clock)
+                  if self.pacing else None)
         stream = PreviewStream(request, self.broadcaster, self.session,
                                self.clock, timeout, self.parts,
-                               self.frame_counts)
+                               self.frame_counts, self.chunks, pacing)
         self.streams.add(stream)
         request.notifyFinish().addBoth(
             lambda _: self.streams.discard(stream))

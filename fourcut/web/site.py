@@ -109,10 +109,15 @@ def build(config, reactor, session, broadcaster, status, trimmer=None):
         commands_per_second=server_config.commands_per_second,
         access=access, auth_timeout=server_config.auth_timeout,
         max_unsent_bytes=server_config.max_unsent_bytes,
-        trimmer=trimmer, cors=cors)
+        trimmer=trimmer, cors=cors, pacing=config.preview.pacing)
     status.websockets = websocket.client_count
     session.state_listeners.append(websocket.state_changed)
-    preview = Preview(broadcaster, session, reactor)
+    preview = Preview(broadcaster, session, reactor,
+                      pacing=config.preview.pacing)
+    status.live_clients = lambda: (
+        [stream.figures() for stream in preview.streams]
+        + [client.figures() for client in websocket.clients
+           if client.preview_format is not None])
     metrics = Metrics(
         session, broadcaster,
         transports={"http": preview.frame_counts,

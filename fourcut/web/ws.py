@@ -75,8 +75,10 @@ from ..errors import CameraError, SettingError, http_status
 from ..photos import check_name_hint
 from .access import AccessPolicy
 from .cors import CORSPolicy, same_origin
-from .limits import connection_of, unsent_bytes
-from .live import bound_unsent
+from ..stream.pacing import TransportPacing
+from ..stream.sockets import prepare_for_frames, unsent_bytes
+from .limits import connection_of
+from .live import address_text
 from .replies import Resource, error, hide_paths, json_body, os_error_text
 
 __all__ = ["CameraServerFactory", "CameraServerProtocol", "RequestError",
@@ -351,10 +353,14 @@ class CameraServerProtocol(WebSocketServerProtocol):
         # whose HTTPChannel is still registered as its producer; ours
         # replaces it (registering a second one raises).
         self.transport.unregisterProducer()
-        bound_unsent(self.transport)
+        prepare_for_frames(self.transport)
+        pacing = (TransportPacing(self.transport, factory.clock)
+                  if factory.pacing else None)
         self.producer = LatestFrameProducer(self._write_frame,
                                             on_stop=self._stop_preview,
-                                            counts=factory.frame_counts)
+                                            counts=factory.frame_counts,
+                                            pacing=pacing,
+                                            clock=factory.clock)
         self.transport.registerProducer(
             _DrainWatch(self.producer, self._drained), True)
         if self.connection is not None:
@@ -512,10 +518,24 @@ class CameraServerProtocol(WebSocketServerProtocol):
         else:
             self.send(message)
 
+    def figures(self):
+        """
+        This client for C{/status} while it watches live view: who it is,
+        the format it asked for, and how its live view goes
+        (L{LatestFrameProducer.figures}).
+        """
+        found = {"transport": "websocket",
+                 "peer": address_text(self.transport.getPeer()),
+                 "format": self.preview_format}
+        found.update(self.producer.figures())
+        return found
+
     def _write_frame(self, frame):
         if self.state == self.STATE_OPEN and self.preview_format:
-            self.sendPreparedMessage(
-                self.factory.encoder.get(frame, self.preview_format))
+            message = self.factory.encoder.get(frame, self.preview_format)
+            self.sendPreparedMessage(message)
+            return len(message.payloadHybi)
+        return 0
 
     def _reply(self, request_id, message):
         if request_id is not None:
@@ -872,6 +892,8 @@ class CameraServerFactory(WebSocketServerFactory):
         has gone, or L{None}.
     @ivar booth: the L{fourcut.booth.service.Booth} that runs
         C{capture_sequence}, or L{None}.
+    @ivar pacing: whether each client's frames are paced by what its
+        connection has delivered (L{fourcut.stream.pacing}).
     """
 
     protocol = CameraServerProtocol
@@ -882,7 +904,7 @@ class CameraServerFactory(WebSocketServerFactory):
                  commands_per_second=20.0, access=None,
                  auth_timeout=AUTH_TIMEOUT,
                  max_unsent_bytes=MAX_UNSENT_BYTES, trimmer=None,
-                 cors=None):
+                 cors=None, pacing=True):
         #: A L{fourcut.metrics.Metrics} that times captures, or L{None}
         #: (L{fourcut.web.site.build} sets it once it is made).
         self.metrics = None
@@ -890,6 +912,7 @@ class CameraServerFactory(WebSocketServerFactory):
         self.access = access if access is not None else AccessPolicy()
         self.cors = cors if cors is not None else CORSPolicy()
         self.auth_timeout = auth_timeout
+        self.pacing = pacing
         self.max_unsent_bytes = max_unsent_bytes
         self.trimmer = trimmer
         self.session = session

@@ -1,0 +1,126 @@
+# -*- test-case-name: tests.test_stream_sockets -*-
+"""
+The socket under a live view client's transport, and how it is set up for
+frames.
+
+A client's transport is rarely the TCP connection itself: the connection
+limits (L{fourcut.web.limits.LimitedConnection}) wrap it, TLS would wrap
+it again, and after a WebSocket upgrade Autobahn writes to whichever of
+those twisted.web handed it. L{socket_transport} walks down to the
+L{FileDescriptor} that owns the socket; L{unsent_bytes} counts what is
+buffered in memory on the way (Twisted's and TLS's buffers), which the
+kernel cannot see.
+
+L{prepare_for_frames} sets a client's socket up for a stream of large
+writes:
+
+ - C{TCP_NOTSENT_LOWAT}: the kernel tells Twisted the socket is writable
+   only while less than L{NOTSENT_LOWAT} of it is unsent, so that a slow
+   client's kernel buffer does not fill with many frames before the
+   latest-frame rule can skip any (without it, 2.8 MB queued, frames 10 s
+   old). It bounds only the I{unsent} bytes; the pacing of
+   L{fourcut.stream.pacing} bounds what is in flight too.
+ - One C{send()} per frame: Twisted's TCP transport hands the kernel at
+   most C{SEND_LIMIT} (128 KiB) per call, so every 170 KB live view frame
+   took two calls and two trips round the reactor loop, for every client.
+   L{SEND_LIMIT} is raised for these transports, which only ever carry
+   frames the kernel takes whole on any link fast enough to keep up.
+"""
+
+import socket
+
+from twisted.internet.abstract import FileDescriptor
+
+__all__ = ["NOTSENT_LOWAT", "SEND_LIMIT", "bound_unsent",
+           "prepare_for_frames", "socket_transport", "unsent_bytes"]
+
+#: Unsent bytes the kernel may hold for a live view client (about one and
+#: a half frames). Without a bound it queued about 2.8 MB (17 frames), so
+#: a slow client was shown frames 10 s old before the server skipped any
+#: for it; with it, 3 to 5 s (the rest is in the client's own receive
+#: buffer). It costs more wake-ups: 0.30 -> 0.42 core at 100 clients in
+#: the benchmark, p99 latency 20 -> 23 ms (docs/benchmarks.rst).
+NOTSENT_LOWAT = 256 * 1024
+
+#: Bytes a live view client's transport hands the kernel in one C{send()}
+#: (Twisted's default is 128 KiB): a whole frame, even a large one.
+SEND_LIMIT = 1024 * 1024
+
+#: How deep wrappers are followed before giving up (a loop, or something
+#: that is not a transport).
+_MAX_DEPTH = 8
+
+
+def _walk(transport):
+    """
+    C{(file_descriptor, buffered)}: the L{FileDescriptor} under
+    C{transport} (or L{None}) and the bytes the wrappers above it hold.
+    """
+    buffered = 0
+    for _ in range(_MAX_DEPTH):
+        if transport is None:
+            break
+        if isinstance(transport, FileDescriptor):
+            return transport, buffered
+        # Read the wrappers' own attributes: ProtocolWrapper forwards the
+        # names it lacks to the transport below.
+        attributes = getattr(transport, "__dict__", {})
+        pending = attributes.get("_appSendBuffer")      # TLS, before the
+        if pending:                                     # handshake is done
+            buffered += sum(map(len, pending))
+        transport = attributes.get("transport")
+    return None, buffered
+
+
+def socket_transport(transport):
+    """
+    The L{FileDescriptor} (Twisted's TCP connection) under C{transport},
+    following wrapping transports down; L{None} if there is none (a test's
+    C{StringTransport}, an HTTP/2 stream).
+    """
+    return _walk(transport)[0]
+
+
+def unsent_bytes(transport):
+    """
+    Bytes written to C{transport} that the kernel has not taken yet: what
+    Twisted buffers in memory for a client that does not read. Wrapping
+    transports (TLS, L{fourcut.web.limits.LimitedConnection}) are followed
+    down to the socket, counting TLS's own buffer on the way.
+    """
+    lowest, buffered = _walk(transport)
+    if lowest is None:
+        return buffered
+    # The buffer being written, from offset, and the writes queued behind it.
+    return (buffered + len(lowest.dataBuffer) - lowest.offset
+            + lowest._tempDataLen)
+
+
+def bound_unsent(transport):
+    """
+    Set C{TCP_NOTSENT_LOWAT} on C{transport}'s socket, where the platform
+    has it (Linux); a no-op elsewhere and for non-TCP transports.
+    """
+    option = getattr(socket, "TCP_NOTSENT_LOWAT", None)
+    if option is None:
+        return
+    try:
+        handle = transport.getHandle()
+        handle.setsockopt(socket.IPPROTO_TCP, option, NOTSENT_LOWAT)
+    except Exception:
+        pass
+
+
+def prepare_for_frames(transport):
+    """
+    Set up a live view client's connection for frames: L{bound_unsent}, and
+    whole frames in one C{send()} (L{SEND_LIMIT}) where the transport is
+    Twisted's own TCP connection.
+    """
+    bound_unsent(transport)
+    lowest = socket_transport(transport)
+    if lowest is not None and getattr(lowest, "SEND_LIMIT", 0) < SEND_LIMIT:
+        # An instance attribute, read by tcp.Connection.writeSomeData and
+        # FileDescriptor.doWrite; the class's stays as it is for every
+        # other connection.
+        lowest.SEND_LIMIT = SEND_LIMIT
