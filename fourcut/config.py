@@ -211,13 +211,16 @@ class CameraConfig:
 @dataclass(frozen=True)
 class PreviewConfig:
     """
-    Live view timing, and whether watching it needs the access token.
+    Live view timing, whether watching it needs the access token, and how
+    many downscaled sizes (C{/preview?width=}, L{fourcut.stream.scaled})
+    are served at once (0: none).
     """
 
     stop_grace: float = 2.0
     stall_timeout: float = 5.0
     snapshot_timeout: float = 10.0
     public: bool = True
+    max_sizes: int = 4
 
 
 @dataclass(frozen=True)
@@ -685,6 +688,9 @@ _SCHEMA = {
         "stall_timeout": _number(0, inclusive=False),
         "snapshot_timeout": _number(0, inclusive=False),
         "public": _boolean,
+        # Each size is up to a thread's worth of encoding: more than a
+        # few dozen is a typo.
+        "max_sizes": _integer(0, 32),
     },
     "paths": {
         "photos": _string,
