@@ -18,8 +18,8 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from fourcut.broadcast import (Broadcaster, EncodedFrames, Frame,
                                LatestFrameProducer)
 from fourcut.stream.scaled import (DEFAULT_QUALITY, Downscale, PerSource,
-                                   ScaledStream, ScaledStreams, SizeError,
-                                   jpeg_size, parse_size)
+                                   ScaledFrame, ScaledStream, ScaledStreams,
+                                   SizeError, jpeg_size, parse_size)
 from fourcut.transform import TransformError
 
 
@@ -238,6 +238,7 @@ class ScaledStreamsTests(SynchronousTestCase):
         self.assertEqual((scaled.number, scaled.timestamp,
                           scaled.placeholder), (frame.number, 1234.5, False))
         self.assertIs(first.latest, scaled)
+        self.assertIs(scaled.stream, first)
         self.assertEqual(first.encodes, 1)
         # The full-size stream is untouched.
         self.assertIs(self.source.latest.data, FRAME)
@@ -439,8 +440,7 @@ class PerSourceTests(SynchronousTestCase):
         full = Broadcaster()
         parts = EncodedFrames(lambda frame: b"full " + frame.data)
         caches = PerSource(lambda: EncodedFrames(
-            lambda frame: b"small " + frame.data))
-        caches.add(full, parts)
+            lambda frame: b"small " + frame.data), full, parts)
         small = Broadcaster()
         self.assertIs(caches.get(full), parts)
         self.assertIs(caches.get(small), caches.get(small))
@@ -450,6 +450,22 @@ class PerSourceTests(SynchronousTestCase):
             caches.get(small).get(Frame(b"b", 1, 1.0)), b"small b")
         del small
         self.assertEqual(len(caches._caches), 1)
+
+    def test_for_frame(self):
+        """
+        A frame's cache is its own stream's, whichever source the client
+        writing it watches now (one that changed sizes may still write a
+        frame of the old size).
+        """
+        full = Broadcaster()
+        parts = EncodedFrames(lambda frame: b"full")
+        caches = PerSource(lambda: EncodedFrames(lambda frame: b"small"),
+                           full, parts)
+        stream = ScaledStream(ManualReactor(), full, 480, 80)
+        self.assertIs(caches.for_frame(Frame(b"a", 1, 1.0)), parts)
+        small = ScaledFrame(b"a", 1, 1.0, stream=stream)
+        self.assertIs(caches.for_frame(small), caches.get(stream))
+        self.assertEqual(caches.for_frame(small).get(small), b"small")
 
 
 class ThreadTests(TestCase):

@@ -65,7 +65,7 @@ code 400 whose text names the field, what is allowed and what came.
 
 import io
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from PIL import Image
 from twisted.internet import defer, threads
@@ -75,8 +75,9 @@ from ..broadcast import Broadcaster, Frame
 from ..transform import ThreadedTransform, TransformError
 
 __all__ = ["DEFAULT_QUALITY", "Downscale", "MAX_SIZES", "MAX_WIDTH",
-           "MIN_WIDTH", "QUALITY_RANGE", "PerSource", "ScaledStream",
-           "ScaledStreams", "SizeError", "parse_size"]
+           "MIN_WIDTH", "QUALITY_RANGE", "PerSource", "ScaledFrame",
+           "ScaledStream", "ScaledStreams", "SizeError", "jpeg_size",
+           "parse_size"]
 
 log = Logger()
 
@@ -246,6 +247,20 @@ class Downscale:
         return self.describe()
 
 
+@dataclass(frozen=True, slots=True, repr=False)
+class ScaledFrame(Frame):
+    """
+    A frame of a L{ScaledStream}: the camera frame's number, timestamp and
+    mark, downscaled C{data}.
+
+    @ivar stream: the L{ScaledStream} it is from, so that its wire form is
+        cached with that size's (L{PerSource.for_frame}) whichever source
+        the client that writes it watches now.
+    """
+
+    stream: object = field(default=None, compare=False)
+
+
 class ScaledStream(Broadcaster):
     """
     The camera's live view at one size, for all the clients that asked
@@ -302,9 +317,10 @@ class ScaledStream(Broadcaster):
         self.encoder.submit(frame.data, frame)
 
     def _encoded(self, jpeg, original):
-        self.relay(Frame(data=jpeg, number=original.number,
-                         timestamp=original.timestamp,
-                         placeholder=original.placeholder))
+        self.relay(ScaledFrame(data=jpeg, number=original.number,
+                               timestamp=original.timestamp,
+                               placeholder=original.placeholder,
+                               stream=self))
 
     def _demand(self, count):
         if count > 0 and not self._attached:
@@ -457,15 +473,29 @@ class PerSource:
     """
     One cache (an L{fourcut.broadcast.EncodedFrames}) per source: the
     frames of different sizes share their numbers, so one cache keyed by
-    frame number would mix them up. A source's cache goes with it.
+    frame number would mix them up, and one cache for all would keep few
+    frames of each. A source's cache goes with it.
     """
 
-    def __init__(self, make):
+    def __init__(self, make, full_source=None, full_cache=None):
         """
         @param make: called with no arguments for a new source's cache.
+        @param full_source: the camera's broadcaster, whose cache is
+            C{full_cache}.
         """
         self._make = make
         self._caches = weakref.WeakKeyDictionary()
+        self._full = full_source
+        if full_source is not None:
+            self.add(full_source, full_cache)
+
+    def for_frame(self, frame):
+        """
+        The cache of the source C{frame} is from: its L{ScaledStream} for
+        a L{ScaledFrame}, else the full-size source's.
+        """
+        stream = getattr(frame, "stream", None)
+        return self.get(self._full if stream is None else stream)
 
     def add(self, source, cache):
         """
