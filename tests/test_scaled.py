@@ -134,6 +134,9 @@ class ParseSizeTests(SynchronousTestCase):
                 ("\u0664\u0668\u0660", "'\u0664\u0668\u0660'"),
                 (b"\xff", "'\ufffd'"), (480.0, "480.0"), (True, "True"),
                 ([480], "[480]"), (0, "0"), (100000, "100000"),
+                ({"w": 1}, "{'w': 1}"),
+                (list(range(100)), "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, "
+                 "1..."), (10 ** 100, "1" + "0" * 39 + "..."),
                 ("9" * 50, "'" + "9" * 40 + "...'")]:
             self.assertRefused(
                 value, None, "width must be a whole number of pixels "

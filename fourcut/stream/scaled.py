@@ -120,13 +120,17 @@ class SizeError(ValueError):
 def _shown(value):
     """
     C{value} as an error message shows what came: text quoted, at most
-    40 characters of it.
+    40 characters of it, and anything else (a JSON list, object, number)
+    as Python shows it, cut as short.
     """
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
     if isinstance(value, str) and len(value) > 40:
         value = value[:40] + "..."
-    return repr(value)
+    shown = repr(value)
+    if len(shown) > 45:
+        shown = shown[:40] + "..."
+    return shown
 
 
 def _whole(value, name, low, high, unit):
