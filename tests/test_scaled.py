@@ -431,6 +431,38 @@ class ScaledStreamsTests(SynchronousTestCase):
         off = ScaledStreams(self.reactor, self.source, max_sizes=0)
         self.assertRaises(SizeError, off.scale_once, frame, 480, 50)
 
+    def test_scale_once_shared_and_bounded(self):
+        """
+        Snapshots of one frame at one size share one encoding; at most
+        C{max_sizes} run at once, beyond that a 503; a failure reaches
+        every snapshot waiting for it and is not kept.
+        """
+        frame = self.source.publish(FRAME, 5.0)
+        one = self.streams.scale_once(frame, 480, 80)
+        two = self.streams.scale_once(frame, 480, 80)
+        self.streams.scale_once(frame, 240, 80)
+        self.assertEqual(len(self.reactor.pool.jobs), 2)
+        error = self.assertRaises(SizeError, self.streams.scale_once,
+                                  frame, 320, 80)
+        self.assertEqual(error.code, 503)
+        self.assertIn("too many snapshots", str(error))
+        self.reactor.pool.run()
+        scaled = self.successResultOf(one)
+        self.assertEqual(jpeg_size(scaled.data), (480, 320))
+        self.assertIs(self.successResultOf(two), scaled)
+        self.assertIs(self.successResultOf(
+            self.streams.scale_once(frame, 480, 80)), scaled)
+        self.assertEqual(self.reactor.pool.jobs, [])
+        bad = self.source.publish(b"garbage", 6.0)
+        failing = [self.streams.scale_once(bad, 480, 80) for _ in range(2)]
+        self.reactor.pool.run()
+        for d in failing:
+            self.failureResultOf(d, TransformError)
+        again = self.streams.scale_once(bad, 480, 80)
+        self.assertEqual(len(self.reactor.pool.jobs), 1)
+        self.reactor.pool.run()
+        self.failureResultOf(again, TransformError)
+
 
 class PerSourceTests(SynchronousTestCase):
 

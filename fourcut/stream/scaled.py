@@ -70,6 +70,7 @@ from dataclasses import dataclass, field
 from PIL import Image
 from twisted.internet import defer, threads
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from ..broadcast import Broadcaster, Frame
 from ..transform import ThreadedTransform, TransformError
@@ -94,6 +95,9 @@ QUALITY_RANGE = (1, 95)
 
 #: Distinct sizes served at once unless C{preview.max_sizes} says.
 MAX_SIZES = 4
+
+#: Snapshot scalings kept for snapshots of the same frame and size.
+ONCE_KEPT = 8
 
 #: How the picture is resampled after the decoder's own scaling. Pillow's
 #: bilinear filter widens with the scale, so downscaling with it does not
@@ -360,6 +364,10 @@ class ScaledStreams:
         self.max_sizes = max_sizes
         self.streams = {}
         self._size = None       # (frame number, (width, height))
+        # Snapshot scalings by (frame number, width, quality): [the
+        # scaled Frame or None while encoding, Deferreds waiting for it].
+        self._once = {}
+        self._once_running = 0
 
     def source_size(self):
         """
@@ -449,11 +457,15 @@ class ScaledStreams:
         """
         One frame at C{width} and C{quality}, for a snapshot: encoded in
         the thread pool, outside the limit on sizes (a snapshot holds no
-        stream), but not at all with C{max_sizes} 0.
+        stream), but not at all with C{max_sizes} 0. Snapshots waiting
+        for the same frame at the same size share one encoding, and at
+        most C{max_sizes} encodings run at once, so that snapshots cannot
+        fill the thread pool that live view's encoders need.
 
         @return: a L{Deferred} firing with the scaled L{Frame} (C{frame}
             itself if it is no wider than C{width}).
-        @raise SizeError: (503) if downscaling is off and C{frame} is
+        @raise SizeError: (503) if downscaling is off, or as many
+            snapshots are being scaled as C{max_sizes}, and C{frame} is
             wider.
         """
         size = None
@@ -463,14 +475,43 @@ class ScaledStreams:
             pass
         if size is not None and size[0] <= width:
             return defer.succeed(frame)
-        if not self.max_sizes:
-            raise self._refusal(width, quality)
-        scaled = threads.deferToThreadPool(
-            self.reactor, self.reactor.getThreadPool(),
-            Downscale(width, quality), frame.data)
-        return scaled.addCallback(lambda data: Frame(
-            data=data, number=frame.number, timestamp=frame.timestamp,
-            placeholder=frame.placeholder))
+        key = (frame.number, width, quality)
+        entry = self._once.get(key)
+        if entry is None:
+            if not self.max_sizes:
+                raise self._refusal(width, quality)
+            if self._once_running >= self.max_sizes:
+                raise SizeError(503, "too many snapshots being scaled at "
+                                "once (at most %d: preview.max_sizes); try "
+                                "again" % (self.max_sizes,))
+            entry = self._once[key] = [None, []]
+            while len(self._once) > ONCE_KEPT:
+                del self._once[next(iter(self._once))]
+            self._once_running += 1
+            scaled = threads.deferToThreadPool(
+                self.reactor, self.reactor.getThreadPool(),
+                Downscale(width, quality), frame.data)
+            scaled.addBoth(self._scaled_once, key, entry, frame)
+        if entry[0] is not None:
+            return defer.succeed(entry[0])
+        waiter = defer.Deferred()
+        entry[1].append(waiter)
+        return waiter
+
+    def _scaled_once(self, result, key, entry, frame):
+        self._once_running -= 1
+        waiters, entry[1] = entry[1], []
+        if isinstance(result, Failure):
+            if self._once.get(key) is entry:
+                del self._once[key]
+            for waiter in waiters:
+                waiter.errback(result)
+            return
+        entry[0] = Frame(data=result, number=frame.number,
+                         timestamp=frame.timestamp,
+                         placeholder=frame.placeholder)
+        for waiter in waiters:
+            waiter.callback(entry[0])
 
 
 class PerSource:
