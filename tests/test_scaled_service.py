@@ -6,6 +6,7 @@ and the real gphoto2 behind it.
 """
 
 import base64
+import json
 
 from twisted.internet import defer
 
@@ -104,6 +105,11 @@ class HTTPTests(ScaledTestCase):
         await self.wait_until(lambda: streams.get((320, 60)) is not None
                               and streams[(320, 60)].demand == 2)
         stream = streams[(320, 60)]
+        status = json.loads(await (await self.get("/status")).content())
+        self.assertEqual(status["preview"]["subscribers"], 2)
+        [size] = status["preview"]["sizes"]
+        self.assertEqual((size["width"], size["quality"],
+                          size["subscribers"]), (320, 60, 2))
         first, second = await both
         published = self.broadcaster.camera_frames - before
         self.assertGreater(stream.encodes, 20)

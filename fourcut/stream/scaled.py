@@ -391,6 +391,15 @@ class ScaledStreams:
         """
         return sorted(self.streams)
 
+    def describe(self):
+        """
+        The sizes being served, for C{/status}: a list of C{{"width",
+        "quality", "subscribers", "encoded"}}, narrowest first.
+        """
+        return [{"width": stream.width, "quality": stream.quality,
+                 "subscribers": stream.demand, "encoded": stream.encodes}
+                for _, stream in sorted(self.streams.items())]
+
     def full_size(self, width):
         """
         Whether C{width} gets the full-size stream: the source's frames

@@ -117,6 +117,7 @@ def build(config, reactor, session, broadcaster, status, trimmer=None):
         max_unsent_bytes=server_config.max_unsent_bytes,
         trimmer=trimmer, cors=cors, scaled=scaled)
     status.websockets = websocket.client_count
+    status.sizes = scaled.describe
     session.state_listeners.append(websocket.state_changed)
     preview = Preview(broadcaster, session, reactor, scaled)
     metrics = Metrics(
