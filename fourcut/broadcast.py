@@ -137,12 +137,23 @@ class Broadcaster:
         @return: the new L{Frame}.
         """
         self._number += 1
-        if placeholder:
+        frame = Frame(data=data, number=self._number, timestamp=timestamp,
+                      placeholder=placeholder)
+        self.relay(frame)
+        return frame
+
+    def relay(self, frame):
+        """
+        Make C{frame}, a L{Frame} made elsewhere, the latest and offer it
+        to every subscriber and L{next_frame} waiter, as L{publish} does,
+        keeping its number and timestamp: for a stream derived from
+        another one (L{fourcut.stream.scaled}), whose frames are the
+        source's frames in another form.
+        """
+        if frame.placeholder:
             self.placeholders += 1
         else:
             self.camera_frames += 1
-        frame = Frame(data=data, number=self._number, timestamp=timestamp,
-                      placeholder=placeholder)
         self.latest = frame
         # Snapshots: offering may subscribe or unsubscribe re-entrantly.
         for subscriber in list(self._subscribers):
@@ -163,7 +174,6 @@ class Broadcaster:
         # frame at once keeps demand up, without a 1 -> 0 -> 1 flicker that
         # would stop and restart live view.
         self._demand_changed()
-        return frame
 
     def next_frame(self, timeout, clock):
         """

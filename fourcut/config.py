@@ -211,9 +211,11 @@ class CameraConfig:
 @dataclass(frozen=True)
 class PreviewConfig:
     """
-    Live view timing, whether watching it needs the access token, and
+    Live view timing, whether watching it needs the access token,
     whether each client's frames are paced by what its connection has
-    delivered (L{fourcut.stream.pacing}).
+    delivered (L{fourcut.stream.pacing}), and how many downscaled sizes
+    (C{/preview?width=}, L{fourcut.stream.scaled}) are served at once (0:
+    none).
     """
 
     stop_grace: float = 2.0
@@ -221,6 +223,7 @@ class PreviewConfig:
     snapshot_timeout: float = 10.0
     public: bool = True
     pacing: bool = True
+    max_sizes: int = 4
 
 
 @dataclass(frozen=True)
@@ -689,6 +692,9 @@ _SCHEMA = {
         "snapshot_timeout": _number(0, inclusive=False),
         "public": _boolean,
         "pacing": _boolean,
+        # Each size is up to a thread's worth of encoding: more than a
+        # few dozen is a typo.
+        "max_sizes": _integer(0, 32),
     },
     "paths": {
         "photos": _string,

@@ -27,6 +27,9 @@ class ServiceStatus:
         client watching live view (HTTP and WebSocket), a dict of its
         figures (L{fourcut.broadcast.LatestFrameProducer.figures} and who
         it is), for C{/status}.
+    @ivar sizes: set by L{fourcut.web.site.build}: a callable giving the
+        downscaled sizes served (L{fourcut.stream.scaled.ScaledStreams.
+        describe}), for C{/status}.
     """
 
     def __init__(self, session, broadcaster, clock, stall_timeout=5.0,
@@ -40,6 +43,7 @@ class ServiceStatus:
         self.started = clock.seconds()
         self.websockets = lambda: 0
         self.live_clients = lambda: []
+        self.sizes = lambda: []
         self._probe = None          # (when, error text or None)
 
     def camera_info(self):
@@ -63,13 +67,19 @@ class ServiceStatus:
         The body of C{GET /status}.
         """
         latest = self.broadcaster.latest
+        sizes = self.sizes()
         return {
             "service": "fourcut",
             "version": __version__,
             "uptime": round(self.clock.seconds() - self.started, 3),
             "camera": self.camera_info(),
             "preview": {
-                "subscribers": self.broadcaster.demand,
+                # A downscaled size is one subscriber of the camera's
+                # broadcaster however many clients it has: count them.
+                "subscribers": self.broadcaster.demand + sum(
+                    size["subscribers"] - 1 for size in sizes
+                    if size["subscribers"]),
+                "sizes": sizes,
                 "websocket_clients": self.websockets(),
                 "frames": latest.number if latest is not None else 0,
                 "last_frame_age": (

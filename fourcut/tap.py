@@ -299,4 +299,5 @@ def makeService(options, reactor=None):
     top.metrics = web.metrics
     top.access = access
     top.booth = web.booth
+    top.scaled = web.scaled
     return top

@@ -157,6 +157,27 @@ class PublishTests(SynchronousTestCase):
                          (2, b"two", 11.25))
         self.assertIs(broadcaster.latest, second)
 
+    def test_relay(self):
+        """
+        C{relay} offers a frame made elsewhere to subscribers and waiters
+        as it is, number and timestamp included, makes it C{latest} and
+        counts it, without touching the broadcaster's own numbering.
+        """
+        broadcaster = Broadcaster()
+        recorder = Recorder()
+        broadcaster.subscribe(recorder)
+        waiter = broadcaster.next_frame(10, task.Clock())
+        frame = Frame(data=b"small", number=41, timestamp=7.5,
+                      placeholder=True)
+        broadcaster.relay(frame)
+        self.assertEqual(recorder.frames, [frame])
+        self.assertIs(recorder.frames[0], frame)
+        self.assertIs(self.successResultOf(waiter), frame)
+        self.assertIs(broadcaster.latest, frame)
+        self.assertEqual((broadcaster.camera_frames,
+                          broadcaster.placeholders), (0, 1))
+        self.assertEqual(broadcaster.publish(b"a", 8.0).number, 1)
+
     def test_every_subscriber_in_order(self):
         """
         Each subscriber is offered every frame, in order, and the very same

@@ -85,6 +85,7 @@ class DefaultsTests(SynchronousTestCase):
         self.assertEqual(config.preview.stall_timeout, 5.0)
         self.assertEqual(config.preview.snapshot_timeout, 10.0)
         self.assertIs(config.preview.public, True)
+        self.assertEqual(config.preview.max_sizes, 4)
         self.assertEqual(config.paths.photos, "photos")
         self.assertIsNone(config.paths.temp)
         self.assertIsNone(config.access.token)
@@ -283,9 +284,11 @@ class ValidValuesTests(SynchronousTestCase):
     def test_previewAndAccess(self):
         config = parse_config({
             "preview": {"stop_grace": 0, "stall_timeout": 1,
-                        "snapshot_timeout": 2.5, "public": False},
+                        "snapshot_timeout": 2.5, "public": False,
+                        "max_sizes": 0},
             "access": {"token": TOKEN}})
-        self.assertEqual(config.preview, PreviewConfig(0.0, 1.0, 2.5, False))
+        self.assertEqual(config.preview,
+                         PreviewConfig(0.0, 1.0, 2.5, False, 0))
         self.assertEqual(config.access, AccessConfig(TOKEN))
 
     def test_tokenNotInRepr(self):
@@ -440,6 +443,8 @@ class RangeErrorTests(SynchronousTestCase, ErrorAssertions):
             ("preview", "stop_grace", -1, "a number >= 0"),
             ("preview", "stall_timeout", 0, "a number > 0"),
             ("preview", "snapshot_timeout", 0.0, "a number > 0"),
+            ("preview", "max_sizes", -1, "an integer from 0 to 32"),
+            ("preview", "max_sizes", 33, "an integer from 0 to 32"),
         ]
         for section, key, value, expected in cases:
             self.assertRejected({section: {key: value}},

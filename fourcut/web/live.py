@@ -3,6 +3,10 @@
 Live view over HTTP, as seed 000 serves it: C{GET /preview} (a multipart
 stream every client shares), C{GET /snapshot} (one frame) and C{GET /} (the
 page showing it).
+
+Both take C{width} (and C{quality}) for a downscaled picture
+(L{fourcut.stream.scaled}); without them they are the camera's own JPEGs,
+untouched.
 """
 
 from twisted.internet import defer
@@ -11,12 +15,14 @@ from twisted.web import server
 
 from ..broadcast import EncodedFrames, FrameCounts, LatestFrameProducer
 from ..stream.pacing import TransportPacing
+from ..stream.scaled import PerSource, ScaledStreams, SizeError, parse_size
 from ..stream.sockets import prepare_for_frames
 from .replies import (NO_CACHE_HEADERS, Reply, Resource, error, fail,
                       no_cache, wants_json)
 
 __all__ = ["BOUNDARY", "Page", "Preview", "PreviewStream", "Snapshot",
-           "chunked_part", "multipart_part", "address_text"]
+           "address_text", "chunked_part", "multipart_part",
+           "requested_size"]
 
 log = Logger()
 
@@ -58,6 +64,20 @@ def address_text(address):
     if host is None or port is None:
         return str(address)
     return "%s:%s" % (host, port)
+
+
+def requested_size(request):
+    """
+    The C{width} and C{quality} query fields of C{request} (the last of
+    each, as for C{timeout}), checked: see
+    L{fourcut.stream.scaled.parse_size}.
+
+    @raise SizeError: (400) if they are wrong.
+    """
+    def last(name):
+        values = request.args.get(name)
+        return values[-1] if values else None
+    return parse_size(last(b"width"), last(b"quality"))
 
 
 class PreviewStream:
@@ -132,7 +152,8 @@ class PreviewStream:
         (L{LatestFrameProducer.figures}).
         """
         found = {"transport": "http",
-                 "peer": address_text(self.request.getClientAddress())}
+                 "peer": address_text(self.request.getClientAddress()),
+                 "width": getattr(self.broadcaster, "width", None)}
         found.update(self.producer.figures())
         return found
 
@@ -174,13 +195,18 @@ class PreviewStream:
 class Preview(Resource):
     """
     C{GET /preview}: the multipart stream. C{HEAD} answers its headers
-    without starting live view.
+    without starting live view. With C{width}, a stream is subscribed to
+    the L{ScaledStreams}' source of that size instead of the camera's
+    broadcaster.
     """
 
     isLeaf = True
 
-    def __init__(self, broadcaster, session, clock, pacing=True):
+    def __init__(self, broadcaster, session, clock, scaled=None,
+                 pacing=True):
         """
+        @param scaled: the L{ScaledStreams} that serve C{?width=}, or
+            L{None} for none.
         @param pacing: whether each client's frames are paced by what its
             connection has delivered (L{fourcut.stream.pacing}).
         """
@@ -197,6 +223,15 @@ class Preview(Resource):
         # per client per frame was a tenth of the server's time at 100).
         self.parts = EncodedFrames(multipart_part)
         self.chunks = EncodedFrames(chunked_part)
+        #: The downscaled streams (none without).
+        self.scaled = (scaled if scaled is not None
+                       else ScaledStreams(clock, broadcaster, max_sizes=0))
+        # One cache of parts per source: every size numbers its frames as
+        # the camera's.
+        self.parts_by_source = PerSource(
+            lambda: EncodedFrames(multipart_part), broadcaster, self.parts)
+        self.chunks_by_source = PerSource(
+            lambda: EncodedFrames(chunked_part), broadcaster, self.chunks)
 
     def render_GET(self, request):
         values = request.args.get(b"timeout")
@@ -211,12 +246,22 @@ class Preview(Resource):
                       "0 or more (got %r)" % (values[-1].decode(
                           "utf-8", "replace"),))
                 return server.NOT_DONE_YET
+        try:
+            size = requested_size(request)
+            source = (self.broadcaster if size is None
+                      else self.scaled.acquire(*size))
+        except SizeError as e:
+            error(request, e.code, str(e))
+            return server.NOT_DONE_YET
         prepare_for_frames(request.transport)
         pacing = (TransportPacing(request.transport, self.clock)
                   if self.pacing else None)
-        stream = PreviewStream(request, self.broadcaster, self.session,
-                               self.clock, timeout, self.parts,
-                               self.frame_counts, self.chunks, pacing)
+        # Subscribes to source at once (start), which keeps its slot.
+        stream = PreviewStream(request, source, self.session,
+                               self.clock, timeout,
+                               self.parts_by_source.get(source),
+                               self.frame_counts,
+                               self.chunks_by_source.get(source), pacing)
         self.streams.add(stream)
         request.notifyFinish().addBoth(
             lambda _: self.streams.discard(stream))
@@ -232,20 +277,30 @@ class Preview(Resource):
 
 class Snapshot(Resource):
     """
-    The newest live view frame as one JPEG, for screens that poll.
+    The newest live view frame as one JPEG, for screens that poll; with
+    C{width}, scaled once for this request (it takes none of the
+    L{ScaledStreams}' slots, but none is scaled with C{max_sizes} 0).
     """
 
     isLeaf = True
 
-    def __init__(self, broadcaster, session, clock, timeout=10.0):
+    def __init__(self, broadcaster, session, clock, timeout=10.0,
+                 scaled=None):
         Resource.__init__(self)
         self.broadcaster = broadcaster
         self.session = session
         self.clock = clock
         self.timeout = timeout
+        self.scaled = (scaled if scaled is not None
+                       else ScaledStreams(clock, broadcaster, max_sizes=0))
 
     def render_GET(self, request):
         reply = Reply(request)
+        try:
+            size = requested_size(request)
+        except SizeError as e:
+            reply.error(e.code, str(e))
+            return server.NOT_DONE_YET
         frame = self.broadcaster.next_frame(self.timeout, self.clock)
         ready = self.session.live_view_ready()
 
@@ -258,8 +313,22 @@ class Snapshot(Resource):
                 reply.error(503, "the camera is offline: %s" % (
                     self.session.last_error or "reconnecting",))
                 return
+            if size is not None:
+                scaled = defer.maybeDeferred(self.scaled.scale_once, frame,
+                                             *size)
+                scaled.addCallbacks(answer, not_scaled)
+                return
+            answer(frame)
+
+        def answer(frame):
             reply.send(b"image/jpeg", frame.data, [
                 (b"x-timestamp", b"%.6f" % frame.timestamp)] + NO_CACHE_HEADERS)
+
+        def not_scaled(failure):
+            if failure.check(SizeError):
+                reply.error(failure.value.code, str(failure.value))
+            else:
+                reply.fail(failure, "snapshot")
 
         def timed_out(failure):
             failure.trap(defer.TimeoutError, defer.CancelledError)

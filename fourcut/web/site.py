@@ -49,6 +49,7 @@ from ..metrics import Metrics
 from .limits import ConnectionLimits, DescriptorBudget, limit_requests
 from .live import Page, Preview, Snapshot
 from .replies import NotFound, Request, hide_path
+from ..stream.scaled import ScaledStreams
 from .ws import CameraServerFactory, WebSocketEndpoint
 
 __all__ = ["Root", "Web", "build"]
@@ -80,6 +81,8 @@ class Web:
     @ivar websocket: the L{CameraServerFactory} behind C{/ws}.
     @ivar metrics: the L{Metrics} behind C{/metrics}.
     @ivar booth: the L{fourcut.booth.service.Booth}.
+    @ivar scaled: the L{ScaledStreams}: live view at the sizes asked for,
+        shared by C{/preview}, C{/snapshot} and C{/ws}.
     """
 
     site: server.Site
@@ -88,6 +91,7 @@ class Web:
     websocket: CameraServerFactory
     metrics: Metrics
     booth: object
+    scaled: ScaledStreams
 
 
 def build(config, reactor, session, broadcaster, status, trimmer=None):
@@ -102,6 +106,8 @@ def build(config, reactor, session, broadcaster, status, trimmer=None):
     access = AccessPolicy(config.access.token, config.preview.public,
                           open_paths=booth_service.open_paths(config))
     cors = CORSPolicy(server_config.cors_origins)
+    scaled = ScaledStreams(reactor, broadcaster,
+                           max_sizes=config.preview.max_sizes)
     websocket = CameraServerFactory(
         session, broadcaster, status, reactor,
         max_clients=server_config.max_ws_clients,
@@ -109,10 +115,12 @@ def build(config, reactor, session, broadcaster, status, trimmer=None):
         commands_per_second=server_config.commands_per_second,
         access=access, auth_timeout=server_config.auth_timeout,
         max_unsent_bytes=server_config.max_unsent_bytes,
-        trimmer=trimmer, cors=cors, pacing=config.preview.pacing)
+        trimmer=trimmer, cors=cors, scaled=scaled,
+        pacing=config.preview.pacing)
     status.websockets = websocket.client_count
+    status.sizes = scaled.describe
     session.state_listeners.append(websocket.state_changed)
-    preview = Preview(broadcaster, session, reactor,
+    preview = Preview(broadcaster, session, reactor, scaled,
                       pacing=config.preview.pacing)
     status.live_clients = lambda: (
         [stream.figures() for stream in preview.streams]
@@ -133,7 +141,8 @@ def build(config, reactor, session, broadcaster, status, trimmer=None):
     root = Root(page)
     root.putChild(b"preview", preview)
     root.putChild(b"snapshot", Snapshot(broadcaster, session, reactor,
-                                        config.preview.snapshot_timeout))
+                                        config.preview.snapshot_timeout,
+                                        scaled))
     root.putChild(b"capture", Capture(session, metrics))
     root.putChild(b"reset", Reset(session))
     root.putChild(b"cmd", Command(session))
@@ -170,4 +179,4 @@ def build(config, reactor, session, broadcaster, status, trimmer=None):
         max_per_address=server_config.max_unauthenticated_per_address,
         budget=DescriptorBudget(server_config.fd_reserve))
     return Web(site=site, factory=limits, access=access, websocket=websocket,
-               metrics=metrics, booth=booth)
+               metrics=metrics, booth=booth, scaled=scaled)

@@ -7,8 +7,10 @@ with the HTTP API. A client that sends C{start_preview} gets frames through
 its own L{LatestFrameProducer}, registered on its transport: a slow client
 skips frames and costs at most the transport's buffer and one frame, as on
 C{/preview}. Each frame is encoded and framed once for all clients (per
-format), by L{fourcut.broadcast.EncodedFrames} with Autobahn's prepared
-messages.
+format and size), by L{fourcut.broadcast.EncodedFrames} with Autobahn's
+prepared messages. C{start_preview} with C{width} (and C{quality}) watches
+a downscaled stream (L{fourcut.stream.scaled}) instead of the camera's;
+one sent again with another size (or none) moves the client to it.
 
 Requests are JSON objects with a C{type}; every reply echoes the request's
 C{requestId}. Anything malformed gets an C{error} reply and the connection
@@ -73,6 +75,7 @@ from ..booth.sequence import SequenceError
 from ..broadcast import EncodedFrames, FrameCounts, LatestFrameProducer
 from ..errors import CameraError, SettingError, http_status
 from ..photos import check_name_hint
+from ..stream.scaled import PerSource, ScaledStreams, SizeError, parse_size
 from .access import AccessPolicy
 from .cors import CORSPolicy, same_origin
 from ..stream.pacing import TransportPacing
@@ -266,6 +269,9 @@ class CameraServerProtocol(WebSocketServerProtocol):
     """
 
     preview_format = None
+    #: What the client watches: the camera's broadcaster, or a
+    #: L{fourcut.stream.scaled.ScaledStream} (C{width}).
+    preview_source = None
     _camera_request = False
     authenticated = False
     auth_failures = 0
@@ -526,13 +532,15 @@ class CameraServerProtocol(WebSocketServerProtocol):
         """
         found = {"transport": "websocket",
                  "peer": address_text(self.transport.getPeer()),
-                 "format": self.preview_format}
+                 "format": self.preview_format,
+                 "width": getattr(self.preview_source, "width", None)}
         found.update(self.producer.figures())
         return found
 
     def _write_frame(self, frame):
         if self.state == self.STATE_OPEN and self.preview_format:
-            message = self.factory.encoder.get(frame, self.preview_format)
+            message = self.factory.encoders.for_frame(frame).get(
+                frame, self.preview_format)
             self.sendPreparedMessage(message)
             return len(message.payloadHybi)
         return 0
@@ -720,10 +728,23 @@ class CameraServerProtocol(WebSocketServerProtocol):
             raise RequestError("format must be one of: %s"
                                % ", ".join(FORMATS))
         factory = self.factory
+        try:
+            size = parse_size(message.get("width"), message.get("quality"))
+            source = (factory.broadcaster if size is None
+                      else factory.scaled.acquire(*size))
+        except SizeError as e:
+            # Nothing changed: a client already watching keeps its size.
+            raise RequestError(str(e), code=e.code, **e.details)
         subscribed = self.preview_format is not None
         self.preview_format = fmt
+        if source is not self.preview_source:
+            # Another size: onto the new one first, so that demand for the
+            # camera's frames does not drop to 0 in between.
+            source.subscribe(self.producer)
+            if self.preview_source is not None:
+                self.preview_source.unsubscribe(self.producer)
+            self.preview_source = source
         if not subscribed:
-            factory.broadcaster.subscribe(self.producer)
             if self.connection is not None and not self.authenticated:
                 # An anonymous viewer (public live view) is not idle.
                 self.connection.set_busy(True)
@@ -735,7 +756,11 @@ class CameraServerProtocol(WebSocketServerProtocol):
         except Exception:
             self._stop_preview()
             raise
-        return {"type": "preview_started", "format": fmt}
+        reply = {"type": "preview_started", "format": fmt}
+        if source is not factory.broadcaster:
+            # Downscaled (a width at least the camera's is the full size).
+            reply.update(width=size[0], quality=size[1])
+        return reply
 
     def do_stop_preview(self, message):
         self._stop_preview()
@@ -744,7 +769,9 @@ class CameraServerProtocol(WebSocketServerProtocol):
     def _stop_preview(self):
         if self.preview_format is not None:
             self.preview_format = None
-            self.factory.broadcaster.unsubscribe(self.producer)
+            if self.preview_source is not None:
+                self.preview_source.unsubscribe(self.producer)
+                self.preview_source = None
             if not self.authenticated and self.state == self.STATE_OPEN:
                 if self.connection is not None:
                     self.connection.set_busy(False)
@@ -904,7 +931,7 @@ class CameraServerFactory(WebSocketServerFactory):
                  commands_per_second=20.0, access=None,
                  auth_timeout=AUTH_TIMEOUT,
                  max_unsent_bytes=MAX_UNSENT_BYTES, trimmer=None,
-                 cors=None, pacing=True):
+                 cors=None, scaled=None, pacing=True):
         #: A L{fourcut.metrics.Metrics} that times captures, or L{None}
         #: (L{fourcut.web.site.build} sets it once it is made).
         self.metrics = None
@@ -927,6 +954,12 @@ class CameraServerFactory(WebSocketServerFactory):
         self.announced = session.state
         self._settle = None
         self.encoder = EncodedFrames(self.encode_frame)
+        #: The downscaled streams (C{start_preview} with C{width}).
+        self.scaled = (scaled if scaled is not None
+                       else ScaledStreams(clock, broadcaster, max_sizes=0))
+        # One cache per size: a size's frames have the camera's numbers.
+        self.encoders = PerSource(lambda: EncodedFrames(self.encode_frame),
+                                  broadcaster, self.encoder)
         hard = max_message_bytes * HARD_LIMIT_FACTOR
         self.setProtocolOptions(maxMessagePayloadSize=hard,
                                 maxFramePayloadSize=hard,
