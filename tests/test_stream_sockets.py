@@ -5,7 +5,7 @@ transports, and setting a live view client's connection up for frames.
 
 import socket
 
-from twisted.internet import defer, protocol, reactor
+from twisted.internet import defer, protocol, reactor, task
 from twisted.internet.abstract import FileDescriptor
 from twisted.protocols.policies import WrappingFactory
 from twisted.test.proto_helpers import StringTransport
@@ -89,6 +89,86 @@ class Wrapped(TestCase):
         self.assertEqual(pacing.queued(), 1000)
         self.assertEqual(pacing.wait(), 0.0)
         self.assertEqual(pacing.describe()["pacing"], pacing.method)
+
+
+class Collect(protocol.Protocol):
+    def connectionMade(self):
+        self.data = []
+
+    def dataReceived(self, data):
+        self.data.append(data)
+
+
+class FrameWriterTests(Wrapped):
+    async def connect_collecting(self):
+        inner = protocol.Factory.forProtocol(Sink)
+        inner.connected = defer.Deferred()
+        port = reactor.listenTCP(0, WrappingFactory(inner),
+                                 interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        client = await protocol.ClientCreator(reactor, Collect).connectTCP(
+            "127.0.0.1", port.getHost().port)
+        self.addCleanup(client.transport.loseConnection)
+        server = await inner.connected
+        self.addCleanup(server.transport.loseConnection)
+        return server.transport, client
+
+    async def received(self, client, size):
+        for _ in range(500):
+            if sum(map(len, client.data)) >= size:
+                break
+            await task.deferLater(reactor, 0.01, lambda: None)
+        return b"".join(client.data)
+
+    async def test_straight_to_the_socket(self):
+        """
+        With nothing buffered, a frame goes to the kernel at once: Twisted
+        buffers none of it.
+        """
+        wrapper, client = await self.connect_collecting()
+        writer = sockets.FrameWriter(wrapper)
+        writer.write(b"a" * 10000)
+        self.assertEqual(writer.direct, 1)
+        self.assertEqual(sockets.unsent_bytes(wrapper), 0)
+        # More than the kernel takes at once: the rest is buffered, and
+        # arrives after.
+        writer.write(b"b" * 4000000)
+        self.assertEqual(writer.direct, 2)
+        self.assertGreater(sockets.unsent_bytes(wrapper), 0)
+        self.assertLess(sockets.unsent_bytes(wrapper), 4000000)
+        writer.write(b"c")                  # behind the buffered rest
+        self.assertEqual(writer.direct, 2)
+        self.assertEqual(await self.received(client, 4010001),
+                         b"a" * 10000 + b"b" * 4000000 + b"c")
+
+    async def test_behind_what_is_buffered(self):
+        """
+        With bytes already in Twisted's buffer, the frame goes behind
+        them, through the transport: the order never changes.
+        """
+        wrapper, client = await self.connect_collecting()
+        writer = sockets.FrameWriter(wrapper)
+        wrapper.write(b"headers;")
+        writer.write(b"frame")
+        self.assertEqual(writer.direct, 0)
+        self.assertEqual(await self.received(client, 13), b"headers;frame")
+
+    def test_not_under_tls(self):
+        """
+        Under TLS the bytes must be encrypted first: every write goes
+        through the transport.
+        """
+        from twisted.protocols.tls import TLSMemoryBIOFactory, \
+            TLSMemoryBIOProtocol
+        from twisted.internet.ssl import CertificateOptions
+        factory = TLSMemoryBIOFactory(CertificateOptions(), False,
+                                      protocol.Factory.forProtocol(
+                                          protocol.Protocol))
+        tls = TLSMemoryBIOProtocol(factory, protocol.Protocol())
+        tls.transport = FileDescriptor()
+        self.assertTrue(sockets._under_tls(tls))
+        self.assertIsNone(sockets.FrameWriter(tls)._lowest)
+        self.assertFalse(sockets._under_tls(FileDescriptor()))
 
 
 class NoSocketTests(SynchronousTestCase):

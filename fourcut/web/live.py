@@ -16,7 +16,7 @@ from twisted.web import server
 from ..broadcast import EncodedFrames, FrameCounts, LatestFrameProducer
 from ..stream.pacing import TransportPacing
 from ..stream.scaled import PerSource, ScaledStreams, SizeError, parse_size
-from ..stream.sockets import prepare_for_frames
+from ..stream.sockets import FrameWriter, prepare_for_frames
 from .replies import (NO_CACHE_HEADERS, Reply, Resource, error, fail,
                       no_cache, wants_json)
 
@@ -104,6 +104,7 @@ class PreviewStream:
         self.session = session
         self.clock = clock
         self.timeout = timeout
+        self.writer = None
         self.producer = LatestFrameProducer(self._write_part,
                                             on_stop=self._stop,
                                             counts=counts, pacing=pacing,
@@ -165,7 +166,9 @@ class PreviewStream:
             # Framed already: one write, straight to the connection.
             data = self.chunks.get(frame)
             request.sentLength += len(data)
-            request.channel.write(data)
+            if self.writer is None:
+                self.writer = FrameWriter(request.channel.transport)
+            self.writer.write(data)
         else:
             data = self.parts.get(frame)
             request.write(data)

@@ -79,7 +79,7 @@ from ..stream.scaled import PerSource, ScaledStreams, SizeError, parse_size
 from .access import AccessPolicy
 from .cors import CORSPolicy, same_origin
 from ..stream.pacing import TransportPacing
-from ..stream.sockets import prepare_for_frames, unsent_bytes
+from ..stream.sockets import FrameWriter, prepare_for_frames, unsent_bytes
 from .limits import connection_of
 from .live import address_text
 from .replies import Resource, error, hide_paths, json_body, os_error_text
@@ -360,6 +360,7 @@ class CameraServerProtocol(WebSocketServerProtocol):
         # replaces it (registering a second one raises).
         self.transport.unregisterProducer()
         prepare_for_frames(self.transport)
+        self._frames = FrameWriter(self.transport)
         pacing = (TransportPacing(self.transport, factory.clock)
                   if factory.pacing else None)
         self.producer = LatestFrameProducer(self._write_frame,
@@ -487,8 +488,16 @@ class CameraServerProtocol(WebSocketServerProtocol):
 
     def sendData(self, data, sync=False, chopsize=None):
         # Everything sent goes through here: the handshake, replies,
-        # errors, pongs, frames and close frames.
+        # errors, pongs and close frames, and frames while something
+        # waits in Autobahn's queue (else _write_frame writes them).
         WebSocketServerProtocol.sendData(self, data, sync, chopsize)
+        self._check_unsent()
+
+    def _check_unsent(self):
+        """
+        Stop reading the client's requests while it has more than
+        C{max_unsent_bytes} unread.
+        """
         if (not self._reading_paused and self.transport is not None
                 and unsent_bytes(self.transport)
                 > self.factory.max_unsent_bytes):
@@ -541,8 +550,17 @@ class CameraServerProtocol(WebSocketServerProtocol):
         if self.state == self.STATE_OPEN and self.preview_format:
             message = self.factory.encoders.for_frame(frame).get(
                 frame, self.preview_format)
-            self.sendPreparedMessage(message)
-            return len(message.payloadHybi)
+            payload = message.payloadHybi
+            if self._perMessageCompress is None and not self.send_queue:
+                # Framed once for every client: straight to the socket
+                # when nothing waits (fourcut.stream.sockets.FrameWriter),
+                # as Autobahn's sendData would write it to the transport.
+                self._frames.write(payload)
+                self.trafficStats.outgoingOctetsWireLevel += len(payload)
+                self._check_unsent()
+            else:
+                self.sendPreparedMessage(message)
+            return len(payload)
         return 0
 
     def _reply(self, request_id, message):
