@@ -22,6 +22,8 @@ from fourcut.stream.scaled import (DEFAULT_QUALITY, Downscale, PerSource,
                                    SizeError, jpeg_size, parse_size)
 from fourcut.transform import TransformError
 
+from .test_broadcast import Recorder
+
 
 def picture(size=(960, 640), colour=(200, 30, 30), quality=85):
     """
@@ -44,22 +46,6 @@ def pixel(jpeg, x, y):
     image = Image.open(io.BytesIO(jpeg))
     image.load()
     return image.getpixel((x, y))
-
-
-class Recorder:
-    """
-    A subscriber that remembers what it was offered.
-    """
-
-    def __init__(self):
-        self.frames = []
-
-    def offer(self, frame):
-        self.frames.append(frame)
-
-    @property
-    def numbers(self):
-        return [frame.number for frame in self.frames]
 
 
 class ManualPool:

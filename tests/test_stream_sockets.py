@@ -26,19 +26,25 @@ class Wrapped(TestCase):
     fourcut's connection limits wrap every connection.
     """
 
-    async def connect(self):
+    async def connect(self, client_protocol=protocol.Protocol):
+        """
+        The server side's transport (the wrapper); with C{client_protocol},
+        C{(transport, client)}.
+        """
         inner = protocol.Factory.forProtocol(Sink)
         inner.connected = defer.Deferred()
         port = reactor.listenTCP(0, WrappingFactory(inner),
                                  interface="127.0.0.1")
         self.addCleanup(port.stopListening)
         client = await protocol.ClientCreator(
-            reactor, protocol.Protocol).connectTCP(
+            reactor, client_protocol).connectTCP(
                 "127.0.0.1", port.getHost().port)
         self.addCleanup(client.transport.loseConnection)
         server = await inner.connected
         self.addCleanup(server.transport.loseConnection)
-        return server.transport
+        if client_protocol is protocol.Protocol:
+            return server.transport
+        return server.transport, client
 
     async def test_socket_transport(self):
         """
@@ -101,17 +107,7 @@ class Collect(protocol.Protocol):
 
 class FrameWriterTests(Wrapped):
     async def connect_collecting(self):
-        inner = protocol.Factory.forProtocol(Sink)
-        inner.connected = defer.Deferred()
-        port = reactor.listenTCP(0, WrappingFactory(inner),
-                                 interface="127.0.0.1")
-        self.addCleanup(port.stopListening)
-        client = await protocol.ClientCreator(reactor, Collect).connectTCP(
-            "127.0.0.1", port.getHost().port)
-        self.addCleanup(client.transport.loseConnection)
-        server = await inner.connected
-        self.addCleanup(server.transport.loseConnection)
-        return server.transport, client
+        return await self.connect(Collect)
 
     async def received(self, client, size):
         for _ in range(500):
