@@ -513,7 +513,8 @@ class LatestFrameProducer:
         if self.pacing is not None:
             found.update(self.pacing.describe())
         else:
-            found["pacing"] = "off"
+            found.update(pacing="off", pacing_off_why="turned off "
+                         "(preview.pacing: false)")
         return found
 
     def __repr__(self):

@@ -176,4 +176,6 @@ class UnpacedPreviewTests(PacedPreviewTests):
         queue, frame, producer = await self.watch_slow_reader()
         self.assertGreater(queue, frame + 64 * 1024, (queue, frame))
         self.assertEqual(producer.figures()["pacing"], "off")
+        self.assertIn("preview.pacing: false",
+                      producer.figures()["pacing_off_why"])
         self.assertIsNone(producer.pacing)
