@@ -69,6 +69,17 @@ def parse_args(argv):
     parser.add_argument("--tail", type=float, default=None,
                         help="seconds clients keep reading after the window "
                              "so its last frames arrive (default 0.5)")
+    parser.add_argument("--camera", choices=("eos", "ptpip"), default="eos",
+                        help="the virtual camera of every scenario: eos, a "
+                             "Canon EOS 700D on the USB path, auto-detected "
+                             "as a booth's body is (default), or ptpip, the "
+                             "generic PTP/IP camera of earlier runs (the "
+                             "eos and session scenarios always use the "
+                             "EOS)")
+    parser.add_argument("--camera-profile", choices=("realistic", "fast"),
+                        default=None,
+                        help="the EOS's timing (default realistic; smoke "
+                             "fast)")
     parser.add_argument("--fps", type=float, default=30.0,
                         help="virtual camera frame rate (default 30)")
     parser.add_argument("--headroom-duration", type=float, default=None,
@@ -132,6 +143,7 @@ def parse_args(argv):
         "slowlink_fast": 2 if smoke else 10,
         "slowlink_many": 0 if smoke else 100,
         "relay_clients": 4 if smoke else 100,
+        "camera_profile": "fast" if smoke else "realistic",
     }
     for key, value in defaults.items():
         if getattr(args, key) is None:
@@ -198,6 +210,7 @@ def run(args):
         "loadavg_start": [round(x, 2) for x in os.getloadavg()],
         "config": {
             "smoke": args.smoke, "fps": args.fps, "clients": args.clients,
+            "camera": args.camera, "camera_profile": args.camera_profile,
             "json_clients": args.json_clients, "duration": args.duration,
             "warmup": args.warmup, "tail": args.tail,
             "headroom_duration": args.headroom_duration,

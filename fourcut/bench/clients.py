@@ -599,7 +599,8 @@ class Run:
         elif kind == "gphoto2":
             pipe = GPhoto2Pipe(recorder)
             transport = reactor.spawnProcess(
-                pipe, client["argv"][0], client["argv"], env=os.environ)
+                pipe, client["argv"][0], client["argv"],
+                env=dict(os.environ, **client.get("env", {})))
             pipe.transport = transport
             emit("PID %d" % transport.pid)
         else:

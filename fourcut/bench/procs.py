@@ -465,25 +465,41 @@ def _camera_child(workdir, name, argv, prefix, timeout):
 
 
 def start_usb_camera(workdir, name="camera", body="700D",
-                     profile="realistic", timeout=30.0):
+                     profile="realistic", timeout=30.0, fps=30.0):
     """
     Start C{python -m fourcut.virtualcam --usb} as a Canon EOS C{body} with
     the C{profile} timing: a camera on the USB path, auto-detected.
 
+    @param fps: its live view rate; 0 = unpaced.
     @return: the L{Child}, with C{.socket} its Unix socket and C{.env} the
-        variables a gphoto2 CLI child needs to see it.
+        variables a gphoto2 CLI child needs to see it (and a C{HOME} of
+        its own: libgphoto2 remembers ports there).
     """
     from fourcut.virtualcam import usbport
     directory = tempfile.mkdtemp(prefix="fourcut-bench-")
     atexit.register(shutil.rmtree, directory, True)
     socket_path = os.path.join(directory, "camera.sock")
+    home = os.path.join(directory, "home")
+    os.mkdir(home)
     argv = [sys.executable, "-m", "fourcut.virtualcam", "--usb",
             socket_path, "--personality", "eos", "--model", body,
-            "--profile", profile]
+            "--profile", profile, "--fps", repr(float(fps))]
     child = _camera_child(workdir, name, argv, "usb:", timeout)
     child.socket = socket_path
-    child.env = usbport.child_env(socket_path, usbport.CLI, {})
+    child.env = usbport.child_env(socket_path, usbport.CLI, {"HOME": home})
     return child
+
+
+def camera_gphoto2(camera, *args):
+    """
+    A gphoto2 CLI child for C{camera} (a L{start_camera} or
+    L{start_usb_camera} child): C{(argv, env)}, C{env} the variables to
+    add to the benchmark's own. A USB camera is auto-detected, as a booth
+    finds its body; a PTP/IP one is named.
+    """
+    if getattr(camera, "socket", None):
+        return ["gphoto2"] + list(args), dict(camera.env)
+    return gphoto2_argv(camera.port, *args), {}
 
 
 def start_server(workdir, camera_port, name="server", timeout=30.0,
@@ -559,18 +575,19 @@ def _listening(port, timeout=5.0):
     return False
 
 
-def start_relay(workdir, camera_port, name="relay", timeout=30.0):
+def start_relay(workdir, camera, name="relay", timeout=30.0):
     """
     Start the minimal asyncio relay (L{fourcut.bench.relay}) on a free
     loopback port, reading C{gphoto2 --capture-movie --stdout} from
-    C{camera_port}.
+    C{camera} (see L{camera_gphoto2}).
 
     @return: the L{Child}, with C{.http_port}; its gphoto2 child is
         tracked as a stray so that it is ended should the relay fail to.
     """
-    argv = [sys.executable, "-m", "fourcut.bench.relay", "0"] + gphoto2_argv(
-        camera_port, "--capture-movie", "--stdout")
-    child = Child(name, argv, os.path.join(workdir, name + ".log"))
+    gphoto2, env = camera_gphoto2(camera, "--capture-movie", "--stdout")
+    argv = [sys.executable, "-m", "fourcut.bench.relay", "0"] + gphoto2
+    child = Child(name, argv, os.path.join(workdir, name + ".log"),
+                  env=child_env(env))
     try:
         line = child.expect(lambda line: line.startswith("RELAY LISTENING"),
                             timeout, "RELAY LISTENING")

@@ -721,9 +721,12 @@ def text(results):
                    m.get("cores"), m.get("cpu_model"), m.get("python"),
                    m.get("gphoto2"), results.get("loadavg_start")))
     config = results["config"]
-    out.append("camera %s fps, %gs windows after %gs warm-up; ws: %s" % (
-        config["fps"], config["duration"], config["warmup"],
-        results["ws"]["detail"]))
+    camera = config.get("camera", "ptpip")
+    out.append("camera: %s, %s fps; %gs windows after %gs warm-up; ws: %s"
+               % ("Canon EOS 700D on USB (%s)" % config.get("camera_profile")
+                  if camera == "eos" else "generic PTP/IP camera",
+                  config["fps"], config["duration"], config["warmup"],
+                  results["ws"]["detail"]))
     scenarios = results["scenarios"]
     out.append("Columns: min recv% = the worst client's share of the frames "
                "the camera made in the window; latency = client receive "
@@ -772,7 +775,8 @@ def text(results):
     if headroom:
         out.append("")
         out.append("2. Headroom (unpaced camera; bare gphoto2 read by a "
-                   "client process, fourcut with one HTTP client)")
+                   "client process, fourcut (driver: cli, its gphoto2 "
+                   "child unpaced) with one HTTP client)")
         if "error" in headroom:
             out.append("  ERROR: " + headroom["error"])
         else:

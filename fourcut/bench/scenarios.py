@@ -70,6 +70,10 @@ def ws_probe(port, timeout=5.0):
     return False, "unavailable (/ws answered %r)" % (status,)
 
 
+#: fourcut's config in the headroom scenario (see L{Bench.headroom}).
+HEADROOM_CONFIG = {"camera": {"driver": "cli"}}
+
+
 class Bench:
     """
     Runs scenarios with one set of options; C{log} reports progress.
@@ -89,17 +93,43 @@ class Bench:
     # Building blocks ---------------------------------------------------
 
     def camera(self, fps=None):
-        fps = self.options.fps if fps is None else fps
-        camera = procs.start_camera(self.workdir, self._name("camera"),
-                                    fps=fps)
-        self.log("  camera pid %d at %s, %g fps" % (camera.pid, camera.port,
-                                                   fps))
+        """
+        A fresh virtual camera of C{--camera}: the Canon EOS 700D on the
+        USB path (C{--camera-profile} timing), or the generic PTP/IP one.
+        """
+        options = self.options
+        fps = options.fps if fps is None else fps
+        if options.camera == "eos":
+            camera = procs.start_usb_camera(
+                self.workdir, self._name("camera"),
+                profile=options.camera_profile, fps=fps)
+            what = "Canon EOS 700D (%s)" % (options.camera_profile,)
+        else:
+            camera = procs.start_camera(self.workdir, self._name("camera"),
+                                        fps=fps)
+            what = "PTP/IP camera"
+        self.log("  camera pid %d: %s at %s, %g fps" % (
+            camera.pid, what, camera.port, fps))
         return camera
 
-    def server(self, camera, interface=procs.LOOPBACK):
-        server = procs.start_server(self.workdir, camera.port,
-                                    self._name("server"),
-                                    interface=interface)
+    def gphoto2(self, camera, *args):
+        """
+        A client spec for a bare C{gphoto2 ARGS} on C{camera}.
+        """
+        argv, env = procs.camera_gphoto2(camera, *args)
+        return {"kind": "gphoto2", "argv": argv, "env": env}
+
+    def server(self, camera, interface=procs.LOOPBACK, name="server",
+               config=None):
+        """
+        A fresh fourcut on C{camera}: a USB camera auto-detected, a
+        PTP/IP one named; C{config} is its YAML config as a dict.
+        """
+        usb = getattr(camera, "socket", None)
+        server = procs.start_server(self.workdir,
+                                    None if usb else camera.port,
+                                    self._name(name), interface=interface,
+                                    usb_socket=usb, config=config)
         self.log("  server pid %d on port %d" % (server.pid,
                                                  server.http_port))
         return server
@@ -131,7 +161,8 @@ class Bench:
 
     def stream(self, name, clients, camera=None, server=None,
                use_server=True, duration=None, warmup=None,
-               capture_at=None, server_interface=procs.LOOPBACK):
+               capture_at=None, server_interface=procs.LOOPBACK,
+               server_config=None):
         """
         One measurement window: start what is missing (camera, server),
         the client processes, wait until every client has a frame, then
@@ -152,7 +183,8 @@ class Bench:
                 camera = self.camera()
                 started.append(camera)
             if use_server and server is None:
-                server = self.server(camera, server_interface)
+                server = self.server(camera, server_interface,
+                                     config=server_config)
                 started.append(server)
             if server is not None:
                 sampler = procs.RSSSampler(server.pid)
@@ -358,9 +390,8 @@ class Bench:
         def once():
             camera = self.camera()
             try:
-                run = self.stream("bare-paced", [{
-                    "kind": "gphoto2", "argv": procs.gphoto2_argv(
-                        camera.port, "--capture-movie", "--stdout")}],
+                run = self.stream("bare-paced", [self.gphoto2(
+                    camera, "--capture-movie", "--stdout")],
                     camera=camera, use_server=False)
             finally:
                 camera.stop()
@@ -397,8 +428,7 @@ class Bench:
         camera = self.camera(fps=0)
         runs = []
         try:
-            argv = procs.gphoto2_argv(camera.port, "--capture-movie",
-                                      "--stdout")
+            bare_pipe = self.gphoto2(camera, "--capture-movie", "--stdout")
             # Bare and fourcut runs in the order A B B A, so that a drift
             # in the machine's speed weighs on both alike, after an
             # unmeasured bare run that warms the fresh camera up.
@@ -409,16 +439,21 @@ class Bench:
             for what in order:
                 seen[what] = seen.get(what, 0) + 1
                 if what in ("bare", "warm-up"):
-                    run = self.stream("bare-movie", [
-                        {"kind": "gphoto2", "argv": argv}], camera=camera,
+                    run = self.stream("bare-movie", [bare_pipe], camera=camera,
                         use_server=False,
                         duration=1.0 if what == "warm-up"
                         else options.headroom_duration)
                     label = "bare gphoto2 #%d" % seen[what]
                 else:
+                    # The CLI driver: its gphoto2 child reads the
+                    # camera as fast as it goes, as the bare one does;
+                    # the held session's worker keeps live view to 30
+                    # fps by design (fourcut.camera.worker), so it would
+                    # measure its cap, not fourcut's headroom.
                     run = self.stream("headroom", [{"kind": "http"}],
                                       camera=camera,
-                                      duration=options.headroom_duration)
+                                      duration=options.headroom_duration,
+                                      server_config=HEADROOM_CONFIG)
                     label = "fourcut #%d" % seen[what]
                 if what == "warm-up":
                     continue
@@ -463,13 +498,13 @@ class Bench:
         bare, ours = [], []
         try:
             server = self.server(camera)
-            argv = procs.gphoto2_argv(
-                camera.port, "--capture-image-and-download", "--stdout",
-                "--keep")
+            argv, env = procs.camera_gphoto2(
+                camera, "--capture-image-and-download", "--stdout", "--keep")
+            env = procs.child_env(env)
             url = "http://%s:%d/capture" % (procs.LOOPBACK, server.http_port)
             if not options.smoke:
                 # Unmeasured: the first of each warms caches and threads.
-                self._bare_capture(argv)
+                self._bare_capture(argv, env=env)
                 self._fourcut_capture(url)
             for round_ in range(options.captures):
                 pair = [("bare", argv), ("fourcut", url)]
@@ -477,7 +512,7 @@ class Bench:
                     pair.reverse()
                 for what, target in pair:
                     if what == "bare":
-                        bare.append(self._bare_capture(target))
+                        bare.append(self._bare_capture(target, env=env))
                     else:
                         ours.append(self._fourcut_capture(target))
             watchers = [{"kind": "http"}, {"kind": "ws-binary"}]
@@ -564,7 +599,7 @@ class Bench:
         across live view and captures (the anchor), fourcut with the held
         session, fourcut with C{driver: cli}; each plain and with
         C{capture_iso}/C{preview_iso}. Then live view fan-out through each
-        driver, on the paced PTP/IP camera as the fan-out scenario runs it.
+        driver, on the paced camera as the fan-out scenario runs it.
         """
         options = self.options
         captures = 1 if options.smoke else max(2, options.captures)
@@ -651,16 +686,15 @@ class Bench:
     def _driver_fanout(self, driver, clients):
         """
         C{clients} WebSocket and HTTP live view clients through C{driver}
-        on the paced PTP/IP camera.
+        on the paced camera of the fan-out scenario.
         """
         self.log("  live view fan-out through the %s driver, %d clients"
                  % (driver, clients))
         camera = self.camera()
         server = None
         try:
-            server = procs.start_server(
-                self.workdir, camera.port, self._name("server-" + driver),
-                config={"camera": {"driver": driver}})
+            server = self.server(camera, name="server-" + driver,
+                                 config={"camera": {"driver": driver}})
             run = self.stream("fanout-" + driver, mix(clients, "ws-binary"),
                               camera=camera, server=server)
         finally:
@@ -893,7 +927,7 @@ class Bench:
         server = None
         try:
             if what == "relay":
-                server = procs.start_relay(self.workdir, camera.port,
+                server = procs.start_relay(self.workdir, camera,
                                            self._name("relay"))
                 self.log("  relay pid %d on port %d" % (server.pid,
                                                        server.http_port))
