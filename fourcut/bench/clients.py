@@ -321,9 +321,10 @@ class HTTPPreviewFactory(protocol.ClientFactory):
 
 # WebSocket ---------------------------------------------------------------
 
-def ws_factory(recorder, host, port, binary):
+def ws_factory(recorder, host, port, binary, width=None):
     """
-    An autobahn client factory for one C{/ws} preview client.
+    An autobahn client factory for one C{/ws} preview client; with
+    C{width}, of the stream downscaled to it.
     """
     from autobahn.twisted.websocket import (
         WebSocketClientFactory, WebSocketClientProtocol)
@@ -336,6 +337,8 @@ def ws_factory(recorder, host, port, binary):
             request = {"type": "start_preview", "requestId": "1"}
             if binary:
                 request["format"] = "binary"
+            if width is not None:
+                request["width"] = width
             self.sendMessage(json.dumps(request).encode("utf-8"),
                              isBinary=False)
 
@@ -591,7 +594,8 @@ class Run:
         elif kind in ("ws-binary", "ws-json"):
             try:
                 factory = ws_factory(recorder, host, self.port,
-                                     binary=kind == "ws-binary")
+                                     binary=kind == "ws-binary",
+                                     width=client.get("width"))
             except ImportError as e:
                 recorder.fail("ws unavailable: %s" % (e,))
                 return

@@ -863,14 +863,14 @@ class Bench:
                                        else " w%d" % width)
         slow = [{"kind": "http", "shaped": True, "netns": lab.exec_argv(),
                  "host": lab.server_address(0),
-                 "label": "http slow " + suffix}]
-        if width is None:
-            slow.append({"kind": "ws-binary", "shaped": True,
-                         "netns": lab.exec_argv(),
-                         "host": lab.server_address(1),
-                         "label": "ws-binary slow " + suffix})
-        else:
+                 "label": "http slow " + suffix},
+                {"kind": "ws-binary", "shaped": True,
+                 "netns": lab.exec_argv(),
+                 "host": lab.server_address(1),
+                 "label": "ws-binary slow " + suffix}]
+        if width is not None:
             slow[0]["path"] = "/preview?width=%d" % width
+            slow[1]["width"] = width
         run = self._strip(self.stream(
             "slowlink-%g%s" % (rate, "" if width is None else "-w%d" % width),
             fast_clients + slow, server_interface="0.0.0.0"))
