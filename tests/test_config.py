@@ -285,10 +285,11 @@ class ValidValuesTests(SynchronousTestCase):
         config = parse_config({
             "preview": {"stop_grace": 0, "stall_timeout": 1,
                         "snapshot_timeout": 2.5, "public": False,
-                        "max_sizes": 0},
+                        "pacing": False, "max_sizes": 0},
             "access": {"token": TOKEN}})
         self.assertEqual(config.preview,
-                         PreviewConfig(0.0, 1.0, 2.5, False, 0))
+                         PreviewConfig(0.0, 1.0, 2.5, False, pacing=False,
+                                       max_sizes=0))
         self.assertEqual(config.access, AccessConfig(TOKEN))
 
     def test_tokenNotInRepr(self):
