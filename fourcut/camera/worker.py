@@ -528,7 +528,9 @@ class CameraWorker:
         Whether the open session still reaches the camera: one cheap round
         trip (GetStorageInfo). libgphoto2 builds a config tree without the
         settings it could not read, so a camera that went away looks like
-        one without them. The failure answer when it is gone (and the
+        one without them, and answers much of its info from a cache. Gone
+        is an I/O error, or, on a USB port, a failure of any kind with the
+        port no longer listed. The failure answer when it is gone (and the
         worker then ends), or L{None}.
         """
         s = self.session
@@ -539,7 +541,37 @@ class CameraWorker:
                 answer = s.camera_failure(e)
                 self._lose(answer)
                 return answer
+            # A USB camera pulled out fails this round trip with libgphoto2's
+            # "[-1] Unspecified error" (the write fails, the ptp2 driver
+            # clears the halt, retries, gives up), which a camera that is
+            # there may give too; the bus tells them apart.
+            gone = self._port_gone()
+            if gone is not None:
+                answer = s.camera_failure(e)
+                answer["error"] = ("Could not detect any camera: %s is gone "
+                                   "(%s)" % (gone, answer["error"].strip()))
+                answer["camera"] = "absent"
+                self._lose(answer)
+                return answer
         return None
+
+    def _port_gone(self):
+        """
+        The path of the open session's USB port if libgphoto2 no longer
+        lists it (the camera was unplugged, or came back at another
+        address), else L{None}.
+        """
+        gp = self.gp
+        try:
+            path = self.session.camera.get_port_info().get_path()
+            if not path.startswith("usb:"):
+                return None
+            ports = gp.PortInfoList()
+            ports.load()
+            listed = [ports[i].get_path() for i in range(len(ports))]
+        except gp.GPhoto2Error:
+            return None
+        return None if path in listed else path
 
     def _lose(self, answer):
         """
