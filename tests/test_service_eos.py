@@ -9,17 +9,14 @@ import os
 import treq
 from twisted.internet import defer
 
-from .support import jpeg_size
+from .support import EOS_STILL as STILL
+from .support import EOS_USB, jpeg_size
 from .test_service import sleep
 from .test_ws import WebSocketTestCase
 
-#: The still size of the virtual 700D at its Large JPEG setting.
-STILL = (5184, 3456)
-
 
 class EOSServiceTestCase(WebSocketTestCase):
-    virtual = {"virtual_body": "700D", "virtual_transport": "usb",
-               "virtual_profile": "fast"}
+    virtual = EOS_USB
 
 
 class DetectionTests(EOSServiceTestCase):

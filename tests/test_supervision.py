@@ -12,7 +12,8 @@ from twisted.internet import defer, protocol, reactor
 
 from fourcut.virtualcam import eospack as eos
 
-from .support import jpeg_size
+from .support import EOS_STILL as STILL
+from .support import EOS_USB, ISO_100, PTPIP, jpeg_size
 from .test_service import (RawClient, ServiceTestCase, gphoto2_children,
                            sleep)
 from .wsclient import connect
@@ -21,10 +22,6 @@ from .wsclient import connect
 FAST = {"camera": {"restart_delay": 1.0, "max_restart_attempts": 2,
                    "capture_timeout": 8, "command_timeout": 5},
         "preview": {"stall_timeout": 2.0, "stop_grace": 0.5}}
-#: The virtual Canon EOS 700D's still size at its power-on image format.
-STILL = (5184, 3456)
-#: Its Canon ISO code for 100, its power-on ISO.
-ISO_100 = 0x48
 
 
 def rss_kib():
@@ -74,8 +71,7 @@ class SupervisionTestCase(ServiceTestCase):
     """
 
     config = FAST
-    virtual = {"virtual_body": "700D", "virtual_transport": "usb",
-               "virtual_profile": "fast"}
+    virtual = EOS_USB
 
     async def watcher(self):
         client = await connect(self, self.port)
@@ -100,8 +96,7 @@ class PTPIPSupervisionTestCase(SupervisionTestCase):
     its card.
     """
 
-    virtual = {"virtual_body": "generic", "virtual_transport": "ptpip",
-               "virtual_profile": "fast"}
+    virtual = PTPIP
 
 
 class UnplugTests(SupervisionTestCase):
