@@ -280,6 +280,8 @@ class CaptureTests(ServiceTestCase):
             self.assertIn(b"Perhaps no focus?", body)
         else:
             self.assertIn(b"failed", body)
+            # The card has room: no word of it.
+            self.assertNotIn(b"card is full", body)
         self.assertFalse(os.path.exists(self.photos)
                          and os.listdir(self.photos))
         self.assertEqual(self.camera.device.captures, 0)
@@ -528,8 +530,10 @@ class PTPIPCaptureTests(ServiceTestCase):
             # libgphoto2 2.5.30 waits for the camera's StoreFull event.
             self.assertIn(b"ran full", body)
         else:
-            # python-gphoto2's 2.5.34 takes the refused InitiateCapture.
+            # python-gphoto2's 2.5.34 takes the refused InitiateCapture,
+            # and says no more; the worker adds why.
             self.assertIn(b"failed", body)
+            self.assertIn(b"the camera's card is full", body)
         self.assertFalse(os.path.exists(self.photos)
                          and os.listdir(self.photos))
 

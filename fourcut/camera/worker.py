@@ -796,7 +796,12 @@ class CameraWorker:
                 taken.append({"name": name, "value": after.get("value"),
                               "restored": described.get("value")})
         try:
-            path = s.camera.capture(gp.GP_CAPTURE_IMAGE, s.context)
+            try:
+                path = s.camera.capture(gp.GP_CAPTURE_IMAGE, s.context)
+            except gp.GPhoto2Error as e:
+                if not connection_broken(e.code):
+                    self._say_if_card_full()
+                raise
             photo = s.camera.file_get(path.folder, path.name,
                                       gp.GP_FILE_TYPE_NORMAL, None,
                                       s.context)
@@ -811,6 +816,32 @@ class CameraWorker:
                  "mime": photo.get_mime_type(), "settings": taken,
                  "mode_errors": mode_errors,
                  "restore_errors": errors}, data)
+
+    def _say_if_card_full(self):
+        """
+        After a failed capture: add "the camera's card is full" to what
+        libgphoto2 said, if it is and the photo was to go there.
+        python-gphoto2's libgphoto2 (2.5.34) fails a Canon EOS release to a
+        full card with a bare "[-1] Unspecified error" (the gphoto2 CLI
+        says "PTP Store Full").
+        """
+        s = self.session
+        gp = self.gp
+        try:
+            try:
+                target = s.camera.get_single_config("capturetarget",
+                                                    s.context)
+                if target.get_value() == "Internal RAM":
+                    return
+            except gp.GPhoto2Error:
+                pass
+            storages = s.camera.get_storageinfo(s.context)
+        except gp.GPhoto2Error:
+            return
+        free = [info.freekbytes for info in storages
+                if info.fields & gp.GP_STORAGEINFO_FREESPACEKBYTES]
+        if free and not any(free):
+            s.messages.append("the camera's card is full (PTP Store Full)")
 
     def _put_back(self, tree, applied):
         """
