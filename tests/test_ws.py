@@ -533,7 +533,7 @@ class PreviewOrderTests(WebSocketTestCase):
         self.assertEqual((await capture)["type"], "photo_captured")
 
 
-class CameraStatusTests(PTPIPWebSocketTestCase):
+class CameraStatusTests(WebSocketTestCase):
     """
     C{camera_status} only for a state a client can act on: never C{busy},
     and no C{idle} while live view is only paused for an operation.
