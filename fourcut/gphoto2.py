@@ -49,6 +49,28 @@ def classify(stderr, absent_status=504):
     return 503
 
 
+def prepare_home(home):
+    """
+    Make C{home} a C{HOME} that every libgphoto2 fourcut runs keeps its
+    settings in, and return it: an empty C{.gphoto/settings}.
+
+    Debian's gphoto2 (libgphoto2 2.5.30) keeps its settings (the last port,
+    C{capturetarget}) in C{$HOME/.gphoto/settings}; python-gphoto2's own
+    libgphoto2 (2.5.34) in C{$HOME/.config/gphoto/settings}, and only when
+    C{$HOME/.config} exists, unless the older file does. In an empty HOME
+    the camera worker and the settings children remembered nothing (a
+    capture target set in one session was gone in the next), and the CLI
+    never saw what they set.
+    """
+    directory = os.path.join(home, ".gphoto")
+    os.makedirs(directory, exist_ok=True)
+    settings = os.path.join(directory, "settings")
+    if not os.path.exists(settings):
+        with open(settings, "w"):
+            pass
+    return home
+
+
 class GPhoto2:
     """
     The command line for one camera: the executable, and the C{--port}

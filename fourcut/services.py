@@ -27,6 +27,7 @@ from twisted.internet.error import CannotListenError
 from twisted.logger import ILogObserver, Logger
 from twisted.python.failure import Failure
 
+from .gphoto2 import prepare_home
 from .virtualcam.camera import VirtualUSBCamera
 
 __all__ = ["FourcutService", "GPhoto2HomeService", "PhotosDirectoryService",
@@ -262,7 +263,8 @@ class GPhoto2HomeService(service.Service):
     A private C{HOME} for fourcut's gphoto2 children, made when the service
     starts and removed when it stops: libgphoto2 keeps the last port and
     C{capturetarget} in C{$HOME/.gphoto/settings}, and nothing another
-    program or an earlier run saved there may steer fourcut.
+    program or an earlier run saved there may steer fourcut. The CLI and
+    python-gphoto2 children share that file (L{prepare_home}).
     """
 
     def __init__(self, gphoto2):
@@ -270,7 +272,8 @@ class GPhoto2HomeService(service.Service):
 
     def startService(self):
         service.Service.startService(self)
-        self.gphoto2.home = tempfile.mkdtemp(prefix="fourcut-gphoto2-")
+        self.gphoto2.home = prepare_home(
+            tempfile.mkdtemp(prefix="fourcut-gphoto2-"))
 
     def stopService(self):
         service.Service.stopService(self)

@@ -18,6 +18,20 @@ from fourcut.virtualcam.camera import (GPHOTO2_MODEL, VirtualCamera,
 
 LISTEN = "tcp:0:interface=127.0.0.1"
 
+#: C{camera.virtual_*} for the integration tests: the virtual Canon EOS 700D
+#: on the USB path, as a booth runs it, with the fast timing profile (the
+#: realistic one would make the suite several times slower).
+EOS_USB = {"virtual_body": "700D", "virtual_transport": "usb",
+           "virtual_profile": "fast"}
+#: The generic virtual camera over PTP/IP, for the smaller set of tests
+#: that shows the PTP/IP path still works.
+PTPIP = {"virtual_body": "generic", "virtual_transport": "ptpip",
+         "virtual_profile": "fast"}
+#: The virtual 700D's still size at its power-on image format (Large).
+EOS_STILL = (5184, 3456)
+#: The 700D's Canon ISO codes for 100 (its power-on value), 800 and 1600.
+ISO_100, ISO_800, ISO_1600 = 0x48, 0x60, 0x68
+
 
 async def start_camera(testcase, **options):
     """

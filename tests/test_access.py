@@ -1,6 +1,7 @@
 """
 Access control (the shared token over HTTP and WebSocket), request limits
-and TLS, over a real listening fourcut with its virtual camera.
+and TLS, over a real listening fourcut with the virtual Canon EOS 700D on
+USB behind it, as a booth runs it.
 """
 
 import datetime
@@ -15,9 +16,9 @@ from twisted.logger import formatEvent, globalLogPublisher
 from twisted.web.client import Agent, BrowserLikePolicyForHTTPS
 
 from fourcut.web.access import LINGER
-from fourcut.virtualcam import ptp
+from fourcut.virtualcam import eospack as eos
 
-from .support import jpeg_size
+from .support import EOS_USB, ISO_100, jpeg_size
 from .test_service import ServiceTestCase, parse_multipart, sleep
 from .wsclient import connect
 
@@ -72,6 +73,7 @@ def bearer(token):
 
 class AccessTestCase(ServiceTestCase):
     config = {"access": {"token": TOKEN}}
+    virtual = EOS_USB
 
     def request(self, method, path, token=None, headers=None, **kwargs):
         headers = dict(headers or {})
@@ -107,6 +109,7 @@ class AccessTestCase(ServiceTestCase):
 
     def assertNothingHappened(self):
         self.assertEqual(self.session.captures, 0)
+        self.assertEqual(self.camera.device.captures, 0)
         self.assertEqual(self.camera.device.objects, {})
         self.assertFalse(os.path.exists(self.photos)
                          and os.listdir(self.photos))
@@ -216,7 +219,7 @@ class PublicPreviewTests(AccessTestCase):
         response = await self.request("GET", "/health", token=TOKEN)
         self.assertEqual(response.code, 503)
         health = json.loads(await response.content())
-        self.assertIn("Connection reset by peer", health["reason"])
+        self.assertIn("Could not detect any camera", health["reason"])
 
 
 class ProtectedPreviewTests(AccessTestCase):
@@ -322,8 +325,8 @@ class WebSocketPublicPreviewTests(AccessTestCase):
                                      "error": "authentication required",
                                      "code": 401, "requestId": n})
         self.assertNothingHappened()
-        self.assertEqual(self.camera.device.properties[
-            ptp.DPC_ExposureIndex].value, 400)
+        self.assertEqual(self.camera.device.value(eos.DPC_EOS_ISOSpeed),
+                         ISO_100)
 
     async def test_start_preview_public(self):
         client = await self.ws()
@@ -378,7 +381,7 @@ class WebSocketPublicPreviewTests(AccessTestCase):
         self.assertEqual(info["type"], "camera_info")
         reply = await client.reply({"type": "get_camera_info",
                                     "requestId": 1})
-        self.assertEqual(reply["data"]["model"], "Virtual DSLR")
+        self.assertEqual(reply["data"]["model"], "Canon EOS 700D")
 
     async def test_wrong_token_in_url(self):
         for path in ("/ws?token=" + WRONG, "/ws?token=" + TOKEN[:-1]):

@@ -1,28 +1,34 @@
 """
 Camera settings through L{fourcut.settings.CameraSettings}: the real
 python-gphoto2 in a child process (L{fourcut.camconfig}) driving a virtual
-camera started by each test; plus the value conversion rules on their own.
+camera started by each test (the Canon EOS 700D on USB, auto-detected; a
+smaller set on the generic camera over PTP/IP); plus the value conversion
+rules on their own.
 """
 
 import datetime
 import os
+import struct
 import sys
 
-from twisted.internet import reactor
+from twisted.internet import defer, reactor
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.protocol import Factory
 from twisted.trial.unittest import TestCase
 
 from fourcut import camconfig, process
 from fourcut.camconfig import Refused
-from fourcut.gphoto2 import CameraError, GPhoto2
+from fourcut.gphoto2 import CameraError, GPhoto2, prepare_home
 from fourcut.settings import (
     CameraSettings, SettingError, format_value, interpret, package_root,
     parse_answer)
-from fourcut.virtualcam import ptp
+from fourcut.virtualcam import eosbodies
+from fourcut.virtualcam import eospack as eos
+from fourcut.virtualcam import ptp, usbport
 from fourcut.virtualcam.camera import GPHOTO2_MODEL
+from fourcut.virtualcam.device import Reply
 
-from .support import LISTEN, start_camera
+from .support import LISTEN, start_camera, start_usb_camera
 
 ISO_CHOICES = ["100", "200", "400", "800", "1600", "3200", "6400"]
 WB_CHOICES = ["Automatic", "Daylight", "Fluorescent", "Tungsten", "Flash"]
@@ -327,9 +333,52 @@ class Children:
                     pass
 
 
-class CameraSettingsTests(TestCase):
+class SettingsTestCase(TestCase):
     """
-    Every setting of the virtual camera through the real python-gphoto2.
+    L{CameraSettings} against a virtual camera: every child tracked and
+    ended by PID, each L{GPhoto2} with a HOME of its own made as fourcut
+    makes its own (libgphoto2 keeps the last port and the capture target
+    in C{~/.gphoto/settings}).
+    """
+
+    def home(self):
+        home = os.path.abspath(self.mktemp())
+        os.makedirs(home)
+        return prepare_home(home)
+
+    def make_settings(self, port=None, gphoto2_class=GPhoto2, **options):
+        return CameraSettings(reactor, self.gphoto2(
+            port, gphoto2_class=gphoto2_class),
+            on_start=self.children.started, **options)
+
+    async def assertRefused(self, d, *fragments):
+        with self.assertRaises(SettingError) as caught:
+            await d
+        for fragment in fragments:
+            self.assertIn(fragment, caught.exception.message)
+        return caught.exception
+
+    async def assertEndedAtDeadline(self, d, deadline):
+        started = reactor.seconds()
+        with self.assertRaises(CameraError) as caught:
+            await d
+        elapsed = reactor.seconds() - started
+        self.assertEqual(caught.exception.status, 503)
+        self.assertIn("did not finish within %gs" % (deadline,),
+                      caught.exception.text)
+        self.assertIn("stopped by SIGINT", caught.exception.text)
+        # SIGINT ends it: SIGTERM would only come 3 s later.
+        self.assertGreaterEqual(elapsed, deadline)
+        self.assertLess(elapsed, deadline + 2.5)
+        [pid] = self.children.pids
+        self.assertRaises(ProcessLookupError, os.kill, pid, 0)
+
+
+class PTPIPCameraSettingsTests(SettingsTestCase):
+    """
+    The generic camera's standard PTP settings over PTP/IP through the real
+    python-gphoto2 (L{EOSCameraSettingsTests} has every setting of the
+    EOS on USB): the PTP/IP path, the caller's IOLIBS, an absent camera.
     """
 
     async def setUp(self):
@@ -337,9 +386,8 @@ class CameraSettingsTests(TestCase):
         self.children = Children(self)
         self.settings = self.make_settings(self.camera.port)
 
-    def make_settings(self, port, gphoto2_class=GPhoto2, **options):
-        return CameraSettings(reactor, gphoto2_class(port, GPHOTO2_MODEL),
-                              on_start=self.children.started, **options)
+    def gphoto2(self, port, model=GPHOTO2_MODEL, gphoto2_class=GPhoto2):
+        return gphoto2_class(port, model, home=self.home())
 
     async def test_callers_iolibs_win(self):
         """
@@ -349,7 +397,7 @@ class CameraSettingsTests(TestCase):
         """
         empty = self.mktemp()
         os.makedirs(empty)
-        gphoto2 = GPhoto2(self.camera.port, GPHOTO2_MODEL)
+        gphoto2 = self.gphoto2(self.camera.port)
         gphoto2.python_env = {"IOLIBS": empty}
         settings = CameraSettings(reactor, gphoto2,
                                   on_start=self.children.started)
@@ -371,76 +419,12 @@ class CameraSettingsTests(TestCase):
     def device_value(self, code):
         return self.camera.device.properties[code].value
 
-    async def assertRefused(self, d, *fragments):
-        with self.assertRaises(SettingError) as caught:
-            await d
-        for fragment in fragments:
-            self.assertIn(fragment, caught.exception.message)
-        return caught.exception
-
-    # get ---------------------------------------------------------------
-
     async def test_get_iso(self):
         answer = await self.settings.get("imgsettings", "iso")
         self.assertEqual(answer, {
             "ok": True, "section": "imgsettings", "option": "iso",
             "name": "iso", "label": "ISO Speed", "type": "radio",
             "readonly": False, "value": "400", "choices": ISO_CHOICES})
-
-    async def test_get_whitebalance(self):
-        answer = await self.settings.get("imgsettings", "whitebalance")
-        self.assertEqual((answer["type"], answer["value"],
-                          answer["choices"], answer["readonly"]),
-                         ("radio", "Automatic", WB_CHOICES, False))
-
-    async def test_get_fnumber(self):
-        answer = await self.settings.get("capturesettings", "f-number")
-        self.assertEqual((answer["type"], answer["value"],
-                          answer["choices"]), ("radio", "f/5.6", F_CHOICES))
-
-    async def test_get_shutterspeed(self):
-        answer = await self.settings.get("capturesettings", "shutterspeed")
-        self.assertEqual((answer["type"], answer["value"],
-                          answer["choices"]),
-                         ("radio", "0.0080s", SHUTTER_CHOICES))
-
-    async def test_get_imagesize(self):
-        answer = await self.settings.get("imgsettings", "imagesize")
-        self.assertEqual((answer["type"], answer["value"],
-                          answer["choices"]),
-                         ("radio", "2592x1728", SIZE_CHOICES))
-
-    async def test_get_batterylevel(self):
-        self.camera.device.properties[ptp.DPC_BatteryLevel].value = 64
-        answer = await self.settings.get("status", "batterylevel")
-        self.assertEqual((answer["type"], answer["value"],
-                          answer["readonly"]), ("text", "64%", True))
-        self.assertNotIn("choices", answer)
-
-    # set -----------------------------------------------------------------
-
-    async def test_set_iso_int(self):
-        answer = await self.settings.set("imgsettings", "iso", 1600)
-        self.assertEqual((answer["ok"], answer["value"], answer["requested"]),
-                         (True, "1600", "1600"))
-        self.assertEqual(self.device_value(ptp.DPC_ExposureIndex), 1600)
-
-    async def test_set_iso_string(self):
-        answer = await self.settings.set("imgsettings", "iso", "3200")
-        self.assertEqual(answer["value"], "3200")
-        self.assertEqual(self.device_value(ptp.DPC_ExposureIndex), 3200)
-        answer = await self.settings.get("imgsettings", "iso")
-        self.assertEqual(answer["value"], "3200")
-
-    async def test_set_whitebalance(self):
-        answer = await self.settings.set("imgsettings", "whitebalance",
-                                         "Daylight")
-        self.assertEqual(answer["value"], "Daylight")
-        self.assertEqual(self.device_value(ptp.DPC_WhiteBalance), 4)
-        answer = await self.settings.set("imgsettings", "whitebalance",
-                                         "tungsten")
-        self.assertEqual(answer["value"], "Tungsten")
-        self.assertEqual(self.device_value(ptp.DPC_WhiteBalance), 6)
 
     async def test_set_fnumber(self):
         answer = await self.settings.set("capturesettings", "f-number", 8)
@@ -454,33 +438,6 @@ class CameraSettingsTests(TestCase):
         self.assertEqual(answer["value"], "f/2.8")
         self.assertEqual(self.device_value(ptp.DPC_FNumber), 280)
 
-    async def test_set_shutterspeed(self):
-        answer = await self.settings.set("capturesettings", "shutterspeed",
-                                         "0.0166s")
-        self.assertEqual(answer["value"], "0.0166s")
-        self.assertEqual(self.device_value(ptp.DPC_ExposureTime), 166)
-        answer = await self.settings.set("capturesettings", "shutterspeed",
-                                         1)
-        self.assertEqual(answer["value"], "1.0000s")
-        self.assertEqual(self.device_value(ptp.DPC_ExposureTime), 10000)
-
-    async def test_set_imagesize(self):
-        answer = await self.settings.set("imgsettings", "imagesize",
-                                         "1296x864")
-        self.assertEqual(answer["value"], "1296x864")
-        self.assertEqual(self.device_value(ptp.DPC_ImageSize), "1296x864")
-
-    async def test_set_value_like_an_option(self):
-        """
-        A value starting with dashes reaches the camera program as a value.
-        """
-        error = await self.assertRefused(
-            self.settings.set("imgsettings", "iso", "--port"),
-            "'--port' is not a choice")
-        self.assertEqual(error.details["reason"], "bad-value")
-
-    # refusals ------------------------------------------------------------
-
     async def test_not_a_choice(self):
         error = await self.assertRefused(
             self.settings.set("imgsettings", "iso", 12345),
@@ -489,13 +446,6 @@ class CameraSettingsTests(TestCase):
         self.assertEqual(error.details["reason"], "bad-value")
         self.assertEqual(error.details["current"], "400")
         self.assertEqual(self.device_value(ptp.DPC_ExposureIndex), 400)
-
-    async def test_read_only(self):
-        error = await self.assertRefused(
-            self.settings.set("status", "batterylevel", "50%"),
-            "batterylevel is read-only")
-        self.assertEqual(error.details["reason"], "read-only")
-        self.assertEqual(self.device_value(ptp.DPC_BatteryLevel), 80)
 
     async def test_camera_refuses(self):
         """
@@ -512,6 +462,269 @@ class CameraSettingsTests(TestCase):
         self.assertEqual(error.details["choices"], ISO_CHOICES)
         self.assertEqual(prop.value, 400)
 
+    async def test_info(self):
+        answer = await self.settings.info()
+        self.assertEqual(answer, {
+            "ok": True, "model": "Virtual DSLR",
+            "driver_model": GPHOTO2_MODEL, "manufacturer": "fourcut",
+            "serial": "FOURCUT0001", "version": "1.0", "battery": "80%",
+            "port": self.camera.port})
+
+    async def test_absent(self):
+        port = await serverFromString(reactor, LISTEN).listen(Factory())
+        number = port.getHost().port
+        await port.stopListening()
+        settings = self.make_settings("ptpip:127.0.0.1:%d:%d"
+                                      % (number, number))
+        with self.assertRaises(CameraError) as caught:
+            await settings.get("imgsettings", "iso")
+        self.assertEqual(caught.exception.status, 504)
+        self.assertIn("Connection refused", caught.exception.text)
+
+    async def test_unknown_model(self):
+        settings = CameraSettings(reactor, self.gphoto2(self.camera.port,
+                                                        "Nope"),
+                                  on_start=self.children.started)
+        with self.assertRaises(CameraError) as caught:
+            await settings.info()
+        self.assertEqual(caught.exception.status, 504)
+        self.assertIn("Unknown model", caught.exception.text)
+
+    async def test_unplugged(self):
+        self.camera.unplug()
+        with self.assertRaises(CameraError) as caught:
+            await self.settings.set("imgsettings", "iso", 800)
+        self.assertEqual(caught.exception.status, 503)
+        self.assertIn("I/O problem", caught.exception.text)
+        self.assertEqual(self.device_value(ptp.DPC_ExposureIndex), 400)
+
+
+#: The virtual 700D's choices as python-gphoto2 (libgphoto2 2.5.34) names
+#: them.
+EOS_ISO_CHOICES = ["Auto", "100", "200", "400", "800", "1600", "3200",
+                   "6400", "12800", "25600"]
+EOS_WB_CHOICES = ["Auto", "Daylight", "Shadow", "Cloudy", "Tungsten",
+                  "Fluorescent", "Flash", "Manual"]
+EOS_APERTURES = ["3.5", "4", "4.5", "5", "5.6", "6.3", "7.1", "8", "9",
+                 "10", "11", "13", "14", "16", "18", "20", "22"]
+EOS_FORMATS = ["L", "cL", "M", "cM", "S1", "cS1", "S2", "S3"]
+EOS_TARGETS = ["Internal RAM", "Memory card"]
+
+
+class EOSCameraSettingsTests(SettingsTestCase):
+    """
+    Every setting of the virtual Canon EOS 700D on USB, auto-detected,
+    through the real python-gphoto2, as a booth changes them.
+    """
+
+    async def setUp(self):
+        self.camera = await start_usb_camera(self, personality="eos")
+        self.device = self.camera.device
+        self.children = Children(self)
+        self.settings = self.make_settings()
+
+    def gphoto2(self, port=None, model=None, gphoto2_class=GPhoto2):
+        gphoto2 = gphoto2_class(port, model, home=self.home())
+        gphoto2.python_env = self.camera.env(usbport.PYTHON, base={})
+        return gphoto2
+
+    def refuse(self, code, rc=ptp.RC_InvalidDevicePropValue):
+        """
+        The body refuses every operation C{code} with C{rc}; returns the
+        list of refusals.
+        """
+        handle = self.device.handle
+        refused = []
+
+        def refusing(request, data=None):
+            if request.code == code:
+                refused.append(request)
+                return defer.succeed(Reply(rc))
+            return handle(request, data)
+        self.patch(self.device, "handle", refusing)
+        return refused
+
+    # get ---------------------------------------------------------------
+
+    async def test_get_iso(self):
+        answer = await self.settings.get("imgsettings", "iso")
+        self.assertEqual(answer, {
+            "ok": True, "section": "imgsettings", "option": "iso",
+            "name": "iso", "label": "ISO Speed", "type": "radio",
+            "readonly": False, "value": "100", "choices": EOS_ISO_CHOICES})
+
+    async def test_get_each_setting(self):
+        for section, option, value, choices in [
+                ("imgsettings", "whitebalance", "Auto", EOS_WB_CHOICES),
+                ("imgsettings", "imageformat", "L", EOS_FORMATS),
+                ("capturesettings", "aperture", "5.6", EOS_APERTURES),
+                ("settings", "capturetarget", "Internal RAM", EOS_TARGETS)]:
+            answer = await self.settings.get(section, option)
+            self.assertEqual((answer["type"], answer["value"],
+                              answer["choices"], answer["readonly"]),
+                             ("radio", value, choices, False), option)
+        answer = await self.settings.get("capturesettings", "shutterspeed")
+        self.assertEqual(answer["value"], "1/125")
+        # 30 s ... 1/4000 in thirds of a stop.
+        self.assertEqual(len(answer["choices"]), 52)
+        self.assertEqual(answer["choices"][:3], ["30", "25", "20"])
+        self.assertEqual(answer["choices"][-3:], ["1/2500", "1/3200",
+                                                  "1/4000"])
+
+    async def test_get_batterylevel(self):
+        answer = await self.settings.get("status", "batterylevel")
+        self.assertEqual((answer["type"], answer["value"],
+                          answer["readonly"]), ("text", "100%", True))
+        self.assertNotIn("choices", answer)
+        self.device.battery_low()
+        answer = await self.settings.get("status", "batterylevel")
+        self.assertEqual(answer["value"], "Low")
+
+    # set -----------------------------------------------------------------
+
+    async def test_set_iso(self):
+        answer = await self.settings.set("imgsettings", "iso", 1600)
+        self.assertEqual((answer["ok"], answer["value"], answer["requested"]),
+                         (True, "1600", "1600"))
+        self.assertEqual(self.device.value(eos.DPC_EOS_ISOSpeed), 0x68)
+        answer = await self.settings.set("imgsettings", "iso", "3200")
+        self.assertEqual(answer["value"], "3200")
+        self.assertEqual(self.device.value(eos.DPC_EOS_ISOSpeed), 0x70)
+        answer = await self.settings.get("imgsettings", "iso")
+        self.assertEqual(answer["value"], "3200")
+
+    async def test_set_whitebalance(self):
+        answer = await self.settings.set("imgsettings", "whitebalance",
+                                         "Daylight")
+        self.assertEqual(answer["value"], "Daylight")
+        self.assertEqual(self.device.value(eos.DPC_EOS_WhiteBalance), 1)
+        answer = await self.settings.set("imgsettings", "whitebalance",
+                                         "tungsten")
+        self.assertEqual(answer["value"], "Tungsten")
+        self.assertEqual(self.device.value(eos.DPC_EOS_WhiteBalance), 3)
+
+    async def test_set_aperture(self):
+        for value, shown, code in [(8, "8", 0x38), ("11", "11", 0x40),
+                                   (3.5, "3.5", 0x25)]:
+            answer = await self.settings.set("capturesettings", "aperture",
+                                             value)
+            self.assertEqual(answer["value"], shown)
+            self.assertEqual(self.device.value(eos.DPC_EOS_Aperture), code)
+
+    async def test_set_shutterspeed(self):
+        answer = await self.settings.set("capturesettings", "shutterspeed",
+                                         "1/250")
+        self.assertEqual(answer["value"], "1/250")
+        self.assertEqual(self.device.value(eos.DPC_EOS_ShutterSpeed), 0x78)
+        answer = await self.settings.set("capturesettings", "shutterspeed",
+                                         1)
+        self.assertEqual(answer["value"], "1")
+        self.assertEqual(self.device.value(eos.DPC_EOS_ShutterSpeed), 0x38)
+
+    async def test_set_imageformat(self):
+        answer = await self.settings.set("imgsettings", "imageformat", "S3")
+        self.assertEqual(answer["value"], "S3")
+        self.assertEqual(self.device.value(eos.DPC_EOS_ImageFormat),
+                         eosbodies.S3)
+        answer = await self.settings.set("imgsettings", "imageformat", "cM")
+        self.assertEqual(self.device.value(eos.DPC_EOS_ImageFormat),
+                         eosbodies.M_NORMAL)
+
+    async def test_set_capturetarget(self):
+        """
+        The capture target is libgphoto2's own setting, pushed to the body
+        (0xD11C) in each session: set in one child, it is sent again by the
+        next one.
+        """
+        targets = []
+        handle = self.device.handle
+
+        def recording(request, data=None):
+            if request.code == eos.OC_EOS_SetDevicePropValueEx:
+                code, raw = eos.parse_set_prop_value_ex(data)
+                if code == eos.DPC_EOS_CaptureDestination:
+                    targets.append((self.device.sessions_opened,
+                                    struct.unpack("<I", raw[:4])[0]))
+            return handle(request, data)
+        self.patch(self.device, "handle", recording)
+        answer = await self.settings.set("settings", "capturetarget",
+                                         "Memory card")
+        self.assertEqual(answer["value"], "Memory card")
+        self.assertIn((1, eos.CAPTURE_DEST_CARD), targets)
+        answer = await self.settings.get("settings", "capturetarget")
+        self.assertEqual(answer["value"], "Memory card")
+        self.assertEqual(self.device.sessions_opened, 2)
+        # The second session never asked for the camera's RAM.
+        self.assertNotIn((2, eos.CAPTURE_DEST_RAM), targets)
+
+    async def test_set_value_like_an_option(self):
+        error = await self.assertRefused(
+            self.settings.set("imgsettings", "iso", "--port"),
+            "'--port' is not a choice")
+        self.assertEqual(error.details["reason"], "bad-value")
+
+    # refusals ------------------------------------------------------------
+
+    async def test_not_a_choice(self):
+        """
+        A value the 700D does not list, for each setting: refused before
+        the camera hears of it, with the choices.
+        """
+        for section, option, bad, choices in [
+                ("imgsettings", "iso", 12345, EOS_ISO_CHOICES),
+                ("imgsettings", "whitebalance", "Purple", EOS_WB_CHOICES),
+                ("imgsettings", "imageformat", "RAW", EOS_FORMATS),
+                ("capturesettings", "aperture", 1.4, EOS_APERTURES),
+                ("settings", "capturetarget", "Cloud", EOS_TARGETS)]:
+            error = await self.assertRefused(
+                self.settings.set(section, option, bad),
+                str(bad), "choices: " + ", ".join(choices[:3]))
+            self.assertEqual(error.details["choices"], choices, option)
+            self.assertEqual(error.details["reason"], "bad-value")
+        error = await self.assertRefused(
+            self.settings.set("capturesettings", "shutterspeed", "1/8000"),
+            "1/8000", "choices: 30, 25, 20")
+        self.assertEqual(error.details["current"], "1/125")
+        self.assertEqual(self.device.value(eos.DPC_EOS_ISOSpeed), 0x48)
+        self.assertEqual(self.device.value(eos.DPC_EOS_Aperture), 0x30)
+
+    async def test_read_only(self):
+        error = await self.assertRefused(
+            self.settings.set("status", "batterylevel", "50%"),
+            "batterylevel is read-only")
+        self.assertEqual(error.details["reason"], "read-only")
+
+    async def test_camera_refuses(self):
+        """
+        A value the widget offers but the body refuses (0x201C to
+        SetDevicePropValueEx) comes back as refused, with the choices.
+        """
+        refused = self.refuse(eos.OC_EOS_SetDevicePropValueEx)
+        error = await self.assertRefused(
+            self.settings.set("imgsettings", "iso", 800),
+            "the camera refused iso = '800'", "choices: Auto, 100, 200")
+        self.assertEqual(error.details["reason"], "camera-refused")
+        self.assertEqual(error.details["choices"], EOS_ISO_CHOICES)
+        self.assertTrue(refused)
+        self.assertEqual(self.device.value(eos.DPC_EOS_ISOSpeed), 0x48)
+
+    async def test_policy(self):
+        """
+        The operations libgphoto2 shows as settings are refused by what
+        they are (see L{fourcut.camera.policy}).
+        """
+        for section, option, value in [("actions", "viewfinder", 1),
+                                       ("actions", "eosremoterelease",
+                                        "Immediate"),
+                                       ("settings", "output", "PC"),
+                                       ("settings", "evfmode", "0")]:
+            error = await self.assertRefused(
+                self.settings.set(section, option, value),
+                "%s/%s may not be changed" % (section, option))
+            self.assertEqual(error.details["reason"], "not-allowed")
+        self.assertEqual(self.device.liveview_starts, 0)
+        self.assertEqual(self.device.captures, 0)
+
     async def test_unknown_section(self):
         error = await self.assertRefused(
             self.settings.get("nosuch", "iso"),
@@ -523,77 +736,77 @@ class CameraSettingsTests(TestCase):
         error = await self.assertRefused(
             self.settings.set("imgsettings", "nosuch", 1),
             "unknown option 'nosuch' in section 'imgsettings'",
-            "imagesize, iso, whitebalance")
+            "imageformat, iso, whitebalance")
         self.assertEqual(error.details["options"],
-                         ["imagesize", "iso", "whitebalance"])
-
-    async def test_option_in_another_section(self):
+                         ["imageformat", "iso", "whitebalance"])
         await self.assertRefused(
             self.settings.get("capturesettings", "iso"),
             "unknown option 'iso' in section 'capturesettings'",
-            "f-number, shutterspeed")
+            "aperture, shutterspeed")
 
     # list, info, apply -----------------------------------------------------
 
     async def test_list(self):
-        answer = await self.settings.list()
-        sections = answer["sections"]
+        sections = (await self.settings.list())["sections"]
         self.assertEqual(sorted(sections), [
-            "actions", "capturesettings", "imgsettings", "other",
-            "settings", "status"])
+            "actions", "capturesettings", "imgsettings", "settings",
+            "status"])
         self.assertEqual(sorted(sections["imgsettings"]["options"]),
-                         ["imagesize", "iso", "whitebalance"])
-        self.assertEqual(sorted(sections["capturesettings"]["options"]),
-                         ["f-number", "shutterspeed"])
+                         ["imageformat", "iso", "whitebalance"])
+        for name in ("aperture", "shutterspeed"):
+            self.assertIn(name, sections["capturesettings"]["options"])
+        self.assertIn("viewfinder", sections["actions"]["options"])
         iso = sections["imgsettings"]["options"]["iso"]
         self.assertEqual((iso["type"], iso["value"], iso["choices"]),
-                         ("radio", "400", ISO_CHOICES))
-        battery = sections["status"]["options"]["batterylevel"]
-        self.assertEqual((battery["value"], battery["readonly"]),
-                         ("80%", True))
+                         ("radio", "100", EOS_ISO_CHOICES))
+        status = sections["status"]["options"]
+        self.assertEqual((status["batterylevel"]["value"],
+                          status["batterylevel"]["readonly"]),
+                         ("100%", True))
+        self.assertEqual(status["lensname"]["value"],
+                         "EF-S18-55mm f/3.5-5.6 IS STM")
 
     async def test_info(self):
         answer = await self.settings.info()
         self.assertEqual(answer, {
-            "ok": True, "model": "Virtual DSLR",
-            "driver_model": GPHOTO2_MODEL, "manufacturer": "fourcut",
-            "serial": "FOURCUT0001", "version": "1.0", "battery": "80%",
-            "port": self.camera.port})
+            "ok": True, "model": "Canon EOS 700D",
+            "driver_model": "Canon EOS 700D", "manufacturer": "Canon Inc.",
+            "serial": self.device.serial, "version": "3-1.1.5",
+            "battery": "100%", "port": "usb:001,007"})
 
     async def test_apply(self):
         answer = await self.settings.apply([("iso", "3200"),
                                             ("whitebalance", "Purple"),
-                                            ("f-number", 4)])
+                                            ("aperture", 4)])
         self.assertFalse(answer["ok"])
-        iso, wb, fnumber = answer["results"]
+        iso, wb, aperture = answer["results"]
         self.assertEqual((iso["name"], iso["ok"], iso["value"],
                           iso["section"]),
                          ("iso", True, "3200", "imgsettings"))
         self.assertEqual((wb["name"], wb["ok"]), ("whitebalance", False))
-        self.assertIn("choices: Automatic, Daylight", wb["error"])
-        self.assertEqual(wb["choices"], WB_CHOICES)
-        self.assertEqual((fnumber["ok"], fnumber["value"]), (True, "f/4"))
-        self.assertEqual(self.device_value(ptp.DPC_ExposureIndex), 3200)
-        self.assertEqual(self.device_value(ptp.DPC_WhiteBalance), 2)
-        self.assertEqual(self.device_value(ptp.DPC_FNumber), 400)
+        self.assertIn("choices: Auto, Daylight", wb["error"])
+        self.assertEqual(wb["choices"], EOS_WB_CHOICES)
+        self.assertEqual((aperture["ok"], aperture["value"]), (True, "4"))
+        self.assertEqual(self.device.value(eos.DPC_EOS_ISOSpeed), 0x70)
+        self.assertEqual(self.device.value(eos.DPC_EOS_WhiteBalance), 0)
+        self.assertEqual(self.device.value(eos.DPC_EOS_Aperture), 0x28)
 
     async def test_apply_all_good(self):
         answer = await self.settings.apply([
-            ("/main/imgsettings/imagesize", "1920x1280"),
-            ("shutterspeed", "1/125")])
+            ("/main/imgsettings/imageformat", "M"),
+            ("shutterspeed", "1/250")])
         self.assertTrue(answer["ok"], answer)
         self.assertEqual([r["value"] for r in answer["results"]],
-                         ["1920x1280", "0.0080s"])
-        self.assertEqual(self.device_value(ptp.DPC_ImageSize), "1920x1280")
+                         ["M", "1/250"])
+        self.assertEqual(self.device.value(eos.DPC_EOS_ImageFormat),
+                         eosbodies.M_FINE)
 
     async def test_values(self):
-        """
-        Current values by name or path, spelled as apply takes them; an
-        unknown name is refused.
-        """
         answer = await self.settings.values(
-            ["iso", "/main/imgsettings/imagesize", "whitebalance"])
-        self.assertEqual(answer["values"], ["400", "2592x1728", "Automatic"])
+            ["iso", "/main/imgsettings/imageformat", "whitebalance",
+             "capturetarget"])
+        self.assertEqual(answer["values"],
+                         ["100", "L", "Auto", "Internal RAM"])
         with self.assertRaises(SettingError) as caught:
             await self.settings.values(["iso", "nosuch"])
         self.assertIn("'nosuch'", str(caught.exception))
@@ -601,14 +814,13 @@ class CameraSettingsTests(TestCase):
     async def test_apply_unknown_and_read_only(self):
         answer = await self.settings.apply([("nosuch", "1"),
                                             ("batterylevel", "5"),
-                                            ("iso", "100")])
+                                            ("iso", "400")])
         self.assertEqual([(r["name"], r["ok"], r.get("reason"))
                           for r in answer["results"]],
                          [("nosuch", False, "unknown-name"),
                           ("batterylevel", False, "read-only"),
                           ("iso", True, None)])
-        self.assertIn("'nosuch'", answer["results"][0]["error"])
-        self.assertEqual(self.device_value(ptp.DPC_ExposureIndex), 100)
+        self.assertEqual(self.device.value(eos.DPC_EOS_ISOSpeed), 0x58)
 
     async def test_on_start(self):
         """
@@ -624,61 +836,50 @@ class CameraSettingsTests(TestCase):
     # camera trouble --------------------------------------------------------
 
     async def test_absent(self):
-        port = await serverFromString(reactor, LISTEN).listen(Factory())
-        number = port.getHost().port
-        await port.stopListening()
-        settings = self.make_settings("ptpip:127.0.0.1:%d:%d"
-                                      % (number, number))
+        await self.camera.stop()
         with self.assertRaises(CameraError) as caught:
-            await settings.get("imgsettings", "iso")
+            await self.settings.get("imgsettings", "iso")
         self.assertEqual(caught.exception.status, 504)
-        self.assertIn("Connection refused", caught.exception.text)
+        self.assertIn("Could not detect any camera", caught.exception.text)
 
-    async def test_unknown_model(self):
-        settings = CameraSettings(reactor, GPhoto2(self.camera.port, "Nope"),
-                                  on_start=self.children.started)
-        with self.assertRaises(CameraError) as caught:
-            await settings.info()
-        self.assertEqual(caught.exception.status, 504)
-        self.assertIn("Unknown model", caught.exception.text)
-
-    async def test_unplugged(self):
+    async def test_unplugged_and_replugged(self):
         self.camera.unplug()
         with self.assertRaises(CameraError) as caught:
             await self.settings.set("imgsettings", "iso", 800)
-        self.assertEqual(caught.exception.status, 503)
-        self.assertIn("I/O problem", caught.exception.text)
-        self.assertEqual(self.device_value(ptp.DPC_ExposureIndex), 400)
+        self.assertEqual(caught.exception.status, 504)
+        self.assertIn("Could not detect any camera", caught.exception.text)
+        self.assertEqual(self.device.value(eos.DPC_EOS_ISOSpeed), 0x48)
+        self.camera.replug()
+        answer = await self.settings.set("imgsettings", "iso", 800)
+        self.assertEqual(self.device.value(eos.DPC_EOS_ISOSpeed), 0x60)
+        self.assertEqual(answer["value"], "800")
 
-    async def test_busy(self):
-        self.camera.busy(1000)
+    async def test_claimed_by_another_program(self):
+        self.camera.claim_by_other()
         with self.assertRaises(CameraError) as caught:
             await self.settings.get("imgsettings", "iso")
         self.assertEqual(caught.exception.status, 503)
-        self.assertIn("I/O in progress", caught.exception.text)
+        self.assertIn("Could not claim the USB device", caught.exception.text)
+        self.camera.claim_by_other(False)
+        answer = await self.settings.get("imgsettings", "iso")
+        self.assertEqual(answer["value"], "100")
 
-    async def assertEndedAtDeadline(self, d, deadline):
-        started = reactor.seconds()
+    async def test_busy(self):
+        self.device.busy(1000)
         with self.assertRaises(CameraError) as caught:
-            await d
-        elapsed = reactor.seconds() - started
+            await self.settings.get("imgsettings", "iso")
         self.assertEqual(caught.exception.status, 503)
-        self.assertIn("did not finish within %gs" % (deadline,),
-                      caught.exception.text)
-        self.assertIn("stopped by SIGINT", caught.exception.text)
-        # SIGINT ends it: SIGTERM would only come 3 s later.
-        self.assertGreaterEqual(elapsed, deadline)
-        self.assertLess(elapsed, deadline + 2.5)
-        [pid] = self.children.pids
-        self.assertRaises(ProcessLookupError, os.kill, pid, 0)
+        self.device.busy(0)
+        answer = await self.settings.get("imgsettings", "iso")
+        self.assertEqual(answer["value"], "100")
 
     async def test_hung_camera(self):
         """
         A camera that stops answering: the child is ended at the deadline,
         the call fails with 503, and the child is gone.
         """
-        self.camera.hang(1000)
-        settings = self.make_settings(self.camera.port, deadline=1.0)
+        self.device.hang(1000)
+        settings = self.make_settings(deadline=1.0)
         await self.assertEndedAtDeadline(
             settings.get("imgsettings", "iso"), 1.0)
 
@@ -686,19 +887,19 @@ class CameraSettingsTests(TestCase):
         """
         A camera that stops answering once the set is sent.
         """
-        device = self.camera.device
+        device = self.device
         handle = device.handle
 
         def hang_at_set(request, data=None):
-            if request.code == ptp.OC_SetDevicePropValue:
+            if request.code == eos.OC_EOS_SetDevicePropValueEx:
                 device.faults.hang = 1000
             return handle(request, data)
 
-        device.handle = hang_at_set
-        settings = self.make_settings(self.camera.port, deadline=1.5)
+        self.patch(device, "handle", hang_at_set)
+        settings = self.make_settings(deadline=1.5)
         await self.assertEndedAtDeadline(
             settings.set("imgsettings", "iso", 800), 1.5)
-        self.assertEqual(self.device_value(ptp.DPC_ExposureIndex), 400)
+        self.assertEqual(self.device.value(eos.DPC_EOS_ISOSpeed), 0x48)
 
     async def test_no_python_gphoto2(self):
         """
@@ -714,7 +915,7 @@ class CameraSettingsTests(TestCase):
                 return dict(GPhoto2.env(self, python),
                             PYTHONPATH=os.path.dirname(fake))
 
-        settings = self.make_settings(self.camera.port, Broken)
+        settings = self.make_settings(gphoto2_class=Broken)
         with self.assertRaises(CameraError) as caught:
             await settings.info()
         self.assertEqual(caught.exception.status, 503)
@@ -723,9 +924,7 @@ class CameraSettingsTests(TestCase):
         self.assertIn("broken on purpose", caught.exception.text)
 
     async def test_crashing_child(self):
-        settings = self.make_settings(self.camera.port,
-                                      python=sys.executable,
-                                      deadline=30.0)
+        settings = self.make_settings(python=sys.executable, deadline=30.0)
         settings.python = "/bin/false"
         with self.assertRaises(CameraError) as caught:
             await settings.list()

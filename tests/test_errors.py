@@ -1,7 +1,8 @@
 """
 One error format (L{fourcut.web.replies}, L{fourcut.errors}): every error
-a client can provoke, over a real listening fourcut with its virtual
-camera, is text/plain with a one-line reason on seed 000's paths and JSON
+a client can provoke, over a real listening fourcut with the virtual
+Canon EOS 700D on USB (the camera's own texts also on the generic camera
+over PTP/IP), is text/plain with a one-line reason on seed 000's paths and JSON
 C{{"error": ..., "status": ...}} on the REST/JSON paths, never one of
 twisted.web's HTML pages; C{Allow} names what the path takes; a client's
 mistake that gphoto2 refuses is a 400, camera trouble stays a 503/504.
@@ -16,6 +17,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from fourcut.errors import (CameraError, SettingError, client_mistake,
                             http_status)
 
+from .support import PTPIP
 from .test_service import ServiceTestCase
 
 TEXT = "text/plain; charset=utf-8"
@@ -147,28 +149,22 @@ class ErrorFormatTests(ErrorAssertions, ServiceTestCase):
         await self.assertError(response, 404, TEXT, "no such path",
                                "OPTIONS /nosuch")
 
-    async def test_refused_value_is_400(self):
-        """
-        A value the camera does not offer, through C{/cmd}: a 400 with
-        gphoto2's text (it was a 503, "unavailable").
-        """
-        response = await self.request("GET",
-                                      "/cmd?arg=--set-config-index=iso=999")
-        await self.assertError(response, 400, TEXT,
-                               "Choice 999 not found within list of "
-                               "choices", "refused value")
+    #: gphoto2's words for a capture from the unplugged camera, and for
+    #: the camera's info with no camera at all: a USB camera that is gone
+    #: is not detected.
+    UNPLUGGED = "Could not detect any camera"
+    ABSENT = "Could not detect any camera"
 
     async def test_camera_trouble_stays_503_and_504(self):
         self.camera.unplug()
         response = await self.request("GET", "/capture")
-        await self.assertError(response, 503, TEXT, "Connection reset",
+        await self.assertError(response, 503, TEXT, self.UNPLUGGED,
                                "capture, unplugged")
         await self.camera.stop()
         self.session._info_at = None
         response = await self.request("GET", "/camera/info")
         # It was gphoto2's text as text/plain.
-        reason = await self.assertError(response, 504, JSON,
-                                        "Connection refused",
+        reason = await self.assertError(response, 504, JSON, self.ABSENT,
                                         "camera info, no camera")
         self.assertNotIn("\n\n", reason)
 
@@ -201,14 +197,35 @@ class ErrorFormatTests(ErrorAssertions, ServiceTestCase):
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
 
 
-class EOSRefusalTests(ErrorAssertions, ServiceTestCase):
+class PTPIPErrorTests(ErrorAssertions, ServiceTestCase):
     """
-    The same on the virtual Canon EOS 700D over USB, whose driver says only
-    "Bad parameters".
+    The camera's own texts from the generic camera over PTP/IP: a camera
+    gone away resets the connection, none listening refuses it.
     """
 
-    virtual = {"virtual_body": "700D", "virtual_transport": "usb",
-               "virtual_profile": "fast"}
+    virtual = PTPIP
+    UNPLUGGED = "Connection reset"
+    ABSENT = "Connection refused"
+    test_camera_trouble_stays_503_and_504 = (
+        ErrorFormatTests.test_camera_trouble_stays_503_and_504)
+
+    async def test_refused_value_is_400(self):
+        """
+        A value the camera does not offer, through C{/cmd}: a 400 with
+        gphoto2's text (it was a 503, "unavailable").
+        """
+        response = await self.request("GET",
+                                      "/cmd?arg=--set-config-index=iso=999")
+        await self.assertError(response, 400, TEXT,
+                               "Choice 999 not found within list of "
+                               "choices", "refused value")
+
+
+class EOSRefusalTests(ErrorAssertions, ServiceTestCase):
+    """
+    A refused request on the virtual Canon EOS 700D over USB, whose driver
+    says only "Bad parameters".
+    """
 
     async def test_refused_value_is_400(self):
         for arg in ("--set-config-index=iso=999", "--get-config=nosuch"):

@@ -1,7 +1,9 @@
 """
 Seed 001's REST endpoints (C{/status}, C{/health}, C{/camera/info},
 C{/camera/restart}) and the YAML camera settings that shape what the
-camera does: transforms, per-mode gphoto2 settings, standby.
+camera does: transforms, per-mode gphoto2 settings, standby. On the
+virtual Canon EOS 700D over USB, as a booth runs it; the generic camera's
+health and info over PTP/IP in L{PTPIPRestTests}.
 """
 
 import base64
@@ -10,14 +12,22 @@ import json
 import treq
 from twisted.internet import defer
 
-from fourcut.virtualcam import ptp
+from fourcut.virtualcam import eospack as eos
 
-from .support import jpeg_size
+from .support import (EOS_STILL, EOS_USB, ISO_100, ISO_800, PTPIP,
+                      jpeg_size)
 from .test_service import ServiceTestCase, sleep
 from .wsclient import connect
 
+#: The 700D's Canon white balance codes (libgphoto2's names).
+WB_DAYLIGHT, WB_TUNGSTEN, WB_FLASH = 1, 3, 5
 
-class RestTests(ServiceTestCase):
+
+class EOSTestCase(ServiceTestCase):
+    virtual = EOS_USB
+
+
+class RestTests(EOSTestCase):
     async def get_json(self, path, code=200, **kwargs):
         response = await treq.get(self.base + path, pool=self.pool, **kwargs)
         self.assertEqual(response.code, code)
@@ -49,6 +59,10 @@ class RestTests(ServiceTestCase):
                          ["text/html; charset=utf-8"])
         self.assertIn(b'<img src="/preview"', await response.content())
 
+    #: What /health says of the unplugged camera: a USB camera that is
+    #: gone is not detected.
+    UNPLUGGED = "Could not detect any camera"
+
     async def test_health(self):
         health = await self.get_json("/health")
         self.assertEqual(health["status"], "ok")
@@ -58,7 +72,7 @@ class RestTests(ServiceTestCase):
         self.service.status.probe_interval = 0
         health = await self.get_json("/health", code=503)
         self.assertEqual(health["status"], "unhealthy")
-        self.assertIn("Connection reset by peer", health["reason"])
+        self.assertIn(self.UNPLUGGED, health["reason"])
         self.camera.replug()
         health = await self.get_json("/health")
         self.assertEqual(health["status"], "ok")
@@ -75,8 +89,10 @@ class RestTests(ServiceTestCase):
 
     async def test_camera_info(self):
         info = await self.get_json("/camera/info")
-        self.assertEqual(info["model"], "Virtual DSLR")
-        self.assertEqual(info["battery"], "80%")
+        self.assertEqual(info["model"], "Canon EOS 700D")
+        self.assertEqual(info["manufacturer"], "Canon Inc.")
+        self.assertEqual(info["port"], "usb:001,007")
+        self.assertEqual(info["battery"], "100%")
         self.assertEqual(info["state"], "idle")
 
     async def test_restart(self):
@@ -107,7 +123,27 @@ class RestTests(ServiceTestCase):
         self.assertNotIn(before, self.session.children)
 
 
-class TransformTests(ServiceTestCase):
+class PTPIPRestTests(ServiceTestCase):
+    """
+    The generic camera over PTP/IP: its info, and its health when the
+    connection is reset.
+    """
+
+    virtual = PTPIP
+
+    get_json = RestTests.get_json
+    UNPLUGGED = "Connection reset by peer"
+    test_health = RestTests.test_health
+
+    async def test_camera_info(self):
+        info = await self.get_json("/camera/info")
+        self.assertEqual(info["model"], "Virtual DSLR")
+        self.assertEqual(info["battery"], "80%")
+        self.assertTrue(info["port"].startswith("ptpip:127.0.0.1:"), info)
+        self.assertEqual(info["state"], "idle")
+
+
+class TransformTests(EOSTestCase):
     config = {"camera": {"preview_rotation": 90, "preview_flip": True,
                          "capture_rotation": 270,
                          "resolution": [1200, 1800]}}
@@ -121,7 +157,7 @@ class TransformTests(ServiceTestCase):
         self.assertEqual(jpeg_size(await response.content()), (1200, 1800))
 
 
-class PreviewResolutionTests(ServiceTestCase):
+class PreviewResolutionTests(EOSTestCase):
     config = {"camera": {"preview_resolution": [480, 320]}}
 
     async def test_preview_resized(self):
@@ -134,7 +170,7 @@ class PreviewResolutionTests(ServiceTestCase):
                          (480, 320))
 
 
-class ModeSettingsTests(ServiceTestCase):
+class ModeSettingsTests(EOSTestCase):
     """
     Per-mode gphoto2 settings: applied on entering the mode, failures
     reported on /status, never fatal.
@@ -150,22 +186,39 @@ class ModeSettingsTests(ServiceTestCase):
     }, "preview": {"stop_grace": 0.2}}
 
     def prop(self, code):
-        return self.camera.device.properties[code].value
+        return self.camera.device.value(code)
+
+    def record_releases(self):
+        """
+        The white balance and ISO codes at each release, as a list that
+        grows with each picture the camera takes (the EOS keeps a capture
+        to its RAM nowhere once it is downloaded).
+        """
+        device = self.camera.device
+        releases = []
+        take_picture = device._take_picture
+
+        def recording():
+            releases.append((self.prop(eos.DPC_EOS_WhiteBalance),
+                             self.prop(eos.DPC_EOS_ISOSpeed)))
+            return take_picture()
+        self.patch(device, "_take_picture", recording)
+        return releases
 
     async def test_modes(self):
+        releases = self.record_releases()
         parts = await self.preview(1.0)
         self.assertGreater(len(parts), 5)
-        self.assertEqual(self.prop(ptp.DPC_WhiteBalance), 4)   # daylight
-        self.assertEqual(self.prop(ptp.DPC_ExposureIndex), 800)
+        self.assertEqual(self.prop(eos.DPC_EOS_WhiteBalance), WB_DAYLIGHT)
+        self.assertEqual(self.prop(eos.DPC_EOS_ISOSpeed), ISO_800)
         status = json.loads(await (await self.get("/status")).content())
         [error] = status["mode_errors"]["live_view"]
         self.assertIn("nosuchsetting", error)
 
         response = await self.get("/capture")
         self.assertEqual(response.code, 200)
-        [shot] = self.camera.device.objects.values()
-        self.assertEqual(shot.settings[ptp.DPC_WhiteBalance], 7)  # flash
-        self.assertEqual(shot.settings[ptp.DPC_ExposureIndex], 100)
+        self.assertEqual(jpeg_size(await response.content()), EOS_STILL)
+        self.assertEqual(releases, [(WB_FLASH, ISO_100)])
 
         # Nobody watching for standby_after seconds: standby settings.
         for _ in range(50):
@@ -173,11 +226,11 @@ class ModeSettingsTests(ServiceTestCase):
                 break
             await sleep(0.1)
         self.assertEqual(self.session.state, "standby")
-        self.assertEqual(self.prop(ptp.DPC_WhiteBalance), 6)   # tungsten
+        self.assertEqual(self.prop(eos.DPC_EOS_WhiteBalance), WB_TUNGSTEN)
         # Watching again leaves standby.
         parts = await self.preview(1.0)
         self.assertGreater(len(parts), 5)
-        self.assertEqual(self.prop(ptp.DPC_WhiteBalance), 4)
+        self.assertEqual(self.prop(eos.DPC_EOS_WhiteBalance), WB_DAYLIGHT)
 
 
 class CLIModeSettingsTests(ModeSettingsTests):

@@ -1,6 +1,8 @@
 """
 The HTTP API of C{twistd fourcut} over a real listening site, with the
-virtual camera and the real gphoto2 CLI behind it; treq is the client.
+virtual Canon EOS 700D on USB (as a booth runs it) and the real gphoto2 CLI
+and python-gphoto2 behind it; treq is the client. The PTP/IP classes run a
+few of the same tests on the generic camera over PTP/IP.
 """
 
 import os
@@ -15,7 +17,7 @@ from twisted.web.client import HTTPConnectionPool
 from fourcut.tap import Options, makeService
 from fourcut.stream.sockets import NOTSENT_LOWAT
 
-from .support import jpeg_size
+from .support import EOS_STILL, EOS_USB, PTPIP, jpeg_size
 
 
 def sleep(seconds):
@@ -90,10 +92,10 @@ class ServiceTestCase(TestCase):
 
     config = None
     scheme = "http"
-    #: The virtual camera: most service tests run on the generic camera
-    #: over PTP/IP, fast; L{tests.test_service_eos} on the Canon EOS on USB.
-    virtual = {"virtual_body": "generic", "virtual_transport": "ptpip",
-               "virtual_profile": "fast"}
+    #: The virtual camera (C{camera.virtual_*}): the Canon EOS 700D on USB
+    #: with the fast profile, as a booth runs it; the PTP/IP test classes
+    #: set L{tests.support.PTPIP}, the generic camera over PTP/IP.
+    virtual = EOS_USB
     #: C{camera.driver}: the default (the held session), or C{"cli"} in
     #: the test classes that run the same tests on the CLI driver.
     driver = None
@@ -164,6 +166,11 @@ class ServiceTestCase(TestCase):
 
 
 class PreviewTests(ServiceTestCase):
+    #: The answer to live view with the camera unplugged, and absent (not
+    #: there at all): a USB camera that is gone is not detected.
+    UNPLUGGED = (504, b"Could not detect any camera")
+    ABSENT = (504, b"Could not detect any camera")
+
     async def test_two_clients(self):
         results = await defer.gatherResults(
             [defer.ensureDeferred(self.preview()) for _ in range(2)])
@@ -196,14 +203,16 @@ class PreviewTests(ServiceTestCase):
     async def test_unplugged_camera(self):
         self.camera.unplug()
         response = await self.get("/preview")
-        self.assertEqual(response.code, 503)
-        self.assertIn(b"Connection reset by peer", await response.content())
+        code, text = self.UNPLUGGED
+        self.assertEqual(response.code, code)
+        self.assertIn(text, await response.content())
 
     async def test_absent_camera(self):
         await self.camera.stop()
         response = await self.get("/preview")
-        self.assertEqual(response.code, 504)
-        self.assertIn(b"Connection refused", await response.content())
+        code, text = self.ABSENT
+        self.assertEqual(response.code, code)
+        self.assertIn(text, await response.content())
 
     async def test_snapshot(self):
         response = await self.get("/snapshot")
@@ -212,6 +221,17 @@ class PreviewTests(ServiceTestCase):
 
 
 class CaptureTests(ServiceTestCase):
+    STILL = EOS_STILL
+
+    def assertSecondCopy(self, photo):
+        """
+        The EOS captures to its RAM (libgphoto2's default "Internal RAM"):
+        nothing is left on the card.
+        """
+        self.assertEqual(self.camera.device.objects, {})
+        self.assertEqual([entry["target"] for entry in
+                          self.camera.device.capture_log], ["RAM"])
+
     async def test_capture_while_watching(self):
         """
         Three clients watch; a capture pauses live view, saves the photo
@@ -225,7 +245,7 @@ class CaptureTests(ServiceTestCase):
                          ["image/jpeg"])
         photo = await response.content()
         captured_at = reactor.seconds()
-        self.assertEqual(jpeg_size(photo), (2592, 1728))
+        self.assertEqual(jpeg_size(photo), self.STILL)
         saved = os.listdir(self.photos)
         self.assertEqual(len(saved), 1)
         with open(os.path.join(self.photos, saved[0]), "rb") as f:
@@ -234,8 +254,7 @@ class CaptureTests(ServiceTestCase):
             after = [p for p in parts
                      if float(p[0][b"x-timestamp"]) > captured_at]
             self.assertGreater(len(after), 5)
-        self.assertEqual(len(self.camera.device.objects), 1,
-                         "photo kept on the card")
+        self.assertSecondCopy(photo)
 
     async def test_concurrent_captures(self):
         responses = await defer.gatherResults([
@@ -248,18 +267,27 @@ class CaptureTests(ServiceTestCase):
         self.assertEqual(len(os.listdir(self.photos)), 3)
 
     async def test_capture_failure(self):
-        self.camera.storage_full()
+        """
+        The EOS does not focus: gphoto2's "Perhaps no focus?" (the CLI)
+        or python-gphoto2's failure, a 503, nothing saved; the next
+        capture works.
+        """
+        self.camera.device.no_focus()
         response = await self.get("/capture")
         self.assertEqual(response.code, 503)
         body = await response.content()
         if self.driver == "cli":
-            # libgphoto2 2.5.30 waits for the camera's StoreFull event.
-            self.assertIn(b"ran full", body)
+            self.assertIn(b"Perhaps no focus?", body)
         else:
-            # python-gphoto2's 2.5.34 takes the refused InitiateCapture.
             self.assertIn(b"failed", body)
+            # The card has room: no word of it.
+            self.assertNotIn(b"card is full", body)
         self.assertFalse(os.path.exists(self.photos)
                          and os.listdir(self.photos))
+        self.assertEqual(self.camera.device.captures, 0)
+        response = await self.get("/capture")
+        self.assertEqual(response.code, 200)
+        self.assertEqual(jpeg_size(await response.content()), self.STILL)
 
 
 class CommandTests(ServiceTestCase):
@@ -336,12 +364,12 @@ class CommandTests(ServiceTestCase):
     async def test_unknown_setting_is_the_clients_mistake(self):
         """
         A setting gphoto2 does not know is the client's mistake: a 400 with
-        gphoto2's text (it was a 503, "unavailable").
+        gphoto2's text (it was a 503, "unavailable"); the EOS driver says
+        only "Bad parameters".
         """
         response = await self.get("/cmd?arg=--get-config=nosuch")
         self.assertEqual(response.code, 400)
-        self.assertIn(b"nosuch not found in configuration tree",
-                      await response.content())
+        self.assertIn(b"Bad parameters", await response.content())
 
     async def test_reset(self):
         watcher = defer.ensureDeferred(self.preview(3))
@@ -539,11 +567,62 @@ class InternalErrorTests(ServiceTestCase):
         self.assertEqual(response.code, 200)
 
 
+class PTPIPPreviewTests(ServiceTestCase):
+    """
+    Live view from the generic camera over PTP/IP: a camera gone away
+    resets the connection (503); none listening refuses it (504).
+    """
+
+    virtual = PTPIP
+    UNPLUGGED = (503, b"Connection reset by peer")
+    ABSENT = (504, b"Connection refused")
+
+    test_two_clients = PreviewTests.test_two_clients
+    test_unplugged_camera = PreviewTests.test_unplugged_camera
+    test_absent_camera = PreviewTests.test_absent_camera
+
+
+class PTPIPCaptureTests(ServiceTestCase):
+    """
+    Captures from the generic camera over PTP/IP, which keeps each photo
+    on its card.
+    """
+
+    virtual = PTPIP
+    STILL = (2592, 1728)
+
+    def assertSecondCopy(self, photo):
+        [stored] = self.camera.device.objects.values()
+        self.assertEqual(stored.data, photo, "photo kept on the card")
+
+    test_capture_while_watching = CaptureTests.test_capture_while_watching
+
+    async def test_capture_failure(self):
+        self.camera.storage_full()
+        response = await self.get("/capture")
+        self.assertEqual(response.code, 503)
+        body = await response.content()
+        if self.driver == "cli":
+            # libgphoto2 2.5.30 waits for the camera's StoreFull event.
+            self.assertIn(b"ran full", body)
+        else:
+            # python-gphoto2's 2.5.34 takes the refused InitiateCapture,
+            # and says no more; the worker adds why.
+            self.assertIn(b"failed", body)
+            self.assertIn(b"the camera's card is full", body)
+        self.assertFalse(os.path.exists(self.photos)
+                         and os.listdir(self.photos))
+
+
 class CLIPreviewTests(PreviewTests):
     driver = "cli"
 
 
 class CLICaptureTests(CaptureTests):
+    driver = "cli"
+
+
+class CLIPTPIPCaptureTests(PTPIPCaptureTests):
     driver = "cli"
 
 

@@ -6,19 +6,17 @@ python-gphoto2, with no --camera-port and no --camera-model.
 
 import os
 
+import treq
 from twisted.internet import defer
 
-from .support import jpeg_size
+from .support import EOS_STILL as STILL
+from .support import EOS_USB, jpeg_size
 from .test_service import sleep
 from .test_ws import WebSocketTestCase
 
-#: The still size of the virtual 700D at its Large JPEG setting.
-STILL = (5184, 3456)
-
 
 class EOSServiceTestCase(WebSocketTestCase):
-    virtual = {"virtual_body": "700D", "virtual_transport": "usb",
-               "virtual_profile": "fast"}
+    virtual = EOS_USB
 
 
 class DetectionTests(EOSServiceTestCase):
@@ -156,6 +154,41 @@ class USBFaultTests(EOSServiceTestCase):
                          resets + 1)
 
 
+class CaptureTargetTests(EOSServiceTestCase):
+    async def test_memory_card_kept_across_sessions(self):
+        """
+        capturetarget=Memory card set over WebSocket holds for the next
+        camera session too (a worker restarted, or the CLI's capture
+        child): the photo is kept on the card as the second copy. The
+        python-gphoto2 children (libgphoto2 2.5.34) and the gphoto2 CLI
+        (2.5.30) share the settings file in fourcut's HOME.
+        """
+        client = await self.client()
+        reply = await client.reply({
+            "type": "set_camera_setting", "requestId": 1,
+            "section": "settings", "option": "capturetarget",
+            "value": "Memory card"}, timeout=30)
+        self.assertEqual(reply["type"], "setting_updated", reply)
+        # A new session: the held worker ends and a new one starts.
+        response = await treq.post(self.base + "/camera/restart",
+                                   pool=self.pool)
+        self.assertEqual(response.code, 200)
+        await response.content()
+        sessions = self.camera.device.sessions_opened
+        response = await self.get("/capture")
+        self.assertEqual(response.code, 200)
+        photo = await response.content()
+        self.assertGreater(self.camera.device.sessions_opened, sessions)
+        self.assertEqual([entry["target"] for entry in
+                          self.camera.device.capture_log], ["card"])
+        [stored] = self.camera.device.objects.values()
+        self.assertEqual(stored.data, photo)
+        reply = await client.reply({
+            "type": "get_camera_setting", "requestId": 2,
+            "section": "settings", "option": "capturetarget"}, timeout=30)
+        self.assertEqual(reply["value"], "Memory card")
+
+
 class CLIDetectionTests(DetectionTests):
     driver = "cli"
 
@@ -165,6 +198,10 @@ class CLILiveViewAndCaptureTests(LiveViewAndCaptureTests):
 
 
 class CLIUSBFaultTests(USBFaultTests):
+    driver = "cli"
+
+
+class CLICaptureTargetTests(CaptureTargetTests):
     driver = "cli"
 
 

@@ -14,6 +14,7 @@ import sys
 import treq
 from twisted.internet import defer, protocol, reactor, task
 
+from .support import PTPIP
 from .test_access import TOKEN
 from .test_flood import Flooder, ROOT, rss
 from .test_limits import Dripper, LimitTestCase
@@ -93,6 +94,10 @@ class CountedDripper(_Counted, Dripper):
 
 
 class SoakTests(LimitTestCase):
+    #: The generic camera over PTP/IP, which keeps every photo on its card
+    #: (the EOS keeps a capture to its RAM nowhere), so that the soak can
+    #: count them there; the access and limit tests run on the EOS on USB.
+    virtual = PTPIP
     config = {"access": {"token": TOKEN},
               "camera": {"restart_delay": 1.0},
               "server": {"max_unsent_bytes": 256 * 1024,

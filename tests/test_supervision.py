@@ -12,7 +12,8 @@ from twisted.internet import defer, protocol, reactor
 
 from fourcut.virtualcam import eospack as eos
 
-from .support import jpeg_size
+from .support import EOS_STILL as STILL
+from .support import EOS_USB, ISO_100, PTPIP, jpeg_size
 from .test_service import (RawClient, ServiceTestCase, gphoto2_children,
                            sleep)
 from .wsclient import connect
@@ -21,10 +22,6 @@ from .wsclient import connect
 FAST = {"camera": {"restart_delay": 1.0, "max_restart_attempts": 2,
                    "capture_timeout": 8, "command_timeout": 5},
         "preview": {"stall_timeout": 2.0, "stop_grace": 0.5}}
-#: The virtual Canon EOS 700D's still size at its power-on image format.
-STILL = (5184, 3456)
-#: Its Canon ISO code for 100, its power-on ISO.
-ISO_100 = 0x48
 
 
 def rss_kib():
@@ -74,8 +71,7 @@ class SupervisionTestCase(ServiceTestCase):
     """
 
     config = FAST
-    virtual = {"virtual_body": "700D", "virtual_transport": "usb",
-               "virtual_profile": "fast"}
+    virtual = EOS_USB
 
     async def watcher(self):
         client = await connect(self, self.port)
@@ -100,8 +96,7 @@ class PTPIPSupervisionTestCase(SupervisionTestCase):
     its card.
     """
 
-    virtual = {"virtual_body": "generic", "virtual_transport": "ptpip",
-               "virtual_profile": "fast"}
+    virtual = PTPIP
 
 
 class UnplugTests(SupervisionTestCase):
@@ -282,6 +277,81 @@ class BusyTests(SupervisionTestCase):
         # Read it all: the EOS's photo is too big to sit in socket buffers.
         self.assertEqual(jpeg_size(await response.content()), STILL)
         await ws.more_real_frames(5)
+
+
+class EOSBodyTests(SupervisionTestCase):
+    """
+    What a Canon EOS body does to live view and captures: bursts of
+    0xA102 ("not ready") and DeviceBusy, falling asleep, a full card.
+    """
+
+    async def test_not_ready_and_busy_bursts_during_live_view(self):
+        """
+        libgphoto2 rides out the bursts inside one preview call (it
+        retries for up to 3 s): live view goes on, nothing is restarted.
+        """
+        ws = await self.watcher()
+        device = self.camera.device
+        for burst in (device.evf_not_ready, device.evf_busy,
+                      device.evf_not_ready):
+            answers = device.not_ready_answers
+            burst(15)
+            await ws.more_real_frames(10)
+        self.assertGreaterEqual(device.not_ready_answers, answers + 15)
+        self.assertEqual((device.faults.evf_not_ready,
+                          device.faults.evf_busy), (0, 0))
+        self.assertEqual(ws.placeholders, 0)
+        self.assertEqual(self.session.restarts, 0)
+        self.assertEqual(self.session.state, "previewing")
+        self.assertEqual(device.sessions_opened, 1)
+
+    async def test_sleep_and_wake_during_live_view(self):
+        """
+        The body falls asleep (auto power off) while watched: it answers
+        nothing, live view stalls and is restarted, and the new session's
+        OpenSession wakes it; the watcher gets live frames again.
+        """
+        ws = await self.watcher()
+        device = self.camera.device
+        device.sleep()
+        await self.wait_state("recovering", "offline", timeout=10)
+        await ws.more_real_frames(5, timeout=30)
+        self.assertFalse(device.faults.asleep)
+        self.assertGreaterEqual(device.sessions_opened, 2)
+        self.assertEqual(self.session.state, "previewing")
+
+    async def set_capture_target(self, target):
+        client = await connect(self, self.port)
+        reply = await client.reply({
+            "type": "set_camera_setting", "requestId": 1,
+            "section": "settings", "option": "capturetarget",
+            "value": target}, timeout=30)
+        self.assertEqual(reply["type"], "setting_updated", reply)
+
+    async def test_card_full(self):
+        """
+        Capturing to a full card: a 503 that says so, nothing saved, live
+        view goes on; to the camera's RAM the capture works.
+        """
+        ws = await self.watcher()
+        await self.set_capture_target("Memory card")
+        self.camera.device.card_full()
+        response = await self.get("/capture")
+        body = await response.content()
+        self.assertEqual(response.code, 503, body)
+        self.assertIn(b"Store Full", body)
+        self.assertEqual(self.camera.device.captures, 0)
+        self.assertFalse(os.listdir(self.photos))
+        await ws.more_real_frames(5)
+        await self.set_capture_target("Internal RAM")
+        response = await self.get("/capture")
+        self.assertEqual(response.code, 200)
+        self.assertEqual(jpeg_size(await response.content()), STILL)
+        self.assertEqual(self.camera.device.capture_log[-1]["target"], "RAM")
+
+
+class CLIEOSBodyTests(EOSBodyTests):
+    driver = "cli"
 
 
 class DiskTests(PTPIPSupervisionTestCase):

@@ -21,10 +21,13 @@ from fourcut.camera.workerclient import REAP_GRACE, CameraWorker, WorkerEnded
 from fourcut.process import STOP_GRACE
 from fourcut.gphoto2 import CameraError, GPhoto2
 from fourcut.settings import CameraSettings, SettingError, package_root
-from fourcut.virtualcam import ptp
+from fourcut.virtualcam import eospack as eos
+from fourcut.virtualcam import ptp, usbport
 from fourcut.virtualcam.camera import GPHOTO2_MODEL
+from fourcut.virtualcam.device import Reply
 
-from .support import LISTEN, GPhoto2Runner, jpeg_size, start_camera
+from .support import (LISTEN, GPhoto2Runner, jpeg_size, start_camera,
+                      start_usb_camera)
 
 ISO_CHOICES = ["100", "200", "400", "800", "1600", "3200", "6400"]
 
@@ -991,6 +994,87 @@ class FaultTests(WorkerTestCase):
         self.assertIn("broken on purpose", caught.exception.text)
 
 
+class USBFaultTests(WorkerTestCase):
+    """
+    The worker on the virtual Canon EOS 700D over USB, auto-detected: a
+    USB camera pulled out fails libgphoto2's calls with "[-1] Unspecified
+    error", not an I/O error, and the EOS driver's wait_for_event even
+    succeeds.
+    """
+
+    async def setUp(self):
+        self.camera = await start_usb_camera(self, personality="eos")
+        self.pids = []
+        self.addCleanup(self.kill_all)
+
+    def usb_gphoto2(self):
+        gphoto2 = GPhoto2()
+        gphoto2.python_env = self.camera.env(usbport.PYTHON, base={})
+        return gphoto2
+
+    async def test_info_after_unplug(self):
+        """
+        The health probe's info on an open session whose camera was
+        unplugged says the camera is gone (it answered from libgphoto2's
+        cache, as if the camera were there), and the worker ends.
+        """
+        client = await self.start_worker(gphoto2=self.usb_gphoto2())
+        info = await client.info()
+        self.assertEqual(info["model"], "Canon EOS 700D")
+        self.camera.unplug()
+        with self.assertRaises(CameraError) as caught:
+            await client.info()
+        self.assertIn("Could not detect any camera: usb:001,007 is gone",
+                      caught.exception.text)
+        ended = await client.ended
+        self.assertEqual(ended.exit_code, worker.EXIT_CAMERA_LOST)
+        self.camera.replug()
+        client = await self.start_worker(gphoto2=self.usb_gphoto2())
+        self.assertEqual((await client.info())["battery"], "100%")
+
+    async def test_unplugged_while_idle(self):
+        """
+        The idle keepalive notices the USB camera pulled out (its "[-1]
+        Unspecified error" alone did not count as a lost connection).
+        """
+        client = await self.start_worker(gphoto2=self.usb_gphoto2(),
+                                         keepalive=0.1)
+        await client.open()
+        self.camera.unplug()
+        ended = await client.ended
+        [(name, error)] = client.test_events
+        self.assertEqual(name, "camera_lost")
+        self.assertIn("usb:001,007 is gone", error.text)
+        self.assertEqual(ended.exit_code, worker.EXIT_CAMERA_LOST)
+
+    async def test_storage_refused_while_plugged_in(self):
+        """
+        The bus is asked only to tell a failed round trip apart: a camera
+        still plugged in that refuses GetStorageInfo (a body without a
+        card may) is not taken for gone, and its session is kept.
+        """
+        device = self.camera.device
+        handle = device.handle
+        refused = []
+
+        def refusing(request, data=None):
+            if request.code in (ptp.OC_GetStorageInfo,
+                                eos.OC_EOS_GetStorageInfo) and not refused:
+                refused.append(request.code)
+                return defer.succeed(Reply(ptp.RC_GeneralError))
+            return handle(request, data)
+
+        client = await self.start_worker(gphoto2=self.usb_gphoto2())
+        await client.open()
+        self.patch(device, "handle", refusing)
+        info = await client.info()
+        self.assertTrue(refused, "GetStorageInfo was never asked")
+        self.assertEqual(info["model"], "Canon EOS 700D")
+        self.assertTrue(client.running)
+        self.assertEqual((await client.info())["battery"], "100%")
+        self.assertEqual(device.sessions_opened, 1)
+
+
 GARBAGE = r"""
 import os, sys, time
 from fourcut.camera import wire
@@ -1097,3 +1181,4 @@ class ProcessTests(WorkerTestCase):
         self.assertEqual(answer, {"ok": True, "events": []})
         self.assertEqual((await client.status())["state"], "open")
         self.assertEqual(self.camera.sessions_opened, 1)
+

@@ -12,15 +12,9 @@ from twisted.internet import defer
 from fourcut.virtualcam import eosbodies
 from fourcut.virtualcam import eospack as eos
 
-from .support import jpeg_size
+from .support import EOS_USB, ISO_100, ISO_1600, PTPIP, jpeg_size
 from .test_service import ServiceTestCase, sleep
 from .wsclient import connect
-
-#: The generic virtual camera over PTP/IP, for the tests of its specifics.
-PTPIP = {"virtual_body": "generic", "virtual_transport": "ptpip",
-         "virtual_profile": "fast"}
-#: The 700D's Canon ISO codes: 100 (its power-on value) and 1600.
-ISO_100, ISO_1600 = 0x48, 0x68
 
 
 class WebSocketTestCase(ServiceTestCase):
@@ -29,8 +23,7 @@ class WebSocketTestCase(ServiceTestCase):
     runs it; L{PTPIPWebSocketTestCase} for the generic camera over PTP/IP.
     """
 
-    virtual = {"virtual_body": "700D", "virtual_transport": "usb",
-               "virtual_profile": "fast"}
+    virtual = EOS_USB
 
     async def client(self, **options):
         client = await connect(self, self.port, **options)
@@ -542,7 +535,7 @@ class PreviewOrderTests(WebSocketTestCase):
         self.assertEqual((await capture)["type"], "photo_captured")
 
 
-class CameraStatusTests(PTPIPWebSocketTestCase):
+class CameraStatusTests(WebSocketTestCase):
     """
     C{camera_status} only for a state a client can act on: never C{busy},
     and no C{idle} while live view is only paused for an operation.

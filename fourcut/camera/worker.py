@@ -528,7 +528,9 @@ class CameraWorker:
         Whether the open session still reaches the camera: one cheap round
         trip (GetStorageInfo). libgphoto2 builds a config tree without the
         settings it could not read, so a camera that went away looks like
-        one without them. The failure answer when it is gone (and the
+        one without them, and answers much of its info from a cache. Gone
+        is an I/O error, or, on a USB port, a failure of any kind with the
+        port no longer listed. The failure answer when it is gone (and the
         worker then ends), or L{None}.
         """
         s = self.session
@@ -539,7 +541,37 @@ class CameraWorker:
                 answer = s.camera_failure(e)
                 self._lose(answer)
                 return answer
+            # A USB camera pulled out fails this round trip with libgphoto2's
+            # "[-1] Unspecified error" (the write fails, the ptp2 driver
+            # clears the halt, retries, gives up), which a camera that is
+            # there may give too; the bus tells them apart.
+            gone = self._port_gone()
+            if gone is not None:
+                answer = s.camera_failure(e)
+                answer["error"] = ("Could not detect any camera: %s is gone "
+                                   "(%s)" % (gone, answer["error"].strip()))
+                answer["camera"] = "absent"
+                self._lose(answer)
+                return answer
         return None
+
+    def _port_gone(self):
+        """
+        The path of the open session's USB port if libgphoto2 no longer
+        lists it (the camera was unplugged, or came back at another
+        address), else L{None}.
+        """
+        gp = self.gp
+        try:
+            path = self.session.camera.get_port_info().get_path()
+            if not path.startswith("usb:"):
+                return None
+            ports = gp.PortInfoList()
+            ports.load()
+            listed = [ports[i].get_path() for i in range(len(ports))]
+        except gp.GPhoto2Error:
+            return None
+        return None if path in listed else path
 
     def _lose(self, answer):
         """
@@ -764,7 +796,12 @@ class CameraWorker:
                 taken.append({"name": name, "value": after.get("value"),
                               "restored": described.get("value")})
         try:
-            path = s.camera.capture(gp.GP_CAPTURE_IMAGE, s.context)
+            try:
+                path = s.camera.capture(gp.GP_CAPTURE_IMAGE, s.context)
+            except gp.GPhoto2Error as e:
+                if not connection_broken(e.code):
+                    self._say_if_card_full()
+                raise
             photo = s.camera.file_get(path.folder, path.name,
                                       gp.GP_FILE_TYPE_NORMAL, None,
                                       s.context)
@@ -779,6 +816,32 @@ class CameraWorker:
                  "mime": photo.get_mime_type(), "settings": taken,
                  "mode_errors": mode_errors,
                  "restore_errors": errors}, data)
+
+    def _say_if_card_full(self):
+        """
+        After a failed capture: add "the camera's card is full" to what
+        libgphoto2 said, if it is and the photo was to go there.
+        python-gphoto2's libgphoto2 (2.5.34) fails a Canon EOS release to a
+        full card with a bare "[-1] Unspecified error" (the gphoto2 CLI
+        says "PTP Store Full").
+        """
+        s = self.session
+        gp = self.gp
+        try:
+            try:
+                target = s.camera.get_single_config("capturetarget",
+                                                    s.context)
+                if target.get_value() == "Internal RAM":
+                    return
+            except gp.GPhoto2Error:
+                pass
+            storages = s.camera.get_storageinfo(s.context)
+        except gp.GPhoto2Error:
+            return
+        free = [info.freekbytes for info in storages
+                if info.fields & gp.GP_STORAGEINFO_FREESPACEKBYTES]
+        if free and not any(free):
+            s.messages.append("the camera's card is full (PTP Store Full)")
 
     def _put_back(self, tree, applied):
         """
