@@ -440,13 +440,27 @@ def start_camera(workdir, name="camera", fps=30.0, quality=85,
     """
     Start C{python -m fourcut.virtualcam} on a free loopback port.
 
-    @return: the L{Child}, with C{.port} the gphoto2 port string.
+    @return: the L{Child}, with C{.port} the gphoto2 port string and
+        C{.env} a C{HOME} of its own for gphoto2 CLI children (libgphoto2
+        remembers the last port in it).
     """
     argv = [sys.executable, "-m", "fourcut.virtualcam",
             "--listen", "tcp:0:interface=%s" % LOOPBACK,
             "--fps", repr(float(fps)), "--quality", str(quality),
             "--shutter-delay", repr(float(shutter_delay))]
-    return _camera_child(workdir, name, argv, "ptpip:", timeout)
+    child = _camera_child(workdir, name, argv, "ptpip:", timeout)
+    child.env = {"HOME": _private_home()}
+    return child
+
+
+def _private_home():
+    """
+    A new empty directory, removed when the benchmark exits: a gphoto2
+    child's HOME.
+    """
+    directory = tempfile.mkdtemp(prefix="fourcut-bench-home-")
+    atexit.register(shutil.rmtree, directory, True)
+    return directory
 
 
 def _camera_child(workdir, name, argv, prefix, timeout):
@@ -499,7 +513,7 @@ def camera_gphoto2(camera, *args):
     """
     if getattr(camera, "socket", None):
         return ["gphoto2"] + list(args), dict(camera.env)
-    return gphoto2_argv(camera.port, *args), {}
+    return gphoto2_argv(camera.port, *args), dict(camera.env)
 
 
 def start_server(workdir, camera_port, name="server", timeout=30.0,
