@@ -268,6 +268,7 @@ class CameraWorker:
         self.protocol = WorkerProtocol(self._message, self._garbage,
                                        self._process_ended,
                                        self.max_payload, self.max_frame)
+        self.protocol.clock = self.reactor
         self._hello = defer.Deferred()
         try:
             self.transport = self.reactor.spawnProcess(
