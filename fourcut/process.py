@@ -162,7 +162,7 @@ class Reaping(ProcessProtocol):
         pid = transport.pid
         transport.reapProcess()
         if transport.pid is None:
-            log.info("pid {pid} reaped {n} tries after its pipes closed",
+            log.info("pid {pid} reaped at try {n} after its pipes closed",
                      pid=pid, n=self._reap_tries)
         elif self._reap_tries < REAP_TRIES:
             self._schedule_reap()
