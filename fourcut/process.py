@@ -5,6 +5,9 @@ gphoto2 must be stopped with SIGINT so libgphoto2 can release the camera
 (on a Canon, SIGKILL can leave the mirror locked in live view and the USB
 interface claimed). L{stop} escalates SIGINT, SIGTERM, SIGKILL, each after
 a timeout; L{run} runs a command to completion under a deadline.
+
+Every child's protocol is a L{Reaping} one, so that its end is reported
+even where the reactor has no SIGCHLD handling.
 """
 
 import signal
@@ -17,6 +20,13 @@ log = Logger()
 
 #: Seconds to wait after SIGINT, then after SIGTERM, before the next signal.
 STOP_GRACE = (3.0, 2.0)
+
+#: Seconds between tries to reap a child whose pipes have all closed (see
+#: L{Reaping}); the last is repeated, up to L{REAP_TRIES} tries in all.
+REAP_POLL = (0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
+
+#: Tries to reap such a child before giving up (about a minute).
+REAP_TRIES = 66
 
 
 class Result:
@@ -98,7 +108,75 @@ def stop(reactor, transport, ended, grace=STOP_GRACE):
     return done
 
 
-class StderrTail(ProcessProtocol):
+class Reaping(ProcessProtocol):
+    """
+    A process protocol whose child's end is reported even if the reactor
+    never hears of it.
+
+    Twisted calls C{processEnded} once every pipe to the child has closed
+    I{and} the child has been reaped. When the last pipe closes it tries
+    to reap it once (C{waitpid}, C{WNOHANG}); after that, only its SIGCHLD
+    handling does, and a reactor run without signal handlers
+    (C{installSignalHandlers=False}, as L{tests.serverchild} runs fourcut)
+    has none. A dying child closes its descriptors a moment before it
+    becomes a zombie, so that one try can come too early; then the end
+    was never reported (a SIGKILLed camera worker, on a loaded machine, in
+    one run of L{tests.test_descriptors} in about ten: live view stayed
+    frozen until the stall watchdog's L{fourcut.camera.workerclient}
+    fallback reaped it 12 s later). So once the last pipe has closed, this
+    tries again, by the child's own PID, after L{REAP_POLL}'s delays,
+    until it is reaped.
+
+    Subclasses that override C{childConnectionLost} or C{processExited}
+    call these.
+
+    @ivar clock: what schedules the tries (the global reactor if
+        L{None}); whoever spawns the child sets it.
+    """
+
+    clock = None
+    _reap_call = None
+    _reap_tries = 0
+
+    def childConnectionLost(self, childFD):
+        transport = self.transport
+        pipes = getattr(transport, "pipes", None)
+        if (pipes is None or pipes or transport.pid is None
+                or self._reap_call is not None):
+            return
+        self._schedule_reap()
+
+    def _schedule_reap(self):
+        clock = self.clock
+        if clock is None:
+            from twisted.internet import reactor as clock
+        delay = REAP_POLL[min(self._reap_tries, len(REAP_POLL) - 1)]
+        self._reap_call = clock.callLater(delay, self._reap)
+
+    def _reap(self):
+        self._reap_call = None
+        transport = self.transport
+        if transport is None or transport.pid is None:
+            return
+        self._reap_tries += 1
+        pid = transport.pid
+        transport.reapProcess()
+        if transport.pid is None:
+            log.info("pid {pid} reaped at try {n} after its pipes closed",
+                     pid=pid, n=self._reap_tries)
+        elif self._reap_tries < REAP_TRIES:
+            self._schedule_reap()
+        else:
+            log.warn("pid {pid} closed its pipes but has not exited",
+                     pid=pid)
+
+    def processExited(self, reason):
+        call, self._reap_call = self._reap_call, None
+        if call is not None and call.active():
+            call.cancel()
+
+
+class StderrTail(Reaping):
     """
     A process protocol that keeps the last L{STDERR_KEPT} bytes of its
     child's stderr (what gphoto2 says when it fails), never more.
@@ -121,7 +199,7 @@ class StderrTail(ProcessProtocol):
         return bytes(self._stderr or b"").decode("utf-8", "replace")
 
 
-class _Collector(ProcessProtocol):
+class _Collector(Reaping):
     def __init__(self, argv, max_output):
         self.argv = argv
         self.stdout = []
@@ -184,6 +262,7 @@ def run(reactor, argv, deadline, env=None, max_output=256 * 1024 * 1024,
     @return: a L{Deferred} firing with a L{Result}.
     """
     collector = _Collector(list(argv), max_output)
+    collector.clock = reactor
     transport = reactor.spawnProcess(collector, argv[0], list(argv), env=env)
     if on_start is not None:
         on_start(transport)

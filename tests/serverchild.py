@@ -17,7 +17,9 @@ Commands, one a line on stdin, each answered with one line on stdout:
     gphoto2   the PIDs of fourcut's gphoto2 children: C{GPHOTO2 pid ...}
 
 The log goes to stderr. SIGINT stops the service as twistd does (children
-ended cleanly) and exits.
+ended cleanly) and exits. Unlike twistd, the reactor runs without Twisted's
+signal handlers, so without its SIGCHLD handling: fourcut must see its
+children's ends without it (L{fourcut.process.Reaping}).
 """
 
 import os

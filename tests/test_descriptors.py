@@ -136,7 +136,8 @@ class DescriptorTestCase(TestCase):
     async def kill_live_view(self, child):
         pids = await child.command("gphoto2", "GPHOTO2")
         self.assertEqual(len(pids), 1, pids)
-        os.kill(int(pids[0]), signal.SIGKILL)
+        self.killed_pid = int(pids[0])
+        os.kill(self.killed_pid, signal.SIGKILL)
         return reactor.seconds()
 
     async def wait_until(self, test, timeout, what):
@@ -231,6 +232,12 @@ class ReserveTests(DescriptorTestCase):
         # python-gphoto2 and opens a session), slower to come back than a
         # gphoto2 child on a loaded machine: twice the CLI's 30 s.
         killed = await self.kill_live_view(child)
+        # Its end is reported at once, not once the stall watchdog has
+        # ended it (12 s on; a pipe that closed before the process was a
+        # zombie, and no SIGCHLD handling here: fourcut.process.Reaping).
+        ended = b"camera worker ended (pid %d," % (self.killed_pid,)
+        await self.wait_until(lambda: ended in bytes(child.stderr), 10,
+                              "the killed worker's end reported")
         await self.wait_until(lambda: len(viewer.live_since(killed + 0.2))
                               >= 10, 60, "live frames again")
         self.assertTrue(client.transport.connected)

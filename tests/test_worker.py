@@ -439,6 +439,30 @@ class ClientTests(TestCase):
         self.assertEqual(self.successResultOf(self.client.ended).how,
                          "killed by SIGKILL")
 
+    def test_not_reaped_is_reaped(self):
+        """
+        A worker signalled to the end whose end never arrived and that is
+        not reaped (see L{fourcut.process.Reaping}) is reaped after the
+        SIGKILL, so that its end is reported.
+        """
+        process = self.process
+        reaps = []
+
+        def reap():
+            reaps.append(process.pid)
+            process.exit(signal_number=9)
+
+        process.reapProcess = reap
+        d = self.client.stop()
+        self.reactor.advance(sum(STOP_GRACE))
+        self.assertEqual(process.signals, ["INT", "TERM", "KILL"])
+        self.assertNoResult(d)
+        self.reactor.advance(REAP_GRACE)
+        self.assertEqual(reaps, [4242])
+        self.successResultOf(d)
+        self.assertEqual(self.successResultOf(self.client.ended).how,
+                         "killed by SIGKILL")
+
     def test_bounded_pending(self):
         calls = [self.client.get("a", "b") for _ in range(16)]
         self.assertIn("already waiting", self.failureResultOf(

@@ -192,6 +192,7 @@ class CLIDriver:
         spawned (no descriptors left for its pipes).
         """
         protocol = LiveViewProtocol(on_frame)
+        protocol.clock = self._reactor
         transport = self._reactor.spawnProcess(
             protocol, self.gphoto2.executable,
             self.gphoto2.argv("--capture-movie", "--stdout"),

@@ -43,8 +43,9 @@ STDERR_QUOTED = 1000
 #: Calls that may wait for the worker at once.
 MAX_PENDING = 16
 
-#: Seconds after the SIGKILL of L{CameraWorker.stop} before a worker that
-#: is reaped but not reported gone has its pipes closed.
+#: Seconds after the SIGKILL of L{CameraWorker.stop} before a worker not
+#: reported gone is reaped, or has its pipes closed (L{CameraWorker}'s
+#: C{_close_pipes}).
 REAP_GRACE = 2.0
 
 
@@ -268,6 +269,7 @@ class CameraWorker:
         self.protocol = WorkerProtocol(self._message, self._garbage,
                                        self._process_ended,
                                        self.max_payload, self.max_frame)
+        self.protocol.clock = self.reactor
         self._hello = defer.Deferred()
         try:
             self.transport = self.reactor.spawnProcess(
@@ -312,16 +314,21 @@ class CameraWorker:
     def _close_pipes(self):
         """
         The worker was signalled to the end (SIGKILL included) and has not
-        been reported gone: if the process has been reaped and only its
-        pipes are still seen open (seen under descriptor exhaustion, when a
-        killed worker's end never arrived and live view stayed frozen),
-        close our ends of them so that its end is reported.
+        been reported gone, a last resort. Not reaped yet: reap it (the end
+        of a worker killed from outside was once never reported, and live
+        view stayed frozen, because its pipes had closed a moment before
+        it was a zombie: L{process.Reaping} now tries again, and this
+        would catch it 7 s after the stall watchdog ended it).
+        Reaped, but a pipe still open: close our ends of them so that its
+        end is reported. (No way for that is known: Twisted's spawn
+        closes every descriptor but 0, 1 and 2 in the child, fourcut's
+        own are close-on-exec, and the worker starts no process that
+        could keep one.)
         """
         self._reap_call = None
         if self.exited is not None or self.transport is None:
             return
         if self.transport.pid is not None:
-            # Not reaped yet: ask for it (a lost SIGCHLD wake-up).
             self.transport.reapProcess()
         if self.exited is None and self.transport.pid is None:
             self.log.warn("camera worker (pid {pid}) is gone but its pipes "
