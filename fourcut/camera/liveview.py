@@ -206,11 +206,13 @@ class LiveViewSupervisor:
         if not self._watchdog.running:
             self._watchdog.start(max(0.1, self.stall_timeout / 4), now=False)
         self.live_since = self._wall_clock()
-        self.log.info("live view started ({driver}, pid {pid})",
-                      driver=self.driver.name, pid=live.pid)
         live.ended.addCallback(self._live_view_ended, live)
         failure_text = yield live.started
         if failure_text is None:
+            # Logged at the first frame: a held session's worker may only
+            # be started (and have a PID) by then.
+            self.log.info("live view started ({driver}, pid {pid})",
+                          driver=self.driver.name, pid=live.pid)
             self._owner.last_error = None
             self.failures = 0
             if self._placeholder_loop.running:
