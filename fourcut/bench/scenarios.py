@@ -490,24 +490,40 @@ class Bench:
                 if ours else None}
 
     def capture(self):
+        """
+        Idle captures, bare gphoto2 and fourcut, then captures while two
+        clients watch live view. Interleaved bare and fourcut on the
+        PTP/IP camera; on the USB camera every bare capture comes first,
+        before fourcut starts: fourcut's held session keeps the body
+        claimed, as it does in a booth, and a second program cannot claim
+        a USB camera that is.
+        """
         options = self.options
         self.log("capture: idle, bare gphoto2 and fourcut; then during "
                  "live view")
         camera = self.camera()
+        usb = getattr(camera, "socket", None) is not None
         server = None
         bare, ours = [], []
         try:
-            server = self.server(camera)
             argv, env = procs.camera_gphoto2(
                 camera, "--capture-image-and-download", "--stdout", "--keep")
             env = procs.child_env(env)
+            if usb:
+                if not options.smoke:
+                    self._bare_capture(argv, env=env)       # unmeasured
+                bare = [self._bare_capture(argv, env=env)
+                        for _ in range(options.captures)]
+            server = self.server(camera)
             url = "http://%s:%d/capture" % (procs.LOOPBACK, server.http_port)
             if not options.smoke:
                 # Unmeasured: the first of each warms caches and threads.
-                self._bare_capture(argv, env=env)
+                if not usb:
+                    self._bare_capture(argv, env=env)
                 self._fourcut_capture(url)
             for round_ in range(options.captures):
-                pair = [("bare", argv), ("fourcut", url)]
+                pair = [("fourcut", url)] if usb else [("bare", argv),
+                                                       ("fourcut", url)]
                 if round_ % 2:
                     pair.reverse()
                 for what, target in pair:
