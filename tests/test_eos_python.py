@@ -24,9 +24,12 @@ class EOSPythonTestCase(TestCase):
     ended by PID when the test ends.
     """
 
+    async def start_camera(self):
+        return await start_usb_camera(self, personality="eos",
+                                      profile="fast")
+
     async def setUp(self):
-        self.camera = await start_usb_camera(self, personality="eos",
-                                             profile="fast")
+        self.camera = await self.start_camera()
         self.device = self.camera.device
         self.outdir = self.mktemp()
         os.makedirs(self.outdir)
@@ -117,14 +120,8 @@ class PTPIPPythonGPhoto2EOSTests(EOSPythonTestCase):
     The same body over PTP/IP (a Wi-Fi EOS): its settings and a capture.
     """
 
-    async def setUp(self):
-        self.camera = await start_camera(self, personality="eos",
-                                         profile="fast")
-        self.device = self.camera.device
-        self.outdir = self.mktemp()
-        os.makedirs(self.outdir)
-        self.pids = []
-        self.addCleanup(self.end_all)
+    async def start_camera(self):
+        return await start_camera(self, personality="eos", profile="fast")
 
     def env(self):
         return dict(os.environ)
