@@ -444,6 +444,8 @@ class LatestFrameProducer:
             self.counts.sent += 1
         if self.pacing is not None:
             self.pacing.sent(size)
+            # A newer frame went before the timer: it has nothing to do.
+            self._cancel_retry()
         self.last_age = max(0.0, self._wall_clock() - frame.timestamp)
         if self.clock is not None:
             now = self.clock.seconds()

@@ -744,6 +744,20 @@ class PacedProducerTests(SynchronousTestCase):
         self.assertEqual(self.written, [3])
         self.assertEqual((producer.sent, producer.skipped), (1, 2))
 
+    def test_written_before_the_timer(self):
+        """
+        A newer frame that may go at once (the link drained meanwhile)
+        is written, and the retry timer goes with the frame it was for.
+        """
+        pacing = ScriptedPacing(0.1)
+        producer = self.producer(pacing)
+        producer.offer(frame(1))
+        self.assertTrue(producer.waiting)
+        producer.offer(frame(2))
+        self.assertEqual(self.written, [2])
+        self.assertFalse(producer.waiting)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
     def test_paused_consumer_is_not_asked(self):
         """
         While the consumer is paused the pacing is not asked; resuming
