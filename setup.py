@@ -1,4 +1,4 @@
-from setuptools import setup
+from setuptools import find_packages, setup
 
 from fourcut import __version__
 
@@ -11,16 +11,8 @@ setup(
     long_description_content_type="text/x-rst",
     license="MIT",
     python_requires=">=3.9",
-    packages=[
-        "fourcut",
-        "fourcut.booth",
-        "fourcut.camera",
-        "fourcut.web",
-        "fourcut.virtualcam",
-        "fourcut.bench",
-        "fourcut.stream",
-        "twisted.plugins",
-    ],
+    packages=find_packages(include=["fourcut", "fourcut.*"])
+    + ["twisted.plugins"],
     # The example config and the systemd unit, in share/fourcut/ of the
     # installation (twistd fourcut --print-config / --print-unit).
     data_files=[("share/fourcut", ["etc/fourcut.yaml",

@@ -36,9 +36,9 @@ from typing import Optional, Tuple
 
 import yaml
 
-from .booth.layout import LayoutError, parse_layout
-from .camera import policy
-from .web.cors import normalise_origin
+from fourcut.booth.layout import LayoutError, parse_layout
+from fourcut.camera import policy
+from fourcut.web.cors import normalise_origin
 
 __all__ = ["AccessConfig", "BoothConfig", "CameraConfig", "Config",
            "ConfigError", "LOG_FORMATS", "Loader", "LoggingConfig",

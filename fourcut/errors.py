@@ -16,15 +16,15 @@ is the client's fault, and retrying will not help: L{client_mistake}
 recognises gphoto2's words for those, and L{http_status} makes them a 400
 with gphoto2's text, unless the same text also shows camera trouble.
 
-L{CameraError} stays in L{fourcut.gphoto2} and L{SettingError} in
-L{fourcut.settings}, where they are raised; they are re-exported here for
+L{CameraError} stays in L{fourcut.camera.gphoto2} and L{SettingError} in
+L{fourcut.camera.settings}, where they are raised; they are re-exported here for
 the transports.
 """
 
 import errno
 
-from .gphoto2 import CameraError
-from .settings import SettingError
+from fourcut.camera.gphoto2 import CameraError
+from fourcut.camera.settings import SettingError
 
 __all__ = ["CAMERA_TROUBLE", "CLIENT_MISTAKES", "CameraError",
            "SettingError", "client_mistake", "http_status"]

@@ -5,7 +5,7 @@ What an operator graphs and alerts on, in the Prometheus text format
 C{prometheus_client}.
 
 Most figures are counted where the work happens anyway (the broadcaster's
-frames, each transport's L{fourcut.broadcast.FrameCounts}, the session's
+frames, each transport's L{fourcut.stream.broadcast.FrameCounts}, the session's
 captures, restarts and children) and only read when scraped, by
 L{ServiceCollector}: nothing is added to the path of a frame. Only the
 capture durations are measured here, around each capture a transport

@@ -27,8 +27,8 @@ from twisted.internet.error import CannotListenError
 from twisted.logger import ILogObserver, Logger
 from twisted.python.failure import Failure
 
-from .gphoto2 import prepare_home
-from .virtualcam.camera import VirtualUSBCamera
+from fourcut.camera.gphoto2 import prepare_home
+from fourcut.virtualcam.camera import VirtualUSBCamera
 
 __all__ = ["FourcutService", "GPhoto2HomeService", "PhotosDirectoryService",
            "SessionService", "StartupError", "StartupFailed", "StopService",

@@ -8,13 +8,13 @@ import time
 
 from twisted.internet import defer
 
-from . import __version__
+from fourcut import __version__
 
 
 class ServiceStatus:
     """
     @param session: the L{fourcut.camera.session.CameraSession}.
-    @param broadcaster: the L{fourcut.broadcast.Broadcaster}.
+    @param broadcaster: the L{fourcut.stream.broadcast.Broadcaster}.
     @param clock: an L{IReactorTime}, for uptime and frame ages.
     @param stall_timeout: seconds without a frame after which running live
         view counts as unhealthy.
@@ -25,7 +25,7 @@ class ServiceStatus:
         number of WebSocket clients, for C{/status}.
     @ivar live_clients: set by the web site: a callable giving, for each
         client watching live view (HTTP and WebSocket), a dict of its
-        figures (L{fourcut.broadcast.LatestFrameProducer.figures} and who
+        figures (L{fourcut.stream.broadcast.LatestFrameProducer.figures} and who
         it is), for C{/status}.
     @ivar sizes: set by L{fourcut.web.site.build}: a callable giving the
         downscaled sizes served (L{fourcut.stream.scaled.ScaledStreams.

@@ -21,27 +21,27 @@ from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
 from twisted.python import usage
 
-from . import __version__, install
-from .booth import service as booth_service
-from .broadcast import Broadcaster
-from .config import ConfigError, load_config
-from .gphoto2 import GPhoto2
-from .logs import HangupService, make_observer, twistd_target
-from .memory import Trimmer, keep_large_blocks_mapped
-from .photos import PhotoStore
-from .camera.children import Children
-from .camera.cli import CLIDriver
-from .camera.held import HeldDriver
-from .camera.session import CameraSession
-from .settings import CameraSettings
-from .status import ServiceStatus
-from .services import (FourcutService, GPhoto2HomeService,
+from fourcut import __version__, install
+from fourcut.booth import service as booth_service
+from fourcut.stream.broadcast import Broadcaster
+from fourcut.config import ConfigError, load_config
+from fourcut.camera.gphoto2 import GPhoto2
+from fourcut.logs import HangupService, make_observer, twistd_target
+from fourcut.memory import Trimmer, keep_large_blocks_mapped
+from fourcut.photos import PhotoStore
+from fourcut.camera.processes import Children
+from fourcut.camera.cli import CLIDriver
+from fourcut.camera.held import HeldDriver
+from fourcut.camera.session import CameraSession
+from fourcut.camera.settings import CameraSettings
+from fourcut.status import ServiceStatus
+from fourcut.services import (FourcutService, GPhoto2HomeService,
                        PhotosDirectoryService, SessionService, StopService,
                        VirtualCameraService, WebService)
-from .transform import FrameTransform
-from .virtualcam import usbport
-from .virtualcam.camera import GPHOTO2_MODEL, VirtualCamera, VirtualUSBCamera
-from .web import site
+from fourcut.stream.transform import FrameTransform
+from fourcut.virtualcam import usbport
+from fourcut.virtualcam.camera import GPHOTO2_MODEL, VirtualCamera, VirtualUSBCamera
+from fourcut.web import site
 
 __all__ = ["Options", "OptionsError", "make_virtual_camera", "makeService"]
 

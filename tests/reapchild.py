@@ -7,7 +7,7 @@ L{tests.serverchild} runs fourcut), for L{tests.test_process}:
 runs, at once, with the reactor's signal handlers off, a child that closes
 its standard descriptors and lingers before it exits (as a killed process
 closes its descriptors a moment before it becomes a zombie, only longer)
-through each of L{fourcut.process.run}, L{CameraWorker} and the CLI driver's
+through each of L{fourcut.camera.processes.run}, L{CameraWorker} and the CLI driver's
 live view, and prints one line for each: C{ENDED kind seconds} once its end
 is reported, C{HUNG kind} if it is not within L{TIMEOUT} seconds. The
 lingering child is a script written into DIRECTORY. Exits once every line
@@ -35,11 +35,11 @@ sleep %s
 def main(argv):
     from twisted.internet import defer, reactor
 
-    from fourcut import process
-    from fourcut.camera.children import Children
+    from fourcut.camera import processes
+    from fourcut.camera.processes import Children
     from fourcut.camera.cli import CLIDriver
     from fourcut.camera.workerclient import CameraWorker
-    from fourcut.gphoto2 import GPhoto2
+    from fourcut.camera.gphoto2 import GPhoto2
 
     script = os.path.join(argv[0], "linger")
     with open(script, "w") as f:
@@ -68,7 +68,7 @@ def main(argv):
         live = CLIDriver(reactor, gphoto2, Children(reactor), None)\
             .start_live_view(lambda data, timestamp: None)
         d = defer.DeferredList([
-            watch("run", process.run(reactor, [script], 30)),
+            watch("run", processes.run(reactor, [script], 30)),
             watch("worker", worker.ended),
             watch("liveview", live.ended),
         ])

@@ -19,7 +19,7 @@ Commands, one a line on stdin, each answered with one line on stdout:
 The log goes to stderr. SIGINT stops the service as twistd does (children
 ended cleanly) and exits. Unlike twistd, the reactor runs without Twisted's
 signal handlers, so without its SIGCHLD handling: fourcut must see its
-children's ends without it (L{fourcut.process.Reaping}).
+children's ends without it (L{fourcut.camera.processes.Reaping}).
 """
 
 import os

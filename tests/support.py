@@ -12,7 +12,7 @@ import tempfile
 from PIL import Image
 from twisted.internet import defer, protocol, reactor
 
-from fourcut import process
+from fourcut.camera import processes
 from fourcut.virtualcam.camera import (GPHOTO2_MODEL, VirtualCamera,
                                        VirtualUSBCamera)
 
@@ -118,7 +118,7 @@ class GPhoto2Runner:
                     del self.running[pid]
             return result
 
-        return process.run(reactor, self.argv(*args), deadline,
+        return processes.run(reactor, self.argv(*args), deadline,
                            env=env, on_start=started).addBoth(
                                finished)
 

@@ -13,7 +13,7 @@ import treq
 from twisted.internet import defer
 from twisted.logger import formatEvent, globalLogPublisher
 
-from fourcut.gphoto2 import CameraError
+from fourcut.camera.gphoto2 import CameraError
 
 from .test_access import TOKEN, AccessTestCase
 from .test_service import ServiceTestCase, gphoto2_children, sleep

@@ -10,8 +10,8 @@ from fourcut.booth.layout import parse_layout
 from fourcut.booth.sequence import (SequenceDefaults, SequenceError,
                                     SequenceRequest, SequenceRunner,
                                     parse_request)
-from fourcut.gphoto2 import CameraError
-from fourcut.settings import SettingError
+from fourcut.camera.gphoto2 import CameraError
+from fourcut.camera.settings import SettingError
 
 
 class FakeCamera:

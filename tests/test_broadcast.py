@@ -1,5 +1,5 @@
 """
-Tests of L{fourcut.broadcast}: the fan-out of one camera stream, the
+Tests of L{fourcut.stream.broadcast}: the fan-out of one camera stream, the
 latest-frame producer that keeps a slow client from holding more than a
 frame or two, demand tracking, and one run over real loopback TCP with a
 client that has stopped reading.
@@ -17,7 +17,7 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface.verify import verifyObject
 
-from fourcut.broadcast import (Broadcaster, EncodedFrames, Frame,
+from fourcut.stream.broadcast import (Broadcaster, EncodedFrames, Frame,
                                FrameCounts, LatestFrameProducer)
 
 

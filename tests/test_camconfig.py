@@ -1,6 +1,6 @@
 """
-Camera settings through L{fourcut.settings.CameraSettings}: the real
-python-gphoto2 in a child process (L{fourcut.camconfig}) driving a virtual
+Camera settings through L{fourcut.camera.settings.CameraSettings}: the real
+python-gphoto2 in a child process (L{fourcut.camera.child.settings}) driving a virtual
 camera started by each test (the Canon EOS 700D on USB, auto-detected; a
 smaller set on the generic camera over PTP/IP); plus the value conversion
 rules on their own.
@@ -16,10 +16,12 @@ from twisted.internet.endpoints import serverFromString
 from twisted.internet.protocol import Factory
 from twisted.trial.unittest import TestCase
 
-from fourcut import camconfig, process
-from fourcut.camconfig import Refused
-from fourcut.gphoto2 import CameraError, GPhoto2, prepare_home
-from fourcut.settings import (
+from fourcut.camera.child import settings as camconfig
+
+from fourcut.camera import processes
+from fourcut.camera.child.settings import Refused
+from fourcut.camera.gphoto2 import CameraError, GPhoto2, prepare_home
+from fourcut.camera.settings import (
     CameraSettings, SettingError, format_value, interpret, package_root,
     parse_answer)
 from fourcut.virtualcam import eosbodies
@@ -218,7 +220,7 @@ class CommandLineTests(TestCase):
 
 def result(stdout=b"", stderr=b"", exit_code=0, signal=None,
            timed_out=False):
-    return process.Result(["python"], stdout, stderr, exit_code, signal,
+    return processes.Result(["python"], stdout, stderr, exit_code, signal,
                           timed_out)
 
 
@@ -289,7 +291,7 @@ class InterpretTests(TestCase):
         settings = CameraSettings(reactor, GPhoto2("ptpip:h:1:1", "M"),
                                   python="/py")
         self.assertEqual(settings.argv("set", "a", "b", '"-1"'), [
-            "/py", "-m", "fourcut.camconfig", "--port", "ptpip:h:1:1",
+            "/py", "-m", "fourcut.camera.child.settings", "--port", "ptpip:h:1:1",
             "--model", "M", "--", "set", "a", "b", '"-1"'])
         self.assertEqual(CameraSettings(reactor, GPhoto2()).argv("list")[3:],
                          ["--", "list"])

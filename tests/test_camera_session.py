@@ -11,14 +11,14 @@ from twisted.internet import defer, task
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
-from fourcut.broadcast import Broadcaster
-from fourcut.camera.children import Children
+from fourcut.stream.broadcast import Broadcaster
+from fourcut.camera.processes import Children
 from fourcut.camera.cli import Shot
 from fourcut.camera.held import HeldDriver
 from fourcut.camera.liveview import FIRST_RETRY_DELAY
 from fourcut.camera.session import CameraSession
 from fourcut.camera.workerclient import WorkerEnded
-from fourcut.gphoto2 import CameraError, GPhoto2
+from fourcut.camera.gphoto2 import CameraError, GPhoto2
 
 
 class SynchronousPool:

@@ -1,5 +1,5 @@
 """
-Tests for L{fourcut.commands}: the allow-list for C{GET /cmd}.
+Tests for L{fourcut.camera.commands}: the allow-list for C{GET /cmd}.
 """
 
 import os
@@ -9,7 +9,7 @@ import subprocess
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from fourcut.commands import (
+from fourcut.camera.commands import (
     ALIASES, ALLOWED, MAX_NAME, MAX_VALUE, AllowedOption, CommandRefused,
     describe_allowed, parse_cmd_args)
 

@@ -234,7 +234,7 @@ class ReserveTests(DescriptorTestCase):
         killed = await self.kill_live_view(child)
         # Its end is reported at once, not once the stall watchdog has
         # ended it (12 s on; a pipe that closed before the process was a
-        # zombie, and no SIGCHLD handling here: fourcut.process.Reaping).
+        # zombie, and no SIGCHLD handling here: fourcut.camera.processes.Reaping).
         ended = b"camera worker ended (pid %d," % (self.killed_pid,)
         await self.wait_until(lambda: ended in bytes(child.stderr), 10,
                               "the killed worker's end reported")

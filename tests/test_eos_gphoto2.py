@@ -13,7 +13,7 @@ import statistics
 from twisted.internet import reactor, task
 from twisted.trial.unittest import TestCase
 
-from fourcut.jpegstream import JPEGSplitter
+from fourcut.stream.jpeg import JPEGSplitter
 from fourcut.virtualcam import eospack as eos
 from fourcut.virtualcam.scene import parse_frame_comment
 

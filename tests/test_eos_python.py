@@ -12,7 +12,7 @@ import sys
 from twisted.internet import reactor
 from twisted.trial.unittest import TestCase
 
-from fourcut import process
+from fourcut.camera import processes
 from fourcut.virtualcam import usbport
 
 from .support import EOS_STILL, jpeg_size, start_camera, start_usb_camera
@@ -51,7 +51,7 @@ class EOSPythonTestCase(TestCase):
         os.makedirs(home)
         env = self.env()
         env.update(HOME=home, PYTHONPATH=os.pathsep.join(sys.path))
-        result = await process.run(
+        result = await processes.run(
             reactor, [sys.executable, "-m", "tests.pygphoto2_client",
                       self.camera.port, self.camera.model, action,
                       self.outdir], deadline=60, env=env,

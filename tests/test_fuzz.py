@@ -56,7 +56,7 @@ from twisted.internet import defer
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.web.http import parse_qs, unquote
 
-from fourcut.commands import CommandRefused, parse_cmd_args
+from fourcut.camera.commands import CommandRefused, parse_cmd_args
 from fourcut.photos import check_name_hint
 from fourcut.web.ws import RequestError, capture_settings
 

@@ -1,5 +1,5 @@
 """
-Unit tests of L{fourcut.jpegstream.JPEGSplitter} on streams of real JPEGs
+Unit tests of L{fourcut.stream.jpeg.JPEGSplitter} on streams of real JPEGs
 made with PIL, cut into reads of every size, with garbage around frames.
 """
 
@@ -10,7 +10,7 @@ import struct
 from PIL import Image
 from twisted.trial.unittest import SynchronousTestCase
 
-from fourcut.jpegstream import JPEGSplitter
+from fourcut.stream.jpeg import JPEGSplitter
 
 
 def make_jpeg(seed, size=(64, 48), **options):

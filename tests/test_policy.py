@@ -7,7 +7,7 @@ card survives every attempt.
 from twisted.trial.unittest import SynchronousTestCase
 
 from fourcut.camera import policy
-from fourcut.commands import parse_cmd_args, setting_change
+from fourcut.camera.commands import parse_cmd_args, setting_change
 
 from .test_ws import PTPIPWebSocketTestCase
 

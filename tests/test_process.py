@@ -1,5 +1,5 @@
 """
-L{fourcut.process.Reaping}: a child whose pipes have all closed before it
+L{fourcut.camera.processes.Reaping}: a child whose pipes have all closed before it
 became a zombie still has its end reported, without SIGCHLD handling.
 """
 
@@ -10,12 +10,12 @@ from twisted.internet import error, reactor, task
 from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
 
-from fourcut import process
+from fourcut.camera import processes
 from fourcut.camera.cli import CLIDriver
-from fourcut.camera.children import Children
+from fourcut.camera.processes import Children
 from fourcut.camera.workerclient import CameraWorker
-from fourcut.gphoto2 import GPhoto2
-from fourcut.livestream import LiveViewProtocol
+from fourcut.camera.gphoto2 import GPhoto2
+from fourcut.camera.cli import LiveViewProtocol
 
 from .support import ChildServer
 
@@ -94,10 +94,10 @@ class ReapingTests(TestCase):
         self.process.close_pipes()
         self.assertEqual(self.process.reaps, 1)
         self.assertNoResult(self.protocol.ended)
-        self.clock.advance(process.REAP_POLL[0])
+        self.clock.advance(processes.REAP_POLL[0])
         self.assertEqual(self.process.reaps, 2)
         self.process.zombie = True
-        self.clock.advance(process.REAP_POLL[1])
+        self.clock.advance(processes.REAP_POLL[1])
         self.assertEqual(self.process.reaps, 3)
         reason, _ = self.successResultOf(self.protocol.ended)
         self.assertEqual(reason.value.signal, 9)
@@ -125,25 +125,25 @@ class ReapingTests(TestCase):
     def test_gives_up(self):
         """
         A child that closed its pipes and lives on is tried
-        L{process.REAP_TRIES} times, then left.
+        L{processes.REAP_TRIES} times, then left.
         """
         self.process.close_pipes()
-        for _ in range(process.REAP_TRIES + 5):
-            self.clock.advance(process.REAP_POLL[-1])
-        self.assertEqual(self.process.reaps, 1 + process.REAP_TRIES)
+        for _ in range(processes.REAP_TRIES + 5):
+            self.clock.advance(processes.REAP_POLL[-1])
+        self.assertEqual(self.process.reaps, 1 + processes.REAP_TRIES)
         self.assertEqual(self.clock.getDelayedCalls(), [])
         self.assertNoResult(self.protocol.ended)
 
     def test_run(self):
         """
-        L{process.run}'s children are reaped so too, on its reactor.
+        L{processes.run}'s children are reaped so too, on its reactor.
         """
         clock = RacingReactor()
-        d = process.run(clock, ["gphoto2"], 30)
+        d = processes.run(clock, ["gphoto2"], 30)
         [transport] = clock.spawned
         transport.close_pipes()
         transport.zombie = True
-        clock.advance(process.REAP_POLL[0])
+        clock.advance(processes.REAP_POLL[0])
         self.assertEqual(self.successResultOf(d).signal, 9)
         self.assertEqual(clock.getDelayedCalls(), [])
 
@@ -154,7 +154,7 @@ class ReapingTests(TestCase):
         [transport] = clock.spawned
         transport.close_pipes()
         transport.zombie = True
-        clock.advance(process.REAP_POLL[0])
+        clock.advance(processes.REAP_POLL[0])
         self.successResultOf(live.ended)
 
     def test_camera_worker(self):
@@ -169,7 +169,7 @@ class ReapingTests(TestCase):
         [transport] = clock.spawned
         transport.close_pipes()
         transport.zombie = True
-        clock.advance(process.REAP_POLL[0])
+        clock.advance(processes.REAP_POLL[0])
         ended = self.successResultOf(worker.ended)
         self.assertEqual(ended.how, "killed by SIGKILL")
         self.assertEqual(transport.signals, [])
@@ -179,7 +179,7 @@ class RealChildTests(TestCase):
     def test_without_sigchld_handling(self):
         """
         Real children that close their descriptors and exit a moment
-        later, through L{process.run}, the camera worker and the CLI's live
+        later, through L{processes.run}, the camera worker and the CLI's live
         view, in a reactor run without signal handlers
         (L{tests.reapchild}): each end is reported.
         """

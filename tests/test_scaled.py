@@ -15,12 +15,12 @@ from twisted.python import threadable
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from fourcut.broadcast import (Broadcaster, EncodedFrames, Frame,
+from fourcut.stream.broadcast import (Broadcaster, EncodedFrames, Frame,
                                LatestFrameProducer)
 from fourcut.stream.scaled import (DEFAULT_QUALITY, Downscale, PerSource,
                                    ScaledFrame, ScaledStream, ScaledStreams,
                                    SizeError, jpeg_size, parse_size)
-from fourcut.transform import TransformError
+from fourcut.stream.transform import TransformError
 
 from .test_broadcast import Recorder
 

@@ -25,7 +25,7 @@ def sleep(seconds):
 
 
 #: Modules of fourcut's python-gphoto2 children.
-CAMERA_MODULES = (b"fourcut.camera.worker", b"fourcut.camconfig")
+CAMERA_MODULES = (b"fourcut.camera.child.worker", b"fourcut.camera.child.settings")
 
 
 def gphoto2_children(parent=None):

@@ -539,7 +539,7 @@ class CLISettingsTests(SupervisionTestCase):
         The settings child sets the ISO and then fails (say, it overran
         its deadline): the old ISO is put back all the same.
         """
-        from fourcut.gphoto2 import CameraError
+        from fourcut.camera.gphoto2 import CameraError
         settings = self.session.driver.settings
         real_apply = settings.apply
         calls = []

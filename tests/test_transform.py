@@ -1,5 +1,5 @@
 """
-Tests of L{fourcut.transform}: rotation direction, mirroring, cover-and-crop
+Tests of L{fourcut.stream.transform}: rotation direction, mirroring, cover-and-crop
 resizing and bad input for L{FrameTransform}, checked on test cards whose
 quadrants have different colours; and the one-at-a-time, newest-wins
 pipeline of L{ThreadedTransform} on the real reactor and thread pool.
@@ -16,7 +16,7 @@ from twisted.logger import Logger, LogLevel
 from twisted.python import threadable
 from twisted.trial.unittest import TestCase
 
-from fourcut.transform import FrameTransform, ThreadedTransform, TransformError
+from fourcut.stream.transform import FrameTransform, ThreadedTransform, TransformError
 from fourcut.virtualcam.scene import LiveViewScene
 
 #: Quadrant colours of the test card, far apart and none of them dark.

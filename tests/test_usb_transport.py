@@ -20,9 +20,9 @@ from twisted.internet.endpoints import UNIXClientEndpoint, UNIXServerEndpoint
 from twisted.internet.protocol import Factory, Protocol
 from twisted.trial.unittest import TestCase
 
-from fourcut import process
-from fourcut.gphoto2 import classify
-from fourcut.jpegstream import JPEGSplitter
+from fourcut.camera import processes
+from fourcut.camera.gphoto2 import classify
+from fourcut.stream.jpeg import JPEGSplitter
 from fourcut.virtualcam import ptp, usbport, usbwire
 from fourcut.virtualcam.device import Reply
 from fourcut.virtualcam.usb import (DEFAULT_USB_IDS, DEVICE_RESET_REQUEST,
@@ -544,7 +544,7 @@ class PortLibraryTests(TestCase):
     async def run_steps(self, *steps, env=None):
         env = dict(usbport.child_env(self.path) if env is None else env,
                    PYTHONPATH=os.pathsep.join(sys.path))
-        result = await process.run(
+        result = await processes.run(
             reactor, [sys.executable, "-m", "tests.usbport_client",
                       json.dumps(steps)], 30, env=env,
             on_start=self.children.started)
@@ -933,7 +933,7 @@ class PythonGPhoto2USBTests(TestCase):
         os.makedirs(home)
         env = self.camera.env(usbport.PYTHON)
         env.update(HOME=home, PYTHONPATH=os.pathsep.join(sys.path))
-        result = await process.run(
+        result = await processes.run(
             reactor, [sys.executable, "-m", "tests.pygphoto2_client", port,
                       model, action, self.outdir], 60, env=env,
             on_start=self.children.started)

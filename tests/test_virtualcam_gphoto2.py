@@ -7,7 +7,7 @@ import statistics
 from twisted.internet import reactor, task
 from twisted.trial.unittest import TestCase
 
-from fourcut.jpegstream import JPEGSplitter
+from fourcut.stream.jpeg import JPEGSplitter
 from fourcut.virtualcam.scene import parse_frame_comment
 
 from .support import GPhoto2Runner, jpeg_size, start_camera

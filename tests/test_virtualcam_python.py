@@ -11,7 +11,7 @@ import sys
 from twisted.internet import reactor
 from twisted.trial.unittest import TestCase
 
-from fourcut import process
+from fourcut.camera import processes
 
 from .support import jpeg_size, start_camera
 
@@ -23,7 +23,7 @@ class PythonGPhoto2Tests(TestCase):
         os.makedirs(self.outdir)
 
     async def client(self, action):
-        result = await process.run(
+        result = await processes.run(
             reactor, [sys.executable, "-m", "tests.pygphoto2_client",
                       self.camera.port, self.camera.model, action,
                       self.outdir], deadline=60,

@@ -1,5 +1,5 @@
 """
-The camera worker (L{fourcut.camera.worker}) and its client
+The camera worker (L{fourcut.camera.child.worker}) and its client
 (L{fourcut.camera.workerclient}): the framing and the client's deadlines on
 their own, then the real worker (python-gphoto2) holding one session with
 a virtual camera per test.
@@ -16,11 +16,13 @@ from twisted.internet.protocol import Factory
 from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
 
-from fourcut.camera import wire, worker
+from fourcut.camera.child import wire
+
+from fourcut.camera.child import worker
 from fourcut.camera.workerclient import REAP_GRACE, CameraWorker, WorkerEnded
-from fourcut.process import STOP_GRACE
-from fourcut.gphoto2 import CameraError, GPhoto2
-from fourcut.settings import CameraSettings, SettingError, package_root
+from fourcut.camera.processes import STOP_GRACE
+from fourcut.camera.gphoto2 import CameraError, GPhoto2
+from fourcut.camera.settings import CameraSettings, SettingError, package_root
 from fourcut.virtualcam import eospack as eos
 from fourcut.virtualcam import ptp, usbport
 from fourcut.virtualcam.camera import GPHOTO2_MODEL
@@ -269,7 +271,7 @@ class ClientTests(TestCase):
 
     def test_argv_and_env(self):
         self.assertEqual(self.argv[:3], [sys.executable, "-m",
-                                         "fourcut.camera.worker"])
+                                         "fourcut.camera.child.worker"])
         self.assertIn("ptpip:127.0.0.1:1:1", self.argv)
         self.assertIn(GPHOTO2_MODEL, self.argv)
         self.assertEqual(self.env["LANG"], "C")
@@ -442,7 +444,7 @@ class ClientTests(TestCase):
     def test_not_reaped_is_reaped(self):
         """
         A worker signalled to the end whose end never arrived and that is
-        not reaped (see L{fourcut.process.Reaping}) is reaped after the
+        not reaped (see L{fourcut.camera.processes.Reaping}) is reaped after the
         SIGKILL, so that its end is reported.
         """
         process = self.process
@@ -1101,7 +1103,7 @@ class USBFaultTests(WorkerTestCase):
 
 GARBAGE = r"""
 import os, sys, time
-from fourcut.camera import wire
+from fourcut.camera.child import wire
 os.write(1, wire.encode({"type": "hello", "ok": True}))
 os.read(0, 65536)
 os.write(1, %r)

@@ -26,11 +26,11 @@ import time
 
 from twisted.internet import defer, task
 
-from fourcut import process
+from fourcut.camera import processes
 from fourcut.camera.workerclient import CameraWorker
-from fourcut.gphoto2 import GPhoto2
-from fourcut.livestream import LiveViewProtocol
-from fourcut.settings import CameraSettings
+from fourcut.camera.gphoto2 import GPhoto2
+from fourcut.camera.cli import LiveViewProtocol
+from fourcut.camera.settings import CameraSettings
 from fourcut.virtualcam.camera import GPHOTO2_MODEL, VirtualCamera
 
 
@@ -119,7 +119,7 @@ print(json.dumps({"times": times, "gaps": gaps}))
 
 async def bare(reactor, gphoto2, captures, iso):
     env = dict(gphoto2.env(python=True))
-    result = await process.run(reactor, [
+    result = await processes.run(reactor, [
         sys.executable, "-c", BARE, gphoto2.port, gphoto2.model,
         str(captures), str(iso) if iso else "-"], 120, env=env)
     assert result.ok, result
@@ -150,7 +150,7 @@ class CLILiveView:
     def stop(self):
         ended = defer.Deferred()
         self.protocol.ended.addBoth(lambda r: (ended.callback(None), r)[1])
-        return process.stop(self.reactor, self.transport, ended)
+        return processes.stop(self.reactor, self.transport, ended)
 
 
 async def cli_capture(reactor, gphoto2, settings, live, iso):
@@ -159,13 +159,13 @@ async def cli_capture(reactor, gphoto2, settings, live, iso):
     """
     await live.stop()
     if iso is not None:
-        result = await process.run(reactor, gphoto2.argv(
+        result = await processes.run(reactor, gphoto2.argv(
             "--get-config", "iso"), 30, env=gphoto2.env())
         old = [line[len("Current: "):] for line in
                result.stdout.decode().splitlines()
                if line.startswith("Current: ")][0]
         await settings.apply([("iso", iso)])
-    result = await process.run(reactor, gphoto2.argv(
+    result = await processes.run(reactor, gphoto2.argv(
         "--capture-image-and-download", "--stdout", "--keep"), 60,
         env=gphoto2.env())
     assert result.ok and result.stdout[:2] == b"\xff\xd8", result

@@ -16,8 +16,8 @@ import sys
 import tempfile
 import time
 
-from . import procs, report
-from .scenarios import Bench, describe_error
+from fourcut.bench import procs, report
+from fourcut.bench.scenarios import Bench, describe_error
 
 SCENARIOS = ("fanout", "json", "headroom", "capture", "slow", "eos",
              "session", "slowlink", "relay")

@@ -116,7 +116,7 @@ def main(argv=None):
     parser.add_argument("--capture-iso", type=int)
     parser.add_argument("--camera-log")
     args = parser.parse_args(argv)
-    from fourcut.camconfig import load_gphoto2
+    from fourcut.camera.child.settings import load_gphoto2
     try:
         # The environment's IOLIBS (the virtual camera's port library)
         # put back after the wheel's import.

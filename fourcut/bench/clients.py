@@ -23,7 +23,7 @@ in the report). Client kinds:
    text messages with the JPEG in base64; only the start of C{data} is
    decoded;
  - C{gphoto2}: no server: a bare C{gphoto2 --capture-movie --stdout} child
-   (C{argv}) split with L{fourcut.jpegstream.JPEGSplitter}, the baseline.
+   (C{argv}) split with L{fourcut.stream.jpeg.JPEGSplitter}, the baseline.
 
 A slow client (C{"slow": true}) stops reading for a second after each
 frame it completes.
@@ -54,7 +54,7 @@ from array import array
 from twisted.internet import defer, protocol, reactor, task
 from twisted.internet.error import ProcessExitedAlready
 
-from fourcut.jpegstream import JPEGSplitter
+from fourcut.stream.jpeg import JPEGSplitter
 from fourcut.virtualcam.scene import parse_frame_comment
 
 #: Bytes of each frame kept to find its COM segment.

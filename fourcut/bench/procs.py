@@ -172,7 +172,7 @@ def camera_children(pid):
                 argv = f.read().split(b"\0")
         except OSError:
             continue
-        if b"fourcut.camera.worker" in argv:
+        if b"fourcut.camera.child.worker" in argv:
             found.append(child)
     return found
 

@@ -18,7 +18,7 @@ import signal
 import sys
 import time
 
-from fourcut.jpegstream import JPEGSplitter
+from fourcut.stream.jpeg import JPEGSplitter
 
 HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace; "
         b"boundary=frame\r\nCache-Control: no-cache\r\nConnection: close"

@@ -16,8 +16,8 @@ import tempfile
 import time
 import urllib.request
 
-from . import netns, procs, report
-from .procs import Child, ChildError
+from fourcut.bench import netns, procs, report
+from fourcut.bench.procs import Child, ChildError
 
 
 class ScenarioError(Exception):
@@ -448,7 +448,7 @@ class Bench:
                     # The CLI driver: its gphoto2 child reads the
                     # camera as fast as it goes, as the bare one does;
                     # the held session's worker keeps live view to 30
-                    # fps by design (fourcut.camera.worker), so it would
+                    # fps by design (fourcut.camera.child.worker), so it would
                     # measure its cap, not fourcut's headroom.
                     run = self.stream("headroom", [{"kind": "http"}],
                                       camera=camera,

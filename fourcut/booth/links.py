@@ -22,7 +22,7 @@ from collections import OrderedDict
 
 from twisted.internet import defer, threads
 
-from . import qr
+from fourcut.booth import qr
 
 __all__ = ["ShareLinks", "safe_host"]
 

@@ -28,13 +28,13 @@ from twisted.internet import defer, threads
 from twisted.logger import Logger
 from twisted.web import resource, server, static
 
-from ..web.gallery import PHOTO_NAME, _PhotoFile
-from ..web.replies import (NO_CACHE_HEADERS, NotFound, Reply, Resource,
+from fourcut.web.gallery import PHOTO_NAME, _PhotoFile
+from fourcut.web.replies import (NO_CACHE_HEADERS, NotFound, Reply, Resource,
                            error, send_json)
-from .links import safe_host
-from .sequence import SequenceError, parse_request
-from .strip import thumbnail
-from .strips import read_key
+from fourcut.booth.links import safe_host
+from fourcut.booth.sequence import SequenceError, parse_request
+from fourcut.booth.strip import thumbnail
+from fourcut.booth.strips import read_key
 
 __all__ = ["BoothResource", "GalleryPage", "SequenceResource",
            "ShareResource", "ThumbnailResource", "STATIC"]

@@ -46,9 +46,9 @@ from dataclasses import dataclass
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from ..gphoto2 import CameraError
-from ..settings import SettingError
-from .layout import LayoutError, parse_layout
+from fourcut.camera.gphoto2 import CameraError
+from fourcut.camera.settings import SettingError
+from fourcut.booth.layout import LayoutError, parse_layout
 
 __all__ = ["SequenceError", "SequenceRequest", "SequenceDefaults",
            "SequenceRunner", "parse_request", "MAX_COUNTDOWN",

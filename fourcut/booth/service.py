@@ -10,14 +10,14 @@ booth is put together.
 from PIL import ImageColor, ImageFont
 from twisted.internet import threads
 
-from ..config import ConfigError
-from ..photos import PhotoStore
-from .layout import parse_layout
-from .links import ShareLinks
-from .screens import WebSocketOrigin, WebSocketScreens, client_host
-from .sequence import SequenceDefaults, SequenceRunner, parse_request
-from .strip import ArtworkError, StripStyle, check_artwork, thumbnail
-from .strips import StripIndex, StripMaker
+from fourcut.config import ConfigError
+from fourcut.photos import PhotoStore
+from fourcut.booth.layout import parse_layout
+from fourcut.booth.links import ShareLinks
+from fourcut.booth.screens import WebSocketOrigin, WebSocketScreens, client_host
+from fourcut.booth.sequence import SequenceDefaults, SequenceRunner, parse_request
+from fourcut.booth.strip import ArtworkError, StripStyle, check_artwork, thumbnail
+from fourcut.booth.strips import StripIndex, StripMaker
 
 __all__ = ["Booth", "make_booth", "strip_style", "check_booth",
            "open_paths", "THUMBNAIL_SIDE"]
@@ -128,7 +128,7 @@ class Booth:
         Put the booth's resources on C{root} and have C{photos} (the
         L{fourcut.web.gallery.Photos} listing) mark strips.
         """
-        from .resources import (BoothResource, GalleryPage, SequenceResource,
+        from fourcut.booth.resources import (BoothResource, GalleryPage, SequenceResource,
                                 ShareResource, ThumbnailResource)
         root.putChild(b"booth", BoothResource(self))
         root.putChild(b"gallery", GalleryPage())

@@ -3,7 +3,7 @@
 The strip: a booth sequence's shots composed into one JPEG with Pillow.
 
 Each shot is scaled to cover its window and cropped to its centre (never
-stretched, never letterboxed, as L{fourcut.transform} does for photos) and
+stretched, never letterboxed, as L{fourcut.stream.transform} does for photos) and
 pasted on the background colour; an artwork PNG for the layout, if the
 operator gave one, goes on top, and the shots show through its transparent
 windows; then the caption. The JPEG carries a comment segment with the
@@ -31,7 +31,7 @@ from typing import Optional
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from .layout import geometry, parse_layout
+from fourcut.booth.layout import geometry, parse_layout
 
 __all__ = ["StripStyle", "ArtworkError", "compose", "fit", "thumbnail",
            "read_metadata", "parse_metadata", "check_artwork", "template",
@@ -260,8 +260,8 @@ def main(argv=None, stdout=None):
     """
     C{python -m fourcut.booth.strip}: write an artwork template.
     """
-    from ..config import ConfigError, load_config
-    from .service import strip_style
+    from fourcut.config import ConfigError, load_config
+    from fourcut.booth.service import strip_style
     parser = argparse.ArgumentParser(
         prog="python -m fourcut.booth.strip",
         description="Write an artwork template for a strip layout: a PNG "

@@ -12,7 +12,7 @@ import time
 from twisted.internet import threads
 from twisted.logger import Logger
 
-from .strip import compose, read_metadata
+from fourcut.booth.strip import compose, read_metadata
 
 __all__ = ["StripMaker", "StripIndex", "read_key", "STRIP_PREFIX"]
 

@@ -14,7 +14,7 @@ from twisted.internet import defer, threads
 from twisted.logger import Logger
 
 from fourcut.camera.cli import on_card
-from fourcut.gphoto2 import CameraError
+from fourcut.camera.gphoto2 import CameraError
 
 __all__ = ["Photo", "PhotoTaker"]
 
@@ -61,7 +61,7 @@ class PhotoTaker:
     @param photos: a L{fourcut.photos.PhotoStore}.
     @param keep_on_card: leave the photo on the card; if false, delete it
         from the card once saved.
-    @param transform: a L{fourcut.transform.FrameTransform} for photos, or
+    @param transform: a L{fourcut.stream.transform.FrameTransform} for photos, or
         L{None}.
     """
 
@@ -85,7 +85,7 @@ class PhotoTaker:
         """
         Take and save one photo; fires with a L{Photo}, fails with
         L{CameraError} (a capture with no camera is seed 000's 503),
-        L{fourcut.settings.SettingError} or L{OSError}.
+        L{fourcut.camera.settings.SettingError} or L{OSError}.
 
         @param settings: C{(name, value)} settings for this photo only.
         @param mode: the capture mode's C{(name, value)} settings, whose

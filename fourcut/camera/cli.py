@@ -4,7 +4,7 @@ The C{cli} camera driver: a gphoto2 process per operation, seed 000's way.
 
 Live view is C{gphoto2 --capture-movie --stdout}, each capture is a
 C{gphoto2 --capture-image-and-download} child, and each setting read or
-write is a L{fourcut.camconfig} child: every one opens a camera session of
+write is a L{fourcut.camera.child.settings} child: every one opens a camera session of
 its own (camera initialisation; on a Canon EOS the CLI also waits for
 events after a capture before it exits), and live view is stopped for
 each, since only one process may talk to the camera. The C{held} driver
@@ -15,14 +15,15 @@ cameras or setups where a long-lived python-gphoto2 session misbehaves.
 import os
 import re
 import tempfile
+import time
 
 from twisted.internet import defer, threads
 from twisted.logger import Logger
 
-from fourcut import process
-from fourcut.gphoto2 import CameraError, classify
-from fourcut.livestream import LiveViewProtocol
-from fourcut.settings import SettingError
+from fourcut.camera import processes
+from fourcut.camera.gphoto2 import CameraError, classify
+from fourcut.camera.settings import SettingError
+from fourcut.stream.jpeg import JPEGSplitter
 
 __all__ = ["CLIDriver", "Shot", "card_location", "failure_text", "on_card"]
 
@@ -39,7 +40,7 @@ def failure_text(result, what, deadline):
         text += "\nfourcut: %s overran its %gs deadline\n" % (what, deadline)
     elif not text.strip():
         if result.signal is not None:
-            how = "was ended by %s" % (process.signal_name(result.signal),)
+            how = "was ended by %s" % (processes.signal_name(result.signal),)
         elif result.exit_code:
             how = "exited with status %d" % (result.exit_code,)
         else:
@@ -154,7 +155,7 @@ class CLILiveView:
         """
         ended = defer.Deferred()
         self.ended.addBoth(lambda r: (ended.callback(None), r)[1])
-        return process.stop(self._reactor, self.transport, ended)
+        return processes.stop(self._reactor, self.transport, ended)
 
     def kill(self, why):
         """
@@ -165,8 +166,8 @@ class CLILiveView:
 
 class CLIDriver:
     """
-    @param children: the session's L{fourcut.camera.children.Children}.
-    @param settings: a L{fourcut.settings.CameraSettings}.
+    @param children: the session's L{fourcut.camera.processes.Children}.
+    @param settings: a L{fourcut.camera.settings.CameraSettings}.
     @param keep_on_card: leave each photo on the card (C{--keep}) rather
         than deleting it once saved.
     """
@@ -323,7 +324,7 @@ class CLIDriver:
     def _current_values(self, names):
         """
         The current values of settings C{names}, read as
-        L{fourcut.settings.CameraSettings.apply} will put them back: the
+        L{fourcut.camera.settings.CameraSettings.apply} will put them back: the
         gphoto2 CLI's own libgphoto2 may spell a choice otherwise (the
         700D's image format: "Large Fine JPEG" where python-gphoto2's
         has "L").
@@ -353,3 +354,39 @@ class CLIDriver:
 
     def status(self):
         return {"driver": self.name}
+
+
+class LiveViewProtocol(processes.StderrTail):
+    """
+    Reads one C{gphoto2 --capture-movie --stdout} child.
+
+    @param on_frame: called with C{(jpeg_bytes, timestamp)} for each frame,
+        the timestamp being the wall-clock time the frame left the child.
+    @ivar started: fires with L{None} at the first frame, or with the
+        child's stderr text if it exits before producing one.
+    @ivar ended: fires with C{(reason, stderr_text)} when the child exits.
+    """
+
+    def __init__(self, on_frame, wall_clock=time.time):
+        self._on_frame = on_frame
+        self._clock = wall_clock
+        self._splitter = JPEGSplitter()
+        self.frames = 0
+        self.started = defer.Deferred()
+        self.ended = defer.Deferred()
+
+    def outReceived(self, data):
+        now = self._clock()
+        for frame in self._splitter.feed(data):
+            self.frames += 1
+            # Publish first, so that whoever waits for the start finds
+            # this frame, not one from before, as the latest.
+            self._on_frame(frame, now)
+            if not self.started.called:
+                self.started.callback(None)
+
+    def processEnded(self, reason):
+        if not self.started.called:
+            self.started.callback(self.stderr or "gphoto2 ended without "
+                                  "a frame and without a message")
+        self.ended.callback((reason, self.stderr))

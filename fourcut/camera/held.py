@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.test_camera_session,tests.test_service -*-
 """
 The C{held} camera driver: one camera session, held by a camera worker
-(L{fourcut.camera.worker}), across live view, captures and settings.
+(L{fourcut.camera.child.worker}), across live view, captures and settings.
 
 The session opens the camera once. Live view frames, captures (with their
 per-capture settings set and put back inside the session), setting reads
@@ -26,7 +26,7 @@ from twisted.python.failure import Failure
 
 from fourcut.camera.cli import Shot
 from fourcut.camera.workerclient import CameraWorker
-from fourcut.gphoto2 import CameraError
+from fourcut.camera.gphoto2 import CameraError
 
 __all__ = ["HeldDriver", "HeldLiveView"]
 
@@ -118,7 +118,7 @@ class HeldLiveView:
 
 class HeldDriver:
     """
-    @param children: the session's L{fourcut.camera.children.Children};
+    @param children: the session's L{fourcut.camera.processes.Children};
         each worker is tracked there while it runs.
     @param deadline: seconds a worker call (and its start) may take.
     @param capture_deadline: seconds a capture may take.
@@ -327,7 +327,7 @@ class HeldDriver:
 
         return self._ready().addCallback(call)
 
-    # As fourcut.settings.CameraSettings (on_start: the worker was tracked
+    # As fourcut.camera.settings.CameraSettings (on_start: the worker was tracked
     # when it started).
 
     def get(self, section, option, on_start=None):

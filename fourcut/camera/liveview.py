@@ -22,9 +22,9 @@ C{last_error} and the live view mode's settings are the session's
 from twisted.internet import defer, task
 from twisted.logger import Logger
 
-from fourcut.gphoto2 import CameraError, classify
-from fourcut.placeholder import offline_jpeg
-from fourcut.transform import ThreadedTransform
+from fourcut.camera.gphoto2 import CameraError, classify
+from fourcut.stream.placeholder import offline_jpeg
+from fourcut.stream.transform import ThreadedTransform
 
 __all__ = ["FIRST_RETRY_DELAY", "LiveViewSupervisor", "PLACEHOLDER_INTERVAL"]
 
@@ -44,7 +44,7 @@ class LiveViewSupervisor:
     @param driver: starts live view (C{start_live_view}) and says whether
         operations run beside it (C{holds_session}).
     @param broadcaster: where frames (and placeholders) go.
-    @param preview_transform: a L{fourcut.transform.FrameTransform} run
+    @param preview_transform: a L{fourcut.stream.transform.FrameTransform} run
         once per frame, in a thread; L{None} or an identity transform
         passes frames through untouched.
 

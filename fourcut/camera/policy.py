@@ -111,7 +111,7 @@ def name_refusal(name):
     or L{None} when only the camera's tree can tell.
 
     Used where there is no camera yet (the configuration file) or to fail
-    fast; the camera-side check in L{fourcut.camconfig} is the one that
+    fast; the camera-side check in L{fourcut.camera.child.settings} is the one that
     counts.
     """
     parts = [part for part in name.split("/") if part]

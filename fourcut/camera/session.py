@@ -23,9 +23,9 @@ from fourcut.camera import policy
 from fourcut.camera.capture import PhotoTaker
 from fourcut.camera.cli import failure_text
 from fourcut.camera.liveview import LiveViewSupervisor
-from fourcut.commands import NO_CAMERA, setting_change
-from fourcut.gphoto2 import CameraError
-from fourcut.settings import SettingError
+from fourcut.camera.commands import NO_CAMERA, setting_change
+from fourcut.camera.gphoto2 import CameraError
+from fourcut.camera.settings import SettingError
 
 __all__ = ["CameraSession"]
 
@@ -41,14 +41,14 @@ MAX_SIDE_COMMANDS = 2
 class CameraSession:
     """
     @param reactor: keeps time, runs threads.
-    @param gphoto2: a L{fourcut.gphoto2.GPhoto2}, for the CLI commands
+    @param gphoto2: a L{fourcut.camera.gphoto2.GPhoto2}, for the CLI commands
         (C{/cmd}, C{--reset}) every driver runs.
-    @param broadcaster: a L{fourcut.broadcast.Broadcaster} whose demand
+    @param broadcaster: a L{fourcut.stream.broadcast.Broadcaster} whose demand
         callback is L{demand_changed}: demand starts and stops live view.
     @param photos: a L{fourcut.photos.PhotoStore}.
     @param driver: what runs live view, captures and settings: a
         L{fourcut.camera.held.HeldDriver} or L{fourcut.camera.cli.CLIDriver}.
-    @param children: the L{fourcut.camera.children.Children} the driver
+    @param children: the L{fourcut.camera.processes.Children} the driver
         tracks its processes in; the session runs its own CLI commands
         there too.
     """
@@ -73,7 +73,7 @@ class CameraSession:
             false, it is deleted from the card once saved.
         @param standby_after: seconds without a preview subscriber before
             the C{standby} settings are applied (0: never).
-        @param preview_transform: a L{fourcut.transform.FrameTransform} run
+        @param preview_transform: a L{fourcut.stream.transform.FrameTransform} run
             once per live view frame, in a thread; L{None} or an identity
             transform passes frames through untouched.
         @param capture_transform: the same for photos, before they are
@@ -425,7 +425,7 @@ class CameraSession:
         """
         One camera setting through python-gphoto2: fires with the helper's
         answer (value, type, choices or range); fails with
-        L{fourcut.settings.SettingError} or L{CameraError}.
+        L{fourcut.camera.settings.SettingError} or L{CameraError}.
         """
         return self._exclusive("busy", lambda: self._with_settings(
             self.driver.settings.get, section, option))

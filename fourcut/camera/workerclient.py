@@ -1,19 +1,19 @@
 # -*- test-case-name: tests.test_worker -*-
 """
-The server's side of the camera worker (L{fourcut.camera.worker}): one
+The server's side of the camera worker (L{fourcut.camera.child.worker}): one
 child process holding one python-gphoto2 session, read by a
 L{ProcessProtocol}, driven through L{CameraWorker}, whose methods return
 L{Deferred}s.
 
 L{CameraWorker} answers C{get}, C{set}, C{list}, C{info}, C{apply} and
-C{resolve} exactly as L{fourcut.settings.CameraSettings} does (the same
+C{resolve} exactly as L{fourcut.camera.settings.CameraSettings} does (the same
 answer dicts, the same L{CameraError} and L{SettingError}), so it can stand
 in for it; and adds live view, capture, delete, release and open in the
 same session.
 
 Every call has a deadline. A worker that overruns one, sends garbage, or a
 message over its limit is ended (SIGINT, then SIGTERM, then SIGKILL, by its
-PID: L{fourcut.process.stop}); its pending calls fail with L{CameraError}
+PID: L{fourcut.camera.processes.stop}); its pending calls fail with L{CameraError}
 503 once it is gone (never earlier, so that a failed call means nothing is
 left talking to the camera), and L{CameraWorker.ended} fires with a
 L{WorkerEnded}. One L{CameraWorker} runs one process: start a new one to
@@ -27,11 +27,11 @@ import sys
 from twisted.internet import defer, error
 from twisted.logger import Logger
 
-from fourcut import process
-from fourcut.camera import wire
-from fourcut.gphoto2 import CameraError
-from fourcut.jpegstream import DEFAULT_MAX_FRAME
-from fourcut.settings import (
+from fourcut.camera import processes
+from fourcut.camera.child import wire
+from fourcut.camera.gphoto2 import CameraError
+from fourcut.stream.jpeg import DEFAULT_MAX_FRAME
+from fourcut.camera.settings import (
     SettingError, apply_args, format_value, interpret_answer, package_root)
 
 __all__ = ["CameraWorker", "WorkerEnded", "WorkerProtocol", "worker_env"]
@@ -52,7 +52,7 @@ REAP_GRACE = 2.0
 def worker_env(gphoto2):
     """
     The worker's environment: the python-gphoto2 children's (see
-    L{fourcut.gphoto2.GPhoto2.env}), with the C{fourcut} package on
+    L{fourcut.camera.gphoto2.GPhoto2.env}), with the C{fourcut} package on
     C{PYTHONPATH}.
     """
     env = gphoto2.env(python=True)
@@ -68,7 +68,7 @@ class WorkerEnded:
     How a worker process ended, for the supervisor.
 
     @ivar exit_code: its exit status, or L{None} if a signal ended it
-        (see L{fourcut.camera.worker} for what the statuses mean).
+        (see L{fourcut.camera.child.worker} for what the statuses mean).
     @ivar signal: the signal that ended it, or L{None}.
     @ivar stderr: the tail of its stderr, as text.
     @ivar requested: whether fourcut ended it (L{CameraWorker.stop}, an
@@ -89,7 +89,7 @@ class WorkerEnded:
     @property
     def how(self):
         if self.signal is not None:
-            return "killed by %s" % (process.signal_name(self.signal),)
+            return "killed by %s" % (processes.signal_name(self.signal),)
         return "exit status %s" % (self.exit_code,)
 
     def __repr__(self):
@@ -98,7 +98,7 @@ class WorkerEnded:
             self.stderr[-300:])
 
 
-class WorkerProtocol(process.StderrTail):
+class WorkerProtocol(processes.StderrTail):
     """
     Splits the worker's stdout into messages and keeps its stderr's tail.
 
@@ -160,14 +160,14 @@ class CameraWorker:
     """
     One camera worker process and the calls to it.
 
-    @param gphoto2: a L{fourcut.gphoto2.GPhoto2}: the port, the model and
+    @param gphoto2: a L{fourcut.camera.gphoto2.GPhoto2}: the port, the model and
         the children's environment.
     @param python: an interpreter with python-gphoto2.
     @param deadline: seconds any call (and the start) may take.
     @param capture_deadline: seconds a capture may take.
     @param fps: the most live view frames a second (0: the camera's pace).
     @param keepalive: seconds between the worker's event polls while the
-        camera is idle (EOS KeepDeviceOn, see L{fourcut.camera.worker});
+        camera is idle (EOS KeepDeviceOn, see L{fourcut.camera.child.worker});
         0: never.
     @param on_frame: called with C{(jpeg, sequence, timestamp)} for each
         live view frame; C{timestamp} is the wall-clock time it left the
@@ -231,7 +231,7 @@ class CameraWorker:
     # The process -----------------------------------------------------------
 
     def argv(self):
-        argv = [self.python, "-m", "fourcut.camera.worker",
+        argv = [self.python, "-m", "fourcut.camera.child.worker",
                 "--fps", repr(float(self.fps)),
                 "--keepalive", repr(float(self.keepalive_interval))]
         if self.gphoto2.port:
@@ -306,9 +306,9 @@ class CameraWorker:
             self._requested = True
             gone = defer.Deferred()
             self._exit_watchers.append(gone)
-            process.stop(self.reactor, self.transport, gone)
+            processes.stop(self.reactor, self.transport, gone)
             self._reap_call = self.reactor.callLater(
-                sum(process.STOP_GRACE) + REAP_GRACE, self._close_pipes)
+                sum(processes.STOP_GRACE) + REAP_GRACE, self._close_pipes)
         return watcher
 
     def _close_pipes(self):
@@ -317,7 +317,7 @@ class CameraWorker:
         been reported gone, a last resort. Not reaped yet: reap it (the end
         of a worker killed from outside was once never reported, and live
         view stayed frozen, because its pipes had closed a moment before
-        it was a zombie: L{process.Reaping} now tries again, and this
+        it was a zombie: L{processes.Reaping} now tries again, and this
         would catch it 7 s after the stall watchdog ended it).
         Reaped, but a pipe still open: close our ends of them so that its
         end is reported. (No way for that is known: Twisted's spawn
@@ -507,7 +507,7 @@ class CameraWorker:
 
     def _answer(self, command, deadline=None, **fields):
         """
-        A request whose answer is read as L{fourcut.settings} reads a
+        A request whose answer is read as L{fourcut.camera.settings} reads a
         camconfig child's.
         """
         d = self._call(command, deadline, **fields)
@@ -519,13 +519,13 @@ class CameraWorker:
 
     def get(self, section, option, on_start=None, deadline=None):
         """
-        One setting: as L{fourcut.settings.CameraSettings.get}.
+        One setting: as L{fourcut.camera.settings.CameraSettings.get}.
         """
         return self._answer("get", deadline, section=section, option=option)
 
     def set(self, section, option, value, on_start=None, deadline=None):
         """
-        Change one setting: as L{fourcut.settings.CameraSettings.set}.
+        Change one setting: as L{fourcut.camera.settings.CameraSettings.set}.
         """
         return self._answer("set", deadline, section=section, option=option,
                             value=value)
@@ -542,14 +542,14 @@ class CameraWorker:
     def values(self, names, on_start=None, deadline=None):
         """
         Current values by name: as
-        L{fourcut.settings.CameraSettings.values}.
+        L{fourcut.camera.settings.CameraSettings.values}.
         """
         return self._answer("values", deadline, names=list(names))
 
     def apply(self, pairs, on_start=None, deadline=None):
         """
         Change several settings by name: as
-        L{fourcut.settings.CameraSettings.apply}.
+        L{fourcut.camera.settings.CameraSettings.apply}.
         """
         try:
             args = apply_args(pairs)

@@ -2,7 +2,7 @@
 """
 Pace live view by what has actually left for each client.
 
-The latest-frame rule of L{fourcut.broadcast} skips frames only once
+The latest-frame rule of L{fourcut.stream.broadcast} skips frames only once
 Twisted's transport has paused the producer, and Twisted pauses it only
 when the kernel will not take more bytes. On a slow link the kernel takes
 plenty: bytes already handed to TCP sit unacknowledged in flight and in the
@@ -30,7 +30,7 @@ The parts, from the kernel up:
    asking again. It is pure: the caller passes the time and the queue.
  - L{TransportPacing} joins the two for one Twisted transport (the
    kernel's queue plus what Twisted itself still buffers) and the reactor's
-   clock; L{fourcut.broadcast.LatestFrameProducer} asks it before every
+   clock; L{fourcut.stream.broadcast.LatestFrameProducer} asks it before every
    frame it writes, on C{/preview} and on C{/ws} alike.
 
 The rule: the next frame may go once what is still held of the previous
@@ -84,7 +84,7 @@ import socket
 import struct
 import sys
 
-from .sockets import socket_transport
+from fourcut.stream.sockets import socket_transport
 
 __all__ = [
     "SIOCOUTQ", "SIOCOUTQNSD", "outq", "notsent", "tcp_info",
@@ -416,7 +416,7 @@ class TransportPacing:
     """
     A L{FramePacer} fed from one Twisted transport: what the kernel holds
     for its socket (L{KernelQueue}) plus what Twisted still buffers above
-    it, timed by the reactor's clock. What L{fourcut.broadcast.LatestFrameProducer} asks.
+    it, timed by the reactor's clock. What L{fourcut.stream.broadcast.LatestFrameProducer} asks.
 
     @ivar method: how the kernel's queue is read (C{"SIOCOUTQ"},
         C{"TCP_INFO"}), or L{None}: pacing is off for this client, and

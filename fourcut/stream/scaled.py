@@ -31,7 +31,7 @@ How, for the server's sake:
     a L{SizeError} of code 503 naming the limit and the sizes being
     served, which a client may ask for instead. 0 turns downscaling off.
   - B{cheap encoding}. The JPEG decoder itself scales by 1/2, 1/4 or 1/8
-    (C{Image.draft}, as L{fourcut.transform.FrameTransform} does), so
+    (C{Image.draft}, as L{fourcut.stream.transform.FrameTransform} does), so
     960x640 to 480x320 is a half-size decode and an encode, without a
     resample: 3.5 ms a frame on one core, and 22 KB instead of 170 KB.
     Other widths add a bilinear resample (L{RESAMPLE}): 10 ms at 640.
@@ -44,7 +44,7 @@ What a client gets:
   - each frame keeps the camera frame's number and timestamp, so that
     gaps in the numbers still count skipped frames and the timestamp
     still tells a frame's age;
-  - the offline placeholder (L{fourcut.placeholder}) is scaled like any
+  - the offline placeholder (L{fourcut.stream.placeholder}) is scaled like any
     other frame and keeps its placeholder mark, so that a screen's layout
     does not jump while the camera is away;
   - a C{width} at least the camera frame's width is the full-size stream:
@@ -72,8 +72,8 @@ from twisted.internet import defer, threads
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from ..broadcast import Broadcaster, Frame
-from ..transform import ThreadedTransform, TransformError
+from fourcut.stream.broadcast import Broadcaster, Frame
+from fourcut.stream.transform import ThreadedTransform, TransformError
 
 __all__ = ["DEFAULT_QUALITY", "Downscale", "MAX_SIZES", "MAX_WIDTH",
            "MIN_WIDTH", "QUALITY_RANGE", "PerSource", "ScaledFrame",
@@ -525,7 +525,7 @@ class ScaledStreams:
 
 class PerSource:
     """
-    One cache (an L{fourcut.broadcast.EncodedFrames}) per source: the
+    One cache (an L{fourcut.stream.broadcast.EncodedFrames}) per source: the
     frames of different sizes share their numbers, so one cache keyed by
     frame number would mix them up, and one cache for all would keep few
     frames of each. A source's cache goes with it.

@@ -18,10 +18,10 @@ import sys
 from twisted.internet import defer, task
 from twisted.logger import globalLogBeginner, textFileLogObserver
 
-from . import usbport
-from .camera import (DEFAULT_LISTEN, GPHOTO2_MODEL, PERSONALITIES,
+from fourcut.virtualcam import usbport
+from fourcut.virtualcam.camera import (DEFAULT_LISTEN, GPHOTO2_MODEL, PERSONALITIES,
                      VirtualCamera, VirtualUSBCamera)
-from .eosbodies import BODIES, DEFAULT_BODY, DEFAULT_PROFILE, PROFILES
+from fourcut.virtualcam.eosbodies import BODIES, DEFAULT_BODY, DEFAULT_PROFILE, PROFILES
 
 
 def parse_args(argv):

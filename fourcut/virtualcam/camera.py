@@ -12,12 +12,12 @@ import tempfile
 from twisted.internet import defer
 from twisted.internet.endpoints import UNIXServerEndpoint, serverFromString
 
-from . import usbport
-from .device import CameraDevice
-from .eos import CanonEOSDevice
-from .eosbodies import DEFAULT_BODY, DEFAULT_PROFILE
-from .server import PTPIPFactory
-from .usb import VirtualUSBFactory
+from fourcut.virtualcam import usbport
+from fourcut.virtualcam.device import CameraDevice
+from fourcut.virtualcam.eos import CanonEOSDevice
+from fourcut.virtualcam.eosbodies import DEFAULT_BODY, DEFAULT_PROFILE
+from fourcut.virtualcam.server import PTPIPFactory
+from fourcut.virtualcam.usb import VirtualUSBFactory
 
 __all__ = ["VirtualCamera", "VirtualUSBCamera", "GPHOTO2_MODEL",
            "USB_MODEL", "DEFAULT_LISTEN", "PERSONALITIES", "make_device"]

@@ -17,8 +17,8 @@ from datetime import datetime
 from twisted.internet import defer, task, threads
 from twisted.logger import Logger
 
-from . import ptp
-from .scene import LiveViewScene, render_capture
+from fourcut.virtualcam import ptp
+from fourcut.virtualcam.scene import LiveViewScene, render_capture
 
 
 class Reply:

@@ -22,10 +22,10 @@ from datetime import datetime
 
 from twisted.internet import defer
 
-from . import eospack as eos
-from . import ptp
-from .device import Faults, PTPDevice, Reply
-from .eosbodies import (BODIES, DEFAULT_BODY, DEFAULT_PROFILE, PROFILES,
+from fourcut.virtualcam import eospack as eos
+from fourcut.virtualcam import ptp
+from fourcut.virtualcam.device import Faults, PTPDevice, Reply
+from fourcut.virtualcam.eosbodies import (BODIES, DEFAULT_BODY, DEFAULT_PROFILE, PROFILES,
                         default_properties, exposure_seconds)
 
 

@@ -10,7 +10,7 @@ C{canon_eos_whitebalance}).
 
 import hashlib
 
-from . import eospack as eos
+from fourcut.virtualcam import eospack as eos
 
 
 def thirds(low, high):

@@ -20,10 +20,10 @@ import tempfile
 
 from twisted.internet import defer, protocol, task
 
-from ..jpegstream import JPEGSplitter
-from .camera import GPHOTO2_MODEL, VirtualCamera
-from .eosbodies import BODIES, PROFILES
-from .scene import parse_frame_comment
+from fourcut.stream.jpeg import JPEGSplitter
+from fourcut.virtualcam.camera import GPHOTO2_MODEL, VirtualCamera
+from fourcut.virtualcam.eosbodies import BODIES, PROFILES
+from fourcut.virtualcam.scene import parse_frame_comment
 
 
 class _Child(protocol.ProcessProtocol):

@@ -10,7 +10,7 @@ host never sends.
 
 import struct
 
-from . import ptp
+from fourcut.virtualcam import ptp
 
 INIT_COMMAND_REQUEST = 1
 INIT_COMMAND_ACK = 2

@@ -14,8 +14,8 @@ import os
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 
-from . import ptpip
-from .device import CameraDevice
+from fourcut.virtualcam import ptpip
+from fourcut.virtualcam.device import CameraDevice
 
 COMMAND = "command"
 EVENT = "event"

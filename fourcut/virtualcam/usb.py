@@ -31,8 +31,8 @@ import struct
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 
-from . import ptp, usbwire
-from .ptpip import OperationRequest
+from fourcut.virtualcam import ptp, usbwire
+from fourcut.virtualcam.ptpip import OperationRequest
 
 __all__ = ["VirtualUSBFactory", "VirtualUSBConnection", "DEFAULT_USB_IDS",
            "HOST_TO_DEVICE_OPERATIONS"]

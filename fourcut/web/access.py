@@ -63,8 +63,8 @@ from twisted.web.http import combinedLogFormatter, unquote
 from twisted.web.iweb import IAccessLogFormatter
 from zope.interface import implementer
 
-from .limits import connection_of
-from .replies import error
+from fourcut.web.limits import connection_of
+from fourcut.web.replies import error
 
 __all__ = ["AccessPolicy", "BodyLimit", "Guard", "Overloaded",
            "Unauthorized", "bearer", "guard_site", "limit_bodies",

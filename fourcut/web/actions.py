@@ -7,8 +7,8 @@ and C{GET /cmd}, each through the camera session.
 from twisted.logger import Logger
 from twisted.web import server
 
-from ..commands import CommandRefused, parse_cmd_args
-from .replies import Reply, Resource, error
+from fourcut.camera.commands import CommandRefused, parse_cmd_args
+from fourcut.web.replies import Reply, Resource, error
 
 __all__ = ["CameraAction", "Capture", "Command", "Reset"]
 

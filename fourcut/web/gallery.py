@@ -22,7 +22,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web import server, static
 
-from .replies import NotFound, Reply, Resource, error, send_json
+from fourcut.web.replies import NotFound, Reply, Resource, error, send_json
 
 __all__ = ["BadParameter", "Photos", "cursor", "iso_time", "parse_paging",
            "scan", "start_after"]

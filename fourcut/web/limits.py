@@ -46,7 +46,7 @@ from twisted.logger import Logger
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from twisted.web import http
 
-from ..stream.sockets import unsent_bytes
+from fourcut.stream.sockets import unsent_bytes
 
 __all__ = [
     "ConnectionLimits", "DeadlineChannel", "DescriptorBudget",

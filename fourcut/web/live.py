@@ -13,11 +13,11 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.web import server
 
-from ..broadcast import EncodedFrames, FrameCounts, LatestFrameProducer
-from ..stream.pacing import TransportPacing
-from ..stream.scaled import PerSource, ScaledStreams, SizeError, parse_size
-from ..stream.sockets import FrameWriter, prepare_for_frames
-from .replies import (NO_CACHE_HEADERS, Reply, Resource, error, fail,
+from fourcut.stream.broadcast import EncodedFrames, FrameCounts, LatestFrameProducer
+from fourcut.stream.pacing import TransportPacing
+from fourcut.stream.scaled import PerSource, ScaledStreams, SizeError, parse_size
+from fourcut.stream.sockets import FrameWriter, prepare_for_frames
+from fourcut.web.replies import (NO_CACHE_HEADERS, Reply, Resource, error, fail,
                       no_cache, wants_json)
 
 __all__ = ["BOUNDARY", "Page", "Preview", "PreviewStream", "Snapshot",

@@ -33,8 +33,8 @@ import tempfile
 from twisted.logger import Logger
 from twisted.web import http, resource, server
 
-from ..errors import CameraError, SettingError, http_status
-from .cors import is_preflight
+from fourcut.errors import CameraError, SettingError, http_status
+from fourcut.web.cors import is_preflight
 
 __all__ = [
     "JSON", "JSON_SEGMENTS", "NO_CACHE", "NO_CACHE_HEADERS", "NotFound",

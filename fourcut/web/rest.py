@@ -9,8 +9,8 @@ from twisted.internet import threads
 from twisted.logger import Logger
 from twisted.web import server
 
-from ..metrics import CONTENT_TYPE, free_bytes
-from .replies import (NO_CACHE_HEADERS, NotFound, Reply, Resource,
+from fourcut.metrics import CONTENT_TYPE, free_bytes
+from fourcut.web.replies import (NO_CACHE_HEADERS, NotFound, Reply, Resource,
                       json_body, send_json)
 
 __all__ = ["CameraInfo", "Health", "MetricsView", "Restart", "Status",

@@ -39,18 +39,18 @@ from dataclasses import dataclass
 
 from twisted.web import resource, server
 
-from . import rest
-from .access import AccessPolicy, guard_site
-from .cors import CORSPolicy
-from .actions import Capture, Command, Reset
-from .gallery import Photos
-from ..booth import service as booth_service
-from ..metrics import Metrics
-from .limits import ConnectionLimits, DescriptorBudget, limit_requests
-from .live import Page, Preview, Snapshot
-from .replies import NotFound, Request, hide_path
-from ..stream.scaled import ScaledStreams
-from .ws import CameraServerFactory, WebSocketEndpoint
+from fourcut.web import rest
+from fourcut.web.access import AccessPolicy, guard_site
+from fourcut.web.cors import CORSPolicy
+from fourcut.web.actions import Capture, Command, Reset
+from fourcut.web.gallery import Photos
+from fourcut.booth import service as booth_service
+from fourcut.metrics import Metrics
+from fourcut.web.limits import ConnectionLimits, DescriptorBudget, limit_requests
+from fourcut.web.live import Page, Preview, Snapshot
+from fourcut.web.replies import NotFound, Request, hide_path
+from fourcut.stream.scaled import ScaledStreams
+from fourcut.web.ws import CameraServerFactory, WebSocketEndpoint
 
 __all__ = ["Root", "Web", "build"]
 

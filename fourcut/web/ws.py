@@ -7,7 +7,7 @@ with the HTTP API. A client that sends C{start_preview} gets frames through
 its own L{LatestFrameProducer}, registered on its transport: a slow client
 skips frames and costs at most the transport's buffer and one frame, as on
 C{/preview}. Each frame is encoded and framed once for all clients (per
-format and size), by L{fourcut.broadcast.EncodedFrames} with Autobahn's
+format and size), by L{fourcut.stream.broadcast.EncodedFrames} with Autobahn's
 prepared messages. C{start_preview} with C{width} (and C{quality}) watches
 a downscaled stream (L{fourcut.stream.scaled}) instead of the camera's;
 one sent again with another size (or none) moves the client to it.
@@ -70,19 +70,19 @@ from twisted.internet.interfaces import ISSLTransport
 from twisted.logger import Logger
 from twisted.web import server
 
-from .. import __version__
-from ..booth.sequence import SequenceError
-from ..broadcast import EncodedFrames, FrameCounts, LatestFrameProducer
-from ..errors import CameraError, SettingError, http_status
-from ..photos import check_name_hint
-from ..stream.scaled import PerSource, ScaledStreams, SizeError, parse_size
-from .access import AccessPolicy
-from .cors import CORSPolicy, same_origin
-from ..stream.pacing import TransportPacing
-from ..stream.sockets import FrameWriter, prepare_for_frames, unsent_bytes
-from .limits import connection_of
-from .live import address_text
-from .replies import Resource, error, hide_paths, json_body, os_error_text
+from fourcut import __version__
+from fourcut.booth.sequence import SequenceError
+from fourcut.stream.broadcast import EncodedFrames, FrameCounts, LatestFrameProducer
+from fourcut.errors import CameraError, SettingError, http_status
+from fourcut.photos import check_name_hint
+from fourcut.stream.scaled import PerSource, ScaledStreams, SizeError, parse_size
+from fourcut.web.access import AccessPolicy
+from fourcut.web.cors import CORSPolicy, same_origin
+from fourcut.stream.pacing import TransportPacing
+from fourcut.stream.sockets import FrameWriter, prepare_for_frames, unsent_bytes
+from fourcut.web.limits import connection_of
+from fourcut.web.live import address_text
+from fourcut.web.replies import Resource, error, hide_paths, json_body, os_error_text
 
 __all__ = ["CameraServerFactory", "CameraServerProtocol", "RequestError",
            "WebSocketEndpoint", "capture_settings", "handshake_token",

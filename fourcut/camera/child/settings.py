@@ -1,7 +1,7 @@
 """
 Read and change the camera's settings with python-gphoto2, in a child
 process: one short-lived process per operation, run by
-L{fourcut.settings.CameraSettings} under a deadline.
+L{fourcut.camera.settings.CameraSettings} under a deadline.
 
 Why a child: python-gphoto2's C{Camera.exit()} holds the GIL while it waits
 for the CloseSession answer, libgphoto2 2.5.34 closes file descriptor 0 on
@@ -11,7 +11,7 @@ all of that with it.
 
 Usage::
 
-    python -m fourcut.camconfig [--port PORT] [--model MODEL] [--] COMMAND ...
+    python -m fourcut.camera.child.settings [--port PORT] [--model MODEL] [--] COMMAND ...
 
     get SECTION OPTION        one setting, with its type and choices/range
     set SECTION OPTION VALUE  change one setting; VALUE is a JSON literal
@@ -134,7 +134,7 @@ BUSY_CODES = frozenset([GP_ERROR_CAMERA_BUSY, GP_ERROR_IO_USB_CLAIM,
                         GP_ERROR_IO_LOCK])
 
 #: Text (in libgphoto2's messages, English under LANG=C) that means no
-#: camera is there; the same fragments as L{fourcut.gphoto2.classify}.
+#: camera is there; the same fragments as L{fourcut.camera.gphoto2.classify}.
 ABSENT_TEXT = (
     "No camera found",
     "Could not detect any camera",
@@ -918,7 +918,7 @@ COMMANDS = {
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(
-        prog="python -m fourcut.camconfig",
+        prog="python -m fourcut.camera.child.settings",
         description="Read or change camera settings with python-gphoto2; "
                     "prints one JSON object.")
     parser.add_argument("--port", help="gphoto2 port, e.g. "
@@ -954,7 +954,7 @@ def load_gphoto2():
     if not hasattr(gp, "Camera"):
         raise Answer({"ok": False, "camera": "error",
                       "error": "%r is not python-gphoto2; run this as "
-                               "python -m fourcut.camconfig"
+                               "python -m fourcut.camera.child.settings"
                                % (getattr(gp, "__file__", gp),)})
     os.environ.update(chosen)
     return gp

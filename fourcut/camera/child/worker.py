@@ -6,10 +6,10 @@ side is L{fourcut.camera.workerclient}).
 
 Usage::
 
-    python -m fourcut.camera.worker [--port PORT] [--model MODEL]
+    python -m fourcut.camera.child.worker [--port PORT] [--model MODEL]
                                     [--fps FPS] [--keepalive SECONDS]
 
-Why a child, as for L{fourcut.camconfig}: python-gphoto2's C{Camera.exit()}
+Why a child, as for L{fourcut.camera.child.settings}: python-gphoto2's C{Camera.exit()}
 holds the GIL while it waits for the camera, libgphoto2 2.5.34 closes file
 descriptor 0 on exit, and a libgphoto2 call that hangs cannot be
 interrupted from another thread. A child can be ended (SIGINT, SIGTERM,
@@ -17,7 +17,7 @@ SIGKILL) and takes all of that with it.
 
 The protocol
 ============
-Messages both ways are framed by L{fourcut.camera.wire}: a JSON header
+Messages both ways are framed by L{fourcut.camera.child.wire}: a JSON header
 (with a C{type}) and an optional binary payload. The worker reads requests
 on the pipe that was its stdin and writes on the pipe that was its stdout;
 at start it moves both to descriptors above 2 and points 0, 1 and 2
@@ -35,7 +35,7 @@ From the worker::
         a live view frame: N counts up from 1 for the worker's life, T is
         the wall-clock time (time.time()) the frame left the camera
     {"type": "answer", "id": ID, "answer": {...}} [+ photo bytes]
-        the answer to request ID, as L{fourcut.camconfig} answers: "ok",
+        the answer to request ID, as L{fourcut.camera.child.settings} answers: "ok",
         refusals with "reason", camera failures with "camera" ("absent",
         "busy", "error"), "error" and "code"
     {"type": "event", "event": "live_view_stopped", "answer": {...}}
@@ -132,8 +132,8 @@ import threading
 import time
 import traceback
 
-from fourcut import camconfig
-from fourcut.camera import wire
+from fourcut.camera.child import settings as camconfig
+from fourcut.camera.child import wire
 
 __all__ = ["PROTOCOL", "CameraWorker", "main"]
 
@@ -937,7 +937,7 @@ def _stop(signum, frame):
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(
-        prog="python -m fourcut.camera.worker",
+        prog="python -m fourcut.camera.child.worker",
         description="Hold one python-gphoto2 camera session; requests and "
                     "live view frames on stdin/stdout (see the module's "
                     "documentation).")

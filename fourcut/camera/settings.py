@@ -1,5 +1,5 @@
 """
-Camera settings for the server: each operation runs L{fourcut.camconfig}
+Camera settings for the server: each operation runs L{fourcut.camera.child.settings}
 (python-gphoto2) in a child process under a deadline and turns its JSON
 answer into a result or an exception.
 
@@ -23,8 +23,8 @@ from twisted.internet import defer
 
 import fourcut
 
-from . import process
-from .gphoto2 import CameraError
+from fourcut.camera import processes
+from fourcut.camera.gphoto2 import CameraError
 
 #: Characters of a child's stderr quoted in errors.
 STDERR_TAIL = 1000
@@ -112,7 +112,7 @@ def parse_answer(stdout):
 
 def interpret(command, result, deadline):
     """
-    The answer of a finished child (a L{fourcut.process.Result}).
+    The answer of a finished child (a L{fourcut.camera.processes.Result}).
 
     @return: the answer dict when it is C{ok} (and for C{apply}, whose
         answer lists each setting's failure).
@@ -155,10 +155,10 @@ def interpret_answer(command, answer):
 
 class CameraSettings:
     """
-    The settings of the camera that C{gphoto2} (a L{fourcut.gphoto2.GPhoto2})
+    The settings of the camera that C{gphoto2} (a L{fourcut.camera.gphoto2.GPhoto2})
     names, read and changed through child processes.
 
-    @param python: the interpreter to run L{fourcut.camconfig} with; it
+    @param python: the interpreter to run L{fourcut.camera.child.settings} with; it
         must have python-gphoto2.
     @param deadline: seconds a child may take before it is ended (SIGINT,
         then SIGTERM, then SIGKILL, by its PID).
@@ -176,7 +176,7 @@ class CameraSettings:
         self.on_start = on_start
 
     def argv(self, command, *args):
-        argv = [self.python, "-m", "fourcut.camconfig"]
+        argv = [self.python, "-m", "fourcut.camera.child.settings"]
         if self.gphoto2.port:
             argv += ["--port", self.gphoto2.port]
         if self.gphoto2.model:
@@ -198,7 +198,7 @@ class CameraSettings:
             if on_start is not None:
                 on_start(transport)
 
-        d = process.run(self.reactor, self.argv(command, *args),
+        d = processes.run(self.reactor, self.argv(command, *args),
                         self.deadline, env=self.env(), on_start=started)
         d.addCallback(lambda result: interpret(command, result,
                                                self.deadline))
@@ -214,7 +214,7 @@ class CameraSettings:
     def set(self, section, option, value, on_start=None):
         """
         Change one setting to C{value} (text, number or bool; converted by
-        the setting's type, see L{fourcut.camconfig}); fires with what
+        the setting's type, see L{fourcut.camera.child.settings}); fires with what
         L{get} gives, the value read back from the camera, plus
         C{requested}.
         """

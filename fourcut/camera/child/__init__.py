@@ -1,0 +1,5 @@
+"""
+What runs inside the camera worker process: python-gphoto2 and the
+wire to the parent, and no Twisted (the parent side is
+L{fourcut.camera.workerclient}).
+"""
