@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_errors -*-
+# -*- test-case-name: tests.integration.test_errors -*-
 """
 What went wrong, and the HTTP status that says so: one mapping for every
 transport (the HTTP API, the REST paths and the WebSocket's C{code}).

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_install -*-
+# -*- test-case-name: tests.integration.test_install -*-
 """
 The files an installation needs beside the code: the example config
 (C{etc/fourcut.yaml}) and the systemd unit (C{etc/fourcut.service}).

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_logs -*-
+# -*- test-case-name: tests.integration.test_logs -*-
 """
 Where fourcut's log goes and how it reads (C{logging.format}), and what
 SIGHUP does to it.

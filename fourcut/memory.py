@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_flood -*-
+# -*- test-case-name: tests.integration.test_flood -*-
 """
 Memory that fourcut frees goes back to the operating system.
 

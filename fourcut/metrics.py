@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_metrics -*-
+# -*- test-case-name: tests.integration.test_metrics -*-
 """
 What an operator graphs and alerts on, in the Prometheus text format
 (C{GET /metrics}, L{fourcut.web.rest.MetricsView}), with

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_startup -*-
+# -*- test-case-name: tests.integration.test_startup -*-
 """
 The services of C{twistd fourcut}, each with one job at start and stop,
 and L{FourcutService}, their parent, which makes a failure to start end

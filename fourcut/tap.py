@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_startup -*-
+# -*- test-case-name: tests.integration.test_startup -*-
 """
 C{twistd fourcut}: options and the service tree.
 

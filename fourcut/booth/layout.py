@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_booth_strip -*-
+# -*- test-case-name: tests.booth.test_strip -*-
 """
 Where each shot goes in a strip: a grid of C{COLUMNSxROWS} windows of one
 size, with margins around and spacing between them, and an optional

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_booth_http -*-
+# -*- test-case-name: tests.booth.test_http -*-
 """
 The link a guest's phone opens to take a strip home, and its QR code.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_booth_strip -*-
+# -*- test-case-name: tests.booth.test_strip -*-
 """
 The QR code a guest scans to take a strip home, made with C{segno} (pure
 Python, no image library needed for SVG).

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_booth_http -*-
+# -*- test-case-name: tests.booth.test_http -*-
 """
 The booth over HTTP.
 

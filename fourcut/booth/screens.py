@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_booth_ws -*-
+# -*- test-case-name: tests.integration.test_booth_ws -*-
 """
 A booth sequence's events on the WebSocket: every screen that has the
 token sees the same countdown, flash and strip (a second monitor shows

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_booth_sequence -*-
+# -*- test-case-name: tests.booth.test_sequence -*-
 """
 A booth sequence, run by the server: a countdown before each of N shots,
 every shot saved as any photo is, then the strip.

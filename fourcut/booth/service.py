@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_booth_http -*-
+# -*- test-case-name: tests.booth.test_http -*-
 """
 The booth's wiring: from the C{booth:} section of the config and the
 camera session, the sequence runner, the strip maker, the guest links,

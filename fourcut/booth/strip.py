@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_booth_strip -*-
+# -*- test-case-name: tests.booth.test_strip -*-
 """
 The strip: a booth sequence's shots composed into one JPEG with Pillow.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_booth_strip -*-
+# -*- test-case-name: tests.booth.test_strip -*-
 """
 Strips beside the photos: L{StripMaker} composes and saves one, off the
 reactor thread; L{StripIndex} tells the C{/photos} listing which files

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_camera_session,tests.test_service -*-
+# -*- test-case-name: tests.camera.test_camera_session,tests.integration.test_service -*-
 """
 The C{cli} camera driver: a gphoto2 process per operation, seed 000's way.
 

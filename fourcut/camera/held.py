@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_camera_session,tests.test_service -*-
+# -*- test-case-name: tests.camera.test_camera_session,tests.integration.test_service -*-
 """
 The C{held} camera driver: one camera session, held by a camera worker
 (L{fourcut.camera.child.worker}), across live view, captures and settings.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_camera_session,tests.test_supervision -*-
+# -*- test-case-name: tests.camera.test_camera_session,tests.integration.test_supervision -*-
 """
 Live view supervision: live view runs while anyone watches, and comes back
 when it fails.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_policy -*-
+# -*- test-case-name: tests.camera.test_policy -*-
 """
 Which camera settings a client may change: an allow-list by what a
 widget does, not by how its name is spelled.

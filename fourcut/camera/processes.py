@@ -117,11 +117,11 @@ class Reaping(ProcessProtocol):
     I{and} the child has been reaped. When the last pipe closes it tries
     to reap it once (C{waitpid}, C{WNOHANG}); after that, only its SIGCHLD
     handling does, and a reactor run without signal handlers
-    (C{installSignalHandlers=False}, as L{tests.serverchild} runs fourcut)
+    (C{installSignalHandlers=False}, as L{tests.support.serverchild} runs fourcut)
     has none. A dying child closes its descriptors a moment before it
     becomes a zombie, so that one try can come too early; then the end
     was never reported (a SIGKILLed camera worker, on a loaded machine, in
-    one run of L{tests.test_descriptors} in about ten: live view stayed
+    one run of L{tests.integration.test_descriptors} in about ten: live view stayed
     frozen until the stall watchdog's L{fourcut.camera.workerclient}
     fallback reaped it 12 s later). So once the last pipe has closed, this
     tries again, by the child's own PID, after L{REAP_POLL}'s delays,

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_camera_session,tests.test_service -*-
+# -*- test-case-name: tests.camera.test_camera_session,tests.integration.test_service -*-
 """
 The camera session: the one owner of the camera.
 

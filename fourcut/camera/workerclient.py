@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_worker -*-
+# -*- test-case-name: tests.integration.test_worker -*-
 """
 The server's side of the camera worker (L{fourcut.camera.child.worker}): one
 child process holding one python-gphoto2 session, read by a

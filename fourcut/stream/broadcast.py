@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_broadcast -*-
+# -*- test-case-name: tests.stream.test_broadcast -*-
 """
 Fan one camera stream out to many clients, each getting the newest frame it
 can take.

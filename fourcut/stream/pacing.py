@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_pacing -*-
+# -*- test-case-name: tests.stream.test_pacing -*-
 """
 Pace live view by what has actually left for each client.
 

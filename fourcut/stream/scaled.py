@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_scaled -*-
+# -*- test-case-name: tests.stream.test_scaled -*-
 """
 Live view at the size each screen needs: C{/preview?width=480}, and
 C{start_preview} with C{width} on the WebSocket.

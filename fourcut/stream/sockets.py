@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_stream_sockets -*-
+# -*- test-case-name: tests.stream.test_sockets -*-
 """
 The socket under a live view client's transport, and how it is set up for
 frames.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_usb_transport -*-
+# -*- test-case-name: tests.virtualcam.test_usb_transport -*-
 """
 L{VirtualCamera} (PTP/IP) and L{VirtualUSBCamera} (USB, through fourcut's
 port library): the virtual DSLR as one object to start, point gphoto2 at,

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_usb_transport -*-
+# -*- test-case-name: tests.virtualcam.test_usb_transport -*-
 """
 The USB side of the virtual camera: the device end of the virtual USB cable
 that fourcut's port library (C{iolib/fourcut_usb.c}) plugs into libgphoto2.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_usb_transport -*-
+# -*- test-case-name: tests.virtualcam.test_usb_transport -*-
 """
 Where fourcut's USB port library is and the environment a gphoto2 child
 needs to see the virtual USB camera.

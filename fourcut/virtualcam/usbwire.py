@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_usb_transport -*-
+# -*- test-case-name: tests.virtualcam.test_usb_transport -*-
 """
 The virtual USB cable's wire format: frames on the Unix socket between
 fourcut's port library (C{iolib/fourcut_usb.c}, loaded by libgphoto2) and

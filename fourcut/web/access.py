@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_access -*-
+# -*- test-case-name: tests.integration.test_access -*-
 """
 Access control and request limits for the web site, kept outside the API
 resources: they are wrapped, not changed.

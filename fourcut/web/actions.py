@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_service -*-
+# -*- test-case-name: tests.integration.test_service -*-
 """
 Seed 000's requests that act on the camera: C{GET /capture}, C{GET /reset}
 and C{GET /cmd}, each through the camera session.

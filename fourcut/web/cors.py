@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_cors -*-
+# -*- test-case-name: tests.integration.test_cors -*-
 """
 Which other origins' pages may call fourcut: C{server.cors_origins}.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_gallery -*-
+# -*- test-case-name: tests.web.test_gallery -*-
 """
 The saved photos over HTTP: C{GET /photos} lists them as JSON, newest
 first and paged; C{GET /photos/NAME} serves one as C{image/jpeg}.

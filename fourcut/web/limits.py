@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_limits -*-
+# -*- test-case-name: tests.integration.test_limits -*-
 """
 Connection limits that keep strangers on the venue network from using up
 what the booth's own front-end needs: connection slots, file descriptors

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_service -*-
+# -*- test-case-name: tests.integration.test_service -*-
 """
 Live view over HTTP, as seed 000 serves it: C{GET /preview} (a multipart
 stream every client shares), C{GET /snapshot} (one frame) and C{GET /} (the

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_rest -*-
+# -*- test-case-name: tests.integration.test_rest -*-
 """
 The REST status endpoints of seed 001: C{GET /status}, C{GET /health},
 C{GET /camera/info} and C{POST /camera/restart}, all JSON, errors too

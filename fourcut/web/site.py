@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_service -*-
+# -*- test-case-name: tests.integration.test_service -*-
 """
 The whole web site in one place: every path fourcut answers on its one
 port, the guards in front of them, and what listens.

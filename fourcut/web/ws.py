@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_ws -*-
+# -*- test-case-name: tests.integration.test_ws -*-
 """
 The WebSocket control protocol of seed 001, at C{/ws} of the web site.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_worker -*-
+# -*- test-case-name: tests.integration.test_worker -*-
 """
 The camera worker's framing: one message is a JSON header and an optional
 binary payload, length-prefixed, so that JPEG bytes travel as they are.

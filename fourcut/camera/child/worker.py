@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_worker -*-
+# -*- test-case-name: tests.integration.test_worker -*-
 """
 The camera worker: one python-gphoto2 session held across live view,
 captures and settings, in a child process of fourcut's own (the server

@@ -1,0 +1,485 @@
+"""
+The camera session and its drivers under L{task.Clock}, with fake live
+views and a fake camera worker: what the session does with live view
+around an operation for each driver, retries, the held driver's worker
+lifecycle and C{release_after}. The same paths run end to end against the
+virtual camera in L{tests.integration.test_service}, L{tests.integration.test_service_eos} and
+L{tests.integration.test_supervision}.
+"""
+
+from twisted.internet import defer, task
+from twisted.python.failure import Failure
+from twisted.trial.unittest import SynchronousTestCase
+
+from fourcut.stream.broadcast import Broadcaster
+from fourcut.camera.processes import Children
+from fourcut.camera.cli import Shot
+from fourcut.camera.held import HeldDriver
+from fourcut.camera.liveview import FIRST_RETRY_DELAY
+from fourcut.camera.session import CameraSession
+from fourcut.camera.workerclient import WorkerEnded
+from fourcut.camera.gphoto2 import CameraError, GPhoto2
+
+
+class SynchronousPool:
+    """
+    A thread pool that runs its work at once (for deferToThreadPool).
+    """
+
+    def callInThreadWithCallback(self, on_result, f, *args, **kwargs):
+        try:
+            result = f(*args, **kwargs)
+        except BaseException:
+            on_result(False, Failure())
+        else:
+            on_result(True, result)
+
+
+class FakeReactor(task.Clock):
+    def getThreadPool(self):
+        return SynchronousPool()
+
+    def callFromThread(self, f, *args, **kwargs):
+        f(*args, **kwargs)
+
+
+class FakePhotos:
+    def __init__(self):
+        self.saved = []
+
+    def save(self, data, name_hint=None):
+        name = name_hint or "photo-%d.jpg" % (len(self.saved) + 1,)
+        self.saved.append((name, data))
+        return name, "/photos/" + name
+
+
+class FakeLive:
+    """
+    Live view as a driver gives it to the session.
+    """
+
+    def __init__(self, on_frame, pid):
+        self.on_frame = on_frame
+        self.pid = pid
+        self.frames = 0
+        self.started = defer.Deferred()
+        self.ended = defer.Deferred()
+        self.stopped = False
+        self.killed = None
+
+    def frame(self):
+        self.frames += 1
+        self.on_frame(b"\xff\xd8frame", 0.0)
+        if not self.started.called:
+            self.started.callback(None)
+
+    def die(self, text="it died\n"):
+        self.ended.callback((Failure(CameraError(503, text)), text))
+
+    def stop(self):
+        self.stopped = True
+        if not self.ended.called:
+            self.ended.callback((Failure(Exception("stopped")), ""))
+        return defer.succeed(None)
+
+    def kill(self, why):
+        self.killed = why
+        self.die(why)
+        return defer.succeed(None)
+
+
+class FakeSettings:
+    def __init__(self):
+        self.applied = []
+
+    def apply(self, pairs, on_start=None):
+        self.applied.append(tuple(pairs))
+        return defer.succeed({"ok": True, "results": [
+            {"name": name, "ok": True, "value": value}
+            for name, value in pairs]})
+
+    def get(self, section, option, on_start=None):
+        return defer.succeed({"value": "100"})
+
+
+class FakeDriver:
+    """
+    A driver whose live views and captures the test controls.
+    """
+
+    name = "fake"
+
+    def __init__(self, holds_session):
+        self.holds_session = holds_session
+        self.settings = FakeSettings()
+        self.lives = []
+        self.captures = []
+        self.modes = []
+        self.releases = 0
+        self.idles = 0
+
+    def start_live_view(self, on_frame):
+        live = FakeLive(on_frame, 100 + len(self.lives))
+        self.lives.append(live)
+        return live
+
+    def capture(self, settings, deadline, mode=()):
+        d = defer.Deferred()
+        self.captures.append((settings, d))
+        self.modes.append(mode)
+        return d
+
+    def delete(self, location):
+        return defer.succeed(None)
+
+    def release(self):
+        self.releases += 1
+        return defer.succeed(None)
+
+    def idle(self):
+        self.idles += 1
+
+    def close(self):
+        pass
+
+
+class SessionTests(SynchronousTestCase):
+    holds_session = True
+
+    def setUp(self):
+        self.clock = FakeReactor()
+        self.broadcaster = Broadcaster(
+            on_demand_changed=lambda n: self.session.demand_changed(n))
+        self.driver = FakeDriver(self.holds_session)
+        self.photos = FakePhotos()
+        self.session = CameraSession(
+            self.clock, GPhoto2(), self.broadcaster, self.photos,
+            self.driver, Children(self.clock), stop_grace=2.0,
+            stall_timeout=5.0, restart_delay=4.0,
+            wall_clock=self.clock.seconds)
+        self.states = []
+        self.session.state_listeners.append(
+            lambda state, error: self.states.append(state))
+        self.frames = []
+
+    def watch(self):
+        """
+        One subscriber: live view starts and gives its first frame.
+        """
+        self.subscriber = Subscriber(self.frames)
+        self.broadcaster.subscribe(self.subscriber)
+        live = self.driver.lives[-1]
+        live.frame()
+        self.assertEqual(self.session.state, "previewing")
+        return live
+
+    def shoot(self):
+        d = self.session.capture()
+        settings, taken = self.driver.captures[-1]
+        return d, taken
+
+
+class Subscriber:
+    def __init__(self, frames):
+        self.frames = frames
+
+    def offer(self, frame):
+        self.frames.append(frame)
+
+
+class HeldSessionTests(SessionTests):
+    def test_capture_keeps_live_view(self):
+        """
+        In the held session a capture runs beside live view: it is not
+        stopped, frames go on after the photo, the state comes back to
+        previewing.
+        """
+        live = self.watch()
+        d, taken = self.shoot()
+        self.assertEqual(self.session.state, "capturing")
+        self.assertFalse(live.stopped)
+        taken.callback(Shot(b"\xff\xd8photo", "/capt0000.jpg"))
+        name, path, data = self.successResultOf(d)
+        self.assertEqual(data, b"\xff\xd8photo")
+        self.assertEqual(self.photos.saved, [(name, data)])
+        self.assertEqual(self.session.state, "previewing")
+        self.assertFalse(live.stopped)
+        self.assertEqual(len(self.driver.lives), 1)
+
+    def test_capture_mode_goes_with_the_photo(self):
+        """
+        The capture mode's settings go to the driver with the photo (the
+        held session sets and puts them back inside its one call); a
+        refused one is kept in mode_errors and the photo is still saved.
+        """
+        self.session.modes = {"live_view": (("iso", "800"),),
+                              "capture": (("iso", "100"),)}
+        self.watch()
+        applied = self.driver.settings.applied
+        self.assertEqual(applied, [(("iso", "800"),)])
+        d, taken = self.shoot()
+        self.assertEqual(self.driver.modes, [(("iso", "100"),)])
+        taken.callback(Shot(b"\xff\xd8photo",
+                            mode_errors=["iso: 100 is not a choice"]))
+        self.successResultOf(d)
+        self.assertEqual(applied, [(("iso", "800"),)])
+        self.assertEqual(self.session.mode_errors["capture"],
+                         ["iso: 100 is not a choice"])
+        self.assertEqual(len(self.photos.saved), 1)
+
+    def test_no_camera_capture_is_503(self):
+        """
+        Seed 000: a capture with no camera is a 503 (live view's is 504).
+        """
+        d, taken = self.shoot()
+        taken.errback(CameraError(504, "Could not detect any camera\n"))
+        error = self.failureResultOf(d, CameraError).value
+        self.assertEqual(error.status, 503)
+        self.assertIn("Could not detect", self.session.last_error)
+
+    def test_stall_not_counted_during_an_operation(self):
+        """
+        The worker sends no frames while it captures; the capture has its
+        own deadline, so the stall watchdog waits.
+        """
+        live = self.watch()
+        d, taken = self.shoot()
+        self.clock.advance(20)
+        self.assertIsNone(live.killed)
+        taken.callback(Shot(b"\xff\xd8photo"))
+        self.successResultOf(d)
+        self.clock.advance(5.5)
+        self.assertIn("stalled", live.killed)
+
+    def test_command_pauses_live_view_and_releases(self):
+        """
+        The gphoto2 CLI needs the camera: live view stops, the held
+        session releases it, then the CLI runs.
+        """
+        live = self.watch()
+        ran = []
+        self.session._children.run = lambda gphoto2, deadline, *args: (
+            ran.append((self.driver.releases, args)) or defer.succeed(
+                FakeResult()))
+        d = self.session.command(["--summary"])
+        self.assertTrue(live.stopped)
+        self.assertEqual(ran, [(1, ("--summary",))])
+        self.assertEqual(self.successResultOf(d), b"summary")
+        # Live view comes back for the watcher.
+        self.assertEqual(len(self.driver.lives), 2)
+
+    def test_idle_after_live_view(self):
+        """
+        When live view stops and nothing runs, the driver hears the camera
+        is idle (the held one may release it after release_after).
+        """
+        self.watch()
+        self.broadcaster.unsubscribe(self.subscriber)
+        self.clock.advance(2.0)
+        self.assertEqual(self.driver.idles, 1)
+
+    def test_death_is_retried_with_a_placeholder(self):
+        live = self.watch()
+        live.die()
+        self.assertEqual(self.session.state, "recovering")
+        self.assertTrue(self.frames[-1].placeholder)
+        self.clock.advance(FIRST_RETRY_DELAY)
+        self.assertEqual(len(self.driver.lives), 2)
+        self.driver.lives[-1].frame()
+        self.assertEqual(self.session.state, "previewing")
+
+
+class CLISessionTests(SessionTests):
+    holds_session = False
+
+    def test_capture_pauses_live_view(self):
+        """
+        A gphoto2 child per operation: live view stops for the capture and
+        starts again after it for the watcher still there.
+        """
+        live = self.watch()
+        d, taken = self.shoot()
+        self.assertTrue(live.stopped)
+        self.assertEqual(self.states[-1], "capturing")
+        taken.callback(Shot(b"\xff\xd8photo"))
+        self.successResultOf(d)
+        self.assertEqual(len(self.driver.lives), 2)
+        self.driver.lives[-1].frame()
+        self.assertEqual(self.session.state, "previewing")
+
+
+class FakeResult:
+    ok = True
+    stdout = b"summary"
+
+
+class FakeWorker:
+    """
+    A L{fourcut.camera.workerclient.CameraWorker} as L{HeldDriver} uses it.
+    """
+
+    count = 0
+
+    def __init__(self, reactor, gphoto2, on_frame=None, on_event=None,
+                 on_start=None, **options):
+        FakeWorker.count += 1
+        self.pid = 500 + FakeWorker.count
+        self.on_frame = on_frame
+        self.on_event = on_event
+        self.on_start = on_start
+        self.options = options
+        self.transport = None
+        self.exited = None
+        self.stopping = False
+        self.ended = defer.Deferred()
+        self.calls = []
+        self.answers = {}
+
+    @property
+    def running(self):
+        return self.transport is not None and self.exited is None
+
+    def start(self):
+        self.transport = FakeTransport(self.pid)
+        self.on_start(self.transport)
+        return defer.succeed({"ok": True})
+
+    def _answer(self, name, *args):
+        self.calls.append((name,) + args)
+        answer = self.answers.get(name, {"ok": True})
+        if isinstance(answer, Exception):
+            return defer.fail(answer)
+        return defer.succeed(answer)
+
+    def live_view(self, on):
+        return self._answer("live_view", on)
+
+    def capture(self, settings, deadline=None, mode=()):
+        return self._answer("capture", tuple(settings), tuple(mode))
+
+    def release(self):
+        return self._answer("release")
+
+    def open(self):
+        return self._answer("open")
+
+    def get(self, section, option):
+        return self._answer("get", section, option)
+
+    def end(self, why):
+        self.why = why
+        return self.die()
+
+    def stop(self):
+        return self.die()
+
+    def die(self, stderr=""):
+        if self.exited is None:
+            self.exited = WorkerEnded(self.pid, 4, None, stderr, False,
+                                      getattr(self, "why", None))
+            self.ended.callback(self.exited)
+        return defer.succeed(None)
+
+
+class FakeTransport:
+    def __init__(self, pid):
+        self.pid = pid
+
+
+class HeldDriverTests(SynchronousTestCase):
+    def setUp(self):
+        self.clock = task.Clock()
+        self.children = Children(self.clock)
+        self.workers = []
+
+        def factory(*args, **kwargs):
+            worker = FakeWorker(*args, **kwargs)
+            self.workers.append(worker)
+            return worker
+
+        self.driver = HeldDriver(self.clock, GPhoto2(), self.children,
+                                 release_after=30, worker_factory=factory)
+
+    def test_one_worker_for_everything(self):
+        """
+        Settings, live view and captures share one worker (one session).
+        """
+        frames = []
+        live = self.driver.start_live_view(
+            lambda data, ts: frames.append(data))
+        self.workers[0].on_frame(b"jpeg", 1, 2.0)
+        self.assertIsNone(self.successResultOf(live.started))
+        self.assertEqual(frames, [b"jpeg"])
+        self.workers[0].answers["capture"] = {
+            "ok": True, "data": b"\xff\xd8", "path": "/capt0000.jpg"}
+        shot = self.successResultOf(self.driver.capture((("iso", "800"),),
+                                                        60))
+        self.assertEqual(shot.location, "/capt0000.jpg")
+        self.successResultOf(self.driver.get("imgsettings", "iso"))
+        self.assertEqual(len(self.workers), 1)
+        self.assertEqual(list(self.children.running), [self.workers[0].pid])
+
+    def test_failed_camera_call_means_a_new_session(self):
+        """
+        A camera failure (not a refused value) ends the worker: the next
+        use starts a new one, with a new camera session.
+        """
+        self.driver.get("imgsettings", "iso")
+        first = self.workers[0]
+        first.answers["capture"] = CameraError(503, "[-1] Unspecified error")
+        self.failureResultOf(self.driver.capture((), 60), CameraError)
+        self.assertIsNotNone(first.exited)
+        self.assertEqual(self.children.running, {})
+        self.driver.get("imgsettings", "iso")
+        self.assertEqual(len(self.workers), 2)
+
+    def test_next_worker_waits_for_the_last_to_be_gone(self):
+        """
+        Never two processes talking to the camera: a use while the old
+        worker is still being ended starts the new one only once it has
+        exited.
+        """
+        self.driver.get("imgsettings", "iso")
+        first = self.workers[0]
+        first.stopping = True
+        d = self.driver.get("imgsettings", "iso")
+        self.assertEqual(len(self.workers), 1)
+        self.assertNoResult(d)
+        first.die()
+        self.successResultOf(d)
+        self.assertEqual(len(self.workers), 2)
+
+    def test_worker_death_ends_live_view(self):
+        live = self.driver.start_live_view(lambda data, ts: None)
+        self.workers[0].die("Segmentation fault")
+        reason, text = self.successResultOf(live.ended)
+        self.assertIn("Segmentation fault", text)
+        self.assertEqual(self.children.running, {})
+
+    def test_release_after_idle_and_open_again(self):
+        self.driver.get("imgsettings", "iso")
+        worker = self.workers[0]
+        self.driver.idle()
+        self.clock.advance(29)
+        self.assertNotIn(("release",), worker.calls)
+        self.clock.advance(1)
+        self.assertIn(("release",), worker.calls)
+        self.assertTrue(self.driver.released)
+        self.driver.get("imgsettings", "iso")
+        self.assertEqual(worker.calls[-2:], [("open",),
+                                             ("get", "imgsettings", "iso")])
+        self.assertFalse(self.driver.released)
+
+    def test_use_cancels_a_pending_release(self):
+        self.driver.get("imgsettings", "iso")
+        self.driver.idle()
+        self.clock.advance(10)
+        self.driver.get("imgsettings", "iso")
+        self.clock.advance(30)
+        self.assertNotIn(("release",), self.workers[0].calls)
+
+    def test_stop_live_view_keeps_the_session(self):
+        live = self.driver.start_live_view(lambda data, ts: None)
+        self.successResultOf(live.stop())
+        self.assertEqual(self.workers[0].calls[-1], ("live_view", False))
+        self.assertIsNone(self.workers[0].exited)

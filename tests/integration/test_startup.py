@@ -1,0 +1,214 @@
+"""
+Start-up as an operator meets it, with the real C{twistd -n fourcut} as a
+child process: a port already in use, a photos directory that cannot be
+used and every kind of config error end the process with status 1 and one
+line naming what failed (no usage text, no traceback); a start that works
+logs the address it really listens on. And the same failures in process
+(L{fourcut.services.FourcutService}).
+"""
+
+import json
+import os
+import re
+import signal
+
+import treq
+import yaml
+from twisted.internet import protocol, reactor
+from twisted.trial.unittest import TestCase
+from twisted.web.client import HTTPConnectionPool
+
+from fourcut.services import StartupFailed
+from fourcut.tap import Options, OptionsError, makeService
+
+from tests.support import exit_code, start_twistd
+
+#: The virtual camera the children use: fast, no USB port library needed.
+FAST = {"camera": {"virtual_body": "generic", "virtual_transport": "ptpip",
+                   "virtual_profile": "fast"}}
+
+#: A log line's prefix: twistd's timestamp and the emitter.
+LOG_LINE = re.compile(r"^\S+ \[[^\]]+\] ")
+
+
+class TwistdTestCase(TestCase):
+    timeout = 60
+
+    def write_config(self, data):
+        path = os.path.abspath(self.mktemp() + ".yaml")
+        with open(path, "w") as f:
+            if isinstance(data, str):
+                f.write(data)
+            else:
+                yaml.safe_dump(data, f)
+        return path
+
+    def fourcut(self, *args, config=FAST, photos=None, twistd=()):
+        """
+        Start C{twistd -n TWISTD fourcut} with the virtual camera and
+        C{args}.
+        """
+        if photos is None:
+            photos = os.path.abspath(self.mktemp())
+        argv = ["-n", "--pidfile="] + list(twistd) + [
+            "fourcut", "--virtual-camera", "--photos", photos]
+        if config is not None:
+            argv += ["--config", self.write_config(config)]
+        return start_twistd(self, *(argv + list(args)))
+
+    async def failed(self, child):
+        """
+        Wait for C{child} to end; check it ended with status 1 and without
+        a traceback; return its stdout lines and its stderr.
+        """
+        await child.ended
+        stderr = child.stderr.decode("utf-8", "replace")
+        everything = "\n".join(child.lines) + stderr
+        self.assertEqual(exit_code(child), 1, everything)
+        self.assertNotIn("Traceback", everything)
+        self.assertNotIn("Usage:", everything)
+        return child.lines, stderr
+
+    def held_port(self):
+        """
+        A loopback port this test listens on for its whole length.
+        """
+        port = reactor.listenTCP(0, protocol.ServerFactory(),
+                                 interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        return port.getHost().port
+
+
+class ServiceFailureTests(TwistdTestCase):
+    async def test_port_in_use(self):
+        port = self.held_port()
+        listen = "tcp:%d:interface=127.0.0.1" % (port,)
+        lines, stderr = await self.failed(self.fourcut("--listen", listen))
+        [failure] = [line for line in lines if "fourcut: cannot" in line]
+        self.assertEqual(LOG_LINE.sub("", failure),
+                         "fourcut: cannot listen on %s: Address already in "
+                         "use" % (listen,))
+        self.assertIn("#critical]", failure)
+        # It stopped before the camera started.
+        self.assertEqual([line for line in lines
+                          if "virtual camera:" in line], [])
+
+    async def test_photos_directory_is_a_file(self):
+        path = os.path.abspath(self.mktemp())
+        with open(path, "w") as f:
+            f.write("not a directory\n")
+        for photos in (path, os.path.join(path, "photos")):
+            child = self.fourcut("--listen", "tcp:0:interface=127.0.0.1",
+                                 photos=photos)
+            lines, stderr = await self.failed(child)
+            [failure] = [line for line in lines if "fourcut: cannot" in line]
+            self.assertEqual(LOG_LINE.sub("", failure),
+                             "fourcut: cannot use the photos directory %s: "
+                             "Not a directory" % (photos,))
+            self.assertEqual([line for line in lines
+                              if "fourcut: open" in line], [])
+
+    async def test_listens_where_it_says(self):
+        """
+        The C{fourcut: open} line names the port it really listens on
+        (C{./dev demo} points at it), and the service answers there.
+        """
+        photos = os.path.abspath(self.mktemp())
+        child = self.fourcut("--listen", "tcp:0:interface=127.0.0.1",
+                             photos=photos)
+        line = await child.line_with("fourcut: open http://")
+        url = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        self.assertIsNotNone(url, line)
+        pool = HTTPConnectionPool(reactor, persistent=False)
+        self.addCleanup(pool.closeCachedConnections)
+        response = await treq.get(url.group(0) + "status", pool=pool)
+        self.assertEqual(response.code, 200)
+        self.assertEqual(json.loads(await response.content())["service"],
+                         "fourcut")
+        # The photos directory was made and checked at start-up.
+        self.assertEqual(os.listdir(photos), [])
+        child.transport.signalProcess("TERM")
+        await child.ended
+        # twistd ends itself with the signal that stopped it.
+        self.assertEqual(child.reason.value.signal, signal.SIGTERM)
+
+
+class ConfigErrorTests(TwistdTestCase):
+    async def assertOneLine(self, child, *fragments):
+        lines, stderr = await self.failed(child)
+        self.assertEqual(lines, [], "nothing on stdout")
+        [line] = stderr.splitlines()
+        self.assertTrue(line.startswith("fourcut: "), line)
+        self.assertTrue(line.endswith("; see twistd fourcut --help"), line)
+        for fragment in fragments:
+            self.assertIn(fragment, line)
+
+    async def test_missing_file(self):
+        path = os.path.abspath(self.mktemp())
+        await self.assertOneLine(
+            start_twistd(self, "-n", "--pidfile=", "fourcut", "--config",
+                         path),
+            path, "cannot read config file: No such file or directory")
+
+    async def test_invalid_yaml(self):
+        await self.assertOneLine(
+            self.fourcut(config="camera: [unclosed\n"), "not valid YAML",
+            "line 2")
+
+    async def test_yes_is_not_a_boolean(self):
+        await self.assertOneLine(
+            self.fourcut(config="camera:\n  preview_flip: yes\n"),
+            "camera.preview_flip: must be true or false (got 'yes')")
+
+    async def test_unknown_key(self):
+        await self.assertOneLine(
+            self.fourcut(config={"server": {"cors_origin": []}}),
+            "server.cors_origin: unknown key (did you mean cors_origins?)")
+
+    async def test_bad_options(self):
+        await self.assertOneLine(self.fourcut("--listen", "8080"),
+                                 "command line: server.listen")
+        await self.assertOneLine(self.fourcut("--nosuch"),
+                                 "option --nosuch not recognized")
+        await self.assertOneLine(
+            self.fourcut("--listen", "ssl:0:privateKey=/nonexistent.pem"),
+            "server.listen: ssl:0:privateKey=/nonexistent.pem: No such file")
+
+
+class InProcessTests(TestCase):
+    """
+    L{FourcutService} stops what it started and raises L{StartupFailed},
+    which is an L{Exception} for twistd and a L{SystemExit} of status 1.
+    """
+
+    def make(self, *args):
+        photos = os.path.abspath(self.mktemp())
+        options = Options()
+        options.parseOptions(["--virtual-camera", "--photos", photos]
+                             + list(args))
+        return makeService(options, reactor=reactor)
+
+    def test_port_in_use(self):
+        port = reactor.listenTCP(0, protocol.ServerFactory(),
+                                 interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        service = self.make("--listen", "tcp:%d:interface=127.0.0.1"
+                            % (port.getHost().port,))
+        error = self.assertRaises(StartupFailed, service.startService)
+        self.assertIsInstance(error, SystemExit)
+        self.assertIsInstance(error, Exception)
+        self.assertEqual(error.code, 1)
+        self.assertIn("Address already in use", str(error))
+        self.assertFalse(service.running)
+        for child in service:
+            self.assertFalse(child.running, child)
+        # Nothing after the port started: no private HOME was made.
+        self.assertIsNone(service.session.gphoto2.home)
+        self.assertNoResult(service.web.listening)
+
+    def test_config_error(self):
+        options = Options()
+        error = self.assertRaises(OptionsError, options.parseOptions,
+                                  ["--listen", "nonsense"])
+        self.assertEqual(error.code.count("\n"), 0)
+        self.assertIn("server.listen", error.code)

@@ -1,0 +1,191 @@
+# -*- test-case-name: tests.integration.test_service -*-
+"""
+The whole service, started for a test: L{ServiceTestCase} runs
+C{twistd fourcut}'s service tree on this reactor with the virtual camera
+on free loopback ports; L{gphoto2_children} sees which camera processes
+are left; L{parse_multipart} and L{RawClient} read live view as a client
+does.
+"""
+
+import os
+
+import treq
+import yaml
+from twisted.internet import defer, protocol, reactor
+from twisted.trial.unittest import TestCase
+from twisted.web.client import HTTPConnectionPool
+
+from fourcut.tap import Options, makeService
+
+from tests.support import EOS_USB, jpeg_size
+from tests.support.time import sleep
+
+__all__ = ["ServiceTestCase", "RawClient", "gphoto2_children",
+           "parse_multipart", "sleep", "CAMERA_MODULES"]
+
+
+#: Modules of fourcut's python-gphoto2 children.
+CAMERA_MODULES = (b"fourcut.camera.child.worker", b"fourcut.camera.child.settings")
+
+
+def gphoto2_children(parent=None):
+    """
+    PIDs of the children of C{parent} (default: this process) that talk to
+    the camera: gphoto2 CLI children and fourcut's python-gphoto2 children
+    (the camera worker, camconfig), as the OS sees them (not as fourcut
+    remembers them).
+    """
+    found = []
+    me = str(os.getpid() if parent is None else parent)
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                stat = f.read()
+            ppid = stat[stat.rindex(")") + 2:].split()[1]
+            if ppid != me:
+                continue
+            with open("/proc/%s/cmdline" % entry, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        if name == "gphoto2" or any(module in argv
+                                    for module in CAMERA_MODULES):
+            found.append(int(entry))
+    return found
+
+
+def parse_multipart(body, boundary=b"frame"):
+    """
+    Split a multipart/x-mixed-replace body into C{(headers, jpeg)} parts
+    and say whether the closing boundary came.
+    """
+    parts = []
+    position = 0
+    delimiter = b"--" + boundary
+    while True:
+        start = body.find(delimiter, position)
+        if start < 0:
+            return parts, False
+        if body[start + len(delimiter):start + len(delimiter) + 2] == b"--":
+            return parts, True
+        header_end = body.index(b"\r\n\r\n", start)
+        headers = {}
+        for line in body[start + len(delimiter) + 2:header_end].split(b"\r\n"):
+            name, value = line.split(b": ", 1)
+            headers[name.lower()] = value
+        length = int(headers[b"content-length"])
+        data = body[header_end + 4:header_end + 4 + length]
+        parts.append((headers, data))
+        position = header_end + 4 + length
+
+
+class ServiceTestCase(TestCase):
+    """
+    Starts fourcut with its virtual camera on free loopback ports.
+
+    @cvar config: a dict written as the YAML config file, or L{None}.
+    @cvar scheme: of C{self.base}.
+    """
+
+    config = None
+    scheme = "http"
+    #: The virtual camera (C{camera.virtual_*}): the Canon EOS 700D on USB
+    #: with the fast profile, as a booth runs it; the PTP/IP test classes
+    #: set L{tests.support.PTPIP}, the generic camera over PTP/IP.
+    virtual = EOS_USB
+    #: C{camera.driver}: the default (the held session), or C{"cli"} in
+    #: the test classes that run the same tests on the CLI driver.
+    driver = None
+
+    def listen(self):
+        """
+        The endpoint the service listens on.
+        """
+        return "tcp:0:interface=127.0.0.1"
+
+    async def setUp(self):
+        self.pool = HTTPConnectionPool(reactor, persistent=False)
+        self.addCleanup(self.pool.closeCachedConnections)
+        self.photos = os.path.abspath(self.mktemp())
+        argv = ["--virtual-camera", "--photos", self.photos,
+                "--listen", self.listen()]
+        config = {section: dict(values)
+                  for section, values in (self.config or {}).items()}
+        camera = config.setdefault("camera", {})
+        for key, value in self.virtual.items():
+            camera.setdefault(key, value)
+        if self.driver is not None:
+            camera.setdefault("driver", self.driver)
+        path = self.mktemp() + ".yaml"
+        with open(path, "w") as f:
+            yaml.safe_dump(config, f)
+        argv += ["--config", path]
+        options = Options()
+        options.parseOptions(argv)
+        self.service = makeService(options, reactor=reactor)
+        self.service.startService()
+        self.addCleanup(self.stopService)
+        port = await self.service.web.listening
+        self.port = port.getHost().port
+        self.base = "%s://127.0.0.1:%d" % (self.scheme, self.port)
+        self.camera = self.service.virtual_camera
+        self.session = self.service.session
+        self.broadcaster = self.service.broadcaster
+
+    async def stopService(self):
+        await self.service.stopService()
+        self.assertEqual(self.session.children, {},
+                         "gphoto2 children left running")
+        self.assertEqual(gphoto2_children(), [],
+                         "gphoto2 processes left behind")
+
+    def http_options(self):
+        """
+        How treq reaches the service (keyword arguments).
+        """
+        return {"pool": self.pool}
+
+    def get(self, path):
+        return treq.get(self.base + path, **self.http_options())
+
+    async def preview(self, timeout=1.5, size=(960, 640)):
+        response = await self.get("/preview?timeout=%s" % timeout)
+        self.assertEqual(response.code, 200)
+        self.assertEqual(response.headers.getRawHeaders("content-type"),
+                         ["multipart/x-mixed-replace; boundary=frame"])
+        parts, closed = parse_multipart(await response.content())
+        self.assertTrue(closed, "no closing boundary")
+        for headers, data in parts:
+            self.assertEqual(headers[b"content-type"], b"image/jpeg")
+            self.assertIn(b"x-timestamp", headers)
+        self.assertEqual(jpeg_size(parts[-1][1]), size)
+        return parts
+
+
+class RawClient(protocol.Protocol):
+    """
+    A bare TCP client for what treq cannot do: stop reading, or hang up
+    in the middle of a stream.
+    """
+
+    def __init__(self, request, read=True):
+        self.request = request
+        self.read = read
+        self.received = 0
+        self.connected_d = defer.Deferred()
+        self.lost = defer.Deferred()
+
+    def connectionMade(self):
+        if not self.read:
+            self.transport.pauseProducing()
+        self.transport.write(self.request)
+        self.connected_d.callback(self)
+
+    def dataReceived(self, data):
+        self.received += len(data)
+
+    def connectionLost(self, reason):
+        self.lost.callback(None)
