@@ -26,24 +26,23 @@ by default) are read as the strings they are and refused where a boolean
 belongs, as are C{"true"} and C{1}; an integer field refuses a boolean.
 """
 
-import dataclasses
 import difflib
 import math
 import os
 import re
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
+from urllib.parse import urlsplit
 
 import yaml
 
-from fourcut.booth.layout import LayoutError, parse_layout
-from fourcut.camera import policy
-from fourcut.web.cors import normalise_origin
+from fourcut import policy
 
 __all__ = ["AccessConfig", "BoothConfig", "CameraConfig", "Config",
-           "ConfigError", "LOG_FORMATS", "Loader", "LoggingConfig",
-           "PathsConfig", "PreviewConfig", "ServerConfig", "config_to_dict",
-           "load_config", "parse_config"]
+           "ConfigError", "LOG_FORMATS", "Layout", "LayoutError", "Loader",
+           "LoggingConfig", "MAX_SIDE", "MAX_WINDOWS", "PathsConfig",
+           "PreviewConfig", "ServerConfig", "load_config",
+           "normalise_origin", "parse_config", "parse_layout"]
 
 #: The virtual camera's bodies (C{generic}: a generic PTP camera), transports
 #: and timing profiles (see L{fourcut.virtualcam}).
@@ -80,9 +79,6 @@ ISO_RANGE = (50, 409600)
 #: Shortest C{access.token}: anything shorter can be guessed by anyone on
 #: the venue network who tries.
 MIN_TOKEN_LENGTH = 16
-
-#: What C{config_to_dict} shows instead of a token.
-MASK = "***"
 
 #: Log formats (C{logging.format}): twistd's text lines, or one JSON
 #: object a line.
@@ -130,6 +126,94 @@ class ConfigError(Exception):
 
     def __str__(self):
         return self.args[0]
+
+
+# The grammars of values that features read as more than a string: the
+# schema owns them, the features import them from here (a booth layout,
+# an origin).
+
+#: The most columns or rows, and windows in all, a layout may have.
+MAX_SIDE = 6
+MAX_WINDOWS = 12
+
+_LAYOUT = re.compile(r"\A([1-9])x([1-9])\Z")
+
+
+class LayoutError(ValueError):
+    """
+    A layout that cannot be used; the message says what is allowed.
+    """
+
+
+@dataclass(frozen=True)
+class Layout:
+    """
+    A booth strip's grid: C{columns} windows across, C{rows} down, filled
+    left to right, then top to bottom. C{1x4} is the classic four-cut
+    strip, C{2x2} a square of four.
+    """
+
+    columns: int
+    rows: int
+
+    @property
+    def windows(self):
+        return self.columns * self.rows
+
+    def __str__(self):
+        return "%dx%d" % (self.columns, self.rows)
+
+
+def parse_layout(text):
+    """
+    C{"2x2"}, C{"1x4"}, C{"4x1"}, ... as a L{Layout}.
+
+    @raise LayoutError: for anything else.
+    """
+    match = _LAYOUT.match(text) if isinstance(text, str) else None
+    if match is not None:
+        layout = Layout(int(match.group(1)), int(match.group(2)))
+        if (layout.columns <= MAX_SIDE and layout.rows <= MAX_SIDE
+                and layout.windows <= MAX_WINDOWS):
+            return layout
+    raise LayoutError("a layout is COLUMNSxROWS such as \"2x2\" or \"1x4\" "
+                      "(at most %d a side, %d windows)"
+                      % (MAX_SIDE, MAX_WINDOWS))
+
+
+#: Default ports, which an C{Origin} leaves out.
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+
+
+def normalise_origin(text):
+    """
+    C{text} as browsers send an C{Origin}: C{scheme://host[:port]} in lower
+    case, without a default port; C{"null"} and C{"*"} as they are.
+
+    @raise ValueError: C{text} is not such an origin (a path, a query, no
+        host, another scheme), with the reason.
+    """
+    if text in ("null", "*"):
+        return text
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("an origin starts with http:// or https://")
+    if not parts.hostname:
+        raise ValueError("an origin names a host")
+    if parts.path not in ("", "/") or parts.query or parts.fragment \
+            or parts.username or parts.password:
+        raise ValueError("an origin is scheme://host[:port], without a "
+                         "path, query or user")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError("the port is not a number from 0 to 65535")
+    host = parts.hostname
+    if ":" in host:
+        host = "[%s]" % (host,)
+    if port is None or port == _DEFAULT_PORTS[parts.scheme]:
+        return "%s://%s" % (parts.scheme, host)
+    return "%s://%s:%d" % (parts.scheme, host, port)
 
 
 @dataclass(frozen=True)
@@ -301,38 +385,6 @@ class Config:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     booth: BoothConfig = field(default_factory=BoothConfig)
 
-    def as_dict(self):
-        """
-        See L{config_to_dict}.
-        """
-        return config_to_dict(self)
-
-
-def config_to_dict(config):
-    """
-    A plain nested dict of C{config}, for showing (e.g. on C{/status}).
-
-    Tuples become lists and settings become C{"name=value"} strings again,
-    so the result has the shape of the YAML file; the access token is
-    replaced by C{"***"} so that it is never shown.
-    """
-    result = {}
-    for section in dataclasses.fields(config):
-        values = {}
-        for item in dataclasses.fields(getattr(config, section.name)):
-            value = getattr(getattr(config, section.name), item.name)
-            if item.name in _SETTING_KEYS:
-                value = ["%s=%s" % pair for pair in value]
-            elif item.name in _MAPPING_KEYS:
-                value = dict(value)
-            elif isinstance(value, tuple):
-                value = list(value)
-            values[item.name] = value
-        result[section.name] = values
-    if result["access"]["token"] is not None:
-        result["access"]["token"] = MASK
-    return result
-
 
 def load_config(path=None, overrides=None):
     """
@@ -348,7 +400,7 @@ def load_config(path=None, overrides=None):
         mapping, or holds (or the overrides hold) an invalid value.
     """
     if path is None:
-        return _build({}, "<defaults>", overrides)
+        return parse_config({}, "<defaults>", overrides)
     source = os.fspath(path)
     try:
         with open(source, "rb") as f:
@@ -361,18 +413,34 @@ def load_config(path=None, overrides=None):
     except yaml.YAMLError as e:
         raise ConfigError("not valid YAML: %s" % (_describe_yaml_error(e),),
                           source=source)
-    return _build(mapping, source, overrides)
+    return parse_config(mapping, source, overrides)
 
 
-def parse_config(mapping, source="<config>"):
+def parse_config(mapping, source="<config>", overrides=None):
     """
-    Validate already-loaded data (what C{yaml.safe_load} returns).
+    Validate already-loaded data (what C{yaml.safe_load} returns), with
+    C{overrides} on top (see L{load_config}).
 
     @param mapping: a dict of sections, or L{None} (an empty file).
     @param source: what error messages say the data came from.
     @raise ConfigError: the data is invalid.
     """
-    return _build(mapping, source, None)
+    collected = _collect(mapping, source)
+    _apply_overrides(collected, overrides)
+    sections = {}
+    for section, checkers in _SCHEMA.items():
+        values = {}
+        for key, (value, origin) in collected.get(section, {}).items():
+            try:
+                values[key] = checkers[key](value)
+            except _Invalid as e:
+                raise ConfigError(e.reason,
+                                  key="%s.%s%s" % (section, key, e.suffix),
+                                  source=origin)
+        if section == "server":
+            _fold_host_port(values, collected.get("server", {}))
+        sections[section] = _SECTIONS[section](**values)
+    return Config(**sections)
 
 
 # Validation.  Each checker takes a value and returns it converted, or
@@ -737,9 +805,6 @@ _SECTIONS = {
     "booth": BoothConfig,
 }
 
-_SETTING_KEYS = frozenset(["live_view", "capture", "standby"])
-_MAPPING_KEYS = frozenset(["frames"])
-
 #: The seed's way of giving C{server.listen}.
 _HOST_PORT = ("host", "port")
 
@@ -817,25 +882,6 @@ def _apply_overrides(collected, overrides):
                 if other in values and values[other][1] != OVERRIDES_SOURCE:
                     del values[other]
         values[key] = (value, OVERRIDES_SOURCE)
-
-
-def _build(mapping, source, overrides):
-    collected = _collect(mapping, source)
-    _apply_overrides(collected, overrides)
-    sections = {}
-    for section, checkers in _SCHEMA.items():
-        values = {}
-        for key, (value, origin) in collected.get(section, {}).items():
-            try:
-                values[key] = checkers[key](value)
-            except _Invalid as e:
-                raise ConfigError(e.reason,
-                                  key="%s.%s%s" % (section, key, e.suffix),
-                                  source=origin)
-        if section == "server":
-            _fold_host_port(values, collected.get("server", {}))
-        sections[section] = _SECTIONS[section](**values)
-    return Config(**sections)
 
 
 def _fold_host_port(values, raw):

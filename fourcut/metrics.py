@@ -79,17 +79,21 @@ def free_bytes(directory):
 
 class ServiceCollector:
     """
-    Reads the counts the service keeps anyway, at each scrape.
+    Reads the counts the service keeps anyway, at each scrape; it
+    registers itself in C{registry} (a L{Metrics}' registry) when made,
+    as C{prometheus_client}'s own metrics do, so that the transports it
+    reads can be given the L{Metrics} they time captures with first.
 
     @param transports: C{{name: FrameCounts}}.
     @param clients: C{{name: callable}} giving how many are connected.
     """
 
-    def __init__(self, session, broadcaster, transports, clients):
+    def __init__(self, registry, session, broadcaster, transports, clients):
         self.session = session
         self.broadcaster = broadcaster
         self.transports = transports
         self.clients = clients
+        registry.register(self)
 
     def collect(self):
         session = self.session
@@ -144,19 +148,18 @@ class ServiceCollector:
 
 class Metrics:
     """
-    The service's metrics, in a registry of its own.
+    The service's metrics, in a registry of its own: what is measured
+    here (capture durations and failures, the photos' free space), and,
+    once it is made, the L{ServiceCollector} of what is counted elsewhere.
 
     @ivar registry: the C{CollectorRegistry}.
     @ivar directory: the photos directory, whose free space is shown.
     """
 
-    def __init__(self, session, broadcaster, transports, clients, directory,
-                 clock=time.monotonic):
+    def __init__(self, directory, clock=time.monotonic):
         self.directory = directory
         self._clock = clock
         self.registry = CollectorRegistry(auto_describe=True)
-        self.registry.register(ServiceCollector(session, broadcaster,
-                                                transports, clients))
         self.capture_duration = Histogram(
             "fourcut_capture_duration_seconds",
             "Seconds from a capture's request to its photo saved, queueing "

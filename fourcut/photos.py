@@ -1,12 +1,22 @@
+# -*- test-case-name: tests.booth.test_strip,tests.web.test_gallery -*-
 """
 The photos directory: every capture is on disk, durably and under a name
-of its own, before any client hears of it.
+of its own, before any client hears of it; and what a photo's name may
+be, which everything that lists or serves photos checks (L{PHOTO_NAME}).
 """
 
 import itertools
 import os
 import re
 import time
+
+__all__ = ["PHOTO_NAME", "PhotoStore", "check_name_hint"]
+
+#: A photo's name: what L{PhotoStore.save} makes of a
+#: C{fourcut-YYYYmmdd-HHMMSS-N} stamp or a client's name hint, plus
+#: C{.jpeg} and upper-case endings for photos copied in by hand. Only such
+#: names are listed or served.
+PHOTO_NAME = r"\A[A-Za-z0-9_-][A-Za-z0-9._-]{0,250}(?i:\.jpe?g)\Z"
 
 #: What a client may ask a photo to be called: letters, digits, dot, dash
 #: and underscore, not starting with a dot, at most 100 characters. Nothing

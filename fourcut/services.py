@@ -77,13 +77,44 @@ class FourcutService(service.MultiService):
     L{StartupError} into L{StartupFailed} after stopping the ones that had
     started (see the module docstring).
 
+    What C{makeService} built is given to the constructor and kept, for
+    tests and tools that look inside a running service.
+
+    @param services: the child services, in the order they start.
     @ivar log_observer: the log observer fourcut writes its log with under
         twistd (L{fourcut.logs}), or L{None} to leave twistd's. It is given
         to twistd as the application's C{ILogObserver}, the way twistd
         lets an application choose its log.
+    @ivar session: the L{fourcut.camera.session.CameraSession}.
+    @ivar broadcaster: the L{fourcut.stream.broadcast.Broadcaster} of its
+        live view.
+    @ivar virtual_camera: the virtual camera it drives, or L{None}.
+    @ivar web: the L{WebService} that listens.
+    @ivar limits: the connection limits around the site
+        (L{fourcut.web.limits.ConnectionLimits}).
+    @ivar status: the L{fourcut.status.ServiceStatus}.
+    @ivar websocket: the L{fourcut.web.ws.CameraServerFactory}.
+    @ivar scaled: the L{fourcut.stream.scaled.ScaledStreams}.
+    @ivar booth: the L{fourcut.booth.service.Booth}.
     """
 
-    log_observer = None
+    def __init__(self, services=(), log_observer=None, session=None,
+                 broadcaster=None, virtual_camera=None, web=None,
+                 limits=None, status=None, websocket=None, scaled=None,
+                 booth=None):
+        service.MultiService.__init__(self)
+        self.log_observer = log_observer
+        self.session = session
+        self.broadcaster = broadcaster
+        self.virtual_camera = virtual_camera
+        self.web = web
+        self.limits = limits
+        self.status = status
+        self.websocket = websocket
+        self.scaled = scaled
+        self.booth = booth
+        for child in services:
+            child.setServiceParent(self)
 
     def setServiceParent(self, parent):
         service.MultiService.setServiceParent(self, parent)

@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.integration.test_rest -*-
 """
 What the service says about itself and its camera: one source for
 C{GET /status}, C{GET /camera/info}, C{GET /health} and the WebSocket
@@ -10,41 +11,21 @@ from twisted.internet import defer
 
 from fourcut import __version__
 
+__all__ = ["CameraSummary", "ServiceStatus"]
 
-class ServiceStatus:
+
+class CameraSummary:
     """
+    What the service says about its camera (the C{data} of a
+    C{camera_info} message), read from the camera session alone: the
+    WebSocket side is given this, and L{ServiceStatus} reads the clients
+    of the WebSocket side, so neither waits for the other to be built.
+
     @param session: the L{fourcut.camera.session.CameraSession}.
-    @param broadcaster: the L{fourcut.stream.broadcast.Broadcaster}.
-    @param clock: an L{IReactorTime}, for uptime and frame ages.
-    @param stall_timeout: seconds without a frame after which running live
-        view counts as unhealthy.
-    @param probe_interval: seconds a health probe of an idle camera is
-        reused for, so that a monitor polling C{/health} does not keep the
-        camera busy.
-    @ivar websockets: set by the WebSocket factory: a callable giving the
-        number of WebSocket clients, for C{/status}.
-    @ivar live_clients: set by the web site: a callable giving, for each
-        client watching live view (HTTP and WebSocket), a dict of its
-        figures (L{fourcut.stream.broadcast.LatestFrameProducer.figures} and who
-        it is), for C{/status}.
-    @ivar sizes: set by L{fourcut.web.site.build}: a callable giving the
-        downscaled sizes served (L{fourcut.stream.scaled.ScaledStreams.
-        describe}), for C{/status}.
     """
 
-    def __init__(self, session, broadcaster, clock, stall_timeout=5.0,
-                 probe_interval=5.0, wall_clock=None):
+    def __init__(self, session):
         self.session = session
-        self.broadcaster = broadcaster
-        self.clock = clock
-        self.wall_clock = wall_clock or time.time
-        self.stall_timeout = stall_timeout
-        self.probe_interval = probe_interval
-        self.started = clock.seconds()
-        self.websockets = lambda: 0
-        self.live_clients = lambda: []
-        self.sizes = lambda: []
-        self._probe = None          # (when, error text or None)
 
     def camera_info(self):
         """
@@ -61,6 +42,51 @@ class ServiceStatus:
             "last_error": session.last_error,
             "version": __version__,
         }
+
+
+class ServiceStatus:
+    """
+    @param session: the L{fourcut.camera.session.CameraSession}.
+    @param broadcaster: the L{fourcut.stream.broadcast.Broadcaster}.
+    @param clock: an L{IReactorTime}, for uptime and frame ages.
+    @param camera: the L{CameraSummary} of C{session}.
+    @param websockets: a callable giving the number of WebSocket clients,
+        for C{/status}.
+    @param sizes: a callable giving the downscaled sizes served
+        (L{fourcut.stream.scaled.ScaledStreams.describe}), for C{/status}.
+    @param live_clients: a callable giving, for each client watching live
+        view (HTTP and WebSocket), a dict of its figures
+        (L{fourcut.stream.broadcast.LatestFrameProducer.figures} and who
+        it is), for C{/status}.
+    @param stall_timeout: seconds without a frame after which running live
+        view counts as unhealthy.
+    @param probe_interval: seconds a health probe of an idle camera is
+        reused for, so that a monitor polling C{/health} does not keep the
+        camera busy.
+    """
+
+    def __init__(self, session, broadcaster, clock, camera,
+                 websockets=lambda: 0, sizes=lambda: [],
+                 live_clients=lambda: [], stall_timeout=5.0,
+                 probe_interval=5.0, wall_clock=None):
+        self.session = session
+        self.broadcaster = broadcaster
+        self.clock = clock
+        self.camera = camera
+        self.wall_clock = wall_clock or time.time
+        self.stall_timeout = stall_timeout
+        self.probe_interval = probe_interval
+        self.started = clock.seconds()
+        self.websockets = websockets
+        self.sizes = sizes
+        self.live_clients = live_clients
+        self._probe = None          # (when, error text or None)
+
+    def camera_info(self):
+        """
+        The C{data} of a C{camera_info} message (L{CameraSummary}).
+        """
+        return self.camera.camera_info()
 
     def status(self):
         """

@@ -34,7 +34,6 @@ from fourcut.camera.cli import CLIDriver
 from fourcut.camera.held import HeldDriver
 from fourcut.camera.session import CameraSession
 from fourcut.camera.settings import CameraSettings
-from fourcut.status import ServiceStatus
 from fourcut.services import (FourcutService, GPhoto2HomeService,
                        PhotosDirectoryService, SessionService, StopService,
                        VirtualCameraService, WebService)
@@ -177,22 +176,22 @@ def makeService(options, reactor=None):
     # Freed photos and client buffers go back to the system (see
     # fourcut.memory).
     keep_large_blocks_mapped()
-    top = FourcutService()
     # What start-up can fail on starts first, so that a failure ends it
     # before the camera or anything else has started: the photos
     # directory, then the listening port (added below, once the site is
     # built).
     front = MultiService()
-    front.setServiceParent(top)
+    services = [front]
     PhotosDirectoryService(config.paths.photos).setServiceParent(front)
 
     # fourcut writes its log itself under twistd (text or JSON), so that
     # SIGHUP can reopen it; not with --syslog or --logger.
     twistd = getattr(options, "twistd", None)
     log_target = None
+    log_observer = None
     if twistd is not None and not (twistd["syslog"] or twistd["logger"]):
         log_target = twistd_target(twistd["logfile"], twistd["nodaemon"])
-        top.log_observer = make_observer(config.logging.format, log_target)
+        log_observer = make_observer(config.logging.format, log_target)
     elif config.logging.format != "text":
         log.warn("logging.format {format} is for fourcut's own log; with "
                  "--syslog or --logger twistd's stands",
@@ -202,11 +201,12 @@ def makeService(options, reactor=None):
     HangupService(log_target, reactor).setServiceParent(front)
 
     gphoto2 = GPhoto2(port=config.camera.port, model=config.camera.model)
-    GPhoto2HomeService(gphoto2).setServiceParent(top)
+    services.append(GPhoto2HomeService(gphoto2))
+    virtual_camera = None
     if config.camera.virtual:
         virtual_camera = make_virtual_camera(reactor, config.camera)
         virtual = VirtualCameraService(virtual_camera)
-        virtual.setServiceParent(top)
+        services.append(virtual)
 
         def use_virtual(port):
             if isinstance(virtual_camera, VirtualUSBCamera):
@@ -222,7 +222,6 @@ def makeService(options, reactor=None):
                      model=virtual_camera.device.model, port=port)
 
         virtual.ready.addCallback(use_virtual)
-        top.virtual_camera = virtual_camera
     elif os.environ.get(usbport.SOCKET_ENV):
         # The virtual USB camera run as a process of its own (./dev camera
         # --usb SOCKET): the children see it through fourcut's port library.
@@ -260,16 +259,19 @@ def makeService(options, reactor=None):
         max_restart_attempts=camera.max_restart_attempts,
         restart_delay=camera.restart_delay,
         stall_timeout=config.preview.stall_timeout)
-    SessionService(session).setServiceParent(top)
+    services.append(SessionService(session))
 
-    status = ServiceStatus(session, broadcaster, reactor,
-                           stall_timeout=config.preview.stall_timeout)
     trimmer = Trimmer(reactor)
-    StopService(trimmer.stop).setServiceParent(top)
-    web = site.build(config, reactor, session, broadcaster, status,
-                     trimmer=trimmer)
-    StopService(web.websocket.stop).setServiceParent(top)
-    StopService(web.booth.stop).setServiceParent(top)
+    scheme = "https" if config.server.listen.startswith("ssl:") else "http"
+    booth = booth_service.make_booth(reactor, config, session, scheme=scheme)
+    web = site.build(config, reactor, session, broadcaster, trimmer=trimmer,
+                     mounts=booth.resources(),
+                     open_paths=booth_service.open_paths(config),
+                     annotate=booth.index.annotate, booth=booth)
+    # The booth's sequences on every screen the WebSocket serves.
+    booth.show_on(web.websocket)
+    services += [StopService(trimmer.stop), StopService(web.websocket.stop),
+                 StopService(booth.stop)]
     access = web.access
     if access.required:
         log.info("access token required for the API{preview}",
@@ -285,19 +287,11 @@ def makeService(options, reactor=None):
         # be read.
         raise OptionsError("server.listen: %s: %s" % (
             config.server.listen, getattr(e, "strerror", None) or e))
-    listening = WebService(
-        endpoint, web.site, web.factory,
-        scheme="https" if config.server.listen.startswith("ssl:")
-        else "http", description=config.server.listen, reactor=reactor)
+    listening = WebService(endpoint, web.site, web.factory, scheme=scheme,
+                           description=config.server.listen, reactor=reactor)
     listening.setServiceParent(front)
-    top.session = session
-    top.broadcaster = broadcaster
-    top.web = listening
-    top.limits = web.factory
-    top.status = status
-    top.websocket = web.websocket
-    top.metrics = web.metrics
-    top.access = access
-    top.booth = web.booth
-    top.scaled = web.scaled
-    return top
+    return FourcutService(
+        services, log_observer=log_observer, session=session,
+        broadcaster=broadcaster, virtual_camera=virtual_camera,
+        web=listening, limits=web.factory, status=web.status,
+        websocket=web.websocket, scaled=web.scaled, booth=booth)

@@ -5,62 +5,13 @@ size, with margins around and spacing between them, and an optional
 caption band under them.
 
 Pure arithmetic, so that the composition, the artwork template and the
-tests all agree on the same rectangles.
+tests all agree on the same rectangles. What a layout is (C{2x2}, its
+grammar and its limits) is the config's (L{fourcut.config.Layout}).
 """
 
-import re
 from dataclasses import dataclass
 
-__all__ = ["Layout", "LayoutError", "parse_layout", "Geometry", "geometry",
-           "MAX_SIDE", "MAX_WINDOWS"]
-
-#: The most columns or rows, and windows in all, a layout may have.
-MAX_SIDE = 6
-MAX_WINDOWS = 12
-
-_LAYOUT = re.compile(r"\A([1-9])x([1-9])\Z")
-
-
-class LayoutError(ValueError):
-    """
-    A layout that cannot be used; the message says what is allowed.
-    """
-
-
-@dataclass(frozen=True)
-class Layout:
-    """
-    C{columns} windows across, C{rows} down, filled left to right, then
-    top to bottom. C{1x4} is the classic four-cut strip, C{2x2} a square
-    of four.
-    """
-
-    columns: int
-    rows: int
-
-    @property
-    def windows(self):
-        return self.columns * self.rows
-
-    def __str__(self):
-        return "%dx%d" % (self.columns, self.rows)
-
-
-def parse_layout(text):
-    """
-    C{"2x2"}, C{"1x4"}, C{"4x1"}, ... as a L{Layout}.
-
-    @raise LayoutError: for anything else.
-    """
-    match = _LAYOUT.match(text) if isinstance(text, str) else None
-    if match is not None:
-        layout = Layout(int(match.group(1)), int(match.group(2)))
-        if (layout.columns <= MAX_SIDE and layout.rows <= MAX_SIDE
-                and layout.windows <= MAX_WINDOWS):
-            return layout
-    raise LayoutError("a layout is COLUMNSxROWS such as \"2x2\" or \"1x4\" "
-                      "(at most %d a side, %d windows)"
-                      % (MAX_SIDE, MAX_WINDOWS))
+__all__ = ["Geometry", "geometry"]
 
 
 @dataclass(frozen=True)

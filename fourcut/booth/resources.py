@@ -28,13 +28,13 @@ from twisted.internet import defer, threads
 from twisted.logger import Logger
 from twisted.web import resource, server, static
 
-from fourcut.web.gallery import PHOTO_NAME, _PhotoFile
+from fourcut.photos import PHOTO_NAME
+from fourcut.web.photofile import PhotoFile
 from fourcut.web.replies import (NO_CACHE_HEADERS, NotFound, Reply, Resource,
-                           error, send_json)
+                                 error, send_json)
 from fourcut.booth.links import safe_host
 from fourcut.booth.sequence import SequenceError, parse_request
-from fourcut.booth.strip import thumbnail
-from fourcut.booth.strips import read_key
+from fourcut.booth.strip import read_key, thumbnail
 
 __all__ = ["BoothResource", "GalleryPage", "SequenceResource",
            "ShareResource", "ThumbnailResource", "STATIC"]
@@ -281,7 +281,7 @@ class ShareResource(resource.Resource):
             request.setHeader(b"cache-control", b"no-cache")
             request.setHeader(b"x-content-type-options", b"nosniff")
             request.setHeader(b"referrer-policy", b"no-referrer")
-            _finish_with(request, _PhotoFile(path).render(request))
+            _finish_with(request, PhotoFile(path).render(request))
 
         d.addCallback(check)
         d.addErrback(Reply(request).fail, "guest download")
@@ -359,6 +359,3 @@ class ThumbnailResource(resource.Resource):
 
     def _make(self, path):
         return thumbnail(_read(path), self.SIDE)
-
-
-

@@ -28,7 +28,7 @@ C{sequence_failed}     a shot or the strip failed: C{error}, C{code},
 =====================  ===================================================
 
 Every event has C{sequenceId}, and the shot events C{shot} (from 1) and
-C{count}. Listeners (L{SequenceRunner.listeners}) get each event with the
+C{count}. Listeners (L{SequenceRunner.subscribe}) get each event with the
 origin the sequence was started with, so a transport can tell its own
 client from the other screens. One sequence runs at a time; another is
 refused with a L{SequenceError} (code 409) while it runs.
@@ -48,7 +48,7 @@ from twisted.logger import Logger
 
 from fourcut.camera.gphoto2 import CameraError
 from fourcut.camera.settings import SettingError
-from fourcut.booth.layout import LayoutError, parse_layout
+from fourcut.config import LayoutError, parse_layout
 
 __all__ = ["SequenceError", "SequenceRequest", "SequenceDefaults",
            "SequenceRunner", "parse_request", "MAX_COUNTDOWN",
@@ -180,12 +180,6 @@ def failure_reason(error):
     return "internal error; see the server log", 500
 
 
-class _Stopped(Exception):
-    """
-    The runner was stopped (the server is stopping) during a sequence.
-    """
-
-
 class SequenceRunner:
     """
     Runs one sequence at a time.
@@ -202,8 +196,6 @@ class SequenceRunner:
         fires with a small JPEG (bytes) for C{photo_captured}, or L{None}
         to send none.
     @param photo_url: the URL path a photo is downloaded from, by name.
-    @ivar listeners: callables C{listener(event, origin)} told of every
-        event.
     @ivar current: the running sequence's state (a dict), or L{None}.
     """
 
@@ -216,9 +208,8 @@ class SequenceRunner:
         self.thumbnail = thumbnail
         self.photo_url = photo_url
         self.new_id = new_id
-        self.listeners = []
+        self._listeners = []
         self.current = None
-        self.completed = 0
         self._sleeping = None
         self._stopped = False
 
@@ -249,6 +240,14 @@ class SequenceRunner:
             return result
         return d.addBoth(done)
 
+    def subscribe(self, listener):
+        """
+        Tell C{listener} of every event: C{listener(event, origin)}, the
+        origin the sequence was started with (a screen tells its own
+        client from the others by it).
+        """
+        self._listeners.append(listener)
+
     def stop(self):
         """
         Stop: a sequence waiting for its next tick fails ("the server is
@@ -262,7 +261,7 @@ class SequenceRunner:
     # The sequence --------------------------------------------------------
 
     def _emit(self, origin, event):
-        for listener in list(self.listeners):
+        for listener in list(self._listeners):
             try:
                 listener(dict(event), origin)
             except Exception:
@@ -345,7 +344,6 @@ class SequenceRunner:
                 text, code = "the strip could not be composed: " + text, 500
             raise self._failed(origin, dict(base, shot=None), taken,
                                text, code)
-        self.completed += 1
         event = dict(base, type="strip_ready", layout=str(request.layout),
                      shots=[name for name, _, _ in taken], **strip)
         log.info("booth sequence {id}: strip {name}", id=sequence_id,

@@ -3,41 +3,32 @@
 The booth's wiring: from the C{booth:} section of the config and the
 camera session, the sequence runner, the strip maker, the guest links,
 the resources and the WebSocket screens. C{fourcut.tap} calls
-L{make_booth} and L{Booth.mount}; nothing else in fourcut knows how the
-booth is put together.
+L{make_booth}, hands L{Booth.resources}, L{open_paths} and the strip
+index to the web site (L{fourcut.web.site.build} mounts them) and shows
+the sequences on its WebSocket (L{Booth.show_on}); nothing else in fourcut
+knows how the booth is put together, and the booth mounts nothing itself.
 """
 
-from PIL import ImageColor, ImageFont
+from PIL import ImageFont
 from twisted.internet import threads
 
-from fourcut.config import ConfigError
+from fourcut.config import ConfigError, parse_layout
 from fourcut.photos import PhotoStore
-from fourcut.booth.layout import parse_layout
 from fourcut.booth.links import ShareLinks
+from fourcut.booth.resources import (BoothResource, GalleryPage,
+                                     SequenceResource, ShareResource,
+                                     ThumbnailResource)
 from fourcut.booth.screens import WebSocketOrigin, WebSocketScreens, client_host
 from fourcut.booth.sequence import SequenceDefaults, SequenceRunner, parse_request
-from fourcut.booth.strip import ArtworkError, StripStyle, check_artwork, thumbnail
+from fourcut.booth.strip import (ArtworkError, check_artwork, strip_style,
+                                 thumbnail)
 from fourcut.booth.strips import StripIndex, StripMaker
 
-__all__ = ["Booth", "make_booth", "strip_style", "check_booth",
-           "open_paths", "THUMBNAIL_SIDE"]
+__all__ = ["Booth", "make_booth", "check_booth", "open_paths",
+           "THUMBNAIL_SIDE"]
 
 #: Longest side of the thumbnail in each C{photo_captured} event.
 THUMBNAIL_SIDE = 480
-
-
-def strip_style(booth):
-    """
-    The L{StripStyle} of C{booth} (a L{fourcut.config.BoothConfig}).
-    """
-    return StripStyle(
-        window=tuple(booth.window), margin=booth.margin,
-        spacing=booth.spacing,
-        background=ImageColor.getrgb(booth.background)[:3],
-        frames=tuple(booth.frames), caption=booth.caption,
-        caption_font=booth.caption_font, caption_size=booth.caption_size,
-        caption_colour=ImageColor.getrgb(booth.caption_colour)[:3],
-        quality=booth.quality)
 
 
 def check_booth(config):
@@ -79,19 +70,20 @@ class Booth:
     """
     The booth of one service.
 
+    @param capture: C{capture()}, the camera session's, for each shot.
     @ivar runner: the L{SequenceRunner}.
     @ivar links: the L{ShareLinks}.
     @ivar strips: the L{StripMaker}.
     @ivar index: the L{StripIndex} the C{/photos} listing asks.
-    @ivar auth_required: whether the API needs the token.
+    @ivar auth_required: whether the API needs the token
+        (C{access.token} is set).
     """
 
-    def __init__(self, reactor, config, capture, auth_required=False,
-                 scheme="http"):
+    def __init__(self, reactor, config, capture, scheme="http"):
         booth = config.booth
         self.config = booth
         self.reactor = reactor
-        self.auth_required = auth_required
+        self.auth_required = config.access.token is not None
         self.photos_directory = config.paths.photos
         self.defaults = SequenceDefaults(booth.layout, booth.countdown,
                                          booth.countdown_interval)
@@ -100,7 +92,7 @@ class Booth:
                                  self.style)
         self.links = ShareLinks(reactor, booth.public_url,
                                 enabled=booth.guest_links
-                                or not auth_required, scheme=scheme)
+                                or not self.auth_required, scheme=scheme)
         self.index = StripIndex()
         self.runner = SequenceRunner(reactor, capture, self.strips,
                                      thumbnail=self._thumbnail)
@@ -123,29 +115,28 @@ class Booth:
                 "auth_required": self.auth_required,
                 "guest_links": self.links.enabled}
 
-    def mount(self, root, photos):
+    def resources(self):
         """
-        Put the booth's resources on C{root} and have C{photos} (the
-        L{fourcut.web.gallery.Photos} listing) mark strips.
+        The booth's paths, as C{(first path segment, resource)} pairs for
+        the site to mount: its pages C{/booth} and C{/gallery}, C{POST
+        /sequence}, C{/share} and C{/thumbnails}.
         """
-        from fourcut.booth.resources import (BoothResource, GalleryPage, SequenceResource,
-                                ShareResource, ThumbnailResource)
-        root.putChild(b"booth", BoothResource(self))
-        root.putChild(b"gallery", GalleryPage())
-        root.putChild(b"sequence", SequenceResource(self))
-        root.putChild(b"share", ShareResource(self.photos_directory,
-                                              self.reactor))
-        root.putChild(b"thumbnails",
-                      ThumbnailResource(self.photos_directory, self.reactor))
-        photos.annotate = self.index.annotate
+        return [
+            (b"booth", BoothResource(self)),
+            (b"gallery", GalleryPage()),
+            (b"sequence", SequenceResource(self)),
+            (b"share", ShareResource(self.photos_directory, self.reactor)),
+            (b"thumbnails", ThumbnailResource(self.photos_directory,
+                                              self.reactor)),
+        ]
 
-    def listen_websocket(self, factory):
+    def show_on(self, factory):
         """
-        Send sequence events to C{factory}'s clients and take its
-        C{capture_sequence} requests.
+        Send sequence events to the clients of C{factory} (the
+        L{fourcut.web.ws.CameraServerFactory}, which was given this booth
+        to run their C{capture_sequence} requests).
         """
-        self.runner.listeners.append(WebSocketScreens(factory, self.links))
-        factory.booth = self
+        self.runner.subscribe(WebSocketScreens(factory, self.links))
 
     async def websocket_sequence(self, client, message):
         """
@@ -163,10 +154,8 @@ class Booth:
         self.runner.stop()
 
 
-def make_booth(reactor, config, session, access, scheme="http"):
+def make_booth(reactor, config, session, scheme="http"):
     """
-    The L{Booth} of a service whose camera session is C{session} and whose
-    access policy is C{access}.
+    The L{Booth} of a service whose camera session is C{session}.
     """
-    return Booth(reactor, config, lambda: session.capture(),
-                 auth_required=access.required, scheme=scheme)
+    return Booth(reactor, config, lambda: session.capture(), scheme=scheme)

@@ -29,13 +29,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Optional
 
-from PIL import Image, ImageDraw, ImageFont, ImageOps
+from PIL import Image, ImageColor, ImageDraw, ImageFont, ImageOps
 
-from fourcut.booth.layout import geometry, parse_layout
+from fourcut.booth.layout import geometry
+from fourcut.config import ConfigError, load_config, parse_layout
 
 __all__ = ["StripStyle", "ArtworkError", "compose", "fit", "thumbnail",
-           "read_metadata", "parse_metadata", "check_artwork", "template",
-           "METADATA_PREFIX", "main"]
+           "read_metadata", "read_key", "parse_metadata", "check_artwork",
+           "strip_style", "template", "METADATA_PREFIX", "main"]
 
 #: How a strip's comment segment starts; JSON follows.
 METADATA_PREFIX = b"fourcut-strip "
@@ -92,6 +93,20 @@ class StripStyle:
         The artwork path for C{layout}, or L{None}.
         """
         return dict(self.frames).get(str(layout))
+
+
+def strip_style(booth):
+    """
+    The L{StripStyle} of C{booth} (a L{fourcut.config.BoothConfig}).
+    """
+    return StripStyle(
+        window=tuple(booth.window), margin=booth.margin,
+        spacing=booth.spacing,
+        background=ImageColor.getrgb(booth.background)[:3],
+        frames=tuple(booth.frames), caption=booth.caption,
+        caption_font=booth.caption_font, caption_size=booth.caption_size,
+        caption_colour=ImageColor.getrgb(booth.caption_colour)[:3],
+        quality=booth.quality)
 
 
 def fit(data, size):
@@ -256,12 +271,22 @@ def read_metadata(path):
         return parse_metadata(f.read(METADATA_READ))
 
 
+def read_key(path):
+    """
+    The guest key kept in the strip at C{path}, or L{None}. Blocking.
+    """
+    try:
+        metadata = read_metadata(path)
+    except OSError:
+        return None
+    key = (metadata or {}).get("key")
+    return key if isinstance(key, str) and key else None
+
+
 def main(argv=None, stdout=None):
     """
     C{python -m fourcut.booth.strip}: write an artwork template.
     """
-    from fourcut.config import ConfigError, load_config
-    from fourcut.booth.service import strip_style
     parser = argparse.ArgumentParser(
         prog="python -m fourcut.booth.strip",
         description="Write an artwork template for a strip layout: a PNG "

@@ -14,7 +14,7 @@ from twisted.logger import Logger
 
 from fourcut.booth.strip import compose, read_metadata
 
-__all__ = ["StripMaker", "StripIndex", "read_key", "STRIP_PREFIX"]
+__all__ = ["StripMaker", "StripIndex", "STRIP_PREFIX"]
 
 log = Logger()
 
@@ -34,8 +34,6 @@ class StripMaker:
     decoded at a quarter of its size (JPEG draft mode), so four of them
     take a fraction of a second, and Pillow lets go of the GIL while it
     decodes, resizes and encodes, so live view frames keep flowing.
-
-    @ivar last_seconds: how long the last strip took to compose and save.
     """
 
     def __init__(self, reactor, store, style, wall_clock=time.time,
@@ -45,7 +43,6 @@ class StripMaker:
         self.style = style
         self._wall_clock = wall_clock
         self._new_key = new_key
-        self.last_seconds = None
 
     def __call__(self, shots, request, sequence_id):
         """
@@ -65,7 +62,6 @@ class StripMaker:
 
         def made(result):
             name, path, size, seconds = result
-            self.last_seconds = seconds
             log.info("strip {name}: {n} shots composed and saved in "
                      "{seconds:.2f} s", name=name, n=len(shots),
                      seconds=seconds)
@@ -129,16 +125,3 @@ class StripIndex:
         if isinstance(key, str) and key:
             fields["share"] = "/share/%s/%s" % (key, name)
         return fields
-
-
-def read_key(path):
-    """
-    The guest key kept in the strip at C{path}, or L{None}. Blocking.
-    """
-    try:
-        metadata = read_metadata(path)
-    except OSError:
-        return None
-    key = (metadata or {}).get("key")
-    return key if isinstance(key, str) and key else None
-

@@ -94,7 +94,7 @@ ALLOWED = (
 NO_CAMERA = frozenset(["--version", "--list-cameras", "--list-ports"])
 
 #: Options that change a setting: their NAME is resolved in the camera's
-#: tree and checked by L{fourcut.camera.policy} before gphoto2 runs.
+#: tree and checked by L{fourcut.policy} before gphoto2 runs.
 SET_OPTIONS = frozenset(["--set-config", "--set-config-index",
                          "--set-config-value"])
 

@@ -19,7 +19,7 @@ import time
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from fourcut.camera import policy
+from fourcut import policy
 from fourcut.camera.capture import PhotoTaker
 from fourcut.camera.cli import failure_text
 from fourcut.camera.liveview import LiveViewSupervisor
@@ -367,7 +367,7 @@ class CameraSession:
 
         Options that never open the camera run at once, beside live view.
         A setting change is checked first, on the widget its NAME resolves
-        to in the camera's tree (L{fourcut.camera.policy}), and gphoto2 is
+        to in the camera's tree (L{fourcut.policy}), and gphoto2 is
         then given a name that reaches that same widget (its own name when
         it is the first of that name, else its path), so that what it
         changes is what was checked, however the client spelled it. The

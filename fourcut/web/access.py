@@ -67,7 +67,7 @@ from fourcut.web.limits import connection_of
 from fourcut.web.replies import error
 
 __all__ = ["AccessPolicy", "BodyLimit", "Guard", "Overloaded",
-           "Unauthorized", "bearer", "guard_site", "limit_bodies",
+           "Unauthorized", "bearer", "limit_bodies",
            "redact_uri", "redacting_log_formatter", "supplied_token"]
 
 log = Logger()
@@ -538,14 +538,3 @@ def limit_bodies(request_factory, max_body):
     """
     return type("BodyLimited" + request_factory.__name__,
                 (BodyLimit, request_factory), {"max_body": max_body})
-
-
-def guard_site(site, policy, max_body):
-    """
-    Put L{Guard} in front of C{site}'s resources, limit its request bodies
-    and mask tokens in its access log. Returns C{site}.
-    """
-    site.resource = Guard(site.resource, policy)
-    site.requestFactory = limit_bodies(site.requestFactory, max_body)
-    site._logFormatter = redacting_log_formatter(policy)
-    return site

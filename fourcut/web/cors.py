@@ -26,10 +26,10 @@ visitor opens could then drive the camera through their browser, with the
 token if the page has it).
 """
 
-from urllib.parse import urlsplit
+from fourcut.config import normalise_origin
 
 __all__ = ["ALLOWED_HEADERS", "CORSPolicy", "EXPOSED_HEADERS", "MAX_AGE",
-           "is_preflight", "normalise_origin", "same_origin"]
+           "is_preflight", "same_origin"]
 
 #: Request headers a cross-origin page may send (besides the safelisted
 #: ones): the token, and a content type for a POST.
@@ -42,40 +42,6 @@ EXPOSED_HEADERS = (b"Content-Disposition, Content-Length, Retry-After, "
 
 #: Seconds a browser may keep a preflight's answer.
 MAX_AGE = b"600"
-
-#: Default ports, which an C{Origin} leaves out.
-_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
-
-
-def normalise_origin(text):
-    """
-    C{text} as browsers send an C{Origin}: C{scheme://host[:port]} in lower
-    case, without a default port; C{"null"} and C{"*"} as they are.
-
-    @raise ValueError: C{text} is not such an origin (a path, a query, no
-        host, another scheme), with the reason.
-    """
-    if text in ("null", "*"):
-        return text
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https"):
-        raise ValueError("an origin starts with http:// or https://")
-    if not parts.hostname:
-        raise ValueError("an origin names a host")
-    if parts.path not in ("", "/") or parts.query or parts.fragment \
-            or parts.username or parts.password:
-        raise ValueError("an origin is scheme://host[:port], without a "
-                         "path, query or user")
-    try:
-        port = parts.port
-    except ValueError:
-        raise ValueError("the port is not a number from 0 to 65535")
-    host = parts.hostname
-    if ":" in host:
-        host = "[%s]" % (host,)
-    if port is None or port == _DEFAULT_PORTS[parts.scheme]:
-        return "%s://%s" % (parts.scheme, host)
-    return "%s://%s:%d" % (parts.scheme, host, port)
 
 
 def same_origin(origin, host, secure):

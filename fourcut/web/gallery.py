@@ -11,7 +11,6 @@ else under C{/photos/}, including every spelling of C{..}, is a 404; the
 store's C{.incoming-*.tmp} temporaries are hidden files and so invisible.
 """
 
-import errno
 import os
 import re
 import stat
@@ -20,19 +19,17 @@ from datetime import datetime, timedelta, timezone
 from twisted.internet import defer, threads
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.web import server, static
+from twisted.web import server
 
-from fourcut.web.replies import NotFound, Reply, Resource, error, send_json
+from fourcut.photos import PHOTO_NAME
+from fourcut.web.photofile import PhotoFile
+from fourcut.web.replies import Reply, Resource, error, send_json
 
 __all__ = ["BadParameter", "Photos", "cursor", "iso_time", "parse_paging",
            "scan", "start_after"]
 
 log = Logger()
 
-#: A photo's name: what L{fourcut.photos.PhotoStore.save} makes of a
-#: C{fourcut-YYYYmmdd-HHMMSS-N} stamp or a client's name hint, plus
-#: C{.jpeg} and upper-case endings for photos copied in by hand.
-PHOTO_NAME = r"\A[A-Za-z0-9_-][A-Za-z0-9._-]{0,250}(?i:\.jpe?g)\Z"
 _PHOTO_NAME = re.compile(PHOTO_NAME)
 _PHOTO_NAME_BYTES = re.compile(PHOTO_NAME.encode("ascii"))
 
@@ -163,83 +160,6 @@ def parse_paging(args):
     return limit, offset, before
 
 
-class _PhotoFile(static.File):
-    """
-    One photo, served by C{twisted.web.static.File} for its Range,
-    Last-Modified and If-Modified-Since handling, always as C{image/jpeg},
-    and never as anything but that one regular file: no children, no
-    directory listing, no symlink followed. A request for several ranges
-    gets one, spanning them all.
-    """
-
-    #: A photo that went away, or that may not be read, between the check
-    #: and the read: fourcut's answers, not twisted.web's pages.
-    childNotFound = NotFound()
-
-    def __init__(self, path):
-        static.File.__init__(self, path, defaultType="image/jpeg")
-        self.type = "image/jpeg"
-        self.encoding = None
-
-    def openForReading(self):
-        # The name was checked with lstat a moment ago; if it has become
-        # a symlink or a FIFO since, refuse instead of following or
-        # blocking.
-        fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
-                     | os.O_CLOEXEC)
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise OSError(errno.ENOENT, "not a regular file", self.path)
-            return os.fdopen(fd, "rb")
-        except BaseException:
-            os.close(fd)
-            raise
-
-    def makeProducer(self, request, fileForReading):
-        # A Range of several ranges would be a multipart/byteranges answer
-        # (5,000 overlapping ranges of a photo: gigabytes). Coalesce them
-        # into the one range from the first byte asked for to the last;
-        # twisted.web then answers it (206, or 416 if none overlaps).
-        header = request.getHeader(b"range")
-        if header is not None and b"," in header:
-            try:
-                ranges = self._parseRangeHeader(header)
-            except ValueError:
-                ranges = None
-            if ranges is not None and len(ranges) > 1:
-                spans = [self._rangeToOffsetAndSize(start, end)
-                         for start, end in ranges]
-                spans = [(offset, offset + size) for offset, size in spans
-                         if size > 0]
-                if spans:
-                    one = b"bytes=%d-%d" % (min(s[0] for s in spans),
-                                            max(s[1] for s in spans) - 1)
-                else:
-                    one = b"bytes=%d-" % (self.getFileSize(),)
-                request.requestHeaders.setRawHeaders(b"range", [one])
-        return static.File.makeProducer(self, request, fileForReading)
-
-    def getChild(self, path, request):
-        return NotFound()
-
-    def directoryListing(self):
-        return NotFound()
-
-    def redirect(self, request):
-        return NotFound().render(request)
-
-
-class _Forbidden(Resource):
-    isLeaf = True
-
-    def render(self, request):
-        error(request, 403, "the photo may not be read")
-        return server.NOT_DONE_YET
-
-
-_PhotoFile.forbidden = _Forbidden()
-
-
 class Photos(Resource):
     """
     C{/photos} and C{/photos/NAME}.
@@ -258,11 +178,11 @@ class Photos(Resource):
 
     isLeaf = True
     subpaths = True
-    annotate = None
 
-    def __init__(self, directory, reactor, threadpool=None):
+    def __init__(self, directory, reactor, threadpool=None, annotate=None):
         Resource.__init__(self)
         self.directory = os.path.abspath(directory)
+        self.annotate = annotate
         self._reactor = reactor
         self._threadpool = threadpool
         self._scanning = False
@@ -312,7 +232,7 @@ class Photos(Resource):
         # with Last-Modified) rather than trust a cached copy.
         request.setHeader(b"cache-control", b"no-cache")
         request.setHeader(b"x-content-type-options", b"nosniff")
-        return _PhotoFile(path).render(request)
+        return PhotoFile(path).render(request)
 
     # The listing
 

@@ -50,7 +50,7 @@ from fourcut.stream.sockets import unsent_bytes
 
 __all__ = [
     "ConnectionLimits", "DeadlineChannel", "DescriptorBudget",
-    "LimitedConnection", "connection_of", "limit_requests",
+    "LimitedConnection", "connection_of", "deadline_channel",
     "open_descriptors", "unsent_bytes",
 ]
 
@@ -375,16 +375,14 @@ class DeadlineChannel:
         self.timeoutConnection()
 
 
-def limit_requests(site, header_timeout):
+def deadline_channel(header_timeout):
     """
-    Make C{site}'s channels L{DeadlineChannel}s with C{header_timeout}.
-    Returns C{site}.
+    The channel class of a site whose requests have C{header_timeout}
+    seconds to arrive: a L{DeadlineChannel}.
 
     (twisted.web's default factory wraps each channel in a proxy that could
     switch to HTTP/2 after TLS negotiation; fourcut speaks HTTP/1.1 only,
     so the channel is used directly.)
     """
-    site.protocol = type("DeadlineHTTPChannel",
-                         (DeadlineChannel, http.HTTPChannel),
-                         {"header_timeout": header_timeout})
-    return site
+    return type("DeadlineHTTPChannel", (DeadlineChannel, http.HTTPChannel),
+                {"header_timeout": header_timeout})

@@ -372,7 +372,10 @@ class Page(Resource):
     """
 
     isLeaf = True
-    json_view = None
+
+    def __init__(self, json_view=None):
+        Resource.__init__(self)
+        self.json_view = json_view
 
     def render_GET(self, request):
         if self.json_view is not None and wants_json(request):

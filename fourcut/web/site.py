@@ -3,10 +3,14 @@
 The whole web site in one place: every path fourcut answers on its one
 port, the guards in front of them, and what listens.
 
-L{build} mounts each resource on L{Root} (nothing is mounted or wired
-from anywhere else), puts the access guard and the request body limit
-around the tree (L{fourcut.web.access}), gives every request a deadline
-and wraps the site in the connection limits (L{fourcut.web.limits}).
+L{build} makes every object of the web side in data-flow order, each
+given what it needs when it is made, mounts each resource on L{Root}
+(nothing is mounted or wired from anywhere else), puts the access guard
+around the tree and builds the L{Site} with the request body limit and
+the access log that masks tokens (L{fourcut.web.access}) and the request
+deadline (L{fourcut.web.limits}), and wraps it in the connection limits.
+The web side imports no feature built on it: the booth's resources,
+open paths, strip index and sequence runner are handed to L{build}.
 
 =====================  ===================================================
 Path                   Resource
@@ -27,8 +31,8 @@ C{/metrics}            L{fourcut.web.rest.MetricsView}
 C{/ws}                 L{fourcut.web.ws.WebSocketEndpoint}
 C{/booth} ...          the booth's pages C{/booth} and C{/gallery},
                        C{POST /sequence}, C{/share} and C{/thumbnails}
-                       (L{fourcut.booth.resources}, which
-                       L{fourcut.booth.service.Booth.mount} mounts here)
+                       (L{fourcut.booth.resources}: the C{mounts}
+                       L{fourcut.booth.service.Booth.resources} gives)
 =====================  ===================================================
 
 Every request is a L{fourcut.web.replies.Request}, so every answer, the
@@ -39,30 +43,36 @@ from dataclasses import dataclass
 
 from twisted.web import resource, server
 
+from fourcut.metrics import Metrics, ServiceCollector
+from fourcut.status import CameraSummary, ServiceStatus
+from fourcut.stream.scaled import ScaledStreams
 from fourcut.web import rest
-from fourcut.web.access import AccessPolicy, guard_site
-from fourcut.web.cors import CORSPolicy
+from fourcut.web.access import (AccessPolicy, Guard, limit_bodies,
+                                redacting_log_formatter)
 from fourcut.web.actions import Capture, Command, Reset
+from fourcut.web.cors import CORSPolicy
 from fourcut.web.gallery import Photos
-from fourcut.booth import service as booth_service
-from fourcut.metrics import Metrics
-from fourcut.web.limits import ConnectionLimits, DescriptorBudget, limit_requests
+from fourcut.web.limits import (ConnectionLimits, DescriptorBudget,
+                                deadline_channel)
 from fourcut.web.live import Page, Preview, Snapshot
 from fourcut.web.replies import NotFound, Request, hide_path
-from fourcut.stream.scaled import ScaledStreams
 from fourcut.web.ws import CameraServerFactory, WebSocketEndpoint
 
-__all__ = ["Root", "Web", "build"]
+__all__ = ["Root", "Site", "Web", "build"]
 
 
 class Root(resource.Resource):
     """
     C{/} is the page; the API lives beside it.
+
+    @param children: C{(first path segment, resource)} pairs mounted here.
     """
 
-    def __init__(self, page):
+    def __init__(self, page, children=()):
         resource.Resource.__init__(self)
         self.page = page
+        for name, child in children:
+            self.putChild(name, child)
 
     def getChild(self, name, request):
         if name == b"":
@@ -70,17 +80,36 @@ class Root(resource.Resource):
         return NotFound()
 
 
+class Site(server.Site):
+    """
+    twisted.web's site, given in its constructor everything fourcut's
+    requests and channels read from it.
+
+    @ivar cors: the L{CORSPolicy} every request's headers and C{OPTIONS}
+        answer read (L{fourcut.web.replies.cors_of}).
+    @ivar protocol: the channel class (L{deadline_channel}).
+    """
+
+    displayTracebacks = False
+
+    def __init__(self, resource, cors, protocol, reactor, requestFactory,
+                 logFormatter):
+        server.Site.__init__(self, resource, requestFactory=requestFactory,
+                             logFormatter=logFormatter, reactor=reactor)
+        self.cors = cors
+        self.protocol = protocol
+
+
 @dataclass
 class Web:
     """
     What L{build} made.
 
-    @ivar site: the L{server.Site}, its root the access guard.
+    @ivar site: the L{Site}, its root the access guard.
     @ivar factory: what listens: the site wrapped in the connection limits.
     @ivar access: the L{AccessPolicy}.
     @ivar websocket: the L{CameraServerFactory} behind C{/ws}.
-    @ivar metrics: the L{Metrics} behind C{/metrics}.
-    @ivar booth: the L{fourcut.booth.service.Booth}.
+    @ivar status: the L{ServiceStatus} behind C{/status} and C{/health}.
     @ivar scaled: the L{ScaledStreams}: live view at the sizes asked for,
         shared by C{/preview}, C{/snapshot} and C{/ws}.
     """
@@ -89,94 +118,94 @@ class Web:
     factory: ConnectionLimits
     access: AccessPolicy
     websocket: CameraServerFactory
-    metrics: Metrics
-    booth: object
+    status: ServiceStatus
     scaled: ScaledStreams
 
 
-def build(config, reactor, session, broadcaster, status, trimmer=None):
+def build(config, reactor, session, broadcaster, trimmer=None, mounts=(),
+          open_paths=(), annotate=None, booth=None):
     """
     The web site for C{config} (a L{fourcut.config.Config}) over the camera
-    C{session}, its live view C{broadcaster} and its C{status}.
+    C{session} and its live view C{broadcaster}.
 
     @param trimmer: a L{fourcut.memory.Trimmer} for the WebSocket side.
+    @param mounts: more C{(first path segment, resource)} pairs to serve
+        (the booth's, L{fourcut.booth.service.Booth.resources}).
+    @param open_paths: first path segments of C{mounts} that never need
+        the token (L{fourcut.booth.service.open_paths}).
+    @param annotate: what marks entries of the C{/photos} listing (the
+        booth's strips, L{fourcut.booth.strips.StripIndex.annotate}), or
+        L{None}.
+    @param booth: what runs the WebSocket's C{capture_sequence}
+        (L{fourcut.booth.service.Booth}), or L{None}.
     @return: a L{Web}.
     """
     server_config = config.server
     access = AccessPolicy(config.access.token, config.preview.public,
-                          open_paths=booth_service.open_paths(config))
+                          open_paths=open_paths)
     cors = CORSPolicy(server_config.cors_origins)
     scaled = ScaledStreams(reactor, broadcaster,
                            max_sizes=config.preview.max_sizes)
+    metrics = Metrics(config.paths.photos)
+    camera = CameraSummary(session)
     websocket = CameraServerFactory(
-        session, broadcaster, status, reactor,
+        session, broadcaster, camera, reactor,
         max_clients=server_config.max_ws_clients,
         max_message_bytes=server_config.max_message_bytes,
         commands_per_second=server_config.commands_per_second,
         access=access, auth_timeout=server_config.auth_timeout,
         max_unsent_bytes=server_config.max_unsent_bytes,
         trimmer=trimmer, cors=cors, scaled=scaled,
-        pacing=config.preview.pacing)
-    status.websockets = websocket.client_count
-    status.sizes = scaled.describe
+        pacing=config.preview.pacing, metrics=metrics, booth=booth)
     session.state_listeners.append(websocket.state_changed)
     preview = Preview(broadcaster, session, reactor, scaled,
                       pacing=config.preview.pacing)
-    status.live_clients = lambda: (
-        [stream.figures() for stream in preview.streams]
-        + [client.figures() for client in websocket.clients
-           if client.preview_format is not None])
-    metrics = Metrics(
-        session, broadcaster,
-        transports={"http": preview.frame_counts,
-                    "websocket": websocket.frame_counts},
-        clients={"http": lambda: len(preview.streams),
-                 "websocket": websocket.client_count},
-        directory=config.paths.photos)
-    websocket.metrics = metrics
-    status_view = rest.Status(status)
-    page = Page()
-    page.json_view = status_view
 
-    root = Root(page)
-    root.putChild(b"preview", preview)
-    root.putChild(b"snapshot", Snapshot(broadcaster, session, reactor,
-                                        config.preview.snapshot_timeout,
-                                        scaled))
-    root.putChild(b"capture", Capture(session, metrics))
-    root.putChild(b"reset", Reset(session))
-    root.putChild(b"cmd", Command(session))
-    root.putChild(b"status", status_view)
-    root.putChild(b"health", rest.Health(status,
-                                         detailed=access.authenticated))
-    root.putChild(b"camera", rest.camera_resource(status))
-    photos = Photos(config.paths.photos, reactor)
-    root.putChild(b"photos", photos)
-    root.putChild(b"metrics", rest.MetricsView(metrics, reactor))
-    root.putChild(b"ws", WebSocketEndpoint(websocket))
-    # The booth (its pages /booth and /gallery, POST /sequence, /share and
-    # /thumbnails, strips marked in the /photos listing, and the
-    # WebSocket's capture_sequence).
-    booth = booth_service.make_booth(
-        reactor, config, session, access,
-        scheme="https" if server_config.listen.startswith("ssl:")
-        else "http")
-    booth.mount(root, photos)
-    booth.listen_websocket(websocket)
+    def live_clients():
+        return ([stream.figures() for stream in preview.streams]
+                + [client.figures() for client in websocket.clients
+                   if client.preview_format is not None])
+
+    # What /metrics counts from the transports (it registers itself).
+    ServiceCollector(metrics.registry, session, broadcaster,
+                     transports={"http": preview.frame_counts,
+                                 "websocket": websocket.frame_counts},
+                     clients={"http": lambda: len(preview.streams),
+                              "websocket": websocket.client_count})
+    status = ServiceStatus(session, broadcaster, reactor, camera,
+                           websockets=websocket.client_count,
+                           sizes=scaled.describe, live_clients=live_clients,
+                           stall_timeout=config.preview.stall_timeout)
+    status_view = rest.Status(status)
+
+    root = Root(Page(json_view=status_view), [
+        (b"preview", preview),
+        (b"snapshot", Snapshot(broadcaster, session, reactor,
+                               config.preview.snapshot_timeout, scaled)),
+        (b"capture", Capture(session, metrics)),
+        (b"reset", Reset(session)),
+        (b"cmd", Command(session)),
+        (b"status", status_view),
+        (b"health", rest.Health(status, detailed=access.authenticated)),
+        (b"camera", rest.camera_resource(status)),
+        (b"photos", Photos(config.paths.photos, reactor,
+                           annotate=annotate)),
+        (b"metrics", rest.MetricsView(metrics, reactor)),
+        (b"ws", WebSocketEndpoint(websocket)),
+    ] + list(mounts))
     # Error answers never show where the photos are kept.
     hide_path(config.paths.photos)
 
-    site = server.Site(root, requestFactory=Request)
-    site.displayTracebacks = False
-    # Read by every request (the CORS headers) and by OPTIONS.
-    site.cors = cors
-    # The API takes no request bodies: the WebSocket message limit bounds
-    # them too.
-    guard_site(site, access, max_body=server_config.max_message_bytes)
-    limit_requests(site, server_config.header_timeout)
+    site = Site(
+        Guard(root, access), cors,
+        deadline_channel(server_config.header_timeout), reactor,
+        # The API takes no request bodies: the WebSocket message limit
+        # bounds them too.
+        requestFactory=limit_bodies(Request, server_config.max_message_bytes),
+        logFormatter=redacting_log_formatter(access))
     limits = ConnectionLimits(
         site, reactor, max_unauthenticated=server_config.max_unauthenticated,
         max_per_address=server_config.max_unauthenticated_per_address,
         budget=DescriptorBudget(server_config.fd_reserve))
     return Web(site=site, factory=limits, access=access, websocket=websocket,
-               metrics=metrics, booth=booth, scaled=scaled)
+               status=status, scaled=scaled)

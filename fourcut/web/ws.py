@@ -942,17 +942,17 @@ class CameraServerFactory(WebSocketServerFactory):
     """
 
     protocol = CameraServerProtocol
-    booth = None
 
     def __init__(self, session, broadcaster, status, clock,
                  max_clients=100, max_message_bytes=65536,
                  commands_per_second=20.0, access=None,
                  auth_timeout=AUTH_TIMEOUT,
                  max_unsent_bytes=MAX_UNSENT_BYTES, trimmer=None,
-                 cors=None, scaled=None, pacing=True):
-        #: A L{fourcut.metrics.Metrics} that times captures, or L{None}
-        #: (L{fourcut.web.site.build} sets it once it is made).
-        self.metrics = None
+                 cors=None, scaled=None, pacing=True, metrics=None,
+                 booth=None):
+        #: A L{fourcut.metrics.Metrics} that times captures, or L{None}.
+        self.metrics = metrics
+        self.booth = booth
         WebSocketServerFactory.__init__(self, server="fourcut")
         self.access = access if access is not None else AccessPolicy()
         self.cors = cors if cors is not None else CORSPolicy()

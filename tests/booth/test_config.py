@@ -9,11 +9,10 @@ import yaml
 from PIL import Image
 from twisted.trial.unittest import SynchronousTestCase
 
-from fourcut.booth.layout import parse_layout
-from fourcut.booth.service import check_booth, open_paths, strip_style
-from fourcut.booth.strip import template
-from fourcut.config import (BoothConfig, ConfigError, config_to_dict,
-                            parse_config)
+from fourcut.booth.service import check_booth, open_paths
+from fourcut.booth.strip import strip_style, template
+from fourcut.config import (BoothConfig, ConfigError, parse_config,
+                            parse_layout)
 from fourcut.tap import Options, OptionsError
 
 
@@ -36,12 +35,6 @@ class SchemaTests(SynchronousTestCase):
         self.assertEqual(booth.frames, (("1x4", "/x/strip.png"),))
         self.assertEqual(booth.public_url, "http://192.168.4.1:8080")
         self.assertEqual(strip_style(booth).background, (0xaa, 0xbb, 0xcc))
-
-    def test_round_trip(self):
-        config = parse_config({"booth": {"frames": {"2x2": "/a.png"}}})
-        data = config_to_dict(config)
-        self.assertEqual(data["booth"]["frames"], {"2x2": "/a.png"})
-        self.assertEqual(parse_config(data), config)
 
     def test_refused(self):
         for values, text in [

@@ -12,9 +12,9 @@ from PIL import Image
 from twisted.internet import task
 from twisted.logger import Logger
 
-from fourcut.booth.layout import parse_layout
 from fourcut.booth.sequence import SequenceRequest
 from fourcut.booth.strip import StripStyle
+from fourcut.config import parse_layout
 
 from tests.support import jpeg_size
 from tests.integration.test_booth_ws import BOOTH, BoothTestMixin, TimedClient

@@ -6,12 +6,12 @@ a L{Clock}, with a camera and a strip maker the tests drive.
 from twisted.internet import defer, task
 from twisted.trial.unittest import SynchronousTestCase
 
-from fourcut.booth.layout import parse_layout
 from fourcut.booth.sequence import (SequenceDefaults, SequenceError,
                                     SequenceRequest, SequenceRunner,
                                     parse_request)
 from fourcut.camera.gphoto2 import CameraError
 from fourcut.camera.settings import SettingError
+from fourcut.config import parse_layout
 
 
 class FakeCamera:
@@ -78,7 +78,7 @@ class TimingTests(SynchronousTestCase):
         self.runner = SequenceRunner(self.clock, self.camera.capture,
                                      make_strip, new_id=lambda: "seq1")
         self.recorder = Recorder(self.clock)
-        self.runner.listeners.append(self.recorder)
+        self.runner.subscribe(self.recorder)
 
     def run_all(self, step=0.125, limit=100.0):
         for _ in range(int(limit / step)):
@@ -142,7 +142,12 @@ class TimingTests(SynchronousTestCase):
         def slow(event, origin):
             if event["type"] == "countdown":
                 self.clock.advance(0.2)
-        self.runner.listeners.insert(0, slow)
+        # The slow screen is told first: the recorder sees the time it
+        # took.
+        self.runner = SequenceRunner(self.clock, self.camera.capture,
+                                     make_strip, new_id=lambda: "seq1")
+        self.runner.subscribe(slow)
+        self.runner.subscribe(self.recorder)
         self.runner.run(request(count=1, layout="1x1", countdown=3))
         self.run_all(0.01, 5)
         times = [when for when, _ in self.recorder.of("countdown")]
@@ -259,7 +264,7 @@ class TimingTests(SynchronousTestCase):
     def test_listener_error_does_not_stop_the_sequence(self):
         def broken(event, origin):
             raise ZeroDivisionError()
-        self.runner.listeners.insert(0, broken)
+        self.runner.subscribe(broken)
         d = self.runner.run(request(count=1, layout="1x1", countdown=1))
         self.run_all(0.1, 3)
         self.successResultOf(d)
@@ -273,7 +278,7 @@ class ThumbnailTests(SynchronousTestCase):
         runner = SequenceRunner(clock, camera.capture, make_strip,
                                 thumbnail=lambda jpeg: defer.succeed(b"small"))
         recorder = Recorder(clock)
-        runner.listeners.append(recorder)
+        runner.subscribe(recorder)
         runner.run(request(count=1, layout="1x1", countdown=0))
         clock.advance(0)
         clock.advance(0)

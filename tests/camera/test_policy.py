@@ -1,12 +1,12 @@
 """
 Widgets that run camera operations are never changed, whatever the route
-and however the name is spelled (L{fourcut.camera.policy}); a photo on the
+and however the name is spelled (L{fourcut.policy}); a photo on the
 card survives every attempt.
 """
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from fourcut.camera import policy
+from fourcut import policy
 from fourcut.camera.commands import parse_cmd_args, setting_change
 
 from tests.integration.test_ws import PTPIPWebSocketTestCase

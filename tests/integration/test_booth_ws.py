@@ -15,8 +15,8 @@ from PIL import Image, ImageChops
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from fourcut.booth.layout import parse_layout
 from fourcut.booth.strip import fit, read_metadata
+from fourcut.config import parse_layout
 
 from tests.integration.test_ws import WebSocketTestCase
 from tests.support.wsclient import connect

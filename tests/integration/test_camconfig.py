@@ -713,7 +713,7 @@ class EOSCameraSettingsTests(SettingsTestCase):
     async def test_policy(self):
         """
         The operations libgphoto2 shows as settings are refused by what
-        they are (see L{fourcut.camera.policy}).
+        they are (see L{fourcut.policy}).
         """
         for section, option, value in [("actions", "viewfinder", 1),
                                        ("actions", "eosremoterelease",

@@ -8,7 +8,8 @@ import json
 
 import treq
 
-from fourcut.web.cors import CORSPolicy, normalise_origin, same_origin
+from fourcut.config import normalise_origin
+from fourcut.web.cors import CORSPolicy, same_origin
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.integration.test_access import TOKEN, bearer

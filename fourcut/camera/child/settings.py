@@ -42,7 +42,7 @@ even inside a libgphoto2 call, with C{{"ok": false, "camera": "error",
 C{reason} is one of C{unknown-section}, C{unknown-option}, C{unknown-name}
 (apply, resolve), C{not-allowed} (a widget that fourcut never changes, because
 it runs a camera operation rather than holding a setting: see
-L{fourcut.camera.policy}), C{read-only}, C{bad-value} (wrong type, out of range, off step, not
+L{fourcut.policy}), C{read-only}, C{bad-value} (wrong type, out of range, off step, not
 a choice) and C{camera-refused} (the camera answered the set with an error
 such as InvalidDevicePropValue, which libgphoto2 reports as C{[-2] Bad
 parameters}). Without C{camera}, the camera is fine and the request was
@@ -109,7 +109,7 @@ import threading
 import time
 import traceback
 
-from fourcut.camera import policy
+from fourcut import policy
 
 #: gphoto2 result codes (as in gphoto2-result.h and gphoto2-port-result.h;
 #: python-gphoto2 has the same numbers as gp.GP_ERROR_*).
@@ -642,7 +642,7 @@ class Session:
 
     def write_refusal(self, tree, widget):
         """
-        Why C{widget} may not be changed (L{fourcut.camera.policy}), or
+        Why C{widget} may not be changed (L{fourcut.policy}), or
         L{None}.
         """
         section = self.section_of(tree, widget)

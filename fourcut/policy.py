@@ -27,6 +27,10 @@ get the same answer):
 
 Reading is always allowed: no getter in libgphoto2 sends an operation that
 changes the camera.
+
+The rule is pure and imports nothing of fourcut, so that both sides use
+the one copy: the config's schema (L{fourcut.config}) refuses such a name
+at start-up, the camera session and its worker refuse it at the camera.
 """
 
 __all__ = [
