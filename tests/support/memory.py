@@ -492,7 +492,9 @@ class MemorySite:
         client = RawConnection()
         self._connect(client, host)
         if data:
-            self.send(client, data)
+            client.transport.write(data)
+        # The connection may have closed others (the connection limits).
+        self.flush()
         return client
 
     def send(self, client, data):
