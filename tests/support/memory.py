@@ -31,6 +31,10 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
 from twisted.test import iosim
 from twisted.web.client import Agent
+from twisted.web.http import parse_qs
+from twisted.web.resource import getChildForRequest
+from twisted.web.server import NOT_DONE_YET
+from twisted.web.test.requesthelper import DummyRequest
 from twisted.web.iweb import IAgentEndpointFactory
 from zope.interface import implementer
 
@@ -484,6 +488,38 @@ class MemorySite:
     def json(self, response):
         import json
         return json.loads(self.content(response))
+
+    def render(self, method, path, headers=None):
+        """
+        C{method} C{path} (already split into its decoded segments, as
+        twisted.web would) rendered as a C{DummyRequest} through the
+        site's resource tree, the guard included, without a connection:
+        for answers made by a pull producer (a photo served by
+        C{twisted.web.static}), which a connection would drive from the
+        global reactor's cooperator.
+
+        @param path: the segments (L{bytes}), then the query, if any.
+        @return: the L{DummyRequest}: C{responseCode}, C{responseHeaders},
+            C{written} (a list of L{bytes}).
+        """
+        if isinstance(path, str):
+            path = path.encode("utf-8")
+        target, _, query = path.partition(b"?")
+        request = DummyRequest(target.split(b"/")[1:])
+        request.method = method.encode("ascii")
+        request.uri = path
+        request.path = target
+        # No connection: no connection limits.
+        request.channel = None
+        request.args = parse_qs(query, 1) if query else {}
+        for name, values in (headers or {}).items():
+            request.requestHeaders.setRawHeaders(name, values)
+        resource = getChildForRequest(self.web.site.resource, request)
+        result = resource.render(request)
+        if result is not NOT_DONE_YET:
+            request.write(result)
+            request.finish()
+        return request
 
     def raw(self, data=b"", host=None):
         """
