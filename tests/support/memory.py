@@ -19,6 +19,7 @@ changes.
 """
 
 import io
+import json
 import os
 
 import treq
@@ -486,7 +487,9 @@ class MemorySite:
         return self.testcase.successResultOf(d)
 
     def json(self, response):
-        import json
+        """
+        The body of C{response}, parsed as JSON.
+        """
         return json.loads(self.content(response))
 
     def render(self, method, path, headers=None):
