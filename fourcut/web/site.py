@@ -175,7 +175,8 @@ def build(config, reactor, session, broadcaster, trimmer=None, mounts=(),
     status = ServiceStatus(session, broadcaster, reactor, camera,
                            websockets=websocket.client_count,
                            sizes=scaled.describe, live_clients=live_clients,
-                           stall_timeout=config.preview.stall_timeout)
+                           stall_timeout=config.preview.stall_timeout,
+                           wall_clock=reactor.seconds)
     status_view = rest.Status(status)
 
     root = Root(Page(json_view=status_view), [

@@ -1,7 +1,8 @@
 """
-Access control (the shared token over HTTP and WebSocket), request limits
-and TLS, over a real listening fourcut with the virtual Canon EOS 700D on
-USB behind it, as a booth runs it.
+Access control over the WebSocket, and TLS, over a real listening fourcut
+with the virtual Canon EOS 700D on USB behind it, as a booth runs it. What
+the guard decides for HTTP requests, and the request limits, are tested in
+memory (L{tests.web.test_access}, L{tests.web.test_limits}).
 """
 
 import datetime
@@ -15,47 +16,14 @@ from twisted.internet.ssl import Certificate, optionsForClientTLS
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.web.client import Agent, BrowserLikePolicyForHTTPS
 
-from fourcut.web.access import LINGER
 from fourcut.virtualcam import eospack as eos
 
 from tests.support import EOS_USB, ISO_100, jpeg_size
-from tests.support.service import ServiceTestCase, parse_multipart, sleep
+from tests.support.service import ServiceTestCase, sleep
 from tests.support.wsclient import connect
 
 TOKEN = "booth-secret-0123456789abcdef"
 WRONG = "guessed-0123456789abcdef-wrong"
-
-#: Requests that need the token, as (method, path).
-PROTECTED = [
-    ("GET", "/capture"),
-    ("GET", "/reset"),
-    ("GET", "/cmd?arg=--version"),
-    ("POST", "/camera/restart"),
-    ("GET", "/camera/info"),
-    ("GET", "/photos"),
-    ("GET", "/photos/guest.jpg"),
-    ("GET", "/status"),
-    # No such path: fail closed, 401 rather than 404.
-    ("GET", "/nosuch"),
-    # The segment the resource tree sees, decoded, and below a leaf.
-    ("GET", "/%63apture"),
-    ("GET", "/capture/x"),
-    ("HEAD", "/capture"),
-    ("DELETE", "/status"),
-    # The token in the query counts only for live view.
-    ("GET", "/capture?token=" + TOKEN),
-]
-
-#: Protected requests with the token, and their answers.
-WITH_TOKEN = [
-    ("GET", "/status", 200),
-    ("GET", "/camera/info", 200),
-    ("GET", "/cmd?arg=--version", 200),
-    ("GET", "/photos", 200),
-    ("GET", "/capture", 200),
-    ("POST", "/camera/restart", 200),
-    ("GET", "/reset", 200),
-]
 
 PROTECTED_TYPES = [
     {"type": "capture_photo"},
@@ -120,171 +88,19 @@ class AccessTestCase(ServiceTestCase):
         return client
 
 
-class ProtectedHTTPTests(AccessTestCase):
-    async def test_without_token(self):
-        for method, path in PROTECTED:
-            response = await self.request(method, path)
-            await self.assertRefused(response, what=(method, path))
-        # Another scheme is no token either.
-        response = await self.request(
-            "GET", "/capture", headers={"Authorization": ["Basic Zm86YmFy"]})
-        await self.assertRefused(response)
-        self.assertNothingHappened()
-
-    async def test_wrong_token(self):
-        for method, path in PROTECTED:
-            response = await self.request(method, path, token=WRONG)
-            await self.assertRefused(response, wrong=True,
-                                     what=(method, path))
-        # A prefix of the right token, or the right one with more after it.
-        for token in (TOKEN[:-1], TOKEN + "x"):
-            response = await self.request("GET", "/status", token=token)
-            await self.assertRefused(response, wrong=True)
-        self.assertNothingHappened()
-
-    async def test_right_token(self):
-        for method, path, code in WITH_TOKEN:
-            response = await self.request(method, path, token=TOKEN)
-            self.assertEqual(response.code, code, (method, path))
-            await response.content()
-        self.assertEqual(self.session.captures, 1)
-        self.assertEqual(len(os.listdir(self.photos)), 1)
-        # The scheme is case-insensitive, as HTTP says.
-        response = await self.request(
-            "GET", "/status", headers={"Authorization": ["bearer " + TOKEN]})
-        self.assertEqual(response.code, 200)
-        self.assertEqual(json.loads(await response.content())["service"],
-                         "fourcut")
-
-    async def test_right_token_still_404_and_405(self):
-        for method, path, code in [("GET", "/nosuch", 404),
-                                   ("GET", "/camera/nosuch", 404),
-                                   ("GET", "/camera/restart", 405),
-                                   ("POST", "/capture", 405)]:
-            response = await self.request(method, path, token=TOKEN)
-            self.assertEqual(response.code, code, (method, path))
-            await response.content()
-
-    async def test_status_as_page_needs_token(self):
-        """
-        C{GET /} asked for JSON is C{/status}: protected, though the page
-        itself is public.
-        """
-        json_accept = {"Accept": ["application/json"]}
-        response = await self.request("GET", "/", headers=json_accept)
-        await self.assertRefused(response)
-        response = await self.request("GET", "/", headers=json_accept,
-                                      token=TOKEN)
-        self.assertEqual(response.code, 200)
-        self.assertEqual(json.loads(await response.content())["service"],
-                         "fourcut")
-        response = await self.request("GET", "/")
-        self.assertEqual(response.code, 200)
-        self.assertIn(b'<img src="/preview"', await response.content())
-
-
-class PublicPreviewTests(AccessTestCase):
-    async def test_preview_without_token(self):
-        await self.preview(1.0)
-        response = await self.request("GET", "/snapshot")
-        self.assertEqual(response.code, 200)
-        self.assertEqual(jpeg_size(await response.content()), (960, 640))
-
-    async def test_wrong_token_refused_even_where_none_is_needed(self):
-        for path in ("/preview?token=" + WRONG, "/snapshot?token=" + WRONG,
-                     "/health?token=ignored-here"):
-            response = await self.request("GET", path)
-            if "health" in path:
-                # Only live view reads the query.
-                self.assertEqual(response.code, 200)
-                await response.content()
-            else:
-                await self.assertRefused(response, wrong=True, what=path)
-        for path in ("/preview", "/snapshot", "/health", "/"):
-            response = await self.request("GET", path, token=WRONG)
-            await self.assertRefused(response, wrong=True, what=path)
-
-    async def test_health_public_without_details(self):
-        response = await self.request("GET", "/health")
-        self.assertEqual(response.code, 200)
-        self.assertEqual(json.loads(await response.content()),
-                         {"status": "ok", "state": "idle"})
-        self.camera.unplug()
-        self.service.status.probe_interval = 0
-        response = await self.request("GET", "/health")
-        self.assertEqual(response.code, 503)
-        health = json.loads(await response.content())
-        self.assertEqual(set(health), {"status", "state"})
-        self.assertEqual(health["status"], "unhealthy")
-        response = await self.request("GET", "/health", token=TOKEN)
-        self.assertEqual(response.code, 503)
-        health = json.loads(await response.content())
-        self.assertIn("Could not detect any camera", health["reason"])
-
-
-class ProtectedPreviewTests(AccessTestCase):
+class TokenLogTests(AccessTestCase):
     config = {"access": {"token": TOKEN}, "preview": {"public": False}}
-
-    async def test_without_token(self):
-        for path in ("/preview?timeout=1", "/snapshot", "/",
-                     # The query token is for GET /preview and /snapshot.
-                     "/?token=" + TOKEN):
-            response = await self.request("GET", path)
-            await self.assertRefused(response, what=path)
-        response = await self.request("POST", "/snapshot?token=" + TOKEN)
-        await self.assertRefused(response)
-        response = await self.request("GET", "/preview?token=" + WRONG)
-        await self.assertRefused(response, wrong=True)
-        self.assertEqual(self.broadcaster.demand, 0)
-        self.assertEqual(self.session.children, {})
-
-    async def test_token_in_query(self):
-        response = await self.request(
-            "GET", "/preview?timeout=1&token=" + TOKEN)
-        self.assertEqual(response.code, 200)
-        parts, closed = parse_multipart(await response.content())
-        self.assertTrue(closed)
-        self.assertGreater(len(parts), 5)
-        self.assertEqual(jpeg_size(parts[-1][1]), (960, 640))
-        # Decoded as twisted.web decodes the other parameters.
-        for query in ("token=" + TOKEN, "%74oken=" + TOKEN):
-            response = await self.request("GET", "/snapshot?" + query)
-            self.assertEqual(response.code, 200, query)
-            self.assertEqual(jpeg_size(await response.content()), (960, 640))
-
-    async def test_token_in_header(self):
-        response = await self.request("GET", "/preview?timeout=1",
-                                      token=TOKEN)
-        self.assertEqual(response.code, 200)
-        parts, closed = parse_multipart(await response.content())
-        self.assertGreater(len(parts), 5)
-        response = await self.request("GET", "/", token=TOKEN)
-        self.assertEqual(response.code, 200)
-        await response.content()
-
-    async def test_health_stays_public(self):
-        response = await self.request("GET", "/health")
-        self.assertEqual(response.code, 200)
-        self.assertEqual(json.loads(await response.content())["status"],
-                         "ok")
 
     async def test_token_never_logged(self):
         """
-        Failed attempts are logged with the peer and the path, and nothing
-        logged (the access log included) holds the token or a value tried.
+        A WebSocket's wrong token (in the URL or in an C{auth} message) is
+        logged as refused, and nothing logged holds it. (The HTTP side:
+        L{tests.web.test_access.ProtectedPreviewTests.
+        test_token_never_logged}.)
         """
         events = []
         globalLogPublisher.addObserver(events.append)
         self.addCleanup(globalLogPublisher.removeObserver, events.append)
-        for path, token, code in [
-                ("/capture", WRONG, 401),
-                ("/status", TOKEN + "x", 401),
-                ("/preview?token=" + WRONG, None, 401),
-                ("/snapshot?token=" + TOKEN, None, 200),
-                ("/snapshot?a=1&%74oken=" + TOKEN + ";b=2", None, 200)]:
-            response = await self.request("GET", path, token=token)
-            self.assertEqual(response.code, code, path)
-            await response.content()
         with self.assertRaises(ConnectionError):
             await connect(self, self.port, "/ws?token=" + WRONG)
         client = await self.ws()
@@ -293,16 +109,12 @@ class ProtectedPreviewTests(AccessTestCase):
         await sleep(0.1)
         texts = [formatEvent(event) or "" for event in events]
         everything = texts + [repr(event) for event in events]
-        for secret in (TOKEN, WRONG, TOKEN + "x", TOKEN[:12], WRONG[:12]):
+        for secret in (TOKEN, WRONG, TOKEN[:12], WRONG[:12]):
             leaks = [text for text in everything if secret in text]
             self.assertEqual(leaks, [], secret)
-        # Not vacuous: the refusals and the access log were seen.
-        self.assertTrue([t for t in texts if "/capture" in t
-                         and "127.0.0.1" in t and "wrong token" in t])
+        # Not vacuous: the refusals were seen.
         self.assertTrue([t for t in texts if "WebSocket" in t
                          and "wrong token" in t])
-        self.assertEqual(len([t for t in texts if "GET /snapshot?" in t
-                              and "oken=***" in t]), 2)
 
 
 class WebSocketPublicPreviewTests(AccessTestCase):
@@ -451,9 +263,9 @@ class NoTokenTests(AccessTestCase):
     config = None
 
     async def test_everything_open(self):
-        response = await self.request("GET", "/status", token=WRONG)
-        self.assertEqual(response.code, 200)
-        await response.content()
+        """
+        (Over HTTP: L{tests.web.test_access.NoTokenTests}.)
+        """
         client = await self.ws("/ws?token=anything", count=2)
         connected = client.messages[0]
         self.assertFalse(connected["auth_required"])
@@ -495,134 +307,6 @@ class RawHTTP(protocol.Protocol):
         if len(body) < length:
             return None
         return lines[0], headers, body[:length]
-
-
-class LimitTests(AccessTestCase):
-    config = {"server": {"max_message_bytes": 2048}}
-
-    async def raw(self, data=b""):
-        client = RawHTTP()
-        await protocol.ClientCreator(reactor, lambda: client).connectTCP(
-            "127.0.0.1", self.port)
-        self.addCleanup(lambda: client.transport.abortConnection()
-                        if client.transport.connected else None)
-        if data:
-            client.transport.write(data)
-        return client
-
-    async def response(self, client, timeout=10.0):
-        for _ in range(int(timeout / 0.05)):
-            answer = client.response()
-            if answer is not None:
-                return answer
-            await sleep(0.05)
-        self.fail("no response: %r" % (client.data[:200],))
-
-    async def assertTooLarge(self, client):
-        status, headers, body = await self.response(client)
-        self.assertEqual(status, b"HTTP/1.1 413 Request Entity Too Large")
-        self.assertEqual(headers[b"connection"], b"close")
-        self.assertIn(b"the limit is 2048 bytes", body)
-        # One answer, nothing after it.
-        self.assertTrue(client.data.endswith(body))
-        # The server closes the connection after its linger.
-        await client.lost.addTimeout(LINGER + 3, reactor)
-        await sleep(0.3)
-        self.assertNothingHappened()
-        self.assertEqual(self.session.children, {})
-
-    async def test_content_length_over_limit(self):
-        client = await self.raw(b"GET /capture HTTP/1.1\r\nHost: x\r\n"
-                                b"Content-Length: 1000000000\r\n\r\n")
-        await self.assertTooLarge(client)
-
-    async def test_content_length_over_limit_with_body(self):
-        """
-        The whole body arrives with the headers: the request is still
-        never processed.
-        """
-        client = await self.raw(b"GET /capture HTTP/1.1\r\nHost: x\r\n"
-                                b"Content-Length: 3000\r\n\r\n" + b"x" * 3000)
-        await self.assertTooLarge(client)
-
-    async def test_expect_continue(self):
-        client = await self.raw(b"GET /capture HTTP/1.1\r\nHost: x\r\n"
-                                b"Expect: 100-continue\r\n"
-                                b"Content-Length: 1000000\r\n\r\n")
-        await self.assertTooLarge(client)
-        self.assertTrue(client.data.startswith(b"HTTP/1.1 413"))
-
-    async def test_chunked_over_limit(self):
-        chunk = b"3e8\r\n" + b"x" * 1000 + b"\r\n"
-        client = await self.raw(b"GET /capture HTTP/1.1\r\nHost: x\r\n"
-                                b"Transfer-Encoding: chunked\r\n\r\n"
-                                + chunk * 3 + b"0\r\n\r\n")
-        await self.assertTooLarge(client)
-
-    async def test_chunked_over_limit_slowly(self):
-        """
-        A chunked body is refused when its total passes the limit, before
-        it ends; what the client sends after that is dropped.
-        """
-        chunk = b"3e8\r\n" + b"x" * 1000 + b"\r\n"
-        client = await self.raw(b"GET /capture HTTP/1.1\r\nHost: x\r\n"
-                                b"Transfer-Encoding: chunked\r\n\r\n")
-        for _ in range(3):
-            await sleep(0.05)
-            client.transport.write(chunk)
-        await self.response(client)
-        for _ in range(5):
-            client.transport.write(chunk * 50)
-            await sleep(0.05)
-        client.transport.write(b"0\r\n\r\n")
-        await self.assertTooLarge(client)
-
-    async def test_small_bodies_accepted(self):
-        client = await self.raw(b"POST /camera/restart HTTP/1.1\r\nHost: x\r\n"
-                                b"Content-Length: 2048\r\n\r\n" + b"x" * 2048)
-        status, headers, body = await self.response(client)
-        self.assertEqual(status, b"HTTP/1.1 200 OK")
-        self.assertIn(b"restarted", body)
-        client = await self.raw(b"GET /cmd?arg=--version HTTP/1.1\r\n"
-                                b"Host: x\r\nTransfer-Encoding: chunked\r\n"
-                                b"\r\n3e8\r\n" + b"x" * 1000 + b"\r\n0\r\n\r\n")
-        status, headers, body = await self.response(client)
-        self.assertEqual(status, b"HTTP/1.1 200 OK")
-        self.assertIn(b"gphoto2", body)
-
-    async def test_404_and_405(self):
-        for method, path, code in [("GET", "/nosuch", 404),
-                                   ("GET", "/camera/nosuch", 404),
-                                   ("GET", "/camera/restart", 405),
-                                   ("POST", "/capture", 405),
-                                   ("POST", "/status", 405),
-                                   ("PUT", "/preview", 405),
-                                   ("DELETE", "/capture", 405),
-                                   ("PATCH", "/camera/info", 405)]:
-            response = await self.request(method, path)
-            self.assertEqual(response.code, code, (method, path))
-            await response.content()
-        response = await self.request("GET", "/camera/restart")
-        [allow] = response.headers.getRawHeaders("allow")
-        self.assertIn("POST", allow)
-        self.assertNotIn("GET", allow)
-        await response.content()
-        self.assertNothingHappened()
-
-    async def test_oversized_headers(self):
-        """
-        twisted.web's own limits: 16 KiB of request line and headers (a
-        400), 16 KiB for one line (the connection is closed).
-        """
-        headers = b"".join(b"X-%d: %s\r\n" % (n, b"a" * 2000)
-                           for n in range(9))
-        client = await self.raw(b"GET /status HTTP/1.1\r\nHost: x\r\n"
-                                + headers + b"\r\n")
-        self.assertEqual(await client.lost.addTimeout(5, reactor),
-                         b"HTTP/1.1 400 Bad Request\r\n\r\n")
-        client = await self.raw(b"GET /status HTTP/1.1\r\nX: "
-                                + b"a" * 20000 + b"\r\n\r\n")
-        self.assertEqual(await client.lost.addTimeout(5, reactor), b"")
 
 
 def make_certificate(directory):

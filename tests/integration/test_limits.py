@@ -1,14 +1,14 @@
 """
-Connection limits (L{fourcut.web.limits}) over a real listening fourcut with its
-virtual camera: the whole-request deadline, and the bounds that keep
-unauthenticated connections few and short-lived while the front-end with
-the token always gets in.
+Connection limits (L{fourcut.web.limits}) over a real listening fourcut
+with its virtual camera: the bounds that keep unauthenticated WebSocket
+clients few and short-lived while the front-end with the token always gets
+in. The HTTP side (the whole-request deadline, unauthenticated
+connections, the descriptor budget) is tested in memory
+(L{tests.web.test_limits}); L{Dripper} and L{LimitTestCase} serve the soak
+test.
 """
 
 from twisted.internet import defer, protocol, reactor
-from twisted.trial.unittest import SynchronousTestCase
-
-from fourcut.web.limits import DescriptorBudget, open_descriptors, unsent_bytes
 
 from tests.integration.test_access import TOKEN, AccessTestCase, RawHTTP
 from tests.support.service import sleep
@@ -63,62 +63,6 @@ class LimitTestCase(AccessTestCase):
     @property
     def limits(self):
         return self.service.limits
-
-
-class HeaderDeadlineTests(LimitTestCase):
-    config = {"server": {"header_timeout": 1.0}}
-
-    async def test_drip_fed_headers(self):
-        """
-        One header line every 0.4 s would keep the connection for ever (the
-        idle timeout restarts with each): the whole request must arrive
-        within header_timeout, or it is answered 408 and closed.
-        """
-        client = await self.raw(Dripper())
-        data = await self.closed_within(client, 6)
-        self.assertTrue(data.startswith(b"HTTP/1.1 408 "), data[:100])
-        self.assertIn(b"did not arrive in time", data)
-        self.assertGreater(client.sent, 0)
-        # Others are served meanwhile and after.
-        response = await self.request("GET", "/health")
-        self.assertEqual(response.code, 200)
-        await response.content()
-
-    async def test_silent_connection(self):
-        """
-        A connection that never sends a byte is closed by the same deadline
-        (not by the idle timeout, a minute later).
-        """
-        client = await self.raw()
-        data = await self.closed_within(client, 6)
-        self.assertTrue(data.startswith(b"HTTP/1.1 408 "), data[:100])
-
-    async def test_second_request_drip_fed(self):
-        """
-        On a kept-alive connection, the deadline counts from the next
-        request's first byte; a whole request that comes in time is
-        served.
-        """
-        client = await self.raw(
-            data=b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-        for _ in range(50):
-            if client.response() is not None:
-                break
-            await sleep(0.05)
-        status, headers, body = client.response()
-        self.assertEqual(status, b"HTTP/1.1 200 OK")
-        client.data = b""
-        # Idle between requests: twisted.web's idle timeout, not this one.
-        await sleep(1.5)
-        self.assertTrue(client.transport.connected)
-        client.transport.write(b"GET /health HTTP/1.1\r\n")
-        for n in range(10):
-            await sleep(0.3)
-            if not client.transport.connected:
-                break
-            client.transport.write(b"X-%d: y\r\n" % n)
-        data = await self.closed_within(client, 5)
-        self.assertTrue(data.startswith(b"HTTP/1.1 408 "), data[:100])
 
 
 class UnauthenticatedWebSocketTests(LimitTestCase):
@@ -188,86 +132,3 @@ class UnauthenticatedWebSocketTests(LimitTestCase):
         self.assertEqual(len(self.limits.unauthenticated), 0)
         await sleep(2)
         self.assertTrue(client.transport.connected)
-
-
-class UnauthenticatedHTTPTests(LimitTestCase):
-    config = {"access": {"token": TOKEN},
-              "server": {"max_unauthenticated": 6,
-                         "max_unauthenticated_per_address": 4,
-                         "header_timeout": 10.0}}
-
-    async def test_silent_connections_make_room(self):
-        """
-        Connections that send nothing are few: over the bound, a burst of
-        newcomers is let in on probation, and once those are idle each new
-        connection closes the oldest idle one, so their number does not
-        grow; the front-end's requests, on new connections, are served
-        throughout.
-        """
-        first = [await self.raw() for _ in range(8)]
-        self.assertEqual(len(self.limits.unauthenticated), 8)
-        await sleep(1.1)
-        second = [await self.raw() for _ in range(8)]
-        self.assertEqual(len(self.limits.unauthenticated), 8)
-        self.assertEqual(self.limits.evicted, 8)
-        for client in first:
-            await self.closed_within(client, 2)
-        for n in range(5):
-            response = await self.request("GET", "/status", token=TOKEN)
-            self.assertEqual(response.code, 200, n)
-            await response.content()
-        self.assertEqual(len(self.limits.unauthenticated), 8)
-        self.assertTrue(all(c.transport.connected for c in second))
-
-    async def test_anonymous_on_probation_refused(self):
-        """
-        Over the bound with nothing idle to close (a burst), a newcomer must
-        prove the token on its first request: without it, a 503 and the
-        connection closed; with it, served.
-        """
-        clients = [await self.raw() for _ in range(4)]
-        client = await self.raw(
-            data=b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-        data = await self.closed_within(client, 5)
-        self.assertTrue(data.startswith(b"HTTP/1.1 503 "), data[:100])
-        self.assertIn(b"too many connections without the token", data)
-        client = await self.raw(data=b"GET /status HTTP/1.1\r\nHost: x\r\n"
-                                b"Authorization: Bearer " + TOKEN.encode()
-                                + b"\r\n\r\n")
-        for _ in range(100):
-            if client.response() is not None:
-                break
-            await sleep(0.05)
-        status, headers, body = client.response()
-        self.assertEqual(status, b"HTTP/1.1 200 OK")
-        self.assertEqual(len(clients), 4)
-
-
-class DescriptorBudgetTests(SynchronousTestCase):
-    def test_counts_this_process(self):
-        before = open_descriptors()
-        import os
-        r, w = os.pipe()
-        try:
-            self.assertEqual(open_descriptors(), before + 2)
-        finally:
-            os.close(r)
-            os.close(w)
-
-    def test_short(self):
-        budget = DescriptorBudget(10, count=lambda: 95, limit=lambda: 100)
-        self.assertEqual(budget.free(), 5)
-        self.assertTrue(budget.short())
-        self.assertFalse(DescriptorBudget(5, count=lambda: 95,
-                                          limit=lambda: 100).short())
-        self.assertFalse(DescriptorBudget(0, count=lambda: 100,
-                                          limit=lambda: 100).short())
-
-    def test_none_left_to_count_with(self):
-        def count():
-            raise OSError(24, "Too many open files")
-        self.assertTrue(DescriptorBudget(1, count=count,
-                                         limit=lambda: 100).short())
-
-    def test_unsent_bytes_of_a_plain_object(self):
-        self.assertEqual(unsent_bytes(object()), 0)

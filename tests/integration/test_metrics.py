@@ -2,10 +2,10 @@
 C{GET /metrics} (L{fourcut.metrics}) over a real listening fourcut with its
 virtual camera: parsed with C{prometheus_client}'s own text parser and
 checked against what the test did (frames received, captures taken,
-clients connected); the same access rule as C{/status}.
+clients connected). Its access rule and a failed capture are tested in
+memory (L{tests.web.test_rest.MetricsTests}).
 """
 
-import json
 import os
 
 import treq
@@ -45,18 +45,6 @@ class MetricsTests(ServiceTestCase):
         [kind] = response.headers.getRawHeaders("content-type")
         self.assertTrue(kind.startswith("text/plain; version="), kind)
         return samples((await response.content()).decode("utf-8"))
-
-    async def test_same_access_rule_as_status(self):
-        for path in ("/metrics", "/status"):
-            response = await treq.get(self.base + path, pool=self.pool)
-            self.assertEqual(response.code, 401, path)
-            self.assertEqual(json.loads(await response.content())["status"],
-                             401)
-        response = await treq.get(self.base + "/metrics?token=" + TOKEN,
-                                  pool=self.pool)
-        self.assertEqual(response.code, 401, "the query token is for "
-                         "live view only")
-        await response.content()
 
     async def test_against_what_happened(self):
         found = await self.scrape()
@@ -131,15 +119,3 @@ class MetricsTests(ServiceTestCase):
         self.assertGreater(free, 0)
         self.assertLess(abs(free - info.f_bavail * info.f_frsize),
                         64 * 1024 * 1024)
-
-    async def test_failed_capture(self):
-        self.camera.unplug()
-        response = await treq.get(self.base + "/capture", pool=self.pool,
-                                  headers=bearer(TOKEN))
-        self.assertEqual(response.code, 503)
-        await response.content()
-        found = await self.scrape()
-        self.assertEqual(value(found, "fourcut_capture_failures_total"), 1)
-        self.assertEqual(value(found, "fourcut_captures_total"), 0)
-        self.assertEqual(value(found, "fourcut_capture_duration_seconds_"
-                               "count"), 0)

@@ -1,9 +1,11 @@
 """
 Seed 001's REST endpoints (C{/status}, C{/health}, C{/camera/info},
-C{/camera/restart}) and the YAML camera settings that shape what the
-camera does: transforms, per-mode gphoto2 settings, standby. On the
-virtual Canon EOS 700D over USB, as a booth runs it; the generic camera's
-health and info over PTP/IP in L{PTPIPRestTests}.
+C{/camera/restart}) with the real camera session behind them, and the YAML
+camera settings that shape what the camera does: transforms, per-mode
+gphoto2 settings, standby. On the virtual Canon EOS 700D over USB, as a
+booth runs it; the generic camera's health and info over PTP/IP in
+L{PTPIPRestTests}. What each endpoint decides and answers is tested in
+memory (L{tests.web.test_rest}).
 """
 
 import base64
@@ -50,15 +52,6 @@ class RestTests(EOSTestCase):
         self.assertGreater(status["preview"]["frames"], 5)
         await watcher
 
-    async def test_root_answers_json_when_asked(self):
-        status = await self.get_json(
-            "/", headers={"Accept": ["application/json"]})
-        self.assertEqual(status["service"], "fourcut")
-        response = await self.get("/")
-        self.assertEqual(response.headers.getRawHeaders("content-type"),
-                         ["text/html; charset=utf-8"])
-        self.assertIn(b'<img src="/preview"', await response.content())
-
     #: What /health says of the unplugged camera: a USB camera that is
     #: gone is not detected.
     UNPLUGGED = "Could not detect any camera"
@@ -96,16 +89,10 @@ class RestTests(EOSTestCase):
         self.assertEqual(info["state"], "idle")
 
     async def test_restart(self):
-        response = await self.get("/camera/restart")
-        self.assertEqual(response.code, 405)
-        response = await treq.head(self.base + "/camera/restart",
-                                   pool=self.pool)
-        self.assertEqual(response.code, 405)
-        self.assertEqual(response.headers.getRawHeaders("allow"),
-                         ["POST, OPTIONS"])
-        for method in (treq.get, treq.head):
-            response = await method(self.base + "/camera", pool=self.pool)
-            self.assertEqual(response.code, 404)
+        """
+        Live view comes back after a restart. (Its methods and answer:
+        L{tests.web.test_rest.RestartTests}.)
+        """
         client = await connect(self, self.port)
         await client.reply({"type": "start_preview", "requestId": 1,
                             "format": "binary"})

@@ -2,13 +2,14 @@
 The HTTP API of C{twistd fourcut} over a real listening site, with the
 virtual Canon EOS 700D on USB (as a booth runs it) and the real gphoto2 CLI
 and python-gphoto2 behind it; treq is the client. The PTP/IP classes run a
-few of the same tests on the generic camera over PTP/IP.
+few of the same tests on the generic camera over PTP/IP, the CLI classes
+those whose behaviour differs by camera driver. What the resources decide
+(methods, error answers) is tested in memory (L{tests.web}).
 """
 
 import os
 import socket
 
-import treq
 from twisted.internet import defer, protocol, reactor
 
 from fourcut.stream.sockets import NOTSENT_LOWAT
@@ -358,42 +359,6 @@ class ClientBehaviourTests(ServiceTestCase):
         self.assertEqual(self.broadcaster.demand, 0)
 
 
-class MethodTests(ServiceTestCase):
-    async def test_head_does_not_act_on_the_camera(self):
-        for path in ("/capture", "/reset", "/cmd?arg=--summary"):
-            response = await treq.head(self.base + path, pool=self.pool)
-            self.assertEqual(response.code, 405, path)
-            self.assertEqual(response.headers.getRawHeaders("allow"),
-                             ["GET, OPTIONS"])
-        self.assertEqual(self.camera.device.objects, {})
-        self.assertEqual(self.session.captures, 0)
-        self.assertFalse(self.camera.session_open)
-
-
-class InternalErrorTests(ServiceTestCase):
-    async def test_failed_deferred_is_500(self):
-        self.session.capture = lambda: defer.fail(RuntimeError("boom"))
-        response = await self.get("/capture")
-        self.assertEqual(response.code, 500)
-        body = await response.content()
-        self.assertIn(b"internal error", body)
-        self.assertNotIn(b"boom", body)
-        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
-        response = await self.get("/snapshot")
-        self.assertEqual(response.code, 200)
-
-    async def test_exception_in_render_is_500(self):
-        def broken():
-            raise ZeroDivisionError("oops")
-        self.session.reset = broken
-        response = await self.get("/reset")
-        self.assertEqual(response.code, 500)
-        self.assertNotIn(b"oops", await response.content())
-        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
-        response = await self.get("/cmd?arg=--version")
-        self.assertEqual(response.code, 200)
-
-
 class PTPIPPreviewTests(ServiceTestCase):
     """
     Live view from the generic camera over PTP/IP: a camera gone away
@@ -441,8 +406,21 @@ class PTPIPCaptureTests(ServiceTestCase):
                          and os.listdir(self.photos))
 
 
-class CLIPreviewTests(PreviewTests):
+# The CLI driver: the tests whose behaviour differs by driver (live view,
+# captures, what /cmd and /reset do to the camera), not those of the web
+# layer or of gphoto2's home, which are the same on both.
+
+class CLIPreviewTests(ServiceTestCase):
     driver = "cli"
+    UNPLUGGED = PreviewTests.UNPLUGGED
+    ABSENT = PreviewTests.ABSENT
+
+    test_two_clients = PreviewTests.test_two_clients
+    test_live_view_stops_after_last_client = (
+        PreviewTests.test_live_view_stops_after_last_client)
+    test_unplugged_camera = PreviewTests.test_unplugged_camera
+    test_absent_camera = PreviewTests.test_absent_camera
+    test_snapshot = PreviewTests.test_snapshot
 
 
 class CLICaptureTests(CaptureTests):
@@ -453,5 +431,10 @@ class CLIPTPIPCaptureTests(PTPIPCaptureTests):
     driver = "cli"
 
 
-class CLICommandTests(CommandTests):
+class CLICommandTests(ServiceTestCase):
     driver = "cli"
+
+    test_allowed = CommandTests.test_allowed
+    test_options_without_camera_keep_live_view = (
+        CommandTests.test_options_without_camera_keep_live_view)
+    test_reset = CommandTests.test_reset

@@ -1,0 +1,397 @@
+"""
+What the access guard (L{fourcut.web.access}) decides, over the whole site
+in memory (L{tests.support.memory.MemorySite}): which requests need the
+token, what a refusal says, live view public or private, the query token,
+and nothing logged holding the token.
+"""
+
+import json
+
+from twisted.logger import formatEvent, globalLogPublisher
+from twisted.trial.unittest import SynchronousTestCase
+
+from tests.support import jpeg_size
+from tests.support.memory import MemorySite, small_jpeg
+from tests.support.service import parse_multipart
+
+TOKEN = "booth-secret-0123456789abcdef"
+WRONG = "guessed-0123456789abcdef-wrong"
+
+#: Requests that need the token, as (method, path).
+PROTECTED = [
+    ("GET", "/capture"),
+    ("GET", "/reset"),
+    ("GET", "/cmd?arg=--version"),
+    ("POST", "/camera/restart"),
+    ("GET", "/camera/info"),
+    ("GET", "/photos"),
+    ("GET", "/photos/guest.jpg"),
+    ("GET", "/status"),
+    ("GET", "/metrics"),
+    # No such path: fail closed, 401 rather than 404.
+    ("GET", "/nosuch"),
+    # The segment the resource tree sees, decoded, and below a leaf.
+    ("GET", "/%63apture"),
+    ("GET", "/capture/x"),
+    ("HEAD", "/capture"),
+    ("DELETE", "/status"),
+    # The token in the query counts only for live view.
+    ("GET", "/capture?token=" + TOKEN),
+    ("GET", "/metrics?token=" + TOKEN),
+]
+
+#: Protected requests with the token, and their answers.
+WITH_TOKEN = [
+    ("GET", "/status", 200),
+    ("GET", "/camera/info", 200),
+    ("GET", "/cmd?arg=--version", 200),
+    ("GET", "/photos", 200),
+    ("GET", "/capture", 200),
+    ("POST", "/camera/restart", 200),
+    ("GET", "/reset", 200),
+    ("GET", "/metrics", 200),
+]
+
+#: First path segments answered in JSON.
+JSON_SEGMENTS = (b"status", b"camera", b"photos", b"health", b"metrics")
+
+
+def bearer(token):
+    return {"Authorization": ["Bearer " + token]}
+
+
+class AccessTestCase(SynchronousTestCase):
+    """
+    The site with C{config}, and checks of its refusals.
+    """
+
+    config = {"access": {"token": TOKEN}}
+
+    def setUp(self):
+        self.site = MemorySite(self, self.config)
+        self.session = self.site.session
+
+    def request(self, method, path, token=None, headers=None):
+        headers = dict(headers or {})
+        if token is not None:
+            headers.update(bearer(token))
+        return self.site.response(method, path, headers)
+
+    def assertRefused(self, response, wrong=False, what=""):
+        self.assertEqual(response.code, 401, what)
+        [challenge] = response.headers.getRawHeaders("www-authenticate")
+        if wrong:
+            self.assertEqual(challenge, 'Bearer realm="fourcut", '
+                             'error="invalid_token"', what)
+        else:
+            self.assertEqual(challenge, 'Bearer realm="fourcut"', what)
+        path = response.request.absoluteURI.split(b"/", 3)[3]
+        json_path = path.split(b"?")[0].split(b"/")[0] in JSON_SEGMENTS or (
+            path == b"" and b"application/json" in (
+                response.request.headers.getRawHeaders(b"accept")
+                or [b""])[0])
+        self.assertEqual(response.headers.getRawHeaders("content-type"),
+                         ["application/json" if json_path
+                          else "text/plain; charset=utf-8"], what)
+        body = self.site.content(response)
+        if response.request.method != b"HEAD":
+            self.assertIn(b"the token is wrong" if wrong
+                          else b"a token is required", body, what)
+            if json_path:
+                self.assertEqual(json.loads(body)["status"], 401)
+        self.assertNotIn(TOKEN.encode(), body)
+
+    def assertNothingHappened(self):
+        """
+        The camera was not asked to do anything.
+        """
+        self.assertEqual([name for name, args in self.session.calls
+                          if name != "demand_changed"], [])
+        self.assertEqual(self.site.broadcaster.demand, 0)
+
+    def capture_logs(self):
+        """
+        Every event logged from now on to the end of the test.
+        """
+        events = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        return events
+
+    def stream(self, path, token=None, frames=5):
+        """
+        C{GET path} (a C{/preview} with a timeout of 1 s), C{frames} frames
+        published while it runs; its response and its parts.
+        """
+        response = self.request("GET", path, token=token)
+        self.assertEqual(response.code, 200, path)
+        body = response.content()
+        for n in range(frames):
+            self.site.broadcaster.publish(small_jpeg(),
+                                          self.site.clock.seconds())
+            self.site.advance(0.1)
+        self.site.advance(1)
+        parts, closed = parse_multipart(self.successResultOf(body))
+        self.assertTrue(closed)
+        return response, parts
+
+    def snapshot(self, path="/snapshot", token=None):
+        """
+        C{GET path}, a frame published once it waits; the JPEG's size.
+        """
+        headers = bearer(token) if token is not None else {}
+        d = self.site.request("GET", path, headers)
+        self.site.broadcaster.publish(small_jpeg((96, 64)),
+                                      self.site.clock.seconds())
+        self.site.flush()
+        response = self.successResultOf(d)
+        self.assertEqual(response.code, 200, path)
+        return jpeg_size(self.site.content(response))
+
+
+class ProtectedHTTPTests(AccessTestCase):
+    def test_without_token(self):
+        for method, path in PROTECTED:
+            self.assertRefused(self.request(method, path),
+                               what=(method, path))
+        # Another scheme is no token either.
+        response = self.request(
+            "GET", "/capture", headers={"Authorization": ["Basic Zm86YmFy"]})
+        self.assertRefused(response)
+        self.assertNothingHappened()
+
+    def test_wrong_token(self):
+        for method, path in PROTECTED:
+            self.assertRefused(self.request(method, path, token=WRONG),
+                               wrong=True, what=(method, path))
+        # A prefix of the right token, or the right one with more after it.
+        for token in (TOKEN[:-1], TOKEN + "x"):
+            self.assertRefused(self.request("GET", "/status", token=token),
+                               wrong=True)
+        self.assertNothingHappened()
+
+    def test_right_token(self):
+        for method, path, code in WITH_TOKEN:
+            response = self.request(method, path, token=TOKEN)
+            self.assertEqual(response.code, code, (method, path))
+            self.site.content(response)
+        self.assertEqual(self.session.captures, 1)
+        self.assertEqual(len(self.session.called("capture")), 1)
+        self.assertEqual(self.session.called("command"), [(["--version"],)])
+        self.assertEqual(len(self.session.called("reset")), 1)
+        self.assertEqual(len(self.session.called("restart")), 1)
+        # The scheme is case-insensitive, as HTTP says.
+        response = self.request(
+            "GET", "/status", headers={"Authorization": ["bearer " + TOKEN]})
+        self.assertEqual(response.code, 200)
+        self.assertEqual(self.site.json(response)["service"], "fourcut")
+
+    def test_right_token_still_404_and_405(self):
+        for method, path, code in [("GET", "/nosuch", 404),
+                                   ("GET", "/camera/nosuch", 404),
+                                   ("GET", "/camera/restart", 405),
+                                   ("POST", "/capture", 405)]:
+            response = self.request(method, path, token=TOKEN)
+            self.assertEqual(response.code, code, (method, path))
+            self.site.content(response)
+        self.assertNothingHappened()
+
+    def test_status_as_page_needs_token(self):
+        """
+        C{GET /} asked for JSON is C{/status}: protected, though the page
+        itself is public.
+        """
+        json_accept = {"Accept": ["application/json"]}
+        self.assertRefused(self.request("GET", "/", headers=json_accept))
+        response = self.request("GET", "/", headers=json_accept, token=TOKEN)
+        self.assertEqual(response.code, 200)
+        self.assertEqual(self.site.json(response)["service"], "fourcut")
+        response = self.request("GET", "/")
+        self.assertEqual(response.code, 200)
+        self.assertIn(b'<img src="/preview"', self.site.content(response))
+
+    def test_options_needs_no_token(self):
+        """
+        C{OPTIONS} only says which methods a path takes.
+        """
+        response = self.request("OPTIONS", "/capture")
+        self.assertEqual(response.code, 204)
+        self.assertEqual(response.headers.getRawHeaders("allow"),
+                         ["GET, OPTIONS"])
+        self.assertNothingHappened()
+
+    def test_booth_pages_are_open(self):
+        for path in ("/booth", "/gallery"):
+            response = self.request("GET", path)
+            self.assertNotEqual(response.code, 401, path)
+            self.site.content(response)
+
+
+class PublicPreviewTests(AccessTestCase):
+    def test_preview_without_token(self):
+        response, parts = self.stream("/preview?timeout=1")
+        self.assertEqual(response.headers.getRawHeaders("content-type"),
+                         ["multipart/x-mixed-replace; boundary=frame"])
+        self.assertEqual(len(parts), 5)
+        self.assertEqual(jpeg_size(parts[-1][1]), (96, 64))
+        self.assertEqual(self.snapshot(), (96, 64))
+
+    def test_wrong_token_refused_even_where_none_is_needed(self):
+        for path in ("/preview?token=" + WRONG, "/snapshot?token=" + WRONG):
+            self.assertRefused(self.request("GET", path), wrong=True,
+                               what=path)
+        # Only live view reads the query.
+        response = self.request("GET", "/health?token=ignored-here")
+        self.assertEqual(response.code, 200)
+        self.site.content(response)
+        for path in ("/preview", "/snapshot", "/health", "/"):
+            self.assertRefused(self.request("GET", path, token=WRONG),
+                               wrong=True, what=path)
+        self.assertEqual(self.site.broadcaster.demand, 0)
+
+    def test_health_public_without_details(self):
+        response = self.request("GET", "/health")
+        self.assertEqual(response.code, 200)
+        self.assertEqual(self.site.json(response),
+                         {"status": "ok", "state": "idle"})
+        self.session.unplug()
+        self.site.status.probe_interval = 0
+        response = self.request("GET", "/health")
+        self.assertEqual(response.code, 503)
+        health = self.site.json(response)
+        self.assertEqual(health, {"status": "unhealthy", "state": "idle"})
+        response = self.request("GET", "/health", token=TOKEN)
+        self.assertEqual(response.code, 503)
+        health = self.site.json(response)
+        self.assertIn("Could not detect any camera", health["reason"])
+
+
+class ProtectedPreviewTests(AccessTestCase):
+    config = {"access": {"token": TOKEN}, "preview": {"public": False}}
+
+    def test_without_token(self):
+        for path in ("/preview?timeout=1", "/snapshot", "/",
+                     # The query token is for GET /preview and /snapshot.
+                     "/?token=" + TOKEN):
+            self.assertRefused(self.request("GET", path), what=path)
+        self.assertRefused(self.request("POST", "/snapshot?token=" + TOKEN))
+        self.assertRefused(self.request("GET", "/preview?token=" + WRONG),
+                           wrong=True)
+        self.assertNothingHappened()
+
+    def test_token_in_query(self):
+        response, parts = self.stream("/preview?timeout=1&token=" + TOKEN)
+        self.assertEqual(len(parts), 5)
+        self.assertEqual(jpeg_size(parts[-1][1]), (96, 64))
+        # Decoded as twisted.web decodes the other parameters.
+        for query in ("token=" + TOKEN, "%74oken=" + TOKEN,
+                      "a=1&%74oken=" + TOKEN + ";b=2"):
+            self.assertEqual(self.snapshot("/snapshot?" + query), (96, 64))
+
+    def test_token_in_header(self):
+        response, parts = self.stream("/preview?timeout=1", token=TOKEN)
+        self.assertEqual(len(parts), 5)
+        self.assertEqual(self.snapshot(token=TOKEN), (96, 64))
+        response = self.request("GET", "/", token=TOKEN)
+        self.assertEqual(response.code, 200)
+        self.site.content(response)
+
+    def test_health_stays_public(self):
+        response = self.request("GET", "/health")
+        self.assertEqual(response.code, 200)
+        self.assertEqual(self.site.json(response)["status"], "ok")
+
+    def test_token_never_logged(self):
+        """
+        Failed attempts are logged with the peer and the path, and nothing
+        logged (the access log included) holds the token or a value tried.
+        """
+        events = self.capture_logs()
+        for path, token, code in [
+                ("/capture", WRONG, 401),
+                ("/status", TOKEN + "x", 401),
+                ("/preview?token=" + WRONG, None, 401),
+                ("/snapshot?token=" + TOKEN, None, 200),
+                ("/snapshot?a=1&%74oken=" + TOKEN + ";b=2", None, 200)]:
+            if code == 200:
+                self.snapshot(path)
+            else:
+                response = self.request("GET", path, token=token)
+                self.assertEqual(response.code, code, path)
+                self.site.content(response)
+        texts = [formatEvent(event) or "" for event in events]
+        everything = texts + [repr(event) for event in events]
+        for secret in (TOKEN, WRONG, TOKEN + "x", TOKEN[:12], WRONG[:12]):
+            leaks = [text for text in everything if secret in text]
+            self.assertEqual(leaks, [], secret)
+        # Not vacuous: the refusals and the access log were seen.
+        self.assertTrue([t for t in texts if "/capture" in t
+                         and "127.0.0.1" in t and "wrong token" in t])
+        self.assertEqual(len([t for t in texts if "GET /snapshot?" in t
+                              and "oken=***" in t]), 2)
+
+
+class RedactionTests(AccessTestCase):
+    def test_token_absent_from_every_log(self):
+        """
+        The token in a path segment (as sent, or percent-encoded), in a
+        query parameter of another name, in the Referer (its query or its
+        path) and in the User-Agent: nothing logged holds it, the access
+        log included.
+        """
+        events = self.capture_logs()
+        encoded = "".join("%%%02X" % ord(c) for c in TOKEN[:6]) + TOKEN[6:]
+        cases = [
+            ("/photos/" + TOKEN, {}, None),
+            ("/" + TOKEN + "/capture", {}, None),
+            ("/photos/" + encoded + ".jpg", {}, None),
+            ("/health", {"Referer": ["http://booth/preview?token=" + TOKEN
+                                     + "&a=1"]}, 200),
+            ("/health", {"Referer": ["http://booth/" + TOKEN + "/p"]}, 200),
+            ("/health", {"User-Agent": ["kiosk/1 " + TOKEN]}, 200),
+            ("/status", {"Referer": ["http://booth/x?%74oken=" + TOKEN]},
+             200),
+        ]
+        for path, headers, code in cases:
+            response = self.request("GET", path, headers=headers,
+                                    token=TOKEN)
+            if code is not None:
+                self.assertEqual(response.code, code, path)
+            self.site.content(response)
+        self.assertEqual(self.snapshot("/snapshot?key=" + TOKEN), (96, 64))
+        # And a refusal, which fourcut logs itself with the path.
+        response = self.request("GET", "/capture/" + TOKEN)
+        self.assertEqual(response.code, 401)
+        self.site.content(response)
+        texts = [formatEvent(event) or "" for event in events]
+        everything = texts + [repr(event) for event in events]
+        for secret in (TOKEN, TOKEN[6:], TOKEN[:-4]):
+            leaks = [text for text in everything if secret in text]
+            self.assertEqual(leaks, [], secret)
+        # Not vacuous: each request is in the access log.
+        access = [t for t in texts if '"GET /' in t]
+        self.assertGreaterEqual(len(access), len(cases) + 2, access)
+        self.assertTrue([t for t in access if '"GET /photos/*** ' in t])
+        self.assertTrue([t for t in access if '"GET /***/capture ' in t])
+        self.assertTrue([t for t in access if '"GET /snapshot?key=*** ' in t])
+        self.assertTrue([t for t in access
+                         if "http://booth/preview?token=***&a=1" in t])
+        self.assertTrue([t for t in access if "http://booth/***/p" in t])
+        self.assertTrue([t for t in access if '"kiosk/***"' in t])
+        self.assertTrue([t for t in texts if "refused GET /capture/***" in t])
+
+
+class NoTokenTests(AccessTestCase):
+    config = None
+
+    def test_everything_open(self):
+        """
+        With no token configured, any token sent is accepted.
+        """
+        for method, path, code in WITH_TOKEN:
+            response = self.request(method, path, token=WRONG)
+            self.assertEqual(response.code, code, (method, path))
+            self.site.content(response)
+        response = self.request("GET", "/status")
+        self.assertEqual(response.code, 200)
+        self.site.content(response)

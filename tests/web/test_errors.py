@@ -1,0 +1,356 @@
+"""
+One error format (L{fourcut.web.replies}, L{fourcut.errors}), over the whole
+site in memory: every error a client can provoke is text/plain with a
+one-line reason on seed 000's paths and JSON C{{"error": ..., "status":
+...}} on the REST/JSON paths, never one of twisted.web's HTML pages;
+C{Allow} names what the path takes; a client's mistake that gphoto2
+refuses is a 400, camera trouble stays a 503/504; no answer names a path
+on the server.
+"""
+
+import json
+import os
+import re
+
+from twisted.internet import defer
+from twisted.trial.unittest import SynchronousTestCase
+
+from fourcut.errors import (CameraError, SettingError, client_mistake,
+                            http_status)
+
+from tests.support import ROOT
+from tests.support.memory import BAD_PARAMETERS, NO_CAMERA_TEXT, MemorySite
+
+TEXT = "text/plain; charset=utf-8"
+JSON = "application/json"
+
+#: (method, path, request headers, status, content type, Allow or None,
+#: a fragment of the reason)
+ERRORS = [
+    ("GET", "/nosuch", {}, 404, TEXT, None, "no such path: /nosuch"),
+    ("GET", "/preview/x", {}, 404, TEXT, None, "no such path"),
+    ("GET", "/camera", {}, 404, JSON, None, "no such path: /camera"),
+    ("GET", "/camera/nosuch", {}, 404, JSON, None, "no such path"),
+    ("GET", "/photos/nosuch.jpg", {}, 404, JSON, None, "no such photo"),
+    ("POST", "/capture", {}, 405, TEXT, "GET, OPTIONS", "use GET"),
+    ("DELETE", "/capture", {}, 405, TEXT, "GET, OPTIONS", "DELETE"),
+    ("PUT", "/preview", {}, 405, TEXT, "GET, HEAD, OPTIONS", "PUT"),
+    ("PATCH", "/snapshot", {}, 405, TEXT, "GET, HEAD, OPTIONS", "PATCH"),
+    ("PUT", "/reset", {}, 405, TEXT, "GET, OPTIONS", "PUT"),
+    ("POST", "/cmd?arg=--version", {}, 405, TEXT, "GET, OPTIONS", "POST"),
+    ("POST", "/", {}, 405, TEXT, "GET, HEAD, OPTIONS", "POST"),
+    ("POST", "/", {"Accept": ["application/json"]}, 405, JSON,
+     "GET, HEAD, OPTIONS", "POST"),
+    ("POST", "/status", {}, 405, JSON, "GET, HEAD, OPTIONS", "POST"),
+    ("DELETE", "/health", {}, 405, JSON, "GET, HEAD, OPTIONS", "DELETE"),
+    ("PUT", "/camera/info", {}, 405, JSON, "GET, HEAD, OPTIONS", "PUT"),
+    ("GET", "/camera/restart", {}, 405, JSON, "POST, OPTIONS", "use POST"),
+    ("PATCH", "/photos", {}, 405, JSON, "GET, HEAD, OPTIONS", "PATCH"),
+    ("DELETE", "/photos/a.jpg", {}, 405, JSON, "GET, HEAD, OPTIONS",
+     "DELETE"),
+    ("PUT", "/metrics", {}, 405, JSON, "GET, HEAD, OPTIONS", "PUT"),
+    ("POST", "/ws", {}, 405, JSON, "GET, OPTIONS", "POST"),
+    ("GET", "/ws", {}, 426, JSON, None, "WebSocket"),
+    ("FROB", "/status", {}, 405, JSON, "GET, HEAD, OPTIONS", "FROB"),
+    ("GET", "/preview?timeout=abc", {}, 400, TEXT, None, "timeout"),
+    ("GET", "/preview?timeout=-1", {}, 400, TEXT, None, "timeout"),
+    ("GET", "/preview?timeout=nan", {}, 400, TEXT, None, "timeout"),
+    ("GET", "/cmd?arg=--hook-script=x", {}, 400, TEXT, None,
+     "--hook-script"),
+    ("GET", "/cmd?arg=--hook-script=/bin/sh", {}, 400, TEXT, None,
+     "allowed:"),
+    ("GET", "/cmd?arg=-a&arg=-L", {}, 400, TEXT, None, "allowed:"),
+    ("GET", "/cmd?arg=--port=usb:", {}, 400, TEXT, None, "allowed:"),
+    ("GET", "/cmd", {}, 400, TEXT, None, "arg"),
+    ("GET", "/photos?limit=0", {}, 400, JSON, None, "limit"),
+    # The booth's paths: its pages answer text, its API JSON.
+    ("GET", "/booth/nosuch.js", {}, 404, TEXT, None, "no such path"),
+    ("GET", "/sequence", {}, 405, JSON, "POST, OPTIONS", "use POST"),
+    ("DELETE", "/sequence", {}, 405, JSON, "POST, OPTIONS", "DELETE"),
+    ("GET", "/thumbnails/nosuch.jpg", {}, 404, JSON, None, "no such photo"),
+]
+
+#: A path under a directory this server's files are in.
+SERVER_PATH = re.compile(rb"/(?:usr|lib|tmp|home|root|var|opt|etc|srv|%s)/"
+                         % re.escape(os.getcwd().split(os.sep)[1].encode()))
+
+
+class ErrorTestCase(SynchronousTestCase):
+    config = None
+
+    def setUp(self):
+        self.site = MemorySite(self, self.config)
+        self.session = self.site.session
+
+    def request(self, method, path, headers=None):
+        return self.site.response(method, path, headers)
+
+    def assertError(self, response, code, content_type, fragment, what=""):
+        """
+        C{response} is an error answer of C{code} in C{content_type},
+        whose reason holds C{fragment}; return the reason.
+        """
+        body = self.site.content(response)
+        self.assertEqual(response.code, code, what)
+        self.assertEqual(response.headers.getRawHeaders("content-type"),
+                         [content_type], what)
+        self.assertNotIn(b"<html", body.lower(), what)
+        self.assertNotIn(b"Huh?", body, what)
+        if content_type == JSON:
+            answer = json.loads(body)
+            self.assertEqual(answer["status"], code, what)
+            reason = answer["error"]
+        else:
+            reason = body.decode("utf-8")
+            self.assertTrue(reason.endswith("\n"), what)
+        self.assertIn(fragment, reason, what)
+        return reason
+
+    def assertNoServerPath(self, body):
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        for path in (self.site.photos, os.getcwd(), ROOT):
+            self.assertNotIn(path.encode("utf-8"), body)
+        self.assertIsNone(SERVER_PATH.search(body), body)
+
+
+class ErrorFormatTests(ErrorTestCase):
+    def test_every_error_path(self):
+        for method, path, headers, code, kind, allow, fragment in ERRORS:
+            what = (method, path)
+            response = self.request(method, path, headers)
+            reason = self.assertError(response, code, kind, fragment, what)
+            if kind == TEXT:
+                self.assertEqual(reason.count("\n"), 1, what)
+            self.assertEqual(response.headers.getRawHeaders("allow"),
+                             None if allow is None else [allow], what)
+        # None of it reached the camera.
+        self.assertEqual(self.session.calls, [])
+
+    def test_head_refused_without_a_body(self):
+        """
+        A C{HEAD} never acts on the camera: a 405 without a body.
+        """
+        for path, allow in [("/capture", "GET, OPTIONS"),
+                            ("/reset", "GET, OPTIONS"),
+                            ("/cmd?arg=--summary", "GET, OPTIONS"),
+                            ("/camera/restart", "POST, OPTIONS"),
+                            ("/ws", "GET, OPTIONS")]:
+            response = self.request("HEAD", path)
+            self.assertEqual(response.code, 405, path)
+            self.assertEqual(response.headers.getRawHeaders("allow"),
+                             [allow], path)
+            self.assertEqual(self.site.content(response), b"", path)
+        self.assertEqual(self.session.calls, [])
+
+    def test_head_where_get_is_allowed(self):
+        for path, content_type in [("/", "text/html; charset=utf-8"),
+                                   ("/status", JSON), ("/photos", JSON),
+                                   ("/preview", "multipart/x-mixed-replace;"
+                                    " boundary=frame")]:
+            response = self.request("HEAD", path)
+            self.assertEqual(response.code, 200, path)
+            self.assertEqual(response.headers.getRawHeaders("content-type"),
+                             [content_type], path)
+            self.assertEqual(self.site.content(response), b"", path)
+        # HEAD /preview answered its headers without starting live view.
+        self.assertEqual(self.site.broadcaster.demand, 0)
+        self.assertEqual(self.session.calls, [])
+
+    def test_options(self):
+        for path, allow in [("/capture", "GET, OPTIONS"),
+                            ("/status", "GET, HEAD, OPTIONS"),
+                            ("/camera/restart", "POST, OPTIONS")]:
+            response = self.request("OPTIONS", path)
+            self.assertEqual(response.code, 204, path)
+            self.assertEqual(response.headers.getRawHeaders("allow"),
+                             [allow], path)
+            self.assertEqual(self.site.content(response), b"")
+        response = self.request("OPTIONS", "/nosuch")
+        self.assertError(response, 404, TEXT, "no such path",
+                         "OPTIONS /nosuch")
+
+
+class CameraErrorTests(ErrorTestCase):
+    """
+    What the session's failures become, with gphoto2's own texts.
+    """
+
+    def test_camera_trouble_stays_503_and_504(self):
+        self.session.unplug()
+        response = self.request("GET", "/capture")
+        self.assertError(response, 503, TEXT, "Could not detect any camera",
+                         "capture, unplugged")
+        response = self.request("GET", "/camera/info")
+        reason = self.assertError(response, 504, JSON,
+                                  "Could not detect any camera",
+                                  "camera info, no camera")
+        self.assertNotIn("\n\n", reason)
+        response = self.request("GET", "/preview")
+        self.assertError(response, 504, TEXT, "Could not detect any camera",
+                         "preview, no camera")
+        self.assertEqual(self.site.broadcaster.demand, 0)
+
+    def test_refused_value_is_400(self):
+        """
+        A setting the camera does not know, through C{/cmd}: a 400 with
+        gphoto2's text (it was a 503, "unavailable").
+        """
+        response = self.request("GET", "/cmd?arg=--get-config=nosuch")
+        self.assertError(response, 400, TEXT, "Bad parameters")
+        self.session.fail_next("command", CameraError(503, BAD_PARAMETERS))
+        response = self.request("GET", "/cmd?arg=--set-config-index=iso=999")
+        self.assertError(response, 400, TEXT, "Bad parameters")
+
+    def test_refused_setting_name(self):
+        """
+        A setting no client may change, refused by the session's policy.
+        """
+        self.session.fail_next("command", SettingError("not allowed: x"))
+        response = self.request("GET", "/cmd?arg=--get-config=iso")
+        self.assertError(response, 400, TEXT, "not allowed: x")
+
+    def test_photo_that_cannot_be_saved(self):
+        """
+        The photos directory is a file: the capture's 500 says why without
+        naming the path; so does the listing's error.
+        """
+        os.rmdir(self.site.photos)
+        with open(self.site.photos, "w") as f:
+            f.write("not a directory\n")
+        response = self.request("GET", "/capture")
+        reason = self.assertError(response, 500, TEXT, "could not be saved")
+        self.assertNoServerPath(reason)
+        response = self.request("GET", "/photos")
+        self.assertEqual(response.code, 500)
+        self.assertNoServerPath(self.site.content(response))
+        self.flushLoggedErrors(OSError)
+
+    def test_full_disk_is_507(self):
+        self.session.fail_next("capture", OSError(28, "No space left on "
+                                                  "device", self.site.photos))
+        response = self.request("GET", "/capture")
+        reason = self.assertError(response, 507, TEXT, "No space left")
+        self.assertNoServerPath(reason)
+        self.flushLoggedErrors(OSError)
+
+    def test_camera_text_with_paths(self):
+        """
+        Text from a child (a Python traceback from the settings helper,
+        say) reaches the client without the paths in it, in text and in
+        JSON.
+        """
+        here = os.path.abspath(__file__)
+        text = ('Traceback (most recent call last):\n  File "%s", line 1\n'
+                "OSError: [Errno 5] I/O error: '%s/x'\n"
+                "no setting /main/imgsettings/nosuch\n"
+                % (here, self.site.photos))
+        self.session.fail_next("capture", CameraError(503, text))
+        response = self.request("GET", "/capture")
+        self.assertEqual(response.code, 503)
+        body = self.site.content(response)
+        self.assertNoServerPath(body)
+        self.assertIn(b"test_errors.py", body)
+        # A camera setting's name is not a path on the server.
+        self.assertIn(b"/main/imgsettings/nosuch", body)
+        self.session.fail_next("refresh_info", CameraError(503, text))
+        response = self.request("GET", "/camera/info")
+        reason = self.assertError(response, 503, JSON, "test_errors.py")
+        self.assertNoServerPath(reason)
+        self.assertIn("/main/imgsettings/nosuch", reason)
+        self.session.fail_next("restart", CameraError(503, text))
+        response = self.request("POST", "/camera/restart")
+        reason = self.assertError(response, 503, JSON, "I/O error")
+        self.assertNoServerPath(reason)
+
+
+class InternalErrorTests(ErrorTestCase):
+    """
+    An exception while rendering, or a failed L{Deferred} of another kind
+    than fourcut's own errors: a 500 in the path's format, the reason not
+    shown, the traceback logged; the next request is served.
+    """
+
+    def test_exception_in_render(self):
+        def broken(*args):
+            raise ZeroDivisionError("secret detail")
+
+        self.patch(self.site.status, "status", broken)
+        self.patch(self.session, "reset", broken)
+        response = self.request("GET", "/status")
+        reason = self.assertError(response, 500, JSON, "internal error",
+                                  "/status")
+        self.assertNotIn("secret", reason)
+        response = self.request("GET", "/reset")
+        reason = self.assertError(response, 500, TEXT, "internal error",
+                                  "/reset")
+        self.assertNotIn("secret", reason)
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 2)
+        response = self.request("GET", "/cmd?arg=--version")
+        self.assertEqual(response.code, 200)
+        self.site.content(response)
+
+    def test_failed_deferred(self):
+        self.patch(self.session, "restart",
+                   lambda: defer.fail(RuntimeError("boom")))
+        response = self.request("POST", "/camera/restart")
+        reason = self.assertError(response, 500, JSON, "internal error",
+                                  "restart")
+        self.assertNotIn("boom", reason)
+        self.session.fail_next("capture", RuntimeError("boom"))
+        response = self.request("GET", "/capture")
+        reason = self.assertError(response, 500, TEXT, "internal error",
+                                  "capture")
+        self.assertNotIn("boom", reason)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 2)
+
+
+class ClassificationTests(SynchronousTestCase):
+    """
+    L{http_status} and L{client_mistake}: gphoto2's words for a refused
+    request are the client's mistake, camera trouble wins over them.
+    """
+
+    MISTAKES = [
+        "\n*** Error ***\nChoice 999 not found within list of choices.\n"
+        "*** Error (-2: 'Bad parameters') ***\n",
+        "\n*** Error ***\nParsing the value of widget 'ISO Speed' / 0xd103 "
+        "failed with -1.\n\n*** Error ***\nFailed to set new configuration "
+        "value 12345 for configuration entry iso.\n*** Error (-1: "
+        "'Unspecified error') ***\n",
+        "\n*** Error ***\nnosuch not found in configuration tree.\n"
+        "*** Error (-1: 'Unspecified error') ***\n",
+        # A Canon EOS: --get-config=nosuch, --set-config-index=iso=999.
+        BAD_PARAMETERS,
+    ]
+
+    TROUBLE = [
+        "*** Error: No camera found. ***\n",
+        NO_CAMERA_TEXT,
+        "*** Error ***\nAn error occurred in the io-library ('Could not "
+        "claim the USB device'): Could not claim interface 0 (Device or "
+        "resource busy).\n",
+        "Failed to set new configuration value 800 for configuration entry "
+        "iso.\n*** Error (-110: 'I/O in progress') ***\n",
+        "fourcut: command failed: gphoto2 was ended by SIGSEGV without a "
+        "message\n",
+        "fourcut: command overran its 30s deadline\n",
+    ]
+
+    def test_mistakes(self):
+        for text in self.MISTAKES:
+            self.assertTrue(client_mistake(text), text)
+            self.assertEqual(http_status(CameraError(503, text)), 400)
+
+    def test_trouble(self):
+        for text in self.TROUBLE:
+            self.assertFalse(client_mistake(text), text)
+            self.assertEqual(http_status(CameraError(503, text)), 503)
+        self.assertEqual(http_status(CameraError(504, self.TROUBLE[0])), 504)
+
+    def test_other_errors(self):
+        self.assertEqual(http_status(SettingError("no such setting")), 400)
+        self.assertEqual(http_status(OSError(28, "No space left on device")),
+                         507)
+        self.assertEqual(http_status(OSError(17, "File exists")), 500)
+        self.assertEqual(http_status(RuntimeError("bug")), 500)

@@ -1,0 +1,275 @@
+"""
+Request limits over the whole site in memory, on its memory clock: request
+bodies (L{fourcut.web.access.BodyLimit}), twisted.web's own header limits,
+the whole-request deadline (L{fourcut.web.limits.DeadlineChannel}) and the
+bounds on unauthenticated connections
+(L{fourcut.web.limits.ConnectionLimits}); and the descriptor budget.
+"""
+
+import os
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from fourcut.web.access import LINGER
+from fourcut.web.limits import (EVICT_AFTER, DescriptorBudget,
+                                open_descriptors, unsent_bytes)
+
+from tests.support.memory import MemorySite
+from tests.web.test_access import TOKEN, bearer
+
+
+class LimitTestCase(SynchronousTestCase):
+    config = None
+
+    def setUp(self):
+        self.site = MemorySite(self, self.config)
+        self.session = self.site.session
+
+    @property
+    def limits(self):
+        return self.site.web.factory
+
+
+class BodyLimitTests(LimitTestCase):
+    config = {"server": {"max_message_bytes": 2048}}
+
+    def assertTooLarge(self, client):
+        status, headers, body = client.response()
+        self.assertEqual(status, b"HTTP/1.1 413 Request Entity Too Large")
+        self.assertEqual(headers[b"connection"], b"close")
+        self.assertIn(b"the limit is 2048 bytes", body)
+        # One answer, nothing after it.
+        self.assertTrue(client.data.endswith(body))
+        # The server closes the connection after its linger.
+        self.assertFalse(client.lost)
+        self.site.advance(LINGER)
+        self.assertTrue(client.lost)
+        self.assertEqual(self.session.calls, [])
+
+    def test_content_length_over_limit(self):
+        client = self.site.raw(b"GET /capture HTTP/1.1\r\nHost: x\r\n"
+                               b"Content-Length: 1000000000\r\n\r\n")
+        self.assertTooLarge(client)
+
+    def test_content_length_over_limit_with_body(self):
+        """
+        The whole body arrives with the headers: the request is still
+        never processed.
+        """
+        client = self.site.raw(b"GET /capture HTTP/1.1\r\nHost: x\r\n"
+                               b"Content-Length: 3000\r\n\r\n" + b"x" * 3000)
+        self.assertTooLarge(client)
+
+    def test_expect_continue(self):
+        client = self.site.raw(b"GET /capture HTTP/1.1\r\nHost: x\r\n"
+                               b"Expect: 100-continue\r\n"
+                               b"Content-Length: 1000000\r\n\r\n")
+        self.assertTrue(client.data.startswith(b"HTTP/1.1 413"))
+        self.assertTooLarge(client)
+
+    def test_chunked_over_limit(self):
+        chunk = b"3e8\r\n" + b"x" * 1000 + b"\r\n"
+        client = self.site.raw(b"GET /capture HTTP/1.1\r\nHost: x\r\n"
+                               b"Transfer-Encoding: chunked\r\n\r\n"
+                               + chunk * 3 + b"0\r\n\r\n")
+        self.assertTooLarge(client)
+
+    def test_chunked_over_limit_slowly(self):
+        """
+        A chunked body is refused when its total passes the limit, before
+        it ends; what the client sends after that is dropped.
+        """
+        chunk = b"3e8\r\n" + b"x" * 1000 + b"\r\n"
+        client = self.site.raw(b"GET /capture HTTP/1.1\r\nHost: x\r\n"
+                               b"Transfer-Encoding: chunked\r\n\r\n")
+        for n in range(3):
+            self.assertIsNone(client.response(), n)
+            self.site.send(client, chunk)
+        self.assertIsNotNone(client.response())
+        answer = client.data
+        for _ in range(5):
+            self.site.send(client, chunk * 50)
+        self.site.send(client, b"0\r\n\r\n")
+        self.assertEqual(client.data, answer)
+        self.assertTooLarge(client)
+
+    def test_small_bodies_accepted(self):
+        client = self.site.raw(b"POST /camera/restart HTTP/1.1\r\nHost: x\r\n"
+                               b"Content-Length: 2048\r\n\r\n" + b"x" * 2048)
+        status, headers, body = client.response()
+        self.assertEqual(status, b"HTTP/1.1 200 OK")
+        self.assertIn(b"restarted", body)
+        client = self.site.raw(b"GET /cmd?arg=--version HTTP/1.1\r\n"
+                               b"Host: x\r\nTransfer-Encoding: chunked\r\n"
+                               b"\r\n3e8\r\n" + b"x" * 1000
+                               + b"\r\n0\r\n\r\n")
+        status, headers, body = client.response()
+        self.assertEqual(status, b"HTTP/1.1 200 OK")
+        self.assertIn(b"gphoto2", body)
+
+    def test_oversized_headers(self):
+        """
+        twisted.web's own limits: 16 KiB of request line and headers (a
+        400), 16 KiB for one line (the connection is closed).
+        """
+        headers = b"".join(b"X-%d: %s\r\n" % (n, b"a" * 2000)
+                           for n in range(9))
+        client = self.site.raw(b"GET /status HTTP/1.1\r\nHost: x\r\n"
+                               + headers + b"\r\n")
+        self.assertTrue(client.lost)
+        self.assertEqual(client.data, b"HTTP/1.1 400 Bad Request\r\n\r\n")
+        client = self.site.raw(b"GET /status HTTP/1.1\r\nX: "
+                               + b"a" * 20000 + b"\r\n\r\n")
+        self.assertTrue(client.lost)
+        self.assertEqual(client.data, b"")
+
+
+class HeaderDeadlineTests(LimitTestCase):
+    config = {"server": {"header_timeout": 1.0}}
+
+    def assertTimedOut(self, client):
+        self.assertTrue(client.data.startswith(b"HTTP/1.1 408 "),
+                        client.data[:100])
+        self.assertIn(b"did not arrive in time", client.data)
+        self.assertTrue(client.lost)
+
+    def test_drip_fed_headers(self):
+        """
+        One header line every 0.4 s would keep the connection for ever (the
+        idle timeout restarts with each): the whole request must arrive
+        within header_timeout, or it is answered 408 and closed.
+        """
+        client = self.site.raw(b"GET /health HTTP/1.1\r\n")
+        for n in range(3):
+            self.site.advance(0.4)
+            if client.lost:
+                break
+            self.site.send(client, b"X-Drip-%d: %s\r\n" % (n, b"a" * 20))
+        self.assertTimedOut(client)
+        self.assertEqual(n, 2)
+        # Others are served meanwhile and after.
+        response = self.site.get("/health")
+        self.assertEqual(response.code, 200)
+        self.site.content(response)
+
+    def test_silent_connection(self):
+        """
+        A connection that never sends a byte is closed by the same deadline
+        (not by the idle timeout, a minute later).
+        """
+        client = self.site.raw()
+        self.site.advance(0.9)
+        self.assertFalse(client.lost)
+        self.site.advance(0.1)
+        self.assertTimedOut(client)
+
+    def test_second_request_drip_fed(self):
+        """
+        On a kept-alive connection, the deadline counts from the next
+        request's first byte; a whole request that comes in time is
+        served.
+        """
+        client = self.site.raw(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, headers, body = client.response()
+        self.assertEqual(status, b"HTTP/1.1 200 OK")
+        client.data = b""
+        # Idle between requests: twisted.web's idle timeout, not this one.
+        self.site.advance(1.5)
+        self.assertFalse(client.lost)
+        self.site.send(client, b"GET /health HTTP/1.1\r\n")
+        for n in range(10):
+            self.site.advance(0.3)
+            if client.lost:
+                break
+            self.site.send(client, b"X-%d: y\r\n" % n)
+        self.assertTimedOut(client)
+        self.assertEqual(n, 3)
+
+
+class UnauthenticatedHTTPTests(LimitTestCase):
+    config = {"access": {"token": TOKEN},
+              "server": {"max_unauthenticated": 6,
+                         "max_unauthenticated_per_address": 4,
+                         "header_timeout": 10.0}}
+
+    def test_silent_connections_make_room(self):
+        """
+        Connections that send nothing are few: over the bound, a burst of
+        newcomers is let in on probation, and once those are idle each new
+        connection closes the oldest idle one, so their number does not
+        grow; the front-end's requests, on new connections, are served
+        throughout.
+        """
+        first = [self.site.raw() for _ in range(8)]
+        self.assertEqual(len(self.limits.unauthenticated), 8)
+        self.site.advance(EVICT_AFTER + 0.1)
+        second = [self.site.raw() for _ in range(8)]
+        self.assertEqual(len(self.limits.unauthenticated), 8)
+        self.assertEqual(self.limits.evicted, 8)
+        self.assertTrue(all(client.lost for client in first))
+        for n in range(5):
+            response = self.site.get("/status", headers=bearer(TOKEN))
+            self.assertEqual(response.code, 200, n)
+            self.site.content(response)
+        self.assertEqual(len(self.limits.unauthenticated), 8)
+        self.assertFalse(any(client.lost for client in second))
+
+    def test_anonymous_on_probation_refused(self):
+        """
+        Over the bound with nothing idle to close (a burst), a newcomer must
+        prove the token on its first request: without it, a 503 and the
+        connection closed; with it, served.
+        """
+        clients = [self.site.raw() for _ in range(4)]
+        client = self.site.raw(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertTrue(client.lost)
+        self.assertTrue(client.data.startswith(b"HTTP/1.1 503 "),
+                        client.data[:100])
+        self.assertIn(b"too many connections without the token", client.data)
+        client = self.site.raw(b"GET /status HTTP/1.1\r\nHost: x\r\n"
+                               b"Authorization: Bearer " + TOKEN.encode()
+                               + b"\r\n\r\n")
+        status, headers, body = client.response()
+        self.assertEqual(status, b"HTTP/1.1 200 OK")
+        self.assertFalse(any(c.lost for c in clients))
+
+    def test_other_addresses_unaffected(self):
+        """
+        The bound per address leaves other peers alone.
+        """
+        for _ in range(4):
+            self.site.raw()
+        client = self.site.raw(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
+                               host="192.0.2.7")
+        status, headers, body = client.response()
+        self.assertEqual(status, b"HTTP/1.1 200 OK")
+        self.assertEqual(self.limits.unauthenticated_from("127.0.0.1"), 4)
+
+
+class DescriptorBudgetTests(SynchronousTestCase):
+    def test_counts_this_process(self):
+        before = open_descriptors()
+        r, w = os.pipe()
+        try:
+            self.assertEqual(open_descriptors(), before + 2)
+        finally:
+            os.close(r)
+            os.close(w)
+
+    def test_short(self):
+        budget = DescriptorBudget(10, count=lambda: 95, limit=lambda: 100)
+        self.assertEqual(budget.free(), 5)
+        self.assertTrue(budget.short())
+        self.assertFalse(DescriptorBudget(5, count=lambda: 95,
+                                          limit=lambda: 100).short())
+        self.assertFalse(DescriptorBudget(0, count=lambda: 100,
+                                          limit=lambda: 100).short())
+
+    def test_none_left_to_count_with(self):
+        def count():
+            raise OSError(24, "Too many open files")
+        self.assertTrue(DescriptorBudget(1, count=count,
+                                         limit=lambda: 100).short())
+
+    def test_unsent_bytes_of_a_plain_object(self):
+        self.assertEqual(unsent_bytes(object()), 0)
