@@ -10,7 +10,7 @@ import json
 import os
 
 import treq
-from twisted.internet import defer, protocol, reactor
+from twisted.internet import reactor
 from twisted.internet.ssl import Certificate, optionsForClientTLS
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.web.client import Agent, BrowserLikePolicyForHTTPS
@@ -19,11 +19,11 @@ from fourcut.web.access import LINGER
 from fourcut.virtualcam import eospack as eos
 
 from tests.support import EOS_USB, ISO_100, jpeg_size
-from tests.support.service import ServiceTestCase, parse_multipart, sleep
+from tests.support.access import PROTECTED_TYPES, TOKEN, WRONG, bearer
+from tests.support.clients import connect_raw
+from tests.support.service import ServiceTestCase, parse_multipart
+from tests.support.time import sleep
 from tests.support.wsclient import connect
-
-TOKEN = "booth-secret-0123456789abcdef"
-WRONG = "guessed-0123456789abcdef-wrong"
 
 #: Requests that need the token, as (method, path).
 PROTECTED = [
@@ -56,20 +56,6 @@ WITH_TOKEN = [
     ("POST", "/camera/restart", 200),
     ("GET", "/reset", 200),
 ]
-
-PROTECTED_TYPES = [
-    {"type": "capture_photo"},
-    {"type": "get_camera_setting", "section": "imgsettings",
-     "option": "iso"},
-    {"type": "set_camera_setting", "section": "imgsettings",
-     "option": "iso", "value": 800},
-    {"type": "get_camera_info"},
-]
-
-
-def bearer(token):
-    return {"Authorization": ["Bearer " + token]}
-
 
 class AccessTestCase(ServiceTestCase):
     config = {"access": {"token": TOKEN}}
@@ -463,52 +449,11 @@ class NoTokenTests(AccessTestCase):
         self.assertEqual(reply["type"], "authenticated")
 
 
-class RawHTTP(protocol.Protocol):
-    """
-    A bare HTTP client: sends what it is told, keeps what comes back.
-    """
-
-    def __init__(self):
-        self.data = b""
-        self.lost = defer.Deferred()
-
-    def dataReceived(self, data):
-        self.data += data
-
-    def connectionLost(self, reason):
-        self.lost.callback(self.data)
-
-    def response(self):
-        """
-        C{(status line, headers, body)} once a whole response is in, or
-        L{None}.
-        """
-        head, found, body = self.data.partition(b"\r\n\r\n")
-        if not found:
-            return None
-        lines = head.split(b"\r\n")
-        headers = {}
-        for line in lines[1:]:
-            name, _, value = line.partition(b":")
-            headers[name.strip().lower()] = value.strip()
-        length = int(headers.get(b"content-length", b"0"))
-        if len(body) < length:
-            return None
-        return lines[0], headers, body[:length]
-
-
 class LimitTests(AccessTestCase):
     config = {"server": {"max_message_bytes": 2048}}
 
-    async def raw(self, data=b""):
-        client = RawHTTP()
-        await protocol.ClientCreator(reactor, lambda: client).connectTCP(
-            "127.0.0.1", self.port)
-        self.addCleanup(lambda: client.transport.abortConnection()
-                        if client.transport.connected else None)
-        if data:
-            client.transport.write(data)
-        return client
+    def raw(self, data=b""):
+        return connect_raw(self, self.port, data=data)
 
     async def response(self, client, timeout=10.0):
         for _ in range(int(timeout / 0.05)):

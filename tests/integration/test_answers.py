@@ -15,9 +15,11 @@ from twisted.logger import formatEvent, globalLogPublisher
 
 from fourcut.camera.gphoto2 import CameraError
 
-from tests.integration.test_access import TOKEN, AccessTestCase
+from tests.integration.test_access import AccessTestCase
+from tests.support.access import TOKEN
 from tests.support import ROOT
-from tests.support.service import ServiceTestCase, gphoto2_children, sleep
+from tests.support.service import ServiceTestCase, gphoto2_children
+from tests.support.time import sleep
 from tests.support.wsclient import connect
 
 

@@ -11,7 +11,7 @@ import treq
 from fourcut.web.cors import CORSPolicy, normalise_origin, same_origin
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.integration.test_access import TOKEN, bearer
+from tests.support.access import TOKEN, bearer
 from tests.support.service import ServiceTestCase
 from tests.support.wsclient import connect
 

@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.web.test_ws -*-
 """
 Stand-ins for the camera side, for tests of what sits above it: a camera
 session whose answers the test gives or holds back, and the status it

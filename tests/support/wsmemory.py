@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.web.test_ws,tests.web.test_ws_auth -*-
 """
 fourcut's WebSocket side in memory: the factory of L{fourcut.web.ws} with
 a fake session, mounted at C{/ws} of a twisted.web C{Site}, and clients
@@ -25,6 +26,7 @@ from fourcut.stream.broadcast import Broadcaster
 from fourcut.web.ws import CameraServerFactory, WebSocketEndpoint
 
 from tests.support.fakes import FakeSession, FakeStatus
+from tests.support.wsclient import Lookups
 
 __all__ = ["MemoryClient", "WebSocketSite", "client_frame", "make_factory",
            "OP_TEXT", "OP_BINARY", "OP_CLOSE", "OP_PING", "OP_PONG"]
@@ -168,7 +170,7 @@ class WebSocketSite:
         self.broadcaster.publish(data, timestamp)
 
 
-class MemoryClient:
+class MemoryClient(Lookups):
     """
     A WebSocket client of a L{WebSocketSite}: writes a handshake and
     frames into the server's protocol, reads frames back from the
@@ -396,17 +398,6 @@ class MemoryClient:
         self._closing = True
         self.send_frame(OP_CLOSE, struct.pack("!H", code)
                         + reason.encode("utf-8"))
-
-    # Looking -------------------------------------------------------------
-
-    def find(self, request_id):
-        for message in self.messages:
-            if message.get("requestId") == request_id:
-                return message
-        return None
-
-    def of_type(self, kind):
-        return [m for m in self.messages if m.get("type") == kind]
 
     @property
     def types(self):

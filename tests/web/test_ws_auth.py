@@ -15,21 +15,11 @@ from fourcut.web.access import AccessPolicy
 from fourcut.web.cors import CORSPolicy
 from fourcut.web.ws import AUTH_TIMEOUT, MAX_AUTH_FAILURES
 
+from tests.support.access import PROTECTED_TYPES, TOKEN, WRONG
 from tests.support.wsmemory import WebSocketSite
 
-TOKEN = "booth-secret-0123456789abcdef"
-WRONG = "guessed-0123456789abcdef-wrong"
-
 #: Requests that need the token, whatever C{preview.public} says.
-PROTECTED_TYPES = [
-    {"type": "capture_photo"},
-    {"type": "get_camera_setting", "section": "imgsettings",
-     "option": "iso"},
-    {"type": "set_camera_setting", "section": "imgsettings",
-     "option": "iso", "value": 800},
-    {"type": "get_camera_info"},
-    {"type": "capture_sequence"},
-]
+PROTECTED = PROTECTED_TYPES + [{"type": "capture_sequence"}]
 
 
 class AccessTestCase(SynchronousTestCase):
@@ -74,7 +64,7 @@ class PublicPreviewTests(AccessTestCase):
 
     def test_protected_types_before_auth(self):
         client = self.open()
-        for n, message in enumerate(PROTECTED_TYPES):
+        for n, message in enumerate(PROTECTED):
             reply = client.reply(dict(message, requestId=n))
             self.assertEqual(reply, {"type": "error",
                                      "error": "authentication required",
@@ -100,7 +90,7 @@ class PublicPreviewTests(AccessTestCase):
         self.session.answers.update(get_setting={"value": "100"},
                                     set_setting={"value": "800"},
                                     capture=("a.jpg", "/a.jpg", b"a"))
-        for n, message in enumerate(PROTECTED_TYPES[:-1]):
+        for n, message in enumerate(PROTECTED_TYPES):
             reply = client.reply(dict(message, requestId=n))
             self.assertNotEqual(reply["type"], "error", reply)
 
