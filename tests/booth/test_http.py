@@ -17,8 +17,8 @@ from fourcut.booth.strip import StripStyle
 from fourcut.config import parse_layout
 
 from tests.support import jpeg_size
-from tests.integration.test_booth_ws import BOOTH, BoothTestMixin, TimedClient
-from tests.integration.test_ws import WebSocketTestCase
+from tests.support.booth import BOOTH, BoothTestMixin, TimedClient
+from tests.support.service import WebSocketTestCase
 from tests.support.wsclient import connect
 
 TOKEN = "booth-token-0123456789"

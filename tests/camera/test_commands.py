@@ -2,7 +2,6 @@
 Tests for L{fourcut.camera.commands}: the allow-list for C{GET /cmd}.
 """
 
-import os
 import re
 import shutil
 import subprocess
@@ -12,6 +11,8 @@ from twisted.trial.unittest import SynchronousTestCase
 from fourcut.camera.commands import (
     ALIASES, ALLOWED, MAX_NAME, MAX_VALUE, AllowedOption, CommandRefused,
     describe_allowed, parse_cmd_args)
+
+from tests.support import english_env
 
 FLAGS = [
     "--auto-detect", "--summary", "--abilities", "--storage-info",
@@ -457,10 +458,9 @@ class InstalledGphoto2Tests(SynchronousTestCase):
         """
         gphoto2 = shutil.which("gphoto2")
         self.assertIsNotNone(gphoto2, "gphoto2 is not installed")
-        env = dict(os.environ, LANG="C", LC_ALL="C", LANGUAGE="C")
         result = subprocess.run(
             [gphoto2, "--help"], stdin=subprocess.DEVNULL,
-            capture_output=True, timeout=30, env=env)
+            capture_output=True, timeout=30, env=english_env())
         self.assertEqual(result.returncode, 0, result.stderr)
         text = result.stdout.decode("utf-8", "replace")
         for entry in ALLOWED:

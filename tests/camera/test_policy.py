@@ -9,7 +9,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from fourcut import policy
 from fourcut.camera.commands import parse_cmd_args, setting_change
 
-from tests.integration.test_ws import PTPIPWebSocketTestCase
+from tests.support.service import PTPIPWebSocketTestCase
 
 #: A raw PTP DeleteObject of every object, and an InitiateCapture: what a
 #: stranger sends through libgphoto2's opcode widget.

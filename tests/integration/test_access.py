@@ -11,7 +11,7 @@ import json
 import os
 
 import treq
-from twisted.internet import defer, protocol, reactor
+from twisted.internet import reactor
 from twisted.internet.ssl import Certificate, optionsForClientTLS
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.web.client import Agent, BrowserLikePolicyForHTTPS
@@ -19,25 +19,10 @@ from twisted.web.client import Agent, BrowserLikePolicyForHTTPS
 from fourcut.virtualcam import eospack as eos
 
 from tests.support import EOS_USB, ISO_100, jpeg_size
-from tests.support.service import ServiceTestCase, sleep
+from tests.support.access import PROTECTED_TYPES, TOKEN, WRONG, bearer
+from tests.support.service import ServiceTestCase
+from tests.support.time import sleep
 from tests.support.wsclient import connect
-
-TOKEN = "booth-secret-0123456789abcdef"
-WRONG = "guessed-0123456789abcdef-wrong"
-
-PROTECTED_TYPES = [
-    {"type": "capture_photo"},
-    {"type": "get_camera_setting", "section": "imgsettings",
-     "option": "iso"},
-    {"type": "set_camera_setting", "section": "imgsettings",
-     "option": "iso", "value": 800},
-    {"type": "get_camera_info"},
-]
-
-
-def bearer(token):
-    return {"Authorization": ["Bearer " + token]}
-
 
 class AccessTestCase(ServiceTestCase):
     config = {"access": {"token": TOKEN}}
@@ -273,40 +258,6 @@ class NoTokenTests(AccessTestCase):
         reply = await client.reply({"type": "auth", "token": "x",
                                     "requestId": 1})
         self.assertEqual(reply["type"], "authenticated")
-
-
-class RawHTTP(protocol.Protocol):
-    """
-    A bare HTTP client: sends what it is told, keeps what comes back.
-    """
-
-    def __init__(self):
-        self.data = b""
-        self.lost = defer.Deferred()
-
-    def dataReceived(self, data):
-        self.data += data
-
-    def connectionLost(self, reason):
-        self.lost.callback(self.data)
-
-    def response(self):
-        """
-        C{(status line, headers, body)} once a whole response is in, or
-        L{None}.
-        """
-        head, found, body = self.data.partition(b"\r\n\r\n")
-        if not found:
-            return None
-        lines = head.split(b"\r\n")
-        headers = {}
-        for line in lines[1:]:
-            name, _, value = line.partition(b":")
-            headers[name.strip().lower()] = value.strip()
-        length = int(headers.get(b"content-length", b"0"))
-        if len(body) < length:
-            return None
-        return lines[0], headers, body[:length]
 
 
 def make_certificate(directory):

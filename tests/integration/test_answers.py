@@ -16,7 +16,8 @@ from twisted.internet import defer
 from fourcut.camera.gphoto2 import CameraError
 
 from tests.support import ROOT
-from tests.support.service import ServiceTestCase, gphoto2_children, sleep
+from tests.support.service import ServiceTestCase, gphoto2_children
+from tests.support.time import sleep
 from tests.support.wsclient import connect
 
 

@@ -23,8 +23,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from twisted.internet import threads
 
-from tests.support.service import sleep
-from tests.integration.test_ws import WebSocketTestCase
+from tests.support.service import WebSocketTestCase
+from tests.support.time import sleep
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"

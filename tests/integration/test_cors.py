@@ -4,7 +4,7 @@ the WebSocket's C{Origin} check following the list. Preflights and the
 CORS headers are tested in memory (L{tests.web.test_cors}).
 """
 
-from tests.integration.test_access import TOKEN
+from tests.support.access import TOKEN
 from tests.support.service import ServiceTestCase
 from tests.support.wsclient import connect
 

@@ -20,7 +20,8 @@ from twisted.web.client import HTTPConnectionPool
 from fourcut.virtualcam.scene import parse_frame_comment
 
 from tests.support import ROOT, ChildServer
-from tests.support.service import gphoto2_children as gphoto2_of, sleep
+from tests.support.service import gphoto2_children as gphoto2_of
+from tests.support.time import sleep
 from tests.support.wsclient import connect
 
 

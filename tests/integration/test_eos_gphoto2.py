@@ -10,7 +10,7 @@ Every gphoto2 child gets an empty HOME of its own (libgphoto2 keeps
 
 import statistics
 
-from twisted.internet import reactor, task
+from twisted.internet import reactor
 from twisted.trial.unittest import TestCase
 
 from fourcut.stream.jpeg import JPEGSplitter
@@ -19,10 +19,8 @@ from fourcut.virtualcam.scene import parse_frame_comment
 
 from tests.support import (EOS_STILL, GPhoto2Runner, USBGPhoto2Runner,
                       jpeg_size, start_camera, start_usb_camera)
+from tests.support.time import sleep
 
-
-def sleep(seconds):
-    return task.deferLater(reactor, seconds, lambda: None)
 
 
 async def wait_for(condition, timeout=10.0):

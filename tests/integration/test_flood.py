@@ -13,9 +13,10 @@ import sys
 
 from twisted.internet import defer, protocol, reactor
 
-from tests.integration.test_access import TOKEN
+from tests.support.access import TOKEN
 from tests.support import ROOT
-from tests.support.service import ServiceTestCase, sleep
+from tests.support.service import ServiceTestCase
+from tests.support.time import sleep
 from tests.support.wsclient import connect
 
 

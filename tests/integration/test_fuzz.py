@@ -62,7 +62,8 @@ from fourcut.web.ws import RequestError, capture_settings
 
 from tests.support.fuzzclient import BROADCAST_TYPES, http_probe, ws_connect
 from tests.support import EOS_STILL, EOS_USB, jpeg_size
-from tests.support.service import ServiceTestCase, gphoto2_children, sleep
+from tests.support.service import ServiceTestCase, gphoto2_children
+from tests.support.time import sleep
 
 SCALE = float(os.environ.get("FOURCUT_FUZZ_SCALE", "1"))
 

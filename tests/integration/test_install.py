@@ -18,14 +18,14 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from fourcut import install
 from fourcut.config import Config, load_config
 
-from tests.support import ROOT, TWISTD
+from tests.support import ROOT, TWISTD, english_env
 
 
 def output(argv, env=None):
     """
     Run C{argv} in the checkout; fire with C{(stdout, stderr, status)}.
     """
-    environment = dict(os.environ, PYTHONPATH=ROOT, LANG="C", LC_ALL="C")
+    environment = english_env(PYTHONPATH=ROOT)
     environment.update(env or {})
     d = utils.getProcessOutputAndValue(argv[0], argv[1:], env=environment,
                                        path=ROOT, reactor=reactor)

@@ -8,10 +8,12 @@ connections, the descriptor budget) is tested in memory
 test.
 """
 
-from twisted.internet import defer, protocol, reactor
+from twisted.internet import defer, reactor
 
-from tests.integration.test_access import TOKEN, AccessTestCase, RawHTTP
-from tests.support.service import sleep
+from tests.integration.test_access import AccessTestCase
+from tests.support.access import TOKEN
+from tests.support.clients import RawHTTP, connect_raw
+from tests.support.time import sleep
 from tests.support.wsclient import connect
 
 
@@ -40,15 +42,8 @@ class Dripper(RawHTTP):
 
 
 class LimitTestCase(AccessTestCase):
-    async def raw(self, client=None, data=b""):
-        client = client if client is not None else RawHTTP()
-        await protocol.ClientCreator(reactor, lambda: client).connectTCP(
-            "127.0.0.1", self.port)
-        self.addCleanup(lambda: client.transport.abortConnection()
-                        if client.transport.connected else None)
-        if data:
-            client.transport.write(data)
-        return client
+    def raw(self, client=None, data=b""):
+        return connect_raw(self, self.port, client, data)
 
     async def closed_within(self, client, seconds):
         """

@@ -17,7 +17,7 @@ from twisted.web.client import HTTPConnectionPool
 
 from fourcut.tap import makeService
 
-from tests.support.service import sleep
+from tests.support.time import sleep
 from tests.integration.test_startup import FAST, TwistdTestCase
 
 

@@ -14,7 +14,7 @@ from twisted.internet import defer
 
 from fourcut.metrics import STATES
 
-from tests.integration.test_access import TOKEN, bearer
+from tests.support.access import TOKEN, bearer
 from tests.support.service import ServiceTestCase, parse_multipart
 from tests.support.wsclient import connect
 

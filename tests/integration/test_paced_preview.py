@@ -20,7 +20,8 @@ from twisted.internet import reactor, task
 
 from fourcut.stream.pacing import KernelQueue
 
-from tests.support.service import ServiceTestCase, sleep
+from tests.support.service import ServiceTestCase
+from tests.support.time import sleep
 from tests.support.wsclient import connect
 
 #: Bytes the slow reader takes every READ_INTERVAL seconds (300 KB/s).

@@ -18,7 +18,8 @@ from fourcut.virtualcam import eospack as eos
 
 from tests.support import (EOS_STILL, EOS_USB, ISO_100, ISO_800, PTPIP,
                       jpeg_size)
-from tests.support.service import ServiceTestCase, sleep
+from tests.support.service import ServiceTestCase
+from tests.support.time import sleep
 from tests.support.wsclient import connect
 
 #: The 700D's Canon white balance codes (libgphoto2's names).

@@ -13,7 +13,8 @@ from twisted.internet import defer
 from fourcut.virtualcam.scene import parse_frame_comment
 
 from tests.support import jpeg_size
-from tests.support.service import ServiceTestCase, parse_multipart, sleep
+from tests.support.service import ServiceTestCase, parse_multipart
+from tests.support.time import sleep
 from tests.support.wsclient import connect
 
 

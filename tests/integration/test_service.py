@@ -15,8 +15,9 @@ from twisted.internet import defer, protocol, reactor
 from fourcut.stream.sockets import NOTSENT_LOWAT
 
 from tests.support import EOS_STILL, PTPIP, jpeg_size
-from tests.support.service import (RawClient, ServiceTestCase,
-                                   parse_multipart, sleep)
+from tests.support.clients import RawHTTP, connect_raw
+from tests.support.service import ServiceTestCase, parse_multipart
+from tests.support.time import sleep
 
 
 class PreviewTests(ServiceTestCase):
@@ -236,13 +237,8 @@ class CommandTests(ServiceTestCase):
 
 class ClientBehaviourTests(ServiceTestCase):
     async def raw_preview(self, read):
-        port = int(self.base.rsplit(":", 1)[1])
-        client = RawClient(b"GET /preview HTTP/1.1\r\nHost: x\r\n\r\n", read)
-        creator = protocol.ClientCreator(reactor, lambda: client)
-        await creator.connectTCP("127.0.0.1", port)
-        self.addCleanup(lambda: client.transport.abortConnection()
-                        if client.transport.connected else None)
-        return client
+        return await connect_raw(self, self.port, RawHTTP(
+            b"GET /preview HTTP/1.1\r\nHost: x\r\n\r\n", read, keep=False))
 
     async def test_slow_client_does_not_stall_others(self):
         """

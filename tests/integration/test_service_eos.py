@@ -11,8 +11,8 @@ from twisted.internet import defer
 
 from tests.support import EOS_STILL as STILL
 from tests.support import EOS_USB, jpeg_size
-from tests.support.service import sleep
-from tests.integration.test_ws import WebSocketTestCase
+from tests.support.service import WebSocketTestCase
+from tests.support.time import sleep
 
 
 class EOSServiceTestCase(WebSocketTestCase):

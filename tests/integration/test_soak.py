@@ -15,10 +15,11 @@ import treq
 from twisted.internet import defer, protocol, reactor, task
 
 from tests.support import PTPIP
-from tests.integration.test_access import TOKEN
+from tests.support.access import TOKEN
 from tests.integration.test_flood import Flooder, ROOT, rss
 from tests.integration.test_limits import Dripper, LimitTestCase
-from tests.support.service import gphoto2_children, sleep
+from tests.support.service import gphoto2_children
+from tests.support.time import sleep
 from tests.support.wsclient import connect
 
 #: Seconds the hostile clients run.

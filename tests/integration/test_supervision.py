@@ -8,14 +8,15 @@ import errno
 import os
 import signal
 
-from twisted.internet import defer, protocol, reactor
+from twisted.internet import defer, reactor
 
 from fourcut.virtualcam import eospack as eos
 
 from tests.support import EOS_STILL as STILL
 from tests.support import EOS_USB, ISO_100, PTPIP, jpeg_size
-from tests.support.service import (RawClient, ServiceTestCase, gphoto2_children,
-                           sleep)
+from tests.support.clients import RawHTTP, connect_raw
+from tests.support.service import ServiceTestCase, gphoto2_children
+from tests.support.time import sleep
 from tests.support.wsclient import connect
 
 #: Quick recovery for tests: retries after 0.5, 1 s, then every 1 s.
@@ -212,12 +213,8 @@ class UnplugTests(SupervisionTestCase):
                                    grown))
 
     async def raw_preview(self):
-        client = RawClient(b"GET /preview HTTP/1.1\r\nHost: x\r\n\r\n")
-        creator = protocol.ClientCreator(reactor, lambda: client)
-        await creator.connectTCP("127.0.0.1", self.port)
-        self.addCleanup(lambda: client.transport.abortConnection()
-                        if client.transport.connected else None)
-        return client
+        return await connect_raw(self, self.port, RawHTTP(
+            b"GET /preview HTTP/1.1\r\nHost: x\r\n\r\n", keep=False))
 
 
 class HangTests(SupervisionTestCase):

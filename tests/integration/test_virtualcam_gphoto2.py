@@ -4,17 +4,15 @@ The virtual camera driven by Debian's real gphoto2 CLI over loopback.
 
 import statistics
 
-from twisted.internet import reactor, task
+from twisted.internet import reactor
 from twisted.trial.unittest import TestCase
 
 from fourcut.stream.jpeg import JPEGSplitter
 from fourcut.virtualcam.scene import parse_frame_comment
 
 from tests.support import GPhoto2Runner, jpeg_size, start_camera
+from tests.support.time import sleep
 
-
-def sleep(seconds):
-    return task.deferLater(reactor, seconds, lambda: None)
 
 
 class GPhoto2CLITests(TestCase):

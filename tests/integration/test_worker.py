@@ -30,6 +30,7 @@ from fourcut.virtualcam.device import Reply
 
 from tests.support import (LISTEN, GPhoto2Runner, jpeg_size, start_camera,
                       start_usb_camera)
+from tests.support.time import sleep
 
 ISO_CHOICES = ["100", "200", "400", "800", "1600", "3200", "6400"]
 
@@ -610,7 +611,7 @@ class LiveViewTests(WorkerTestCase):
         self.assertEqual(self.camera.sessions_opened, 1)
         await client.live_view(False)
         count = len(frames.frames)
-        await task.deferLater(reactor, 0.3, lambda: None)
+        await sleep(0.3)
         self.assertEqual(len(frames.frames), count)
         status = await client.status()
         self.assertEqual((status["state"], status["live_view"],
@@ -1172,7 +1173,7 @@ class ProcessTests(WorkerTestCase):
         client = await self.start_worker()
         await client.live_view(True)
         self.camera.hang(1000)
-        await task.deferLater(reactor, 0.2, lambda: None)
+        await sleep(0.2)
         started = reactor.seconds()
         os.kill(client.pid, signal.SIGTERM)
         ended = await client.ended
@@ -1202,7 +1203,7 @@ class ProcessTests(WorkerTestCase):
         """
         client = await self.start_worker(keepalive=0.1)
         await client.open()
-        await task.deferLater(reactor, 0.6, lambda: None)
+        await sleep(0.6)
         answer = await client.keepalive()
         self.assertEqual(answer, {"ok": True, "events": []})
         self.assertEqual((await client.status())["state"], "open")

@@ -20,6 +20,8 @@ from zope.interface.verify import verifyObject
 from fourcut.stream.broadcast import (Broadcaster, EncodedFrames, Frame,
                                FrameCounts, LatestFrameProducer)
 
+from tests.support.time import sleep
+
 
 class Recorder:
     """
@@ -894,7 +896,7 @@ async def wait_until(predicate):
     bounds the wait).
     """
     while not predicate():
-        await task.deferLater(reactor, 0.001)
+        await sleep(0.001)
 
 
 class LoopbackTests(TestCase):
@@ -965,7 +967,7 @@ class LoopbackTests(TestCase):
             await wait_until(lambda: not fast_server.producer.paused)
             frame = broadcaster.publish(payload(number), time.time())
             peak = max(peak, stalled_server.buffered())
-            await task.deferLater(reactor, 0.001)
+            await sleep(0.001)
             peak = max(peak, stalled_server.buffered())
         self.assertEqual(frame.number, FRAMES)
 

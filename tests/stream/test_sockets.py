@@ -5,7 +5,7 @@ transports, and setting a live view client's connection up for frames.
 
 import socket
 
-from twisted.internet import defer, protocol, reactor, task
+from twisted.internet import defer, protocol, reactor
 from twisted.internet.abstract import FileDescriptor
 from twisted.protocols.policies import WrappingFactory
 from twisted.test.proto_helpers import StringTransport
@@ -13,6 +13,8 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from fourcut.stream import sockets
 from fourcut.stream.pacing import TransportPacing
+
+from tests.support.time import sleep
 
 
 class Sink(protocol.Protocol):
@@ -113,7 +115,7 @@ class FrameWriterTests(Wrapped):
         for _ in range(500):
             if sum(map(len, client.data)) >= size:
                 break
-            await task.deferLater(reactor, 0.01, lambda: None)
+            await sleep(0.01)
         return b"".join(client.data)
 
     async def test_straight_to_the_socket(self):

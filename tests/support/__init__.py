@@ -150,15 +150,22 @@ class USBGPhoto2Runner(GPhoto2Runner):
         return env
 
 
+def english_env(**changes):
+    """
+    This process's environment for a child whose messages tests read:
+    English whatever the machine's locale, with C{changes}.
+    """
+    return dict(os.environ, LANG="C", LC_ALL="C", LANGUAGE="C", **changes)
+
+
 def gphoto2_env(home=None):
     """
-    gphoto2's environment: English messages whatever the machine's locale,
-    and C{home} (a directory of the test's own) as C{HOME}.
+    gphoto2's environment: L{english_env}, and C{home} (a directory of the
+    test's own) as C{HOME}.
     """
-    env = dict(os.environ, LANG="C", LC_ALL="C", LANGUAGE="C")
-    if home is not None:
-        env["HOME"] = home
-    return env
+    if home is None:
+        return english_env()
+    return english_env(HOME=home)
 
 
 def jpeg_size(data):
@@ -262,7 +269,7 @@ def start_twistd(testcase, *args, env=None):
     SIGKILL, by PID), and waits for it.
     """
     child = ChildServer()
-    environment = dict(os.environ, PYTHONPATH=ROOT, LANG="C", LC_ALL="C")
+    environment = english_env(PYTHONPATH=ROOT)
     environment.update(env or {})
     transport = reactor.spawnProcess(child, sys.executable,
                                      TWISTD + list(args), env=environment,

@@ -2,26 +2,26 @@
 """
 The whole service, started for a test: L{ServiceTestCase} runs
 C{twistd fourcut}'s service tree on this reactor with the virtual camera
-on free loopback ports; L{gphoto2_children} sees which camera processes
-are left; L{parse_multipart} and L{RawClient} read live view as a client
-does.
+on free loopback ports, and L{WebSocketTestCase} has WebSocket clients
+for it; L{gphoto2_children} sees which camera processes are left;
+L{parse_multipart} reads live view as a client does.
 """
 
 import os
 
 import treq
 import yaml
-from twisted.internet import defer, protocol, reactor
+from twisted.internet import reactor
 from twisted.trial.unittest import TestCase
 from twisted.web.client import HTTPConnectionPool
 
 from fourcut.tap import Options, makeService
 
-from tests.support import EOS_USB, jpeg_size
-from tests.support.time import sleep
+from tests.support import EOS_USB, PTPIP, jpeg_size
+from tests.support.wsclient import connect
 
-__all__ = ["ServiceTestCase", "RawClient", "gphoto2_children",
-           "parse_multipart", "sleep", "CAMERA_MODULES"]
+__all__ = ["ServiceTestCase", "WebSocketTestCase", "PTPIPWebSocketTestCase",
+           "gphoto2_children", "parse_multipart", "CAMERA_MODULES"]
 
 
 #: Modules of fourcut's python-gphoto2 children.
@@ -165,27 +165,41 @@ class ServiceTestCase(TestCase):
         return parts
 
 
-class RawClient(protocol.Protocol):
+class WebSocketTestCase(ServiceTestCase):
     """
-    A bare TCP client for what treq cannot do: stop reading, or hang up
-    in the middle of a stream.
+    The service with WebSocket clients: the virtual Canon EOS 700D over
+    USB, as a booth runs it; L{PTPIPWebSocketTestCase} for the generic
+    camera over PTP/IP.
     """
 
-    def __init__(self, request, read=True):
-        self.request = request
-        self.read = read
-        self.received = 0
-        self.connected_d = defer.Deferred()
-        self.lost = defer.Deferred()
+    virtual = EOS_USB
 
-    def connectionMade(self):
-        if not self.read:
-            self.transport.pauseProducing()
-        self.transport.write(self.request)
-        self.connected_d.callback(self)
+    async def client(self, **options):
+        """
+        A L{tests.support.wsclient.TestClient} that has had its
+        C{connected} and C{camera_info}.
+        """
+        client = await connect(self, self.port, **options)
+        await client.wait_for(lambda: len(client.messages) >= 2)
+        return client
 
-    def dataReceived(self, data):
-        self.received += len(data)
+    async def frames_after(self, client, count, binary=False):
+        """
+        The next C{count} live view frames C{client} receives.
+        """
+        if binary:
+            start = len(client.frames)
+            await client.wait_for(lambda: len(client.frames) >= start + count)
+            return client.frames[start:]
+        start = len(client.of_type("preview_frame"))
+        await client.wait_for(
+            lambda: len(client.of_type("preview_frame")) >= start + count)
+        return client.of_type("preview_frame")[start:]
 
-    def connectionLost(self, reason):
-        self.lost.callback(None)
+
+class PTPIPWebSocketTestCase(WebSocketTestCase):
+    """
+    L{WebSocketTestCase} on the generic virtual camera over PTP/IP.
+    """
+
+    virtual = PTPIP

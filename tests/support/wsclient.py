@@ -10,8 +10,31 @@ from autobahn.twisted.websocket import (WebSocketClientFactory,
 from twisted.internet import defer, reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint, wrapClientTLS
 
+__all__ = ["Lookups", "TestClient", "connect"]
 
-class TestClient(WebSocketClientProtocol):
+
+class Lookups:
+    """
+    Finding what a WebSocket test client received, in its C{messages}.
+    """
+
+    def find(self, request_id):
+        """
+        The first message that echoes C{request_id}, or L{None}.
+        """
+        for message in self.messages:
+            if message.get("requestId") == request_id:
+                return message
+        return None
+
+    def of_type(self, kind):
+        """
+        The messages of type C{kind}, in order.
+        """
+        return [m for m in self.messages if m.get("type") == kind]
+
+
+class TestClient(Lookups, WebSocketClientProtocol):
     """
     @ivar messages: JSON messages received, in order.
     @ivar frames: binary messages received (raw JPEGs).
@@ -89,15 +112,6 @@ class TestClient(WebSocketClientProtocol):
         self.request(message)
         await self.wait_for(lambda: self.find(request_id), timeout)
         return self.find(request_id)
-
-    def find(self, request_id):
-        for message in self.messages:
-            if message.get("requestId") == request_id:
-                return message
-        return None
-
-    def of_type(self, kind):
-        return [m for m in self.messages if m.get("type") == kind]
 
 
 async def connect(testcase, port, path="/ws", factory_options=None,

@@ -6,7 +6,7 @@ transport (PTP/IP here, USB elsewhere) calls; no gphoto2 involved.
 import struct
 from datetime import datetime
 
-from twisted.internet import defer, reactor, task
+from twisted.internet import defer, reactor
 from twisted.trial.unittest import TestCase
 
 from fourcut.virtualcam import eospack as eos
@@ -15,10 +15,8 @@ from fourcut.virtualcam.eos import CanonEOSDevice
 from fourcut.virtualcam.ptpip import OperationRequest
 
 from tests.support import jpeg_size
+from tests.support.time import sleep
 
-
-def sleep(seconds):
-    return task.deferLater(reactor, seconds, lambda: None)
 
 
 def set_value(code, value):

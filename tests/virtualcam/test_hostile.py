@@ -5,7 +5,7 @@ serving others.
 
 import struct
 
-from twisted.internet import defer, reactor, task
+from twisted.internet import defer, reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.internet.protocol import Factory, Protocol
 from twisted.trial.unittest import TestCase
@@ -13,6 +13,7 @@ from twisted.trial.unittest import TestCase
 from fourcut.virtualcam import ptpip
 
 from tests.support import GPhoto2Runner, start_camera
+from tests.support.time import sleep
 
 
 class RawHost(Protocol):
@@ -92,7 +93,7 @@ class HostileHostTests(TestCase):
         host = await self.connect()
         host.transport.write(init_command_request())
         while len(host.received) < 8:
-            await task.deferLater(reactor, 0.01, lambda: None)
+            await sleep(0.01)
         self.assertEqual(struct.unpack_from("<I", host.received, 4)[0],
                          ptpip.INIT_COMMAND_ACK)
         self.assertTrue(self.camera.session_open)
@@ -125,7 +126,7 @@ class HostileHostTests(TestCase):
         """
         movie = self.gphoto2.run("--capture-movie=1s", "--stdout")
         while not self.camera.session_open:
-            await task.deferLater(reactor, 0.02, lambda: None)
+            await sleep(0.02)
         host = await self.connect()
         host.transport.write(init_command_request())
         received = await host.closed

@@ -15,7 +15,7 @@ import struct
 import sys
 import tempfile
 
-from twisted.internet import defer, reactor, task
+from twisted.internet import defer, reactor
 from twisted.internet.endpoints import UNIXClientEndpoint, UNIXServerEndpoint
 from twisted.internet.protocol import Factory, Protocol
 from twisted.trial.unittest import TestCase
@@ -29,6 +29,7 @@ from fourcut.virtualcam.usb import (DEFAULT_USB_IDS, DEVICE_RESET_REQUEST,
                                     GET_DEVICE_STATUS, VirtualUSBFactory)
 
 from tests.support import USBGPhoto2Runner, jpeg_size, start_usb_camera
+from tests.support.time import sleep
 
 CAMERA_FRAME_TYPES = frozenset([
     usbwire.IDENT, usbwire.CLAIMED, usbwire.BUSY, usbwire.CONTROL_REPLY,
@@ -37,9 +38,6 @@ CAMERA_FRAME_TYPES = frozenset([
 
 CLAIM_ERROR = b"Could not claim the USB device"
 
-
-def sleep(seconds):
-    return task.deferLater(reactor, seconds, lambda: None)
 
 
 async def until(predicate, timeout=10.0, why="condition"):

@@ -8,7 +8,7 @@ import json
 import os
 
 import treq
-from twisted.internet import defer, protocol, reactor, task
+from twisted.internet import defer, reactor
 from twisted.internet.endpoints import serverFromString
 from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
@@ -17,34 +17,13 @@ from twisted.web.client import HTTPConnectionPool
 
 from fourcut.web.gallery import Photos, iso_time
 
+from tests.support.clients import RawHTTP, connect_raw
+from tests.support.time import sleep
+
 #: 2023-11-14T22:13:20Z, in nanoseconds.
 T0 = 1700000000 * 10 ** 9
 SECOND = 10 ** 9
 
-
-def sleep(seconds):
-    return task.deferLater(reactor, seconds, lambda: None)
-
-
-class RawHTTP(protocol.Protocol):
-    """
-    Sends C{request} exactly as given and collects everything the server
-    answers until it closes the connection.
-    """
-
-    def __init__(self, request):
-        self.request = request
-        self.received = []
-        self.done = defer.Deferred()
-
-    def connectionMade(self):
-        self.transport.write(self.request)
-
-    def dataReceived(self, data):
-        self.received.append(data)
-
-    def connectionLost(self, reason):
-        self.done.callback(b"".join(self.received))
 
 
 class HeldThreadPool:
@@ -141,9 +120,8 @@ class GalleryTestCase(TestCase):
         """
         client = RawHTTP(b"%s %s HTTP/1.1\r\nHost: x\r\nConnection: close"
                          b"\r\n\r\n" % (method, target))
-        await protocol.ClientCreator(reactor, lambda: client).connectTCP(
-            "127.0.0.1", self.port)
-        data = await client.done
+        await connect_raw(self, self.port, client)
+        data = await client.lost
         head, _, body = data.partition(b"\r\n\r\n")
         lines = head.split(b"\r\n")
         headers = {}
@@ -427,9 +405,8 @@ class ScanTests(GalleryTestCase):
         next client is answered.
         """
         self.put("a.jpg")
-        client = RawHTTP(b"GET /photos HTTP/1.1\r\nHost: x\r\n\r\n")
-        await protocol.ClientCreator(reactor, lambda: client).connectTCP(
-            "127.0.0.1", self.port)
+        client = await connect_raw(self, self.port, RawHTTP(
+            b"GET /photos HTTP/1.1\r\nHost: x\r\n\r\n"))
         await self.wait_for(lambda: self.threads.calls == 1)
         lost = defer.Deferred()
         self.resource.requests[0].notifyFinish().addErrback(

@@ -1,0 +1,314 @@
+"""
+Who may talk to fourcut's WebSocket side (L{fourcut.web.ws}), in memory:
+the token in the handshake or in an C{auth} message, what a client may do
+before it has proved it, the authentication timeout, C{max_clients} for
+authenticated clients only, and the C{Origin} check
+(L{tests.support.wsmemory}).
+"""
+
+import json
+
+from twisted.logger import formatEvent, globalLogPublisher
+from twisted.trial.unittest import SynchronousTestCase
+
+from fourcut.web.access import AccessPolicy
+from fourcut.web.cors import CORSPolicy
+from fourcut.web.ws import AUTH_TIMEOUT, MAX_AUTH_FAILURES
+
+from tests.support.access import PROTECTED_TYPES, TOKEN, WRONG
+from tests.support.wsmemory import WebSocketSite
+
+#: Requests that need the token, whatever C{preview.public} says.
+PROTECTED = PROTECTED_TYPES + [{"type": "capture_sequence"}]
+
+
+class AccessTestCase(SynchronousTestCase):
+    """
+    A L{WebSocketSite} with the token L{TOKEN} and live view public, or
+    not (L{preview_public}).
+    """
+
+    preview_public = True
+    options = {}
+
+    def setUp(self):
+        self.server = WebSocketSite(
+            self, access=AccessPolicy(TOKEN, self.preview_public),
+            **self.options)
+        self.session = self.server.session
+        self.factory = self.server.factory
+        self.clock = self.server.clock
+
+    def open(self, path="/ws", headers=None):
+        return self.server.open(path, headers)
+
+    def assertRefused(self, client, status, text):
+        self.assertEqual(client.status, status, client.head)
+        self.assertEqual(json.loads(client.body),
+                         {"error": text, "status": status})
+        self.assertTrue(client.lost)
+        self.assertNotIn(client.protocol, self.factory.clients)
+
+
+class PublicPreviewTests(AccessTestCase):
+    def test_connected_without_token(self):
+        """
+        C{connected} says what the client must do; no C{camera_info} for
+        a client that may not read it.
+        """
+        client = self.open()
+        self.assertEqual(client.messages, [{
+            "type": "connected", "version": client.messages[0]["version"],
+            "server": "fourcut", "auth_required": True,
+            "authenticated": False, "preview_public": True}])
+
+    def test_protected_types_before_auth(self):
+        client = self.open()
+        for n, message in enumerate(PROTECTED):
+            reply = client.reply(dict(message, requestId=n))
+            self.assertEqual(reply, {"type": "error",
+                                     "error": "authentication required",
+                                     "code": 401, "requestId": n})
+        self.assertEqual(self.session.calls, [])
+
+    def test_start_preview_public(self):
+        client = self.open()
+        reply = client.reply({"type": "start_preview", "requestId": 1,
+                              "format": "binary"})
+        self.assertEqual(reply["type"], "preview_started")
+        self.server.publish(b"frame")
+        self.assertEqual(client.frames, [b"frame"])
+        reply = client.reply({"type": "stop_preview", "requestId": 2})
+        self.assertEqual(reply["type"], "preview_stopped")
+
+    def test_auth_message(self):
+        client = self.open()
+        reply = client.reply({"type": "auth", "token": TOKEN,
+                              "requestId": "a"})
+        self.assertEqual(reply, {"type": "authenticated", "requestId": "a"})
+        self.assertEqual(client.messages[-1]["type"], "camera_info")
+        self.session.answers.update(get_setting={"value": "100"},
+                                    set_setting={"value": "800"},
+                                    capture=("a.jpg", "/a.jpg", b"a"))
+        for n, message in enumerate(PROTECTED_TYPES):
+            reply = client.reply(dict(message, requestId=n))
+            self.assertNotEqual(reply["type"], "error", reply)
+
+    def test_wrong_auth_message(self):
+        client = self.open()
+        for n, token in enumerate([WRONG, "", 5]):
+            reply = client.reply({"type": "auth", "token": token,
+                                  "requestId": n})
+            self.assertEqual(reply["code"], 401)
+            if n == 2:
+                break
+        self.assertEqual(client.find(0)["error"], "the token is wrong")
+        self.assertEqual(client.find(1)["error"],
+                         "'token' must be a non-empty string")
+
+    def test_wrong_then_right(self):
+        client = self.open()
+        client.reply({"type": "auth", "token": WRONG, "requestId": 0})
+        reply = client.reply({"type": "get_camera_info", "requestId": "i"})
+        self.assertEqual(reply["error"], "authentication required")
+        reply = client.reply({"type": "auth", "token": TOKEN,
+                              "requestId": "ok"})
+        self.assertEqual(reply["type"], "authenticated")
+
+    def test_three_failures_close(self):
+        client = self.open()
+        for n in range(MAX_AUTH_FAILURES):
+            client.send({"type": "auth", "token": WRONG, "requestId": n})
+        self.assertEqual(client.close_code, 3000)
+        self.assertIn("authentication", client.close_reason)
+        self.assertEqual([m["requestId"] for m in client.of_type("error")],
+                         [0, 1, 2])
+        self.assertTrue(client.lost)
+        self.assertEqual(self.factory.clients, set())
+
+    def test_token_in_url(self):
+        client = self.open("/ws?token=" + TOKEN)
+        connected, info = client.messages
+        self.assertTrue(connected["authenticated"])
+        self.assertEqual(info["type"], "camera_info")
+        self.assertEqual(client.reply({"type": "get_camera_info",
+                                       "requestId": 1})["type"],
+                         "camera_info")
+
+    def test_last_token_in_url_counts(self):
+        client = self.open("/ws?token=" + WRONG + "&token=" + TOKEN)
+        self.assertTrue(client.messages[0]["authenticated"])
+
+    def test_wrong_token_in_url(self):
+        for path in ("/ws?token=" + WRONG, "/ws?token=" + TOKEN[:-1]):
+            self.assertRefused(self.server.connect(path), 401,
+                               "the token is wrong")
+
+    def test_token_in_header(self):
+        client = self.open(headers={"Authorization": "Bearer " + TOKEN})
+        self.assertTrue(client.messages[0]["authenticated"])
+        self.assertRefused(
+            self.server.connect(headers={"Authorization": "Bearer " + WRONG}),
+            401, "the token is wrong")
+
+    def test_other_scheme_is_no_token(self):
+        client = self.open(headers={"Authorization": "Basic Zm86YmFy"})
+        self.assertFalse(client.messages[0]["authenticated"])
+
+    def test_token_never_logged(self):
+        events = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        self.server.connect("/ws?token=" + WRONG)
+        client = self.open()
+        client.reply({"type": "auth", "token": WRONG, "requestId": 1})
+        texts = [formatEvent(event) or "" for event in events]
+        everything = texts + [repr(event) for event in events]
+        for secret in (TOKEN, WRONG, TOKEN[:12], WRONG[:12]):
+            self.assertEqual([t for t in everything if secret in t], [],
+                             secret)
+        self.assertEqual(len([t for t in texts if "WebSocket" in t
+                              and "wrong token" in t]), 2)
+
+    def test_camera_status_reaches_viewers(self):
+        viewer = self.open()
+        self.factory.state_changed("capturing", None)
+        self.assertEqual(viewer.messages[-1]["type"], "camera_status")
+
+    def test_auth_timeout_unless_watching(self):
+        """
+        With public live view, a client that neither authenticates nor
+        watches is closed after C{auth_timeout}; one that watches is not,
+        until it stops watching for that long.
+        """
+        idle, watcher = self.open(), self.open()
+        watcher.reply({"type": "start_preview", "requestId": 1})
+        self.clock.advance(AUTH_TIMEOUT)
+        self.assertEqual(idle.close_code, 3008)
+        self.assertIsNone(watcher.close_code)
+        self.clock.advance(AUTH_TIMEOUT * 3)
+        self.assertIsNone(watcher.close_code)
+        watcher.reply({"type": "stop_preview", "requestId": 2})
+        self.clock.advance(AUTH_TIMEOUT - 0.5)
+        self.assertIsNone(watcher.close_code)
+        self.clock.advance(0.5)
+        self.assertEqual(watcher.close_code, 3008)
+
+
+class ProtectedPreviewTests(AccessTestCase):
+    preview_public = False
+
+    def test_start_preview_needs_token(self):
+        client = self.open()
+        self.assertFalse(client.messages[0]["preview_public"])
+        for kind in ("start_preview", "stop_preview"):
+            reply = client.reply({"type": kind, "requestId": kind})
+            self.assertEqual(reply["code"], 401)
+        self.assertEqual(self.server.broadcaster.demand, 0)
+        client.reply({"type": "auth", "token": TOKEN, "requestId": 1})
+        reply = client.reply({"type": "start_preview", "requestId": 2,
+                              "format": "binary"})
+        self.assertEqual(reply["type"], "preview_started")
+
+    def test_no_camera_status_before_auth(self):
+        anonymous = self.open()
+        owner = self.open("/ws?token=" + TOKEN)
+        self.factory.state_changed("capturing", None)
+        self.assertEqual(owner.messages[-1]["type"], "camera_status")
+        self.assertEqual(anonymous.types, ["connected"])
+
+    def test_auth_timeout(self):
+        """
+        A client that has not authenticated within C{auth_timeout} is
+        closed (3008); those that did, by the URL or by a message, stay.
+        """
+        anonymous = self.open()
+        owner = self.open("/ws?token=" + TOKEN)
+        late = self.open()
+        self.clock.advance(AUTH_TIMEOUT - 1)
+        late.reply({"type": "auth", "token": TOKEN, "requestId": 1})
+        self.clock.advance(1)
+        self.assertEqual(anonymous.close_code, 3008)
+        self.assertEqual(anonymous.close_reason, "authentication timeout")
+        self.assertTrue(anonymous.lost)
+        self.clock.advance(AUTH_TIMEOUT)
+        for client in (owner, late):
+            self.assertIsNone(client.close_code)
+            self.assertEqual(client.reply({"type": "get_camera_info",
+                                           "requestId": "still"})["type"],
+                             "camera_info")
+
+
+class ClientLimitTests(AccessTestCase):
+    options = {"max_clients": 1}
+
+    def test_only_authenticated_clients_count(self):
+        """
+        C{max_clients} bounds authenticated clients: anonymous ones still
+        connect, but one that authenticates when the place is taken is
+        refused (503) and closed with 1013, "try again later".
+        """
+        self.open("/ws?token=" + TOKEN)
+        self.assertRefused(self.server.connect("/ws?token=" + TOKEN), 503,
+                           "too many WebSocket clients (the limit is 1)")
+        anonymous = self.open()
+        reply = anonymous.reply({"type": "auth", "token": TOKEN,
+                                 "requestId": 1})
+        self.assertEqual(reply["code"], 503)
+        self.assertEqual(anonymous.close_code, 1013)
+        self.assertEqual(self.factory.authenticated_clients(), 1)
+
+
+class NoTokenTests(SynchronousTestCase):
+    def test_everything_open(self):
+        server = WebSocketSite(self)
+        client = server.open("/ws?token=anything")
+        connected = client.messages[0]
+        self.assertFalse(connected["auth_required"])
+        self.assertTrue(connected["authenticated"])
+        reply = client.reply({"type": "auth", "token": "x", "requestId": 1})
+        self.assertEqual(reply["type"], "authenticated")
+        server.clock.advance(AUTH_TIMEOUT * 2)
+        self.assertIsNone(client.close_code)
+
+
+class OriginTests(SynchronousTestCase):
+    """
+    A browser page of another site may connect only if
+    C{server.cors_origins} lists it. (Same origin over TLS, C{wss://},
+    is L{tests.integration.test_access}'s: Autobahn asks a TLS transport
+    for its channel binding.)
+    """
+
+    def setUp(self):
+        self.server = WebSocketSite(
+            self, cors=CORSPolicy(["https://booth.example"]))
+
+    def test_no_origin(self):
+        """
+        No C{Origin}: no browser.
+        """
+        self.server.open()
+
+    def test_same_origin(self):
+        self.server.open(headers={"Origin": "http://127.0.0.1:8080"})
+
+    def test_listed(self):
+        self.server.open(headers={"Origin": "https://booth.example"})
+
+    def test_refused(self):
+        for origin in ("https://evil.example", "null",
+                       "http://127.0.0.1:8081", "http://booth.example"):
+            client = self.server.connect(headers={"Origin": origin})
+            self.assertEqual(client.status, 403, origin)
+            self.assertEqual(json.loads(client.body), {
+                "error": "origin %s is not allowed: add it to "
+                         "server.cors_origins in the config file" % (origin,),
+                "status": 403})
+        self.assertEqual(self.server.factory.clients, set())
+
+    def test_default_refuses_every_other_origin(self):
+        server = WebSocketSite(self)
+        self.assertEqual(server.connect(
+            headers={"Origin": "https://booth.example"}).status, 403)
+        server.open(headers={"Origin": "http://127.0.0.1:8080"})
