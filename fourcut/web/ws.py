@@ -78,6 +78,10 @@ from fourcut.photos import check_name_hint
 from fourcut.stream.scaled import PerSource, ScaledStreams, SizeError, parse_size
 from fourcut.web.access import AccessPolicy
 from fourcut.web.cors import CORSPolicy, same_origin
+from fourcut.stream.internals import (count_sent_octets, mark_unclean,
+                                      outgoing_size_unlimited,
+                                      prepared_payload, send_close_frame,
+                                      sends_verbatim)
 from fourcut.stream.pacing import TransportPacing
 from fourcut.stream.sockets import FrameWriter, prepare_for_frames, unsent_bytes
 from fourcut.web.limits import connection_of
@@ -479,12 +483,9 @@ class CameraServerProtocol(WebSocketServerProtocol):
         # Autobahn applies maxMessagePayloadSize to what we send as well as
         # to what we receive; the limit is there for the client's messages,
         # not for our photos (a base64 capture is over a megabyte).
-        limit, self.maxMessagePayloadSize = self.maxMessagePayloadSize, 0
-        try:
+        with outgoing_size_unlimited(self):
             return WebSocketServerProtocol.sendMessage(
                 self, payload, isBinary, *args, **kwargs)
-        finally:
-            self.maxMessagePayloadSize = limit
 
     def sendData(self, data, sync=False, chopsize=None):
         # Everything sent goes through here: the handshake, replies,
@@ -550,13 +551,13 @@ class CameraServerProtocol(WebSocketServerProtocol):
         if self.state == self.STATE_OPEN and self.preview_format:
             message = self.factory.encoders.for_frame(frame).get(
                 frame, self.preview_format)
-            payload = message.payloadHybi
-            if self._perMessageCompress is None and not self.send_queue:
+            payload = prepared_payload(message)
+            if sends_verbatim(self):
                 # Framed once for every client: straight to the socket
                 # when nothing waits (fourcut.stream.sockets.FrameWriter),
                 # as Autobahn's sendData would write it to the transport.
                 self._frames.write(payload)
-                self.trafficStats.outgoingOctetsWireLevel += len(payload)
+                count_sent_octets(self, len(payload))
                 self._check_unsent()
             else:
                 self.sendPreparedMessage(message)
@@ -602,13 +603,11 @@ class CameraServerProtocol(WebSocketServerProtocol):
         6455's own 1008 and 1013.
         """
         if self.state == self.STATE_OPEN:
-            self.sendCloseFrame(code=code, reasonUtf8=reason.encode("utf-8"),
-                                isReply=False)
+            send_close_frame(self, code, reason)
 
     def _drop(self, why):
         self._stop_preview()
-        self.wasClean = False
-        self.wasNotCleanReason = why
+        mark_unclean(self, why)
         self.dropConnection(abort=True)
 
     def _over_rate(self):

@@ -8,7 +8,8 @@ the token always gets in.
 from twisted.internet import defer, protocol, reactor
 from twisted.trial.unittest import SynchronousTestCase
 
-from fourcut.web.limits import DescriptorBudget, open_descriptors, unsent_bytes
+from fourcut.stream.sockets import unsent_bytes
+from fourcut.web.limits import DescriptorBudget, open_descriptors
 
 from tests.integration.test_access import TOKEN, AccessTestCase, RawHTTP
 from tests.support.service import sleep
