@@ -52,10 +52,9 @@ caught up.
 C{preview_started} is the first message a client gets after its
 C{start_preview}: its frames are held back (L{LatestFrameProducer.hold})
 until the reply is out. C{camera_status} announces only states a client
-can act on (L{CameraServerFactory.announced_state
-<fourcut.web.ws.factory.CameraServerFactory.announced_state>}). A browser
-page from another site may connect only if C{server.cors_origins} lists its
-origin (L{fourcut.web.cors}).
+can act on (L{fourcut.web.ws.factory.CameraServerFactory.announced_state}).
+A browser page from another site may connect only if C{server.cors_origins}
+lists its origin (L{fourcut.web.cors}).
 
 Who may connect and what a client may ask before it proves the token is
 decided by L{fourcut.web.ws.auth} (whose C{MAX_AUTH_FAILURES} and
