@@ -84,6 +84,7 @@ import socket
 import struct
 import sys
 
+from fourcut.stream.internals import buffered_bytes
 from fourcut.stream.sockets import socket_transport
 
 __all__ = [
@@ -458,9 +459,7 @@ class TransportPacing:
             return None
         # Twisted's buffer (what TLS would hold above it is there only
         # before its handshake, when no frame flows).
-        lowest = self._lowest
-        return (held + len(lowest.dataBuffer) - lowest.offset
-                + lowest._tempDataLen)
+        return held + buffered_bytes(self._lowest)
 
     def wait(self):
         """

@@ -32,6 +32,10 @@ import socket
 from twisted.internet.abstract import FileDescriptor
 from twisted.internet.interfaces import ISSLTransport
 
+from fourcut.stream.internals import (buffered_bytes, can_write_directly,
+                                      raise_send_limit, tls_unsent_bytes,
+                                      transport_below, write_directly)
+
 __all__ = ["FrameWriter", "NOTSENT_LOWAT", "SEND_LIMIT", "bound_unsent",
            "prepare_for_frames", "socket_transport", "unsent_bytes"]
 
@@ -63,13 +67,9 @@ def _walk(transport):
             break
         if isinstance(transport, FileDescriptor):
             return transport, buffered
-        # Read the wrappers' own attributes: ProtocolWrapper forwards the
-        # names it lacks to the transport below.
-        attributes = getattr(transport, "__dict__", {})
-        pending = attributes.get("_appSendBuffer")      # TLS, before the
-        if pending:                                     # handshake is done
-            buffered += sum(map(len, pending))
-        transport = attributes.get("transport")
+        # TLS, before the handshake is done.
+        buffered += tls_unsent_bytes(transport)
+        transport = transport_below(transport)
     return None, buffered
 
 
@@ -92,9 +92,7 @@ def unsent_bytes(transport):
     lowest, buffered = _walk(transport)
     if lowest is None:
         return buffered
-    # The buffer being written, from offset, and the writes queued behind it.
-    return (buffered + len(lowest.dataBuffer) - lowest.offset
-            + lowest._tempDataLen)
+    return buffered + buffered_bytes(lowest)
 
 
 def bound_unsent(transport):
@@ -137,8 +135,8 @@ class FrameWriter:
         self.direct = 0
         self._lowest = None
         lowest, _ = _walk(transport)
-        if lowest is not None and not _under_tls(transport) and hasattr(
-                lowest, "writeSomeData"):
+        if (lowest is not None and not _under_tls(transport)
+                and can_write_directly(lowest)):
             self._lowest = lowest
 
     def write(self, data):
@@ -148,9 +146,8 @@ class FrameWriter:
         lowest = self._lowest
         if (lowest is not None and lowest.connected
                 and not lowest.disconnecting
-                and not lowest._tempDataLen
-                and lowest.offset == len(lowest.dataBuffer)):
-            sent = lowest.writeSomeData(data)
+                and not buffered_bytes(lowest)):
+            sent = write_directly(lowest, data)
             if isinstance(sent, int) and sent > 0:
                 self.direct += 1
                 if sent == len(data):
@@ -168,7 +165,7 @@ def _under_tls(transport):
             return False
         if ISSLTransport.providedBy(transport):
             return True
-        transport = getattr(transport, "__dict__", {}).get("transport")
+        transport = transport_below(transport)
     return False
 
 
@@ -180,8 +177,5 @@ def prepare_for_frames(transport):
     """
     bound_unsent(transport)
     lowest = socket_transport(transport)
-    if lowest is not None and getattr(lowest, "SEND_LIMIT", 0) < SEND_LIMIT:
-        # An instance attribute, read by tcp.Connection.writeSomeData and
-        # FileDescriptor.doWrite; the class's stays as it is for every
-        # other connection.
-        lowest.SEND_LIMIT = SEND_LIMIT
+    if lowest is not None:
+        raise_send_limit(lowest, SEND_LIMIT)

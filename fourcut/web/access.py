@@ -82,7 +82,7 @@ PREVIEW = frozenset([b"preview", b"snapshot", b""])
 QUERY_TOKEN = frozenset([b"preview", b"snapshot"])
 
 #: Path segments whose handshake takes it there too (checked by the
-#: WebSocket protocol itself, see L{fourcut.web.ws.handshake_token}).
+#: WebSocket protocol itself, see L{fourcut.web.ws.auth.handshake_token}).
 HANDSHAKE_TOKEN = frozenset([b"ws"])
 
 #: What separates the parts of a URI that are redacted whole.

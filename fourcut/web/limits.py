@@ -31,9 +31,6 @@ line, headers and body, C{header_timeout}) counted from its first byte, or
 from the connection for the first request: twisted.web's idle timeout
 restarts with every byte, so a client that drips one header line every 20
 seconds would otherwise hold its connection for ever.
-
-L{unsent_bytes} is how the WebSocket side (L{fourcut.web.ws}) tells how much a
-client has left unread.
 """
 
 import collections
@@ -46,12 +43,12 @@ from twisted.logger import Logger
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from twisted.web import http
 
-from fourcut.stream.sockets import unsent_bytes
+from fourcut.stream.internals import handling_request, pipelined_data
 
 __all__ = [
     "ConnectionLimits", "DeadlineChannel", "DescriptorBudget",
     "LimitedConnection", "connection_of", "deadline_channel",
-    "open_descriptors", "unsent_bytes",
+    "open_descriptors",
 ]
 
 log = Logger()
@@ -314,7 +311,7 @@ class DeadlineChannel:
         self._start_deadline()
 
     def dataReceived(self, data):
-        if not self._handlingRequest and self._deadline is None:
+        if not handling_request(self) and self._deadline is None:
             self._start_deadline()
         super().dataReceived(data)
 
@@ -329,9 +326,9 @@ class DeadlineChannel:
         connection = connection_of(self.transport)
         if connection is not None:
             connection.set_busy(False)
-        more = bool(self._dataBuffer)
+        more = pipelined_data(self)
         super().requestDone(request)
-        if (more and not self._handlingRequest and self._deadline is None
+        if (more and not handling_request(self) and self._deadline is None
                 and self.transport is not None and self.persistent):
             # A pipelined request had begun.
             self._start_deadline()

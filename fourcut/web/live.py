@@ -14,6 +14,7 @@ from twisted.logger import Logger
 from twisted.web import server
 
 from fourcut.stream.broadcast import EncodedFrames, FrameCounts, LatestFrameProducer
+from fourcut.stream.internals import count_sent, response_chunked
 from fourcut.stream.pacing import TransportPacing
 from fourcut.stream.scaled import PerSource, ScaledStreams, SizeError, parse_size
 from fourcut.stream.sockets import FrameWriter, prepare_for_frames
@@ -162,10 +163,10 @@ class PreviewStream:
         request = self.request
         if request.finished or request.channel is None:
             return 0
-        if request.chunked:
+        if response_chunked(request):
             # Framed already: one write, straight to the connection.
             data = self.chunks.get(frame)
-            request.sentLength += len(data)
+            count_sent(request, len(data))
             if self.writer is None:
                 self.writer = FrameWriter(request.channel.transport)
             self.writer.write(data)

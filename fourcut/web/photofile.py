@@ -12,6 +12,7 @@ import stat
 
 from twisted.web import server, static
 
+from fourcut.stream.internals import byte_ranges, range_offset_and_size
 from fourcut.web.replies import NotFound, Resource, error
 
 __all__ = ["Forbidden", "PhotoFile"]
@@ -70,11 +71,11 @@ class PhotoFile(static.File):
         header = request.getHeader(b"range")
         if header is not None and b"," in header:
             try:
-                ranges = self._parseRangeHeader(header)
+                ranges = byte_ranges(self, header)
             except ValueError:
                 ranges = None
             if ranges is not None and len(ranges) > 1:
-                spans = [self._rangeToOffsetAndSize(start, end)
+                spans = [range_offset_and_size(self, start, end)
                          for start, end in ranges]
                 spans = [(offset, offset + size) for offset, size in spans
                          if size > 0]

@@ -34,6 +34,7 @@ from twisted.logger import Logger
 from twisted.web import http, resource, server
 
 from fourcut.errors import CameraError, SettingError, http_status
+from fourcut.stream.internals import client_gone, response_started
 from fourcut.web.cors import is_preflight
 
 __all__ = [
@@ -474,9 +475,9 @@ class Request(server.Request):
         log.failure("{method} {path} failed", reason,
                     method=self.method[:20].decode("ascii", "replace"),
                     path=_shown_path(self))
-        if self.finished or self._disconnected:
+        if self.finished or client_gone(self):
             return reason
-        if self.startedWriting:
+        if response_started(self):
             # Too late for an answer: end what was sent.
             self.channel.loseConnection()
             return reason

@@ -58,7 +58,7 @@ from twisted.web.http import parse_qs, unquote
 
 from fourcut.camera.commands import CommandRefused, parse_cmd_args
 from fourcut.photos import check_name_hint
-from fourcut.web.ws import RequestError, capture_settings
+from fourcut.web.ws.protocol import RequestError, capture_settings
 
 from tests.support.fuzzclient import BROADCAST_TYPES, http_probe, ws_connect
 from tests.support import EOS_STILL, EOS_USB, jpeg_size

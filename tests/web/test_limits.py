@@ -11,8 +11,8 @@ import os
 from twisted.trial.unittest import SynchronousTestCase
 
 from fourcut.web.access import LINGER
-from fourcut.web.limits import (EVICT_AFTER, DescriptorBudget,
-                                open_descriptors, unsent_bytes)
+from fourcut.stream.sockets import unsent_bytes
+from fourcut.web.limits import EVICT_AFTER, DescriptorBudget, open_descriptors
 
 from tests.support.memory import MemorySite
 from tests.web.test_access import TOKEN, bearer

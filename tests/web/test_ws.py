@@ -18,7 +18,8 @@ from twisted.trial.unittest import SynchronousTestCase
 from fourcut.booth.sequence import SequenceError
 from fourcut.camera.gphoto2 import CameraError
 from fourcut.camera.settings import SettingError
-from fourcut.web.ws import FLOOD_BURST, HARD_LIMIT_FACTOR, IDLE_SETTLE
+from fourcut.web.ws.factory import HARD_LIMIT_FACTOR, IDLE_SETTLE
+from fourcut.web.ws.flowcontrol import FLOOD_BURST
 
 from tests.support.wsmemory import OP_TEXT, WebSocketSite
 

@@ -13,7 +13,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from fourcut.web.access import AccessPolicy
 from fourcut.web.cors import CORSPolicy
-from fourcut.web.ws import AUTH_TIMEOUT, MAX_AUTH_FAILURES
+from fourcut.web.ws.auth import AUTH_TIMEOUT, MAX_AUTH_FAILURES
 
 from tests.support.access import PROTECTED_TYPES, TOKEN, WRONG
 from tests.support.wsmemory import WebSocketSite
