@@ -94,12 +94,15 @@ class Web:
     scaled: ScaledStreams
 
 
-def build(config, reactor, session, broadcaster, status, trimmer=None):
+def build(config, reactor, session, broadcaster, status, trimmer=None,
+          captures=None):
     """
     The web site for C{config} (a L{fourcut.config.Config}) over the camera
     C{session}, its live view C{broadcaster} and its C{status}.
 
     @param trimmer: a L{fourcut.memory.Trimmer} for the WebSocket side.
+    @param captures: the L{fourcut.metrics.CaptureMetrics} the session
+        reports its captures to, shown on C{/metrics}.
     @return: a L{Web}.
     """
     server_config = config.server
@@ -119,7 +122,7 @@ def build(config, reactor, session, broadcaster, status, trimmer=None):
         pacing=config.preview.pacing)
     status.websockets = websocket.client_count
     status.sizes = scaled.describe
-    session.state_listeners.append(websocket.state_changed)
+    session.subscribe(websocket.state_changed)
     preview = Preview(broadcaster, session, reactor, scaled,
                       pacing=config.preview.pacing)
     status.live_clients = lambda: (
@@ -132,8 +135,7 @@ def build(config, reactor, session, broadcaster, status, trimmer=None):
                     "websocket": websocket.frame_counts},
         clients={"http": lambda: len(preview.streams),
                  "websocket": websocket.client_count},
-        directory=config.paths.photos)
-    websocket.metrics = metrics
+        directory=config.paths.photos, captures=captures)
     status_view = rest.Status(status)
     page = Page()
     page.json_view = status_view
@@ -143,7 +145,7 @@ def build(config, reactor, session, broadcaster, status, trimmer=None):
     root.putChild(b"snapshot", Snapshot(broadcaster, session, reactor,
                                         config.preview.snapshot_timeout,
                                         scaled))
-    root.putChild(b"capture", Capture(session, metrics))
+    root.putChild(b"capture", Capture(session))
     root.putChild(b"reset", Reset(session))
     root.putChild(b"cmd", Command(session))
     root.putChild(b"status", status_view)

@@ -804,10 +804,7 @@ class CameraServerProtocol(WebSocketServerProtocol):
                 check_name_hint(name)
             except ValueError as e:
                 raise RequestError(str(e))
-        capture = self.factory.session.capture(settings, name)
-        if self.factory.metrics is not None:
-            capture = self.factory.metrics.timed_capture(capture)
-        name, path, data = yield capture
+        name, path, data = yield self.factory.session.capture(settings, name)
         return {"type": "photo_captured", "filename": name, "filepath": path,
                 "size": len(data),
                 "image": base64.b64encode(data).decode("ascii")}
@@ -950,9 +947,6 @@ class CameraServerFactory(WebSocketServerFactory):
                  auth_timeout=AUTH_TIMEOUT,
                  max_unsent_bytes=MAX_UNSENT_BYTES, trimmer=None,
                  cors=None, scaled=None, pacing=True):
-        #: A L{fourcut.metrics.Metrics} that times captures, or L{None}
-        #: (L{fourcut.web.site.build} sets it once it is made).
-        self.metrics = None
         WebSocketServerFactory.__init__(self, server="fourcut")
         self.access = access if access is not None else AccessPolicy()
         self.cors = cors if cors is not None else CORSPolicy()

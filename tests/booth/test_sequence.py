@@ -10,8 +10,7 @@ from fourcut.booth.layout import parse_layout
 from fourcut.booth.sequence import (SequenceDefaults, SequenceError,
                                     SequenceRequest, SequenceRunner,
                                     parse_request)
-from fourcut.camera.gphoto2 import CameraError
-from fourcut.camera.settings import SettingError
+from fourcut.errors import CameraError, SettingError
 
 
 class FakeCamera:

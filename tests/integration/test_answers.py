@@ -13,7 +13,7 @@ import treq
 from twisted.internet import defer
 from twisted.logger import formatEvent, globalLogPublisher
 
-from fourcut.camera.gphoto2 import CameraError
+from fourcut.errors import CameraError
 
 from tests.integration.test_access import TOKEN, AccessTestCase
 from tests.support import ROOT

@@ -20,10 +20,10 @@ from fourcut.camera.child import settings as camconfig
 
 from fourcut.camera import processes
 from fourcut.camera.child.settings import Refused
-from fourcut.camera.gphoto2 import CameraError, GPhoto2, prepare_home
+from fourcut.camera.gphoto2 import GPhoto2, prepare_home
 from fourcut.camera.settings import (
-    CameraSettings, SettingError, format_value, interpret, package_root,
-    parse_answer)
+    CameraSettings, format_value, interpret, package_root, parse_answer)
+from fourcut.errors import CameraError, SettingError
 from fourcut.virtualcam import eosbodies
 from fourcut.virtualcam import eospack as eos
 from fourcut.virtualcam import ptp, usbport
