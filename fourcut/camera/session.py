@@ -423,7 +423,7 @@ class CameraSession:
             self._info_at = self._reactor.seconds()
             return self.info
 
-        return self._exclusive(self._state, ask, final_state=self._state)
+        return self._exclusive(self.state, ask, final_state=self.state)
 
     def restart(self):
         """

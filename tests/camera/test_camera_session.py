@@ -109,6 +109,9 @@ class FakeSettings:
     def get(self, section, option, on_start=None):
         return defer.succeed({"value": "100"})
 
+    def info(self, on_start=None):
+        return defer.succeed({"model": "Fake EOS", "battery": "50%"})
+
 
 class FakeDriver:
     """
@@ -296,6 +299,17 @@ class HeldSessionTests(SessionTests):
             "fourcut_capture_duration_seconds_sum"), 2.0)
         self.assertEqual(registry.get_sample_value(
             "fourcut_capture_failures_total"), 0)
+
+    def test_info_keeps_the_state(self):
+        """
+        Asking the camera for its model and battery leaves the state as it
+        was, and tells no listener of a change.
+        """
+        self.session.live_view.report_idle()
+        info = self.successResultOf(self.session.refresh_info(max_age=0))
+        self.assertEqual(info["model"], "Fake EOS")
+        self.assertEqual(self.session.state, "idle")
+        self.assertEqual(self.states, [])
 
     def test_capture_mode_goes_with_the_photo(self):
         """
