@@ -84,7 +84,7 @@ class CameraSession:
         self.driver = driver
         self.broadcaster = broadcaster
         self._lock = lock
-        self._state = state
+        self._camera_state = state
         self._modes = modes
         self.live_view = live_view
         self.photo_taker = photo_taker
@@ -113,14 +113,14 @@ class CameraSession:
         slow retry continues while anyone watches, and the next request
         tries again).
         """
-        return self._state.state
+        return self._camera_state.state
 
     @property
     def last_error(self):
         """
         The last failure's text, or L{None} since the camera last worked.
         """
-        return self._state.last_error
+        return self._camera_state.last_error
 
     @property
     def mode_errors(self):
@@ -128,14 +128,14 @@ class CameraSession:
         C{{mode: [text, ...]}}: the settings each mode's last entry could
         not apply.
         """
-        return self._state.mode_errors
+        return self._camera_state.mode_errors
 
     def subscribe(self, listener):
         """
         Call C{listener(state, last_error)} at every change of L{state};
         returns a callable that unsubscribes it.
         """
-        return self._state.subscribe(listener)
+        return self._camera_state.subscribe(listener)
 
     @property
     def children(self):
@@ -249,10 +249,10 @@ class CameraSession:
         try:
             if device or not self.driver.holds_session:
                 yield self.live_view.stop()
-            self._state.set_state(state)
+            self._camera_state.set_state(state)
             result = yield work()
         finally:
-            self._state.set_state("previewing" if self.live_view.running
+            self._camera_state.set_state("previewing" if self.live_view.running
                                   else final_state)
             self._lock.release()
             if self.live_view.wanted:
@@ -310,10 +310,10 @@ class CameraSession:
             photo = yield self.photo_taker.take(
                 settings, name_hint, mode=self._modes.modes.capture)
         except CameraError as e:
-            self._state.failed(e.text)
+            self._camera_state.failed(e.text)
             raise
         if photo.mode_errors or self._modes.modes.capture:
-            self._state.mode_entered("capture", photo.mode_errors)
+            self._camera_state.mode_entered("capture", photo.mode_errors)
         self.captures += 1
         self.log.info("saved {name} ({size} bytes; from the camera in "
                       "{camera:.0f} ms, saved {saved:.0f} ms later)",
@@ -435,7 +435,7 @@ class CameraSession:
     @defer.inlineCallbacks
     def _restart(self):
         yield self.stop_children()
-        self._state.recovered()
+        self._camera_state.recovered()
 
     def reset(self):
         """
@@ -449,7 +449,7 @@ class CameraSession:
     def _reset(self):
         yield self.stop_children()
         self.broadcaster.clear()
-        self._state.recovered()
+        self._camera_state.recovered()
         if self.gphoto2.resettable:
             result = yield self._run(self.command_timeout, "--reset")
             if not result.ok:
