@@ -301,7 +301,7 @@ class InterpretTests(TestCase):
         first = env["PYTHONPATH"].split(os.pathsep)[0]
         self.assertEqual(first, package_root())
         self.assertTrue(os.path.exists(
-            os.path.join(first, "fourcut", "camconfig.py")))
+            os.path.join(first, "fourcut", "camera", "child", "settings.py")))
 
     def test_apply_bad_name(self):
         settings = CameraSettings(reactor, GPhoto2("ptpip:h:1:1", "M"))
