@@ -1,7 +1,8 @@
-# -*- test-case-name: tests.integration.test_errors -*-
+# -*- test-case-name: tests.camera.test_errors,tests.integration.test_errors -*-
 """
 What went wrong, and the HTTP status that says so: one mapping for every
-transport (the HTTP API, the REST paths and the WebSocket's C{code}).
+transport (the HTTP API, the REST paths, the WebSocket's C{code} and the
+booth's C{sequence_failed}).
 
 fourcut's failures come in three kinds: L{CameraError} (gphoto2 could not
 do it: the camera is busy, claimed, unplugged or absent: 503 or 504, the
@@ -9,25 +10,90 @@ seed's statuses), L{SettingError} (the camera is fine, the request was
 wrong: 400) and L{OSError} (a photo could not be saved: 507 for a full
 disk, else 500). Anything else is fourcut's own bug: 500.
 
-The gphoto2 CLI reports a client's mistake the way it reports camera
-trouble: a failed run and a few lines on stderr. C{/cmd?arg=--set-config=
-iso=12345} (a value the camera does not offer) or C{--get-config=nosuch}
-is the client's fault, and retrying will not help: L{client_mistake}
-recognises gphoto2's words for those, and L{http_status} makes them a 400
-with gphoto2's text, unless the same text also shows camera trouble.
+gphoto2 and python-gphoto2 say what went wrong in words, and those words
+are read here only: L{classify} tells an absent camera (504) from one in
+other trouble (503); L{client_mistake} tells a request gphoto2 refused as
+wrong from camera trouble. The gphoto2 CLI reports a client's mistake the
+way it reports camera trouble: a failed run and a few lines on stderr.
+C{/cmd?arg=--set-config=iso=12345} (a value the camera does not offer) or
+C{--get-config=nosuch} is the client's fault, and retrying will not help:
+L{http_status} makes them a 400 with gphoto2's text, unless the same text
+also shows camera trouble.
 
-L{CameraError} stays in L{fourcut.camera.gphoto2} and L{SettingError} in
-L{fourcut.camera.settings}, where they are raised; they are re-exported here for
-the transports.
+This module imports no feature module: the camera, the web side, the
+booth and the camera's child programs (which run without Twisted) all
+import it.
 """
 
 import errno
 
-from fourcut.camera.gphoto2 import CameraError
-from fourcut.camera.settings import SettingError
+__all__ = ["ABSENT", "CAMERA_TROUBLE", "CLIENT_MISTAKES", "CameraError",
+           "NOT_DETECTED", "NOT_FOUND", "SettingError", "classify",
+           "client_mistake", "http_status"]
 
-__all__ = ["CAMERA_TROUBLE", "CLIENT_MISTAKES", "CameraError",
-           "SettingError", "client_mistake", "http_status"]
+
+class CameraError(Exception):
+    """
+    gphoto2 could not do what was asked.
+
+    @ivar status: the HTTP status the seed API gives this failure (503 when
+        the camera is busy or cannot be claimed, 504 when there is none).
+    @ivar text: gphoto2's own stderr, for the client.
+    """
+
+    #: The text when there is none: an error answer is never empty.
+    NO_TEXT = "fourcut: the camera operation failed without a message\n"
+
+    def __init__(self, status, text):
+        if not text.strip():
+            text = self.NO_TEXT
+        Exception.__init__(self, status, text)
+        self.status = status
+        self.text = text
+
+    def __str__(self):
+        return "%d: %s" % (self.status, self.text.strip()[-500:])
+
+
+class SettingError(ValueError):
+    """
+    The camera is fine but the request was wrong: an unknown section,
+    option or setting name, or a value the setting (or the camera) refuses.
+
+    @ivar message: a sentence for the client, listing what is allowed.
+    @ivar details: the rest of the child's answer: C{reason}
+        (C{unknown-section}, C{unknown-option}, C{read-only}, C{bad-value},
+        C{camera-refused}) and, where they apply, C{choices}, C{range},
+        C{sections}, C{options}, C{current}, C{section}, C{option}.
+    """
+
+    def __init__(self, message, details=None):
+        ValueError.__init__(self, message)
+        self.message = message
+        self.details = dict(details or {})
+
+    def __str__(self):
+        return self.message
+
+
+#: What the gphoto2 CLI says when it finds no camera (C{--capture-movie},
+#: C{--summary} and the like without C{--port}).
+NOT_FOUND = "No camera found"
+
+#: What the gphoto2 CLI says when auto-detection finds nothing; the camera
+#: worker and the settings child say it too, so that their answers read
+#: as the CLI's (seed 000's texts).
+NOT_DETECTED = "Could not detect any camera"
+
+#: Fragments (in libgphoto2's messages, English under C{LANG=C}) that mean
+#: no camera is there at all: none found, a PTP/IP port that refuses the
+#: connection, a C{--camera} model libgphoto2 does not know.
+ABSENT = (
+    NOT_FOUND,
+    NOT_DETECTED,
+    "Connection refused",
+    "Unknown model",
+)
 
 #: gphoto2's words for a request it refused as wrong (lower case): a value
 #: that is not among a setting's choices (C{--set-config-index=iso=999}:
@@ -50,8 +116,8 @@ CLIENT_MISTAKES = (
 #: over L{CLIENT_MISTAKES}: a setting that failed because the camera was
 #: busy or went away is worth retrying.
 CAMERA_TROUBLE = (
-    "no camera found",
-    "could not detect any camera",
+    NOT_FOUND.lower(),
+    NOT_DETECTED.lower(),
     "could not claim",
     "device or resource busy",
     "camera is busy",
@@ -63,6 +129,18 @@ CAMERA_TROUBLE = (
     "without a message",
     "unplugged",
 )
+
+
+def classify(text, absent_status=504):
+    """
+    The status of a L{CameraError} for a gphoto2 failure that said
+    C{text}: C{absent_status} when gphoto2 found no camera (L{ABSENT}),
+    503 for every other camera trouble (busy, claimed by another program,
+    unplugged mid-way, timed out).
+    """
+    if any(fragment in text for fragment in ABSENT):
+        return absent_status
+    return 503
 
 
 def client_mistake(text):

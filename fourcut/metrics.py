@@ -8,9 +8,10 @@ Most figures are counted where the work happens anyway (the broadcaster's
 frames, each transport's L{fourcut.stream.broadcast.FrameCounts}, the session's
 captures, restarts and children) and only read when scraped, by
 L{ServiceCollector}: nothing is added to the path of a frame. Only the
-capture durations are measured here, around each capture a transport
-asks for (L{Metrics.timed_capture}), and the photos directory's free space
-is read at each scrape, in a thread.
+capture durations are recorded as they come, by L{CaptureMetrics}, which
+the camera session tells of every capture (the booth's sequences
+included), and the photos directory's free space is read at each scrape,
+in a thread.
 
 Each service has a registry of its own, never C{prometheus_client}'s
 global one: a test process runs many services one after another.
@@ -43,14 +44,16 @@ C{fourcut_photos_free_bytes}            free space for photos
 """
 
 import os
-import time
 
 from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry,
                                Counter, Gauge, Histogram, generate_latest)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from zope.interface import implementer
 
-__all__ = ["CAPTURE_BUCKETS", "CONTENT_TYPE", "Metrics", "STATES",
-           "ServiceCollector", "free_bytes"]
+from fourcut.camera.interfaces import ICaptureObserver
+
+__all__ = ["CAPTURE_BUCKETS", "CONTENT_TYPE", "CaptureMetrics", "Metrics",
+           "STATES", "ServiceCollector", "free_bytes"]
 
 #: What C{/metrics} answers with.
 CONTENT_TYPE = CONTENT_TYPE_LATEST.encode("ascii")
@@ -79,21 +82,17 @@ def free_bytes(directory):
 
 class ServiceCollector:
     """
-    Reads the counts the service keeps anyway, at each scrape; it
-    registers itself in C{registry} (a L{Metrics}' registry) when made,
-    as C{prometheus_client}'s own metrics do, so that the transports it
-    reads can be given the L{Metrics} they time captures with first.
+    Reads the counts the service keeps anyway, at each scrape.
 
     @param transports: C{{name: FrameCounts}}.
     @param clients: C{{name: callable}} giving how many are connected.
     """
 
-    def __init__(self, registry, session, broadcaster, transports, clients):
+    def __init__(self, session, broadcaster, transports, clients):
         self.session = session
         self.broadcaster = broadcaster
         self.transports = transports
         self.clients = clients
-        registry.register(self)
 
     def collect(self):
         session = self.session
@@ -146,49 +145,59 @@ class ServiceCollector:
             value=len(session.children))
 
 
+@implementer(ICaptureObserver)
+class CaptureMetrics:
+    """
+    How long captures take and how many fail: made before the camera
+    session, which reports every capture to it, and registered with the
+    service's L{Metrics}.
+    """
+
+    def __init__(self):
+        self.capture_duration = Histogram(
+            "fourcut_capture_duration_seconds",
+            "Seconds from a capture's request to its photo saved, queueing "
+            "included.", buckets=CAPTURE_BUCKETS, registry=None)
+        self.capture_failures = Counter(
+            "fourcut_capture_failures", "Captures that failed.",
+            registry=None)
+
+    def captured(self, seconds):
+        self.capture_duration.observe(seconds)
+
+    def capture_failed(self, seconds):
+        self.capture_failures.inc()
+
+    def register(self, registry):
+        """
+        Show these figures in C{registry}.
+        """
+        registry.register(self.capture_duration)
+        registry.register(self.capture_failures)
+
+
 class Metrics:
     """
-    The service's metrics, in a registry of its own: what is measured
-    here (capture durations and failures, the photos' free space), and,
-    once it is made, the L{ServiceCollector} of what is counted elsewhere.
+    The service's metrics, in a registry of its own.
 
+    @param captures: the L{CaptureMetrics} the session reports to (a new
+        one, told of nothing, if L{None}).
     @ivar registry: the C{CollectorRegistry}.
     @ivar directory: the photos directory, whose free space is shown.
     """
 
-    def __init__(self, directory, clock=time.monotonic):
+    def __init__(self, session, broadcaster, transports, clients, directory,
+                 captures=None):
         self.directory = directory
-        self._clock = clock
         self.registry = CollectorRegistry(auto_describe=True)
-        self.capture_duration = Histogram(
-            "fourcut_capture_duration_seconds",
-            "Seconds from a capture's request to its photo saved, queueing "
-            "included.", buckets=CAPTURE_BUCKETS, registry=self.registry)
-        self.capture_failures = Counter(
-            "fourcut_capture_failures", "Captures that failed.",
-            registry=self.registry)
+        self.registry.register(ServiceCollector(session, broadcaster,
+                                                transports, clients))
+        self.captures = captures if captures is not None else CaptureMetrics()
+        self.captures.register(self.registry)
         self.photos_free = Gauge(
             "fourcut_photos_free_bytes",
             "Bytes free on the photos directory's file system.",
             registry=self.registry)
-
-    def timed_capture(self, d):
-        """
-        Measure the capture C{d} (the L{Deferred} of
-        L{fourcut.camera.session.CameraSession.capture}) fires for;
-        returns C{d} with its result unchanged.
-        """
-        started = self._clock()
-
-        def saved(result):
-            self.capture_duration.observe(self._clock() - started)
-            return result
-
-        def failed(failure):
-            self.capture_failures.inc()
-            return failure
-
-        return d.addCallbacks(saved, failed)
 
     def render(self, photos_free=None):
         """

@@ -17,6 +17,7 @@ import os
 import sys
 
 from twisted.application.service import MultiService
+from twisted.internet import defer
 from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
 from twisted.python import usage
@@ -28,12 +29,18 @@ from fourcut.config import ConfigError, load_config
 from fourcut.camera.gphoto2 import GPhoto2
 from fourcut.logs import HangupService, make_observer, twistd_target
 from fourcut.memory import Trimmer, keep_large_blocks_mapped
+from fourcut.metrics import CaptureMetrics
 from fourcut.photos import PhotoStore
 from fourcut.camera.processes import Children
 from fourcut.camera.cli import CLIDriver
+from fourcut.camera.capture import PhotoTaker
+from fourcut.camera.demand import Demand
 from fourcut.camera.held import HeldDriver
+from fourcut.camera.liveview import LiveViewSupervisor
+from fourcut.camera.modes import CameraModes, ModeSwitch
 from fourcut.camera.session import CameraSession
 from fourcut.camera.settings import CameraSettings
+from fourcut.camera.state import CameraState
 from fourcut.services import (FourcutService, GPhoto2HomeService,
                        PhotosDirectoryService, SessionService, StopService,
                        VirtualCameraService, WebService)
@@ -42,7 +49,8 @@ from fourcut.virtualcam import usbport
 from fourcut.virtualcam.camera import GPHOTO2_MODEL, VirtualCamera, VirtualUSBCamera
 from fourcut.web import site
 
-__all__ = ["Options", "OptionsError", "make_virtual_camera", "makeService"]
+__all__ = ["Options", "OptionsError", "make_driver", "make_session",
+           "make_virtual_camera", "makeService"]
 
 
 class OptionsError(SystemExit):
@@ -168,6 +176,50 @@ def make_driver(reactor, gphoto2, children, camera):
                       release_after=camera.release_after)
 
 
+def make_session(reactor, config, gphoto2, broadcaster, demand,
+                 capture_observer=None):
+    """
+    The camera session for C{config} (a L{fourcut.config.Config}) and
+    what it is made of, built in the order a frame flows: the processes,
+    the driver, the camera's lock and state, its modes, live view
+    supervision (frames to C{broadcaster}), the photo taker, and the
+    session that owns them all and follows C{demand}.
+    """
+    camera = config.camera
+    children = Children(reactor)
+    driver = make_driver(reactor, gphoto2, children, camera)
+    lock = defer.DeferredLock()
+    state = CameraState()
+    modes = ModeSwitch(driver, children, CameraModes.with_iso(
+        live_view=camera.live_view, capture=camera.capture,
+        standby=camera.standby, preview_iso=camera.preview_iso,
+        capture_iso=camera.capture_iso,
+        standby_after=camera.standby_after), state)
+    live_view = LiveViewSupervisor(
+        reactor, lock, driver, broadcaster, state, modes,
+        stop_grace=config.preview.stop_grace,
+        stall_timeout=config.preview.stall_timeout,
+        max_restart_attempts=camera.max_restart_attempts,
+        restart_delay=camera.restart_delay,
+        # Quality 85, like a camera's own live view: higher only makes
+        # every frame bigger for every client.
+        preview_transform=FrameTransform(camera.preview_rotation,
+                                         camera.preview_flip,
+                                         camera.preview_resolution,
+                                         quality=85))
+    photo_taker = PhotoTaker(
+        reactor, driver, PhotoStore(config.paths.photos),
+        capture_timeout=camera.capture_timeout,
+        keep_on_card=not camera.delete_internal_memory,
+        transform=FrameTransform(camera.capture_rotation,
+                                 camera.capture_flip, camera.resolution))
+    return CameraSession(
+        reactor, gphoto2, children, driver, broadcaster, demand, lock, state,
+        modes, live_view, photo_taker,
+        command_timeout=camera.command_timeout,
+        capture_observer=capture_observer)
+
+
 def makeService(options, reactor=None):
     if reactor is None:
         from twisted.internet import reactor
@@ -230,42 +282,22 @@ def makeService(options, reactor=None):
         gphoto2.python_env = usbport.child_env(socket_path, usbport.PYTHON,
                                                {})
 
-    # Demand for frames (preview clients, snapshot waiters) is what starts
-    # and stops live view.
-    broadcaster = Broadcaster(
-        on_demand_changed=lambda count: session.demand_changed(count))
-    camera = config.camera
-    children = Children(reactor)
-    session = CameraSession(
-        reactor, gphoto2, broadcaster, PhotoStore(config.paths.photos),
-        make_driver(reactor, gphoto2, children, camera), children,
-        stop_grace=config.preview.stop_grace,
-        command_timeout=camera.command_timeout,
-        capture_timeout=camera.capture_timeout,
-        keep_on_card=not camera.delete_internal_memory,
-        modes={"live_view": camera.live_view, "capture": camera.capture,
-               "standby": camera.standby},
-        preview_iso=camera.preview_iso, capture_iso=camera.capture_iso,
-        standby_after=camera.standby_after,
-        # Quality 85, like a camera's own live view: higher only makes
-        # every frame bigger for every client.
-        preview_transform=FrameTransform(camera.preview_rotation,
-                                         camera.preview_flip,
-                                         camera.preview_resolution,
-                                         quality=85),
-        capture_transform=FrameTransform(camera.capture_rotation,
-                                         camera.capture_flip,
-                                         camera.resolution),
-        max_restart_attempts=camera.max_restart_attempts,
-        restart_delay=camera.restart_delay,
-        stall_timeout=config.preview.stall_timeout)
+    # Frames flow from the session to the broadcaster; demand for them
+    # (preview clients, snapshot waiters) flows back, through a Demand made
+    # before both, and starts and stops live view. The session times every
+    # capture for /metrics.
+    demand = Demand()
+    broadcaster = Broadcaster(on_demand_changed=demand.changed)
+    captures = CaptureMetrics()
+    session = make_session(reactor, config, gphoto2, broadcaster, demand,
+                           captures)
     services.append(SessionService(session))
 
     trimmer = Trimmer(reactor)
     scheme = "https" if config.server.listen.startswith("ssl:") else "http"
     booth = booth_service.make_booth(reactor, config, session, scheme=scheme)
-    web = site.build(config, reactor, session, broadcaster, trimmer=trimmer,
-                     mounts=booth.resources(),
+    web = site.build(config, reactor, session, broadcaster, captures,
+                     trimmer=trimmer, mounts=booth.resources(),
                      open_paths=booth_service.open_paths(config),
                      annotate=booth.index.annotate, booth=booth)
     # The booth's sequences on every screen the WebSocket serves.

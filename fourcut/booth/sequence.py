@@ -39,16 +39,14 @@ camera or a wall clock.
 """
 
 import base64
-import errno
 import secrets
 from dataclasses import dataclass
 
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from fourcut.camera.gphoto2 import CameraError
-from fourcut.camera.settings import SettingError
 from fourcut.config import LayoutError, parse_layout
+from fourcut.errors import CameraError, SettingError, http_status
 
 __all__ = ["SequenceError", "SequenceRequest", "SequenceDefaults",
            "SequenceRunner", "parse_request", "MAX_COUNTDOWN",
@@ -166,18 +164,19 @@ def parse_request(fields, defaults):
 def failure_reason(error):
     """
     C{(text, code)} for a shot that failed with C{error}: the camera's own
-    words and status, the reason a photo could not be saved, a refused
-    setting; anything else is a bug and says only that.
+    words, the reason a photo could not be saved, a refused setting;
+    anything else is a bug and says only that. The code is the one every
+    transport gives (L{fourcut.errors.http_status}).
     """
+    code = http_status(error)
     if isinstance(error, CameraError):
-        return error.text.strip() or "the camera failed", error.status
+        return error.text.strip() or "the camera failed", code
     if isinstance(error, SettingError):
-        return str(error), 400
+        return str(error), code
     if isinstance(error, OSError):
         return ("the photo could not be saved: %s"
-                % (error.strerror or type(error).__name__),
-                507 if error.errno == errno.ENOSPC else 500)
-    return "internal error; see the server log", 500
+                % (error.strerror or type(error).__name__), code)
+    return "internal error; see the server log", code
 
 
 class SequenceRunner:

@@ -13,8 +13,8 @@ card, or (a Canon EOS capturing to its RAM) nowhere else.
 from twisted.internet import defer, threads
 from twisted.logger import Logger
 
-from fourcut.camera.cli import on_card
-from fourcut.camera.gphoto2 import CameraError
+from fourcut.camera.shots import on_card
+from fourcut.errors import CameraError
 
 __all__ = ["Photo", "PhotoTaker"]
 
@@ -85,7 +85,7 @@ class PhotoTaker:
         """
         Take and save one photo; fires with a L{Photo}, fails with
         L{CameraError} (a capture with no camera is seed 000's 503),
-        L{fourcut.camera.settings.SettingError} or L{OSError}.
+        L{fourcut.errors.SettingError} or L{OSError}.
 
         @param settings: C{(name, value)} settings for this photo only.
         @param mode: the capture mode's C{(name, value)} settings, whose

@@ -19,35 +19,15 @@ import time
 
 from twisted.internet import defer, threads
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from fourcut.camera import processes
-from fourcut.camera.gphoto2 import CameraError, classify
-from fourcut.camera.settings import SettingError
+from fourcut.camera.interfaces import IDriver, ILiveView
+from fourcut.camera.shots import Shot
+from fourcut.errors import CameraError, SettingError, classify
 from fourcut.stream.jpeg import JPEGSplitter
 
-__all__ = ["CLIDriver", "Shot", "card_location", "failure_text", "on_card"]
-
-
-def failure_text(result, what, deadline):
-    """
-    What a failed gphoto2 child said, plus a line when fourcut ended it
-    for overrunning its deadline; never empty: a child that was killed or
-    failed without a word (a capture whose gphoto2 was killed) gets a line
-    saying how it ended.
-    """
-    text = result.stderr.decode("utf-8", "replace")
-    if result.timed_out:
-        text += "\nfourcut: %s overran its %gs deadline\n" % (what, deadline)
-    elif not text.strip():
-        if result.signal is not None:
-            how = "was ended by %s" % (processes.signal_name(result.signal),)
-        elif result.exit_code:
-            how = "exited with status %d" % (result.exit_code,)
-        else:
-            how = "gave no result"
-        text = "fourcut: %s failed: gphoto2 %s without a message\n" % (
-            what, how)
-    return text
+__all__ = ["CLIDriver", "CLILiveView", "LiveViewProtocol", "card_location"]
 
 
 def card_location(stdout):
@@ -58,16 +38,6 @@ def card_location(stdout):
     """
     match = _LOCATION.search(stdout.decode("utf-8", "replace"))
     return match.group(1) if match else None
-
-
-def on_card(location):
-    """
-    Whether a capture's C{location} is on the camera's card (a storage
-    folder such as C{/store_00010001/...}) rather than in its memory: a
-    Canon EOS capturing to "Internal RAM" answers C{/capt0000.jpg}, and
-    nothing of it stays on the camera after the download.
-    """
-    return location.startswith("/store_")
 
 
 _LOCATION = re.compile(r"New file is in location (/\S+) on the camera")
@@ -81,24 +51,6 @@ def named(name, error):
     if error.startswith(name + ":") or error.startswith(name + " "):
         return error
     return "%s: %s" % (name, error)
-
-
-class Shot:
-    """
-    A photo as the camera gave it.
-
-    @ivar data: the JPEG bytes.
-    @ivar location: where it is on the camera (C{/store_.../IMG_0001.JPG}
-        on the card, C{/capt0000.jpg} in an EOS's RAM), or L{None} when
-        gphoto2 did not say.
-    @ivar mode_errors: the capture mode's settings the camera refused
-        (text), which never stop a photo.
-    """
-
-    def __init__(self, data, location=None, mode_errors=()):
-        self.data = data
-        self.location = location
-        self.mode_errors = list(mode_errors)
 
 
 def _incoming_file():
@@ -126,6 +78,7 @@ def _read_and_remove(path):
             pass
 
 
+@implementer(ILiveView)
 class CLILiveView:
     """
     One C{gphoto2 --capture-movie --stdout} child, as the session sees
@@ -164,6 +117,7 @@ class CLILiveView:
         return self.stop()
 
 
+@implementer(IDriver)
 class CLIDriver:
     """
     @param children: the session's L{fourcut.camera.processes.Children}.
@@ -258,7 +212,7 @@ class CLIDriver:
             location = card_location(result.stdout)
             data = yield self._in_thread(_read_and_remove, incoming)
         if not result.ok or not data.startswith(b"\xff\xd8"):
-            text = failure_text(result, "capture", deadline)
+            text = result.failure_text("capture", deadline)
             raise CameraError(classify(text, absent_status=503), text)
         return Shot(data, location, mode_errors)
 

@@ -1,52 +1,13 @@
+# -*- test-case-name: tests.integration.test_camconfig,tests.integration.test_service -*-
 """
-How fourcut runs the gphoto2 CLI for its one camera, and how it reads
-gphoto2's failures.
+How fourcut runs gphoto2 for its one camera: the command line, the
+children's environment and their C{HOME}. What gphoto2's failures mean is
+L{fourcut.errors}'.
 """
 
 import os
 
-
-class CameraError(Exception):
-    """
-    gphoto2 could not do what was asked.
-
-    @ivar status: the HTTP status the seed API gives this failure (503 when
-        the camera is busy or cannot be claimed, 504 when there is none).
-    @ivar text: gphoto2's own stderr, for the client.
-    """
-
-    #: The text when there is none: an error answer is never empty.
-    NO_TEXT = "fourcut: the camera operation failed without a message\n"
-
-    def __init__(self, status, text):
-        if not text.strip():
-            text = self.NO_TEXT
-        Exception.__init__(self, status, text)
-        self.status = status
-        self.text = text
-
-    def __str__(self):
-        return "%d: %s" % (self.status, self.text.strip()[-500:])
-
-
-#: stderr fragments that mean no camera is there at all.
-_ABSENT = (
-    "No camera found",
-    "Could not detect any camera",
-    "Connection refused",
-    "Unknown model",
-)
-
-
-def classify(stderr, absent_status=504):
-    """
-    The HTTP status for a gphoto2 failure: C{absent_status} when gphoto2
-    found no camera, 503 for every other camera trouble (busy, claimed by
-    another program, unplugged mid-way, timed out).
-    """
-    if any(fragment in stderr for fragment in _ABSENT):
-        return absent_status
-    return 503
+__all__ = ["GPhoto2", "prepare_home"]
 
 
 def prepare_home(home):

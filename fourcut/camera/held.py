@@ -23,10 +23,12 @@ import sys
 from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
-from fourcut.camera.cli import Shot
-from fourcut.camera.workerclient import CameraWorker
-from fourcut.camera.gphoto2 import CameraError
+from fourcut.camera.interfaces import IDriver, ILiveView
+from fourcut.camera.shots import Shot
+from fourcut.camera.workerclient import WorkerClient
+from fourcut.errors import CameraError
 
 __all__ = ["HeldDriver", "HeldLiveView"]
 
@@ -48,10 +50,12 @@ class LiveViewOff(Exception):
     """
 
 
+@implementer(ILiveView)
 class HeldLiveView:
     """
-    Live view in the worker's session, as the session sees live view (the
-    interface of L{fourcut.camera.cli.CLILiveView}).
+    Live view in the worker's session, as the session sees live view (an
+    L{fourcut.camera.interfaces.ILiveView}, as
+    L{fourcut.camera.cli.CLILiveView} is).
 
     @ivar started: fires with L{None} once the first frame has come, or
         with the failure text if the worker could not start live view.
@@ -116,6 +120,7 @@ class HeldLiveView:
         return self.worker.end(why)
 
 
+@implementer(IDriver)
 class HeldDriver:
     """
     @param children: the session's L{fourcut.camera.processes.Children};
@@ -126,7 +131,7 @@ class HeldDriver:
         KeepDeviceOn).
     @param release_after: idle seconds (no live view, no operation) after
         which the camera is released for other programs; 0: never.
-    @param worker_factory: makes a L{CameraWorker} (tests pass fakes).
+    @param worker_factory: makes a L{WorkerClient} (tests pass fakes).
     """
 
     log = Logger()
@@ -137,7 +142,7 @@ class HeldDriver:
     def __init__(self, reactor, gphoto2, children, deadline=30.0,
                  capture_deadline=60.0, keepalive=5.0, fps=30.0,
                  release_after=0, python=sys.executable,
-                 worker_factory=CameraWorker):
+                 worker_factory=WorkerClient):
         self._reactor = reactor
         self.gphoto2 = gphoto2
         self._children = children
@@ -291,7 +296,7 @@ class HeldDriver:
         Take a photo in the held session, the capture C{mode}'s settings
         and then C{settings} set for it and all put back after it (so live
         view, which goes on, keeps its own); one worker call, between two
-        live view frames. Fires with a L{fourcut.camera.cli.Shot}.
+        live view frames. Fires with a L{fourcut.camera.shots.Shot}.
         """
         try:
             worker = yield self._ready()

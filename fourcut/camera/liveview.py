@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.camera.test_camera_session,tests.integration.test_supervision -*-
+# -*- test-case-name: tests.camera.test_liveview,tests.camera.test_camera_session,tests.integration.test_supervision -*-
 """
 Live view supervision: live view runs while anyone watches, and comes back
 when it fails.
@@ -13,16 +13,21 @@ every C{restart_delay} seconds for as long as anyone watches
 (C{offline}); watchers get a placeholder frame every second meanwhile, so
 their connections stay open.
 
-It starts and stops live view under the session's lock, so that an
-operation and live view never fight over the camera; state changes,
-C{last_error} and the live view mode's settings are the session's
-(L{fourcut.camera.session.CameraSession}, its C{owner}).
+It starts and stops live view under the camera's lock, the one the
+session's operations take (L{fourcut.camera.session.CameraSession}), so
+that an operation and live view never fight over the camera. It reports
+what the camera is doing, and why live view failed, through the session's
+state sink (L{fourcut.camera.interfaces.ICameraStateSink}), and applies the
+live view mode's settings (L{fourcut.camera.modes.ModeSwitch}) before each
+start.
 """
+
+import time
 
 from twisted.internet import defer, task
 from twisted.logger import Logger
 
-from fourcut.camera.gphoto2 import CameraError, classify
+from fourcut.errors import CameraError, classify
 from fourcut.stream.placeholder import offline_jpeg
 from fourcut.stream.transform import ThreadedTransform
 
@@ -38,19 +43,22 @@ PLACEHOLDER_INTERVAL = 1.0
 
 class LiveViewSupervisor:
     """
-    @param owner: the session: its C{_set_state}, C{state}, C{last_error},
-        C{_enter_mode} and C{_went_idle}.
-    @param lock: the session's L{defer.DeferredLock}.
-    @param driver: starts live view (C{start_live_view}) and says whether
-        operations run beside it (C{holds_session}).
+    @param lock: the camera's L{defer.DeferredLock}, which the session's
+        operations take too.
+    @param driver: the L{fourcut.camera.interfaces.IDriver}: starts live
+        view (C{start_live_view}), says whether operations run beside it
+        (C{holds_session}), and hears when the camera goes idle.
     @param broadcaster: where frames (and placeholders) go.
+    @param state: the L{fourcut.camera.interfaces.ICameraStateSink} told
+        what the camera is doing and why live view failed.
+    @param modes: the L{fourcut.camera.modes.ModeSwitch} that applies the
+        C{live_view} settings before each start.
     @param preview_transform: a L{fourcut.stream.transform.FrameTransform} run
         once per frame, in a thread; L{None} or an identity transform
         passes frames through untouched.
 
-    @ivar current: the running live view (a
-        L{fourcut.camera.cli.CLILiveView} or
-        L{fourcut.camera.held.HeldLiveView}), or L{None}.
+    @ivar current: the running live view (an
+        L{fourcut.camera.interfaces.ILiveView}), or L{None}.
     @ivar demand: subscribers wanting frames.
     @ivar waiters: L{Deferred}s waiting for live view to produce frames.
     @ivar failures: failures in a row; C{restarts}: retries, for /status.
@@ -59,14 +67,16 @@ class LiveViewSupervisor:
 
     log = Logger()
 
-    def __init__(self, owner, reactor, lock, driver, broadcaster,
+    def __init__(self, reactor, lock, driver, broadcaster, state, modes,
                  stop_grace=2.0, stall_timeout=5.0, max_restart_attempts=3,
-                 restart_delay=5.0, preview_transform=None, wall_clock=None):
-        self._owner = owner
+                 restart_delay=5.0, preview_transform=None,
+                 wall_clock=time.time):
         self._reactor = reactor
         self._lock = lock
         self.driver = driver
         self.broadcaster = broadcaster
+        self._state = state
+        self._modes = modes
         self.stop_grace = stop_grace
         self.stall_timeout = stall_timeout
         self.max_restart_attempts = max_restart_attempts
@@ -145,7 +155,16 @@ class LiveViewSupervisor:
         if (self.demand > 0 or self.waiters) and not self._shut_down:
             self.start()
         else:
-            self._owner._went_idle()
+            self.report_idle()
+
+    def report_idle(self):
+        """
+        If nothing runs (no live view, no operation), tell the driver the
+        camera is idle: it may release it later.
+        """
+        if (self.current is None and not self._lock.locked
+                and not self._shut_down):
+            self.driver.idle()
 
     def ready(self):
         """
@@ -191,7 +210,7 @@ class LiveViewSupervisor:
         self._retry_call = None
         if self.demand == 0 and not self.waiters:
             return
-        yield self._owner._enter_mode("live_view")
+        yield self._modes.enter("live_view")
         if (self.demand == 0 and not self.waiters) or self._shut_down:
             return
         try:
@@ -213,11 +232,11 @@ class LiveViewSupervisor:
             # be started (and have a PID) by then.
             self.log.info("live view started ({driver}, pid {pid})",
                           driver=self.driver.name, pid=live.pid)
-            self._owner.last_error = None
+            self._state.recovered()
             self.failures = 0
             if self._placeholder_loop.running:
                 self._placeholder_loop.stop()
-            self._owner._set_state("previewing")
+            self._state.set_state("previewing")
             self._notify()
             if self.demand == 0 and self._stop_call is None:
                 # It was started for a waiter that has gone since (a
@@ -226,7 +245,7 @@ class LiveViewSupervisor:
                                                           self._idle_stop)
         else:
             error = CameraError(classify(failure_text), failure_text)
-            self._owner.last_error = failure_text.strip()
+            self._state.failed(failure_text)
             self._notify(error)
             # Wait for it to be over before others use the camera.
             yield live.ended
@@ -234,14 +253,14 @@ class LiveViewSupervisor:
     def _spawn_failed(self, error):
         text = "fourcut: cannot start gphoto2 for live view: %s\n" % (
             error.strerror or error,)
-        self._owner.last_error = text.strip()
-        self.log.warn("{error}", error=self._owner.last_error)
+        self._state.failed(text)
+        self.log.warn("{error}", error=self._state.last_error)
         self.failures += 1
         self._notify(CameraError(503, text))
         if self.demand > 0 and not self._shut_down:
             self._schedule_retry()
         else:
-            self._owner._set_state("offline")
+            self._state.set_state("offline")
 
     def _frame_arrived(self, data, timestamp):
         self._last_frame_at = self._reactor.seconds()
@@ -283,26 +302,25 @@ class LiveViewSupervisor:
         if self._stopping is live:
             # fourcut ended it (idle, an operation, a restart, shutdown).
             self._stopping = None
-            if self._owner.state == "previewing":
-                self._owner._set_state("idle")
+            if self._state.state == "previewing":
+                self._state.set_state("idle")
             self.log.info("live view ended (pid {pid})", pid=live.pid)
             # Someone may have come while it was being ended.
             if not self._lock.locked:
                 self._restart_if_wanted()
             return
         # It died by itself, stalled, or would not start.
-        self._owner.last_error = ((stall_text or "")
-                                  + (stderr or "")).strip() \
-            or str(reason.value)
+        self._state.failed(((stall_text or "") + (stderr or "")).strip()
+                           or str(reason.value))
         self.log.warn("live view died (pid {pid}): {error}", pid=live.pid,
-                      error=self._owner.last_error[-500:])
+                      error=self._state.last_error[-500:])
         if live.frames:
             self.failures = 0
         self.failures += 1
         if (self.demand > 0 or self.waiters) and not self._shut_down:
             self._schedule_retry()
         else:
-            self._owner._set_state("offline")
+            self._state.set_state("offline")
 
     def _schedule_retry(self):
         """
@@ -314,10 +332,10 @@ class LiveViewSupervisor:
         if self.failures <= self.max_restart_attempts:
             delay = min(self.restart_delay,
                         FIRST_RETRY_DELAY * 2 ** (self.failures - 1))
-            self._owner._set_state("recovering")
+            self._state.set_state("recovering")
         else:
             delay = self.restart_delay
-            self._owner._set_state("offline")
+            self._state.set_state("offline")
         self.log.info("retrying live view in {delay:.1f}s (failure {n})",
                       delay=delay, n=self.failures)
         if self._retry_call is not None and self._retry_call.active():
@@ -336,11 +354,11 @@ class LiveViewSupervisor:
             # next watcher tries again.
             if self._placeholder_loop.running:
                 self._placeholder_loop.stop()
-            self._owner._set_state("offline")
+            self._state.set_state("offline")
 
     def _publish_placeholder(self):
         if (self.demand == 0 or self._shut_down
-                or self._owner.state not in ("recovering", "offline")):
+                or self._state.state not in ("recovering", "offline")):
             self._placeholder_loop.stop()
             return
         if self._placeholder is None:

@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.camera.test_process -*-
 """
 Child processes with deadlines, ended politely and only by their own PID.
 
@@ -15,6 +16,9 @@ import signal
 from twisted.internet import defer, error
 from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger
+
+__all__ = ["REAP_POLL", "REAP_TRIES", "STOP_GRACE", "Children", "Reaping",
+           "Result", "StderrTail", "run", "signal_name", "stop"]
 
 log = Logger()
 
@@ -50,6 +54,28 @@ class Result:
     @property
     def ok(self):
         return self.exit_code == 0 and not self.timed_out
+
+    def failure_text(self, what, deadline):
+        """
+        What the failed child (C{what}: "capture", "command") said, plus a
+        line when fourcut ended it for overrunning its C{deadline}; never
+        empty: a child that was killed or failed without a word (a capture
+        whose gphoto2 was killed) gets a line saying how it ended.
+        """
+        text = self.stderr.decode("utf-8", "replace")
+        if self.timed_out:
+            text += "\nfourcut: %s overran its %gs deadline\n" % (what,
+                                                                 deadline)
+        elif not text.strip():
+            if self.signal is not None:
+                how = "was ended by %s" % (signal_name(self.signal),)
+            elif self.exit_code:
+                how = "exited with status %d" % (self.exit_code,)
+            else:
+                how = "gave no result"
+            text = "fourcut: %s failed: gphoto2 %s without a message\n" % (
+                what, how)
+        return text
 
     def __repr__(self):
         return "<Result %r exit=%r signal=%r timed_out=%r stderr=%r>" % (

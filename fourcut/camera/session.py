@@ -14,18 +14,12 @@ after the last subscriber leaves; live view that dies, stalls or will not
 start is retried with backoff while watchers get a placeholder frame.
 """
 
-import time
-
 from twisted.internet import defer
 from twisted.logger import Logger
 
 from fourcut import policy
-from fourcut.camera.capture import PhotoTaker
-from fourcut.camera.cli import failure_text
-from fourcut.camera.liveview import LiveViewSupervisor
 from fourcut.camera.commands import NO_CAMERA, setting_change
-from fourcut.camera.gphoto2 import CameraError
-from fourcut.camera.settings import SettingError
+from fourcut.errors import CameraError, SettingError
 
 __all__ = ["CameraSession"]
 
@@ -40,101 +34,72 @@ MAX_SIDE_COMMANDS = 2
 
 class CameraSession:
     """
+    The one owner of the camera: its lock, the bounded queue of operations
+    waiting for it, its state, its modes and its standby.
+
     @param reactor: keeps time, runs threads.
-    @param gphoto2: a L{fourcut.camera.gphoto2.GPhoto2}, for the CLI commands
-        (C{/cmd}, C{--reset}) every driver runs.
-    @param broadcaster: a L{fourcut.stream.broadcast.Broadcaster} whose demand
-        callback is L{demand_changed}: demand starts and stops live view.
-    @param photos: a L{fourcut.photos.PhotoStore}.
-    @param driver: what runs live view, captures and settings: a
-        L{fourcut.camera.held.HeldDriver} or L{fourcut.camera.cli.CLIDriver}.
+    @param gphoto2: a L{fourcut.camera.gphoto2.GPhoto2}, for the CLI
+        commands (C{/cmd}, C{--reset}) every driver runs.
     @param children: the L{fourcut.camera.processes.Children} the driver
         tracks its processes in; the session runs its own CLI commands
         there too.
+    @param driver: what runs live view, captures and settings: a
+        L{fourcut.camera.interfaces.IDriver} (L{fourcut.camera.held.HeldDriver}
+        or L{fourcut.camera.cli.CLIDriver}).
+    @param broadcaster: the L{fourcut.stream.broadcast.Broadcaster} live
+        view goes to; forgets its latest frame at a reset.
+    @param demand: the L{fourcut.camera.demand.Demand} the broadcaster
+        reports to: demand starts and stops live view (L{demand_changed}).
+    @param lock: the camera's L{defer.DeferredLock}: one operation at a
+        time; live view supervision starts and stops live view under it
+        too.
+    @param state: the L{fourcut.camera.state.CameraState} the session and
+        its live view supervision report to.
+    @param modes: the L{fourcut.camera.modes.ModeSwitch}.
+    @param live_view: the L{fourcut.camera.liveview.LiveViewSupervisor}
+        running live view through C{driver} under C{lock}.
+    @param photo_taker: the L{fourcut.camera.capture.PhotoTaker} that takes
+        and saves each photo.
+    @param command_timeout: seconds a gphoto2 CLI command may take.
+    @param max_queue: camera operations (captures, commands, settings)
+        that may wait for the camera at once; more are refused with a
+        503, so that a front-end stuck in a loop cannot queue hours of
+        captures.
+    @param capture_observer: a L{fourcut.camera.interfaces.ICaptureObserver}
+        told how long every capture took, or L{None}.
+
+    @ivar info: the camera's model, manufacturer, battery and port, as last
+        asked (L{refresh_info}).
+    @ivar captures: photos taken and saved.
     """
 
     log = Logger()
 
-    def __init__(self, reactor, gphoto2, broadcaster, photos, driver,
-                 children, stop_grace=2.0, command_timeout=30.0,
-                 capture_timeout=60.0, keep_on_card=True, modes=None,
-                 preview_iso=None, capture_iso=None, standby_after=0,
-                 preview_transform=None, capture_transform=None,
-                 max_restart_attempts=3, restart_delay=5.0,
-                 stall_timeout=5.0, wall_clock=time.time, max_queue=8):
-        """
-        @param modes: C{{"live_view": pairs, "capture": pairs, "standby":
-            pairs}}, the C{(name, value)} gphoto2 settings applied when the
-            session enters that mode; a failure is logged and kept in
-            L{mode_errors}, never fatal.
-        @param preview_iso: ISO applied with the C{live_view} settings.
-        @param capture_iso: ISO applied with the C{capture} settings.
-        @param keep_on_card: leave each photo on the camera's card; if
-            false, it is deleted from the card once saved.
-        @param standby_after: seconds without a preview subscriber before
-            the C{standby} settings are applied (0: never).
-        @param preview_transform: a L{fourcut.stream.transform.FrameTransform} run
-            once per live view frame, in a thread; L{None} or an identity
-            transform passes frames through untouched.
-        @param capture_transform: the same for photos, before they are
-            saved.
-        @param max_restart_attempts: quick retries of live view that died
-            or would not start, with delays doubling from
-            L{fourcut.camera.liveview.FIRST_RETRY_DELAY} up to
-            C{restart_delay}; after these it is
-            retried every C{restart_delay} seconds for as long as anyone
-            watches.
-        @param stall_timeout: seconds without a frame after which running
-            live view counts as dead and is ended and restarted (not
-            counted while an operation runs in the held session: it has a
-            deadline of its own).
-        @param wall_clock: gives the timestamps of placeholder frames.
-        @param max_queue: camera operations (captures, commands, settings)
-            that may wait for the camera at once; more are refused with a
-            503, so that a front-end stuck in a loop cannot queue hours of
-            captures.
-        """
+    def __init__(self, reactor, gphoto2, children, driver, broadcaster,
+                 demand, lock, state, modes, live_view, photo_taker,
+                 command_timeout=30.0, max_queue=8, capture_observer=None):
         self._reactor = reactor
         self.gphoto2 = gphoto2
-        self.broadcaster = broadcaster
-        self.photos = photos
-        self.driver = driver
         self._children = children
+        self.driver = driver
+        self.broadcaster = broadcaster
+        self._lock = lock
+        self._camera_state = state
+        self._modes = modes
+        self.live_view = live_view
+        self.photo_taker = photo_taker
         self.command_timeout = command_timeout
-        self.capture_timeout = capture_timeout
-        self.keep_on_card = keep_on_card
-        self.modes = dict(modes or {})
-        if preview_iso is not None:
-            self.modes["live_view"] = tuple(self.modes.get("live_view", ())) \
-                + (("iso", str(preview_iso)),)
-        if capture_iso is not None:
-            self.modes["capture"] = tuple(self.modes.get("capture", ())) \
-                + (("iso", str(capture_iso)),)
-        self.standby_after = standby_after
         self.max_queue = max_queue
+        self._capture_observer = capture_observer
         self._queued = 0
         self._side_commands = 0
         self._standby_call = None
-        self.mode_errors = {}
-        self.capture_transform = capture_transform
-        self._photo_taker = PhotoTaker(reactor, driver, photos,
-                                       capture_timeout, keep_on_card,
-                                       capture_transform)
-        self.state_listeners = []
         self.info = {"model": gphoto2.model, "manufacturer": None,
                      "battery": None, "port": None}
         self._info_at = None
-        self._lock = defer.DeferredLock()
-        self.live_view = LiveViewSupervisor(
-            self, reactor, self._lock, driver, broadcaster,
-            stop_grace=stop_grace, stall_timeout=stall_timeout,
-            max_restart_attempts=max_restart_attempts,
-            restart_delay=restart_delay, preview_transform=preview_transform,
-            wall_clock=wall_clock)
-        self._state = "idle"
-        self.last_error = None
         self.captures = 0
         self._shut_down = False
+        self._unsubscribe_demand = demand.subscribe(self.demand_changed)
 
     # State ---------------------------------------------------------------
 
@@ -148,7 +113,29 @@ class CameraSession:
         slow retry continues while anyone watches, and the next request
         tries again).
         """
-        return self._state
+        return self._camera_state.state
+
+    @property
+    def last_error(self):
+        """
+        The last failure's text, or L{None} since the camera last worked.
+        """
+        return self._camera_state.last_error
+
+    @property
+    def mode_errors(self):
+        """
+        C{{mode: [text, ...]}}: the settings each mode's last entry could
+        not apply.
+        """
+        return self._camera_state.mode_errors
+
+    def subscribe(self, listener):
+        """
+        Call C{listener(state, last_error)} at every change of L{state};
+        returns a callable that unsubscribes it.
+        """
+        return self._camera_state.subscribe(listener)
 
     @property
     def children(self):
@@ -165,17 +152,6 @@ class CameraSession:
         """
         return self.live_view.current is not None or self._lock.locked
 
-    def _set_state(self, state):
-        if state == self._state:
-            return
-        self._state = state
-        for listener in list(self.state_listeners):
-            try:
-                listener(state, self.last_error)
-            except Exception:
-                self.log.failure("state listener {listener!r} failed",
-                                 listener=listener)
-
     def _run(self, deadline, *args):
         """
         Run one gphoto2 CLI command to completion under C{deadline}.
@@ -190,21 +166,14 @@ class CameraSession:
         return self._children.tracked(
             lambda on_start: method(*args, on_start=on_start))
 
-    def _went_idle(self):
-        """
-        Nothing runs any more: the driver may release the camera later.
-        """
-        if (self.live_view.current is None and not self._lock.locked
-                and not self._shut_down):
-            self.driver.idle()
-
     # Live view -----------------------------------------------------------
 
     def demand_changed(self, count):
         """
         The broadcaster's subscribers now number C{count}: live view
         follows (L{fourcut.camera.liveview}); with nobody left, the
-        C{standby} settings are applied after C{standby_after} seconds.
+        C{standby} settings are applied after the modes' C{standby_after}
+        seconds.
         """
         if self._shut_down:
             return
@@ -213,10 +182,11 @@ class CameraSession:
             if self._standby_call is not None and self._standby_call.active():
                 self._standby_call.cancel()
             self._standby_call = None
-        elif (self.standby_after > 0 and self.modes.get("standby")
+        elif (self._modes.modes.standby_after > 0
+                and self._modes.modes.standby
                 and self._standby_call is None):
             self._standby_call = self._reactor.callLater(
-                self.standby_after, self._go_to_standby)
+                self._modes.modes.standby_after, self._go_to_standby)
 
     def _go_to_standby(self):
         """
@@ -226,7 +196,7 @@ class CameraSession:
         self._standby_call = None
         if self.live_view.demand > 0 or self._shut_down:
             return
-        self._exclusive("busy", lambda: self._enter_mode("standby"),
+        self._exclusive("busy", lambda: self._modes.enter("standby"),
                         final_state="standby").addErrback(
             lambda f: self.log.failure("going to standby", f))
 
@@ -248,34 +218,6 @@ class CameraSession:
     @property
     def live_since(self):
         return self.live_view.live_since
-
-    # Modes ---------------------------------------------------------------
-
-    @defer.inlineCallbacks
-    def _enter_mode(self, mode):
-        """
-        Apply the gphoto2 settings listed for C{mode}. Failures are logged
-        and kept in L{mode_errors}: a camera that refuses one setting
-        still works, and the operator can read why on C{/status}. Call
-        with the lock held.
-        """
-        pairs = self.modes.get(mode)
-        if not pairs:
-            return
-        try:
-            result = yield self._with_settings(self.driver.settings.apply,
-                                               pairs)
-        except Exception as e:
-            failures = [str(e)]
-        else:
-            failures = ["%s: %s" % (r["name"], r["error"])
-                        for r in result["results"] if not r["ok"]]
-        if failures:
-            self.mode_errors[mode] = failures
-            self.log.warn("{mode} settings failed: {failures}", mode=mode,
-                          failures="; ".join(failures))
-        else:
-            self.mode_errors.pop(mode, None)
 
     # Operations ----------------------------------------------------------
 
@@ -307,16 +249,16 @@ class CameraSession:
         try:
             if device or not self.driver.holds_session:
                 yield self.live_view.stop()
-            self._set_state(state)
+            self._camera_state.set_state(state)
             result = yield work()
         finally:
-            self._set_state("previewing" if self.live_view.running
-                            else final_state)
+            self._camera_state.set_state("previewing" if self.live_view.running
+                                  else final_state)
             self._lock.release()
             if self.live_view.wanted:
                 self.live_view.start()
             else:
-                self._went_idle()
+                self.live_view.report_idle()
         return result
 
     def capture(self, settings=(), name=None):
@@ -328,7 +270,29 @@ class CameraSession:
             only: set before it and put back after it.
         @param name: the file name the client asked for, if any (see
             L{fourcut.photos.PhotoStore.save}).
+
+        Every capture, whoever asks for it (the HTTP API, the WebSocket,
+        the booth's sequences), is timed here for the capture observer,
+        from this call (queueing included) to the photo saved or the
+        failure.
         """
+        started = self._reactor.seconds()
+        d = self._checked_capture(settings, name)
+        observer = self._capture_observer
+        if observer is None:
+            return d
+
+        def saved(result):
+            observer.captured(self._reactor.seconds() - started)
+            return result
+
+        def failed(failure):
+            observer.capture_failed(self._reactor.seconds() - started)
+            return failure
+
+        return d.addCallbacks(saved, failed)
+
+    def _checked_capture(self, settings, name):
         for setting, _ in settings:
             refused = policy.name_refusal(setting)
             if refused is not None:
@@ -343,17 +307,13 @@ class CameraSession:
             # The capture mode's settings go with the photo: the held
             # session sets them and puts them back around it (live view
             # goes on with its own), the CLI sets them before it.
-            photo = yield self._photo_taker.take(
-                settings, name_hint, mode=self.modes.get("capture", ()))
+            photo = yield self.photo_taker.take(
+                settings, name_hint, mode=self._modes.modes.capture)
         except CameraError as e:
-            self.last_error = e.text.strip()
+            self._camera_state.failed(e.text)
             raise
-        if photo.mode_errors:
-            self.mode_errors["capture"] = photo.mode_errors
-            self.log.warn("capture settings failed: {failures}",
-                          failures="; ".join(photo.mode_errors))
-        elif self.modes.get("capture"):
-            self.mode_errors.pop("capture", None)
+        if photo.mode_errors or self._modes.modes.capture:
+            self._camera_state.mode_entered("capture", photo.mode_errors)
         self.captures += 1
         self.log.info("saved {name} ({size} bytes; from the camera in "
                       "{camera:.0f} ms, saved {saved:.0f} ms later)",
@@ -417,15 +377,15 @@ class CameraSession:
     def _checked_run(self, args):
         result = yield self._run(self.command_timeout, *args)
         if not result.ok:
-            raise CameraError(503, failure_text(result, "command",
-                                                self.command_timeout))
+            raise CameraError(503, result.failure_text(
+                "command", self.command_timeout))
         return result.stdout
 
     def get_setting(self, section, option):
         """
         One camera setting through python-gphoto2: fires with the helper's
         answer (value, type, choices or range); fails with
-        L{fourcut.camera.settings.SettingError} or L{CameraError}.
+        L{fourcut.errors.SettingError} or L{CameraError}.
         """
         return self._exclusive("busy", lambda: self._with_settings(
             self.driver.settings.get, section, option))
@@ -463,7 +423,7 @@ class CameraSession:
             self._info_at = self._reactor.seconds()
             return self.info
 
-        return self._exclusive(self._state, ask, final_state=self._state)
+        return self._exclusive(self.state, ask, final_state=self.state)
 
     def restart(self):
         """
@@ -475,7 +435,7 @@ class CameraSession:
     @defer.inlineCallbacks
     def _restart(self):
         yield self.stop_children()
-        self.last_error = None
+        self._camera_state.recovered()
 
     def reset(self):
         """
@@ -489,7 +449,7 @@ class CameraSession:
     def _reset(self):
         yield self.stop_children()
         self.broadcaster.clear()
-        self.last_error = None
+        self._camera_state.recovered()
         if self.gphoto2.resettable:
             result = yield self._run(self.command_timeout, "--reset")
             if not result.ok:
@@ -511,6 +471,7 @@ class CameraSession:
         Stop live view and every child; for the service's stopService.
         """
         self._shut_down = True
+        self._unsubscribe_demand()
         if self._standby_call is not None and self._standby_call.active():
             self._standby_call.cancel()
         self.live_view.shutdown()

@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.integration.test_camconfig,tests.integration.test_worker -*-
 """
 Camera settings for the server: each operation runs L{fourcut.camera.child.settings}
 (python-gphoto2) in a child process under a deadline and turns its JSON
@@ -24,31 +25,13 @@ from twisted.internet import defer
 import fourcut
 
 from fourcut.camera import processes
-from fourcut.camera.gphoto2 import CameraError
+from fourcut.errors import CameraError, SettingError
+
+__all__ = ["STDERR_TAIL", "CameraSettings", "apply_args", "format_value",
+           "interpret", "interpret_answer", "package_root", "parse_answer"]
 
 #: Characters of a child's stderr quoted in errors.
 STDERR_TAIL = 1000
-
-
-class SettingError(ValueError):
-    """
-    The camera is fine but the request was wrong: an unknown section,
-    option or setting name, or a value the setting (or the camera) refuses.
-
-    @ivar message: a sentence for the client, listing what is allowed.
-    @ivar details: the rest of the child's answer: C{reason}
-        (C{unknown-section}, C{unknown-option}, C{read-only}, C{bad-value},
-        C{camera-refused}) and, where they apply, C{choices}, C{range},
-        C{sections}, C{options}, C{current}, C{section}, C{option}.
-    """
-
-    def __init__(self, message, details=None):
-        ValueError.__init__(self, message)
-        self.message = message
-        self.details = dict(details or {})
-
-    def __str__(self):
-        return self.message
 
 
 def package_root():

@@ -2,10 +2,10 @@
 """
 The server's side of the camera worker (L{fourcut.camera.child.worker}): one
 child process holding one python-gphoto2 session, read by a
-L{ProcessProtocol}, driven through L{CameraWorker}, whose methods return
+L{ProcessProtocol}, driven through L{WorkerClient}, whose methods return
 L{Deferred}s.
 
-L{CameraWorker} answers C{get}, C{set}, C{list}, C{info}, C{apply} and
+L{WorkerClient} answers C{get}, C{set}, C{list}, C{info}, C{apply} and
 C{resolve} exactly as L{fourcut.camera.settings.CameraSettings} does (the same
 answer dicts, the same L{CameraError} and L{SettingError}), so it can stand
 in for it; and adds live view, capture, delete, release and open in the
@@ -15,8 +15,8 @@ Every call has a deadline. A worker that overruns one, sends garbage, or a
 message over its limit is ended (SIGINT, then SIGTERM, then SIGKILL, by its
 PID: L{fourcut.camera.processes.stop}); its pending calls fail with L{CameraError}
 503 once it is gone (never earlier, so that a failed call means nothing is
-left talking to the camera), and L{CameraWorker.ended} fires with a
-L{WorkerEnded}. One L{CameraWorker} runs one process: start a new one to
+left talking to the camera), and L{WorkerClient.ended} fires with a
+L{WorkerEnded}. One L{WorkerClient} runs one process: start a new one to
 restart.
 """
 
@@ -29,12 +29,12 @@ from twisted.logger import Logger
 
 from fourcut.camera import processes
 from fourcut.camera.child import wire
-from fourcut.camera.gphoto2 import CameraError
+from fourcut.camera.settings import (apply_args, format_value,
+                                     interpret_answer, package_root)
+from fourcut.errors import CameraError, SettingError
 from fourcut.stream.jpeg import DEFAULT_MAX_FRAME
-from fourcut.camera.settings import (
-    SettingError, apply_args, format_value, interpret_answer, package_root)
 
-__all__ = ["CameraWorker", "WorkerEnded", "WorkerProtocol", "worker_env"]
+__all__ = ["WorkerClient", "WorkerEnded", "WorkerProtocol", "worker_env"]
 
 
 #: Characters of that quoted in an error.
@@ -43,8 +43,8 @@ STDERR_QUOTED = 1000
 #: Calls that may wait for the worker at once.
 MAX_PENDING = 16
 
-#: Seconds after the SIGKILL of L{CameraWorker.stop} before a worker not
-#: reported gone is reaped, or has its pipes closed (L{CameraWorker}'s
+#: Seconds after the SIGKILL of L{WorkerClient.stop} before a worker not
+#: reported gone is reaped, or has its pipes closed (L{WorkerClient}'s
 #: C{_close_pipes}).
 REAP_GRACE = 2.0
 
@@ -71,7 +71,7 @@ class WorkerEnded:
         (see L{fourcut.camera.child.worker} for what the statuses mean).
     @ivar signal: the signal that ended it, or L{None}.
     @ivar stderr: the tail of its stderr, as text.
-    @ivar requested: whether fourcut ended it (L{CameraWorker.stop}, an
+    @ivar requested: whether fourcut ended it (L{WorkerClient.stop}, an
         overrun deadline, garbage) rather than it dying by itself.
     @ivar why: why fourcut ended it (C{"capture did not finish within its
         60s"}), or L{None}.
@@ -156,7 +156,7 @@ class _Call:
         self.deadline = deadline
 
 
-class CameraWorker:
+class WorkerClient:
     """
     One camera worker process and the calls to it.
 
@@ -263,7 +263,7 @@ class CameraWorker:
             by the first call that needs it (or L{open}).
         """
         if self.transport is not None:
-            raise RuntimeError("a CameraWorker runs one process; make "
+            raise RuntimeError("a WorkerClient runs one process; make "
                                "another to restart")
         argv = self.argv()
         self.protocol = WorkerProtocol(self._message, self._garbage,
@@ -658,4 +658,4 @@ class CameraWorker:
         return self._answer("status", deadline)
 
     def __repr__(self):
-        return "<CameraWorker pid=%r running=%r>" % (self.pid, self.running)
+        return "<WorkerClient pid=%r running=%r>" % (self.pid, self.running)

@@ -36,14 +36,7 @@ class CameraAction(Resource):
 class Capture(CameraAction):
     """
     C{GET /capture}: take, save and answer a photo.
-
-    @param metrics: a L{fourcut.metrics.Metrics} that times each capture,
-        or L{None}.
     """
-
-    def __init__(self, session, metrics=None):
-        CameraAction.__init__(self, session)
-        self.metrics = metrics
 
     def render_GET(self, request):
         reply = Reply(request)
@@ -56,10 +49,8 @@ class Capture(CameraAction):
                 (b"content-disposition",
                  b'inline; filename="%s"' % name.encode())])
 
-        capture = self.session.capture()
-        if self.metrics is not None:
-            capture = self.metrics.timed_capture(capture)
-        capture.addCallbacks(send, reply.fail, errbackArgs=("capture",))
+        self.session.capture().addCallbacks(send, reply.fail,
+                                            errbackArgs=("capture",))
         return server.NOT_DONE_YET
 
 

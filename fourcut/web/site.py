@@ -43,7 +43,7 @@ from dataclasses import dataclass
 
 from twisted.web import resource, server
 
-from fourcut.metrics import Metrics, ServiceCollector
+from fourcut.metrics import Metrics
 from fourcut.status import CameraSummary, ServiceStatus
 from fourcut.stream.scaled import ScaledStreams
 from fourcut.web import rest
@@ -122,12 +122,14 @@ class Web:
     scaled: ScaledStreams
 
 
-def build(config, reactor, session, broadcaster, trimmer=None, mounts=(),
-          open_paths=(), annotate=None, booth=None):
+def build(config, reactor, session, broadcaster, captures, trimmer=None,
+          mounts=(), open_paths=(), annotate=None, booth=None):
     """
     The web site for C{config} (a L{fourcut.config.Config}) over the camera
     C{session} and its live view C{broadcaster}.
 
+    @param captures: the L{fourcut.metrics.CaptureMetrics} the session
+        reports its captures to, shown on C{/metrics}.
     @param trimmer: a L{fourcut.memory.Trimmer} for the WebSocket side.
     @param mounts: more C{(first path segment, resource)} pairs to serve
         (the booth's, L{fourcut.booth.service.Booth.resources}).
@@ -146,7 +148,6 @@ def build(config, reactor, session, broadcaster, trimmer=None, mounts=(),
     cors = CORSPolicy(server_config.cors_origins)
     scaled = ScaledStreams(reactor, broadcaster,
                            max_sizes=config.preview.max_sizes)
-    metrics = Metrics(config.paths.photos)
     camera = CameraSummary(session)
     websocket = CameraServerFactory(
         session, broadcaster, camera, reactor,
@@ -156,8 +157,8 @@ def build(config, reactor, session, broadcaster, trimmer=None, mounts=(),
         access=access, auth_timeout=server_config.auth_timeout,
         max_unsent_bytes=server_config.max_unsent_bytes,
         trimmer=trimmer, cors=cors, scaled=scaled,
-        pacing=config.preview.pacing, metrics=metrics, booth=booth)
-    session.state_listeners.append(websocket.state_changed)
+        pacing=config.preview.pacing, booth=booth)
+    session.subscribe(websocket.state_changed)
     preview = Preview(broadcaster, session, reactor, scaled,
                       pacing=config.preview.pacing)
 
@@ -166,12 +167,13 @@ def build(config, reactor, session, broadcaster, trimmer=None, mounts=(),
                 + [client.figures() for client in websocket.clients
                    if client.preview_format is not None])
 
-    # What /metrics counts from the transports (it registers itself).
-    ServiceCollector(metrics.registry, session, broadcaster,
-                     transports={"http": preview.frame_counts,
-                                 "websocket": websocket.frame_counts},
-                     clients={"http": lambda: len(preview.streams),
-                              "websocket": websocket.client_count})
+    metrics = Metrics(
+        session, broadcaster,
+        transports={"http": preview.frame_counts,
+                    "websocket": websocket.frame_counts},
+        clients={"http": lambda: len(preview.streams),
+                 "websocket": websocket.client_count},
+        directory=config.paths.photos, captures=captures)
     status = ServiceStatus(session, broadcaster, reactor, camera,
                            websockets=websocket.client_count,
                            sizes=scaled.describe, live_clients=live_clients,
@@ -183,7 +185,7 @@ def build(config, reactor, session, broadcaster, trimmer=None, mounts=(),
         (b"preview", preview),
         (b"snapshot", Snapshot(broadcaster, session, reactor,
                                config.preview.snapshot_timeout, scaled)),
-        (b"capture", Capture(session, metrics)),
+        (b"capture", Capture(session)),
         (b"reset", Reset(session)),
         (b"cmd", Command(session)),
         (b"status", status_view),

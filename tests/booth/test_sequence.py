@@ -9,9 +9,8 @@ from twisted.trial.unittest import SynchronousTestCase
 from fourcut.booth.sequence import (SequenceDefaults, SequenceError,
                                     SequenceRequest, SequenceRunner,
                                     parse_request)
-from fourcut.camera.gphoto2 import CameraError
-from fourcut.camera.settings import SettingError
 from fourcut.config import parse_layout
+from fourcut.errors import CameraError, SettingError
 
 
 class FakeCamera:

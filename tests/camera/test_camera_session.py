@@ -11,14 +11,22 @@ from twisted.internet import defer, task
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
-from fourcut.stream.broadcast import Broadcaster
-from fourcut.camera.processes import Children
-from fourcut.camera.cli import Shot
+from fourcut.camera.capture import PhotoTaker
+from fourcut.camera.demand import Demand
+from fourcut.camera.gphoto2 import GPhoto2
 from fourcut.camera.held import HeldDriver
-from fourcut.camera.liveview import FIRST_RETRY_DELAY
+from fourcut.camera.liveview import FIRST_RETRY_DELAY, LiveViewSupervisor
+from fourcut.camera.modes import CameraModes, ModeSwitch
+from fourcut.camera.processes import Children
 from fourcut.camera.session import CameraSession
+from fourcut.camera.shots import Shot
+from fourcut.camera.state import CameraState
 from fourcut.camera.workerclient import WorkerEnded
-from fourcut.camera.gphoto2 import CameraError, GPhoto2
+from fourcut.booth.sequence import (SequenceDefaults, SequenceRunner,
+                                    parse_request)
+from fourcut.errors import CameraError, SettingError
+from fourcut.metrics import CaptureMetrics, Metrics
+from fourcut.stream.broadcast import Broadcaster
 
 
 class SynchronousPool:
@@ -101,6 +109,9 @@ class FakeSettings:
     def get(self, section, option, on_start=None):
         return defer.succeed({"value": "100"})
 
+    def info(self, on_start=None):
+        return defer.succeed({"model": "Fake EOS", "battery": "50%"})
+
 
 class FakeDriver:
     """
@@ -148,19 +159,35 @@ class SessionTests(SynchronousTestCase):
 
     def setUp(self):
         self.clock = FakeReactor()
-        self.broadcaster = Broadcaster(
-            on_demand_changed=lambda n: self.session.demand_changed(n))
         self.driver = FakeDriver(self.holds_session)
         self.photos = FakePhotos()
-        self.session = CameraSession(
-            self.clock, GPhoto2(), self.broadcaster, self.photos,
-            self.driver, Children(self.clock), stop_grace=2.0,
-            stall_timeout=5.0, restart_delay=4.0,
-            wall_clock=self.clock.seconds)
-        self.states = []
-        self.session.state_listeners.append(
-            lambda state, error: self.states.append(state))
+        self.captures = FakeCaptureObserver()
+        self.session = self.make_session()
         self.frames = []
+
+    def make_session(self, modes=CameraModes()):
+        """
+        A session over the fake driver, as L{fourcut.tap.make_session}
+        builds one.
+        """
+        demand = Demand()
+        self.broadcaster = Broadcaster(on_demand_changed=demand.changed)
+        children = Children(self.clock)
+        lock = defer.DeferredLock()
+        state = CameraState()
+        switch = ModeSwitch(self.driver, children, modes, state)
+        live_view = LiveViewSupervisor(
+            self.clock, lock, self.driver, self.broadcaster, state, switch,
+            stop_grace=2.0, stall_timeout=5.0, restart_delay=4.0,
+            wall_clock=self.clock.seconds)
+        session = CameraSession(
+            self.clock, GPhoto2(), children, self.driver, self.broadcaster,
+            demand, lock, state, switch, live_view,
+            PhotoTaker(self.clock, self.driver, self.photos),
+            capture_observer=self.captures)
+        self.states = []
+        session.subscribe(lambda state, error: self.states.append(state))
+        return session
 
     def watch(self):
         """
@@ -177,6 +204,23 @@ class SessionTests(SynchronousTestCase):
         d = self.session.capture()
         settings, taken = self.driver.captures[-1]
         return d, taken
+
+
+class FakeCaptureObserver:
+    """
+    An L{fourcut.camera.interfaces.ICaptureObserver} that keeps what it is
+    told.
+    """
+
+    def __init__(self):
+        self.captured_after = []
+        self.failed_after = []
+
+    def captured(self, seconds):
+        self.captured_after.append(seconds)
+
+    def capture_failed(self, seconds):
+        self.failed_after.append(seconds)
 
 
 class Subscriber:
@@ -206,14 +250,75 @@ class HeldSessionTests(SessionTests):
         self.assertFalse(live.stopped)
         self.assertEqual(len(self.driver.lives), 1)
 
+    def test_every_capture_is_timed(self):
+        """
+        A capture asked of the session directly, as a booth sequence does,
+        reaches the capture observer with its time from the request
+        (queueing included) to the photo saved; a failed one too.
+        """
+        d, taken = self.shoot()
+        self.clock.advance(1.5)
+        taken.callback(Shot(b"\xff\xd8photo"))
+        self.successResultOf(d)
+        self.assertEqual(self.captures.captured_after, [1.5])
+        d, taken = self.shoot()
+        self.clock.advance(0.25)
+        taken.errback(CameraError(503, "the camera is busy\n"))
+        self.failureResultOf(d, CameraError)
+        self.assertEqual(self.captures.failed_after, [0.25])
+        refused = self.session.capture([("opcode", "x")])
+        self.failureResultOf(refused, SettingError)
+        self.assertEqual(self.captures.failed_after, [0.25, 0.0])
+
+    def test_booth_captures_reach_the_metrics(self):
+        """
+        A booth sequence's shots count on C{/metrics} as every other
+        capture does: the session times them for the service's
+        L{CaptureMetrics}.
+        """
+        captures = CaptureMetrics()
+        self.captures = captures
+        self.session = self.make_session()
+        metrics = Metrics(self.session, self.broadcaster, {}, {}, "/",
+                          captures=captures)
+        runner = SequenceRunner(
+            self.clock, self.session.capture,
+            lambda shots, request, sequence_id: defer.succeed(
+                {"filename": "strip.jpg"}))
+        done = runner.run(parse_request(
+            {"layout": "1x1", "countdown": 0}, SequenceDefaults()))
+        self.clock.advance(0)
+        settings, taken = self.driver.captures[-1]
+        self.clock.advance(2.0)
+        taken.callback(Shot(b"\xff\xd8photo"))
+        self.assertEqual(self.successResultOf(done)["type"], "strip_ready")
+        registry = metrics.registry
+        self.assertEqual(registry.get_sample_value(
+            "fourcut_capture_duration_seconds_count"), 1)
+        self.assertEqual(registry.get_sample_value(
+            "fourcut_capture_duration_seconds_sum"), 2.0)
+        self.assertEqual(registry.get_sample_value(
+            "fourcut_capture_failures_total"), 0)
+
+    def test_info_keeps_the_state(self):
+        """
+        Asking the camera for its model and battery leaves the state as it
+        was, and tells no listener of a change.
+        """
+        self.session.live_view.report_idle()
+        info = self.successResultOf(self.session.refresh_info(max_age=0))
+        self.assertEqual(info["model"], "Fake EOS")
+        self.assertEqual(self.session.state, "idle")
+        self.assertEqual(self.states, [])
+
     def test_capture_mode_goes_with_the_photo(self):
         """
         The capture mode's settings go to the driver with the photo (the
         held session sets and puts them back inside its one call); a
         refused one is kept in mode_errors and the photo is still saved.
         """
-        self.session.modes = {"live_view": (("iso", "800"),),
-                              "capture": (("iso", "100"),)}
+        self.session = self.make_session(CameraModes(
+            live_view=(("iso", "800"),), capture=(("iso", "100"),)))
         self.watch()
         applied = self.driver.settings.applied
         self.assertEqual(applied, [(("iso", "800"),)])
@@ -315,7 +420,7 @@ class FakeResult:
 
 class FakeWorker:
     """
-    A L{fourcut.camera.workerclient.CameraWorker} as L{HeldDriver} uses it.
+    A L{fourcut.camera.workerclient.WorkerClient} as L{HeldDriver} uses it.
     """
 
     count = 0

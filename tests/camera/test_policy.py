@@ -159,7 +159,8 @@ class CardLocationTests(SynchronousTestCase):
     """
 
     def test_location(self):
-        from fourcut.camera.cli import card_location, on_card
+        from fourcut.camera.cli import card_location
+        from fourcut.camera.shots import on_card
         card = b"New file is in location /store_00010001/IMG_0001.JPG on " \
                b"the camera\nSaving file as /tmp/x.jpg\n"
         self.assertEqual(card_location(card), "/store_00010001/IMG_0001.JPG")

@@ -13,7 +13,7 @@ from twisted.trial.unittest import TestCase
 from fourcut.camera import processes
 from fourcut.camera.cli import CLIDriver
 from fourcut.camera.processes import Children
-from fourcut.camera.workerclient import CameraWorker
+from fourcut.camera.workerclient import WorkerClient
 from fourcut.camera.gphoto2 import GPhoto2
 from fourcut.camera.cli import LiveViewProtocol
 
@@ -160,10 +160,10 @@ class ReapingTests(TestCase):
         """
         A killed camera worker whose end came too early for Twisted's one
         try is reported gone at once, not once fourcut has given up on it
-        (L{CameraWorker.stop}'s signals), with live view frozen meanwhile.
+        (L{WorkerClient.stop}'s signals), with live view frozen meanwhile.
         """
         clock = RacingReactor()
-        worker = CameraWorker(clock, GPhoto2(), deadline=30.0)
+        worker = WorkerClient(clock, GPhoto2(), deadline=30.0)
         worker.start().addErrback(lambda f: None)
         [transport] = clock.spawned
         transport.close_pipes()

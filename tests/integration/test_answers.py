@@ -13,7 +13,7 @@ import signal
 
 from twisted.internet import defer
 
-from fourcut.camera.gphoto2 import CameraError
+from fourcut.errors import CameraError
 
 from tests.support import ROOT
 from tests.support.service import ServiceTestCase, gphoto2_children

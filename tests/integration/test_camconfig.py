@@ -20,10 +20,10 @@ from fourcut.camera.child import settings as camconfig
 
 from fourcut.camera import processes
 from fourcut.camera.child.settings import Refused
-from fourcut.camera.gphoto2 import CameraError, GPhoto2, prepare_home
+from fourcut.camera.gphoto2 import GPhoto2, prepare_home
 from fourcut.camera.settings import (
-    CameraSettings, SettingError, format_value, interpret, package_root,
-    parse_answer)
+    CameraSettings, format_value, interpret, package_root, parse_answer)
+from fourcut.errors import CameraError, SettingError
 from fourcut.virtualcam import eosbodies
 from fourcut.virtualcam import eospack as eos
 from fourcut.virtualcam import ptp, usbport
@@ -301,7 +301,7 @@ class InterpretTests(TestCase):
         first = env["PYTHONPATH"].split(os.pathsep)[0]
         self.assertEqual(first, package_root())
         self.assertTrue(os.path.exists(
-            os.path.join(first, "fourcut", "camconfig.py")))
+            os.path.join(first, "fourcut", "camera", "child", "settings.py")))
 
     def test_apply_bad_name(self):
         settings = CameraSettings(reactor, GPhoto2("ptpip:h:1:1", "M"))

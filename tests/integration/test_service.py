@@ -169,7 +169,7 @@ class CommandTests(ServiceTestCase):
             await sleep(0.05)
         live = self.session.live_view.current.pid
         states = []
-        self.session.state_listeners.append(lambda state, error: states.append(
+        self.session.subscribe(lambda state, error: states.append(
             state))
         for option in ("--version", "--list-cameras", "--list-ports"):
             response = await self.get("/cmd?arg=" + option)

@@ -361,7 +361,7 @@ class DiskTests(PTPIPSupervisionTestCase):
 
         def full(data, name=None):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        self.session.photos.save = full
+        self.session.photo_taker.photos.save = full
         response = await self.get("/capture")
         self.assertEqual(response.code, 507)
         self.assertIn(b"No space left", await response.content())
@@ -406,7 +406,7 @@ class DeleteFromCardTests(PTPIPSupervisionTestCase):
 
         def full(data, name=None):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        self.session.photos.save = full
+        self.session.photo_taker.photos.save = full
         response = await self.get("/capture")
         self.assertEqual(response.code, 507)
         body = await response.content()
@@ -536,7 +536,7 @@ class CLISettingsTests(SupervisionTestCase):
         The settings child sets the ISO and then fails (say, it overran
         its deadline): the old ISO is put back all the same.
         """
-        from fourcut.camera.gphoto2 import CameraError
+        from fourcut.errors import CameraError
         settings = self.session.driver.settings
         real_apply = settings.apply
         calls = []

@@ -19,10 +19,11 @@ from twisted.trial.unittest import TestCase
 from fourcut.camera.child import wire
 
 from fourcut.camera.child import worker
-from fourcut.camera.workerclient import REAP_GRACE, CameraWorker, WorkerEnded
+from fourcut.camera.workerclient import REAP_GRACE, WorkerClient, WorkerEnded
 from fourcut.camera.processes import STOP_GRACE
-from fourcut.camera.gphoto2 import CameraError, GPhoto2
-from fourcut.camera.settings import CameraSettings, SettingError, package_root
+from fourcut.camera.gphoto2 import GPhoto2
+from fourcut.camera.settings import CameraSettings, package_root
+from fourcut.errors import CameraError, SettingError
 from fourcut.virtualcam import eospack as eos
 from fourcut.virtualcam import ptp, usbport
 from fourcut.virtualcam.camera import GPHOTO2_MODEL
@@ -256,7 +257,7 @@ class ClientTests(TestCase):
         self.reactor = FakeReactor()
         self.frames = []
         self.events = []
-        self.client = CameraWorker(
+        self.client = WorkerClient(
             self.reactor, GPhoto2("ptpip:127.0.0.1:1:1", GPHOTO2_MODEL),
             deadline=5.0, capture_deadline=20.0,
             on_frame=lambda *frame: self.frames.append(frame),
@@ -474,7 +475,7 @@ class ClientTests(TestCase):
             self.assertNoResult(d)
 
     def test_start_fails(self):
-        client = CameraWorker(self.reactor, GPhoto2(), deadline=5.0)
+        client = WorkerClient(self.reactor, GPhoto2(), deadline=5.0)
         d = client.start()
         process = self.reactor.spawned[-1][0]
         process.send({"type": "hello", "ok": False, "camera": "error",
@@ -489,7 +490,7 @@ class ClientTests(TestCase):
             raise OSError(24, "Too many open files")
 
         self.reactor.spawnProcess = refuse
-        client = CameraWorker(self.reactor, GPhoto2(), deadline=5.0)
+        client = WorkerClient(self.reactor, GPhoto2(), deadline=5.0)
         error = self.failureResultOf(client.start(), CameraError).value
         self.assertIn("Too many open files", error.text)
         ended = self.successResultOf(client.ended)
@@ -498,7 +499,7 @@ class ClientTests(TestCase):
         self.successResultOf(client.stop())
 
     def test_start_deadline(self):
-        client = CameraWorker(self.reactor, GPhoto2(), deadline=5.0)
+        client = WorkerClient(self.reactor, GPhoto2(), deadline=5.0)
         d = client.start()
         process = self.reactor.spawned[-1][0]
         self.reactor.advance(5.0)
@@ -568,7 +569,7 @@ class WorkerTestCase(TestCase):
         self.pids.append(transport.pid)
 
     async def start_worker(self, camera=None, port=None, model=GPHOTO2_MODEL,
-                           cls=CameraWorker, gphoto2=None, **options):
+                           cls=WorkerClient, gphoto2=None, **options):
         camera = camera or self.camera
         frames = Frames()
         events = []
@@ -1114,7 +1115,7 @@ time.sleep(60)
 
 class GarbageTests(WorkerTestCase):
     def worker_class(self, garbage):
-        class Garbage(CameraWorker):
+        class Garbage(WorkerClient):
             def argv(self):
                 return [sys.executable, "-c", GARBAGE % (garbage,)]
         return Garbage

@@ -41,9 +41,10 @@ from zope.interface import implementer
 
 from fourcut import policy
 from fourcut.camera.commands import NO_CAMERA
-from fourcut.camera.gphoto2 import CameraError, classify
-from fourcut.camera.settings import SettingError
+from fourcut.errors import CameraError, classify
+from fourcut.errors import SettingError
 from fourcut.config import parse_config
+from fourcut.metrics import CaptureMetrics
 from fourcut.photos import PhotoStore
 from fourcut.stream.broadcast import Broadcaster
 from fourcut.booth import service as booth_service
@@ -217,6 +218,14 @@ class FakeSession:
             self.last_error = last_error
         for listener in list(self.state_listeners):
             listener(state, self.last_error)
+
+    def subscribe(self, listener):
+        """
+        As L{fourcut.camera.session.CameraSession.subscribe}: C{listener}
+        is told of every state; the callable returned ends that.
+        """
+        self.state_listeners.append(listener)
+        return lambda: self.state_listeners.remove(listener)
 
     def _fault(self, method, status=503):
         error = self._faults.pop(method, None)
@@ -414,8 +423,10 @@ class MemorySite:
         # mounted beside the API.
         self.booth = booth_service.make_booth(self.clock, self.config,
                                               self.session, scheme="http")
+        self.captures = CaptureMetrics()
         self.web = site_module.build(
             self.config, self.clock, self.session, self.broadcaster,
+            self.captures,
             mounts=self.booth.resources(),
             open_paths=booth_service.open_paths(self.config),
             annotate=self.booth.index.annotate, booth=self.booth)

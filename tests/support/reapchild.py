@@ -7,7 +7,7 @@ L{tests.support.serverchild} runs fourcut), for L{tests.camera.test_process}:
 runs, at once, with the reactor's signal handlers off, a child that closes
 its standard descriptors and lingers before it exits (as a killed process
 closes its descriptors a moment before it becomes a zombie, only longer)
-through each of L{fourcut.camera.processes.run}, L{CameraWorker} and the CLI driver's
+through each of L{fourcut.camera.processes.run}, L{WorkerClient} and the CLI driver's
 live view, and prints one line for each: C{ENDED kind seconds} once its end
 is reported, C{HUNG kind} if it is not within L{TIMEOUT} seconds. The
 lingering child is a script written into DIRECTORY. Exits once every line
@@ -38,7 +38,7 @@ def main(argv):
     from fourcut.camera import processes
     from fourcut.camera.processes import Children
     from fourcut.camera.cli import CLIDriver
-    from fourcut.camera.workerclient import CameraWorker
+    from fourcut.camera.workerclient import WorkerClient
     from fourcut.camera.gphoto2 import GPhoto2
 
     script = os.path.join(argv[0], "linger")
@@ -63,7 +63,7 @@ def main(argv):
         return ended.addBoth(done)
 
     def go():
-        worker = CameraWorker(reactor, gphoto2, python=script)
+        worker = WorkerClient(reactor, gphoto2, python=script)
         worker.start().addErrback(lambda f: None)
         live = CLIDriver(reactor, gphoto2, Children(reactor), None)\
             .start_live_view(lambda data, timestamp: None)

@@ -27,7 +27,7 @@ import time
 from twisted.internet import defer, task
 
 from fourcut.camera import processes
-from fourcut.camera.workerclient import CameraWorker
+from fourcut.camera.workerclient import WorkerClient
 from fourcut.camera.gphoto2 import GPhoto2
 from fourcut.camera.cli import LiveViewProtocol
 from fourcut.camera.settings import CameraSettings
@@ -193,7 +193,7 @@ async def figures(reactor, captures, settings_runs, startup_delay,
 
     # The worker ---------------------------------------------------------
     gaps = Gaps(reactor)
-    worker = CameraWorker(reactor, gphoto2,
+    worker = WorkerClient(reactor, gphoto2,
                           on_frame=lambda *a: gaps.frame())
     await worker.start()
     await worker.live_view(True)

@@ -35,14 +35,14 @@ OP_CONTINUATION, OP_TEXT, OP_BINARY = 0x0, 0x1, 0x2
 OP_CLOSE, OP_PING, OP_PONG = 0x8, 0x9, 0xA
 
 
-def make_factory(session, broadcaster, status, clock, metrics=None,
-                 booth=None, **options):
+def make_factory(session, broadcaster, status, clock, booth=None,
+                 **options):
     """
     A L{CameraServerFactory} over C{session}, C{broadcaster} and C{status}
     on C{clock}, with C{options} as its keyword arguments.
     """
     return CameraServerFactory(session, broadcaster, status, clock,
-                               metrics=metrics, booth=booth, **options)
+                               booth=booth, **options)
 
 
 def client_frame(opcode, payload=b"", fin=True, mask=None, length=None):
@@ -114,7 +114,7 @@ class WebSocketSite:
     """
 
     def __init__(self, testcase, session=None, broadcaster=None,
-                 status=None, metrics=None, booth=None, **options):
+                 status=None, booth=None, **options):
         self.clock = _ReadingClock()
         previous = txaio.config.loop
         txaio.config.loop = self.clock
@@ -127,7 +127,7 @@ class WebSocketSite:
                        else FakeStatus(self.session))
         self.factory = make_factory(self.session, self.broadcaster,
                                     self.status, self.clock,
-                                    metrics=metrics, booth=booth, **options)
+                                    booth=booth, **options)
         root = Resource()
         root.putChild(b"ws", WebSocketEndpoint(self.factory))
         self.site = Site(root, reactor=self.clock)

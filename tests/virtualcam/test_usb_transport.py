@@ -21,7 +21,7 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.trial.unittest import TestCase
 
 from fourcut.camera import processes
-from fourcut.camera.gphoto2 import classify
+from fourcut.errors import classify
 from fourcut.stream.jpeg import JPEGSplitter
 from fourcut.virtualcam import ptp, usbport, usbwire
 from fourcut.virtualcam.device import Reply

@@ -16,8 +16,8 @@ from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
 from fourcut.booth.sequence import SequenceError
-from fourcut.camera.gphoto2 import CameraError
-from fourcut.camera.settings import SettingError
+from fourcut.errors import CameraError
+from fourcut.errors import SettingError
 from fourcut.web.ws.factory import HARD_LIMIT_FACTOR, IDLE_SETTLE
 from fourcut.web.ws.flowcontrol import FLOOD_BURST
 
@@ -489,21 +489,6 @@ class CameraRequestTests(WebSocketTestCase):
             client.messages.clear()
         self.assertEqual(len(self.flushLoggedErrors(OSError)), 1)
         self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
-
-    def test_metrics_time_captures(self):
-        timed = []
-
-        class Metrics:
-            def timed_capture(self, d):
-                timed.append(d)
-                return d
-        server = WebSocketSite(self, metrics=Metrics())
-        server.session.answers["capture"] = ("a.jpg", "/a.jpg", b"a")
-        client = server.open()
-        self.assertEqual(client.reply({"type": "capture_photo",
-                                       "requestId": 1})["type"],
-                         "photo_captured")
-        self.assertEqual(len(timed), 1)
 
     def test_get_camera_info_refreshes(self):
         client = self.open()

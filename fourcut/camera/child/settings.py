@@ -110,6 +110,7 @@ import time
 import traceback
 
 from fourcut import policy
+from fourcut.errors import ABSENT, NOT_DETECTED, NOT_FOUND
 
 #: gphoto2 result codes (as in gphoto2-result.h and gphoto2-port-result.h;
 #: python-gphoto2 has the same numbers as gp.GP_ERROR_*).
@@ -132,15 +133,6 @@ ABSENT_CODES = frozenset([GP_ERROR_UNKNOWN_PORT, GP_ERROR_IO_USB_FIND,
                           GP_ERROR_MODEL_NOT_FOUND])
 BUSY_CODES = frozenset([GP_ERROR_CAMERA_BUSY, GP_ERROR_IO_USB_CLAIM,
                         GP_ERROR_IO_LOCK])
-
-#: Text (in libgphoto2's messages, English under LANG=C) that means no
-#: camera is there; the same fragments as L{fourcut.camera.gphoto2.classify}.
-ABSENT_TEXT = (
-    "No camera found",
-    "Could not detect any camera",
-    "Connection refused",
-    "Unknown model",
-)
 
 ON_WORDS = ("1", "on", "yes", "true")
 OFF_WORDS = ("0", "off", "no", "false")
@@ -495,11 +487,11 @@ class Session:
         text = self.error_text(error)
         code = getattr(error, "code", None)
         if code == GP_ERROR_MODEL_NOT_FOUND and not any(
-                f in text for f in ABSENT_TEXT[:2]):
+                f in text for f in (NOT_FOUND, NOT_DETECTED)):
             # python-gphoto2's auto-detect that finds nothing: say it as
             # the gphoto2 CLI does (seed 000's texts).
-            text = "Could not detect any camera (%s)" % (text,)
-        if code in ABSENT_CODES or any(f in text for f in ABSENT_TEXT):
+            text = "%s (%s)" % (NOT_DETECTED, text)
+        if code in ABSENT_CODES or any(f in text for f in ABSENT):
             state = "absent"
         elif code in BUSY_CODES:
             state = "busy"

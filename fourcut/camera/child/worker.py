@@ -134,6 +134,7 @@ import traceback
 
 from fourcut.camera.child import settings as camconfig
 from fourcut.camera.child import wire
+from fourcut.errors import NOT_DETECTED
 
 __all__ = ["PROTOCOL", "CameraWorker", "main"]
 
@@ -548,8 +549,8 @@ class CameraWorker:
             gone = self._port_gone()
             if gone is not None:
                 answer = s.camera_failure(e)
-                answer["error"] = ("Could not detect any camera: %s is gone "
-                                   "(%s)" % (gone, answer["error"].strip()))
+                answer["error"] = ("%s: %s is gone (%s)" % (
+                    NOT_DETECTED, gone, answer["error"].strip()))
                 answer["camera"] = "absent"
                 self._lose(answer)
                 return answer

@@ -66,10 +66,7 @@ class CameraServerFactory(WebSocketServerFactory):
                  commands_per_second=20.0, access=None,
                  auth_timeout=AUTH_TIMEOUT,
                  max_unsent_bytes=MAX_UNSENT_BYTES, trimmer=None,
-                 cors=None, scaled=None, pacing=True, metrics=None,
-                 booth=None):
-        #: A L{fourcut.metrics.Metrics} that times captures, or L{None}.
-        self.metrics = metrics
+                 cors=None, scaled=None, pacing=True, booth=None):
         #: The L{fourcut.booth.service.Booth} whose sequences
         #: C{capture_sequence} runs, or L{None}.
         self.booth = booth

@@ -491,10 +491,7 @@ class CameraServerProtocol(AuthenticationMixin, FlowControlMixin,
                 check_name_hint(name)
             except ValueError as e:
                 raise RequestError(str(e))
-        capture = self.factory.session.capture(settings, name)
-        if self.factory.metrics is not None:
-            capture = self.factory.metrics.timed_capture(capture)
-        name, path, data = yield capture
+        name, path, data = yield self.factory.session.capture(settings, name)
         return {"type": "photo_captured", "filename": name, "filepath": path,
                 "size": len(data),
                 "image": base64.b64encode(data).decode("ascii")}
