@@ -28,8 +28,8 @@ import it.
 import errno
 
 __all__ = ["ABSENT", "CAMERA_TROUBLE", "CLIENT_MISTAKES", "CameraError",
-           "NOT_DETECTED", "NOT_FOUND", "SettingError", "classify",
-           "client_mistake", "http_status"]
+           "NOT_DETECTED", "NOT_FOUND", "RequestRefused", "SettingError",
+           "classify", "client_mistake", "http_status"]
 
 
 class CameraError(Exception):
@@ -74,6 +74,21 @@ class SettingError(ValueError):
 
     def __str__(self):
         return self.message
+
+
+class RequestRefused(Exception):
+    """
+    A request a feature refused or could not carry out, with what its reply
+    says: C{str()} the message, C{code} the HTTP status, C{details} the
+    extra fields of a WebSocket C{error} reply. The booth's sequences fail
+    with one (L{fourcut.booth.sequence.SequenceError}); a transport answers
+    it without knowing the feature.
+    """
+
+    def __init__(self, text, code=400, **details):
+        Exception.__init__(self, text)
+        self.code = code
+        self.details = details
 
 
 #: What the gphoto2 CLI says when it finds no camera (C{--capture-movie},

@@ -46,7 +46,8 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from fourcut.config import LayoutError, parse_layout
-from fourcut.errors import CameraError, SettingError, http_status
+from fourcut.errors import (CameraError, RequestRefused, SettingError,
+                            http_status)
 
 __all__ = ["SequenceError", "SequenceRequest", "SequenceDefaults",
            "SequenceRunner", "parse_request", "MAX_COUNTDOWN",
@@ -62,18 +63,13 @@ MIN_INTERVAL = 0.1
 MAX_INTERVAL = 5.0
 
 
-class SequenceError(Exception):
+class SequenceError(RequestRefused):
     """
     A sequence that was refused or failed. C{str()} is the message;
     C{code} an HTTP status (400 bad request, 409 busy, 503/504 camera
     trouble, 500/507 saving); C{details} the fields a reply carries
     (C{shot}, C{shots}, C{sequenceId}, ...).
     """
-
-    def __init__(self, text, code=400, **details):
-        Exception.__init__(self, text)
-        self.code = code
-        self.details = details
 
 
 @dataclass(frozen=True)

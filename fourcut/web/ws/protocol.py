@@ -71,9 +71,9 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from fourcut import __version__
-from fourcut.booth.sequence import SequenceError
 from fourcut.stream.broadcast import LatestFrameProducer
-from fourcut.errors import CameraError, SettingError, http_status
+from fourcut.errors import (CameraError, RequestRefused, SettingError,
+                            http_status)
 from fourcut.photos import check_name_hint
 from fourcut.stream.scaled import SizeError, parse_size
 from fourcut.stream.internals import (mark_unclean, outgoing_size_unlimited,
@@ -544,7 +544,7 @@ class CameraServerProtocol(AuthenticationMixin, FlowControlMixin,
             raise RequestError("this server runs no booth", code=404)
 
         def failed(failure):
-            failure.trap(SequenceError)
+            failure.trap(RequestRefused)
             error = failure.value
             raise RequestError(str(error), code=error.code, **{
                 key: value for key, value in error.details.items()
