@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_bench -*-
 """
 C{python -m fourcut.bench}: measure fourcut against the bare gphoto2 CLI.
 
@@ -22,3 +23,5 @@ the server's own C{/proc} accounting.
 Modules: L{procs} (child processes and C{/proc}), L{clients} (the client
 process), L{scenarios}, L{report} (statistics, tables, JSON, chart).
 """
+
+__all__ = []

@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_bench -*-
 """
 C{python -m fourcut.bench}: run the benchmark, print the tables, optionally
 write JSON (C{--json PATH}) and a chart (C{--plot PATH}, needs matplotlib).
@@ -18,6 +19,8 @@ import time
 
 from fourcut.bench import procs, report
 from fourcut.bench.scenarios import Bench, describe_error
+
+__all__ = ["rates", "counts", "parse_args", "public", "run", "main"]
 
 SCENARIOS = ("fanout", "json", "headroom", "capture", "slow", "eos",
              "session", "slowlink", "relay")

@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_bench -*-
 """
 The benchmark's client process: many preview clients on one Twisted
 reactor, recording every frame they receive.
@@ -56,6 +57,10 @@ from twisted.internet.error import ProcessExitedAlready
 
 from fourcut.stream.jpeg import JPEGSplitter
 from fourcut.virtualcam.scene import parse_frame_comment
+
+__all__ = ["emit", "Recorder", "HTTPPreview", "HTTPPreviewFactory",
+           "ws_factory", "GPhoto2Pipe", "OneShot", "http_get", "LoopLag",
+           "Run", "main"]
 
 #: Bytes of each frame kept to find its COM segment.
 PREFIX = 512

@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_bench -*-
 """
 A private network for the slow-link scenario: slow screens on shaped links
 beside fast ones on loopback, without touching the machine's own network.
@@ -33,6 +34,8 @@ import re
 import shutil
 import subprocess
 import sys
+
+__all__ = ["Unavailable", "unavailable", "run", "remove_stale", "Lab"]
 
 #: CLONE_NEWNET, for setns(2).
 CLONE_NEWNET = 0x40000000

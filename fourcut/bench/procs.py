@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_bench -*-
 """
 The benchmark's child processes, and what C{/proc} says about them.
 
@@ -24,6 +25,13 @@ import time
 
 import fourcut
 from fourcut.virtualcam.camera import GPHOTO2_MODEL
+
+__all__ = ["ChildError", "checkout_root", "child_env", "free_port",
+           "twistd_argv", "gphoto2_argv", "cpu_seconds", "memory",
+           "children_of", "camera_children", "command_name", "machine",
+           "RSSSampler", "signal_pid", "Child", "track_stray", "end_strays",
+           "end_all", "terminate_as_interrupt", "start_camera",
+           "start_usb_camera", "camera_gphoto2", "start_server", "start_relay"]
 
 LOOPBACK = "127.0.0.1"
 

@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_bench -*-
 """
 The minimal relay the benchmark measures fourcut against (issue 13): plain
 asyncio, no Twisted, the same C{gphoto2 --capture-movie --stdout} output
@@ -19,6 +20,8 @@ import sys
 import time
 
 from fourcut.stream.jpeg import JPEGSplitter
+
+__all__ = ["Hub", "serve", "die_with_parent", "camera", "main"]
 
 HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace; "
         b"boundary=frame\r\nCache-Control: no-cache\r\nConnection: close"

@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_bench -*-
 """
 The benchmark's arithmetic and its output: statistics over what the client
 processes recorded, the targets with PASS/MISS, text tables, and the chart.
@@ -5,6 +6,10 @@ processes recorded, the targets with PASS/MISS, text tables, and the chart.
 
 import statistics
 import math
+
+__all__ = ["percentile", "latency_summary", "group_label", "apart", "analyse",
+           "link_figures", "capture_gaps", "session_summary", "noisy_note",
+           "evaluate", "table", "verdict", "text", "plot"]
 
 MB = 1e6
 

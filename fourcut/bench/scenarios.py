@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_bench -*-
 """
 The benchmark's scenarios. Each starts what it needs (a virtual camera, a
 fourcut server, client processes, bare gphoto2), measures one window and
@@ -18,6 +19,10 @@ import urllib.request
 
 from fourcut.bench import netns, procs, report
 from fourcut.bench.procs import Child, ChildError
+
+__all__ = ["ScenarioError", "machine_cpu_ticks", "mix", "ws_probe", "Bench",
+           "run_p99", "median_run", "jpeg_size", "width_probe",
+           "describe_error"]
 
 
 class ScenarioError(Exception):

@@ -17,3 +17,5 @@ Data flow, in the order a guest meets it:
   sends the sequence's events to WebSocket clients.
 - C{static/}: the pages' HTML, CSS and JavaScript, served as files.
 """
+
+__all__ = []

@@ -1,3 +1,6 @@
+# -*- test-case-name: tests.camera.test_process -*-
 """
 Everything that touches the camera device.
 """
+
+__all__ = []

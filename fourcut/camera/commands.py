@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.camera.test_commands, tests.camera.test_policy -*-
 """
 The allow-list for C{GET /cmd}: one gphoto2 argument from the network.
 

@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.stream.test_jpeg -*-
 """
 Split a byte stream of back-to-back JPEGs (what C{gphoto2 --capture-movie
 --stdout} writes) into frames, incrementally.
@@ -10,6 +11,8 @@ Frames may straddle reads; bytes between frames are skipped.
 """
 
 import struct
+
+__all__ = ["JPEGSplitter"]
 
 #: A frame larger than this is not live view; drop it and resynchronise.
 DEFAULT_MAX_FRAME = 16 * 1024 * 1024

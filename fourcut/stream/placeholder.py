@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.camera.test_liveview, tests.integration.test_supervision -*-
 """
 The picture watchers see while the camera is offline.
 
@@ -11,6 +12,8 @@ when it is back.
 import io
 
 from PIL import Image, ImageDraw, ImageFont
+
+__all__ = ["offline_jpeg"]
 
 #: Size of the placeholder: the virtual camera's (and a typical EOS's)
 #: live view size.

@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.stream.test_scaled, tests.stream.test_transform -*-
 """
 Turn, mirror and resize camera JPEGs the way the booth is set up.
 

@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.integration.test_virtualcam_gphoto2 -*-
 """
 Run the virtual camera on its own:
 
@@ -22,6 +23,8 @@ from fourcut.virtualcam import usbport
 from fourcut.virtualcam.camera import (DEFAULT_LISTEN, GPHOTO2_MODEL, PERSONALITIES,
                      VirtualCamera, VirtualUSBCamera)
 from fourcut.virtualcam.eosbodies import BODIES, DEFAULT_BODY, DEFAULT_PROFILE, PROFILES
+
+__all__ = ["parse_args", "run", "run_usb", "main"]
 
 
 def parse_args(argv):

@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.virtualcam.test_usb_transport -*-
 """
 The camera behind the PTP/IP transport: what each operation does.
 
@@ -19,6 +20,9 @@ from twisted.logger import Logger
 
 from fourcut.virtualcam import ptp
 from fourcut.virtualcam.scene import LiveViewScene, render_capture
+
+__all__ = ["Reply", "Property", "default_properties", "StoredObject", "Faults",
+           "PTPDevice", "CameraDevice"]
 
 
 class Reply:

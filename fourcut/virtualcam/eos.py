@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.virtualcam.test_eos_device -*-
 """
 A Canon EOS personality of the virtual camera: libgphoto2 sees a Canon
 (VendorExtensionID 0xB, the EOS operations) and takes its EOS code paths,
@@ -27,6 +28,8 @@ from fourcut.virtualcam import ptp
 from fourcut.virtualcam.device import Faults, PTPDevice, Reply
 from fourcut.virtualcam.eosbodies import (BODIES, DEFAULT_BODY, DEFAULT_PROFILE, PROFILES,
                         default_properties, exposure_seconds)
+
+__all__ = ["EOSFaults", "CanonEOSDevice"]
 
 
 class EOSFaults(Faults):

@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.virtualcam.test_eos_pack -*-
 """
 The Canon EOS bodies the virtual camera can be, their settings, and how
 fast they are.
@@ -11,6 +12,9 @@ C{canon_eos_whitebalance}).
 import hashlib
 
 from fourcut.virtualcam import eospack as eos
+
+__all__ = ["thirds", "stops", "EOSBody", "EOSProperty", "default_properties",
+           "TimingProfile", "exposure_seconds"]
 
 
 def thirds(low, high):

@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.virtualcam.test_eos_device, tests.virtualcam.test_eos_pack -*-
 """
 Canon EOS vendor extension: codes and the byte layouts libgphoto2's ptp2
 driver parses (GetEvent records, GetDeviceInfoEx, SetDevicePropValueEx,
@@ -12,6 +13,13 @@ C{camera_capture_preview}). All little-endian.
 """
 
 import struct
+
+__all__ = ["image_format_blob", "parse_image_format", "image_format_code",
+           "encode_value", "decode_value", "parse_set_prop_value_ex", "record",
+           "prop_value_changed", "avail_list_changed", "olc_info_changed",
+           "focus_info", "object_added_ex", "request_object_transfer",
+           "camera_status_changed", "events", "parse_events", "device_info_ex",
+           "viewfinder_data", "parse_viewfinder_data"]
 
 VENDOR_CANON = 0x0000000B
 

@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.virtualcam.test_eos_device -*-
 """
 Time the real gphoto2 CLI against the virtual Canon EOS:
 
@@ -24,6 +25,8 @@ from fourcut.stream.jpeg import JPEGSplitter
 from fourcut.virtualcam.camera import GPHOTO2_MODEL, VirtualCamera
 from fourcut.virtualcam.eosbodies import BODIES, PROFILES
 from fourcut.virtualcam.scene import parse_frame_comment
+
+__all__ = ["measure", "main"]
 
 
 class _Child(protocol.ProcessProtocol):

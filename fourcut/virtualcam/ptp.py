@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.virtualcam.test_eos_device, tests.virtualcam.test_ptpip, tests.virtualcam.test_usb_transport -*-
 """
 PTP (ISO 15740) codes and dataset encoding for the virtual camera.
 
@@ -7,6 +8,10 @@ datasets (DeviceInfo, StorageInfo, ObjectInfo, DevicePropDesc) it parses.
 """
 
 import struct
+
+__all__ = ["u8", "u16", "u32", "u64", "string", "parse_string", "u16_array",
+           "u32_array", "encode_value", "decode_value", "device_info",
+           "storage_info", "object_info", "prop_desc"]
 
 # Operation codes
 OC_GetDeviceInfo = 0x1001

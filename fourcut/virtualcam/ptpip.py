@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.virtualcam.test_eos_device, tests.virtualcam.test_hostile, tests.virtualcam.test_ptpip -*-
 """
 PTP/IP packet codec: framing, encoding and bounded incremental decoding.
 

@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.virtualcam.test_scene -*-
 """
 Pictures for the virtual camera: a cheap moving live view and distinct
 full-size captures.
@@ -19,6 +20,10 @@ import time
 from datetime import datetime
 
 from PIL import Image, ImageDraw, ImageFont
+
+__all__ = ["encode_jpeg", "com_segment", "frame_comment",
+           "parse_frame_comment", "split_restart_rows", "LiveViewScene",
+           "render_capture"]
 
 SOI = b"\xff\xd8"
 EOI = b"\xff\xd9"

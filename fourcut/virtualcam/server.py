@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.virtualcam.test_ptpip -*-
 """
 The PTP/IP side of the virtual camera: connections, sessions and packets.
 
@@ -16,6 +17,8 @@ from twisted.logger import Logger
 
 from fourcut.virtualcam import ptpip
 from fourcut.virtualcam.device import CameraDevice
+
+__all__ = ["PTPIPConnection", "PTPIPFactory"]
 
 COMMAND = "command"
 EVENT = "event"

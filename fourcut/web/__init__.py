@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.web -*-
 """
 Every transport fourcut serves on its one port, laid out as the data flows:
 
@@ -13,3 +14,5 @@ Every transport fourcut serves on its one port, laid out as the data flows:
     origins (L{fourcut.web.cors}) and the connection limits
     (L{fourcut.web.limits}).
 """
+
+__all__ = []

@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.integration.test_camconfig -*-
 """
 Read and change the camera's settings with python-gphoto2, in a child
 process: one short-lived process per operation, run by
@@ -111,6 +112,14 @@ import traceback
 
 from fourcut import policy
 from fourcut.errors import ABSENT, NOT_DETECTED, NOT_FOUND
+
+__all__ = ["Answer", "Refused", "parse_literal", "tidy_number", "as_number",
+           "show", "describe_choices", "describe_range", "convert_toggle",
+           "convert_choice", "convert_range", "convert_text", "convert_date",
+           "convert", "parse_pair", "Session", "refusal", "command_get",
+           "command_set", "command_apply", "command_values", "command_resolve",
+           "command_list", "command_info", "parse_args", "load_gphoto2",
+           "execute", "ensure_standard_fds", "Stopped", "main"]
 
 #: gphoto2 result codes (as in gphoto2-result.h and gphoto2-port-result.h;
 #: python-gphoto2 has the same numbers as gp.GP_ERROR_*).
