@@ -6,7 +6,27 @@ stop reading, hang up in the middle, or keep a connection half-made.
 
 from twisted.internet import defer, protocol, reactor
 
-__all__ = ["RawHTTP", "connect_raw"]
+__all__ = ["RawHTTP", "connect_raw", "http_response"]
+
+
+def http_response(data):
+    """
+    C{(status line, headers, body)} of the HTTP response at the start of
+    C{data} once it is whole (a body as long as its C{Content-Length}, none
+    without one), else L{None}. Header names are lower case.
+    """
+    head, found, body = data.partition(b"\r\n\r\n")
+    if not found:
+        return None
+    lines = head.split(b"\r\n")
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        headers[name.strip().lower()] = value.strip()
+    length = int(headers.get(b"content-length", b"0"))
+    if len(body) < length:
+        return None
+    return lines[0], headers, body[:length]
 
 
 class RawHTTP(protocol.Protocol):
@@ -54,18 +74,7 @@ class RawHTTP(protocol.Protocol):
         C{(status line, headers, body)} once a whole response is in, or
         L{None}.
         """
-        head, found, body = self.data.partition(b"\r\n\r\n")
-        if not found:
-            return None
-        lines = head.split(b"\r\n")
-        headers = {}
-        for line in lines[1:]:
-            name, _, value = line.partition(b":")
-            headers[name.strip().lower()] = value.strip()
-        length = int(headers.get(b"content-length", b"0"))
-        if len(body) < length:
-            return None
-        return lines[0], headers, body[:length]
+        return http_response(self.data)
 
 
 async def connect_raw(testcase, port, client=None, data=b""):

@@ -25,7 +25,7 @@ from twisted.web.server import Site
 from fourcut.stream.broadcast import Broadcaster
 from fourcut.web.ws import CameraServerFactory, WebSocketEndpoint
 
-from tests.support.fakes import FakeSession, FakeStatus
+from tests.support.fakes import FakeStatus, ScriptedSession
 from tests.support.wsclient import Lookups
 
 __all__ = ["MemoryClient", "WebSocketSite", "client_frame", "make_factory",
@@ -106,7 +106,7 @@ class _ReadingClock(task.Clock):
 
 class WebSocketSite:
     """
-    C{/ws} of a twisted.web site in memory, over a L{FakeSession} and a
+    C{/ws} of a twisted.web site in memory, over a L{tests.support.fakes.ScriptedSession} and a
     real L{Broadcaster}, everything timed by L{clock}. Autobahn takes its
     timers from txaio's loop: it is this clock until the test ends.
 
@@ -120,7 +120,7 @@ class WebSocketSite:
         txaio.config.loop = self.clock
         testcase.addCleanup(setattr, txaio.config, "loop", previous)
         self.testcase = testcase
-        self.session = session if session is not None else FakeSession()
+        self.session = session if session is not None else ScriptedSession()
         self.broadcaster = (broadcaster if broadcaster is not None
                             else Broadcaster())
         self.status = (status if status is not None

@@ -11,7 +11,8 @@ from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.support import jpeg_size
-from tests.support.memory import MemorySite, small_jpeg
+from tests.support.fakes import small_jpeg
+from tests.support.memory import MemorySite
 from tests.support.service import parse_multipart
 
 TOKEN = "booth-secret-0123456789abcdef"

@@ -19,7 +19,8 @@ from fourcut.errors import (CameraError, SettingError, client_mistake,
                             http_status)
 
 from tests.support import ROOT
-from tests.support.memory import BAD_PARAMETERS, NO_CAMERA_TEXT, MemorySite
+from tests.support.fakes import BAD_PARAMETERS, NO_CAMERA_TEXT
+from tests.support.memory import MemorySite
 
 TEXT = "text/plain; charset=utf-8"
 JSON = "application/json"

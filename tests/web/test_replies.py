@@ -9,7 +9,8 @@ import os
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.support import jpeg_size
-from tests.support.memory import ISO_CONFIG, MemorySite, small_jpeg
+from tests.support.fakes import ISO_CONFIG, small_jpeg
+from tests.support.memory import MemorySite
 from tests.support.service import parse_multipart
 
 

@@ -11,7 +11,8 @@ from twisted.trial.unittest import SynchronousTestCase
 from fourcut.errors import CameraError
 from fourcut.metrics import STATES
 
-from tests.support.memory import NO_FOCUS, MemorySite, small_jpeg
+from tests.support.fakes import NO_FOCUS, small_jpeg
+from tests.support.memory import MemorySite
 from tests.web.test_access import TOKEN, bearer
 
 
