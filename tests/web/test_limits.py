@@ -107,6 +107,24 @@ class BodyLimitTests(LimitTestCase):
         self.assertEqual(status, b"HTTP/1.1 200 OK")
         self.assertIn(b"gphoto2", body)
 
+    def test_unparseable_content_type(self):
+        """
+        A Content-Type that twisted.web's parser (the email package) splits
+        into lines, a vertical tab or a form feed in it, is ignored: the
+        request is answered as one without it, never dropped unanswered
+        with an unhandled error (found by the fuzz test).
+        """
+        for junk in (b"\x0bu\xf5b", b"text/plain\x0c", b"a\x85b",
+                     b"\x1c"):
+            client = self.site.raw(
+                b"POST /camera/restart HTTP/1.1\r\nHost: x\r\n"
+                b"Content-Type: " + junk + b"\r\nContent-Length: 4\r\n"
+                b"\r\na=b&")
+            status, headers, body = client.response()
+            self.assertEqual(status, b"HTTP/1.1 200 OK", junk)
+            self.assertIn(b"restarted", body)
+        self.assertEqual(self.flushLoggedErrors(), [])
+
     def test_oversized_headers(self):
         """
         twisted.web's own limits: 16 KiB of request line and headers (a
