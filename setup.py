@@ -37,7 +37,7 @@ setup(
     extras_require={
         # The booth's browser tests drive Debian's chromium through its
         # chromium-driver (./dev test installs both, and zbar-tools).
-        "test": ["hypothesis", "selenium>=4.11"],
+        "test": ["hypothesis", "selenium>=4.11", "coverage>=7.10"],
         "bench": ["matplotlib"],
     },
 )
