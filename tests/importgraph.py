@@ -130,7 +130,6 @@ def cycles(edges, top_only=False):
             if len(group) > 1:
                 found.append(sorted(group))
 
-    sys.setrecursionlimit(10000)
     for v in sorted(edges):
         if v not in index:
             connect(v)
