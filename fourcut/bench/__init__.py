@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_bench -*-
+# -*- test-case-name: tests.integration.test_bench -*-
 """
 C{python -m fourcut.bench}: measure fourcut against the bare gphoto2 CLI.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_bench -*-
+# -*- test-case-name: tests.integration.test_bench -*-
 """
 C{python -m fourcut.bench}: run the benchmark, print the tables, optionally
 write JSON (C{--json PATH}) and a chart (C{--plot PATH}, needs matplotlib).

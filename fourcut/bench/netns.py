@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_bench -*-
+# -*- test-case-name: tests.integration.test_bench -*-
 """
 A private network for the slow-link scenario: slow screens on shaped links
 beside fast ones on loopback, without touching the machine's own network.

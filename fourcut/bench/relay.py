@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_bench -*-
+# -*- test-case-name: tests.integration.test_bench -*-
 """
 The minimal relay the benchmark measures fourcut against (issue 13): plain
 asyncio, no Twisted, the same C{gphoto2 --capture-movie --stdout} output

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_bench -*-
+# -*- test-case-name: tests.integration.test_bench -*-
 """
 The benchmark's arithmetic and its output: statistics over what the client
 processes recorded, the targets with PASS/MISS, text tables, and the chart.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_bench -*-
+# -*- test-case-name: tests.integration.test_bench -*-
 """
 The benchmark's scenarios. Each starts what it needs (a virtual camera, a
 fourcut server, client processes, bare gphoto2), measures one window and

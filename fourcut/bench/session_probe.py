@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_bench -*-
+# -*- test-case-name: tests.integration.test_bench -*-
 """
 What a guest sees around a capture, measured from one WebSocket client of
 a running fourcut: live view frames (binary), then captures (C{GET

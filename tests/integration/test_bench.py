@@ -21,7 +21,7 @@ from twisted.trial import unittest
 from fourcut.bench import clients, netns, procs, report, scenarios
 from fourcut.virtualcam.scene import com_segment, frame_comment
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.support import ROOT
 
 #: Seconds the smoke run may take before it is called hung (88 s on a
 #: 2-core machine with a load average of 2, 15 s of it the slowlink and
