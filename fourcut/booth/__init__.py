@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.booth.test_sequence,tests.booth.test_strip,tests.integration.test_booth_ws,tests.booth.test_http,tests.integration.test_booth_browser -*-
+# -*- test-case-name: tests.booth.test_sequence,tests.booth.test_strip,tests.integration.test_booth_ws,tests.integration.test_booth_http,tests.integration.test_booth_browser -*-
 """
 The photo booth that runs by itself on a touch screen, and the API any
 front-end can reuse.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.booth.test_http -*-
+# -*- test-case-name: tests.integration.test_booth_http -*-
 """
 The link a guest's phone opens to take a strip home, and its QR code.
 

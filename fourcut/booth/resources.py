@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.booth.test_http -*-
+# -*- test-case-name: tests.integration.test_booth_http -*-
 """
 The booth over HTTP.
 

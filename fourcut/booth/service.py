@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.booth.test_http -*-
+# -*- test-case-name: tests.integration.test_booth_http -*-
 """
 The booth's wiring: from the C{booth:} section of the config and the
 camera session, the sequence runner, the strip maker, the guest links,

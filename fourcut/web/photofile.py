@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.web.test_gallery,tests.booth.test_http -*-
+# -*- test-case-name: tests.web.test_gallery,tests.integration.test_booth_http -*-
 """
 One saved photo over HTTP, served the one safe way: C{GET /photos/NAME}
 (L{fourcut.web.gallery}) and a guest's C{GET /share/KEY/NAME}

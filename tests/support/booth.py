@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.integration.test_booth_ws,tests.booth.test_http -*-
+# -*- test-case-name: tests.integration.test_booth_ws,tests.integration.test_booth_http -*-
 """
 The booth in integration tests: its configuration, the checks of a
 composed strip and of the countdown as a client received it, and a
