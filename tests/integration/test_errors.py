@@ -6,15 +6,12 @@ stays a 503/504. The error format itself, for every error a client can
 provoke, is tested in memory (L{tests.web.test_errors}).
 """
 
-import json
-
 import treq
 
 from tests.support import PTPIP
+from tests.support.answers import JSON, TEXT, check_error
 from tests.support.service import ServiceTestCase
 
-TEXT = "text/plain; charset=utf-8"
-JSON = "application/json"
 
 
 class ErrorAssertions:
@@ -28,25 +25,8 @@ class ErrorAssertions:
 
     async def assertError(self, response, code, content_type, fragment,
                           what):
-        """
-        C{response} is an error answer of C{code} in C{content_type},
-        whose reason holds C{fragment}; return the reason.
-        """
-        body = await response.content()
-        self.assertEqual(response.code, code, what)
-        self.assertEqual(response.headers.getRawHeaders("content-type"),
-                         [content_type], what)
-        self.assertNotIn(b"<html", body.lower(), what)
-        self.assertNotIn(b"Huh?", body, what)
-        if content_type == JSON:
-            answer = json.loads(body)
-            self.assertEqual(answer["status"], code, what)
-            reason = answer["error"]
-        else:
-            reason = body.decode("utf-8")
-            self.assertTrue(reason.endswith("\n"), what)
-        self.assertIn(fragment, reason, what)
-        return reason
+        return check_error(self, response, await response.content(), code,
+                           content_type, fragment, what)
 
 
 class CameraTroubleTests(ErrorAssertions, ServiceTestCase):

@@ -9,30 +9,14 @@ memory (L{tests.web.test_rest.MetricsTests}).
 import os
 
 import treq
-from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet import defer
 
 from fourcut.metrics import STATES
 
+from tests.support.metrics import samples, value
 from tests.support.access import TOKEN, bearer
 from tests.support.service import ServiceTestCase, parse_multipart
 from tests.support.wsclient import connect
-
-
-def samples(text):
-    """
-    C{{(sample name, frozenset of label pairs): value}} of an exposition.
-    """
-    found = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            found[(sample.name, frozenset(sample.labels.items()))] = \
-                sample.value
-    return found
-
-
-def value(found, name, **labels):
-    return found[(name, frozenset(labels.items()))]
 
 
 class MetricsTests(ServiceTestCase):

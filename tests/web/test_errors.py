@@ -8,7 +8,6 @@ refuses is a 400, camera trouble stays a 503/504; no answer names a path
 on the server.
 """
 
-import json
 import os
 import re
 
@@ -18,12 +17,11 @@ from twisted.trial.unittest import SynchronousTestCase
 from fourcut.errors import (CameraError, SettingError, client_mistake,
                             http_status)
 
+from tests.support.answers import JSON, TEXT, check_error
 from tests.support import ROOT
 from tests.support.fakes import BAD_PARAMETERS, NO_CAMERA_TEXT
 from tests.support.memory import MemorySite
 
-TEXT = "text/plain; charset=utf-8"
-JSON = "application/json"
 
 #: (method, path, request headers, status, content type, Allow or None,
 #: a fragment of the reason)
@@ -87,25 +85,8 @@ class ErrorTestCase(SynchronousTestCase):
         return self.site.response(method, path, headers)
 
     def assertError(self, response, code, content_type, fragment, what=""):
-        """
-        C{response} is an error answer of C{code} in C{content_type},
-        whose reason holds C{fragment}; return the reason.
-        """
-        body = self.site.content(response)
-        self.assertEqual(response.code, code, what)
-        self.assertEqual(response.headers.getRawHeaders("content-type"),
-                         [content_type], what)
-        self.assertNotIn(b"<html", body.lower(), what)
-        self.assertNotIn(b"Huh?", body, what)
-        if content_type == JSON:
-            answer = json.loads(body)
-            self.assertEqual(answer["status"], code, what)
-            reason = answer["error"]
-        else:
-            reason = body.decode("utf-8")
-            self.assertTrue(reason.endswith("\n"), what)
-        self.assertIn(fragment, reason, what)
-        return reason
+        return check_error(self, response, self.site.content(response), code,
+                           content_type, fragment, what)
 
     def assertNoServerPath(self, body):
         if isinstance(body, str):

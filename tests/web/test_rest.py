@@ -5,31 +5,15 @@ memory: what each answers from the session, the broadcaster and the
 status, and what it asks of the camera.
 """
 
-from prometheus_client.parser import text_string_to_metric_families
 from twisted.trial.unittest import SynchronousTestCase
 
 from fourcut.errors import CameraError
 from fourcut.metrics import STATES
 
+from tests.support.metrics import samples, value
 from tests.support.fakes import NO_FOCUS, small_jpeg
 from tests.support.memory import MemorySite
-from tests.web.test_access import TOKEN, bearer
-
-
-def samples(text):
-    """
-    C{{(sample name, frozenset of label pairs): value}} of an exposition.
-    """
-    found = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            found[(sample.name, frozenset(sample.labels.items()))] = \
-                sample.value
-    return found
-
-
-def value(found, name, **labels):
-    return found[(name, frozenset(labels.items()))]
+from tests.support.access import TOKEN, bearer
 
 
 class RestTestCase(SynchronousTestCase):
