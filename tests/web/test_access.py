@@ -5,18 +5,15 @@ token, what a refusal says, live view public or private, the query token,
 and nothing logged holding the token.
 """
 
-import json
 
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.support import jpeg_size
+from tests.support.access import TOKEN, WRONG, bearer, check_refused
 from tests.support.fakes import small_jpeg
 from tests.support.memory import MemorySite
 from tests.support.service import parse_multipart
-
-TOKEN = "booth-secret-0123456789abcdef"
-WRONG = "guessed-0123456789abcdef-wrong"
 
 #: Requests that need the token, as (method, path).
 PROTECTED = [
@@ -53,14 +50,6 @@ WITH_TOKEN = [
     ("GET", "/metrics", 200),
 ]
 
-#: First path segments answered in JSON.
-JSON_SEGMENTS = (b"status", b"camera", b"photos", b"health", b"metrics")
-
-
-def bearer(token):
-    return {"Authorization": ["Bearer " + token]}
-
-
 class AccessTestCase(SynchronousTestCase):
     """
     The site with C{config}, and checks of its refusals.
@@ -79,28 +68,7 @@ class AccessTestCase(SynchronousTestCase):
         return self.site.response(method, path, headers)
 
     def assertRefused(self, response, wrong=False, what=""):
-        self.assertEqual(response.code, 401, what)
-        [challenge] = response.headers.getRawHeaders("www-authenticate")
-        if wrong:
-            self.assertEqual(challenge, 'Bearer realm="fourcut", '
-                             'error="invalid_token"', what)
-        else:
-            self.assertEqual(challenge, 'Bearer realm="fourcut"', what)
-        path = response.request.absoluteURI.split(b"/", 3)[3]
-        json_path = path.split(b"?")[0].split(b"/")[0] in JSON_SEGMENTS or (
-            path == b"" and b"application/json" in (
-                response.request.headers.getRawHeaders(b"accept")
-                or [b""])[0])
-        self.assertEqual(response.headers.getRawHeaders("content-type"),
-                         ["application/json" if json_path
-                          else "text/plain; charset=utf-8"], what)
-        body = self.site.content(response)
-        if response.request.method != b"HEAD":
-            self.assertIn(b"the token is wrong" if wrong
-                          else b"a token is required", body, what)
-            if json_path:
-                self.assertEqual(json.loads(body)["status"], 401)
-        self.assertNotIn(TOKEN.encode(), body)
+        check_refused(self, response, self.site.content(response), wrong, what)
 
     def assertNothingHappened(self):
         """

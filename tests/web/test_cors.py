@@ -10,7 +10,7 @@ from fourcut.config import normalise_origin
 from fourcut.web.cors import CORSPolicy, same_origin
 
 from tests.support.memory import MemorySite
-from tests.web.test_access import TOKEN, bearer
+from tests.support.access import TOKEN, bearer
 
 LISTED = "http://localhost:3000"
 UNLISTED = "http://evil.example"

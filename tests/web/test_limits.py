@@ -15,7 +15,7 @@ from fourcut.stream.sockets import unsent_bytes
 from fourcut.web.limits import EVICT_AFTER, DescriptorBudget, open_descriptors
 
 from tests.support.memory import MemorySite
-from tests.web.test_access import TOKEN, bearer
+from tests.support.access import TOKEN, bearer
 
 
 class LimitTestCase(SynchronousTestCase):
