@@ -33,6 +33,9 @@ setup(
         "pillow>=10.1",
         "prometheus_client>=0.16",
         "segno>=1.5",
+        # Printing through CUPS (fourcut.printing): builds against
+        # Debian's libcups2-dev, which ./dev installs.
+        "pycups>=2.0",
     ],
     extras_require={
         # The booth's browser tests drive Debian's chromium through its

@@ -84,6 +84,9 @@ MIN_TOKEN_LENGTH = 16
 #: object a line.
 LOG_FORMATS = ("text", "json")
 
+#: C{booth.print}: never, when a guest asks, or every strip.
+PRINT_MODES = ("off", "button", "auto")
+
 _SETTING_NAME = re.compile(r"\A[A-Za-z0-9_/-]+\Z")
 
 
@@ -369,6 +372,13 @@ class BoothConfig:
     return_after: float = 30.0
     public_url: Optional[str] = None
     guest_links: bool = False
+    # Printing (fourcut.printing): off, button (the guest asks) or auto
+    # (every strip); sheets a strip may have; the CUPS queue (None: CUPS'
+    # default destination); the IPP media of the 4x6 sheet.
+    print: str = "off"
+    print_copies: int = 1
+    printer: Optional[str] = None
+    print_media: str = "na_index-4x6_4x6in"
 
 
 @dataclass(frozen=True)
@@ -711,6 +721,26 @@ def _caption(value):
     return value
 
 
+def _printer(value):
+    # A CUPS queue name: printable, no space, slash or '#' (CUPS' rule).
+    if value is None:
+        return None
+    if (not isinstance(value, str) or not value or len(value) > 127
+            or any(c in value for c in " /#\\\t\r\n\0")
+            or not value.isprintable()):
+        raise _Invalid("must be null (CUPS' default printer) or a CUPS "
+                       "queue name, as lpstat -p lists them" + _got(value))
+    return value
+
+
+def _media(value):
+    if not isinstance(value, str) or not re.match(r"\A[A-Za-z0-9_.-]{1,64}\Z",
+                                                  value):
+        raise _Invalid('must be an IPP media name such as '
+                       '"na_index-4x6_4x6in"' + _got(value))
+    return value
+
+
 _SCHEMA = {
     "server": {
         "listen": _listen,
@@ -792,6 +822,10 @@ _SCHEMA = {
         "return_after": _number(1),
         "public_url": _public_url,
         "guest_links": _boolean,
+        "print": _choice(PRINT_MODES),
+        "print_copies": _integer(1, 20),
+        "printer": _printer,
+        "print_media": _media,
     },
 }
 

@@ -182,18 +182,22 @@ class Metrics:
 
     @param captures: the L{CaptureMetrics} the session reports to (a new
         one, told of nothing, if L{None}).
+    @param collectors: more collectors to show (printing's,
+        L{fourcut.printing.metrics.PrintCollector}).
     @ivar registry: the C{CollectorRegistry}.
     @ivar directory: the photos directory, whose free space is shown.
     """
 
     def __init__(self, session, broadcaster, transports, clients, directory,
-                 captures=None):
+                 captures=None, collectors=()):
         self.directory = directory
         self.registry = CollectorRegistry(auto_describe=True)
         self.registry.register(ServiceCollector(session, broadcaster,
                                                 transports, clients))
         self.captures = captures if captures is not None else CaptureMetrics()
         self.captures.register(self.registry)
+        for collector in collectors:
+            self.registry.register(collector)
         self.photos_free = Gauge(
             "fourcut_photos_free_bytes",
             "Bytes free on the photos directory's file system.",

@@ -63,12 +63,14 @@ class ServiceStatus:
     @param probe_interval: seconds a health probe of an idle camera is
         reused for, so that a monitor polling C{/health} does not keep the
         camera busy.
+    @param blocks: more C{(name, callable)} pairs: C{/status} shows what
+        each callable gives under its name (printing's C{printer}).
     """
 
     def __init__(self, session, broadcaster, clock, camera,
                  websockets=lambda: 0, sizes=lambda: [],
                  live_clients=lambda: [], stall_timeout=5.0,
-                 probe_interval=5.0, wall_clock=None):
+                 probe_interval=5.0, wall_clock=None, blocks=()):
         self.session = session
         self.broadcaster = broadcaster
         self.clock = clock
@@ -81,6 +83,7 @@ class ServiceStatus:
         self.sizes = sizes
         self.live_clients = live_clients
         self._probe = None          # (when, error text or None)
+        self.blocks = tuple(blocks)
 
     def camera_info(self):
         """
@@ -94,7 +97,7 @@ class ServiceStatus:
         """
         latest = self.broadcaster.latest
         sizes = self.sizes()
-        return {
+        answer = {
             "service": "fourcut",
             "version": __version__,
             "uptime": round(self.clock.seconds() - self.started, 3),
@@ -121,6 +124,9 @@ class ServiceStatus:
             "mode_errors": dict(self.session.mode_errors),
             "driver": self.session.driver.status(),
         }
+        for name, block in self.blocks:
+            answer[name] = block()
+        return answer
 
     @defer.inlineCallbacks
     def health(self):

@@ -19,10 +19,13 @@ import sys
 from twisted.application.service import MultiService
 from twisted.internet import defer
 from twisted.internet.endpoints import serverFromString
-from twisted.logger import Logger
+from twisted.logger import Logger, globalLogPublisher
 from twisted.python import usage
 
 from fourcut import __version__, install
+from fourcut.admin.errors import ObserverService, RecentErrors
+from fourcut.admin.resources import OPEN_PATHS as ADMIN_OPEN_PATHS
+from fourcut.admin.resources import AdminResource
 from fourcut.booth import service as booth_service
 from fourcut.stream.broadcast import Broadcaster
 from fourcut.config import ConfigError, load_config
@@ -41,9 +44,13 @@ from fourcut.camera.modes import CameraModes, ModeSwitch
 from fourcut.camera.session import CameraSession
 from fourcut.camera.settings import CameraSettings
 from fourcut.camera.state import CameraState
+from fourcut.printing.metrics import PrintCollector
+from fourcut.printing.printer import Cups
+from fourcut.printing.service import PrintingService, make_printing
 from fourcut.services import (FourcutService, GPhoto2HomeService,
                        PhotosDirectoryService, SessionService, StopService,
                        VirtualCameraService, WebService)
+from fourcut.status import CameraSummary
 from fourcut.stream.transform import FrameTransform
 from fourcut.virtualcam import usbport
 from fourcut.virtualcam.camera import GPHOTO2_MODEL, VirtualCamera, VirtualUSBCamera
@@ -295,11 +302,26 @@ def makeService(options, reactor=None):
 
     trimmer = Trimmer(reactor)
     scheme = "https" if config.server.listen.startswith("ssl:") else "http"
-    booth = booth_service.make_booth(reactor, config, session, scheme=scheme)
+    # The log's warnings and errors, for the operator page.
+    recent_errors = RecentErrors()
+    services.append(ObserverService(globalLogPublisher, recent_errors))
+    # Strips go to CUPS (booth.print), which is asked in threads.
+    printing = make_printing(reactor, config, Cups())
+    services.append(PrintingService(printing))
+    booth = booth_service.make_booth(reactor, config, session, scheme=scheme,
+                                     printing=printing)
+    admin = AdminResource(reactor, config.paths.photos,
+                          CameraSummary(session).camera_info, printing,
+                          recent_errors, config.booth,
+                          token=config.access.token)
     web = site.build(config, reactor, session, broadcaster, captures,
-                     trimmer=trimmer, mounts=booth.resources(),
-                     open_paths=booth_service.open_paths(config),
-                     annotate=booth.index.annotate, booth=booth)
+                     trimmer=trimmer,
+                     mounts=booth.resources() + [(b"admin", admin)],
+                     open_paths=booth_service.open_paths(config)
+                     | ADMIN_OPEN_PATHS,
+                     annotate=booth.index.annotate, booth=booth,
+                     status_blocks=[("printer", printing.status)],
+                     collectors=[PrintCollector(printing)])
     # The booth's sequences on every screen the WebSocket serves.
     booth.show_on(web.websocket)
     services += [StopService(trimmer.stop), StopService(web.websocket.stop),

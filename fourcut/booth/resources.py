@@ -122,15 +122,20 @@ class PageSettings(resource.Resource):
 
 class BoothResource(Resource):
     """
-    C{/booth} (and C{/booth/}) is the page; its files are below it.
+    C{/booth} (and C{/booth/}) is the page; its files are below it, and
+    C{children}, C{(segment, resource)} pairs others give the page.
     """
 
-    def __init__(self, booth):
+    def __init__(self, booth, children=()):
         Resource.__init__(self)
         self.page = Page("booth.html")
         self.putChild(b"", self.page)
         self.putChild(b"static", StaticFiles(STATIC))
         self.putChild(b"config.json", PageSettings(booth))
+        # Others' paths below /booth: printing's /booth/printer and
+        # /booth/print (fourcut.printing.resources).
+        for name, child in children:
+            self.putChild(name, child)
 
     def render_GET(self, request):
         return self.page.render_GET(request)

@@ -77,9 +77,13 @@ class Booth:
     @ivar index: the L{StripIndex} the C{/photos} listing asks.
     @ivar auth_required: whether the API needs the token
         (C{access.token} is set).
+    @ivar printing: what prints strips
+        (L{fourcut.printing.service.Printing}), or L{None}: it hears every
+        sequence event and gives paths below C{/booth}.
     """
 
-    def __init__(self, reactor, config, capture, scheme="http"):
+    def __init__(self, reactor, config, capture, scheme="http",
+                 printing=None):
         booth = config.booth
         self.config = booth
         self.reactor = reactor
@@ -96,6 +100,11 @@ class Booth:
         self.index = StripIndex()
         self.runner = SequenceRunner(reactor, capture, self.strips,
                                      thumbnail=self._thumbnail)
+        self.printing = printing
+        self._token = config.access.token
+        if printing is not None:
+            # booth.print: auto prints each strip as it is ready.
+            self.runner.subscribe(printing.sequence_event)
 
     def _thumbnail(self, jpeg):
         return threads.deferToThreadPool(
@@ -119,16 +128,22 @@ class Booth:
         """
         The booth's paths, as C{(first path segment, resource)} pairs for
         the site to mount: its pages C{/booth} and C{/gallery}, C{POST
-        /sequence}, C{/share} and C{/thumbnails}.
+        /sequence}, C{/share} and C{/thumbnails}; with printing, C{GET
+        /booth/printer} and C{POST /booth/print} below C{/booth}.
         """
         return [
-            (b"booth", BoothResource(self)),
+            (b"booth", BoothResource(self, self._printing_resources())),
             (b"gallery", GalleryPage()),
             (b"sequence", SequenceResource(self)),
             (b"share", ShareResource(self.photos_directory, self.reactor)),
             (b"thumbnails", ThumbnailResource(self.photos_directory,
                                               self.reactor)),
         ]
+
+    def _printing_resources(self):
+        if self.printing is None:
+            return ()
+        return self.printing.booth_resources(self._token)
 
     def show_on(self, factory):
         """
@@ -154,8 +169,10 @@ class Booth:
         self.runner.stop()
 
 
-def make_booth(reactor, config, session, scheme="http"):
+def make_booth(reactor, config, session, scheme="http", printing=None):
     """
-    The L{Booth} of a service whose camera session is C{session}.
+    The L{Booth} of a service whose camera session is C{session}, printing
+    with C{printing} (or not, if L{None}).
     """
-    return Booth(reactor, config, lambda: session.capture(), scheme=scheme)
+    return Booth(reactor, config, lambda: session.capture(), scheme=scheme,
+                 printing=printing)

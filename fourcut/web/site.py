@@ -123,7 +123,8 @@ class Web:
 
 
 def build(config, reactor, session, broadcaster, captures, trimmer=None,
-          mounts=(), open_paths=(), annotate=None, booth=None):
+          mounts=(), open_paths=(), annotate=None, booth=None,
+          status_blocks=(), collectors=()):
     """
     The web site for C{config} (a L{fourcut.config.Config}) over the camera
     C{session} and its live view C{broadcaster}.
@@ -140,6 +141,9 @@ def build(config, reactor, session, broadcaster, captures, trimmer=None,
         L{None}.
     @param booth: what runs the WebSocket's C{capture_sequence}
         (L{fourcut.booth.service.Booth}), or L{None}.
+    @param status_blocks: more C{(name, callable)} blocks of C{/status}
+        (printing's C{printer}).
+    @param collectors: more collectors for C{/metrics} (printing's).
     @return: a L{Web}.
     """
     server_config = config.server
@@ -173,12 +177,14 @@ def build(config, reactor, session, broadcaster, captures, trimmer=None,
                     "websocket": websocket.frame_counts},
         clients={"http": lambda: len(preview.streams),
                  "websocket": websocket.client_count},
-        directory=config.paths.photos, captures=captures)
+        directory=config.paths.photos, captures=captures,
+        collectors=collectors)
     status = ServiceStatus(session, broadcaster, reactor, camera,
                            websockets=websocket.client_count,
                            sizes=scaled.describe, live_clients=live_clients,
                            stall_timeout=config.preview.stall_timeout,
-                           wall_clock=reactor.seconds)
+                           wall_clock=reactor.seconds,
+                           blocks=status_blocks)
     status_view = rest.Status(status)
 
     root = Root(Page(json_view=status_view), [

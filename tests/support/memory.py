@@ -40,11 +40,18 @@ from fourcut.config import parse_config
 from fourcut.metrics import CaptureMetrics
 from fourcut.photos import PhotoStore
 from fourcut.stream.broadcast import Broadcaster
+from fourcut.admin.errors import RecentErrors
+from fourcut.admin.resources import OPEN_PATHS as ADMIN_OPEN_PATHS
+from fourcut.admin.resources import AdminResource
 from fourcut.booth import service as booth_service
+from fourcut.printing.metrics import PrintCollector
+from fourcut.printing.service import make_printing
+from fourcut.status import CameraSummary
 from fourcut.web import site as site_module
 
 from tests.support.clients import http_response
 from tests.support.fakes import FakeSession
+from tests.support.printing import FakeCups
 
 __all__ = ["MemoryReactor", "MemorySite", "RawConnection",
            "SynchronousThreadPool"]
@@ -146,6 +153,10 @@ class MemorySite:
     @ivar photos: the photos directory (a temporary one).
     @ivar client: treq's API (C{request}, C{get}, C{content} ...) whose
         requests reach the site.
+    @ivar cups: the L{FakeCups} printing sends to.
+    @ivar printing: the L{fourcut.printing.service.Printing}.
+    @ivar recent_errors: the operator page's
+        L{fourcut.admin.errors.RecentErrors} (no log feeds it here).
     """
 
     def __init__(self, testcase, config=None):
@@ -161,16 +172,28 @@ class MemorySite:
         self.broadcaster = Broadcaster(
             on_demand_changed=self.session.demand_changed)
         # As twistd fourcut builds it (fourcut.tap): the booth's pages
-        # mounted beside the API.
+        # mounted beside the API, printing and the operator page.
+        self.recent_errors = RecentErrors(clock=self.clock.seconds)
+        self.cups = FakeCups()
+        self.printing = make_printing(self.clock, self.config, self.cups)
         self.booth = booth_service.make_booth(self.clock, self.config,
-                                              self.session, scheme="http")
+                                              self.session, scheme="http",
+                                              printing=self.printing)
+        self.admin = AdminResource(
+            self.clock, self.config.paths.photos,
+            CameraSummary(self.session).camera_info, self.printing,
+            self.recent_errors, self.config.booth,
+            token=self.config.access.token)
         self.captures = CaptureMetrics()
         self.web = site_module.build(
             self.config, self.clock, self.session, self.broadcaster,
             self.captures,
-            mounts=self.booth.resources(),
-            open_paths=booth_service.open_paths(self.config),
-            annotate=self.booth.index.annotate, booth=self.booth)
+            mounts=self.booth.resources() + [(b"admin", self.admin)],
+            open_paths=booth_service.open_paths(self.config)
+            | ADMIN_OPEN_PATHS,
+            annotate=self.booth.index.annotate, booth=self.booth,
+            status_blocks=[("printer", self.printing.status)],
+            collectors=[PrintCollector(self.printing)])
         self.booth.show_on(self.web.websocket)
         self.status = self.web.status
         # As listening does: the access log starts.
@@ -320,3 +343,4 @@ class MemorySite:
             pump.flush()
         self._pumps = []
         self.factory.doStop()
+        self.printing.stop()

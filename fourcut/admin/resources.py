@@ -1,0 +1,287 @@
+# -*- test-case-name: tests.admin.test_admin -*-
+"""
+C{/admin}: the operator page and what it asks. Everything the page shows
+or does needs the token when C{access.token} is set: the page itself
+holds nothing (like C{/booth} and C{/gallery}, it asks for the token once
+and sends it as C{Authorization: Bearer}, never in a URL), and every
+other path below C{/admin} is refused without the token, with the
+guard's own 401 (L{fourcut.web.access.Unauthorized}). C{/admin} is one of
+the site's open paths (L{OPEN_PATHS}) so that this resource, not the
+guard, decides.
+
+=====================================  ====================================
+C{GET /admin}                          the page (C{static/admin.html})
+C{GET /admin/state}                    JSON: the camera as last seen, free
+                                       disk, the printer and its queue,
+                                       recent errors, the booth's settings
+                                       (read-only)
+C{POST /admin/test-print}              queue the test sheet: 202
+C{POST /admin/photos/NAME/hide}        move a photo out of the galleries
+                                       (into C{.hidden/} of the photos
+                                       directory, where nothing lists it)
+C{POST /admin/photos/NAME/delete}      delete a photo (shown or hidden);
+                                       the body must be
+                                       C{{"confirm": true}}
+=====================================  ====================================
+
+The page reads the camera from C{GET /camera/info} and uses C{GET
+/reset} and C{POST /camera/restart}, C{GET /photos} and
+C{/thumbnails/NAME} as any client does.
+"""
+
+import dataclasses
+import json
+import os
+import re
+
+from twisted.internet import threads
+from twisted.web import server
+
+from fourcut.booth.resources import StaticFiles
+from fourcut.metrics import free_bytes
+from fourcut.photos import PHOTO_NAME
+from fourcut.web.access import AccessPolicy, Unauthorized
+from fourcut.web.replies import (NO_CACHE_HEADERS, Reply, Resource,
+                                 send_json)
+
+__all__ = ["AdminResource", "HIDDEN", "OPEN_PATHS", "hide", "delete"]
+
+#: The site's first path segments that the guard lets through to here.
+OPEN_PATHS = frozenset([b"admin"])
+
+#: The page's files.
+STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+
+#: The page.
+PAGE = os.path.join(STATIC, "admin.html")
+
+#: What below C{/admin} is open to all: the page and its files, which
+#: hold nothing (the page asks for the token, as C{/booth} does).
+OPEN = frozenset([b"", b"static"])
+
+#: Where hidden photos go, inside the photos directory.
+HIDDEN = ".hidden"
+
+_PHOTO = re.compile(PHOTO_NAME)
+
+#: The largest body an action reads.
+MAX_BODY = 1024
+
+#: What an action answers: {"hidden": NAME} or {"deleted": NAME}.
+DONE = {"hide": "hidden", "delete": "deleted"}
+
+
+def hide(directory, name):
+    """
+    Move photo C{name} of C{directory} into its L{HIDDEN} directory.
+    Blocking.
+
+    @raise FileNotFoundError: no such photo.
+    """
+    source = os.path.join(directory, name)
+    if not os.path.isfile(source) or os.path.islink(source):
+        raise FileNotFoundError(name)
+    hidden = os.path.join(directory, HIDDEN)
+    os.makedirs(hidden, exist_ok=True)
+    os.rename(source, os.path.join(hidden, name))
+
+
+def delete(directory, name):
+    """
+    Delete photo C{name}, shown or hidden. Blocking.
+
+    @raise FileNotFoundError: no such photo.
+    """
+    for path in (os.path.join(directory, name),
+                 os.path.join(directory, HIDDEN, name)):
+        if os.path.isfile(path) and not os.path.islink(path):
+            os.unlink(path)
+            return
+    raise FileNotFoundError(name)
+
+
+class Page(Resource):
+    isLeaf = True
+
+    def render_GET(self, request):
+        with open(PAGE, "rb") as f:
+            body = f.read()
+        request.setHeader(b"content-type", b"text/html; charset=utf-8")
+        request.setHeader(b"referrer-policy", b"no-referrer")
+        for name, value in NO_CACHE_HEADERS:
+            request.setHeader(name, value)
+        return body
+
+
+class State(Resource):
+    isLeaf = True
+
+    def __init__(self, admin):
+        Resource.__init__(self)
+        self.admin = admin
+
+    def render_GET(self, request):
+        admin = self.admin
+        reply = Reply(request)
+        d = threads.deferToThreadPool(admin.reactor,
+                                      admin.reactor.getThreadPool(),
+                                      free_bytes, admin.photos)
+        d.addErrback(_unknown_free)
+        d.addCallback(lambda free: send_json(reply, 200, admin.state(free)))
+        d.addErrback(reply.fail, "operator state")
+        return server.NOT_DONE_YET
+
+
+def _unknown_free(failure):
+    failure.trap(OSError)
+    return None
+
+
+class TestPrint(Resource):
+    isLeaf = True
+    methods = (b"POST",)
+
+    def __init__(self, printing):
+        Resource.__init__(self)
+        self.printing = printing
+
+    def render_POST(self, request):
+        reply = Reply(request)
+        if self.printing is None:
+            send_json(reply, 409, {"error": "printing is not set up",
+                                   "status": 409, "reason": "off"})
+            return server.NOT_DONE_YET
+        d = self.printing.test_print()
+
+        def refused(failure):
+            e = failure.value
+            code = getattr(e, "code", None)
+            if code is None:
+                return failure
+            send_json(reply, code, {"error": str(e), "status": code,
+                                    "reason": e.reason})
+        d.addCallbacks(lambda number: send_json(
+            reply, 202, {"queued": True, "number": number}), refused)
+        d.addErrback(reply.fail, "test print")
+        return server.NOT_DONE_YET
+
+
+def _confirmed(request):
+    body = request.content.read(MAX_BODY) if request.content else b""
+    try:
+        value = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(value, dict) and value.get("confirm") is True
+
+
+class PhotoActions(Resource):
+    """
+    C{POST /admin/photos/NAME/hide} and C{.../delete}.
+    """
+
+    isLeaf = True
+    methods = (b"POST",)
+
+    ACTIONS = {b"hide": hide, b"delete": delete}
+
+    def __init__(self, admin):
+        Resource.__init__(self)
+        self.admin = admin
+
+    def render_POST(self, request):
+        reply = Reply(request)
+        path = request.postpath
+        if len(path) != 2 or path[1] not in self.ACTIONS:
+            send_json(reply, 404, {"error": "use POST /admin/photos/NAME/"
+                                   "hide or /delete", "status": 404})
+            return server.NOT_DONE_YET
+        name = path[0].decode("utf-8", "replace")
+        if not _PHOTO.match(name):
+            send_json(reply, 404, {"error": "no such photo", "status": 404})
+            return server.NOT_DONE_YET
+        action = path[1].decode("ascii")
+        if action == "delete" and not _confirmed(request):
+            send_json(reply, 400, {
+                "error": 'deleting a photo needs the body {"confirm": true}',
+                "status": 400})
+            return server.NOT_DONE_YET
+        admin = self.admin
+        d = threads.deferToThreadPool(admin.reactor,
+                                      admin.reactor.getThreadPool(),
+                                      self.ACTIONS[path[1]], admin.photos,
+                                      name)
+
+        def missing(failure):
+            failure.trap(FileNotFoundError)
+            send_json(reply, 404, {"error": "no such photo: %s" % (name,),
+                                   "status": 404})
+            return False
+
+        def done(ok):
+            if ok is not False:
+                send_json(reply, 200, {DONE[action]: name})
+        d.addCallbacks(lambda _: True, missing)
+        d.addCallback(done)
+        d.addErrback(reply.fail, "photo " + action)
+        return server.NOT_DONE_YET
+
+
+class AdminResource(Resource):
+    """
+    C{/admin}.
+
+    @param camera_info: gives the camera as last seen
+        (L{fourcut.status.CameraSummary.camera_info}).
+    @param printing: the L{fourcut.printing.service.Printing}, or L{None}.
+    @param recent: the L{fourcut.admin.errors.RecentErrors}.
+    @param booth: the C{booth:} section of the config, shown read-only.
+    @param token: C{access.token}, or L{None}.
+    """
+
+    def __init__(self, reactor, photos, camera_info, printing, recent, booth,
+                 token=None):
+        Resource.__init__(self)
+        self.access = AccessPolicy(token)
+        self.reactor = reactor
+        self.photos = os.path.abspath(photos)
+        self.camera_info = camera_info
+        self.printing = printing
+        self.recent = recent
+        self.booth = booth
+        self.page = Page()
+        self.putChild(b"", self.page)
+        self.putChild(b"static", StaticFiles(STATIC))
+        self.putChild(b"state", State(self))
+        self.putChild(b"test-print", TestPrint(printing))
+        self.putChild(b"photos", PhotoActions(self))
+
+    def getChildWithDefault(self, name, request):
+        if name not in OPEN:
+            # The guard's own judgement, for a path it never sees.
+            why = self.access.verdict(b"admin", request)
+            if why is not None:
+                return Unauthorized(why, self.access)
+        return Resource.getChildWithDefault(self, name, request)
+
+    def render_GET(self, request):
+        return self.page.render_GET(request)
+
+    def state(self, free):
+        """
+        The body of C{GET /admin/state}, C{free} the photos' free bytes
+        (or L{None}).
+        """
+        errors = self.recent.recent()
+        camera = self.camera_info()
+        return {
+            "camera": camera,
+            "disk": {"free_bytes": free},
+            "printer": (self.printing.status() if self.printing is not None
+                        else None),
+            "errors": errors,
+            "booth": dataclasses.asdict(self.booth),
+            # Themes and templates are set in the config file; this page
+            # shows them.
+            "booth_editable": False,
+        }
