@@ -22,6 +22,7 @@ import json
 import os
 
 import treq
+from twisted.internet import defer
 from twisted.internet.address import IPv4Address
 from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.internet.protocol import Protocol
@@ -33,7 +34,7 @@ from twisted.web.http import parse_qs
 from twisted.web.resource import getChildForRequest
 from twisted.web.server import NOT_DONE_YET
 from twisted.web.test.requesthelper import DummyRequest
-from twisted.web.iweb import IAgentEndpointFactory
+from twisted.web.iweb import IAgentEndpointFactory, IBodyProducer
 from zope.interface import implementer
 
 from fourcut.config import parse_config
@@ -53,8 +54,33 @@ from tests.support.clients import http_response
 from tests.support.fakes import FakeSession
 from tests.support.printing import FakeCups
 
-__all__ = ["MemoryReactor", "MemorySite", "RawConnection",
+__all__ = ["Body", "MemoryReactor", "MemorySite", "RawConnection",
            "SynchronousThreadPool"]
+
+
+@implementer(IBodyProducer)
+class Body:
+    """
+    A request body written at once (treq's own producer for bytes would
+    wait on the global reactor's cooperator): C{data=Body(b"...")}.
+    """
+
+    def __init__(self, data):
+        self.data = data
+        self.length = len(data)
+
+    def startProducing(self, consumer):
+        consumer.write(self.data)
+        return defer.succeed(None)
+
+    def pauseProducing(self):
+        pass
+
+    def resumeProducing(self):
+        pass
+
+    def stopProducing(self):
+        pass
 
 
 class SynchronousThreadPool:
@@ -153,13 +179,13 @@ class MemorySite:
     @ivar photos: the photos directory (a temporary one).
     @ivar client: treq's API (C{request}, C{get}, C{content} ...) whose
         requests reach the site.
-    @ivar cups: the L{FakeCups} printing sends to.
+    @ivar cups: what printing sends to: C{cups}, or a L{FakeCups}.
     @ivar printing: the L{fourcut.printing.service.Printing}.
     @ivar recent_errors: the operator page's
         L{fourcut.admin.errors.RecentErrors} (no log feeds it here).
     """
 
-    def __init__(self, testcase, config=None):
+    def __init__(self, testcase, config=None, cups=None):
         self.testcase = testcase
         self.photos = os.path.abspath(testcase.mktemp())
         os.makedirs(self.photos)
@@ -174,7 +200,7 @@ class MemorySite:
         # As twistd fourcut builds it (fourcut.tap): the booth's pages
         # mounted beside the API, printing and the operator page.
         self.recent_errors = RecentErrors(clock=self.clock.seconds)
-        self.cups = FakeCups()
+        self.cups = cups if cups is not None else FakeCups()
         self.printing = make_printing(self.clock, self.config, self.cups)
         self.booth = booth_service.make_booth(self.clock, self.config,
                                               self.session, scheme="http",
