@@ -181,6 +181,7 @@ class PhotoActions(Resource):
     """
 
     isLeaf = True
+    subpaths = True
     methods = (b"POST",)
 
     ACTIONS = {b"hide": hide, b"delete": delete}

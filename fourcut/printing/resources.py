@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.printing.test_resources -*-
+# -*- test-case-name: tests.printing.test_service,tests.printing.test_cups -*-
 """
 Printing over HTTP, for the booth page (mounted below C{/booth} by
 L{fourcut.booth.service.Booth.resources}).

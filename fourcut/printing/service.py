@@ -30,7 +30,7 @@ from fourcut.photos import PHOTO_NAME
 from fourcut.printing.printer import PrinterUnavailable
 from fourcut.printing.queue import PrintQueue, PrintRefused
 from fourcut.printing.resources import booth_resources
-from fourcut.printing.sheet import sheet, sheet_pdf, test_sheet
+from fourcut.printing.sheet import calibration_sheet, sheet, sheet_pdf
 from fourcut.printing.state import summarise
 
 __all__ = ["Printing", "PrintingService", "STRIP_PREFIX", "POLL_INTERVAL",
@@ -207,7 +207,8 @@ class Printing:
 
     def test_print(self):
         """
-        Queue the test sheet (L{fourcut.printing.sheet.test_sheet}): fires
+        Queue the test sheet
+        (L{fourcut.printing.sheet.calibration_sheet}): fires
         with its job number, or fails with L{PrintRefused}.
         """
         if not self.enabled:
@@ -288,7 +289,7 @@ class Printing:
         L{None}) and hand it to CUPS. Blocking.
         """
         if path is None:
-            page = test_sheet()
+            page = calibration_sheet()
         else:
             with open(path, "rb") as f:
                 page = sheet(f.read())

@@ -20,7 +20,8 @@ from datetime import datetime
 
 from PIL import Image, ImageDraw, ImageOps
 
-__all__ = ["DPI", "SHEET", "HALF", "sheet", "sheet_pdf", "test_sheet"]
+__all__ = ["DPI", "SHEET", "HALF", "sheet", "sheet_pdf",
+           "calibration_sheet"]
 
 #: Dots per inch of the sheet.
 DPI = 300
@@ -66,7 +67,7 @@ def sheet(strip_jpeg):
     return page
 
 
-def test_sheet(when=None, title="fourcut test print"):
+def calibration_sheet(when=None, title="fourcut test print"):
     """
     A sheet with no strip on it, for the operator's test print: the halves'
     edges and the cut line, a grey ramp, and C{title} with the time, so
