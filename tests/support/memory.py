@@ -170,7 +170,6 @@ class MemorySite:
     C{testcase}.
 
     @ivar config: the L{fourcut.config.Config}.
-    @ivar clock: the site's L{MemoryReactor}.
     @ivar session: the L{FakeSession}.
     @ivar broadcaster: the real L{Broadcaster}, its demand going to the
         session.
@@ -180,12 +179,14 @@ class MemorySite:
     @ivar client: treq's API (C{request}, C{get}, C{content} ...) whose
         requests reach the site.
     @ivar cups: what printing sends to: C{cups}, or a L{FakeCups}.
+    @ivar clock: the site's reactor: a L{MemoryReactor}, or C{reactor}
+        if given (the site then listens where a test tells it to).
     @ivar printing: the L{fourcut.printing.service.Printing}.
     @ivar recent_errors: the operator page's
         L{fourcut.admin.errors.RecentErrors} (no log feeds it here).
     """
 
-    def __init__(self, testcase, config=None, cups=None):
+    def __init__(self, testcase, config=None, cups=None, reactor=None):
         self.testcase = testcase
         self.photos = os.path.abspath(testcase.mktemp())
         os.makedirs(self.photos)
@@ -193,7 +194,8 @@ class MemorySite:
                    for section, values in (config or {}).items()}
         mapping.setdefault("paths", {}).setdefault("photos", self.photos)
         self.config = parse_config(mapping)
-        self.clock = MemoryReactor()
+        # A real reactor for a test that listens (a browser's).
+        self.clock = reactor if reactor is not None else MemoryReactor()
         self.session = FakeSession(PhotoStore(self.photos), self.clock)
         self.broadcaster = Broadcaster(
             on_demand_changed=self.session.demand_changed)
