@@ -11,9 +11,8 @@ from collections import deque
 from datetime import datetime, timezone
 
 from twisted.application import service
-from twisted.logger import LogLevel, formatEvent
+from twisted.logger import ILogObserver, LogLevel, formatEvent
 from zope.interface import implementer
-from twisted.logger import ILogObserver
 
 from fourcut.web.replies import hide_paths
 

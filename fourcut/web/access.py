@@ -25,7 +25,10 @@ page)                                  the page asked for JSON is C{/status}
                                        and always needs it
 C{AccessPolicy.open_paths}             never: the booth's pages, and
                                        C{share} with C{booth.guest_links}
-                                       (L{fourcut.booth.service.open_paths})
+                                       (L{fourcut.booth.service.open_paths});
+                                       C{admin}, whose resource refuses all
+                                       but its page without the token
+                                       (L{fourcut.admin.resources})
 everything else                        yes
 =====================================  ======================================
 
