@@ -26,6 +26,7 @@ from twisted.application import service
 from twisted.internet import defer, task, threads
 from twisted.logger import Logger
 
+from fourcut.booth.strips import STRIP_PREFIX
 from fourcut.photos import PHOTO_NAME
 from fourcut.printing.printer import PrinterUnavailable
 from fourcut.printing.queue import PrintQueue, PrintRefused
@@ -33,14 +34,9 @@ from fourcut.printing.resources import booth_resources
 from fourcut.printing.sheet import calibration_sheet, sheet, sheet_pdf
 from fourcut.printing.state import summarise
 
-__all__ = ["Printing", "PrintingService", "STRIP_PREFIX", "POLL_INTERVAL",
-           "make_printing"]
+__all__ = ["Printing", "PrintingService", "POLL_INTERVAL", "make_printing"]
 
 log = Logger()
-
-#: What a strip's name starts with (L{fourcut.booth.strips}): only strips
-#: are printed for guests.
-STRIP_PREFIX = "strip-"
 
 #: Seconds between two looks at the printer.
 POLL_INTERVAL = 5.0
@@ -189,6 +185,7 @@ class Printing:
         if not self.enabled:
             return defer.fail(PrintRefused(
                 "printing is off (booth.print: off)", 409, "off"))
+        # Only the booth's strips are printed for guests.
         if (not isinstance(name, str) or not _PHOTO.match(name)
                 or not name.startswith(STRIP_PREFIX)):
             return defer.fail(self._unknown(name))

@@ -32,7 +32,11 @@ C{/ws}                 L{fourcut.web.ws.WebSocketEndpoint}
 C{/booth} ...          the booth's pages C{/booth} and C{/gallery},
                        C{POST /sequence}, C{/share} and C{/thumbnails}
                        (L{fourcut.booth.resources}: the C{mounts}
-                       L{fourcut.booth.service.Booth.resources} gives)
+                       L{fourcut.booth.service.Booth.resources} gives),
+                       with printing's C{/booth/printer} and
+                       C{/booth/print} (L{fourcut.printing.resources})
+C{/admin}              the operator page (L{fourcut.admin.resources}, a
+                       mount the tap gives)
 =====================  ===================================================
 
 Every request is a L{fourcut.web.replies.Request}, so every answer, the
