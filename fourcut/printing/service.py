@@ -91,6 +91,8 @@ class Printing:
         self.state = summarise(mode=mode)
         self.checked = None
         self.last_error = None
+        # Why the last sheet failed, until one prints.
+        self.last_failed = None
         self._polling = None
         self._sending = False
         self._loop = None
@@ -147,9 +149,15 @@ class Printing:
     def _reported(self, report):
         self.report = report
         self.checked = self.wall_clock()
-        for job in self.queue.update(report.jobs):
+        completed = self.queue.completed
+        failed = self.queue.update(report.jobs)
+        if self.queue.completed > completed:
+            self.last_failed = None
+        for job in failed:
+            self.last_failed = job.error
             self._error(job.error)
-        self._set_state(summarise(report, mode=self.mode))
+        self._set_state(summarise(report, mode=self.mode,
+                                  last_failed=self.last_failed))
 
     def _unavailable(self, failure):
         failure.trap(PrinterUnavailable)

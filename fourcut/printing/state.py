@@ -24,6 +24,9 @@ C{offline}         the printer does not answer its backend
 C{stopped}         the queue is stopped (C{cupsdisable}, or CUPS stopped
                    it after a failed job)
 C{rejecting}       the queue refuses new jobs (C{cupsreject})
+C{print_failed}    the printer is otherwise fine, but the last sheet
+                   CUPS took ended without a print (cancelled or
+                   aborted), and none has printed since
 =================  ====================================================
 
 The first that applies wins, in the order of the table from
@@ -38,7 +41,7 @@ __all__ = ["PrinterState", "STATES", "summarise", "GUEST_MESSAGES"]
 
 #: Every state, in C{/metrics} order.
 STATES = ("off", "idle", "printing", "needs_paper", "needs_ink", "jammed",
-          "offline", "stopped", "rejecting")
+          "offline", "stopped", "rejecting", "print_failed")
 
 #: What a guest reads for each state that is not fine.
 GUEST_MESSAGES = {
@@ -53,6 +56,8 @@ GUEST_MESSAGES = {
     "stopped": "The printer is paused; your strip is saved and will print.",
     "rejecting": "The printer is paused; your strip is saved and will "
                  "print.",
+    "print_failed": "The last print did not come out; your strip is saved "
+                    "and can be printed again.",
 }
 
 _PAPER = ("media-empty", "media-needed", "input-tray-missing")
@@ -85,12 +90,14 @@ def _bare(reason):
     return reason
 
 
-def summarise(report=None, unavailable=None, mode="button"):
+def summarise(report=None, unavailable=None, mode="button",
+              last_failed=None):
     """
     The L{PrinterState} of C{report} (a
     L{fourcut.printing.printer.PrinterReport}), or of a printer CUPS could
     not tell about (C{unavailable}, the reason), for C{booth.print}
-    C{mode}.
+    C{mode}; C{last_failed} is why the last sheet failed, if it did and
+    none has printed since.
     """
     if mode == "off":
         return PrinterState("off", "printing is off (booth.print: off)")
@@ -120,6 +127,9 @@ def summarise(report=None, unavailable=None, mode="button"):
         state = "stopped"
     elif not report.accepting:
         state = "rejecting"
+    elif last_failed is not None:
+        state = "print_failed"
+        detail += "; the last print failed: " + last_failed
     elif report.state == "printing":
         state = "printing"
     else:

@@ -268,7 +268,7 @@ class CupsTests(TestCase):
         """
         A job cups-pdf cannot write (its output directory cannot be
         made): CUPS cancels it; the operator reads that it failed, the
-        guest may print the strip again.
+        guest that the print did not come out and may be printed again.
         """
         queue = self.queue_name()
         self.cupsd.add_pdf_queue(queue, out="/dev/null/nowhere")
@@ -279,7 +279,10 @@ class CupsTests(TestCase):
         self.assertEqual(status["jobs"][0]["state"], "failed")
         self.assertIn("CUPS job", status["last_error"])
         self.assertIn("canceled", status["last_error"])
-        self.assertEqual(booth["state"], "idle")
+        self.assertEqual(booth["state"], "print_failed")
+        self.assertIn("can be printed again", booth["guest_message"])
+        self.assertNotIn("CUPS", json.dumps(booth))
+        self.assertIn("the last print failed", status["detail"])
         again = self.post(site)
         self.assertEqual(again.code, 202)
         self.assertEqual(site.json(again)["copies_left"], 0)

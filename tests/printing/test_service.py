@@ -203,7 +203,16 @@ class PrintingTests(TestCase):
         self.assertEqual(status["jobs"][0]["state"], "failed")
         self.assertIn("aborted", status["last_error"])
         self.assertIn("job-canceled-at-device", status["last_error"])
+        view = self.booth_view(site)
+        self.assertEqual(view["state"], "print_failed")
+        self.assertEqual(view["guest_message"], "The last print did not "
+                         "come out; your strip is saved and can be printed "
+                         "again.")
         self.assertEqual(site.json(_post(site))["copies_left"], 0)
+        # The next sheet prints: all is well again.
+        site.cups.jobs[2] = "completed"
+        site.printing.poll()
+        self.assertEqual(self.booth_view(site)["state"], "idle")
 
     def test_job_done(self):
         site = self.site()

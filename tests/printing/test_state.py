@@ -63,6 +63,17 @@ class SummariseTests(SynchronousTestCase):
             self.assertIn("saved", words)
             self.assertNotIn("-", words)
 
+    def test_last_failed(self):
+        """
+        A failed sheet shows while the printer is otherwise fine; a
+        printer that needs the operator says that first.
+        """
+        summary = summarise(report(), last_failed="CUPS job 3 aborted")
+        self.assertEqual(summary.state, "print_failed")
+        self.assertIn("CUPS job 3 aborted", summary.detail)
+        self.assertEqual(summarise(report("stopped", ["media-jam"]),
+                                   last_failed="x").state, "jammed")
+
     def test_unavailable_and_off(self):
         summary = summarise(unavailable="CUPS cannot be reached")
         self.assertEqual((summary.state, summary.detail),
