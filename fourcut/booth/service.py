@@ -23,6 +23,7 @@ from fourcut.booth.sequence import SequenceDefaults, SequenceRunner, parse_reque
 from fourcut.booth.strip import (ArtworkError, check_artwork, strip_style,
                                  thumbnail)
 from fourcut.booth.strips import StripIndex, StripMaker
+from fourcut.booth.templates import TemplateError, check_template
 
 __all__ = ["Booth", "make_booth", "check_booth", "open_paths",
            "THUMBNAIL_SIDE"]
@@ -33,14 +34,25 @@ THUMBNAIL_SIDE = 480
 
 def check_booth(config):
     """
-    What the config's schema cannot see: every artwork PNG fits its
-    layout, and the caption font loads.
+    What the config's schema cannot see: the strip template reads and its
+    frame fits it, every artwork PNG fits its layout, and the caption
+    font loads.
 
     @raise ConfigError: naming the key at fault.
     """
     booth = config.booth
-    style = strip_style(booth)
+    try:
+        style = strip_style(booth)
+        if style.template is not None:
+            check_template(style.template)
+    except TemplateError as e:
+        raise ConfigError(str(e), key="booth.template")
     for layout, path in booth.frames:
+        if style.template_for(parse_layout(layout)) is not None:
+            raise ConfigError(
+                "the template %s draws %s strips (its frame is the artwork);"
+                " set booth.template: null to use this file instead"
+                % (booth.template, layout), key="booth.frames[%s]" % (layout,))
         try:
             check_artwork(style, parse_layout(layout))
         except ArtworkError as e:

@@ -20,9 +20,10 @@ class SchemaTests(SynchronousTestCase):
     def test_defaults(self):
         booth = parse_config({}).booth
         self.assertEqual(booth, BoothConfig())
-        self.assertEqual(booth.layout, "2x2")
+        self.assertEqual(booth.layout, "1x4")
+        self.assertEqual(booth.template, "classic")
         self.assertEqual(booth.countdown, 3)
-        self.assertFalse(booth.guest_links)
+        self.assertTrue(booth.guest_links)
 
     def test_values(self):
         booth = parse_config({"booth": {
@@ -85,17 +86,23 @@ class StartUpTests(SynchronousTestCase):
         # One line on stderr and status 1 (fourcut.tap.OptionsError).
         with self.assertRaises(OptionsError) as caught:
             options.parseOptions(["--config", self.write_config(
-                {"frames": {"1x4": small}})])
+                {"template": None, "frames": {"1x4": small}})])
         self.assertEqual(caught.exception.code.count("\n"), 0)
         self.assertIn("booth.frames[1x4]", str(caught.exception))
         self.assertIn("is 10x10; this layout's strip is 980x2540",
                       str(caught.exception))
         good = os.path.join(self.directory, "good.png")
-        config = parse_config({})
+        config = parse_config({"booth": {"template": None}})
         with open(good, "wb") as f:
             f.write(template(parse_layout("1x4"), strip_style(config.booth)))
         Options().parseOptions(["--config", self.write_config(
-            {"frames": {"1x4": good}})])
+            {"template": None, "frames": {"1x4": good}})])
+        # The template draws 1x4 strips: artwork for 1x4 is refused.
+        with self.assertRaises(OptionsError) as caught:
+            Options().parseOptions(["--config", self.write_config(
+                {"frames": {"1x4": good}})])
+        self.assertIn("booth.frames[1x4]: the template classic draws 1x4 "
+                      "strips", str(caught.exception))
 
     def test_caption_font_checked(self):
         config = parse_config({"booth": {
@@ -105,8 +112,7 @@ class StartUpTests(SynchronousTestCase):
         self.assertIn("booth.caption_font", str(caught.exception))
 
     def test_open_paths(self):
-        self.assertEqual(open_paths(parse_config({})),
-                         {b"booth", b"gallery"})
         self.assertEqual(open_paths(parse_config(
-            {"booth": {"guest_links": True}})),
-            {b"booth", b"gallery", b"share"})
+            {"booth": {"guest_links": False}})), {b"booth", b"gallery"})
+        self.assertEqual(open_paths(parse_config({})),
+                         {b"booth", b"gallery", b"share"})
