@@ -81,19 +81,25 @@ class SequenceDefaults:
     layout: str = "2x2"
     countdown: int = 3
     interval: float = 1.0
+    review: float = 0.0
+    retake: bool = False
 
 
 @dataclass(frozen=True)
 class SequenceRequest:
     """
     One sequence: C{count} shots for C{layout}, each after C{countdown}
-    ticks C{interval} seconds apart.
+    ticks C{interval} seconds apart, and shown for C{review} seconds after
+    it (the next countdown waits), during which a guest may ask to take
+    it again if C{retake}.
     """
 
     count: int
     countdown: int
     interval: float
     layout: object
+    review: float = 0.0
+    retake: bool = False
 
 
 def _integer(value, name, low, high):
@@ -154,7 +160,8 @@ def parse_request(fields, defaults):
     interval = fields.get("interval")
     interval = defaults.interval if interval is None else _number(
         interval, "interval", MIN_INTERVAL, MAX_INTERVAL)
-    return SequenceRequest(count, countdown, interval, layout)
+    return SequenceRequest(count, countdown, interval, layout,
+                           defaults.review, defaults.retake)
 
 
 def failure_reason(error):
@@ -207,6 +214,7 @@ class SequenceRunner:
         self.current = None
         self._sleeping = None
         self._stopped = False
+        self._retaking = False
 
     def run(self, request, origin=None):
         """
@@ -234,6 +242,27 @@ class SequenceRunner:
             self.current = None
             return result
         return d.addBoth(done)
+
+    def retake(self, shot=None):
+        """
+        Take the shot on screen again: the running sequence is showing
+        shot C{shot} (any, if L{None}) after its capture, it allows
+        retakes, and that shot was not retaken already. The photo stays
+        on disk; the strip takes the new one.
+
+        @raise SequenceError: (409) if there is nothing to retake now.
+        """
+        current = self.current
+        reviewing = current and current.get("reviewing")
+        if (not reviewing or (shot is not None and shot != reviewing)
+                or not current.get("retake_allowed")):
+            raise SequenceError("no shot can be taken again now: only the "
+                                "shot just taken, while it is shown, once",
+                                409)
+        self._retaking = True
+        if self._sleeping is not None:
+            sleeping, self._sleeping = self._sleeping, None
+            sleeping.cancel()
 
     def subscribe(self, listener):
         """
@@ -299,7 +328,10 @@ class SequenceRunner:
                                 layout=str(request.layout)))
         log.info("booth sequence {id}: {count} shots, layout {layout}",
                  id=sequence_id, count=request.count, layout=request.layout)
-        for number in range(1, request.count + 1):
+        retaken = set()
+        number = 0
+        while number < request.count:
+            number += 1
             self.current["shot"] = number
             base = dict(ident, shot=number, count=request.count)
             try:
@@ -317,9 +349,11 @@ class SequenceRunner:
                                 id=sequence_id, n=number)
                 raise self._failed(origin, base, taken, text, code)
             taken.append((name, path, jpeg))
+            may_retake = request.retake and number not in retaken
             event = dict(base, type="photo_captured", filename=name,
                          filepath=path, size=len(jpeg),
-                         url=self.photo_url(name))
+                         url=self.photo_url(name), review=request.review,
+                         retake=may_retake and request.review > 0)
             if self.thumbnail is not None:
                 try:
                     small = await self.thumbnail(jpeg)
@@ -328,6 +362,13 @@ class SequenceRunner:
                 else:
                     event["thumbnail"] = _base64(small)
             self._emit(origin, event)
+            if request.review > 0 and (number < request.count
+                                       or event["retake"]):
+                if await self._review(origin, base, taken, request,
+                                      event["retake"]):
+                    retaken.add(number)
+                    taken.pop()
+                    number -= 1
         base = dict(ident, count=request.count)
         try:
             strip = await self.make_strip(taken, request, sequence_id)
@@ -345,6 +386,30 @@ class SequenceRunner:
                  name=strip.get("filename"))
         self._emit(origin, event)
         return event
+
+    async def _review(self, origin, base, taken, request, may_retake):
+        """
+        Leave the shot on screen for C{request.review} seconds; fires
+        with whether a guest asked to take it again meanwhile.
+        """
+        self.current["reviewing"] = base["shot"]
+        self.current["retake_allowed"] = may_retake
+        self._retaking = False
+        try:
+            await self._sleep_until(self.clock.seconds() + request.review)
+        except defer.CancelledError:
+            if not self._retaking:
+                raise self._failed(origin, base, taken,
+                                   "the server is stopping", 503)
+        finally:
+            self.current["reviewing"] = None
+        if self._retaking:
+            self._retaking = False
+            log.info("booth sequence {id}: shot {n} taken again",
+                     id=base["sequenceId"], n=base["shot"])
+            self._emit(origin, dict(base, type="retake"))
+            return True
+        return False
 
     def _failed(self, origin, base, taken, text, code):
         """
