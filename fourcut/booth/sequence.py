@@ -20,11 +20,18 @@ C{countdown}           C{value} C{countdown}, ..., 2, 1, one interval
 C{capturing}           the moment the shot is asked of the camera (a
                        screen flashes)
 C{photo_captured}      the shot is saved: C{filename}, C{filepath},
-                       C{size}, C{url}, a small C{thumbnail}
+                       C{size}, C{url}, a small C{thumbnail}; C{review}
+                       (seconds it stays on screen before the next
+                       countdown) and C{retake} (whether it may be taken
+                       again)
 C{strip_ready}         the strip is saved: C{filename}, C{filepath},
                        C{url}, C{share}, C{shots}, C{layout}, C{size}
-C{sequence_failed}     a shot or the strip failed: C{error}, C{code},
-                       C{shot}, and the C{shots} already saved (kept)
+C{retake}              a guest asked to take the shot on screen again
+                       (C{booth.retake}): its countdown starts again
+C{sequence_failed}     a shot or the strip failed: C{error} (technical,
+                       for the log and the operator), C{guest} (plain
+                       words for the screen), C{code}, C{shot}, and the
+                       C{shots} already saved (kept)
 =====================  ===================================================
 
 Every event has C{sequenceId}, and the shot events C{shot} (from 1) and
@@ -45,6 +52,7 @@ from dataclasses import dataclass
 from twisted.internet import defer
 from twisted.logger import Logger
 
+from fourcut.booth.plain import guest_words
 from fourcut.config import LayoutError, parse_layout
 from fourcut.errors import (CameraError, RequestRefused, SettingError,
                             http_status)
@@ -428,9 +436,11 @@ class SequenceRunner:
         log.warn("booth sequence {id}: {message}", id=base["sequenceId"],
                  message=message)
         self._emit(origin, dict(base, type="sequence_failed", error=message,
-                                code=code, shots=shots))
+                                code=code, shots=shots,
+                                guest=guest_words(code, shot is None)))
         return SequenceError(message, code, sequenceId=base["sequenceId"],
-                             shot=shot, count=base["count"], shots=shots)
+                             shot=shot, count=base["count"], shots=shots,
+                             guest=guest_words(code, shot is None))
 
 
 def _base64(data):
