@@ -30,7 +30,7 @@ log = Logger()
 
 BOOTH = {"countdown": 3, "countdown_interval": INTERVAL, "window": WINDOW,
          "margin": 12, "spacing": 8, "background": "#203040",
-         "template": None}
+         "template": None, "review": 0}
 
 
 def window_difference(strip, box, shot):
