@@ -210,6 +210,8 @@ class SequenceResource(Resource):
     """
 
     isLeaf = True
+    # /sequence/retake is below it.
+    subpaths = True
     # fourcut.web.replies.Resource answers other methods with a 405, and
     # OPTIONS (a CORS preflight from a front-end on another origin).
     methods = (b"POST",)

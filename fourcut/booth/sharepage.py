@@ -22,6 +22,7 @@ _PAGE = """<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
 <title>%(title)s</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/booth/theme.css">
 <link rel="stylesheet" href="/booth/static/share.css">
 </head>

@@ -37,6 +37,7 @@
   let printer = {mode: "off", guest_message: null};
   let slideTimer = null;
   let slideURLs = [];
+  let startWhenReady = false;    // "Try again" while the camera wakes up
 
   function show(state) {
     body.dataset.state = state;
@@ -124,6 +125,10 @@
       "one moment, please" : "touch here or press the space bar";
     if (state === "connecting" && !socketDown) show("idle");
     body.dataset.waiting = waiting ? "yes" : "no";
+    if (startWhenReady && !waiting && body.dataset.state === "idle") {
+      startWhenReady = false;
+      start();
+    }
   }
 
   // The sequence ---------------------------------------------------------
@@ -228,6 +233,7 @@
 
   function failed(message) {
     running = false;
+    $("flash").classList.remove("on");
     $("message-text").textContent = (message && message.guest) || FALLBACK;
     show("message");
     backAfter(20);
@@ -245,6 +251,7 @@
   }
 
   function back() {
+    startWhenReady = false;
     clearInterval(backTimer);
     backTimer = null;
     lastActivity = Date.now();
@@ -268,6 +275,7 @@
     }
     const banner = $("printer");
     banner.hidden = !printer.guest_message;
+    body.dataset.printer = printer.guest_message ? "message" : "";
     banner.textContent = printer.guest_message || "";
     if (body.dataset.state === "result") {
       $("print").hidden = printer.mode !== "button";
@@ -432,7 +440,11 @@
   $("start").addEventListener("click", start);
   $("done").addEventListener("click", back);
   $("message-done").addEventListener("click", back);
-  $("try-again").addEventListener("click", () => { back(); start(); });
+  $("try-again").addEventListener("click", () => {
+    back();
+    startWhenReady = true;
+    checkWaiting();
+  });
   $("print").addEventListener("click", print);
   $("retake").addEventListener("click", retake);
   $("attract").addEventListener("click", back);
@@ -462,6 +474,9 @@
     }
     live.classList.toggle("mirror", !!settings.mirror);
   }
+
+  // For the operator's console and the browser tests.
+  window.fourcutBooth = {attract};
 
   fetch("/booth/config.json").then((r) => r.json()).then((value) => {
     settings = value;
