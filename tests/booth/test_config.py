@@ -57,6 +57,17 @@ class SchemaTests(SynchronousTestCase):
                 ({"public_url": "http://a/?x=1"}, "booth.public_url"),
                 ({"guest_links": "yes"}, "booth.guest_links: must be true "
                  "or false"),
+                ({"theme": "neon"}, "booth.theme: must be one of classic, "
+                 "night, pastel"),
+                ({"template": "strip.png"}, "booth.template: must be null, "
+                 "a built-in template (classic, film, pastel)"),
+                ({"accent_colour": "red"}, "booth.accent_colour: must be a "
+                 'colour "#rrggbb"'),
+                ({"attract_after": -1}, "booth.attract_after"),
+                ({"review": "long"}, "booth.review"),
+                ({"retake": 1}, "booth.retake: must be true or false"),
+                ({"event_name": "a\nb"}, "booth.event_name: must be null "
+                 "or one line"),
                 ({"mirror": True}, "booth.mirror: unknown key (did you mean "
                  "mirror_preview?)")]:
             with self.assertRaises(ConfigError) as caught:
@@ -103,6 +114,26 @@ class StartUpTests(SynchronousTestCase):
                 {"frames": {"1x4": good}})])
         self.assertIn("booth.frames[1x4]: the template classic draws 1x4 "
                       "strips", str(caught.exception))
+
+    def test_theme_files_checked(self):
+        """
+        The operator's logo, background and font must be files of their
+        kind; each fault names its key.
+        """
+        logo = os.path.join(self.directory, "logo.png")
+        Image.new("RGB", (8, 8)).save(logo)
+        check_booth(parse_config({"booth": {"logo": logo,
+                                            "page_background": logo}}))
+        for values, text in [
+                ({"logo": logo + ".missing.png"}, "booth.logo: "),
+                ({"logo": os.path.join(self.directory, "logo.txt")},
+                 "must be an image"),
+                ({"font": logo}, "booth.font: %s must be a font" % (logo,)),
+                ({"page_background": self.directory + "/none.jpg"},
+                 "booth.page_background: ")]:
+            with self.assertRaises(ConfigError) as caught:
+                check_booth(parse_config({"booth": values}))
+            self.assertIn(text, str(caught.exception))
 
     def test_caption_font_checked(self):
         config = parse_config({"booth": {
