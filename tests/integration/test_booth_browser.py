@@ -434,9 +434,11 @@ class BoothPageTests(BrowserTestCase):
         again = await self.call(self.driver.find_element, By.ID, "try-again")
         await self.sequence(lambda: self.call(again.click), "booth-again")
 
-        # The attract screen: the recent strips, "touch to start".
+        # The attract screen after attract_after idle seconds (1 here,
+        # for this page): the recent strips, "touch to start".
         await self.js("document.getElementById('done').click();")
-        await self.js("window.fourcutBooth.attract();")
+        await self.idle_with_live_view()
+        await self.js("window.fourcutBooth.configure({attract_after: 1});")
         await self.until("document.body.dataset.state === 'attract' && "
                          "document.querySelectorAll('#slides img.shown')"
                          ".length === 1 && document.querySelector("
@@ -451,6 +453,7 @@ class BoothPageTests(BrowserTestCase):
         await self.call(body_of(self.driver).click)
         await self.until("document.body.dataset.state === 'idle'",
                          what="touch to start")
+        await self.js("window.fourcutBooth.configure({attract_after: 0});")
 
         # The gallery: strips only (a capture through the API stays out),
         # newest first, dates as 2026-12-07 21:04 on one line.

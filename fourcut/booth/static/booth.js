@@ -475,8 +475,12 @@
     live.classList.toggle("mirror", !!settings.mirror);
   }
 
-  // For the operator's console and the browser tests.
-  window.fourcutBooth = {attract};
+  // For the operator's console and the browser tests: show the attract
+  // screen now, or change a setting of this page until it is reloaded.
+  window.fourcutBooth = {
+    attract,
+    configure(values) { Object.assign(settings, values); },
+  };
 
   fetch("/booth/config.json").then((r) => r.json()).then((value) => {
     settings = value;
