@@ -315,6 +315,18 @@ class GuestLinkTests(WebSocketTestCase):
         response = await treq.post(self.base + "/sequence",
                                    **self.http_options())
         self.assertEqual(response.code, 401)
+        response = await treq.post(self.base + "/sequence/retake",
+                                   **self.http_options())
+        self.assertEqual(response.code, 401)
+        # With it: no shot on screen to take again.
+        for path, code in (("/sequence/retake?shot=1", 409),
+                           ("/sequence/retake?shot=x", 400),
+                           ("/sequence/other", 404)):
+            response = await treq.post(self.base + path,
+                                       headers=self.with_token(),
+                                       **self.http_options())
+            self.assertEqual(response.code, code, path)
+            self.assertIn("error", await response.json())
 
     async def test_thumbnail(self):
         event = await self.strip()
