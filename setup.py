@@ -22,7 +22,8 @@ setup(
         # Built by ./dev build_iolib before pip copies the package.
         "fourcut.virtualcam": ["iolib/fourcut_usb.c", "iolib/fourcut_usb.so"],
         # The booth's pages: served as files, no build step.
-        "fourcut.booth": ["static/*.html", "static/*.css", "static/*.js"],
+        "fourcut.booth": ["static/*.html", "static/*.css", "static/*.js",
+                          "frames/*.yaml", "frames/*.png"],
     },
     install_requires=[
         "twisted>=22.10",

@@ -41,7 +41,8 @@ from fourcut import policy
 __all__ = ["AccessConfig", "BoothConfig", "CameraConfig", "Config",
            "ConfigError", "LOG_FORMATS", "Layout", "LayoutError", "Loader",
            "LoggingConfig", "MAX_SIDE", "MAX_WINDOWS", "PathsConfig",
-           "PreviewConfig", "ServerConfig", "load_config",
+           "PreviewConfig", "ServerConfig", "TEMPLATES", "THEMES",
+           "load_config",
            "normalise_origin", "parse_config", "parse_layout"]
 
 #: The virtual camera's bodies (C{generic}: a generic PTP camera), transports
@@ -86,6 +87,10 @@ LOG_FORMATS = ("text", "json")
 
 #: C{booth.print}: never, when a guest asks, or every strip.
 PRINT_MODES = ("off", "button", "auto")
+#: The booth page's built-in themes and the strip templates fourcut ships
+#: (L{fourcut.booth.themes}, L{fourcut.booth.templates}).
+THEMES = ("classic", "night", "pastel")
+TEMPLATES = ("classic", "film", "pastel")
 
 _SETTING_NAME = re.compile(r"\A[A-Za-z0-9_/-]+\Z")
 
@@ -355,7 +360,7 @@ class BoothConfig:
     C{"#rrggbb"} strings; C{frames} is a tuple of C{(layout, png path)}.
     """
 
-    layout: str = "2x2"
+    layout: str = "1x4"
     countdown: int = 3
     countdown_interval: float = 1.0
     window: Tuple[int, int] = (900, 600)
@@ -369,9 +374,21 @@ class BoothConfig:
     caption_colour: str = "#000000"
     quality: int = 90
     mirror_preview: bool = True
+    # The booth's look and its guests' screens (issue 22).
+    template: Optional[str] = "classic"
+    theme: str = "classic"
+    event_name: Optional[str] = None
+    accent_colour: Optional[str] = None
+    text_colour: Optional[str] = None
+    page_colour: Optional[str] = None
+    font: Optional[str] = None
+    logo: Optional[str] = None
+    page_background: Optional[str] = None
+    attract_after: float = 60.0
+    review: float = 1.5
+    retake: bool = False
     return_after: float = 30.0
     public_url: Optional[str] = None
-    guest_links: bool = False
     # Printing (fourcut.printing): off, button (the guest asks) or auto
     # (every strip); sheets a strip may have; the CUPS queue (None: CUPS'
     # default destination); the IPP media of the 4x6 sheet.
@@ -379,6 +396,7 @@ class BoothConfig:
     print_copies: int = 1
     printer: Optional[str] = None
     print_media: str = "na_index-4x6_4x6in"
+    guest_links: bool = True
 
 
 @dataclass(frozen=True)
@@ -664,6 +682,20 @@ def _colour(value):
     return value
 
 
+def _optional_colour(value):
+    return None if value is None else _colour(value)
+
+
+def _template(value):
+    if value is None or value in TEMPLATES:
+        return value
+    if not isinstance(value, str) or not value.endswith((".yaml", ".yml")):
+        raise _Invalid("must be null, a built-in template (%s) or the path "
+                       "of a template's .yaml file%s"
+                       % (", ".join(TEMPLATES), _got(value)))
+    return value
+
+
 def _layout(value):
     try:
         return str(parse_layout(value))
@@ -819,6 +851,18 @@ _SCHEMA = {
         "caption_colour": _colour,
         "quality": _integer(1, 100),
         "mirror_preview": _boolean,
+        "template": _template,
+        "theme": _choice(THEMES),
+        "event_name": _caption,
+        "accent_colour": _optional_colour,
+        "text_colour": _optional_colour,
+        "page_colour": _optional_colour,
+        "font": _optional_string,
+        "logo": _optional_string,
+        "page_background": _optional_string,
+        "attract_after": _number(0),
+        "review": _number(0),
+        "retake": _boolean,
         "return_after": _number(1),
         "public_url": _public_url,
         "guest_links": _boolean,

@@ -10,7 +10,10 @@ and links survive restarts. C{BASE} is C{booth.public_url} if the
 operator set one (needed when the booth's own screen opens
 C{http://127.0.0.1:8080}, an address no phone can reach), else the
 scheme and C{Host} the screen itself used, so each screen's QR code
-points where that screen reached fourcut.
+points where that screen reached fourcut; when that is the machine itself
+(C{127.0.0.1}, C{localhost}: a kiosk's own screen), this machine's
+address on the local network (L{fourcut.booth.lan}) with the same port.
+The link opens the strip's share page (L{fourcut.booth.sharepage}).
 
 With C{access.token} set, C{/share/} needs the token like any other path
 unless C{booth.guest_links} is true: then there is no guest link
@@ -23,6 +26,7 @@ from collections import OrderedDict
 from twisted.internet import defer, threads
 
 from fourcut.booth import qr
+from fourcut.booth.lan import is_loopback_host
 
 __all__ = ["ShareLinks", "safe_host"]
 
@@ -30,6 +34,15 @@ __all__ = ["ShareLinks", "safe_host"]
 #: an optional port, nothing that could break out of the URL.
 _HOST = re.compile(
     r"\A(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?\Z")
+
+
+def _port_of(host):
+    """
+    C{":PORT"} of C{host} (C{name:port} or C{[v6]:port}), or C{""}.
+    """
+    match = re.search(r"(?<=[^:\]]):[0-9]{1,5}\Z|(?<=\]):[0-9]{1,5}\Z",
+                      host)
+    return match.group(0) if match else ""
 
 
 def safe_host(value):
@@ -53,14 +66,19 @@ class ShareLinks:
     @param scheme: C{http} or C{https}, what the server listens with.
     @param fallback_host: the host used when a request's C{Host} is
         missing or unusable.
+    @param lan_host: C{lan_host()}, this machine's address on the local
+        network or L{None} (L{fourcut.booth.lan.LanAddress}): it replaces
+        a loopback C{Host} (a kiosk's screen on 127.0.0.1), which no
+        phone can reach. L{None}: never.
     """
 
     #: QR codes kept, by URL (one per strip and screen address).
     CACHE = 32
 
     def __init__(self, reactor, public_url=None, enabled=True,
-                 scheme="http", fallback_host="127.0.0.1"):
+                 scheme="http", fallback_host="127.0.0.1", lan_host=None):
         self._reactor = reactor
+        self.lan_host = lan_host
         self.public_url = public_url
         self.enabled = enabled
         self.scheme = scheme
@@ -76,8 +94,12 @@ class ShareLinks:
             return None
         if self.public_url is not None:
             return self.public_url + share_path
-        return "%s://%s%s" % (self.scheme, safe_host(host) or
-                              self.fallback_host, share_path)
+        host = safe_host(host) or self.fallback_host
+        if self.lan_host is not None and is_loopback_host(host):
+            address = self.lan_host()
+            if address is not None:
+                host = address + _port_of(host)
+        return "%s://%s%s" % (self.scheme, host, share_path)
 
     def qr(self, url):
         """

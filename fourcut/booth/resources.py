@@ -5,11 +5,15 @@ The booth over HTTP.
 =============================  ===========================================
 C{GET /booth}                  the touch-screen page (public: it asks for
                                the token itself); C{/booth/static/...} its
-                               files, C{/booth/config.json} its settings
-C{GET /gallery}                the strips and photos page (public; its
-                               data, C{/photos}, needs the token)
+                               files, C{/booth/config.json} its settings,
+                               C{/booth/theme.css} and C{/booth/theme/...}
+                               its look
+C{GET /gallery}                the strips page (public; its data,
+                               C{/photos}, needs the token)
 C{POST /sequence}              a whole sequence; answers the strip
-C{GET /share/KEY/NAME}         a guest's download of one strip
+C{POST /sequence/retake}       take the shot on screen again
+C{GET /share/KEY/NAME}         a guest's share page (a browser), or the
+                               strip; its shots with C{?shot=N}
 C{GET /thumbnails/NAME}        a small JPEG of a photo, for the gallery
 =============================  ===========================================
 
@@ -22,6 +26,7 @@ import json
 import os
 import re
 import stat
+import time
 from collections import OrderedDict
 
 from twisted.internet import defer, threads
@@ -34,7 +39,8 @@ from fourcut.web.replies import (NO_CACHE_HEADERS, NotFound, Reply, Resource,
                                  error, send_json)
 from fourcut.booth.links import safe_host
 from fourcut.booth.sequence import SequenceError, parse_request
-from fourcut.booth.strip import read_key, thumbnail
+from fourcut.booth import sharepage
+from fourcut.booth.strip import read_key, read_metadata, thumbnail
 
 __all__ = ["BoothResource", "GalleryPage", "SequenceResource",
            "ShareResource", "ThumbnailResource", "STATIC"]
@@ -46,6 +52,7 @@ STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 
 _PHOTO = re.compile(PHOTO_NAME.encode("ascii"))
 _KEY = re.compile(rb"\A[A-Za-z0-9_-]{16,64}\Z")
+_DIGITS = re.compile(rb"\A[0-9]{1,2}\Z")
 
 #: Parameters C{POST /sequence} takes.
 SEQUENCE_FIELDS = ("count", "countdown", "layout", "interval")
@@ -120,10 +127,59 @@ class PageSettings(resource.Resource):
         return json.dumps(self.booth.page_settings()).encode("utf-8")
 
 
+class ThemeStyle(resource.Resource):
+    """
+    C{/booth/theme.css}: the theme's colours and font
+    (L{fourcut.booth.themes.theme_css}), made once.
+    """
+
+    isLeaf = True
+
+    def __init__(self, css):
+        resource.Resource.__init__(self)
+        self.css = css.encode("utf-8")
+
+    def render_GET(self, request):
+        request.setHeader(b"content-type", b"text/css; charset=utf-8")
+        request.setHeader(b"cache-control", b"no-cache")
+        return self.css
+
+
+class ThemeFiles(Resource):
+    """
+    C{/booth/theme/font}, C{logo} and C{background}: the operator's files,
+    by those names only (C{files}: C{{name: (path, content type)}}).
+    """
+
+    def __init__(self, files):
+        Resource.__init__(self)
+        for name, (path, kind) in files.items():
+            self.putChild(name.encode("ascii"), ThemeFile(path, kind))
+
+    def getChild(self, name, request):
+        return NotFound()
+
+
+class ThemeFile(static.File):
+    childNotFound = NotFound()
+
+    def __init__(self, path, kind):
+        static.File.__init__(self, path, defaultType=kind.decode("ascii"))
+        self.kind = kind
+
+    def render_GET(self, request):
+        request.setHeader(b"cache-control", b"no-cache")
+        request.setHeader(b"x-content-type-options", b"nosniff")
+        body = static.File.render_GET(self, request)
+        request.setHeader(b"content-type", self.kind)
+        return body
+
+
 class BoothResource(Resource):
     """
-    C{/booth} (and C{/booth/}) is the page; its files are below it, and
-    C{children}, C{(segment, resource)} pairs others give the page.
+    C{/booth} (and C{/booth/}) is the page; its files are below it, the
+    theme's CSS and files beside them, and C{children}, C{(segment,
+    resource)} pairs others give the page.
     """
 
     def __init__(self, booth, children=()):
@@ -136,6 +192,8 @@ class BoothResource(Resource):
         # /booth/print (fourcut.printing.resources).
         for name, child in children:
             self.putChild(name, child)
+        self.putChild(b"theme.css", ThemeStyle(booth.theme_css))
+        self.putChild(b"theme", ThemeFiles(booth.theme_files))
 
     def render_GET(self, request):
         return self.page.render_GET(request)
@@ -157,6 +215,8 @@ class SequenceResource(Resource):
     """
 
     isLeaf = True
+    # /sequence/retake is below it.
+    subpaths = True
     # fourcut.web.replies.Resource answers other methods with a 405, and
     # OPTIONS (a CORS preflight from a front-end on another origin).
     methods = (b"POST",)
@@ -166,6 +226,11 @@ class SequenceResource(Resource):
         self.booth = booth
 
     def render_POST(self, request):
+        if request.postpath == [b"retake"]:
+            return self._retake(request)
+        if request.postpath not in ([], [b""]):
+            return _json_error(request, 404, "no such path: POST /sequence "
+                               "or /sequence/retake")
         fields = {}
         for name, values in request.args.items():
             text = name.decode("utf-8", "replace")
@@ -192,6 +257,21 @@ class SequenceResource(Resource):
                        callbackArgs=(reply, wants_json),
                        errbackArgs=(reply,))
         d.addErrback(reply.fail, "sequence")
+        return server.NOT_DONE_YET
+
+    def _retake(self, request):
+        """
+        C{POST /sequence/retake[?shot=N]}: take the shot on screen again
+        (C{booth.retake}); 202, or 409 if no shot can be retaken now.
+        """
+        shot = _one_arg(request.args, b"shot")
+        if shot is not None and not _DIGITS.match(shot):
+            return _json_error(request, 400, "shot must be a number")
+        try:
+            self.booth.runner.retake(None if shot is None else int(shot))
+        except SequenceError as e:
+            return _json_error(request, e.code, str(e))
+        send_json(Reply(request), 202, {"retake": True})
         return server.NOT_DONE_YET
 
     def _answer(self, event, reply, wants_json):
@@ -240,6 +320,11 @@ def _regular(path):
         return False
 
 
+def _one_arg(args, name):
+    values = args.get(name)
+    return values[0] if values else None
+
+
 def _photo_path(directory, segment):
     """
     The path of the photo named by the URL C{segment}, or L{None} if the
@@ -256,14 +341,27 @@ class ShareResource(resource.Resource):
     kept in it; a 404 otherwise, the same for a wrong key, a missing strip
     and a photo that is no strip, so that the answer tells nothing. Range
     and If-Modified-Since work as on C{/photos/NAME}.
+
+    A browser (C{Accept: text/html}, what a phone sends when it opens the
+    QR code's link) gets the share page instead
+    (L{fourcut.booth.sharepage}); everything on it is this path with a
+    query: C{?download=1} (the strip as an attachment), C{?shot=N} (the
+    strip's N-th shot, C{&size=small} for a copy of at most
+    L{SMALL_SIDE} pixels, C{&download=1} as an attachment).
+
+    @param page: C{{"event_name": ..., "logo": bool}} for the page.
     """
 
     isLeaf = True
 
-    def __init__(self, directory, reactor):
+    #: The longest side of a shot shown on the share page.
+    SMALL_SIDE = 1000
+
+    def __init__(self, directory, reactor, page=None):
         resource.Resource.__init__(self)
         self.directory = os.path.abspath(directory)
         self.reactor = reactor
+        self.page = dict(page or {})
 
     def render_GET(self, request):
         if len(request.postpath) != 2 or not _KEY.match(request.postpath[0]):
@@ -281,18 +379,86 @@ class ShareResource(resource.Resource):
                     found.encode("utf-8"), key):
                 self._not_found(request)
                 return
-            request.setHeader(b"content-disposition", b'inline; filename="%s"'
-                              % segment)
             request.setHeader(b"cache-control", b"no-cache")
             request.setHeader(b"x-content-type-options", b"nosniff")
             request.setHeader(b"referrer-policy", b"no-referrer")
-            _finish_with(request, PhotoFile(path).render(request))
+            self._serve(request, path, segment)
 
         d.addCallback(check)
         d.addErrback(Reply(request).fail, "guest download")
         return server.NOT_DONE_YET
 
     render_HEAD = render_GET
+
+    def _serve(self, request, path, segment):
+        """
+        What the guest asked of a strip whose key was right: the strip,
+        one of its shots, or the page.
+        """
+        args = request.args
+        download = _one_arg(args, b"download") == b"1"
+        shot = _one_arg(args, b"shot")
+        small = _one_arg(args, b"size") == b"small"
+        page = (shot is None and not download and b"text/html" in (
+            request.getHeader(b"accept") or b""))
+        if shot is None and not page:
+            request.setHeader(b"vary", b"accept")
+            request.setHeader(b"content-disposition", b'%s; filename="%s"'
+                              % (b"attachment" if download else b"inline",
+                                 segment))
+            _finish_with(request, PhotoFile(path).render(request))
+            return
+        d = threads.deferToThreadPool(self.reactor,
+                                      self.reactor.getThreadPool(),
+                                      self._read_strip, path)
+        if page:
+            d.addCallback(self._page, request, segment)
+        else:
+            d.addCallback(self._shot, request, segment, shot, small,
+                          download)
+        d.addErrback(Reply(request).fail, "guest download")
+
+    @staticmethod
+    def _read_strip(path):
+        metadata = read_metadata(path) or {}
+        shots = metadata.get("shots")
+        shots = [name for name in shots if isinstance(name, str)] \
+            if isinstance(shots, list) else []
+        return shots, os.stat(path).st_mtime
+
+    def _page(self, strip, request, segment):
+        shots, mtime = strip
+        request.setHeader(b"vary", b"accept")
+        request.setHeader(b"content-type", b"text/html; charset=utf-8")
+        name = segment.decode("ascii")
+        link = "/share/%s/%s" % (request.postpath[0].decode("ascii"), name)
+        body = sharepage.render(
+            link, name, len(shots), self.page.get("event_name"),
+            time.strftime("%Y-%m-%d %H:%M", time.localtime(mtime)),
+            self.page.get("logo", False))
+        _finish_with(request, body if request.method != b"HEAD" else b"")
+
+    def _shot(self, strip, request, segment, shot, small, download):
+        shots, _ = strip
+        number = int(shot) if _DIGITS.match(shot) else 0
+        path = (_photo_path(self.directory, shots[number - 1].encode(
+            "ascii", "replace")) if 1 <= number <= len(shots) else None)
+        if path is None or not _regular(path):
+            self._not_found(request)
+            return
+        stem = segment.decode("ascii").rsplit(".", 1)[0]
+        request.setHeader(b"content-disposition", b'%s; filename="%s-%d.jpg"'
+                          % (b"attachment" if download else b"inline",
+                             stem.encode("ascii"), number))
+        if not small:
+            _finish_with(request, PhotoFile(path).render(request))
+            return
+        reply = Reply(request)
+        d = threads.deferToThreadPool(
+            self.reactor, self.reactor.getThreadPool(),
+            lambda: thumbnail(_read(path), self.SMALL_SIDE))
+        d.addCallback(lambda data: reply.send(b"image/jpeg", data))
+        d.addErrback(reply.fail, "a shot for the share page")
 
     @staticmethod
     def _key_of(path):

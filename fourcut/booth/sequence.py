@@ -20,11 +20,18 @@ C{countdown}           C{value} C{countdown}, ..., 2, 1, one interval
 C{capturing}           the moment the shot is asked of the camera (a
                        screen flashes)
 C{photo_captured}      the shot is saved: C{filename}, C{filepath},
-                       C{size}, C{url}, a small C{thumbnail}
+                       C{size}, C{url}, a small C{thumbnail}; C{review}
+                       (seconds it stays on screen before the next
+                       countdown) and C{retake} (whether it may be taken
+                       again)
 C{strip_ready}         the strip is saved: C{filename}, C{filepath},
                        C{url}, C{share}, C{shots}, C{layout}, C{size}
-C{sequence_failed}     a shot or the strip failed: C{error}, C{code},
-                       C{shot}, and the C{shots} already saved (kept)
+C{retake}              a guest asked to take the shot on screen again
+                       (C{booth.retake}): its countdown starts again
+C{sequence_failed}     a shot or the strip failed: C{error} (technical,
+                       for the log and the operator), C{guest} (plain
+                       words for the screen), C{code}, C{shot}, and the
+                       C{shots} already saved (kept)
 =====================  ===================================================
 
 Every event has C{sequenceId}, and the shot events C{shot} (from 1) and
@@ -45,6 +52,7 @@ from dataclasses import dataclass
 from twisted.internet import defer
 from twisted.logger import Logger
 
+from fourcut.booth.plain import guest_words
 from fourcut.config import LayoutError, parse_layout
 from fourcut.errors import (CameraError, RequestRefused, SettingError,
                             http_status)
@@ -81,19 +89,25 @@ class SequenceDefaults:
     layout: str = "2x2"
     countdown: int = 3
     interval: float = 1.0
+    review: float = 0.0
+    retake: bool = False
 
 
 @dataclass(frozen=True)
 class SequenceRequest:
     """
     One sequence: C{count} shots for C{layout}, each after C{countdown}
-    ticks C{interval} seconds apart.
+    ticks C{interval} seconds apart, and shown for C{review} seconds after
+    it (the next countdown waits), during which a guest may ask to take
+    it again if C{retake}.
     """
 
     count: int
     countdown: int
     interval: float
     layout: object
+    review: float = 0.0
+    retake: bool = False
 
 
 def _integer(value, name, low, high):
@@ -154,7 +168,8 @@ def parse_request(fields, defaults):
     interval = fields.get("interval")
     interval = defaults.interval if interval is None else _number(
         interval, "interval", MIN_INTERVAL, MAX_INTERVAL)
-    return SequenceRequest(count, countdown, interval, layout)
+    return SequenceRequest(count, countdown, interval, layout,
+                           defaults.review, defaults.retake)
 
 
 def failure_reason(error):
@@ -207,6 +222,7 @@ class SequenceRunner:
         self.current = None
         self._sleeping = None
         self._stopped = False
+        self._retaking = False
 
     def run(self, request, origin=None):
         """
@@ -234,6 +250,27 @@ class SequenceRunner:
             self.current = None
             return result
         return d.addBoth(done)
+
+    def retake(self, shot=None):
+        """
+        Take the shot on screen again: the running sequence is showing
+        shot C{shot} (any, if L{None}) after its capture, it allows
+        retakes, and that shot was not retaken already. The photo stays
+        on disk; the strip takes the new one.
+
+        @raise SequenceError: (409) if there is nothing to retake now.
+        """
+        current = self.current
+        reviewing = current and current.get("reviewing")
+        if (not reviewing or (shot is not None and shot != reviewing)
+                or not current.get("retake_allowed")):
+            raise SequenceError("no shot can be taken again now: only the "
+                                "shot just taken, while it is shown, once",
+                                409)
+        self._retaking = True
+        if self._sleeping is not None:
+            sleeping, self._sleeping = self._sleeping, None
+            sleeping.cancel()
 
     def subscribe(self, listener):
         """
@@ -299,7 +336,10 @@ class SequenceRunner:
                                 layout=str(request.layout)))
         log.info("booth sequence {id}: {count} shots, layout {layout}",
                  id=sequence_id, count=request.count, layout=request.layout)
-        for number in range(1, request.count + 1):
+        retaken = set()
+        number = 0
+        while number < request.count:
+            number += 1
             self.current["shot"] = number
             base = dict(ident, shot=number, count=request.count)
             try:
@@ -317,9 +357,11 @@ class SequenceRunner:
                                 id=sequence_id, n=number)
                 raise self._failed(origin, base, taken, text, code)
             taken.append((name, path, jpeg))
+            may_retake = request.retake and number not in retaken
             event = dict(base, type="photo_captured", filename=name,
                          filepath=path, size=len(jpeg),
-                         url=self.photo_url(name))
+                         url=self.photo_url(name), review=request.review,
+                         retake=may_retake and request.review > 0)
             if self.thumbnail is not None:
                 try:
                     small = await self.thumbnail(jpeg)
@@ -328,6 +370,13 @@ class SequenceRunner:
                 else:
                     event["thumbnail"] = _base64(small)
             self._emit(origin, event)
+            if request.review > 0 and (number < request.count
+                                       or event["retake"]):
+                if await self._review(origin, base, taken, request,
+                                      event["retake"]):
+                    retaken.add(number)
+                    taken.pop()
+                    number -= 1
         base = dict(ident, count=request.count)
         try:
             strip = await self.make_strip(taken, request, sequence_id)
@@ -346,6 +395,30 @@ class SequenceRunner:
         self._emit(origin, event)
         return event
 
+    async def _review(self, origin, base, taken, request, may_retake):
+        """
+        Leave the shot on screen for C{request.review} seconds; fires
+        with whether a guest asked to take it again meanwhile.
+        """
+        self.current["reviewing"] = base["shot"]
+        self.current["retake_allowed"] = may_retake
+        self._retaking = False
+        try:
+            await self._sleep_until(self.clock.seconds() + request.review)
+        except defer.CancelledError:
+            if not self._retaking:
+                raise self._failed(origin, base, taken,
+                                   "the server is stopping", 503)
+        finally:
+            self.current["reviewing"] = None
+        if self._retaking:
+            self._retaking = False
+            log.info("booth sequence {id}: shot {n} taken again",
+                     id=base["sequenceId"], n=base["shot"])
+            self._emit(origin, dict(base, type="retake"))
+            return True
+        return False
+
     def _failed(self, origin, base, taken, text, code):
         """
         Tell the screens that shot C{base["shot"]} (or the strip, if
@@ -363,9 +436,11 @@ class SequenceRunner:
         log.warn("booth sequence {id}: {message}", id=base["sequenceId"],
                  message=message)
         self._emit(origin, dict(base, type="sequence_failed", error=message,
-                                code=code, shots=shots))
+                                code=code, shots=shots,
+                                guest=guest_words(code, shot is None)))
         return SequenceError(message, code, sequenceId=base["sequenceId"],
-                             shot=shot, count=base["count"], shots=shots)
+                             shot=shot, count=base["count"], shots=shots,
+                             guest=guest_words(code, shot is None))
 
 
 def _base64(data):

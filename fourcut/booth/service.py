@@ -9,12 +9,17 @@ the sequences on its WebSocket (L{Booth.show_on}); nothing else in fourcut
 knows how the booth is put together, and the booth mounts nothing itself.
 """
 
+import os
+import re
+
 from PIL import ImageFont
 from twisted.internet import threads
 
 from fourcut.config import ConfigError, parse_layout
 from fourcut.photos import PhotoStore
+from fourcut.booth.lan import LanAddress, is_loopback_host
 from fourcut.booth.links import ShareLinks
+from fourcut.booth.plain import RecentErrors
 from fourcut.booth.resources import (BoothResource, GalleryPage,
                                      SequenceResource, ShareResource,
                                      ThumbnailResource)
@@ -23,9 +28,11 @@ from fourcut.booth.sequence import SequenceDefaults, SequenceRunner, parse_reque
 from fourcut.booth.strip import (ArtworkError, check_artwork, strip_style,
                                  thumbnail)
 from fourcut.booth.strips import StripIndex, StripMaker
+from fourcut.booth.templates import TemplateError, check_template
+from fourcut.booth.themes import theme_css, theme_files
 
 __all__ = ["Booth", "make_booth", "check_booth", "open_paths",
-           "THUMBNAIL_SIDE"]
+           "listens_beyond_loopback", "THUMBNAIL_SIDE"]
 
 #: Longest side of the thumbnail in each C{photo_captured} event.
 THUMBNAIL_SIDE = 480
@@ -33,18 +40,42 @@ THUMBNAIL_SIDE = 480
 
 def check_booth(config):
     """
-    What the config's schema cannot see: every artwork PNG fits its
-    layout, and the caption font loads.
+    What the config's schema cannot see: the strip template reads and its
+    frame fits it, every artwork PNG fits its layout, and the caption
+    font loads.
 
     @raise ConfigError: naming the key at fault.
     """
     booth = config.booth
-    style = strip_style(booth)
+    try:
+        style = strip_style(booth)
+        if style.template is not None:
+            check_template(style.template)
+    except TemplateError as e:
+        raise ConfigError(str(e), key="booth.template")
     for layout, path in booth.frames:
+        if style.template_for(parse_layout(layout)) is not None:
+            raise ConfigError(
+                "the template %s draws %s strips (its frame is the artwork);"
+                " set booth.template: null to use this file instead"
+                % (booth.template, layout), key="booth.frames[%s]" % (layout,))
         try:
             check_artwork(style, parse_layout(layout))
         except ArtworkError as e:
             raise ConfigError(str(e), key="booth.frames[%s]" % (layout,))
+    for key in ("font", "logo", "page_background"):
+        path = getattr(booth, key)
+        if path is None:
+            continue
+        kinds = ("a font (.ttf, .otf, .woff, .woff2)" if key == "font"
+                 else "an image (.png, .jpg, .svg, .webp)")
+        if (key if key != "page_background" else "background") not in \
+                theme_files(booth):
+            raise ConfigError("%s must be %s" % (path, kinds),
+                              key="booth." + key)
+        if not os.path.isfile(path):
+            raise ConfigError("%s is not a file" % (path,),
+                              key="booth." + key)
     if booth.caption_font is not None:
         try:
             ImageFont.truetype(booth.caption_font, booth.caption_size)
@@ -52,6 +83,19 @@ def check_booth(config):
             raise ConfigError("%s cannot be loaded as a font: %s"
                               % (booth.caption_font, e),
                               key="booth.caption_font")
+
+
+def listens_beyond_loopback(listen):
+    """
+    Whether C{listen} (C{server.listen}) may take connections from other
+    machines: not a UNIX socket, nor an interface that is loopback.
+    """
+    if listen.startswith("unix:"):
+        return False
+    match = re.search(r"(?:^|:)interface=((?:\\.|[^:])+)", listen)
+    if match is None:
+        return True
+    return not is_loopback_host(match.group(1).replace("\\", ""))
 
 
 def open_paths(config):
@@ -90,13 +134,17 @@ class Booth:
         self.auth_required = config.access.token is not None
         self.photos_directory = config.paths.photos
         self.defaults = SequenceDefaults(booth.layout, booth.countdown,
-                                         booth.countdown_interval)
+                                         booth.countdown_interval,
+                                         booth.review, booth.retake)
         self.style = strip_style(booth)
         self.strips = StripMaker(reactor, PhotoStore(config.paths.photos),
                                  self.style)
+        lan = (LanAddress() if listens_beyond_loopback(config.server.listen)
+               else None)
         self.links = ShareLinks(reactor, booth.public_url,
                                 enabled=booth.guest_links
-                                or not self.auth_required, scheme=scheme)
+                                or not self.auth_required, scheme=scheme,
+                                lan_host=lan)
         self.index = StripIndex()
         self.runner = SequenceRunner(reactor, capture, self.strips,
                                      thumbnail=self._thumbnail)
@@ -105,6 +153,13 @@ class Booth:
         if printing is not None:
             # booth.print: auto prints each strip as it is ready.
             self.runner.subscribe(printing.sequence_event)
+        self.theme_css = theme_css(booth)
+        self.theme_files = theme_files(booth)
+        #: Problems for the operator (L{fourcut.booth.plain.RecentErrors}):
+        #: C{recent_errors()} lists them, newest first; C{recent_errors
+        #: .record(what, detail, source)} adds one.
+        self.recent_errors = RecentErrors()
+        self.runner.subscribe(self.recent_errors.note_sequence)
 
     def _thumbnail(self, jpeg):
         return threads.deferToThreadPool(
@@ -122,7 +177,11 @@ class Booth:
                 "layout": booth.layout, "countdown": booth.countdown,
                 "interval": booth.countdown_interval,
                 "auth_required": self.auth_required,
-                "guest_links": self.links.enabled}
+                "guest_links": self.links.enabled,
+                "event_name": booth.event_name, "theme": booth.theme,
+                "logo": "logo" in self.theme_files,
+                "attract_after": booth.attract_after,
+                "review": booth.review, "retake": booth.retake}
 
     def resources(self):
         """
@@ -135,7 +194,10 @@ class Booth:
             (b"booth", BoothResource(self, self._printing_resources())),
             (b"gallery", GalleryPage()),
             (b"sequence", SequenceResource(self)),
-            (b"share", ShareResource(self.photos_directory, self.reactor)),
+            (b"share", ShareResource(
+                self.photos_directory, self.reactor,
+                {"event_name": self.config.event_name,
+                 "logo": "logo" in self.theme_files})),
             (b"thumbnails", ThumbnailResource(self.photos_directory,
                                               self.reactor)),
         ]

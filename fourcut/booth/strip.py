@@ -6,7 +6,10 @@ Each shot is scaled to cover its window and cropped to its centre (never
 stretched, never letterboxed, as L{fourcut.stream.transform} does for photos) and
 pasted on the background colour; an artwork PNG for the layout, if the
 operator gave one, goes on top, and the shots show through its transparent
-windows; then the caption. The JPEG carries a comment segment with the
+windows; then the caption. A template (L{fourcut.booth.templates}: a PNG
+frame and a YAML placing the windows, caption and date) replaces the grid
+for its layout: the classic four-cut strip, 600x1800, is the default. The
+JPEG carries a comment segment with the
 names of its shots, its layout and the guest key of its download link
 (L{read_metadata}), so the strip describes itself wherever it is copied
 and no index beside the photos can fall out of step with them.
@@ -24,6 +27,7 @@ where the shots will show.
 import argparse
 import io
 import json
+import os
 import sys
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,7 +35,9 @@ from typing import Optional
 
 from PIL import Image, ImageColor, ImageDraw, ImageFont, ImageOps
 
-from fourcut.booth.layout import geometry
+from fourcut.booth.layout import Geometry, geometry
+from fourcut.booth.templates import (DEFAULT_FONT, TemplateError,
+                                     frame_image, load_template)
 from fourcut.config import ConfigError, load_config, parse_layout
 
 __all__ = ["StripStyle", "ArtworkError", "compose", "fit", "thumbnail",
@@ -76,15 +82,31 @@ class StripStyle:
     caption_size: int = 48
     caption_colour: tuple = (0, 0, 0)
     quality: int = 90
+    template: Optional[object] = None
+    event_name: Optional[str] = None
 
     @property
     def caption_height(self):
         return 2 * self.caption_size if self.caption else 0
 
+    def template_for(self, layout):
+        """
+        The L{fourcut.booth.templates.Template} that strips in C{layout}
+        use, or L{None} (the grid of C{window}s).
+        """
+        template = self.template
+        if template is not None and str(template.layout) == str(layout):
+            return template
+        return None
+
     def geometry(self, layout):
         """
         The L{fourcut.booth.layout.Geometry} of a strip in C{layout}.
         """
+        template = self.template_for(layout)
+        if template is not None:
+            caption = template.caption.box if template.caption else None
+            return Geometry(template.size, template.windows, caption)
         return geometry(layout, self.window, self.margin, self.spacing,
                         self.caption_height)
 
@@ -98,7 +120,14 @@ class StripStyle:
 def strip_style(booth):
     """
     The L{StripStyle} of C{booth} (a L{fourcut.config.BoothConfig}).
+    Blocking: reads the template's YAML.
+
+    @raise fourcut.booth.templates.TemplateError: the template cannot be
+        read.
     """
+    template = None
+    if booth.template is not None:
+        template = load_template(booth.template)
     return StripStyle(
         window=tuple(booth.window), margin=booth.margin,
         spacing=booth.spacing,
@@ -106,7 +135,8 @@ def strip_style(booth):
         frames=tuple(booth.frames), caption=booth.caption,
         caption_font=booth.caption_font, caption_size=booth.caption_size,
         caption_colour=ImageColor.getrgb(booth.caption_colour)[:3],
-        quality=booth.quality)
+        quality=booth.quality, template=template,
+        event_name=booth.event_name)
 
 
 def fit(data, size):
@@ -139,6 +169,41 @@ def _caption(canvas, style, box, when):
               fill=style.caption_colour, font=font, anchor="mm")
 
 
+def _template_text(canvas, box, text, fallback_font):
+    draw = ImageDraw.Draw(canvas)
+    path = box.font or fallback_font
+    if path is None and os.path.exists(DEFAULT_FONT):
+        path = DEFAULT_FONT
+    font = _font(path, box.size)
+    left, top, right, bottom = box.box
+    # Shrink a line too wide for its box rather than run over the frame.
+    size = box.size
+    while size > 8 and draw.textlength(text, font=font) > right - left:
+        size -= 2
+        font = _font(path, size)
+    draw.text(((left + right) // 2, (top + bottom) // 2), text,
+              fill=box.colour, font=font, anchor="mm")
+
+
+def _compose_template(shots, template, style, when):
+    canvas = Image.new("RGB", template.size, template.background)
+    for data, box in zip(shots, template.windows):
+        left, top, right, bottom = box
+        canvas.paste(fit(data, (right - left, bottom - top)), (left, top))
+    frame = frame_image(template)
+    canvas.paste(frame, (0, 0), frame)
+    text = style.caption or style.event_name
+    if template.caption is not None and text:
+        _template_text(canvas, template.caption,
+                       text.replace("{date}", when.strftime("%Y-%m-%d")),
+                       style.caption_font)
+    if template.date is not None:
+        _template_text(canvas, template.date,
+                       when.strftime(template.date.format),
+                       style.caption_font)
+    return canvas
+
+
 def compose(shots, layout, style, metadata=None, when=None):
     """
     The strip of C{shots} (JPEG bytes, in order) in C{layout}, as JPEG
@@ -152,6 +217,21 @@ def compose(shots, layout, style, metadata=None, when=None):
     if len(shots) > len(shape.windows):
         raise ValueError("%d shots for %d windows" % (len(shots),
                                                       len(shape.windows)))
+    template = style.template_for(layout)
+    if template is not None:
+        canvas = _compose_template(shots, template, style,
+                                   when or datetime.now())
+    else:
+        canvas = _grid(shots, layout, shape, style, when)
+    out = io.BytesIO()
+    comment = METADATA_PREFIX + json.dumps(
+        metadata or {}, sort_keys=True).encode("utf-8")
+    canvas.save(out, "JPEG", quality=style.quality, comment=comment,
+                optimize=True)
+    return out.getvalue()
+
+
+def _grid(shots, layout, shape, style, when):
     canvas = Image.new("RGB", shape.size, style.background)
     for data, box in zip(shots, shape.windows):
         left, top, right, bottom = box
@@ -162,12 +242,7 @@ def compose(shots, layout, style, metadata=None, when=None):
         canvas.paste(artwork, (0, 0), artwork)
     if shape.caption is not None:
         _caption(canvas, style, shape.caption, when or datetime.now())
-    out = io.BytesIO()
-    comment = METADATA_PREFIX + json.dumps(
-        metadata or {}, sort_keys=True).encode("utf-8")
-    canvas.save(out, "JPEG", quality=style.quality, comment=comment,
-                optimize=True)
-    return out.getvalue()
+    return canvas
 
 
 def _artwork(path, size):
@@ -303,7 +378,10 @@ def main(argv=None, stdout=None):
         config = load_config(args.config)
     except ConfigError as e:
         parser.error(str(e))
-    style = strip_style(config.booth)
+    try:
+        style = strip_style(config.booth)
+    except TemplateError as e:
+        parser.error(str(e))
     try:
         layout = parse_layout(args.layout or config.booth.layout)
     except ValueError as e:

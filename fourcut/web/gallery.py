@@ -1,7 +1,8 @@
 # -*- test-case-name: tests.web.test_gallery -*-
 """
 The saved photos over HTTP: C{GET /photos} lists them as JSON, newest
-first and paged; C{GET /photos/NAME} serves one as C{image/jpeg}.
+first and paged (C{?kind=strip}: the booth's strips only, C{?kind=photo}:
+the rest); C{GET /photos/NAME} serves one as C{image/jpeg}.
 
 Only what L{fourcut.photos.PhotoStore} could have saved is ever listed or
 served: a regular file (never a symlink, directory or device) directly in
@@ -160,6 +161,27 @@ def parse_paging(args):
     return limit, offset, before
 
 
+#: What C{kind} may ask for: the booth's strips, or every other photo.
+KINDS = ("strip", "photo")
+
+
+def _kind(args):
+    """
+    C{kind} from a request's query arguments: one of L{KINDS}, or L{None}
+    for everything.
+
+    @raise BadParameter: for anything else.
+    """
+    value = _one(args, "kind")
+    if value is None:
+        return None
+    text = value.decode("ascii", "replace")
+    if text not in KINDS:
+        raise BadParameter("kind must be %s (got %s)"
+                           % (" or ".join(KINDS), _shown(value)))
+    return text
+
+
 class Photos(Resource):
     """
     C{/photos} and C{/photos/NAME}.
@@ -243,9 +265,18 @@ class Photos(Resource):
         except BadParameter as e:
             reply.error(400, str(e))
             return server.NOT_DONE_YET
+        try:
+            kind = _kind(request.args)
+        except BadParameter as e:
+            reply.error(400, str(e))
+            return server.NOT_DONE_YET
         base = self._base(request)
 
         def answer(photos):
+            if kind is not None:
+                photos = [photo for photo in photos
+                          if self._details.get(photo[1], {}).get(
+                              "kind", "photo") == kind]
             start = 0 if before is None else start_after(photos, before)
             start += offset
             page = photos[start:start + limit]
@@ -264,8 +295,9 @@ class Photos(Resource):
                 "limit": limit,
                 "offset": offset,
                 "before": None if before is None else "%d:%s" % before,
-                "next": "%s?limit=%d&before=%s" % (base, limit,
-                                                   cursor(page[-1]))
+                "next": "%s?limit=%d&before=%s%s" % (
+                    base, limit, cursor(page[-1]),
+                    "" if kind is None else "&kind=" + kind)
                 if more else None,
             })
 

@@ -20,9 +20,10 @@ class SchemaTests(SynchronousTestCase):
     def test_defaults(self):
         booth = parse_config({}).booth
         self.assertEqual(booth, BoothConfig())
-        self.assertEqual(booth.layout, "2x2")
+        self.assertEqual(booth.layout, "1x4")
+        self.assertEqual(booth.template, "classic")
         self.assertEqual(booth.countdown, 3)
-        self.assertFalse(booth.guest_links)
+        self.assertTrue(booth.guest_links)
 
     def test_values(self):
         booth = parse_config({"booth": {
@@ -56,6 +57,17 @@ class SchemaTests(SynchronousTestCase):
                 ({"public_url": "http://a/?x=1"}, "booth.public_url"),
                 ({"guest_links": "yes"}, "booth.guest_links: must be true "
                  "or false"),
+                ({"theme": "neon"}, "booth.theme: must be one of classic, "
+                 "night, pastel"),
+                ({"template": "strip.png"}, "booth.template: must be null, "
+                 "a built-in template (classic, film, pastel)"),
+                ({"accent_colour": "red"}, "booth.accent_colour: must be a "
+                 'colour "#rrggbb"'),
+                ({"attract_after": -1}, "booth.attract_after"),
+                ({"review": "long"}, "booth.review"),
+                ({"retake": 1}, "booth.retake: must be true or false"),
+                ({"event_name": "a\nb"}, "booth.event_name: must be null "
+                 "or one line"),
                 ({"mirror": True}, "booth.mirror: unknown key (did you mean "
                  "mirror_preview?)")]:
             with self.assertRaises(ConfigError) as caught:
@@ -85,17 +97,43 @@ class StartUpTests(SynchronousTestCase):
         # One line on stderr and status 1 (fourcut.tap.OptionsError).
         with self.assertRaises(OptionsError) as caught:
             options.parseOptions(["--config", self.write_config(
-                {"frames": {"1x4": small}})])
+                {"template": None, "frames": {"1x4": small}})])
         self.assertEqual(caught.exception.code.count("\n"), 0)
         self.assertIn("booth.frames[1x4]", str(caught.exception))
         self.assertIn("is 10x10; this layout's strip is 980x2540",
                       str(caught.exception))
         good = os.path.join(self.directory, "good.png")
-        config = parse_config({})
+        config = parse_config({"booth": {"template": None}})
         with open(good, "wb") as f:
             f.write(template(parse_layout("1x4"), strip_style(config.booth)))
         Options().parseOptions(["--config", self.write_config(
-            {"frames": {"1x4": good}})])
+            {"template": None, "frames": {"1x4": good}})])
+        # The template draws 1x4 strips: artwork for 1x4 is refused.
+        with self.assertRaises(OptionsError) as caught:
+            Options().parseOptions(["--config", self.write_config(
+                {"frames": {"1x4": good}})])
+        self.assertIn("booth.frames[1x4]: the template classic draws 1x4 "
+                      "strips", str(caught.exception))
+
+    def test_theme_files_checked(self):
+        """
+        The operator's logo, background and font must be files of their
+        kind; each fault names its key.
+        """
+        logo = os.path.join(self.directory, "logo.png")
+        Image.new("RGB", (8, 8)).save(logo)
+        check_booth(parse_config({"booth": {"logo": logo,
+                                            "page_background": logo}}))
+        for values, text in [
+                ({"logo": logo + ".missing.png"}, "booth.logo: "),
+                ({"logo": os.path.join(self.directory, "logo.txt")},
+                 "must be an image"),
+                ({"font": logo}, "booth.font: %s must be a font" % (logo,)),
+                ({"page_background": self.directory + "/none.jpg"},
+                 "booth.page_background: ")]:
+            with self.assertRaises(ConfigError) as caught:
+                check_booth(parse_config({"booth": values}))
+            self.assertIn(text, str(caught.exception))
 
     def test_caption_font_checked(self):
         config = parse_config({"booth": {
@@ -105,8 +143,7 @@ class StartUpTests(SynchronousTestCase):
         self.assertIn("booth.caption_font", str(caught.exception))
 
     def test_open_paths(self):
-        self.assertEqual(open_paths(parse_config({})),
-                         {b"booth", b"gallery"})
         self.assertEqual(open_paths(parse_config(
-            {"booth": {"guest_links": True}})),
-            {b"booth", b"gallery", b"share"})
+            {"booth": {"guest_links": False}})), {b"booth", b"gallery"})
+        self.assertEqual(open_paths(parse_config({})),
+                         {b"booth", b"gallery", b"share"})

@@ -270,6 +270,84 @@ class TimingTests(SynchronousTestCase):
         self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 5)
 
 
+class ReviewTests(SynchronousTestCase):
+    """
+    Each shot stays on screen for C{review} seconds before the next
+    countdown; with C{retake}, a guest may take it again meanwhile.
+    """
+
+    def setUp(self):
+        self.clock = task.Clock()
+        self.camera = FakeCamera(self.clock, delay=0.5)
+        self.runner = SequenceRunner(self.clock, self.camera.capture,
+                                     make_strip, new_id=lambda: "seq1")
+        self.recorder = Recorder(self.clock)
+        self.runner.subscribe(self.recorder)
+
+    def wait(self, seconds, step=0.05):
+        for _ in range(int(seconds / step)):
+            self.clock.advance(step)
+
+    def test_review_delays_the_next_countdown(self):
+        d = self.runner.run(SequenceRequest(2, 1, 1.0, parse_layout("1x2"),
+                                            review=2.0))
+        self.wait(10)
+        self.successResultOf(d)
+        photos = self.recorder.of("photo_captured")
+        self.assertEqual([e["review"] for _, e in photos], [2.0, 2.0])
+        self.assertEqual([e["retake"] for _, e in photos], [False, False])
+        # Shot 1 saved at 1.5; shot 2's tick 2 s later.
+        ticks = [when for when, e in self.recorder.of("countdown")]
+        near(self, ticks[1] - photos[0][0], 2.0, 0.051)
+        # Retakes are not allowed.
+        self.assertRaises(SequenceError, self.runner.retake)
+
+    def test_retake(self):
+        """
+        A retake while shot 1 is shown takes it again at once (a new
+        countdown for shot 1); the strip has the new photo; a shot is
+        retaken once at most, and only while it is shown.
+        """
+        strips = []
+
+        def keep(shots, request, sequence_id):
+            strips.append([name for name, _, _ in shots])
+            return make_strip(shots, request, sequence_id)
+        self.runner.make_strip = keep
+        d = self.runner.run(SequenceRequest(2, 1, 1.0, parse_layout("1x2"),
+                                            review=3.0, retake=True))
+        self.assertRaises(SequenceError, self.runner.retake)
+        self.wait(1.6)
+        self.assertEqual(self.recorder.of("photo_captured")[0][1]["retake"],
+                         True)
+        self.assertRaises(SequenceError, self.runner.retake, 2)
+        self.runner.retake(1)
+        self.clock.advance(0)
+        self.assertEqual(len(self.recorder.of("retake")), 1)
+        self.wait(1.6)
+        photos = self.recorder.of("photo_captured")
+        self.assertEqual([e["shot"] for _, e in photos], [1, 1])
+        # The second take of shot 1 may not be retaken.
+        self.assertFalse(photos[1][1]["retake"])
+        self.assertRaises(SequenceError, self.runner.retake)
+        self.wait(20)
+        event = self.successResultOf(d)
+        self.assertEqual(event["shots"], ["shot-2.jpg", "shot-3.jpg"])
+        self.assertEqual(strips, [["shot-2.jpg", "shot-3.jpg"]])
+        # The last shot, retake allowed, is shown too before the strip.
+        self.assertEqual(self.recorder.of("photo_captured")[-1][1]["retake"],
+                         True)
+
+    def test_stop_during_review(self):
+        d = self.runner.run(SequenceRequest(2, 0, 1.0, parse_layout("1x2"),
+                                            review=3.0, retake=True))
+        self.wait(1)
+        self.runner.stop()
+        error = self.failureResultOf(d, SequenceError).value
+        self.assertEqual(error.code, 503)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+
 class ThumbnailTests(SynchronousTestCase):
     def test_thumbnail_in_photo_captured(self):
         clock = task.Clock()

@@ -287,7 +287,7 @@ class ArtworkTests(SynchronousTestCase):
         config = os.path.join(self.directory, "fourcut.yaml")
         with open(config, "w") as f:
             f.write("booth:\n  window: [300, 200]\n  margin: 5\n"
-                    "  spacing: 5\n")
+                    "  spacing: 5\n  template: null\n")
         output = os.path.join(self.directory, "template.png")
         out = io.StringIO()
         self.assertEqual(main(["--config", config, "--layout", "1x4",

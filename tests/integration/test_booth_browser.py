@@ -5,8 +5,13 @@ the driver's path is given, so Selenium Manager never runs). fourcut runs
 in this process with the virtual Canon EOS 700D; Selenium's blocking
 calls run in a thread, so that the reactor keeps serving the browser.
 
+One browser session goes through every screen size in turn (1280x800, a
+10" touch screen; 1920x1080; a portrait 1080x1920 kiosk; a phone for the
+share page): starting chromium is the slow part.
+
 Screenshots are kept in C{booth-screenshots/} under trial's working
-directory (C{_trial_temp/}, or C{$FOURCUT_TEST_ARTEFACTS}).
+directory (C{_trial_temp/}, or C{$FOURCUT_TEST_ARTEFACTS}), named
+C{SCREEN-WIDTHxHEIGHT.png}; look at them after a change to the pages.
 """
 
 import os
@@ -36,6 +41,31 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
          "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync",
          "--disable-dev-shm-usage", "--hide-scrollbars"]
+
+
+FAKE_PRINTER = """
+(() => {
+  const real = window.fetch;
+  window.printed = [];
+  window.fetch = (url, options) => {
+    const path = String(url);
+    if (window.fakePrinter && path === "/booth/printer") {
+      return Promise.resolve(new Response(JSON.stringify(window.fakePrinter),
+        {status: 200, headers: {"Content-Type": "application/json"}}));
+    }
+    if (window.fakePrinter && path === "/booth/print") {
+      window.printed.push(JSON.parse(options.body));
+      return Promise.resolve(new Response('{"queued": true}',
+        {status: 202, headers: {"Content-Type": "application/json"}}));
+    }
+    return real(url, options);
+  };
+})();
+"""
+
+#: Screen sizes the booth is tried at, in this order.
+SIZES = [(1280, 800), (1920, 1080), (1080, 1920)]
+PHONE = (390, 844)
 
 
 def artefacts():
@@ -91,11 +121,22 @@ class Browser:
             self.quit()
             raise
         self.driver.set_script_timeout(10)
-        # The page's own size, exactly (a headless window's size counts
-        # a toolbar it does not draw).
+        self.resize(size)
+        # The printer's side of the booth page (GET /booth/printer, POST
+        # /booth/print) is answered here when the test sets
+        # window.fakePrinter: the page's half of that contract, whatever
+        # the server has.
+        self.driver.execute_cdp_cmd(
+            "Page.addScriptToEvaluateOnNewDocument", {"source": FAKE_PRINTER})
+
+    def resize(self, size, mobile=False):
+        """
+        The page's own size, exactly (a headless window's size counts a
+        toolbar it does not draw).
+        """
         self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
             "width": size[0], "height": size[1], "deviceScaleFactor": 1,
-            "mobile": False})
+            "mobile": mobile})
 
     def quit(self):
         process = getattr(self.service, "process", None)
@@ -120,14 +161,15 @@ class Browser:
 
 class BrowserTestCase(WebSocketTestCase):
     """
-    fourcut with a token, guest links and a short countdown, and a
-    chromium to look at it.
+    fourcut with a token, guest links, a short countdown, a short review
+    of each shot with retakes, an event name, and a chromium to look at it.
     """
 
-    size = (1280, 800)
+    size = SIZES[0]
     config = {"booth": {"countdown": 3, "countdown_interval": 0.3,
-                        "window": [300, 200], "return_after": 2,
-                        "guest_links": True},
+                        "review": 0.6, "retake": True,
+                        "event_name": "Anna & Ben", "theme": "classic",
+                        "return_after": 30, "attract_after": 0},
               "access": {"token": TOKEN},
               "camera": {"restart_delay": 0.5}}
 
@@ -142,6 +184,10 @@ class BrowserTestCase(WebSocketTestCase):
 
     def js(self, script, *args):
         return self.call(self.driver.execute_script, script, *args)
+
+    async def resize(self, size, mobile=False):
+        self.size = size
+        await self.call(self.browser.resize, size, mobile)
 
     async def until(self, script, timeout=20.0, what=None):
         """
@@ -161,7 +207,7 @@ class BrowserTestCase(WebSocketTestCase):
 
     async def screenshot(self, name):
         path = os.path.join(artefacts(), "%s-%dx%d.png"
-                            % ((name,) + self.size))
+                            % ((name,) + tuple(self.size)))
         await self.call(self.driver.save_screenshot, path)
         return path
 
@@ -178,45 +224,116 @@ class BrowserTestCase(WebSocketTestCase):
     async def idle_with_live_view(self):
         await self.until("document.body.dataset.state === 'idle' && "
                          "document.body.dataset.waiting === 'no' && "
+                         "!document.getElementById('start').disabled && "
                          "document.getElementById('live').naturalWidth > 0",
                          what="live view on the idle booth")
+
+    async def visible(self, element_id):
+        return await self.js(
+            "const e = document.getElementById(arguments[0]);"
+            "const r = e.getBoundingClientRect();"
+            "return !!(e.offsetParent || getComputedStyle(e).position "
+            "=== 'fixed') && r.width > 0 && r.height > 0 && "
+            "getComputedStyle(e).visibility !== 'hidden';", element_id)
+
+    async def fits(self):
+        """
+        The page fills the screen without scrolling.
+        """
+        width, height, scroll_w, scroll_h = await self.js(
+            "return [innerWidth, innerHeight, "
+            "document.documentElement.scrollWidth, "
+            "document.documentElement.scrollHeight];")
+        self.assertEqual((width, height), tuple(self.size))
+        self.assertLessEqual(scroll_w, width)
+        self.assertLessEqual(scroll_h, height)
+
+    async def inside(self, element_id):
+        """
+        C{element_id} is wholly on the screen.
+        """
+        box = await self.js(
+            "const r = document.getElementById(arguments[0])"
+            ".getBoundingClientRect();"
+            "return [r.left, r.top, r.right, r.bottom];", element_id)
+        left, top, right, bottom = box
+        self.assertTrue(0 <= left < right <= self.size[0] and
+                        0 <= top < bottom <= self.size[1], (element_id, box))
+
+    async def sequence(self, press, name, retake=False):
+        """
+        One sequence from the idle booth to its strip, screenshots of its
+        screens named after C{name}; returns the page's dataset then.
+        """
+        await press()
+        await self.until("!document.getElementById('countdown').hidden",
+                         what="the countdown")
+        # Big digits only: the shot's number above, nothing under them.
+        shown = await self.js(
+            "return [document.getElementById('countdown').textContent, "
+            "document.getElementById('progress').textContent, "
+            "document.body.innerText.includes('Hold still')];")
+        self.assertIn(shown[0], ("3", "2", "1"))
+        self.assertRegex(shown[1], r"\APhoto [1-4] of 4\Z")
+        self.assertFalse(shown[2])
+        await self.screenshot(name + "-countdown")
+        await self.until("!document.getElementById('review').hidden && "
+                         "document.getElementById('review-photo')"
+                         ".naturalWidth > 0", what="the photo after a shot")
+        if retake:
+            # Touched at once (the shot is shown for booth.review only).
+            await self.until("!document.getElementById('retake').hidden && "
+                             "(document.getElementById('retake').click(), "
+                             "true)", what="the retake button")
+        else:
+            await self.screenshot(name + "-review")
+        await self.until("document.body.dataset.state === 'result' && "
+                         "document.getElementById('strip').naturalWidth > 0"
+                         " && document.getElementById('qr').naturalWidth > 0",
+                         timeout=60, what="the strip and its QR code")
+        # The strip is wholly on the screen, with nothing showing through.
+        await self.until("document.getElementById('strip')"
+                         ".getBoundingClientRect().height > 100",
+                         what="the strip laid out")
+        self.assertFalse(await self.visible("live"))
+        for element in ("strip", "qr", "done"):
+            await self.inside(element)
+        await self.fits()
+        await self.screenshot(name + "-result")
+        return await self.js("return Object.assign({}, "
+                             "document.body.dataset);")
 
 
 class BoothPageTests(BrowserTestCase):
     async def test_booth(self):
         """
-        Open /booth, give the token, press the space bar: the countdown,
-        a flash per shot, the strip and a QR code whose link downloads it
-        on a phone without the token; back to the start; the token kept;
-        the camera unplugged and back; the gallery.
+        The whole booth, in one browser at each screen size: the idle
+        screen, a sequence (countdown, a retake, the strip and a QR code
+        whose link opens the share page on a phone without the token),
+        the printer's banner and Print button, the camera waking up, a
+        failed shot in plain words, the attract screen, the gallery.
         """
+        # 1280x800 -----------------------------------------------------
         await self.open_booth()
-        size = await self.js("return [innerWidth, innerHeight];")
-        self.assertEqual(size, list(self.size))
+        await self.fits()
         transform = await self.js(
             "return getComputedStyle(document.getElementById('live'))"
             ".transform;")
         self.assertEqual(transform, "matrix(-1, 0, 0, 1, 0, 0)")
+        title = await self.js(
+            "return document.getElementById('event-name').textContent;")
+        self.assertEqual(title, "Anna & Ben")
+        await self.inside("start")
         await self.screenshot("booth-idle")
 
         body = await self.call(self.driver.find_element, By.TAG_NAME, "body")
-        await self.call(body.send_keys, Keys.SPACE)
-        await self.until("!document.getElementById('countdown').hidden",
-                         what="the countdown")
-        shown = await self.js(
-            "return document.getElementById('countdown').textContent;")
-        self.assertIn(shown, ("3", "2", "1"))
-        await self.screenshot("booth-countdown")
-        await self.until("document.body.dataset.state === 'result' && "
-                         "document.getElementById('strip').naturalWidth > 0"
-                         " && document.getElementById('qr').naturalWidth > 0",
-                         timeout=60, what="the strip and its QR code")
-        await self.screenshot("booth-strip")
-        state = await self.js("return Object.assign({}, "
-                              "document.body.dataset);")
-        self.assertEqual(state["countdowns"], ",".join(["3,2,1"] * 4))
-        self.assertEqual(state["flashes"], "4")
-        self.assertEqual(self.camera.device.captures, 4)
+        state = await self.sequence(
+            lambda: self.call(body.send_keys, Keys.SPACE), "booth",
+            retake=True)
+        # Shot 1 taken twice (a retake), then 2 to 4.
+        self.assertEqual(state["countdowns"], ",".join(["3,2,1"] * 5))
+        self.assertEqual(state["flashes"], "5")
+        self.assertEqual(self.camera.device.captures, 5)
 
         # The QR code as the browser shows it, read by zbarimg.
         qr = await self.call(self.driver.find_element, By.ID, "qr")
@@ -230,79 +347,167 @@ class BoothPageTests(BrowserTestCase):
         self.assertEqual(decoded.returncode, 0, decoded.stderr)
         link = decoded.stdout.decode().strip()
         self.assertEqual(link, state["shareUrl"])
+        # The server listens on 127.0.0.1 only: the screen's own address.
         self.assertTrue(link.startswith(self.base + "/share/"), link)
         response = await treq.get(link, **self.http_options())
         self.assertEqual(response.code, 200)
-        strips = [name for name in os.listdir(self.photos)
-                  if name.startswith("strip-")]
+        strips = sorted(name for name in os.listdir(self.photos)
+                        if name.startswith("strip-"))
         self.assertEqual(len(strips), 1)
         with open(os.path.join(self.photos, strips[0]), "rb") as f:
             self.assertEqual(await response.content(), f.read())
 
-        # Back to the start by itself (booth.return_after: 2).
-        await self.until("document.body.dataset.state === 'idle'",
-                         timeout=10, what="back to the start")
+        # The same screen at 1920x1080, and the printer wants paper: its
+        # banner and a Print button (print's GET /booth/printer, answered
+        # by the page's fake here).
+        await self.resize(SIZES[1])
+        await self.js("window.fakePrinter = {mode: 'button', "
+                      "state: 'media-empty', guest_message: 'The printer "
+                      "needs paper; your strip is saved and will print.'};")
+        await self.until("!document.getElementById('printer').hidden && "
+                         "!document.getElementById('print').hidden",
+                         timeout=10, what="the printer's banner")
+        await self.fits()
+        for element in ("strip", "qr", "done", "print"):
+            await self.inside(element)
+        await self.screenshot("booth-result")
+        printed = await self.call(self.driver.find_element, By.ID, "print")
+        await self.call(printed.click)
+        await self.until("window.printed.length === 1", what="a print")
+        asked = await self.js("return window.printed[0];")
+        self.assertEqual(asked, {"strip": strips[0]})
+        await self.until("document.getElementById('print-status')"
+                         ".textContent.startsWith('Printing')")
+        await self.screenshot("booth-printed")
 
-        # The token is kept: a reload asks for nothing.
-        await self.open_booth(token=False)
+        # A portrait kiosk: the strip above, the QR code below.
+        await self.resize(SIZES[2])
+        await self.fits()
+        for element in ("strip", "qr", "done", "print"):
+            await self.inside(element)
+        await self.screenshot("booth-result")
 
-        # The camera goes away and comes back: the page waits, then shows
-        # live view again on its own.
+        # Done: back to the start, the printer's banner on it.
+        done = await self.call(self.driver.find_element, By.ID, "done")
+        await self.call(done.click)
+        await self.idle_with_live_view()
+        await self.fits()
+        await self.inside("start")
+        await self.screenshot("booth-idle")
+        await self.js("window.fakePrinter = null;")
+        await self.until("document.getElementById('printer').hidden",
+                         timeout=10, what="the printer's banner gone")
+
+        # The camera wakes up: Start waits for it.
         self.camera.unplug()
         await self.until("document.body.dataset.waiting === 'yes' && "
-                         "!document.getElementById('waiting').hidden",
-                         what="waiting for the camera")
+                         "!document.getElementById('waiting').hidden && "
+                         "document.getElementById('start').disabled",
+                         what="the camera waking up, Start disabled")
+        words = await self.js("return document.body.innerText;")
+        self.assertIn("The camera is waking up", words)
         await self.screenshot("booth-waiting")
         self.camera.replug()
         frames = self.camera.device.frames_served
-        await self.until("document.body.dataset.waiting === 'no'",
-                         timeout=30, what="live view back")
+        await self.idle_with_live_view()
         self.assertGreater(self.camera.device.frames_served, frames)
 
-        # The gallery: the strip first, then its shots, each with a
-        # thumbnail.
+        # A shot fails: plain words, and an offer to try again.
+        self.camera.fail_captures(1)
+        await self.call(body_of(self.driver).send_keys, Keys.SPACE)
+        await self.until("!document.getElementById('countdown').hidden",
+                         what="the countdown")
+        await self.screenshot("booth-countdown")
+        await self.until("document.body.dataset.state === 'message'",
+                         timeout=30, what="the failed shot's message")
+        words = await self.js(
+            "return document.getElementById('message').innerText;")
+        self.assertIn("try that again", words)
+        for technical in ("[-", "gphoto", "Error", "failed", "shot 1 of"):
+            self.assertNotIn(technical, words)
+        await self.screenshot("booth-failed")
+        errors = self.service.booth.recent_errors()
+        self.assertIn("shot 1 of 4 failed", errors[0]["detail"])
+
+        # Tried again at 1920x1080.
+        await self.resize(SIZES[1])
+        again = await self.call(self.driver.find_element, By.ID, "try-again")
+        await self.sequence(lambda: self.call(again.click), "booth-again")
+
+        # The attract screen after attract_after idle seconds (1 here,
+        # for this page): the recent strips, "touch to start".
+        await self.js("document.getElementById('done').click();")
+        await self.idle_with_live_view()
+        await self.js("window.fourcutBooth.configure({attract_after: 1});")
+        await self.until("document.body.dataset.state === 'attract' && "
+                         "document.querySelectorAll('#slides img.shown')"
+                         ".length === 1 && document.querySelector("
+                         "'#slides img.shown').naturalWidth > 0",
+                         timeout=20, what="the attract screen's slideshow")
+        await self.call(time.sleep, 1.3)
+        await self.fits()
+        await self.screenshot("booth-attract")
+        await self.resize(SIZES[2])
+        await self.fits()
+        await self.screenshot("booth-attract")
+        await self.call(body_of(self.driver).click)
+        await self.until("document.body.dataset.state === 'idle'",
+                         what="touch to start")
+        await self.js("window.fourcutBooth.configure({attract_after: 0});")
+
+        # The gallery: strips only (a capture through the API stays out),
+        # newest first, dates as 2026-12-07 21:04 on one line.
+        response = await treq.get(
+            self.base + "/capture",
+            headers={"Authorization": ["Bearer " + TOKEN]},
+            **self.http_options())
+        self.assertEqual(response.code, 200, await response.content())
+        await self.resize(SIZES[1])
         await self.call(self.driver.get, self.base + "/gallery")
         await self.until("document.body.dataset.state === 'ready' && "
-                         "document.querySelectorAll('#photos li').length === 5"
+                         "document.querySelectorAll('#photos li').length === 2"
                          " && [...document.querySelectorAll('#photos img')]"
                          ".every((i) => i.naturalWidth > 0)",
-                         what="the gallery with thumbnails")
-        kinds = await self.js("return [...document.querySelectorAll("
-                              "'#photos li')].map((li) => li.dataset.kind);")
-        self.assertEqual(kinds, ["strip"] + ["photo"] * 4)
+                         what="the gallery's strips")
+        cards = await self.js(
+            "return [...document.querySelectorAll('#photos li')].map((li) "
+            "=> [li.dataset.kind, li.dataset.name, li.querySelector("
+            "'.when').textContent, li.querySelector('.when')"
+            ".getBoundingClientRect().height]);")
+        self.assertEqual([kind for kind, _, _, _ in cards], ["strip"] * 2)
+        names = [name for _, name, _, _ in cards]
+        self.assertEqual(names, sorted(names, reverse=True))
+        line = await self.js("return parseFloat(getComputedStyle("
+                             "document.querySelector('.when')).lineHeight)"
+                             " || 20;")
+        for _, _, when, height in cards:
+            self.assertRegex(when, r"\A\d{4}-\d\d-\d\d \d\d:\d\d\Z")
+            self.assertLess(height, 1.6 * line)
+        page = await self.js("return document.body.innerText;")
+        self.assertNotIn(".jpg", page)
+        self.assertTrue(await self.js(
+            "return document.getElementById('auth').hidden;"))
         await self.screenshot("gallery")
-        # Strips only.
-        box = await self.call(self.driver.find_element, By.ID, "strips-only")
-        await self.call(box.click)
-        await self.until("document.body.dataset.state === 'ready' && "
-                         "document.querySelectorAll('#photos li').length "
-                         "=== 1", what="strips only")
+
+        # The share page on a phone, without the token.
+        await self.resize(PHONE, mobile=True)
+        await self.js("localStorage.clear();")
+        await self.call(self.driver.get, link)
+        await self.until("document.querySelectorAll('img').length === 5 && "
+                         "[...document.querySelectorAll('img')]"
+                         ".every((i) => i.naturalWidth > 0)",
+                         what="the share page's strip and shots")
+        links = await self.js(
+            "return [...document.querySelectorAll('a.download')]"
+            ".map((a) => a.getAttribute('href'));")
+        path = link[len(self.base):]
+        self.assertEqual(links, [path + "?download=1"] + [
+            "%s?shot=%d&download=1" % (path, n) for n in range(1, 5)])
+        await self.screenshot("share-page")
+        await self.call(self.driver.execute_script, "window.scrollTo(0, "
+                        "document.body.scrollHeight);")
+        await self.screenshot("share-page-shots")
 
 
-class LargeScreenTests(BrowserTestCase):
-    size = (1920, 1080)
-
-    async def test_layout(self):
-        """
-        At 1920x1080 the page fills the screen without scrolling, the
-        start button is on it, and a touch starts a sequence.
-        """
-        await self.open_booth()
-        metrics = await self.js(
-            "const b = document.getElementById('start')"
-            ".getBoundingClientRect();"
-            "return [innerWidth, innerHeight, b.top, b.bottom, b.left, "
-            "b.right, document.documentElement.scrollHeight, "
-            "document.documentElement.scrollWidth];")
-        width, height, top, bottom, left, right, scroll_h, scroll_w = metrics
-        self.assertEqual((width, height), self.size)
-        self.assertTrue(0 <= top < bottom <= height and 0 <= left < right
-                        <= width, metrics)
-        self.assertLessEqual(scroll_h, height)
-        self.assertLessEqual(scroll_w, width)
-        await self.screenshot("booth-idle")
-        start = await self.call(self.driver.find_element, By.ID, "start")
-        await self.call(start.click)
-        await self.until("document.body.dataset.state === 'result'",
-                         timeout=60, what="the strip")
-        await self.screenshot("booth-strip")
+def body_of(driver):
+    return driver.find_element(By.TAG_NAME, "body")

@@ -233,6 +233,51 @@ class GuestLinkTests(WebSocketTestCase):
                   if p["kind"] == "strip"]
         self.assertEqual(strips[0]["share"], event["share"])
 
+    async def test_share_page(self):
+        """
+        A phone opening the link gets the share page: the strip, its shot,
+        download buttons, all on the strip's own link; each of them
+        answers without the token; a shot that is not the strip's is a
+        404.
+        """
+        event = await self.strip()
+        page = {"Accept": ["text/html,application/xhtml+xml,*/*;q=0.8"]}
+        response = await treq.get(self.base + event["share"], headers=page,
+                                  **self.http_options())
+        self.assertEqual(response.code, 200)
+        self.assertEqual(response.headers.getRawHeaders("content-type"),
+                         ["text/html; charset=utf-8"])
+        body = (await response.content()).decode("utf-8")
+        link = event["share"]
+        for expected in ['src="%s"' % link, 'href="%s?download=1"' % link,
+                         'src="%s?shot=1&amp;size=small"' % link,
+                         'href="%s?shot=1&amp;download=1"' % link,
+                         "Download the strip", "Download photo 1"]:
+            self.assertIn(expected, body)
+        self.assertNotIn("?shot=2", body)
+        self.assertNotIn(event["shots"][0], body)
+        response = await self.get(link + "?download=1")
+        self.assertEqual(response.code, 200)
+        self.assertTrue(response.headers.getRawHeaders(
+            "content-disposition")[0].startswith("attachment;"))
+        with open(event["filepath"], "rb") as f:
+            self.assertEqual(await response.content(), f.read())
+        response = await self.get(link + "?shot=1&download=1")
+        self.assertEqual(response.code, 200)
+        with open(os.path.join(self.photos, event["shots"][0]), "rb") as f:
+            self.assertEqual(await response.content(), f.read())
+        response = await self.get(link + "?shot=1&size=small")
+        self.assertEqual(response.code, 200)
+        width, height = jpeg_size(await response.content())
+        self.assertLessEqual(max(width, height), 1000)
+        for query in ("?shot=2", "?shot=0", "?shot=x", "?shot=-1"):
+            response = await self.get(link + query)
+            self.assertEqual(response.code, 404, query)
+        wrong = "/share/%s/%s" % ("A" * 22, event["filename"])
+        response = await treq.get(self.base + wrong + "?shot=1",
+                                  headers=page, **self.http_options())
+        self.assertEqual(response.code, 404)
+
     async def test_pages_are_public(self):
         for path, kind in [("/booth", b"text/html"), ("/booth/", b"text/html"),
                            ("/gallery", b"text/html"),
@@ -252,9 +297,16 @@ class GuestLinkTests(WebSocketTestCase):
         response = await self.get("/booth/config.json")
         settings = await response.json()
         self.assertEqual(settings, {
-            "mirror": True, "return_after": 30.0, "layout": "2x2",
+            "mirror": True, "return_after": 30.0, "layout": "1x4",
             "countdown": 0, "interval": 0.3, "auth_required": True,
-            "guest_links": self.guest_links})
+            "guest_links": self.guest_links, "event_name": None,
+            "theme": "classic", "logo": False, "attract_after": 60.0,
+            "review": 0.0, "retake": False})
+        response = await self.get("/booth/theme.css")
+        self.assertEqual(response.code, 200)
+        self.assertIn(b"--accent: #e8334a;", await response.content())
+        response = await self.get("/booth/theme/logo")
+        self.assertEqual(response.code, 404)
         for path in ("/booth/static/", "/booth/static/nothing.js",
                      "/booth/static/../config.json"):
             response = await self.get(path)
@@ -263,6 +315,18 @@ class GuestLinkTests(WebSocketTestCase):
         response = await treq.post(self.base + "/sequence",
                                    **self.http_options())
         self.assertEqual(response.code, 401)
+        response = await treq.post(self.base + "/sequence/retake",
+                                   **self.http_options())
+        self.assertEqual(response.code, 401)
+        # With it: no shot on screen to take again.
+        for path, code in (("/sequence/retake?shot=1", 409),
+                           ("/sequence/retake?shot=x", 400),
+                           ("/sequence/other", 404)):
+            response = await treq.post(self.base + path,
+                                       headers=self.with_token(),
+                                       **self.http_options())
+            self.assertEqual(response.code, code, path)
+            self.assertIn("error", await response.json())
 
     async def test_thumbnail(self):
         event = await self.strip()
@@ -280,11 +344,17 @@ class GuestLinkTests(WebSocketTestCase):
 
 class NoGuestLinkTests(GuestLinkTests):
     """
-    A token and booth.guest_links: false (the default): no guest link, and
-    /share/ needs the token like everything else.
+    A token and booth.guest_links: false: no guest link, and /share/
+    needs the token like everything else.
     """
 
     guest_links = False
+
+    async def test_share_page(self):
+        event = await self.strip()
+        for query in ("", "?shot=1", "?download=1"):
+            response = await self.get(event["share"] + query)
+            self.assertEqual(response.code, 401, query)
 
     async def test_guest_download(self):
         event = await self.strip()

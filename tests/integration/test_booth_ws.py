@@ -149,7 +149,8 @@ class TokenSequenceTests(WebSocketTestCase):
     """
 
     TOKEN = "booth-token-0123456789"
-    config = {"booth": dict(BOOTH, countdown=1), "access": {"token": TOKEN}}
+    config = {"booth": dict(BOOTH, countdown=1, guest_links=False),
+              "access": {"token": TOKEN}}
 
     async def test_only_authenticated(self):
         stranger = await connect(self, self.port)

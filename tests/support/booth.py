@@ -29,7 +29,8 @@ WINDOW = [240, 160]
 log = Logger()
 
 BOOTH = {"countdown": 3, "countdown_interval": INTERVAL, "window": WINDOW,
-         "margin": 12, "spacing": 8, "background": "#203040"}
+         "margin": 12, "spacing": 8, "background": "#203040",
+         "template": None, "review": 0}
 
 
 def window_difference(strip, box, shot):

@@ -207,6 +207,32 @@ class ListingTests(GalleryTestCase):
         self.assertEqual((len(listing["photos"]), listing["next"]),
                          (7, None))
 
+    async def test_kind(self):
+        """
+        C{kind=strip} lists what the annotation marks as strips, newest
+        first and paged; C{kind=photo} the rest (API captures); anything
+        else is a 400.
+        """
+        self.resource.annotate = lambda directory, photos: {
+            name: {"kind": "strip"} for _, name, _ in photos
+            if name.startswith("strip-")}
+        for i in range(5):
+            self.put("strip-%d.jpg" % i, T0 + 2 * i * SECOND)
+            self.put("shot-%d.jpg" % i, T0 + (2 * i + 1) * SECOND)
+        listing = await self.get_json("/photos?kind=strip&limit=2")
+        self.assertEqual([p["name"] for p in listing["photos"]],
+                         ["strip-4.jpg", "strip-3.jpg"])
+        self.assertEqual(listing["total"], 5)
+        self.assertIn("&kind=strip", listing["next"])
+        self.assertEqual(await self.names(listing["next"]),
+                         ["strip-2.jpg", "strip-1.jpg"])
+        self.assertEqual(await self.names("/photos?kind=photo&limit=1"),
+                         ["shot-4.jpg"])
+        response = await self.request("GET", "/photos?kind=video")
+        self.assertEqual(response.code, 400)
+        self.assertIn("kind must be strip or photo",
+                      json.loads(await response.content())["error"])
+
     async def test_paging_while_photos_arrive(self):
         """
         New photos arriving between pages neither repeat a photo on the

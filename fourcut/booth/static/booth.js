@@ -1,11 +1,16 @@
 /* The booth page: live view, a start button, the server's countdown, a
- * flash at each shot, the strip with its QR code, and back to the start.
+ * flash at each shot and the photo shown after it, the strip with its QR
+ * code, and back to the start; an attract screen when nobody is there.
  *
  * The server keeps the time (capture_sequence): this page only shows
  * the events it is sent, so a second screen shows the same countdown and
  * a slow screen cannot stretch it. Live view comes as binary WebSocket
  * messages, one JPEG each. <body data-state> says what the page shows:
- * connecting, waiting (for the camera), idle, running, result, message.
+ * connecting, attract, idle, running, processing, result, message.
+ *
+ * Guests never read a technical error: the server sends plain words
+ * (sequence_failed's "guest"), and this page says "the camera is waking
+ * up" rather than why.
  */
 "use strict";
 
@@ -13,7 +18,7 @@
   const $ = (id) => document.getElementById(id);
   const body = document.body;
   const live = $("live");
-  let settings = {mirror: true, return_after: 30};
+  let settings = {mirror: true, return_after: 30, attract_after: 60};
   let socket = null;
   let reconnectDelay = 500;
   let cameraState = "idle";
@@ -27,14 +32,27 @@
   let backTimer = null;
   let previewRetry = null;
   let stripURL = null;
+  let lastStrip = null;          // the strip_ready on screen
+  let lastActivity = Date.now();
+  let printer = {mode: "off", guest_message: null};
+  let slideTimer = null;
+  let slideURLs = [];
+  let startWhenReady = false;    // "Try again" while the camera wakes up
 
   function show(state) {
     body.dataset.state = state;
     $("start").hidden = state !== "idle";
-    $("busy").hidden = state !== "running";
     $("result").hidden = state !== "result";
     $("message").hidden = state !== "message";
-    if (state !== "running") $("countdown").hidden = true;
+    $("attract").hidden = state !== "attract";
+    $("processing").hidden = state !== "processing";
+    $("progress").hidden = state !== "running";
+    if (state !== "running") {
+      $("countdown").hidden = true;
+      $("review").hidden = true;
+    }
+    if (state !== "attract") stopSlides();
+    checkWaiting();
   }
 
   function send(message) {
@@ -48,6 +66,15 @@
   function nextId(prefix) {
     requestNumber += 1;
     return prefix + "-" + requestNumber;
+  }
+
+  /* fetch() with the token when this browser has one, never asking for
+   * it (for what the page polls by itself). */
+  function quietFetch(url, options) {
+    const headers = Object.assign({}, (options || {}).headers);
+    const token = FourcutAuth.token();
+    if (token) headers.Authorization = "Bearer " + token;
+    return fetch(url, Object.assign({}, options, {headers}));
   }
 
   // Live view ------------------------------------------------------------
@@ -78,6 +105,7 @@
 
   // Waiting for the camera: it said it is offline or recovering, or no
   // frame came for a while (outside a capture), or the server is gone.
+  // Start stays disabled until live view is back.
   function checkWaiting() {
     const socketDown = !socket || socket.readyState !== WebSocket.OPEN;
     const offline = cameraState === "offline" ||
@@ -87,20 +115,33 @@
     const waiting = socketDown || offline || stale;
     // The offline placeholder is text: not mirrored.
     live.classList.toggle("mirror", !!settings.mirror && !offline);
-    $("waiting").hidden = !waiting;
+    const state = body.dataset.state;
+    $("waiting").hidden = !waiting ||
+      !(state === "idle" || state === "connecting");
     $("waiting-text").textContent = socketDown ?
-      "Connecting to fourcut\u2026" : "Waiting for the camera\u2026";
-    if (body.dataset.state === "connecting" && !socketDown) show("idle");
+      "Connecting to the booth\u2026" : "The camera is waking up\u2026";
+    $("start").disabled = waiting;
+    $("start-hint").textContent = waiting ?
+      "one moment, please" : "touch here or press the space bar";
+    if (state === "connecting" && !socketDown) show("idle");
     body.dataset.waiting = waiting ? "yes" : "no";
+    if (startWhenReady && !waiting && body.dataset.state === "idle") {
+      startWhenReady = false;
+      start();
+    }
   }
 
   // The sequence ---------------------------------------------------------
 
   function start() {
-    if (body.dataset.state !== "idle" || running) return;
+    lastActivity = Date.now();
+    if (body.dataset.state !== "idle" || running || $("start").disabled) {
+      return;
+    }
     ownSequence = nextId("sequence");
     if (send({type: "capture_sequence", requestId: ownSequence})) {
       running = true;
+      $("progress").textContent = "Get ready!";
       show("running");
     }
   }
@@ -113,30 +154,60 @@
     body.dataset.flashes = String(Number(body.dataset.flashes) + 1);
   }
 
-  function countdown(value) {
+  function progress(message) {
+    if (message.shot && message.count) {
+      $("progress").textContent = "Photo " + message.shot + " of " +
+        message.count;
+    }
+  }
+
+  function countdown(message) {
+    $("review").hidden = true;
+    progress(message);
     const element = $("countdown");
-    element.textContent = String(value);
+    element.textContent = String(message.value);
     element.hidden = false;
     element.classList.remove("tick");
     void element.offsetWidth;
     element.classList.add("tick");
     const seen = body.dataset.countdowns;
-    body.dataset.countdowns = seen ? seen + "," + value : String(value);
+    body.dataset.countdowns = seen ? seen + "," + message.value :
+      String(message.value);
   }
 
-  function addShot(message) {
-    if (!message.thumbnail) return;
-    const item = document.createElement("li");
-    const image = document.createElement("img");
-    image.src = "data:image/jpeg;base64," + message.thumbnail;
-    image.alt = "shot " + message.shot;
-    item.appendChild(image);
-    $("shots").appendChild(item);
+  // Each photo is shown after its shot while the server waits
+  // (booth.review); after the last one, "making your strip".
+  function photoTaken(message) {
+    const last = message.shot === message.count && !message.retake;
+    if (message.thumbnail && message.review) {
+      $("review-photo").src = "data:image/jpeg;base64," + message.thumbnail;
+      $("review").hidden = false;
+      $("retake").hidden = !message.retake;
+      $("retake").disabled = false;
+      $("retake").dataset.shot = String(message.shot);
+    }
+    if (last) {
+      const wait = message.thumbnail && message.review ?
+        Math.min(message.review, 1.5) * 1000 : 0;
+      setTimeout(() => {
+        if (running && body.dataset.state === "running") show("processing");
+      }, wait);
+    }
+  }
+
+  async function retake() {
+    lastActivity = Date.now();
+    const button = $("retake");
+    button.disabled = true;
+    try {
+      await FourcutAuth.fetch("/sequence/retake?shot=" + button.dataset.shot,
+                              {method: "POST"});
+    } catch (e) { /* the next countdown comes anyway */ }
   }
 
   async function stripReady(message) {
     running = false;
-    $("countdown").hidden = true;
+    lastStrip = message;
     show("result");
     const qr = $("qr");
     qr.hidden = !message.qr;
@@ -144,6 +215,9 @@
     $("no-qr").hidden = !!message.qr;
     if (message.qr) qr.src = message.qr;
     body.dataset.shareUrl = message.share_url || "";
+    $("print").hidden = printer.mode !== "button";
+    $("print").disabled = false;
+    $("print-status").hidden = true;
     try {
       const url = await FourcutAuth.blobURL(message.url);
       if (stripURL) URL.revokeObjectURL(stripURL);
@@ -155,11 +229,14 @@
     backAfter(settings.return_after);
   }
 
-  function failed(text) {
+  const FALLBACK = "That did not work. Let's try that again.";
+
+  function failed(message) {
     running = false;
-    $("message").textContent = text;
+    $("flash").classList.remove("on");
+    $("message-text").textContent = (message && message.guest) || FALLBACK;
     show("message");
-    backAfter(8);
+    backAfter(20);
   }
 
   function backAfter(seconds) {
@@ -174,12 +251,109 @@
   }
 
   function back() {
+    startWhenReady = false;
     clearInterval(backTimer);
     backTimer = null;
+    lastActivity = Date.now();
     if (running) return;
-    $("shots").textContent = "";
     body.dataset.countdowns = "";
     show("idle");
+  }
+
+  // Printing (the printer's side is /booth/printer and /booth/print) ----
+
+  async function pollPrinter() {
+    try {
+      const response = await quietFetch("/booth/printer");
+      if (response.ok) {
+        printer = await response.json();
+      } else {
+        printer = {mode: "off", guest_message: null};
+      }
+    } catch (e) {
+      // fourcut unreachable: the waiting banner says so.
+    }
+    const banner = $("printer");
+    banner.hidden = !printer.guest_message;
+    body.dataset.printer = printer.guest_message ? "message" : "";
+    banner.textContent = printer.guest_message || "";
+    if (body.dataset.state === "result") {
+      $("print").hidden = printer.mode !== "button";
+    }
+  }
+
+  async function print() {
+    if (!lastStrip) return;
+    lastActivity = Date.now();
+    const button = $("print");
+    const status = $("print-status");
+    button.disabled = true;
+    status.hidden = false;
+    status.textContent = "Sending to the printer\u2026";
+    try {
+      const response = await FourcutAuth.fetch("/booth/print", {
+        method: "POST", headers: {"Content-Type": "application/json"},
+        body: JSON.stringify({strip: lastStrip.filename})});
+      status.textContent = response.ok ?
+        "Printing! Your strip will be ready in a minute." :
+        "The printer can't take it right now; your strip is saved.";
+      if (!response.ok) button.disabled = false;
+    } catch (e) {
+      status.textContent =
+        "The printer can't take it right now; your strip is saved.";
+      button.disabled = false;
+    }
+  }
+
+  // The attract screen ---------------------------------------------------
+
+  function stopSlides() {
+    clearInterval(slideTimer);
+    slideTimer = null;
+    slideURLs.forEach((url) => URL.revokeObjectURL(url));
+    slideURLs = [];
+    $("slides").textContent = "";
+  }
+
+  async function attract() {
+    show("attract");
+    try {
+      const response = await quietFetch("/photos?kind=strip&limit=6",
+                                        {headers: {Accept:
+                                                   "application/json"}});
+      if (!response.ok) return;
+      const listing = await response.json();
+      for (const photo of listing.photos) {
+        const image = await quietFetch(photo.url);
+        if (!image.ok || body.dataset.state !== "attract") return;
+        const url = URL.createObjectURL(await image.blob());
+        slideURLs.push(url);
+        const element = document.createElement("img");
+        element.src = url;
+        element.alt = "";
+        $("slides").appendChild(element);
+      }
+    } catch (e) {
+      return;
+    }
+    const slides = $("slides").children;
+    if (!slides.length) return;
+    let index = 0;
+    slides[0].classList.add("shown");
+    clearInterval(slideTimer);
+    slideTimer = setInterval(() => {
+      slides[index].classList.remove("shown");
+      index = (index + 1) % slides.length;
+      slides[index].classList.add("shown");
+    }, 4000);
+  }
+
+  function checkIdle() {
+    const after = Number(settings.attract_after) || 0;
+    if (after > 0 && body.dataset.state === "idle" && !running &&
+        Date.now() - lastActivity > after * 1000) {
+      attract();
+    }
   }
 
   // Messages -------------------------------------------------------------
@@ -204,18 +378,24 @@
       if (message.data) cameraState = message.data.state;
     },
     preview_started() { checkWaiting(); },
-    sequence_started() {
+    sequence_started(message) {
       running = true;
       clearInterval(backTimer);
-      $("shots").textContent = "";
       body.dataset.countdowns = "";
+      $("progress").textContent = "Get ready!";
       show("running");
+      progress({shot: 1, count: message.count});
     },
-    countdown(message) { running = true; show("running"); countdown(message.value); },
+    countdown(message) {
+      running = true;
+      if (body.dataset.state !== "running") show("running");
+      countdown(message);
+    },
     capturing() { $("countdown").hidden = true; flash(); },
-    photo_captured(message) { if (message.sequenceId) addShot(message); },
+    photo_captured(message) { if (message.sequenceId) photoTaken(message); },
+    retake() { $("review").hidden = true; },
     strip_ready(message) { stripReady(message); },
-    sequence_failed(message) { failed(message.error); },
+    sequence_failed(message) { failed(message); },
     error(message) {
       if (message.requestId === "auth") {
         FourcutAuth.forget();
@@ -226,7 +406,7 @@
           running = false;            // another screen's sequence runs
           show("running");
         } else {
-          failed(message.error);
+          failed(message);
         }
       } else if (String(message.requestId || "").startsWith("preview")) {
         // The camera is not there yet: try again.
@@ -258,23 +438,58 @@
   // Input ----------------------------------------------------------------
 
   $("start").addEventListener("click", start);
-  $("result").addEventListener("click", back);
-  $("message").addEventListener("click", back);
+  $("done").addEventListener("click", back);
+  $("message-done").addEventListener("click", back);
+  $("try-again").addEventListener("click", () => {
+    back();
+    startWhenReady = true;
+    checkWaiting();
+  });
+  $("print").addEventListener("click", print);
+  $("retake").addEventListener("click", retake);
+  $("attract").addEventListener("click", back);
+  document.addEventListener("pointerdown", () => {
+    lastActivity = Date.now();
+  });
   document.addEventListener("keydown", (event) => {
     if (!$("auth").hidden) return;
+    lastActivity = Date.now();
     if (event.code === "Space" || event.key === " ") {
       event.preventDefault();
-      if (body.dataset.state === "idle") start();
-      else if (body.dataset.state === "result" ||
-               body.dataset.state === "message") back();
+      const state = body.dataset.state;
+      if (state === "idle") start();
+      else if (state === "result" || state === "message" ||
+               state === "attract") back();
     }
   });
 
+  function applyBranding() {
+    const name = settings.event_name || "";
+    $("event-name").textContent = name;
+    $("attract-name").textContent = name || "Photo booth";
+    if (name) document.title = name;
+    for (const id of ["logo", "attract-logo"]) {
+      $(id).hidden = !settings.logo;
+      if (settings.logo) $(id).src = "/booth/theme/logo";
+    }
+    live.classList.toggle("mirror", !!settings.mirror);
+  }
+
+  // For the operator's console and the browser tests: show the attract
+  // screen now, or change a setting of this page until it is reloaded.
+  window.fourcutBooth = {
+    attract,
+    configure(values) { Object.assign(settings, values); },
+  };
+
   fetch("/booth/config.json").then((r) => r.json()).then((value) => {
     settings = value;
-    live.classList.toggle("mirror", !!settings.mirror);
+    applyBranding();
   }).catch(() => {}).finally(() => {
     connect();
     setInterval(checkWaiting, 500);
+    setInterval(checkIdle, 1000);
+    pollPrinter();
+    setInterval(pollPrinter, 5000);
   });
 })();
