@@ -253,7 +253,8 @@ def makeService(options, reactor=None):
     HangupService(log_target, reactor).setServiceParent(front)
 
     gphoto2 = GPhoto2(port=config.camera.port, model=config.camera.model)
-    services.append(GPhoto2HomeService(gphoto2))
+    services.append(GPhoto2HomeService(gphoto2,
+                                       config.paths.state_directory))
     virtual_camera = None
     if config.camera.virtual:
         virtual_camera = make_virtual_camera(reactor, config.camera)
