@@ -17,7 +17,6 @@ The pages are plain files in C{static/}: no build step, no CDN, nothing
 fetched from anywhere but fourcut.
 """
 
-import hmac
 import json
 import os
 import re
@@ -26,15 +25,15 @@ from collections import OrderedDict
 
 from twisted.internet import defer, threads
 from twisted.logger import Logger
-from twisted.web import resource, server, static
+from twisted.web import resource, server
 
 from fourcut.photos import PHOTO_NAME
-from fourcut.web.photofile import PhotoFile
-from fourcut.web.replies import (NO_CACHE_HEADERS, NotFound, Reply, Resource,
+from fourcut.web.photofile import PhotoFile, SafeFile
+from fourcut.web.replies import (NO_CACHE_HEADERS, Reply, Resource,
                                  error, send_json)
-from fourcut.booth.links import safe_host
+from fourcut.booth.links import key_matches, safe_host, stored_key, valid_key
 from fourcut.booth.sequence import SequenceError, parse_request
-from fourcut.booth.strip import read_key, thumbnail
+from fourcut.booth.strip import thumbnail
 
 __all__ = ["BoothResource", "GalleryPage", "SequenceResource",
            "ShareResource", "ThumbnailResource", "STATIC"]
@@ -45,7 +44,6 @@ log = Logger()
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 
 _PHOTO = re.compile(PHOTO_NAME.encode("ascii"))
-_KEY = re.compile(rb"\A[A-Za-z0-9_-]{16,64}\Z")
 
 #: Parameters C{POST /sequence} takes.
 SEQUENCE_FIELDS = ("count", "countdown", "layout", "interval")
@@ -68,22 +66,18 @@ def _json_error(request, status, text, **details):
     return server.NOT_DONE_YET
 
 
-class StaticFiles(static.File):
+class StaticFiles(SafeFile):
     """
-    The pages' files: no directory listings, revalidated (cheaply, with
-    Last-Modified) so that a booth picks up a new version at once.
+    The pages' files, served the safe way (L{SafeFile}: one range for
+    many, a 400 for a NUL byte, fourcut's 404, no directory listings),
+    revalidated (cheaply, with Last-Modified) so that a booth picks up a
+    new version at once.
     """
-
-    #: A file that is not there: fourcut's 404, not twisted.web's page.
-    childNotFound = NotFound()
-
-    def directoryListing(self):
-        return NotFound()
 
     def render_GET(self, request):
         request.setHeader(b"cache-control", b"no-cache")
         request.setHeader(b"x-content-type-options", b"nosniff")
-        return static.File.render_GET(self, request)
+        return SafeFile.render_GET(self, request)
 
 
 class Page(resource.Resource):
@@ -224,17 +218,6 @@ def _read(path):
         return f.read()
 
 
-def _regular(path):
-    """
-    Whether C{path} is a regular file (not a symlink, directory or
-    device). Blocking.
-    """
-    try:
-        return stat.S_ISREG(os.lstat(path).st_mode)
-    except OSError:
-        return False
-
-
 def _photo_path(directory, segment):
     """
     The path of the photo named by the URL C{segment}, or L{None} if the
@@ -261,7 +244,7 @@ class ShareResource(resource.Resource):
         self.reactor = reactor
 
     def render_GET(self, request):
-        if len(request.postpath) != 2 or not _KEY.match(request.postpath[0]):
+        if len(request.postpath) != 2 or not valid_key(request.postpath[0]):
             return self._not_found(request)
         key, segment = request.postpath
         path = _photo_path(self.directory, segment)
@@ -272,8 +255,9 @@ class ShareResource(resource.Resource):
                                       self._key_of, path)
 
         def check(found):
-            if found is None or not hmac.compare_digest(
-                    found.encode("utf-8"), key):
+            # The same work for a wrong key and a missing strip
+            # (fourcut.booth.links).
+            if not key_matches(found, key):
                 self._not_found(request)
                 return
             request.setHeader(b"content-disposition", b'inline; filename="%s"'
@@ -291,7 +275,7 @@ class ShareResource(resource.Resource):
 
     @staticmethod
     def _key_of(path):
-        return read_key(path) if _regular(path) else None
+        return stored_key(path)
 
     def _not_found(self, request):
         return _json_error(request, 404, "no such strip: the link may be "
