@@ -304,7 +304,7 @@ def makeService(options, reactor=None):
     # The booth's sequences on every screen the WebSocket serves.
     booth.show_on(web.websocket)
     services += [StopService(trimmer.stop), StopService(web.websocket.stop),
-                 StopService(booth.stop)]
+                 StopService(booth.stop), StopService(web.guesses.stop)]
     access = web.access
     if access.required:
         log.info("access token required for the API{preview}",

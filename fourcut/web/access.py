@@ -383,13 +383,22 @@ class RateLimitedLog:
         """
         Write C{text} (one line, with its newline) unless over the rate.
         """
+        if self.admit(host):
+            self.write(text)
+            return True
+        return False
+
+    def admit(self, host=None):
+        """
+        Whether one more line may be written now (the caller writes it);
+        if not, it is counted for C{host}'s summary.
+        """
         now = self.clock.seconds()
         self.tokens = min(max(1.0, self.rate),
                           self.tokens + (now - self.last) * self.rate)
         self.last = now
         if self.tokens >= 1:
             self.tokens -= 1
-            self.write(text)
             return True
         self.dropped[host] += 1
         if self._summary is None:

@@ -378,7 +378,10 @@ class DeadlineChannel:
     unread_timeout = UNREAD_TIMEOUT
     _deadline = None
     _unread = None
+    _next = None
+    _bucket = None
     _output_paused = False
+    pipeline_rate = 20.0
 
     def connectionMade(self):
         super().connectionMade()
@@ -409,7 +412,7 @@ class DeadlineChannel:
             self._unread.cancel()
         self._unread = None
         super().resumeProducing()
-        if was_paused and self.transport is not None:
+        if was_paused and self.transport is not None and self._next is None:
             self.paused = False
             if handling_request(self):
                 self.transport.resumeProducing()
@@ -447,17 +450,65 @@ class DeadlineChannel:
         if connection is not None:
             connection.set_busy(False)
         more = pipelined_data(self)
+        waiting = more or unparsed_data(self)
+        if waiting:
+            # Parse the next pipelined request on the next turn of the
+            # reactor, not now: a connection's pipeline is served one
+            # request a turn, beside everything else (live view frames),
+            # instead of a whole read of them (a 64 KiB read is 1,800
+            # GET /health) at once.
+            self.paused = True
         super().requestDone(request)
         if (more and not handling_request(self) and self._deadline is None
                 and self.transport is not None and self.persistent):
             # A pipelined request had begun.
             self._start_deadline()
+        if waiting and self.transport is not None and self.persistent:
+            if self._next is None:
+                # And read no more meanwhile.
+                self.transport.pauseProducing()
+                self._next = self.callLater(self._pipeline_wait(),
+                                            self._next_request)
+        elif waiting and not self._output_paused:
+            self.paused = False
+
+    def _pipeline_wait(self):
+        """
+        Seconds until the next pipelined request may be served: at most
+        C{pipeline_rate} a second after a burst of as many (a token
+        bucket), as a WebSocket client's requests are counted.
+        """
+        if not self.pipeline_rate:
+            return 0
+        clock = getattr(self.factory, "reactor", None)
+        if clock is None:
+            return 0
+        now = clock.seconds()
+        burst = max(1.0, self.pipeline_rate)
+        if self._bucket is None:
+            self._bucket = [burst, now]
+        tokens, last = self._bucket
+        tokens = min(burst, tokens + (now - last) * self.pipeline_rate)
+        wait = 0 if tokens >= 1 else (1 - tokens) / self.pipeline_rate
+        self._bucket = [tokens - 1, now]
+        return wait
+
+    def _next_request(self):
+        self._next = None
+        if self.transport is None or self._output_paused:
+            # resumeProducing goes on once the client has read.
+            return
+        self.paused = False
+        self.transport.resumeProducing()
+        if unparsed_data(self):
+            self.dataReceived(b"")
 
     def connectionLost(self, reason):
         self._cancel_deadline()
-        if self._unread is not None and self._unread.active():
-            self._unread.cancel()
-        self._unread = None
+        for call in (self._unread, self._next):
+            if call is not None and call.active():
+                call.cancel()
+        self._unread = self._next = None
         super().connectionLost(reason)
 
     def _start_deadline(self):
@@ -495,11 +546,13 @@ class DeadlineChannel:
         self.timeoutConnection()
 
 
-def deadline_channel(header_timeout, unread_timeout=UNREAD_TIMEOUT):
+def deadline_channel(header_timeout, unread_timeout=UNREAD_TIMEOUT,
+                     pipeline_rate=20.0):
     """
     The channel class of a site whose requests have C{header_timeout}
-    seconds to arrive, and whose clients may leave answers unread for
-    C{unread_timeout}: a L{DeadlineChannel}.
+    seconds to arrive, whose clients may leave answers unread for
+    C{unread_timeout}, and whose pipelined requests are served at most
+    C{pipeline_rate} a second per connection: a L{DeadlineChannel}.
 
     (twisted.web's default factory wraps each channel in a proxy that could
     switch to HTTP/2 after TLS negotiation; fourcut speaks HTTP/1.1 only,
@@ -507,4 +560,5 @@ def deadline_channel(header_timeout, unread_timeout=UNREAD_TIMEOUT):
     """
     return type("DeadlineHTTPChannel", (DeadlineChannel, http.HTTPChannel),
                 {"header_timeout": header_timeout,
-                 "unread_timeout": unread_timeout})
+                 "unread_timeout": unread_timeout,
+                 "pipeline_rate": pipeline_rate})

@@ -127,10 +127,13 @@ class Site(server.Site):
     def log(self, request):
         if self._limited is None:
             return server.Site.log(self, request)
-        line = access_log_line(self, request)
-        if line is not None:
-            address = request.getClientAddress()
-            self._limited.line(line, getattr(address, "host", None))
+        address = request.getClientAddress()
+        # Decided before the line is made: formatting it is most of the
+        # cost.
+        if self._limited.admit(getattr(address, "host", None)):
+            line = access_log_line(self, request)
+            if line is not None:
+                self._limited.write(line)
 
 
 @dataclass
@@ -240,7 +243,8 @@ def build(config, reactor, session, broadcaster, captures, trimmer=None,
     site = Site(
         Guard(root, access, guesses), cors,
         deadline_channel(server_config.header_timeout,
-                         server_config.unread_timeout), reactor,
+                         server_config.unread_timeout,
+                         server_config.commands_per_second), reactor,
         # The API takes no request bodies: the WebSocket message limit
         # bounds them too.
         requestFactory=limit_bodies(Request, server_config.max_message_bytes),

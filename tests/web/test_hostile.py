@@ -87,7 +87,10 @@ class UnreadAnswersTests(SynchronousTestCase):
     """
 
     def setUp(self):
-        self.site = MemorySite(self, {"server": {"unread_timeout": 20.0}})
+        # Pipelined requests served as fast as they come (their rate is
+        # PipelineRateTests').
+        self.site = MemorySite(self, {"server": {
+            "unread_timeout": 20.0, "commands_per_second": 1e9}})
         self.transport = FullTransport()
         self.connection = self.site.factory.buildProtocol(
             self.transport.getPeer())
@@ -101,6 +104,11 @@ class UnreadAnswersTests(SynchronousTestCase):
         request; once the client reads, the rest are answered in order.
         """
         self.connection.dataReceived(HEALTH * 1000)
+        # One request a turn of the reactor.
+        self.assertEqual(self.transport.value().count(b"HTTP/1.1 200 OK"),
+                         1)
+        self.assertEqual(self.transport.producerState, "paused")
+        self.turns(2000)
         answers = self.transport.value().count(b"HTTP/1.1 200 OK")
         self.assertTrue(self.transport.full)
         # About the transport's bound of answers, not a thousand.
@@ -108,20 +116,27 @@ class UnreadAnswersTests(SynchronousTestCase):
         self.assertEqual(self.transport.producerState, "paused")
         # More bytes that arrive anyway wait unparsed.
         self.connection.dataReceived(HEALTH * 100)
+        self.turns(100)
         self.assertEqual(self.transport.value().count(b"HTTP/1.1 200 OK"),
                          answers)
         total = 0
-        for _ in range(200):
+        for _ in range(5000):
             total += self.transport.drain().count(b"HTTP/1.1 200 OK")
             if total >= 1100:
                 break
+            self.turns(1)
         self.assertEqual(total, 1100)
         self.assertEqual(self.transport.producerState, "producing")
         self.assertFalse(self.transport.disconnecting)
 
+    def turns(self, count):
+        for _ in range(count):
+            self.site.clock.advance(0)
+
     def test_dropped_after_the_unread_timeout(self):
         events = capture_logs(self)
         self.connection.dataReceived(HEALTH * 1000)
+        self.turns(100)
         self.site.clock.advance(19)
         self.assertFalse(self.transport.disconnecting)
         self.site.clock.advance(1.5)
@@ -135,11 +150,34 @@ class UnreadAnswersTests(SynchronousTestCase):
         pipelined request after that gets the request deadline again.
         """
         self.connection.dataReceived(HEALTH * 1000)
+        self.turns(100)
         self.site.clock.advance(15)
         while self.transport.full:
             self.transport.drain()
         self.site.clock.advance(15)
         self.assertFalse(self.transport.disconnecting)
+
+
+class PipelineRateTests(SynchronousTestCase):
+    def test_pipelined_requests_at_the_rate(self):
+        """
+        A connection's pipelined requests are served one a turn of the
+        reactor, at most C{commands_per_second} a second after a burst
+        of as many: a 64 KiB read of C{GET /health} is no longer 1,800
+        answers at once.
+        """
+        site = MemorySite(self, {"server": {"commands_per_second": 10}})
+        client = site.raw(HEALTH * 1000, host="192.0.2.3")
+        answered = client.data.count(b"HTTP/1.1 200 OK")
+        self.assertLessEqual(answered, 11)
+        for _ in range(20):
+            site.advance(0.1)
+        answered = client.data.count(b"HTTP/1.1 200 OK")
+        self.assertGreaterEqual(answered, 25)
+        self.assertLessEqual(answered, 32)
+        # Another connection is not held up by it.
+        other = site.raw(HEALTH, host="192.0.2.4")
+        self.assertTrue(other.data.startswith(b"HTTP/1.1 200 OK"))
 
 
 class AccessLogRateTests(SynchronousTestCase):
