@@ -49,7 +49,11 @@ is full, the channel parses no more of what has arrived and reads nothing
 more from the socket, even in the middle of a request, until the client
 has taken what is waiting; and a connection that stays like that for
 C{unread_timeout} seconds is dropped (a WebSocket client gets the same
-time: L{fourcut.web.ws.flowcontrol}).
+time: L{fourcut.web.ws.flowcontrol}). And a connection's pipelined
+requests are served one a turn of the reactor, at most C{pipeline_rate}
+(C{commands_per_second}, a WebSocket client's budget) a second: a 64 KiB
+read of pipelined C{GET /health} was 1,800 answers made in one go, while
+every live view screen waited.
 """
 
 import collections
