@@ -376,6 +376,12 @@ class DeadlineChannel:
     seconds of its first byte (of the connection, for the first one), or it
     is answered 408 and the connection closed. It also tells the
     connection's L{LimitedConnection} when a request is being served.
+
+    What it produces for a client is bounded (see the module docstring):
+    while the transport says it is full (L{pauseProducing}) nothing more
+    is read or parsed, and after C{unread_timeout} seconds of that the
+    connection is dropped; pipelined requests are served one a turn of
+    the reactor, at most C{pipeline_rate} a second.
     """
 
     header_timeout = 10.0
