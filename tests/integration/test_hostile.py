@@ -73,24 +73,39 @@ class HostileTests(ServiceTestCase):
                          "unread_timeout": 3.0,
                          "access_log_rate": 20.0}}
 
+    def camera_frame(self):
+        latest = self.broadcaster.latest
+        return latest.number if latest is not None else 0
+
     async def rates(self, seconds=1.5):
         """
         Frames a second each live view screen (HTTP, WebSocket) got over
-        C{seconds}.
+        C{seconds}, and the camera's own rate meanwhile.
         """
         http, ws = self.http_screen.frames, len(self.ws_screen.frames)
+        camera = self.camera_frame()
         await sleep(seconds)
         return ((self.http_screen.frames - http) / seconds,
-                (len(self.ws_screen.frames) - ws) / seconds)
+                (len(self.ws_screen.frames) - ws) / seconds,
+                (self.camera_frame() - camera) / seconds)
 
     async def assertLiveViewHolds(self, what, seconds=1.5):
-        http, ws = await self.rates(seconds)
-        self.figures[what] = (round(http, 1), round(ws, 1))
-        for name, rate, before in (("HTTP", http, self.baseline[0]),
-                                   ("WebSocket", ws, self.baseline[1])):
-            self.assertGreater(rate, before * 0.5,
-                               "%s live view during %s: %.1f fps, %.1f "
-                               "before" % (name, what, rate, before))
+        """
+        Each screen gets the camera's frames beside the attack. The
+        virtual camera is served by the same reactor (and slows down on
+        a loaded machine): the camera must keep at least 40 % of its rate
+        before the attacks (a reactor taken by an attack starves it: 0 to
+        4 frames a second before issue 25's fixes), and each screen must
+        get three quarters of the frames it had meanwhile.
+        """
+        http, ws, camera = await self.rates(seconds)
+        self.figures[what] = (round(http, 1), round(ws, 1), round(camera, 1))
+        self.assertGreater(camera, max(5, 0.4 * self.baseline[2]),
+                           "the camera's own rate fell during %s" % (what,))
+        for name, rate in (("HTTP", http), ("WebSocket", ws)):
+            self.assertGreater(rate, camera * 0.75,
+                               "%s live view during %s: %.1f fps, the "
+                               "camera %.1f" % (name, what, rate, camera))
 
     async def timed_get(self, path, headers=None):
         started = time.monotonic()
@@ -125,6 +140,7 @@ class HostileTests(ServiceTestCase):
         await sleep(1.0)
         self.baseline = await self.rates()
         self.assertGreater(min(self.baseline), 5, self.baseline)
+        self.figures["before"] = self.baseline
 
         await self.unread_pipelines()
         await self.endless_message()
@@ -133,9 +149,8 @@ class HostileTests(ServiceTestCase):
         await self.downscaled_sizes()
         await self.small_errors()
         await self.share_timing(share)
-        print("\nlive view fps (HTTP, WebSocket): before %r; %s" % (
-            self.baseline, "; ".join("%s %r" % item
-                                     for item in self.figures.items())))
+        print("\nlive view fps (HTTP, WebSocket, camera): %s" % (
+            "; ".join("%s %r" % item for item in self.figures.items())))
 
     async def unread_pipelines(self):
         """
@@ -165,6 +180,9 @@ class HostileTests(ServiceTestCase):
             grown / 1e6)
         for client in clients:
             client.transport.abortConnection()
+        await sleep(0.5)
+        self.figures["unread pipelines: memory after they left (MB over "
+                     "before)"] = round((rss() - before) / 1e6)
         texts = [formatEvent(event) or "" for event in events]
         lines = [t for t in texts if '"GET /health' in t]
         summaries = [t for t in texts if "more requests not logged" in t]

@@ -239,6 +239,24 @@ class EndlessMessageTests(SynchronousTestCase):
         self.assertLess(sent, MAX_FRAGMENTS + 1)
         self.assertEqual(self.server.factory.clients, set())
 
+    def test_variants(self):
+        """
+        A binary message, pings in between, an anonymous client with
+        protected live view (which reconnected after each auth timeout):
+        dropped the same way.
+        """
+        for server in (self.server, WebSocketSite(
+                self, access=AccessPolicy(TOKEN, preview_public=False))):
+            client = server.open()
+            client.send_frame(0x2, b"\0", fin=False)
+            sent = 0
+            while not client.lost and sent < 10000:
+                client.send_frame(CONTINUATION, b"", fin=False)
+                client.send_frame(0x9, b"p")
+                sent += 1
+            self.assertTrue(client.lost)
+            self.assertLess(sent, MAX_FRAGMENTS + 1)
+
     def test_fragments_bounded_within_the_rate(self):
         """
         Slowly, within the rate: still at most L{MAX_FRAGMENTS} frames.
