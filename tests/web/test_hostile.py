@@ -483,7 +483,29 @@ class TokenGuessingTests(SynchronousTestCase):
             server.clock.advance(CAP)
             client.read()
             self.assertEqual(client.status, 401)
-        client = server.open("/ws?token=" + TOKEN)
+        server.open("/ws?token=" + TOKEN)
+
+    def test_websocket_auth_messages(self):
+        """
+        Wrong tokens in C{auth} messages wait as well (the address's
+        count goes on from the handshakes'), and close after three.
+        """
+        throttle = GuessThrottle(None)
+        server = WebSocketSite(self, access=AccessPolicy(TOKEN),
+                               guesses=throttle)
+        throttle.clock = server.clock
+        client = server.open()
+        for n in range(1, 4):
+            client.send({"type": "auth", "token": WRONG, "requestId": n})
+            self.assertIsNone(client.find(n))
+            # 0.05, 0.1, 0.2 s (within the auth timeout).
+            server.clock.advance(0.05 * 2 ** (n - 1))
+            self.assertEqual(client.find(n)["code"], 401)
+        self.assertEqual(client.close_code, 3000)
+        self.assertEqual(throttle.failures("127.0.0.1"), 3)
+        client = server.open()
+        client.send({"type": "auth", "token": TOKEN, "requestId": 9})
+        self.assertEqual(client.find(9)["type"], "authenticated")
 
 
 class ScaledAdmissionTests(SynchronousTestCase):

@@ -21,8 +21,8 @@ on (the server's listening address; C{localhost} for loopback), and any
 other name must be listed. The fix for a booth reached by a name is to
 set a token.
 
-A wrong token in the handshake is refused with 401 after the delay of
-L{fourcut.web.guesses.GuessThrottle}, as over HTTP. An C{Origin} is
+A wrong token in the handshake or in an C{auth} message is refused (401)
+after the delay of L{fourcut.web.guesses.GuessThrottle}, as over HTTP. An C{Origin} is
 logged and answered masked like the access log masks a header.
 """
 
@@ -225,10 +225,22 @@ class AuthenticationMixin:
                        "data": self.factory.status.camera_info()})
             return
         self.auth_failures += 1
+        guesses = self.factory.guesses
+        if token and guesses is not None:
+            # The answer waits, as over HTTP; the throttle logs the burst.
+            host = getattr(self.transport.getPeer(), "host", None)
+            guesses.wait(host).addCallback(
+                lambda _: self._refuse_token(request_id, token))
+            return
         log.warn("WebSocket client {peer}: {what} ({n} of {limit})",
                  peer=self.peer, n=self.auth_failures,
                  what="wrong token" if token else "no token",
                  limit=MAX_AUTH_FAILURES)
+        self._refuse_token(request_id, token)
+
+    def _refuse_token(self, request_id, token):
+        if self.state != self.STATE_OPEN:
+            return
         self._error(request_id, "the token is wrong" if token else
                     "'token' must be a non-empty string", code=401)
         if self.auth_failures >= MAX_AUTH_FAILURES:
