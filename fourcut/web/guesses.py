@@ -65,9 +65,12 @@ class GuessThrottle:
         self.max_addresses = max_addresses
         self._bursts = collections.OrderedDict()
 
-    def delay_for(self, address):
+    def delay_for(self, address, what="HTTP"):
         """
         Count a wrong token from C{address}; the seconds its answer waits.
+
+        @param what: where it was sent (C{HTTP}, C{WebSocket}), for the
+            log.
         """
         now = self.clock.seconds()
         burst = self._bursts.get(address)
@@ -76,10 +79,10 @@ class GuessThrottle:
             while len(self._bursts) > self.max_addresses:
                 _, old = self._bursts.popitem(last=False)
                 self._close(old)
-            log.warn("wrong token from {address}; further wrong tokens "
-                     "from it are answered ever more slowly (up to {cap:g} "
-                     "s) and summarised when they stop", address=address,
-                     cap=self.cap)
+            log.warn("{what}: wrong token from {address}; further wrong "
+                     "tokens from it are answered ever more slowly (up to "
+                     "{cap:g} s) and summarised when they stop",
+                     address=address, cap=self.cap, what=what)
         else:
             self._bursts.move_to_end(address)
         burst.failures += 1
@@ -90,14 +93,14 @@ class GuessThrottle:
                                              address)
         return min(self.cap, self.base * 2 ** min(burst.failures - 1, 64))
 
-    def wait(self, address):
+    def wait(self, address, what="HTTP"):
         """
-        Count a wrong token from C{address}; a L{Deferred} that fires when
-        its answer may go.
+        Count a wrong token from C{address} (sent over C{what}); a
+        L{Deferred} that fires when its answer may go.
         """
         d = defer.Deferred()
-        call = self.clock.callLater(self.delay_for(address), d.callback,
-                                    None)
+        call = self.clock.callLater(self.delay_for(address, what),
+                                    d.callback, None)
 
         def cancel(_):
             if call.active():

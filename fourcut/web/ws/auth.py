@@ -152,7 +152,7 @@ class AuthenticationMixin:
                      "token", peer=request.peer)
             refuse()
         host = getattr(self.transport.getPeer(), "host", None)
-        return guesses.wait(host).addCallback(refuse)
+        return guesses.wait(host, "WebSocket").addCallback(refuse)
 
     def _check_origin(self, request):
         """
@@ -229,21 +229,22 @@ class AuthenticationMixin:
         if token and guesses is not None:
             # The answer waits, as over HTTP; the throttle logs the burst.
             host = getattr(self.transport.getPeer(), "host", None)
-            guesses.wait(host).addCallback(
-                lambda _: self._refuse_token(request_id, token))
+            failures = self.auth_failures
+            guesses.wait(host, "WebSocket").addCallback(
+                lambda _: self._refuse_token(request_id, token, failures))
             return
         log.warn("WebSocket client {peer}: {what} ({n} of {limit})",
                  peer=self.peer, n=self.auth_failures,
                  what="wrong token" if token else "no token",
                  limit=MAX_AUTH_FAILURES)
-        self._refuse_token(request_id, token)
+        self._refuse_token(request_id, token, self.auth_failures)
 
-    def _refuse_token(self, request_id, token):
+    def _refuse_token(self, request_id, token, failures):
         if self.state != self.STATE_OPEN:
             return
         self._error(request_id, "the token is wrong" if token else
                     "'token' must be a non-empty string", code=401)
-        if self.auth_failures >= MAX_AUTH_FAILURES:
+        if failures >= MAX_AUTH_FAILURES:
             self._stop_preview()
             self.sendClose(CLOSE_UNAUTHORIZED,
                            "too many failed authentication attempts")
