@@ -248,6 +248,14 @@ class ServerConfig:
     @ivar cors_origins: origins of other sites whose pages may call
         fourcut (CORS, and the WebSocket's C{Origin} check; see
         L{fourcut.web.cors}), normalised.
+    @ivar unread_timeout: seconds a client (HTTP or WebSocket) may leave
+        its answers unread, reading of its requests stopped, before it is
+        dropped.
+    @ivar max_unauthenticated_hold: seconds an unauthenticated connection
+        keeps its slot whatever it does; past it a newcomer over the
+        bound may close it.
+    @ivar access_log_rate: access log lines a second, at most; the rest
+        are counted and summarised.
     """
 
     listen: str = "tcp:8080"
@@ -261,6 +269,9 @@ class ServerConfig:
     header_timeout: float = 10.0
     fd_reserve: int = 64
     cors_origins: Tuple[str, ...] = ()
+    unread_timeout: float = 30.0
+    max_unauthenticated_hold: float = 30.0
+    access_log_rate: float = 50.0
 
 
 @dataclass(frozen=True)
@@ -323,11 +334,26 @@ class PathsConfig:
     """
     Where photos go. Relative paths are relative to the working directory
     and are kept as given. C{temp} is accepted so that existing files load;
-    it is not used.
+    it is not used. C{state_dir} holds what fourcut keeps between runs
+    (libgphoto2's settings, the capture target among them); L{None}:
+    C{fourcut-state} beside the photos directory (L{state_directory}).
     """
 
     photos: str = "photos"
     temp: Optional[str] = None
+    state_dir: Optional[str] = None
+
+    @property
+    def state_directory(self):
+        """
+        C{state_dir}, or C{fourcut-state} in the directory that holds the
+        photos directory.
+        """
+        if self.state_dir is not None:
+            return self.state_dir
+        photos = os.path.abspath(self.photos)
+        return os.path.join(os.path.dirname(photos.rstrip(os.sep)) or os.sep,
+                            "fourcut-state")
 
 
 @dataclass(frozen=True)
@@ -788,6 +814,9 @@ _SCHEMA = {
         "header_timeout": _number(0, inclusive=False),
         "fd_reserve": _integer(0),
         "cors_origins": _origins,
+        "unread_timeout": _number(0, inclusive=False),
+        "max_unauthenticated_hold": _number(0, inclusive=False),
+        "access_log_rate": _number(0, inclusive=False),
     },
     "camera": {
         "port": _optional_string,
@@ -829,6 +858,7 @@ _SCHEMA = {
     "paths": {
         "photos": _string,
         "temp": _optional_string,
+        "state_dir": _optional_string,
     },
     "access": {
         "token": _token,

@@ -7,8 +7,7 @@ the process the way twistd users and systemd expect.
 A service that cannot start (the port is taken, the photos directory
 cannot be written) raises L{StartupError} with one line naming what
 failed. L{FourcutService} logs that line, stops the services it had
-already started (the private C{HOME} is removed, the virtual camera
-stopped), and raises L{StartupFailed}. twistd starts its services before
+already started (the virtual camera stopped), and raises L{StartupFailed}. twistd starts its services before
 it runs the reactor, so that ends the process with status 1, before
 anything was served: systemd's C{Restart=on-failure} restarts it, a shell
 sees the failure, and the log holds the line, no traceback. (twistd has no
@@ -18,7 +17,6 @@ is always status 0.)
 
 import errno
 import os
-import shutil
 import tempfile
 
 from twisted.application import service
@@ -27,7 +25,7 @@ from twisted.internet.error import CannotListenError
 from twisted.logger import ILogObserver, Logger
 from twisted.python.failure import Failure
 
-from fourcut.camera.gphoto2 import prepare_home
+from fourcut.camera.gphoto2 import keep_home
 from fourcut.virtualcam.camera import VirtualUSBCamera
 
 __all__ = ["FourcutService", "GPhoto2HomeService", "PhotosDirectoryService",
@@ -291,26 +289,37 @@ class SessionService(service.Service):
 
 class GPhoto2HomeService(service.Service):
     """
-    A private C{HOME} for fourcut's gphoto2 children, made when the service
-    starts and removed when it stops: libgphoto2 keeps the last port and
-    C{capturetarget} in C{$HOME/.gphoto/settings}, and nothing another
-    program or an earlier run saved there may steer fourcut. The CLI and
-    python-gphoto2 children share that file (L{prepare_home}).
+    fourcut's own C{HOME} for its gphoto2 children, in its state directory
+    (C{paths.state_dir}, by default C{fourcut-state} beside the photos):
+    made when the service starts and never removed, so that what
+    libgphoto2 keeps in C{$HOME/.gphoto/settings} (C{capturetarget}, which
+    the README promises holds for every later camera session) survives a
+    stop, a crash and a reboot. It was a temporary directory removed at
+    stop (issue 25): after a restart the card copy silently stopped. What
+    the gphoto2 CLI saved of the last port is dropped at each start
+    (L{keep_home}), so nothing an earlier run saved steers fourcut to a
+    camera that is gone. The CLI and python-gphoto2 children share the
+    file (L{prepare_home}).
     """
 
-    def __init__(self, gphoto2):
+    def __init__(self, gphoto2, state_dir):
         self.gphoto2 = gphoto2
+        self.state_dir = state_dir
 
     def startService(self):
         service.Service.startService(self)
-        self.gphoto2.home = prepare_home(
-            tempfile.mkdtemp(prefix="fourcut-gphoto2-"))
+        try:
+            self.gphoto2.home = keep_home(self.state_dir)
+        except OSError as e:
+            raise StartupError(
+                "the state directory %s cannot be used (paths.state_dir): "
+                "%s" % (self.state_dir, e.strerror or e))
+        log.info("gphoto2 settings kept in {home}", home=self.gphoto2.home)
 
     def stopService(self):
         service.Service.stopService(self)
-        home, self.gphoto2.home = self.gphoto2.home, None
-        if home is not None:
-            shutil.rmtree(home, ignore_errors=True)
+        # Kept: the next run reads the same settings.
+        self.gphoto2.home = None
 
 
 class StopService(service.Service):

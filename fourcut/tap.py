@@ -260,7 +260,8 @@ def makeService(options, reactor=None):
     HangupService(log_target, reactor).setServiceParent(front)
 
     gphoto2 = GPhoto2(port=config.camera.port, model=config.camera.model)
-    services.append(GPhoto2HomeService(gphoto2))
+    services.append(GPhoto2HomeService(gphoto2,
+                                       config.paths.state_directory))
     virtual_camera = None
     if config.camera.virtual:
         virtual_camera = make_virtual_camera(reactor, config.camera)
@@ -325,7 +326,7 @@ def makeService(options, reactor=None):
     # The booth's sequences on every screen the WebSocket serves.
     booth.show_on(web.websocket)
     services += [StopService(trimmer.stop), StopService(web.websocket.stop),
-                 StopService(booth.stop)]
+                 StopService(booth.stop), StopService(web.guesses.stop)]
     access = web.access
     if access.required:
         log.info("access token required for the API{preview}",

@@ -18,17 +18,137 @@ The link opens the strip's share page (L{fourcut.booth.sharepage}).
 With C{access.token} set, C{/share/} needs the token like any other path
 unless C{booth.guest_links} is true: then there is no guest link
 (L{ShareLinks.enabled} is false) and screens show no QR code.
+
+A wrong key must tell a stranger nothing, not even whether the strip
+exists (issue 25: a wrong key took 820 microseconds on an existing strip
+and 690 on a missing one, and strip names were stamped to the second, so
+existing strips could be found by walking the clock). Keys are
+L{KEY_LENGTH} characters, and a key of another length is refused before
+any name is looked at; L{stored_key} does the same work for a missing
+strip as for one that is there (it parses a decoy strip's head in its
+place); L{key_matches} always compares L{KEY_LENGTH} bytes in constant
+time. Strip names (L{strip_name_hint}) carry the day and a random part,
+no time of day.
 """
 
+import hmac
+import os
 import re
+import secrets
+import stat
+import time
 from collections import OrderedDict
 
 from twisted.internet import defer, threads
 
 from fourcut.booth import qr
 from fourcut.booth.lan import is_loopback_host
+from fourcut.booth.strip import METADATA_PREFIX, METADATA_READ, parse_metadata
 
-__all__ = ["ShareLinks", "safe_host"]
+__all__ = ["KEY_LENGTH", "ShareLinks", "key_matches", "new_key",
+           "safe_host", "stored_key", "strip_name_hint", "valid_key"]
+
+#: Characters of a guest key (C{secrets.token_urlsafe(16)}: 128 bits).
+KEY_LENGTH = 22
+
+_KEY = re.compile(r"\A[A-Za-z0-9_-]{%d}\Z" % KEY_LENGTH)
+
+#: Compared against when a strip has no usable key (or is missing): the
+#: same length, so the comparison takes the same time.
+_DECOY_KEY = b"-" * KEY_LENGTH
+
+#: The head of a strip that is not there, parsed in place of a missing
+#: strip's: a JPEG start, a strip comment with a key, filler to the
+#: length read from a real one.
+_DECOY_HEAD = (lambda comment: (
+    b"\xff\xd8\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment
+    + b"\xff\xda" + b"\0" * METADATA_READ)[:METADATA_READ])(
+        METADATA_PREFIX + b'{"key": "' + _DECOY_KEY + b'", "layout": "2x2", '
+        b'"sequence": "000000000000", "shots": ["a.jpg", "b.jpg", "c.jpg", '
+        b'"d.jpg"]}')
+
+#: Read in place of a strip that is not there.
+DECOY_FILE = "/dev/zero"
+
+#: How strip names start.
+STRIP_PREFIX = "strip-"
+
+
+def new_key():
+    """
+    A new guest key: L{KEY_LENGTH} URL-safe characters, 128 random bits.
+    """
+    return secrets.token_urlsafe(16)
+
+
+def valid_key(key):
+    """
+    Whether C{key} (L{bytes} from a URL) has a guest key's shape.
+    """
+    return bool(_KEY.match(key.decode("latin-1")))
+
+
+def strip_name_hint(wall_clock=time.time):
+    """
+    The name a new strip is saved under (without C{.jpg}):
+    C{strip-YYYYmmdd-} and 48 random bits in hex. The day keeps a
+    listing readable; no time of day, so nothing a stranger could walk.
+    """
+    return "%s%s-%s" % (STRIP_PREFIX,
+                        time.strftime("%Y%m%d", time.localtime(wall_clock())),
+                        secrets.token_hex(6))
+
+
+def stored_key(path):
+    """
+    The guest key kept in the strip at C{path}, or L{None} if it is not a
+    regular file or holds no key. The same work either way: a missing
+    file's place is taken by a decoy strip's head, parsed in full.
+    Blocking.
+    """
+    head = None
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags)
+        real = True
+    except OSError:
+        # The same system calls on a file that is always there.
+        fd, real = _open_decoy(flags), False
+    if fd is not None:
+        try:
+            regular = stat.S_ISREG(os.fstat(fd).st_mode)
+            read = os.read(fd, METADATA_READ)
+            if real and regular:
+                head = read
+        except OSError:
+            head = None
+        finally:
+            os.close(fd)
+    metadata = parse_metadata(head if head is not None else _DECOY_HEAD)
+    if head is None:
+        return None
+    key = (metadata or {}).get("key")
+    return key if isinstance(key, str) and key else None
+
+
+def _open_decoy(flags):
+    try:
+        return os.open(DECOY_FILE, flags)
+    except OSError:
+        return None
+
+
+def key_matches(found, supplied):
+    """
+    Whether C{supplied} (L{bytes}, of L{valid_key}'s shape) is C{found}
+    (a strip's key, or L{None}), compared in constant time over
+    L{KEY_LENGTH} bytes whatever C{found} is.
+    """
+    usable = (isinstance(found, str) and len(found) == KEY_LENGTH
+              and found.isascii())
+    expected = found.encode("ascii") if usable else _DECOY_KEY
+    same = hmac.compare_digest(expected, supplied)
+    return same and usable
 
 #: A C{Host} header fourcut will put into a link: a name or address and
 #: an optional port, nothing that could break out of the URL.

@@ -21,7 +21,6 @@ The pages are plain files in C{static/}: no build step, no CDN, nothing
 fetched from anywhere but fourcut.
 """
 
-import hmac
 import json
 import os
 import re
@@ -31,16 +30,16 @@ from collections import OrderedDict
 
 from twisted.internet import defer, threads
 from twisted.logger import Logger
-from twisted.web import resource, server, static
+from twisted.web import resource, server
 
 from fourcut.photos import PHOTO_NAME
-from fourcut.web.photofile import PhotoFile
-from fourcut.web.replies import (NO_CACHE_HEADERS, NotFound, Reply, Resource,
+from fourcut.web.photofile import BadName, PhotoFile, SafeFile
+from fourcut.web.replies import (NO_CACHE_HEADERS, Reply, Resource,
                                  error, send_json)
-from fourcut.booth.links import safe_host
+from fourcut.booth.links import key_matches, safe_host, stored_key, valid_key
 from fourcut.booth.sequence import SequenceError, parse_request
 from fourcut.booth import sharepage
-from fourcut.booth.strip import read_key, read_metadata, thumbnail
+from fourcut.booth.strip import read_metadata, thumbnail
 
 __all__ = ["BoothResource", "GalleryPage", "SequenceResource",
            "ShareResource", "ThumbnailResource", "STATIC"]
@@ -51,7 +50,6 @@ log = Logger()
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 
 _PHOTO = re.compile(PHOTO_NAME.encode("ascii"))
-_KEY = re.compile(rb"\A[A-Za-z0-9_-]{16,64}\Z")
 _DIGITS = re.compile(rb"\A[0-9]{1,2}\Z")
 
 #: Parameters C{POST /sequence} takes.
@@ -75,22 +73,18 @@ def _json_error(request, status, text, **details):
     return server.NOT_DONE_YET
 
 
-class StaticFiles(static.File):
+class StaticFiles(SafeFile):
     """
-    The pages' files: no directory listings, revalidated (cheaply, with
-    Last-Modified) so that a booth picks up a new version at once.
+    The pages' files, served the safe way (L{SafeFile}: one range for
+    many, a 400 for a NUL byte, fourcut's 404, no directory listings),
+    revalidated (cheaply, with Last-Modified) so that a booth picks up a
+    new version at once.
     """
-
-    #: A file that is not there: fourcut's 404, not twisted.web's page.
-    childNotFound = NotFound()
-
-    def directoryListing(self):
-        return NotFound()
 
     def render_GET(self, request):
         request.setHeader(b"cache-control", b"no-cache")
         request.setHeader(b"x-content-type-options", b"nosniff")
-        return static.File.render_GET(self, request)
+        return SafeFile.render_GET(self, request)
 
 
 class Page(resource.Resource):
@@ -157,20 +151,23 @@ class ThemeFiles(Resource):
             self.putChild(name.encode("ascii"), ThemeFile(path, kind))
 
     def getChild(self, name, request):
-        return NotFound()
+        return BadName() if b"\0" in name else SafeFile.childNotFound
 
 
-class ThemeFile(static.File):
-    childNotFound = NotFound()
+class ThemeFile(SafeFile):
+    """
+    One of the operator's theme files, as its own content type, served the
+    safe way (L{SafeFile}: one range for many).
+    """
 
     def __init__(self, path, kind):
-        static.File.__init__(self, path, defaultType=kind.decode("ascii"))
+        SafeFile.__init__(self, path, defaultType=kind.decode("ascii"))
         self.kind = kind
 
     def render_GET(self, request):
         request.setHeader(b"cache-control", b"no-cache")
         request.setHeader(b"x-content-type-options", b"nosniff")
-        body = static.File.render_GET(self, request)
+        body = SafeFile.render_GET(self, request)
         request.setHeader(b"content-type", self.kind)
         return body
 
@@ -364,7 +361,7 @@ class ShareResource(resource.Resource):
         self.page = dict(page or {})
 
     def render_GET(self, request):
-        if len(request.postpath) != 2 or not _KEY.match(request.postpath[0]):
+        if len(request.postpath) != 2 or not valid_key(request.postpath[0]):
             return self._not_found(request)
         key, segment = request.postpath
         path = _photo_path(self.directory, segment)
@@ -375,8 +372,9 @@ class ShareResource(resource.Resource):
                                       self._key_of, path)
 
         def check(found):
-            if found is None or not hmac.compare_digest(
-                    found.encode("utf-8"), key):
+            # The same work for a wrong key and a missing strip
+            # (fourcut.booth.links).
+            if not key_matches(found, key):
                 self._not_found(request)
                 return
             request.setHeader(b"cache-control", b"no-cache")
@@ -462,7 +460,7 @@ class ShareResource(resource.Resource):
 
     @staticmethod
     def _key_of(path):
-        return read_key(path) if _regular(path) else None
+        return stored_key(path)
 
     def _not_found(self, request):
         return _json_error(request, 404, "no such strip: the link may be "

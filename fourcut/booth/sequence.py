@@ -112,8 +112,10 @@ class SequenceRequest:
 
 def _integer(value, name, low, high):
     if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, str) and value.strip().isdigit():
-            value = int(value)
+        # ASCII digits only: str.isdigit takes "²", which int() refuses.
+        text = value.strip() if isinstance(value, str) else ""
+        if text.isascii() and text.isdigit():
+            value = int(text)
         else:
             raise SequenceError("%r must be an integer from %d to %d"
                                 % (name, low, high))

@@ -6,29 +6,26 @@ are strips and what they hold, from the strips themselves.
 """
 
 import os
-import secrets
 import time
 
 from twisted.internet import threads
 from twisted.logger import Logger
 
+from fourcut.booth.links import STRIP_PREFIX, new_key as random_key
+from fourcut.booth.links import strip_name_hint
 from fourcut.booth.strip import compose, read_metadata
 
 __all__ = ["StripMaker", "StripIndex", "STRIP_PREFIX"]
 
 log = Logger()
 
-#: How strip names start (C{strip-YYYYmmdd-HHMMSS.jpg}); only such files
-#: are opened to look for a strip's metadata.
-STRIP_PREFIX = "strip-"
-
 
 class StripMaker:
     """
     Composes a sequence's strip in a thread of C{reactor}'s pool and saves
     it with C{store} (a L{fourcut.photos.PhotoStore}) as
-    C{strip-YYYYmmdd-HHMMSS.jpg}, fsynced under a name of its own like
-    every photo.
+    C{strip-YYYYmmdd-RANDOM.jpg} (L{strip_name_hint}: no time of day),
+    fsynced under a name of its own like every photo.
 
     Composition and saving run in one thread call: a 5184x3456 shot is
     decoded at a quarter of its size (JPEG draft mode), so four of them
@@ -37,7 +34,7 @@ class StripMaker:
     """
 
     def __init__(self, reactor, store, style, wall_clock=time.time,
-                 new_key=lambda: secrets.token_urlsafe(16)):
+                 new_key=random_key):
         self._reactor = reactor
         self.store = store
         self.style = style
@@ -54,8 +51,7 @@ class StripMaker:
         names = [name for name, _, _ in shots]
         metadata = {"shots": names, "layout": str(request.layout),
                     "key": key, "sequence": sequence_id}
-        hint = time.strftime(STRIP_PREFIX + "%Y%m%d-%H%M%S",
-                             time.localtime(self._wall_clock()))
+        hint = strip_name_hint(self._wall_clock)
         d = threads.deferToThreadPool(
             self._reactor, self._reactor.getThreadPool(), self._make,
             [jpeg for _, _, jpeg in shots], request.layout, metadata, hint)

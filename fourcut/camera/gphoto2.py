@@ -7,7 +7,15 @@ L{fourcut.errors}'.
 
 import os
 
-__all__ = ["GPhoto2", "prepare_home"]
+__all__ = ["GPhoto2", "HOME_NAME", "keep_home", "prepare_home"]
+
+#: The C{HOME} of fourcut's gphoto2 children, in fourcut's state
+#: directory (C{paths.state_dir}).
+HOME_NAME = "gphoto2-home"
+
+#: The settings id of the gphoto2 CLI itself (C{gphoto2=port=...},
+#: C{gphoto2=model=...}): where it remembers the last camera it used.
+FRONT_END_ID = "gphoto2"
 
 
 def prepare_home(home):
@@ -29,6 +37,40 @@ def prepare_home(home):
     if not os.path.exists(settings):
         with open(settings, "w"):
             pass
+    return home
+
+
+def keep_home(state_dir):
+    """
+    The C{HOME} of fourcut's gphoto2 children inside C{state_dir}, made
+    if missing (only fourcut's user may enter it) and kept across runs:
+    what libgphoto2's drivers keep there (the capture target) survives a
+    restart, a crash and a reboot. What the gphoto2 CLI remembered of the
+    last camera it used (the port, the model) is dropped, so that a port
+    saved by an earlier run never steers fourcut to a camera that is
+    gone. Blocking (start-up).
+
+    @raise OSError: if the directory cannot be made or written.
+    """
+    home = os.path.join(state_dir, HOME_NAME)
+    os.makedirs(home, mode=0o700, exist_ok=True)
+    prepare_home(home)
+    for settings in (os.path.join(home, ".gphoto", "settings"),
+                     os.path.join(home, ".config", "gphoto", "settings")):
+        try:
+            with open(settings, "rb") as f:
+                lines = f.read().splitlines(keepends=True)
+        except FileNotFoundError:
+            continue
+        kept = [line for line in lines
+                if line.split(b"=", 1)[0] != FRONT_END_ID.encode("ascii")]
+        if kept != lines:
+            temporary = settings + ".new"
+            with open(temporary, "wb") as f:
+                f.writelines(kept)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(temporary, settings)
     return home
 
 

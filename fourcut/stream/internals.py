@@ -21,6 +21,7 @@ fails naming the attribute and the versions when one has changed.
 import contextlib
 
 __all__ = [
+    "access_log_line",
     "buffered_bytes",
     "byte_ranges",
     "can_write_directly",
@@ -40,6 +41,8 @@ __all__ = [
     "sends_verbatim",
     "tls_unsent_bytes",
     "transport_below",
+    "unparsed_data",
+    "write_access_log",
     "write_directly",
 ]
 
@@ -144,6 +147,38 @@ def pipelined_data(channel):
     the current one is done.
     """
     return bool(channel._dataBuffer)
+
+
+def unparsed_data(channel):
+    """
+    Whether an L{twisted.web.http.HTTPChannel} holds received bytes that
+    its line parser has not gone through (L{LineReceiver}'s C{_buffer}):
+    pipelined requests left waiting while the client did not read its
+    answers (L{fourcut.web.limits.DeadlineChannel} then stops parsing,
+    with LineReceiver's own C{paused} flag, and goes on when it reads).
+    """
+    return bool(channel._buffer)
+
+
+def access_log_line(site, request):
+    """
+    The access log line twisted.web's L{twisted.web.http.HTTPFactory}
+    would write for C{request} (its C{_logFormatter} with its cached
+    C{_logDateTime}), with its newline; L{None} if C{site} has no log
+    file open (C{_logFile}). L{fourcut.web.site.Site} writes it at most
+    at a configured rate.
+    """
+    if site._logFile is None:
+        return None
+    return site._logFormatter(site._logDateTime, request) + "\n"
+
+
+def write_access_log(site, line):
+    """
+    Write C{line} to C{site}'s access log file (C{_logFile}), if open.
+    """
+    if site._logFile is not None:
+        site._logFile.write(line)
 
 
 def count_sent(request, size):

@@ -30,6 +30,11 @@ How, for the server's sake:
     L{MAX_SIZES}): a request for one more size than that is refused with
     a L{SizeError} of code 503 naming the limit and the sizes being
     served, which a client may ask for instead. 0 turns downscaling off.
+    The last L{RESERVED} of them are for clients that proved the token
+    (C{trusted}): anonymous viewers of public live view cannot take every
+    size (issue 25: four anonymous C{/preview?width=100..103} left the
+    booth's own C{width=480} a 503), and a token holder always gets a
+    size unless token holders themselves hold them all.
   - B{cheap encoding}. The JPEG decoder itself scales by 1/2, 1/4 or 1/8
     (C{Image.draft}, as L{fourcut.stream.transform.FrameTransform} does), so
     960x640 to 480x320 is a half-size decode and an encode, without a
@@ -75,7 +80,7 @@ from twisted.python.failure import Failure
 from fourcut.stream.broadcast import Broadcaster, Frame
 from fourcut.stream.transform import ThreadedTransform, TransformError
 
-__all__ = ["DEFAULT_QUALITY", "Downscale", "MAX_SIZES", "MAX_WIDTH",
+__all__ = ["DEFAULT_QUALITY", "Downscale", "MAX_SIZES", "MAX_WIDTH", "RESERVED",
            "MIN_WIDTH", "QUALITY_RANGE", "PerSource", "ScaledFrame",
            "ScaledStream", "ScaledStreams", "SizeError", "jpeg_size",
            "parse_size"]
@@ -92,6 +97,10 @@ DEFAULT_QUALITY = 80
 
 #: The qualities accepted. Above 95 Pillow's JPEGs grow a lot for nothing.
 QUALITY_RANGE = (1, 95)
+
+#: Sizes kept for clients with the token: anonymous ones may start at
+#: most C{max_sizes - RESERVED}.
+RESERVED = 1
 
 #: Distinct sizes served at once unless C{preview.max_sizes} says.
 MAX_SIZES = 4
@@ -408,7 +417,7 @@ class ScaledStreams:
         size = self.source_size()
         return size is not None and width >= size[0]
 
-    def acquire(self, width, quality=DEFAULT_QUALITY):
+    def acquire(self, width, quality=DEFAULT_QUALITY, trusted=True):
         """
         The source to subscribe a client to for frames C{width} wide at
         C{quality} (checked by L{parse_size}): the L{ScaledStream} for that
@@ -418,8 +427,12 @@ class ScaledStreams:
         Subscribe to it at once: a stream made for a caller that does not
         subscribe is dropped when another size is asked for.
 
+        @param trusted: whether the client proved the token (or none is
+            configured); an anonymous one may not start one of the last
+            L{RESERVED} sizes, only watch a size already served.
         @raise SizeError: (503) if C{max_sizes} distinct sizes are being
-            served already and this is not one of them.
+            served already and this is not one of them, or (anonymous) all
+            but the reserved ones.
         """
         if self.full_size(width):
             return self.source
@@ -430,8 +443,10 @@ class ScaledStreams:
         # Streams nobody subscribed to: their callers went away.
         for other in [s for s in self.streams.values() if not s.demand]:
             del self.streams[other.key]
-        if len(self.streams) >= self.max_sizes:
-            raise self._refusal(width, quality)
+        limit = (self.max_sizes if trusted
+                 else max(0, self.max_sizes - RESERVED))
+        if len(self.streams) >= limit:
+            raise self._refusal(width, quality, trusted)
         stream = self.streams[key] = ScaledStream(
             self.reactor, self.source, width, quality, on_idle=self._idle)
         log.info("live view at width {width}, quality {quality}: started "
@@ -439,7 +454,7 @@ class ScaledStreams:
                  n=len(self.streams), limit=self.max_sizes)
         return stream
 
-    def _refusal(self, width, quality):
+    def _refusal(self, width, quality, trusted=True):
         if not self.max_sizes:
             text = ("downscaled live view is off (preview.max_sizes is 0); "
                     "ask for the full size (no width)")
@@ -450,6 +465,9 @@ class ScaledStreams:
                         self.max_sizes, ", ".join(
                             "width %d quality %d" % key
                             for key in self.sizes())))
+            if not trusted and len(self.streams) < self.max_sizes:
+                text += ("; the last %d are kept for clients with the "
+                         "access token" % (RESERVED,))
         log.warn("refused live view at width {width}, quality {quality}: "
                  "{text}", width=width, quality=quality, text=text)
         return SizeError(503, text, limit=self.max_sizes, sizes=[

@@ -53,9 +53,19 @@ API takes no bodies.
 
 L{Guard} also tells the connection limits (L{fourcut.web.limits}) which
 connections have proved the token, and answers a 503 to the first request
-of a connection that was accepted on probation and has not.
+of a connection that was accepted on probation and has not, unless it asks
+for a path the booth's screens and guests use without the token
+(L{PRIORITY}: the open paths and C{/ws}), which makes room instead.
+
+A wrong token's 401 waits: the longer, the more wrong tokens its address
+sent (L{fourcut.web.guesses.GuessThrottle}); bursts are logged once.
+
+L{RateLimitedLog} keeps the access log from growing faster than
+C{server.access_log_rate} lines a second: the lines over it are counted
+and summarised once a second.
 """
 
+import collections
 import re
 
 import hmac
@@ -69,9 +79,10 @@ from zope.interface import implementer
 from fourcut.web.limits import connection_of
 from fourcut.web.replies import error
 
-__all__ = ["AccessPolicy", "BodyLimit", "Guard", "Overloaded",
-           "Unauthorized", "bearer", "limit_bodies",
-           "redact_uri", "redacting_log_formatter", "supplied_token"]
+__all__ = ["AccessPolicy", "BodyLimit", "Guard", "Overloaded", "PRIORITY",
+           "RateLimitedLog", "Unauthorized", "bearer", "limit_bodies",
+           "redact_uri", "redacting_log_formatter", "shown_header",
+           "supplied_token"]
 
 log = Logger()
 
@@ -83,6 +94,11 @@ PREVIEW = frozenset([b"preview", b"snapshot", b""])
 
 #: Path segments whose C{GET} takes the token as a C{token} query parameter.
 QUERY_TOKEN = frozenset([b"preview", b"snapshot"])
+
+#: Path segments (besides C{AccessPolicy.open_paths}) that a connection on
+#: probation may always reach: the booth page's own WebSocket, which
+#: authenticates by message.
+PRIORITY = frozenset([b"ws"])
 
 #: Path segments whose handshake takes it there too (checked by the
 #: WebSocket protocol itself, see L{fourcut.web.ws.auth.handshake_token}).
@@ -346,6 +362,73 @@ class redacting_log_formatter:
                                     _RedactedRequest(request, self.policy))
 
 
+class RateLimitedLog:
+    """
+    The access log's writes, at most C{rate} lines a second (bursts of a
+    second's worth); the lines over it are dropped and counted, and a
+    line saying how many, and for which address most, is written once
+    the second is over. A client making thousands of requests a second
+    (pipelined, never read) wrote 1 MB of log a second (issue 25).
+
+    @param write: writes one line (the site's log file's C{write}).
+    """
+
+    def __init__(self, clock, rate, write):
+        self.clock = clock
+        self.rate = rate
+        self.write = write
+        self.tokens = max(1.0, rate)
+        self.last = clock.seconds()
+        self.dropped = collections.Counter()
+        self._summary = None
+
+    def line(self, text, host=None):
+        """
+        Write C{text} (one line, with its newline) unless over the rate.
+        """
+        if self.admit(host):
+            self.write(text)
+            return True
+        return False
+
+    def admit(self, host=None):
+        """
+        Whether one more line may be written now (the caller writes it);
+        if not, it is counted for C{host}'s summary.
+        """
+        now = self.clock.seconds()
+        self.tokens = min(max(1.0, self.rate),
+                          self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        self.dropped[host] += 1
+        if self._summary is None:
+            self._summary = self.clock.callLater(1.0, self.summarise)
+        return False
+
+    def summarise(self):
+        """
+        Write the line that stands for those dropped, if any.
+        """
+        self._summary = None
+        if not self.dropped:
+            return
+        total = sum(self.dropped.values())
+        host, most = self.dropped.most_common(1)[0]
+        self.dropped.clear()
+        self.write("fourcut: %d more requests not logged (over "
+                   "server.access_log_rate, %g lines a second); %d of them "
+                   "from %s\n" % (total, self.rate, most, host))
+
+    def stop(self):
+        if self._summary is not None and self._summary.active():
+            self._summary.cancel()
+        self._summary = None
+        self.summarise()
+
+
 def _peer(request):
     """
     Who sent C{request}, for the log.
@@ -362,8 +445,18 @@ def _shown_path(request, policy):
     C{request}'s path without its query (which may hold a token) and with
     the token masked, short and printable, for the log.
     """
-    text = policy.redact(request.path)[:200].decode("ascii",
-                                                    "backslashreplace")
+    return shown_header(request.path, policy)
+
+
+def shown_header(value, policy, limit=200):
+    """
+    C{value} (a path or a header, L{bytes} or L{str}) as fourcut's log may
+    show it: the token masked as in the access log (L{AccessPolicy.redact}),
+    at most C{limit} characters, unprintable ones as C{?}.
+    """
+    if isinstance(value, str):
+        value = value.encode("utf-8", "surrogateescape")
+    text = policy.redact(value)[:limit].decode("ascii", "backslashreplace")
     return "".join(c if c.isprintable() else "?" for c in text)
 
 
@@ -374,19 +467,31 @@ class Unauthorized(resource.Resource):
 
     isLeaf = True
 
-    def __init__(self, why, policy):
+    def __init__(self, why, policy, throttle=None):
         resource.Resource.__init__(self)
         self.why = why
         self.policy = policy
+        self.throttle = throttle
 
     def render(self, request):
         if self.why == WRONG:
-            log.warn("refused {method} {path} from {peer}: wrong token",
-                     method=_method(request),
-                     path=_shown_path(request, self.policy),
-                     peer=_peer(request))
             text = "fourcut: the token is wrong"
             challenge = CHALLENGE + b', error="invalid_token"'
+            if self.throttle is None:
+                log.warn("refused {method} {path} from {peer}: wrong token",
+                         method=_method(request),
+                         path=_shown_path(request, self.policy),
+                         peer=_peer(request))
+            else:
+                # The throttle logs the burst; the answer waits.
+                address = request.getClientAddress()
+                d = self.throttle.wait(getattr(address, "host", None))
+                request.notifyFinish().addErrback(lambda _: d.cancel())
+                d.addCallback(lambda _: error(
+                    request, http.UNAUTHORIZED, text,
+                    headers=[(b"www-authenticate", challenge)]))
+                d.addErrback(lambda _: None)
+                return server.NOT_DONE_YET
         else:
             log.info("refused {method} {path} from {peer}: no token",
                      method=_method(request),
@@ -435,20 +540,22 @@ class Guard(resource.Resource):
     allows it, else answers 401 (see the module docstring).
     """
 
-    def __init__(self, root, policy):
+    def __init__(self, root, policy, throttle=None):
         resource.Resource.__init__(self)
         self.root = root
         self.policy = policy
+        self.throttle = throttle
 
     def getChildWithDefault(self, name, request):
         connection = connection_of(getattr(request.channel, "transport",
                                            None))
+        priority = name in PRIORITY or name in self.policy.open_paths
         if connection is not None and not connection.request_started(
-                self.policy.proves(name, request)):
+                self.policy.proves(name, request), priority):
             return Overloaded(self.policy)
         why = self.policy.verdict(name, request)
         if why is not None:
-            return Unauthorized(why, self.policy)
+            return Unauthorized(why, self.policy, self.throttle)
         return self.root.getChildWithDefault(name, request)
 
     def render(self, request):

@@ -15,11 +15,19 @@ wraps the site's factory and keeps those connections few:
     over either bound closes the oldest I{idle} unauthenticated connection
     in that scope, idle for at least L{EVICT_AFTER} seconds: one still
     waiting for its first request, waiting between requests, or a
-    WebSocket client that is neither authenticated nor watching. The
-    newcomer, which may well be the front-end, is never the one refused. If
-    nothing there is idle (a burst of new connections, anonymous live view
-    filling the bound), the newcomer is kept I{on probation}: its first
-    request must prove the token, or it is answered 503 and closed;
+    WebSocket client that is neither authenticated nor watching; failing
+    that, the oldest one that has held its slot for C{max_hold} seconds,
+    whatever it is doing (a request being answered, anonymous live view):
+    a stranger cannot keep a slot by staying busy. The newcomer, which may
+    well be the front-end, is never the one refused. If nothing there may
+    be closed (a burst of new connections), the newcomer is kept I{on
+    probation}: its first request must prove the token, or it is answered
+    503 and closed, I{unless} it asks for a path the booth's own screens
+    and guests use without the token (C{priority}: the booth's pages, its
+    WebSocket, a guest's share link), which closes the oldest
+    unauthenticated connection in its scope, whatever it is doing, and
+    goes on: the booth reconnects and a guest's link downloads however
+    many strangers hold on;
   - a reserve of file descriptors (C{fd_reserve}): when fewer than that are
     free under C{RLIMIT_NOFILE}, a new connection closes the oldest idle
     unauthenticated one, or is closed itself at once if there is none, so
@@ -31,6 +39,21 @@ line, headers and body, C{header_timeout}) counted from its first byte, or
 from the connection for the first request: twisted.web's idle timeout
 restarts with every byte, so a client that drips one header line every 20
 seconds would otherwise hold its connection for ever.
+
+It also bounds what the server produces for a client that does not read
+its answers. twisted.web stops reading a connection whose transport holds
+more than its buffer (64 KiB) unsent only between requests: a client that
+pipelines C{GET /health} and never reads had every answer made and queued
+in memory (issue 25: 113 -> 496 MB in 130 s). Once the transport says it
+is full, the channel parses no more of what has arrived and reads nothing
+more from the socket, even in the middle of a request, until the client
+has taken what is waiting; and a connection that stays like that for
+C{unread_timeout} seconds is dropped (a WebSocket client gets the same
+time: L{fourcut.web.ws.flowcontrol}). And a connection's pipelined
+requests are served one a turn of the reactor, at most C{pipeline_rate}
+(C{commands_per_second}, a WebSocket client's budget) a second: a 64 KiB
+read of pipelined C{GET /health} was 1,800 answers made in one go, while
+every live view screen waited.
 """
 
 import collections
@@ -43,12 +66,13 @@ from twisted.logger import Logger
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from twisted.web import http
 
-from fourcut.stream.internals import handling_request, pipelined_data
+from fourcut.stream.internals import (handling_request, pipelined_data,
+                                      unparsed_data)
 
 __all__ = [
     "ConnectionLimits", "DeadlineChannel", "DescriptorBudget",
-    "LimitedConnection", "connection_of", "deadline_channel",
-    "open_descriptors",
+    "LimitedConnection", "MAX_HOLD", "UNREAD_TIMEOUT", "connection_of",
+    "deadline_channel", "open_descriptors",
 ]
 
 log = Logger()
@@ -57,6 +81,15 @@ log = Logger()
 #: over the bound may close it: time for a client that has just connected
 #: (a browser opens several at once) to send its request.
 EVICT_AFTER = 1.0
+
+#: Seconds an unauthenticated connection may hold its slot, whatever it
+#: does, before a newcomer over the bound may close it
+#: (C{server.max_unauthenticated_hold}).
+MAX_HOLD = 30.0
+
+#: Seconds a connection may leave its answers unread (its transport full)
+#: before it is dropped (C{server.unread_timeout}).
+UNREAD_TIMEOUT = 30.0
 
 #: Where the kernel lists this process's open descriptors.
 FD_DIRECTORIES = ("/proc/self/fd", "/dev/fd")
@@ -147,6 +180,7 @@ class LimitedConnection(ProtocolWrapper):
         ProtocolWrapper.__init__(self, factory, wrapped)
         self.host = host
         self.idle_since = now
+        self.accepted = now
 
     def trust(self):
         """
@@ -163,20 +197,29 @@ class LimitedConnection(ProtocolWrapper):
             self.idle_since = self.factory.clock.seconds()
         self.busy = busy
 
-    def request_started(self, authenticated):
+    def request_started(self, authenticated, priority=False):
         """
         A request arrived (and is about to be served). Returns whether it
         may go on: an unauthenticated first request on a connection on
-        probation may not.
+        probation may not, unless it is for a C{priority} path (the
+        booth's screens, a guest's link): that one makes room by closing
+        the oldest unauthenticated connection in its scope, whatever it is
+        doing.
         """
         self.requests += 1
         if authenticated:
             self.trust()
             return True
-        return not (self.probation and self.requests == 1)
+        if not (self.probation and self.requests == 1):
+            return True
+        if priority:
+            self.factory.make_room(self)
+            self.probation = False
+            return True
+        return False
 
     def evict(self, why):
-        log.info("closing an idle unauthenticated connection from {host} "
+        log.info("closing an unauthenticated connection from {host} "
                  "({why})", host=self.host, why=why)
         self.factory.forget(self)
         self.transport.abortConnection()
@@ -207,9 +250,10 @@ class ConnectionLimits(WrappingFactory):
     protocol = LimitedConnection
 
     def __init__(self, wrapped, clock, max_unauthenticated=32,
-                 max_per_address=8, budget=None):
+                 max_per_address=8, budget=None, max_hold=MAX_HOLD):
         WrappingFactory.__init__(self, wrapped)
         self.clock = clock
+        self.max_hold = max_hold
         self.max_unauthenticated = max_unauthenticated
         self.max_per_address = max_per_address
         self.budget = budget if budget is not None else DescriptorBudget(0)
@@ -255,15 +299,46 @@ class ConnectionLimits(WrappingFactory):
     def _evict(self, scope, why):
         """
         Close the oldest idle unauthenticated connection in C{scope}, if
-        one has been idle long enough; say whether there was one.
+        one has been idle long enough, else the oldest that has held its
+        slot for C{max_hold} seconds whatever it does; say whether there
+        was one.
         """
-        settled = self.clock.seconds() - EVICT_AFTER
+        now = self.clock.seconds()
+        settled = now - EVICT_AFTER
         for connection in scope:
             if not connection.busy and connection.idle_since <= settled:
                 self.evicted += 1
                 connection.evict(why)
                 return True
+        held = now - self.max_hold
+        for connection in scope:
+            if connection.accepted <= held:
+                self.evicted += 1
+                connection.evict(why + ", held for %g s" % self.max_hold)
+                return True
         return False
+
+    def make_room(self, newcomer):
+        """
+        Close the oldest unauthenticated connection other than
+        C{newcomer} in each scope it is over, whatever it is doing: a
+        connection on probation asked for a path the booth's own screens
+        and guests use (L{LimitedConnection.request_started}).
+        """
+        scopes = [(self._by_host.get(newcomer.host, {}),
+                   self.max_per_address, "too many from %s"
+                   % (newcomer.host,)),
+                  (self.unauthenticated, self.max_unauthenticated,
+                   "too many unauthenticated")]
+        for scope, bound, why in scopes:
+            if len(scope) <= bound:
+                continue
+            for connection in list(scope):
+                if connection is not newcomer:
+                    self.evicted += 1
+                    connection.evict(why + ", to let the booth or a guest "
+                                     "in")
+                    break
 
     def forget(self, connection):
         self.unauthenticated.pop(connection, None)
@@ -301,14 +376,72 @@ class DeadlineChannel:
     seconds of its first byte (of the connection, for the first one), or it
     is answered 408 and the connection closed. It also tells the
     connection's L{LimitedConnection} when a request is being served.
+
+    What it produces for a client is bounded (see the module docstring):
+    while the transport says it is full (L{pauseProducing}) nothing more
+    is read or parsed, and after C{unread_timeout} seconds of that the
+    connection is dropped; pipelined requests are served one a turn of
+    the reactor, at most C{pipeline_rate} a second.
     """
 
     header_timeout = 10.0
+    unread_timeout = UNREAD_TIMEOUT
     _deadline = None
+    _unread = None
+    _next = None
+    _bucket = None
+    _output_paused = False
+    pipeline_rate = 20.0
 
     def connectionMade(self):
         super().connectionMade()
         self._start_deadline()
+
+    def pauseProducing(self):
+        # The transport holds more than its buffer unsent: the client is
+        # not reading. twisted.web would pause reading only between
+        # requests, and go on answering what is already in.
+        super().pauseProducing()
+        if self._output_paused or self.transport is None:
+            return
+        self._output_paused = True
+        # LineReceiver's own flag: parse no more of what has arrived.
+        self.paused = True
+        if handling_request(self):
+            self.transport.pauseProducing()
+        # The client's time now is unread_timeout, not the deadline.
+        self._cancel_deadline()
+        if self.unread_timeout:
+            self._unread = self.callLater(self.unread_timeout,
+                                          self._unread_timed_out)
+
+    def resumeProducing(self):
+        was_paused = self._output_paused
+        self._output_paused = False
+        if self._unread is not None and self._unread.active():
+            self._unread.cancel()
+        self._unread = None
+        super().resumeProducing()
+        if was_paused and self.transport is not None and self._next is None:
+            self.paused = False
+            if handling_request(self):
+                self.transport.resumeProducing()
+            elif unparsed_data(self):
+                # Pipelined requests that waited: on with them (this
+                # starts the next one's deadline).
+                self.dataReceived(b"")
+
+    def _unread_timed_out(self):
+        self._unread = None
+        transport = self.transport
+        if transport is None:
+            return
+        peer = transport.getPeer()
+        log.info("dropping a connection from {host}: its answers were "
+                 "left unread for {timeout} s", host=getattr(peer, "host",
+                                                              peer),
+                 timeout=self.unread_timeout)
+        transport.abortConnection()
 
     def dataReceived(self, data):
         if not handling_request(self) and self._deadline is None:
@@ -327,18 +460,69 @@ class DeadlineChannel:
         if connection is not None:
             connection.set_busy(False)
         more = pipelined_data(self)
+        waiting = more or unparsed_data(self)
+        if waiting:
+            # Parse the next pipelined request on the next turn of the
+            # reactor, not now: a connection's pipeline is served one
+            # request a turn, beside everything else (live view frames),
+            # instead of a whole read of them (a 64 KiB read is 1,800
+            # GET /health) at once.
+            self.paused = True
         super().requestDone(request)
         if (more and not handling_request(self) and self._deadline is None
                 and self.transport is not None and self.persistent):
             # A pipelined request had begun.
             self._start_deadline()
+        if waiting and self.transport is not None and self.persistent:
+            if self._next is None:
+                # And read no more meanwhile.
+                self.transport.pauseProducing()
+                self._next = self.callLater(self._pipeline_wait(),
+                                            self._next_request)
+        elif waiting and not self._output_paused:
+            self.paused = False
+
+    def _pipeline_wait(self):
+        """
+        Seconds until the next pipelined request may be served: at most
+        C{pipeline_rate} a second after a burst of as many (a token
+        bucket), as a WebSocket client's requests are counted.
+        """
+        if not self.pipeline_rate:
+            return 0
+        clock = getattr(self.factory, "reactor", None)
+        if clock is None:
+            return 0
+        now = clock.seconds()
+        burst = max(1.0, self.pipeline_rate)
+        if self._bucket is None:
+            self._bucket = [burst, now]
+        tokens, last = self._bucket
+        tokens = min(burst, tokens + (now - last) * self.pipeline_rate)
+        wait = 0 if tokens >= 1 else (1 - tokens) / self.pipeline_rate
+        self._bucket = [tokens - 1, now]
+        return wait
+
+    def _next_request(self):
+        self._next = None
+        if self.transport is None or self._output_paused:
+            # resumeProducing goes on once the client has read.
+            return
+        self.paused = False
+        self.transport.resumeProducing()
+        if unparsed_data(self):
+            self.dataReceived(b"")
 
     def connectionLost(self, reason):
         self._cancel_deadline()
+        for call in (self._unread, self._next):
+            if call is not None and call.active():
+                call.cancel()
+        self._unread = self._next = None
         super().connectionLost(reason)
 
     def _start_deadline(self):
-        if self.header_timeout:
+        if self.header_timeout and not self._output_paused:
             self._deadline = self.callLater(self.header_timeout,
                                             self._request_timed_out)
 
@@ -372,14 +556,19 @@ class DeadlineChannel:
         self.timeoutConnection()
 
 
-def deadline_channel(header_timeout):
+def deadline_channel(header_timeout, unread_timeout=UNREAD_TIMEOUT,
+                     pipeline_rate=20.0):
     """
     The channel class of a site whose requests have C{header_timeout}
-    seconds to arrive: a L{DeadlineChannel}.
+    seconds to arrive, whose clients may leave answers unread for
+    C{unread_timeout}, and whose pipelined requests are served at most
+    C{pipeline_rate} a second per connection: a L{DeadlineChannel}.
 
     (twisted.web's default factory wraps each channel in a proxy that could
     switch to HTTP/2 after TLS negotiation; fourcut speaks HTTP/1.1 only,
     so the channel is used directly.)
     """
     return type("DeadlineHTTPChannel", (DeadlineChannel, http.HTTPChannel),
-                {"header_timeout": header_timeout})
+                {"header_timeout": header_timeout,
+                 "unread_timeout": unread_timeout,
+                 "pipeline_rate": pipeline_rate})

@@ -18,12 +18,13 @@ from fourcut.stream.internals import count_sent, response_chunked
 from fourcut.stream.pacing import TransportPacing
 from fourcut.stream.scaled import PerSource, ScaledStreams, SizeError, parse_size
 from fourcut.stream.sockets import FrameWriter, prepare_for_frames
+from fourcut.web.limits import connection_of
 from fourcut.web.replies import (NO_CACHE_HEADERS, Reply, Resource, error, fail,
                       no_cache, wants_json)
 
 __all__ = ["BOUNDARY", "Page", "Preview", "PreviewStream", "Snapshot",
            "address_text", "chunked_part", "multipart_part",
-           "requested_size"]
+           "requested_size", "trusted"]
 
 log = Logger()
 
@@ -196,6 +197,16 @@ class PreviewStream:
         self.broadcaster.unsubscribe(self.producer)
 
 
+def trusted(request):
+    """
+    Whether C{request}'s connection proved the token (or none is needed):
+    the last downscaled sizes are kept for it (L{ScaledStreams.acquire}).
+    Without connection limits (a test's request) it is.
+    """
+    connection = connection_of(getattr(request.channel, "transport", None))
+    return connection is None or connection.authenticated
+
+
 class Preview(Resource):
     """
     C{GET /preview}: the multipart stream. C{HEAD} answers its headers
@@ -253,7 +264,8 @@ class Preview(Resource):
         try:
             size = requested_size(request)
             source = (self.broadcaster if size is None
-                      else self.scaled.acquire(*size))
+                      else self.scaled.acquire(*size,
+                                               trusted=trusted(request)))
         except SizeError as e:
             error(request, e.code, str(e))
             return server.NOT_DONE_YET

@@ -323,7 +323,13 @@ class Reply:
 
 
 def _shown_path(request):
-    text = request.path[:200].decode("ascii", "backslashreplace")
+    # Masked as the access log masks it (the site's redact, when the
+    # request came through fourcut's site): a token in a path is never
+    # logged.
+    site = getattr(getattr(request, "channel", None), "site", None)
+    redact = getattr(site, "redact", None)
+    path = redact(request.path) if redact is not None else request.path
+    text = path[:200].decode("ascii", "backslashreplace")
     return "".join(c if c.isprintable() else "?" for c in text)
 
 

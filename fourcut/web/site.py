@@ -49,13 +49,15 @@ from twisted.web import resource, server
 
 from fourcut.metrics import Metrics
 from fourcut.status import CameraSummary, ServiceStatus
+from fourcut.stream.internals import access_log_line, write_access_log
 from fourcut.stream.scaled import ScaledStreams
 from fourcut.web import rest
-from fourcut.web.access import (AccessPolicy, Guard, limit_bodies,
-                                redacting_log_formatter)
+from fourcut.web.access import (AccessPolicy, Guard, RateLimitedLog,
+                                limit_bodies, redacting_log_formatter)
 from fourcut.web.actions import Capture, Command, Reset
 from fourcut.web.cors import CORSPolicy
 from fourcut.web.gallery import Photos
+from fourcut.web.guesses import GuessThrottle
 from fourcut.web.limits import (ConnectionLimits, DescriptorBudget,
                                 deadline_channel)
 from fourcut.web.live import Page, Preview, Snapshot
@@ -92,16 +94,50 @@ class Site(server.Site):
     @ivar cors: the L{CORSPolicy} every request's headers and C{OPTIONS}
         answer read (L{fourcut.web.replies.cors_of}).
     @ivar protocol: the channel class (L{deadline_channel}).
+    @ivar redact: masks the token in a path or header for fourcut's own
+        log lines (L{fourcut.web.access.AccessPolicy.redact}), as the
+        access log does.
+    @ivar log_rate: access log lines a second, at most
+        (L{RateLimitedLog}).
     """
 
     displayTracebacks = False
+    _limited = None
 
     def __init__(self, resource, cors, protocol, reactor, requestFactory,
-                 logFormatter):
+                 logFormatter, redact=None, log_rate=None):
         server.Site.__init__(self, resource, requestFactory=requestFactory,
                              logFormatter=logFormatter, reactor=reactor)
         self.cors = cors
         self.protocol = protocol
+        self.redact = redact if redact is not None else (lambda text: text)
+        self.log_rate = log_rate
+
+    def startFactory(self):
+        server.Site.startFactory(self)
+        if self.log_rate is not None:
+            self._limited = RateLimitedLog(self.reactor, self.log_rate,
+                                           self._write_log_line)
+
+    def stopFactory(self):
+        if self._limited is not None:
+            self._limited.stop()
+            self._limited = None
+        server.Site.stopFactory(self)
+
+    def _write_log_line(self, line):
+        write_access_log(self, line)
+
+    def log(self, request):
+        if self._limited is None:
+            return server.Site.log(self, request)
+        address = request.getClientAddress()
+        # Decided before the line is made: formatting it is most of the
+        # cost.
+        if self._limited.admit(getattr(address, "host", None)):
+            line = access_log_line(self, request)
+            if line is not None:
+                self._limited.write(line)
 
 
 @dataclass
@@ -116,6 +152,7 @@ class Web:
     @ivar status: the L{ServiceStatus} behind C{/status} and C{/health}.
     @ivar scaled: the L{ScaledStreams}: live view at the sizes asked for,
         shared by C{/preview}, C{/snapshot} and C{/ws}.
+    @ivar guesses: the L{GuessThrottle} that slows wrong tokens.
     """
 
     site: server.Site
@@ -124,6 +161,7 @@ class Web:
     websocket: CameraServerFactory
     status: ServiceStatus
     scaled: ScaledStreams
+    guesses: GuessThrottle
 
 
 def build(config, reactor, session, broadcaster, captures, trimmer=None,
@@ -154,6 +192,7 @@ def build(config, reactor, session, broadcaster, captures, trimmer=None,
     access = AccessPolicy(config.access.token, config.preview.public,
                           open_paths=open_paths)
     cors = CORSPolicy(server_config.cors_origins)
+    guesses = GuessThrottle(reactor)
     scaled = ScaledStreams(reactor, broadcaster,
                            max_sizes=config.preview.max_sizes)
     camera = CameraSummary(session)
@@ -165,7 +204,9 @@ def build(config, reactor, session, broadcaster, captures, trimmer=None,
         access=access, auth_timeout=server_config.auth_timeout,
         max_unsent_bytes=server_config.max_unsent_bytes,
         trimmer=trimmer, cors=cors, scaled=scaled,
-        pacing=config.preview.pacing, booth=booth)
+        pacing=config.preview.pacing, booth=booth, guesses=guesses,
+        unread_timeout=server_config.unread_timeout,
+        message_timeout=server_config.header_timeout)
     session.subscribe(websocket.state_changed)
     preview = Preview(broadcaster, session, reactor, scaled,
                       pacing=config.preview.pacing)
@@ -210,15 +251,19 @@ def build(config, reactor, session, broadcaster, captures, trimmer=None,
     hide_path(config.paths.photos)
 
     site = Site(
-        Guard(root, access), cors,
-        deadline_channel(server_config.header_timeout), reactor,
+        Guard(root, access, guesses), cors,
+        deadline_channel(server_config.header_timeout,
+                         server_config.unread_timeout,
+                         server_config.commands_per_second), reactor,
         # The API takes no request bodies: the WebSocket message limit
         # bounds them too.
         requestFactory=limit_bodies(Request, server_config.max_message_bytes),
-        logFormatter=redacting_log_formatter(access))
+        logFormatter=redacting_log_formatter(access), redact=access.redact,
+        log_rate=server_config.access_log_rate)
     limits = ConnectionLimits(
         site, reactor, max_unauthenticated=server_config.max_unauthenticated,
         max_per_address=server_config.max_unauthenticated_per_address,
-        budget=DescriptorBudget(server_config.fd_reserve))
+        budget=DescriptorBudget(server_config.fd_reserve),
+        max_hold=server_config.max_unauthenticated_hold)
     return Web(site=site, factory=limits, access=access, websocket=websocket,
-               status=status, scaled=scaled)
+               status=status, scaled=scaled, guesses=guesses)

@@ -334,7 +334,8 @@ class StripStoreTests(TestCase):
                                                     parse_layout("2x2")),
                              "seq")
         name = fields["filename"]
-        self.assertRegex(name, r"\Astrip-\d{8}-\d{6}\.jpg\Z")
+        # The day and a random part: no time of day a stranger could walk.
+        self.assertRegex(name, r"\Astrip-20240610-[0-9a-f]{12}\.jpg\Z")
         self.assertEqual(fields["share"], "/share/%s/%s" % ("K" * 22, name))
         self.assertEqual(fields["url"], "/photos/" + name)
         self.assertEqual(os.path.getsize(fields["filepath"]), fields["size"])

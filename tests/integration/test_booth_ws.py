@@ -58,7 +58,8 @@ class SequenceTests(WebSocketTestCase, BoothTestMixin):
                          os.path.join(self.photos, reply["filename"]))
         self.assertEqual(reply["url"], "/photos/" + reply["filename"])
         self.assertRegex(reply["share_url"], r"\Ahttp://127\.0\.0\.1:%d/"
-                         r"share/[A-Za-z0-9_-]{22}/strip-[0-9-]+\.jpg\Z"
+                         r"share/[A-Za-z0-9_-]{22}/"
+                         r"strip-[0-9]{8}-[0-9a-f]{12}\.jpg\Z"
                          % (self.port,))
         self.assertTrue(reply["qr"].startswith("data:image/svg+xml"))
         self.check_strip(reply["filepath"], shots)

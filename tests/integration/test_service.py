@@ -203,8 +203,9 @@ class CommandTests(ServiceTestCase):
     async def test_gphoto2_has_a_home_of_its_own(self):
         """
         libgphoto2 saves the last port in C{$HOME/.gphoto/settings}: the
-        children write into fourcut's private HOME, never the user's, and
-        it is gone when fourcut stops.
+        children write into fourcut's own HOME in its state directory
+        (beside the photos), never the user's, and it is kept when
+        fourcut stops (the capture target must survive a restart).
         """
         home = self.session.gphoto2.home
         self.assertNotEqual(home, os.environ.get("HOME"))
@@ -213,8 +214,11 @@ class CommandTests(ServiceTestCase):
         await response.content()
         with open(os.path.join(home, ".gphoto", "settings")) as f:
             self.assertIn(self.camera.port, f.read())
+        self.assertEqual(home, os.path.join(
+            os.path.dirname(self.photos), "fourcut-state", "gphoto2-home"))
         await self.stopService()
-        self.assertFalse(os.path.exists(home))
+        self.assertTrue(os.path.exists(os.path.join(home, ".gphoto",
+                                                    "settings")))
 
     async def test_unknown_setting_is_the_clients_mistake(self):
         """

@@ -21,7 +21,8 @@ from twisted.web.client import HTTPConnectionPool
 from fourcut.services import StartupFailed
 from fourcut.tap import Options, OptionsError, makeService
 
-from tests.support import exit_code, start_twistd
+from tests.support import EOS_USB, exit_code, start_twistd
+from tests.support.wsclient import connect
 
 #: The virtual camera the children use: fast, no USB port library needed.
 FAST = {"camera": {"virtual_body": "generic", "virtual_transport": "ptpip",
@@ -212,3 +213,63 @@ class InProcessTests(TestCase):
                                   ["--listen", "nonsense"])
         self.assertEqual(error.code.count("\n"), 0)
         self.assertIn("server.listen", error.code)
+
+
+class SettingsKeptTests(TwistdTestCase):
+    """
+    What libgphoto2 keeps of the camera's settings survives a crash and a
+    restart, through both drivers (issue 25: C{capturetarget=Memory card}
+    was gone after a restart, and the card copy stopped silently).
+    """
+
+    timeout = 120
+
+    async def start(self, photos, driver):
+        config = {"camera": dict(EOS_USB, driver=driver)}
+        child = self.fourcut("--listen", "tcp:0:interface=127.0.0.1",
+                             config=config, photos=photos)
+        line = await child.line_with("fourcut: open http://")
+        port = int(re.search(r"http://127\.0\.0\.1:(\d+)/", line).group(1))
+        return child, port
+
+    async def setting(self, port, message):
+        client = await connect(self, port)
+        try:
+            return await client.reply(dict(message, requestId=1),
+                                      timeout=30.0)
+        finally:
+            client.transport.abortConnection()
+
+    async def test_capture_target_survives(self):
+        photos = os.path.abspath(self.mktemp())
+        home = os.path.join(os.path.dirname(photos), "fourcut-state",
+                            "gphoto2-home")
+        # Set through the CLI driver (a gphoto2 child), then a crash:
+        # kill -9.
+        child, port = await self.start(photos, "cli")
+        reply = await self.setting(port, {
+            "type": "set_camera_setting", "section": "settings",
+            "option": "capturetarget", "value": "Memory card"})
+        self.assertEqual(reply.get("value"), "Memory card", reply)
+        child.transport.signalProcess("KILL")
+        await child.ended
+        self.assertTrue(os.path.isdir(home))
+        # Read through the held session (python-gphoto2's own
+        # libgphoto2) on a fresh virtual camera, whose own target is the
+        # RAM again, and through /cmd (the CLI).
+        child, port = await self.start(photos, "held")
+        reply = await self.setting(port, {
+            "type": "get_camera_setting", "section": "settings",
+            "option": "capturetarget"})
+        self.assertEqual(reply.get("value"), "Memory card", reply)
+        pool = HTTPConnectionPool(reactor, persistent=False)
+        self.addCleanup(pool.closeCachedConnections)
+        response = await treq.get(
+            "http://127.0.0.1:%d/cmd?arg=--get-config=capturetarget" % port,
+            pool=pool)
+        self.assertIn(b"Current: Memory card", await response.content())
+        # A clean stop keeps it too.
+        child.transport.signalProcess("TERM")
+        await child.ended
+        self.assertTrue(os.path.exists(os.path.join(home, ".gphoto",
+                                                    "settings")))

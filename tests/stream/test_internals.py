@@ -327,6 +327,48 @@ class TwistedWeb(StateTestsMixin, SynchronousTestCase):
         self.assertFalse(self.use("handling_request", channel),
                          changed("_handlingRequest", "handling_request"))
 
+    def test_unparsed_data(self):
+        """
+        Bytes the line parser has not gone through while it is paused
+        (LineReceiver's own C{paused} flag) wait in its buffer.
+        """
+        channel = self.channel
+        self.assertHasState(channel, "_buffer", "unparsed_data")
+        self.assertFalse(self.use("unparsed_data", channel))
+        channel.paused = True
+        channel.dataReceived(REQUEST % 1)
+        self.assertEqual(self.resource.requests, [])
+        self.assertTrue(self.use("unparsed_data", channel),
+                        changed("_buffer", "unparsed_data"))
+        channel.paused = False
+        channel.dataReceived(b"")
+        self.assertEqual(len(self.resource.requests), 1)
+        self.assertFalse(self.use("unparsed_data", channel))
+
+    def test_access_log(self):
+        """
+        twisted.web's access log line for a request, and its log file.
+        """
+        site = self.channel.site
+        written = []
+
+        class File:
+            def write(self, line):
+                written.append(line)
+        for name in ("_logFile", "_logFormatter", "_logDateTime"):
+            self.assertHasState(site, name, "access_log_line")
+        site._logFile = None
+        self.assertIsNone(self.use("access_log_line", site, object()))
+        self.use("write_access_log", site, "nothing\n")
+        site._logFile = File()
+        self.channel.dataReceived(REQUEST % 1)
+        self.resource.requests[0].finish()
+        line = self.use("access_log_line", site, self.resource.requests[0])
+        self.assertIn('"GET /1 HTTP/1.1" 200', line)
+        self.assertTrue(line.endswith("\n"))
+        self.use("write_access_log", site, line)
+        self.assertEqual(written[-1], line)
+
     def test_response_state(self):
         """
         Whether the response has started, whether it is chunked, and the

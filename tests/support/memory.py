@@ -347,12 +347,22 @@ class MemorySite:
 
     def flush(self):
         """
-        Move every byte written so far, both ways.
+        Move every byte written so far, both ways, and run what the site
+        has due on the next turn of its reactor (a pipelined request:
+        L{fourcut.web.limits.DeadlineChannel}), until nothing moves.
         """
-        for pump in list(self._pumps):
-            pump.flush()
-            if pump.clientIO.disconnected and pump.serverIO.disconnected:
-                self._pumps.remove(pump)
+        for _ in range(100000):
+            moved = False
+            for pump in list(self._pumps):
+                moved = pump.flush() or moved
+                if pump.clientIO.disconnected and pump.serverIO.disconnected:
+                    self._pumps.remove(pump)
+            now = self.clock.seconds()
+            due = any(call.getTime() <= now
+                      for call in self.clock.getDelayedCalls())
+            if not (moved or due):
+                break
+            self.clock.advance(0)
 
     def advance(self, seconds):
         """

@@ -186,6 +186,8 @@ class MemoryClient(Lookups):
         self.server = server
         self.transport = (transport if transport is not None
                           else StringTransport(
+                              hostAddress=IPv4Address("TCP", "127.0.0.1",
+                                                      8080),
                               peerAddress=IPv4Address("TCP", "127.0.0.1",
                                                       40000 + len(
                                                           server.clients))))
@@ -208,7 +210,9 @@ class MemoryClient(Lookups):
         channel = server.site.buildProtocol(self.transport.getPeer())
         self.transport.protocol = channel
         channel.makeConnection(self.transport)
-        lines = ["GET %s HTTP/1.1" % (path,), "Host: 127.0.0.1:8080",
+        headers = dict(headers)
+        lines = ["GET %s HTTP/1.1" % (path,),
+                 "Host: %s" % (headers.pop("Host", "127.0.0.1:8080"),),
                  "Upgrade: websocket", "Connection: Upgrade",
                  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
                  "Sec-WebSocket-Version: 13"]

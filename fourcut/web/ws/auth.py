@@ -9,16 +9,35 @@ in time. What a client sees of it is in the protocol's docstring.
 Only authenticated clients count against C{max_clients}: the others are
 kept few by L{fourcut.web.limits.ConnectionLimits}, whose connection is
 told when its client proves the token (C{trust}).
+
+A browser page's C{Origin} must be the server's own or listed in
+C{server.cors_origins}. With a token configured, "the server's own" is
+the C{Host} the page reached (the token protects the rest). With none,
+the C{Host} header proves nothing: a page on C{http://evil.example} whose
+name the attacker re-points at the booth's address (DNS rebinding) sends
+C{Host: evil.example} and C{Origin: http://evil.example}, which agree.
+So with no token the origin must name the address the connection came in
+on (the server's listening address; C{localhost} for loopback), and any
+other name must be listed. The fix for a booth reached by a name is to
+set a token.
+
+A wrong token in the handshake or in an C{auth} message is refused (401)
+after the delay of L{fourcut.web.guesses.GuessThrottle}, as over HTTP. An C{Origin} is
+logged and answered masked like the access log masks a header.
 """
+
+import ipaddress
 
 from autobahn.websocket.types import ConnectionDeny
 from twisted.internet.interfaces import ISSLTransport
 from twisted.logger import Logger
 
+from fourcut.config import normalise_origin
+from fourcut.web.access import shown_header
 from fourcut.web.cors import same_origin
 
 __all__ = ["AUTH_TIMEOUT", "AuthenticationMixin", "MAX_AUTH_FAILURES",
-           "PREVIEW_TYPES", "handshake_token"]
+           "PREVIEW_TYPES", "handshake_token", "own_origins"]
 
 log = Logger()
 
@@ -57,6 +76,36 @@ def handshake_token(request):
     return None
 
 
+def own_origins(address, secure):
+    """
+    The origins a page fourcut served over a connection that came in on
+    C{address} (the server's end, an L{IPv4Address} or L{IPv6Address})
+    has: the address and port, and C{localhost} with the port on
+    loopback.
+    """
+    host = getattr(address, "host", None)
+    port = getattr(address, "port", None)
+    if host is None or port is None:
+        return frozenset()
+    scheme = "https" if secure else "http"
+    hosts = [host]
+    try:
+        ip = ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        ip = None
+    if ip is not None and ip.version == 6:
+        hosts = ["[%s]" % host]
+    if ip is not None and ip.is_loopback:
+        hosts.append("localhost")
+    origins = set()
+    for name in hosts:
+        try:
+            origins.add(normalise_origin("%s://%s:%d" % (scheme, name, port)))
+        except ValueError:
+            pass
+    return frozenset(origins)
+
+
 class AuthenticationMixin:
     """
     Access for L{fourcut.web.ws.protocol.CameraServerProtocol}: the
@@ -83,9 +132,7 @@ class AuthenticationMixin:
             self.authenticated = True
         elif supplied is not None:
             if not access.check(supplied):
-                log.warn("refused a WebSocket client from {peer}: wrong "
-                         "token", peer=request.peer)
-                raise ConnectionDeny(401, "the token is wrong")
+                return self._wrong_handshake_token(request)
             self.authenticated = True
         if (self.authenticated and
                 factory.authenticated_clients() >= factory.max_clients):
@@ -96,21 +143,44 @@ class AuthenticationMixin:
                                       "limit is %d)" % factory.max_clients)
         return None
 
+    def _wrong_handshake_token(self, request):
+        def refuse(_=None):
+            raise ConnectionDeny(401, "the token is wrong")
+        guesses = self.factory.guesses
+        if guesses is None:
+            log.warn("refused a WebSocket client from {peer}: wrong "
+                     "token", peer=request.peer)
+            refuse()
+        host = getattr(self.transport.getPeer(), "host", None)
+        return guesses.wait(host, "WebSocket").addCallback(refuse)
+
     def _check_origin(self, request):
         """
         Refuse a handshake from another site's page, unless
         C{server.cors_origins} lists it (L{fourcut.web.cors}): a client
         without an C{Origin} is no browser, and a page fourcut served
-        itself is of the same origin.
+        itself is of the same origin (with no token, of the address the
+        connection came in on: see the module docstring).
         """
         origin = request.headers.get("origin")
         if not origin:
             return
+        factory = self.factory
         secure = ISSLTransport.providedBy(self.transport)
-        if (same_origin(origin, request.headers.get("host"), secure)
-                or self.factory.cors.allows(origin)):
+        if factory.cors.allows(origin):
             return
-        refusal = self.factory.cors.refusal(origin)
+        if factory.access.required:
+            if same_origin(origin, request.headers.get("host"), secure):
+                return
+        else:
+            try:
+                normalised = normalise_origin(origin.strip())
+            except ValueError:
+                normalised = None
+            if normalised in own_origins(self.transport.getHost(), secure):
+                return
+        refusal = factory.cors.refusal(shown_header(origin, factory.access,
+                                                    100))
         log.warn("refused a WebSocket client from {peer}: {refusal}",
                  peer=request.peer, refusal=refusal)
         raise ConnectionDeny(403, refusal)
@@ -155,13 +225,26 @@ class AuthenticationMixin:
                        "data": self.factory.status.camera_info()})
             return
         self.auth_failures += 1
+        guesses = self.factory.guesses
+        if token and guesses is not None:
+            # The answer waits, as over HTTP; the throttle logs the burst.
+            host = getattr(self.transport.getPeer(), "host", None)
+            failures = self.auth_failures
+            guesses.wait(host, "WebSocket").addCallback(
+                lambda _: self._refuse_token(request_id, token, failures))
+            return
         log.warn("WebSocket client {peer}: {what} ({n} of {limit})",
                  peer=self.peer, n=self.auth_failures,
                  what="wrong token" if token else "no token",
                  limit=MAX_AUTH_FAILURES)
+        self._refuse_token(request_id, token, self.auth_failures)
+
+    def _refuse_token(self, request_id, token, failures):
+        if self.state != self.STATE_OPEN:
+            return
         self._error(request_id, "the token is wrong" if token else
                     "'token' must be a non-empty string", code=401)
-        if self.auth_failures >= MAX_AUTH_FAILURES:
+        if failures >= MAX_AUTH_FAILURES:
             self._stop_preview()
             self.sendClose(CLOSE_UNAUTHORIZED,
                            "too many failed authentication attempts")

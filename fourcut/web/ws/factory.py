@@ -16,7 +16,8 @@ from fourcut.stream.scaled import PerSource, ScaledStreams
 from fourcut.web.access import AccessPolicy
 from fourcut.web.cors import CORSPolicy
 from fourcut.web.ws.auth import AUTH_TIMEOUT
-from fourcut.web.ws.flowcontrol import MAX_UNSENT_BYTES
+from fourcut.web.limits import UNREAD_TIMEOUT
+from fourcut.web.ws.flowcontrol import MAX_UNSENT_BYTES, MESSAGE_TIMEOUT
 from fourcut.web.ws.protocol import CameraServerProtocol
 
 __all__ = ["CameraServerFactory", "iso_time"]
@@ -57,6 +58,12 @@ class CameraServerFactory(WebSocketServerFactory):
         C{capture_sequence}, or L{None}.
     @ivar pacing: whether each client's frames are paced by what its
         connection has delivered (L{fourcut.stream.pacing}).
+    @ivar guesses: the L{fourcut.web.guesses.GuessThrottle} that delays
+        a handshake's wrong token, or L{None}.
+    @ivar unread_timeout: seconds a client may leave answers unread
+        (its requests not read) before it is dropped.
+    @ivar message_timeout: seconds a message may take from its first
+        frame to its last.
     """
 
     protocol = CameraServerProtocol
@@ -66,10 +73,15 @@ class CameraServerFactory(WebSocketServerFactory):
                  commands_per_second=20.0, access=None,
                  auth_timeout=AUTH_TIMEOUT,
                  max_unsent_bytes=MAX_UNSENT_BYTES, trimmer=None,
-                 cors=None, scaled=None, pacing=True, booth=None):
+                 cors=None, scaled=None, pacing=True, booth=None,
+                 guesses=None, unread_timeout=UNREAD_TIMEOUT,
+                 message_timeout=MESSAGE_TIMEOUT):
         #: The L{fourcut.booth.service.Booth} whose sequences
         #: C{capture_sequence} runs, or L{None}.
         self.booth = booth
+        self.guesses = guesses
+        self.unread_timeout = unread_timeout
+        self.message_timeout = message_timeout
         WebSocketServerFactory.__init__(self, server="fourcut")
         self.access = access if access is not None else AccessPolicy()
         self.cors = cors if cors is not None else CORSPolicy()

@@ -12,6 +12,16 @@ than C{max_unsent_bytes} unread; requests and pings count against
 C{commands_per_second} (L{RateLimit}), and refusals past L{FLOOD_BURST}
 close it.
 
+A message is bounded whatever its size: at most L{MAX_FRAGMENTS} frames,
+each one after the first counted against C{commands_per_second} like a
+request (a frame over the rate past the burst drops the client), and it
+must be complete within C{message_timeout} seconds of its first frame. A
+client that started a text message and streamed empty continuation frames
+for ever was never counted, never over the size limit, and took a core
+(issue 25). A client whose requests are not read because it leaves its
+answers unread is dropped after C{unread_timeout} seconds, as an HTTP
+client is (L{fourcut.web.limits.DeadlineChannel}).
+
 Live view frames are written straight to the client's socket when nothing
 waits before them (L{fourcut.stream.sockets.FrameWriter}), framed once for
 every client.
@@ -24,8 +34,8 @@ from fourcut.stream.internals import (count_sent_octets, prepared_payload,
                                       sends_verbatim)
 from fourcut.stream.sockets import unsent_bytes
 
-__all__ = ["DrainWatch", "FLOOD_BURST", "FlowControlMixin",
-           "MAX_UNSENT_BYTES", "RateLimit"]
+__all__ = ["DrainWatch", "FLOOD_BURST", "FlowControlMixin", "MAX_FRAGMENTS",
+           "MAX_UNSENT_BYTES", "MESSAGE_TIMEOUT", "RateLimit"]
 
 log = Logger()
 
@@ -35,6 +45,12 @@ FLOOD_BURST = 100
 
 #: Bytes a client may leave unread before its requests are no longer read.
 MAX_UNSENT_BYTES = 1048576
+
+#: Frames one message may be made of.
+MAX_FRAGMENTS = 64
+
+#: Seconds a message may take from its first frame to its last.
+MESSAGE_TIMEOUT = 10.0
 
 #: Close code for a flood: RFC 6455's policy violation.
 CLOSE_POLICY = 1008
@@ -101,6 +117,9 @@ class FlowControlMixin:
     _reading_paused = False
     _pending_status = None
     _held_back = False
+    _fragments = 0
+    _message_timer = None
+    _unread_timer = None
 
     def sendData(self, data, sync=False, chopsize=None):
         # Everything sent goes through here: the handshake, replies,
@@ -122,8 +141,28 @@ class FlowControlMixin:
             self._reading_paused = True
             self._held_back = True
             self.transport.pauseProducing()
+            self._unread_timer = self.factory.clock.callLater(
+                self.factory.unread_timeout, self._unread_timed_out)
+
+    def _unread_timed_out(self):
+        self._unread_timer = None
+        log.warn("WebSocket client {peer}: left {n} bytes unread for "
+                 "{timeout:g} s; dropping it", peer=self.peer,
+                 n=unsent_bytes(self.transport) if self.transport else 0,
+                 timeout=self.factory.unread_timeout)
+        self._drop("leaves its answers unread")
+
+    def _cancel_flow_timers(self):
+        for name in ("_unread_timer", "_message_timer"):
+            call = getattr(self, name)
+            if call is not None and call.active():
+                call.cancel()
+            setattr(self, name, None)
 
     def _drained(self):
+        if self._unread_timer is not None and self._unread_timer.active():
+            self._unread_timer.cancel()
+        self._unread_timer = None
         if self._reading_paused:
             self._reading_paused = False
             if self.state in (self.STATE_OPEN, self.STATE_CLOSING):
@@ -193,6 +232,47 @@ class FlowControlMixin:
         self._held_back = True
         self._close(CLOSE_POLICY, "too many requests")
         return False
+
+    # Messages, frame by frame --------------------------------------------
+
+    def onMessageBegin(self, isBinary):
+        WebSocketServerProtocol.onMessageBegin(self, isBinary)
+        self._fragments = 0
+        if self._message_timer is None:
+            self._message_timer = self.factory.clock.callLater(
+                self.factory.message_timeout, self._message_timed_out)
+
+    def onMessageFrameBegin(self, length):
+        self._fragments += 1
+        if self._fragments > MAX_FRAGMENTS:
+            log.warn("WebSocket client {peer}: a message of more than {n} "
+                     "frames; dropping it", peer=self.peer, n=MAX_FRAGMENTS)
+            self._drop("a message of more than %d frames" % MAX_FRAGMENTS)
+            return
+        if self._fragments > 1 and not self.limit.allow():
+            # A frame is a request as far as the rate goes (the first is
+            # counted with its message).
+            if not self.refusals.allow():
+                log.warn("WebSocket client {peer}: flooding with message "
+                         "frames (more than {rate:g} a second); dropping "
+                         "it", peer=self.peer,
+                         rate=self.factory.commands_per_second)
+                self._drop("floods with message frames")
+                return
+        WebSocketServerProtocol.onMessageFrameBegin(self, length)
+
+    def onMessageEnd(self):
+        if self._message_timer is not None and self._message_timer.active():
+            self._message_timer.cancel()
+        self._message_timer = None
+        WebSocketServerProtocol.onMessageEnd(self)
+
+    def _message_timed_out(self):
+        self._message_timer = None
+        log.warn("WebSocket client {peer}: a message not complete within "
+                 "{timeout:g} s; dropping it", peer=self.peer,
+                 timeout=self.factory.message_timeout)
+        self._drop("a message not complete in time")
 
     def onPing(self, payload):
         if not self._admit():

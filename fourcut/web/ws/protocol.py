@@ -262,6 +262,7 @@ class CameraServerProtocol(AuthenticationMixin, FlowControlMixin,
         self.factory.clients.discard(self)
         self._stop_preview()
         self._cancel_auth_timer()
+        self._cancel_flow_timers()
         if self._held_back and self.factory.trimmer is not None:
             # It left up to max_unsent_bytes behind: give the memory back.
             self.factory.trimmer.soon()
@@ -320,6 +321,9 @@ class CameraServerProtocol(AuthenticationMixin, FlowControlMixin,
 
     def _drop(self, why):
         self._stop_preview()
+        self._cancel_flow_timers()
+        if self.state == self.STATE_CLOSED:
+            return
         mark_unclean(self, why)
         self.dropConnection(abort=True)
 
@@ -436,7 +440,8 @@ class CameraServerProtocol(AuthenticationMixin, FlowControlMixin,
         try:
             size = parse_size(message.get("width"), message.get("quality"))
             source = (factory.broadcaster if size is None
-                      else factory.scaled.acquire(*size))
+                      else factory.scaled.acquire(
+                          *size, trusted=self.authenticated))
         except SizeError as e:
             # Nothing changed: a client already watching keeps its size.
             raise RequestError(str(e), code=e.code, **e.details)
