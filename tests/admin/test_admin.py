@@ -74,7 +74,7 @@ class AdminTests(TestCase):
                              ("POST", "/admin/photos/%s/delete" % (PHOTO,)),
                              ("GET", "/admin/nothing")]:
             for headers, wrong in (({}, False), (bearer("x" * 20), True)):
-                response = site.response(method, path, headers=headers)
+                response = site.guessed(method, path, headers=headers)
                 check_refused(self, response, site.content(response),
                               wrong=wrong, what=path)
         self.assertTrue(os.path.exists(os.path.join(site.photos, PHOTO)))

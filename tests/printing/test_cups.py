@@ -32,7 +32,7 @@ from fourcut.printing.sheet import sheet
 from tests.support.cupsd import CupsDaemon
 from tests.support.memory import Body, MemorySite
 
-STRIP = "strip-20261207-203000.jpg"
+STRIP = "strip-20261207-a4c07d19e823.jpg"
 
 #: Seconds a job may take to go through cupsd, its filters and cups-pdf
 #: (about half a second on an idle machine).

@@ -41,6 +41,7 @@ from fourcut.config import parse_config
 from fourcut.metrics import CaptureMetrics
 from fourcut.photos import PhotoStore
 from fourcut.stream.broadcast import Broadcaster
+from fourcut.web.guesses import CAP
 from fourcut.admin.errors import RecentErrors
 from fourcut.admin.resources import OPEN_PATHS as ADMIN_OPEN_PATHS
 from fourcut.admin.resources import AdminResource
@@ -282,6 +283,19 @@ class MemorySite:
 
     def get(self, path, headers=None, **kwargs):
         return self.response("GET", path, headers, **kwargs)
+
+    def guessed(self, method, path, headers=None, **kwargs):
+        """
+        The response to C{method} C{path} sent with a wrong (or no) token:
+        its answer may wait for the address's guessing delay
+        (L{fourcut.web.guesses}), which is let pass.
+        """
+        d = self.request(method, path, headers, **kwargs)
+        answered = []
+        d.addBoth(lambda result: answered.append(True) or result)
+        if not answered:
+            self.advance(CAP)
+        return self.testcase.successResultOf(d)
 
     def content(self, response):
         """

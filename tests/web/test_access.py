@@ -9,8 +9,6 @@ and nothing logged holding the token.
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
-from fourcut.web.guesses import CAP
-
 from tests.support import jpeg_size
 from tests.support.access import TOKEN, WRONG, bearer, check_refused
 from tests.support.fakes import small_jpeg
@@ -67,13 +65,8 @@ class AccessTestCase(SynchronousTestCase):
         headers = dict(headers or {})
         if token is not None:
             headers.update(bearer(token))
-        d = self.site.request(method, path, headers)
-        answered = []
-        d.addBoth(lambda result: answered.append(True) or result)
-        if not answered:
-            # A wrong token's answer waits (fourcut.web.guesses).
-            self.site.advance(CAP)
-        return self.successResultOf(d)
+        # A wrong token's answer waits (fourcut.web.guesses).
+        return self.site.guessed(method, path, headers)
 
     def assertRefused(self, response, wrong=False, what=""):
         check_refused(self, response, self.site.content(response), wrong, what)
