@@ -22,50 +22,15 @@ import zipfile
 
 import treq
 import yaml
-from twisted.internet import defer, protocol, reactor
+from twisted.internet import reactor
 from twisted.trial.unittest import TestCase
 from twisted.web.client import HTTPConnectionPool
 
 from tests.support import (EOS_STILL, EOS_USB, ROOT, ChildServer,
                            english_env, jpeg_size)
+from tests.support.commands import call, spawn
 
 IOLIB = "fourcut/virtualcam/iolib/"
-
-
-class _Output(protocol.ProcessProtocol):
-    def __init__(self):
-        self.output = bytearray()
-        self.ended = defer.Deferred()
-
-    def outReceived(self, data):
-        self.output += data
-
-    errReceived = outReceived
-
-    def processEnded(self, reason):
-        self.ended.callback(getattr(reason.value, "exitCode", None))
-
-
-def spawn(testcase, child, argv, path, env):
-    """
-    Start C{argv} in C{path} with C{env} as C{child} (a process protocol
-    with an C{ended} Deferred); the test ends it, by PID, if it still
-    runs when the test ends.
-    """
-    transport = reactor.spawnProcess(child, argv[0], argv, env=env,
-                                     path=path)
-
-    async def end():
-        if not child.ended.called:
-            transport.signalProcess("TERM")
-            timer = reactor.callLater(
-                20, lambda: child.ended.called or
-                transport.signalProcess("KILL"))
-            await child.ended
-            if timer.active():
-                timer.cancel()
-    testcase.addCleanup(end)
-    return child
 
 
 def plain_env(**changes):
@@ -86,17 +51,8 @@ class PlainPipTests(TestCase):
         self.work = tempfile.mkdtemp(prefix="fourcut-test-pip-")
         self.addCleanup(shutil.rmtree, self.work, True)
 
-    async def call(self, *argv, path=None, env=None):
-        """
-        Run C{argv} to its end; fail the test with its output unless it
-        exits with status 0. Returns its output.
-        """
-        child = spawn(self, _Output(), list(argv), path or self.work,
-                      env or plain_env())
-        status = await child.ended
-        output = bytes(child.output).decode("utf-8", "replace")
-        self.assertEqual(status, 0, "%s:\n%s" % (" ".join(argv), output))
-        return output
+    def call(self, *argv, path=None, env=None):
+        return call(self, list(argv), path or self.work, env or plain_env())
 
     async def clone(self):
         clone = os.path.join(self.work, "fourcut")
