@@ -166,6 +166,9 @@ class ContainerTests(TestCase):
         mmdebstrap = " ".join([
             MMDEBSTRAP, "--quiet", "--variant=apt",
             "--include=" + ",".join(dockerfile_packages()),
+            # A merged /usr without the usrmerge package (and the perl it
+            # brings), as Docker's bookworm images.
+            "--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr",
             # apt-get update in the build finds the lists current.
             "--skip=cleanup/apt/lists",
             "--dpkgopt='path-exclude=/usr/share/doc/*'",
@@ -207,6 +210,11 @@ class ContainerTests(TestCase):
         log.info("container test: the image is {size} MB",
                  size=int(size) // 10 ** 6)
         self.addCleanup(self.docker, "rmi", IMAGE, BASE)
+
+        # The example config, for compose.yaml's ./fourcut.yaml.
+        example = await self.docker("run", "--rm", "--network", "none",
+                                    IMAGE, "--print-config")
+        self.assertIn("\ncamera:\n", example)
 
         service = compose_service()
         config = os.path.join(self.work, "fourcut.yaml")
