@@ -32,7 +32,7 @@ class build_iolib(build_ext):
             try:
                 return build_ext.build_extension(self, ext)
             except Exception as e:
-                missing = "a working build (%s)" % (e,)
+                missing = "successful build (%s)" % (e,)
         self.warn("fourcut_usb.so not built: no %s; --virtual-camera on "
                   "USB will not start" % (missing,))
         os.makedirs(os.path.dirname(note), exist_ok=True)
