@@ -184,9 +184,13 @@ class ContainerTests(TestCase):
         args = ["build", "--network", "host", "--build-arg", "BASE=" + BASE,
                 "--tag", IMAGE]
         # The machine's CA bundle for pip, as behind a company proxy.
-        bundle = ssl.get_default_verify_paths().cafile
-        if bundle and os.path.isfile(bundle):
-            args += ["--secret", "id=ca,src=" + bundle]
+        bundles = [os.environ.get("PIP_CERT"),
+                   ssl.get_default_verify_paths().cafile,
+                   "/etc/ssl/certs/ca-certificates.crt"]
+        for bundle in bundles:
+            if bundle and os.path.isfile(bundle):
+                args += ["--secret", "id=ca,src=" + bundle]
+                break
         await self.docker(*(args + [ROOT]))
 
     async def timed(self, what, d):
