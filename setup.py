@@ -1,6 +1,54 @@
-from setuptools import find_packages, setup
+import os
+import shutil
+
+from setuptools import Extension, find_packages, setup
+from setuptools.command.build_ext import build_ext
 
 from fourcut import __version__
+
+# The virtual camera's USB port library: a shared library libgphoto2 loads
+# from a directory (IOLIBS), not a Python module, so it keeps its plain
+# name. It needs gcc and libgphoto2's headers (Debian: gcc, libgphoto2-dev);
+# without them fourcut still installs, with a note in place of the library
+# saying what was missing, which --virtual-camera on USB reports at start
+# (fourcut.virtualcam.usbport.library_path).
+IOLIB = "fourcut.virtualcam.iolib.fourcut_usb"
+HEADER = "gphoto2/gphoto2-port.h"
+
+
+class build_iolib(build_ext):
+    def get_ext_filename(self, fullname):
+        # Called with the full name and with its last part alone.
+        if IOLIB.endswith(fullname):
+            return os.path.join(*fullname.split(".")) + ".so"
+        return build_ext.get_ext_filename(self, fullname)
+
+    def build_extension(self, ext):
+        note = self.get_ext_fullpath(ext.name)[:-len(".so")] + ".missing"
+        if os.path.exists(note):
+            os.remove(note)
+        missing = self.missing()
+        if not missing:
+            try:
+                return build_ext.build_extension(self, ext)
+            except Exception as e:
+                missing = "successful build (%s)" % (e,)
+        self.warn("fourcut_usb.so not built: no %s; --virtual-camera on "
+                  "USB will not start" % (missing,))
+        os.makedirs(os.path.dirname(note), exist_ok=True)
+        with open(note, "w") as f:
+            f.write(missing + "\n")
+
+    def missing(self):
+        compiler = self.compiler.compiler_so[0]
+        if shutil.which(compiler) is None:
+            return "C compiler (%s; Debian: gcc)" % (compiler,)
+        dirs = self.include_dirs + ["/usr/include", "/usr/local/include"]
+        if not any(os.path.isfile(os.path.join(d, HEADER)) for d in dirs):
+            return "libgphoto2 headers (%s; Debian: libgphoto2-dev)" % (
+                HEADER,)
+        return None
+
 
 setup(
     name="fourcut",
@@ -19,12 +67,16 @@ setup(
                                    "etc/fourcut.service"])],
     package_data={
         "twisted": ["plugins/fourcut_plugin.py"],
-        # Built by ./dev build_iolib before pip copies the package.
-        "fourcut.virtualcam": ["iolib/fourcut_usb.c", "iolib/fourcut_usb.so"],
+        "fourcut.virtualcam": ["iolib/fourcut_usb.c"],
         # The booth's pages: served as files, no build step.
         "fourcut.booth": ["static/*.html", "static/*.css", "static/*.js",
                           "frames/*.yaml", "frames/*.png"],
     },
+    ext_modules=[Extension(
+        IOLIB, ["fourcut/virtualcam/iolib/fourcut_usb.c"],
+        libraries=["gphoto2_port"],
+        extra_compile_args=["-std=gnu99", "-Wall", "-Wextra"])],
+    cmdclass={"build_ext": build_iolib},
     install_requires=[
         "twisted>=22.10",
         "autobahn>=23.1",

@@ -259,6 +259,17 @@ def makeService(options, reactor=None):
     # (logrotate, systemctl reload) must find its handler, not end fourcut.
     HangupService(log_target, reactor).setServiceParent(front)
 
+    # Without fourcut's USB port library (pip could not build it: no gcc,
+    # no libgphoto2 headers) the virtual USB camera would never be
+    # detected: say so now, not at the first capture.
+    usb_socket = os.environ.get(usbport.SOCKET_ENV)
+    if (config.camera.virtual and config.camera.virtual_transport == "usb"
+            or not config.camera.virtual and usb_socket):
+        try:
+            usbport.check()
+        except usbport.MissingLibrary as e:
+            raise OptionsError("--virtual-camera on USB: %s" % (e,))
+
     gphoto2 = GPhoto2(port=config.camera.port, model=config.camera.model)
     services.append(GPhoto2HomeService(gphoto2,
                                        config.paths.state_directory))
@@ -282,12 +293,11 @@ def makeService(options, reactor=None):
                      model=virtual_camera.device.model, port=port)
 
         virtual.ready.addCallback(use_virtual)
-    elif os.environ.get(usbport.SOCKET_ENV):
+    elif usb_socket:
         # The virtual USB camera run as a process of its own (./dev camera
         # --usb SOCKET): the children see it through fourcut's port library.
-        socket_path = os.environ[usbport.SOCKET_ENV]
-        gphoto2.cli_env = usbport.child_env(socket_path, usbport.CLI, {})
-        gphoto2.python_env = usbport.child_env(socket_path, usbport.PYTHON,
+        gphoto2.cli_env = usbport.child_env(usb_socket, usbport.CLI, {})
+        gphoto2.python_env = usbport.child_env(usb_socket, usbport.PYTHON,
                                                {})
 
     # Frames flow from the session to the broadcaster; demand for them

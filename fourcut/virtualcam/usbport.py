@@ -20,10 +20,10 @@ with the wheel's own directory::
     import gphoto2 as gp
     from fourcut.virtualcam.usbport import restore_iolibs; restore_iolibs()
 
-The library is built by C{./dev build_iolib} into
-C{fourcut/virtualcam/iolib/fourcut_usb.so}, where C{setup.py} picks it up
-as package data, so it is found from a checkout and from an installed
-package alike; C{FOURCUT_VUSB_LIBRARY} overrides the path.
+The library is built into C{fourcut/virtualcam/iolib/fourcut_usb.so} by
+C{./dev build_iolib} for a checkout and by C{setup.py}'s build step for
+an installed package (C{pip install}, a wheel, an sdist), so it is found
+from both; C{FOURCUT_VUSB_LIBRARY} overrides the path.
 """
 
 import atexit
@@ -36,6 +36,7 @@ import tempfile
 
 __all__ = [
     "PORT", "SOCKET_ENV", "CLI", "PYTHON", "MissingLibrary", "library_path",
+    "check",
     "stock_iolibs", "iolibs_dir", "child_env", "restore_iolibs",
 ]
 
@@ -59,6 +60,8 @@ STOCK_LIBRARIES = ("ptpip", "disk", "serial", "usbdiskdirect", "usbscsi")
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "iolib",
                       "fourcut_usb.c")
 BUILT = os.path.join(os.path.dirname(SOURCE), LIBRARY_NAME)
+#: Left by setup.py in BUILT's place when it could not build it.
+NOTE = os.path.join(os.path.dirname(SOURCE), "fourcut_usb.missing")
 
 _dirs = {}
 
@@ -73,14 +76,41 @@ def library_path():
     """
     The built C{fourcut_usb.so}.
 
-    @raise MissingLibrary: if it has not been built.
+    @raise MissingLibrary: if it has not been built, saying why when the
+        install left a note (C{fourcut_usb.missing}: C{setup.py} writes
+        what was missing, gcc or libgphoto2's headers, in its place).
     """
     path = os.environ.get(LIBRARY_ENV) or BUILT
-    if not os.path.isfile(path):
+    if os.path.isfile(path):
+        return path
+    advice = ("or use camera.virtual_transport: ptpip, which needs no "
+              "library")
+    try:
+        with open(NOTE, encoding="utf-8") as f:
+            missing = f.read().strip()
+    except OSError:
         raise MissingLibrary(
-            "%s is missing: run ./dev build_iolib (needs gcc and "
-            "libgphoto2-dev)" % (path,))
-    return path
+            "%s is missing: build it with ./dev build_iolib, or reinstall "
+            "fourcut with gcc and libgphoto2's headers present (Debian: "
+            "gcc, libgphoto2-dev), %s" % (path, advice))
+    raise MissingLibrary(
+        "fourcut's USB port library (%s) was not built when fourcut was "
+        "installed: no %s; install it and reinstall fourcut, %s"
+        % (LIBRARY_NAME, missing, advice))
+
+
+def check():
+    """
+    Check that a gphoto2 child and a python-gphoto2 child can be given the
+    virtual USB camera: C{fourcut_usb.so} and both libgphoto2s' stock port
+    libraries are there. Cheap, and without side effects, so that
+    C{twistd fourcut} can end at start rather than at the first capture.
+
+    @raise MissingLibrary: naming what is missing.
+    """
+    library_path()
+    for flavour in (CLI, PYTHON):
+        stock_iolibs(flavour)
 
 
 def _version_key(path):

@@ -28,6 +28,9 @@ from tests.support.wsclient import connect
 FAST = {"camera": {"virtual_body": "generic", "virtual_transport": "ptpip",
                    "virtual_profile": "fast"}}
 
+#: A USB port library that is not there.
+NO_LIBRARY = "/nonexistent/fourcut_usb.so"
+
 #: A log line's prefix: twistd's timestamp and the emitter.
 LOG_LINE = re.compile(r"^\S+ \[[^\]]+\] ")
 
@@ -44,10 +47,10 @@ class TwistdTestCase(TestCase):
                 yaml.safe_dump(data, f)
         return path
 
-    def fourcut(self, *args, config=FAST, photos=None, twistd=()):
+    def fourcut(self, *args, config=FAST, photos=None, twistd=(), env=None):
         """
         Start C{twistd -n TWISTD fourcut} with the virtual camera and
-        C{args}.
+        C{args}, in this environment with C{env}.
         """
         if photos is None:
             photos = os.path.abspath(self.mktemp())
@@ -55,7 +58,7 @@ class TwistdTestCase(TestCase):
             "fourcut", "--virtual-camera", "--photos", photos]
         if config is not None:
             argv += ["--config", self.write_config(config)]
-        return start_twistd(self, *(argv + list(args)))
+        return start_twistd(self, *(argv + list(args)), env=env)
 
     async def failed(self, child):
         """
@@ -115,8 +118,11 @@ class ServiceFailureTests(TwistdTestCase):
         (C{./dev demo} points at it), and the service answers there.
         """
         photos = os.path.abspath(self.mktemp())
+        # The virtual camera over PTP/IP needs no USB port library: it
+        # starts where pip could not build one.
         child = self.fourcut("--listen", "tcp:0:interface=127.0.0.1",
-                             photos=photos)
+                             photos=photos, env={
+                                 "FOURCUT_VUSB_LIBRARY": NO_LIBRARY})
         line = await child.line_with("fourcut: open http://")
         url = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
         self.assertIsNotNone(url, line)
@@ -165,6 +171,19 @@ class ConfigErrorTests(TwistdTestCase):
         await self.assertOneLine(
             self.fourcut(config={"server": {"cors_origin": []}}),
             "server.cors_origin: unknown key (did you mean cors_origins?)")
+
+    async def test_virtual_usb_camera_without_port_library(self):
+        """
+        Without fourcut's USB port library (an install without gcc or
+        libgphoto2's headers) the virtual camera on USB would never be
+        detected: C{twistd fourcut} ends at start and names what is
+        missing and the way out.
+        """
+        await self.assertOneLine(
+            self.fourcut(config={"camera": {"virtual_transport": "usb"}},
+                         env={"FOURCUT_VUSB_LIBRARY": NO_LIBRARY}),
+            "fourcut: --virtual-camera on USB: %s is missing" % (NO_LIBRARY,),
+            "libgphoto2-dev", "camera.virtual_transport: ptpip")
 
     async def test_bad_options(self):
         await self.assertOneLine(self.fourcut("--listen", "8080"),

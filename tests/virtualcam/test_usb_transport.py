@@ -18,13 +18,14 @@ import tempfile
 from twisted.internet import defer, reactor
 from twisted.internet.endpoints import UNIXClientEndpoint, UNIXServerEndpoint
 from twisted.internet.protocol import Factory, Protocol
-from twisted.trial.unittest import TestCase
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from fourcut.camera import processes
 from fourcut.errors import classify
 from fourcut.stream.jpeg import JPEGSplitter
 from fourcut.virtualcam import ptp, usbport, usbwire
 from fourcut.virtualcam.device import Reply
+from fourcut.virtualcam.usbport import MissingLibrary
 from fourcut.virtualcam.usb import (DEFAULT_USB_IDS, DEVICE_RESET_REQUEST,
                                     GET_DEVICE_STATUS, VirtualUSBFactory)
 
@@ -956,3 +957,60 @@ class PythonGPhoto2USBTests(TestCase):
             self.assertEqual(jpeg_size(f.read()), (2592, 1728))
         preview = await self.client("preview")
         self.assertEqual(preview["mime_types"], ["image/jpeg"] * 3)
+
+
+class LibraryPathTests(SynchronousTestCase):
+    """
+    Where C{fourcut_usb.so} is not, L{usbport.library_path} and
+    L{usbport.check} say what is missing and the way out: the note
+    C{setup.py} leaves when it could not build the library, else how to
+    build it.
+    """
+
+    def setUp(self):
+        directory = os.path.abspath(self.mktemp())
+        os.makedirs(directory)
+        self.built = os.path.join(directory, usbport.LIBRARY_NAME)
+        self.note = os.path.join(directory, "fourcut_usb.missing")
+        self.patch(usbport, "BUILT", self.built)
+        self.patch(usbport, "NOTE", self.note)
+        environ = dict(os.environ)
+        environ.pop(usbport.LIBRARY_ENV, None)
+        self.patch(os, "environ", environ)
+
+    def test_built(self):
+        with open(self.built, "wb"):
+            pass
+        self.assertEqual(usbport.library_path(), self.built)
+        usbport.check()
+
+    def test_not_built_in_a_checkout(self):
+        error = self.assertRaises(MissingLibrary, usbport.check)
+        self.assertEqual(
+            str(error),
+            "%s is missing: build it with ./dev build_iolib, or reinstall "
+            "fourcut with gcc and libgphoto2's headers present (Debian: gcc, "
+            "libgphoto2-dev), or use camera.virtual_transport: ptpip, which "
+            "needs no library" % (self.built,))
+
+    def test_not_built_by_pip(self):
+        with open(self.note, "w") as f:
+            f.write("C compiler (x86_64-linux-gnu-gcc; Debian: gcc)\n")
+        error = self.assertRaises(MissingLibrary, usbport.library_path)
+        self.assertEqual(
+            str(error),
+            "fourcut's USB port library (fourcut_usb.so) was not built when "
+            "fourcut was installed: no C compiler (x86_64-linux-gnu-gcc; "
+            "Debian: gcc); install it and reinstall fourcut, or use "
+            "camera.virtual_transport: ptpip, which needs no library")
+
+    def test_stock_libraries_missing(self):
+        with open(self.built, "wb"):
+            pass
+
+        def stock(flavour):
+            raise MissingLibrary("no %s port libraries" % (flavour,))
+
+        self.patch(usbport, "stock_iolibs", stock)
+        error = self.assertRaises(MissingLibrary, usbport.check)
+        self.assertEqual(str(error), "no cli port libraries")
