@@ -13,6 +13,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.web import server
 
+from fourcut.errors import SEED_PREVIEW
 from fourcut.stream.broadcast import EncodedFrames, FrameCounts, LatestFrameProducer
 from fourcut.stream.internals import count_sent, response_chunked
 from fourcut.stream.pacing import TransportPacing
@@ -146,7 +147,7 @@ class PreviewStream:
         client_gone = self._done
         self._stop()
         if not client_gone:
-            fail(self.request, failure, "live view")
+            fail(self.request, failure, "live view", SEED_PREVIEW)
 
     def figures(self):
         """

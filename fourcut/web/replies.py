@@ -33,7 +33,8 @@ import tempfile
 from twisted.logger import Logger
 from twisted.web import http, resource, server
 
-from fourcut.errors import CameraError, SettingError, http_status
+from fourcut.errors import (SEED_INTERNAL_ERROR, CameraError, SettingError,
+                            http_status, seed_error)
 from fourcut.stream.internals import client_gone, response_started
 from fourcut.web.cors import is_preflight
 
@@ -224,14 +225,25 @@ def error(request, status, message, headers=(), **fields):
         plain(request, status, text, headers)
 
 
-def fail(request, failure, what):
+def fail(request, failure, what, seed=None):
     """
     Answer a failed camera operation with the status L{http_status} gives
     it: gphoto2's text for camera trouble (503/504) and for a request it
     refused (400), the reason for a setting refused (400) or a photo that
     could not be saved (507, 500), and a logged 500 for anything else.
+
+    @param seed: for seed 000's C{/preview} and C{/capture}, the operation
+        (L{fourcut.errors.SEED_PREVIEW}, L{fourcut.errors.SEED_CAPTURE}):
+        the camera trouble the seed shows answers the seed's body
+        (L{fourcut.errors.seed_error}), a bug the seed's HTML page.
     """
     value = failure.value
+    if seed is not None and failure.check(CameraError):
+        value = seed_error(seed, value)
+        if value is not failure.value:
+            log.info("{what} failed: {said}; answered with seed 000's "
+                     "{status}", what=what, said=value.said.strip(),
+                     status=value.status)
     status = http_status(value)
     extra = {}
     if failure.check(CameraError):
@@ -246,6 +258,11 @@ def fail(request, failure, what):
                 % (os_error_text(value),))
     else:
         log.failure("{what} failed", failure, what=what)
+        if seed is not None:
+            _finish(request, status, b"text/html; charset=utf-8",
+                    SEED_INTERNAL_ERROR.encode("utf-8"),
+                    [(b"cache-control", b"no-store")])
+            return
         text = "fourcut: internal error; see the server log"
     error(request, status, text, **extra)
 
@@ -305,10 +322,10 @@ class Reply:
             self.done = True
             error(self.request, status, message, headers, **fields)
 
-    def fail(self, failure, what):
+    def fail(self, failure, what, seed=None):
         if self.open:
             self.done = True
-            fail(self.request, failure, what)
+            fail(self.request, failure, what, seed)
         elif not failure.check(CameraError):
             log.failure("{what} failed (client gone)", failure, what=what)
 

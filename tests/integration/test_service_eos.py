@@ -9,6 +9,8 @@ import os
 import treq
 from twisted.internet import defer
 
+from fourcut.errors import SEED_CLAIMED_MOVIE, SEED_NO_CAMERA, SEED_NOT_DETECTED
+
 from tests.support import EOS_STILL as STILL
 from tests.support import EOS_USB, jpeg_size
 from tests.support.service import WebSocketTestCase
@@ -114,33 +116,47 @@ class LiveViewAndCaptureTests(EOSServiceTestCase):
 
 
 class USBFaultTests(EOSServiceTestCase):
+    """
+    Seed 000's error answers, whole bodies and statuses, through either
+    driver (L{fourcut.errors.SEED_BODIES}).
+    """
+
+    async def assertSeedAnswer(self, path, status, body):
+        response = await self.get(path)
+        got = (await response.content()).decode()
+        self.assertEqual((response.code, got), (status, body))
+        self.assertEqual(response.headers.getRawHeaders("content-type"),
+                         ["text/plain; charset=utf-8"])
+
     async def test_claimed_by_another_program(self):
         """
-        Seed 000's 503: gphoto2's own "Could not claim the USB device".
+        Seed 000's 503: gphoto2's movie transcript with the io-library's
+        "Could not claim the USB device".
         """
         self.camera.claim_by_other()
-        response = await self.get("/preview?timeout=2")
-        self.assertEqual(response.code, 503)
-        self.assertIn(b"Could not claim the USB device",
-                      await response.content())
+        await self.assertSeedAnswer("/preview?timeout=2", 503,
+                                    SEED_CLAIMED_MOVIE)
+        # The seed shows no capture of a claimed camera: the driver's own
+        # words answer it.
+        response = await self.get("/capture")
+        body = (await response.content()).decode()
+        self.assertEqual(response.code, 503, body)
+        self.assertIn("Could not claim", body)
+        self.assertNotIn("Movie capture", body)
         self.camera.claim_by_other(False)
 
     async def test_no_camera(self):
         """
         Seed 000's 504 for live view and 503 for a capture when no camera
-        is found; a replugged camera is found again. (gphoto2 says "No
-        camera found" only when it falls back to a port saved in
-        ~/.gphoto/settings, which fourcut's private HOME never has; an
-        auto-detect that finds nothing says "Could not detect any camera".)
+        is found, word for word; a replugged camera is found again.
+        (gphoto2 says "No camera found" only when it falls back to a port
+        saved in ~/.gphoto/settings, which fourcut's private HOME never
+        has: the seed's text is fourcut's, L{fourcut.errors.seed_error}.)
         """
         self.camera.unplug()
-        response = await self.get("/preview?timeout=2")
-        body = await response.content()
-        self.assertEqual(response.code, 504, body)
-        self.assertIn(b"Could not detect any camera", body)
-        response = await self.get("/capture")
-        self.assertEqual(response.code, 503)
-        self.assertIn(b"Could not detect any camera", await response.content())
+        await self.assertSeedAnswer("/preview?timeout=2", 504,
+                                    SEED_NO_CAMERA)
+        await self.assertSeedAnswer("/capture", 503, SEED_NOT_DETECTED)
         self.camera.replug()
         parts = await self.preview(timeout=3)
         self.assertGreater(len(parts), 5)

@@ -10,6 +10,7 @@ import signal
 
 from twisted.internet import defer, reactor
 
+from fourcut.errors import SEED_NO_CAMERA
 from fourcut.virtualcam import eospack as eos
 
 from tests.support import EOS_STILL as STILL
@@ -170,8 +171,7 @@ class UnplugTests(SupervisionTestCase):
         # An unplugged USB camera is not detected: seed 000's 504.
         response = await self.get("/preview?timeout=1")
         self.assertEqual(response.code, 504)
-        self.assertIn(b"Could not detect any camera",
-                      await response.content())
+        self.assertEqual(await response.content(), SEED_NO_CAMERA.encode())
         self.camera.replug()
         parts = await self.preview(1.5)
         self.assertGreater(len(parts), 10)
