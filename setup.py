@@ -33,6 +33,7 @@ setup(
         "pillow>=10.1",
         "prometheus_client>=0.16",
         "segno>=1.5",
+        "python-mimeparse>=2.0",
     ],
     extras_require={
         # The booth's browser tests drive Debian's chromium through its

@@ -366,8 +366,9 @@ img{max-width:95vw;border:1px solid #444}a{color:#9cf}</style></head>
 
 class Page(Resource):
     """
-    The page for browsers; C{Accept: application/json} gets the service
-    status instead, as seed 001's C{GET /} does.
+    The page for browsers (a client that prefers C{text/html}); any other
+    client gets the service status instead, as seed 001's C{GET /} does
+    (L{fourcut.web.replies.wants_json}).
 
     @ivar json_view: the resource that answers for JSON (C{/status}), or
         L{None}.

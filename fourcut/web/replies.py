@@ -13,8 +13,8 @@ Errors come in one of two formats, decided by the first path segment
     as seed 000 documents;
   - C{application/json} C{{"error": REASON, "status": CODE}} on the
     REST/JSON paths (L{JSON_SEGMENTS}: seed 001's C{/status}, C{/health},
-    C{/camera/...}, C{/ws}, and C{/photos}, C{/metrics}), and on C{/} asked
-    for JSON.
+    C{/camera/...}, C{/ws}, and C{/photos}, C{/metrics}), and on C{/}
+    unless the client prefers HTML (L{wants_json}).
 
 L{Resource} answers every method itself (a 405 with the right C{Allow}
 for the ones it does not take, C{OPTIONS} and CORS preflights), and
@@ -30,6 +30,7 @@ import re
 import sys
 import tempfile
 
+import mimeparse
 from twisted.logger import Logger
 from twisted.web import http, resource, server
 
@@ -132,12 +133,23 @@ def no_cache(request):
 
 def wants_json(request):
     """
-    Whether C{request}'s C{Accept} names JSON and not HTML: a script (seed
-    001's backend, C{curl -H 'Accept: application/json'}) rather than a
-    browser.
+    Whether C{request} to C{/} gets seed 001's JSON service status rather
+    than the page: yes unless its C{Accept} prefers C{text/html} to
+    C{application/json} (HTTP content negotiation, q-values and
+    wildcards, by python-mimeparse). A browser (C{text/html,...,*/*;q=0.8})
+    gets the page; no C{Accept}, C{*/*} (curl, Node's fetch) or a tie
+    gets JSON. Media ranges that cannot be parsed are left out.
     """
-    accept = (request.getHeader(b"accept") or b"").lower()
-    return b"application/json" in accept and b"text/html" not in accept
+    accept = (request.getHeader(b"accept") or b"").decode("latin-1")
+    ranges = []
+    for media_range in accept.split(","):
+        try:
+            mimeparse.parse_media_range(media_range)
+        except (mimeparse.MimeTypeParseException, ValueError):
+            continue
+        ranges.append(media_range)
+    return mimeparse.best_match(["text/html", "application/json"],
+                                ",".join(ranges)) != "text/html"
 
 
 def error_format(request):

@@ -37,7 +37,9 @@ ERRORS = [
     ("PATCH", "/snapshot", {}, 405, TEXT, "GET, HEAD, OPTIONS", "PATCH"),
     ("PUT", "/reset", {}, 405, TEXT, "GET, OPTIONS", "PUT"),
     ("POST", "/cmd?arg=--version", {}, 405, TEXT, "GET, OPTIONS", "POST"),
-    ("POST", "/", {}, 405, TEXT, "GET, HEAD, OPTIONS", "POST"),
+    ("POST", "/", {"Accept": ["text/html"]}, 405, TEXT, "GET, HEAD, OPTIONS",
+     "POST"),
+    ("POST", "/", {}, 405, JSON, "GET, HEAD, OPTIONS", "POST"),
     ("POST", "/", {"Accept": ["application/json"]}, 405, JSON,
      "GET, HEAD, OPTIONS", "POST"),
     ("POST", "/status", {}, 405, JSON, "GET, HEAD, OPTIONS", "POST"),
@@ -126,7 +128,7 @@ class ErrorFormatTests(ErrorTestCase):
         self.assertEqual(self.session.calls, [])
 
     def test_head_where_get_is_allowed(self):
-        for path, content_type in [("/", "text/html; charset=utf-8"),
+        for path, content_type in [("/", JSON),
                                    ("/status", JSON), ("/photos", JSON),
                                    ("/preview", "multipart/x-mixed-replace;"
                                     " boundary=frame")]:

@@ -72,13 +72,28 @@ class StatusTests(RestTestCase):
                          .split(",")[0], "no-store")
         self.site.content(response)
 
-    def test_root_answers_json_when_asked(self):
-        status = self.get_json("/", headers={"Accept": ["application/json"]})
-        self.assertEqual(status["service"], "fourcut")
-        response = self.site.get("/")
-        self.assertEqual(response.headers.getRawHeaders("content-type"),
-                         ["text/html; charset=utf-8"])
-        self.assertIn(b'<img src="/preview"', self.site.content(response))
+    def test_root_answers_json_unless_html_is_preferred(self):
+        """
+        Seed 001's C{GET /} is the service status: for any client that
+        does not prefer C{text/html} (no C{Accept}: Node's fetch sends
+        C{*/*}, so does curl); a browser gets the page.
+        """
+        for accept in (None, "*/*", "application/json",
+                       "application/json, text/html", "text/plain",
+                       "text/html;q=0.5, application/json",
+                       "image/png", "garbage, */*"):
+            headers = {"Accept": [accept]} if accept is not None else {}
+            status = self.get_json("/", headers=headers)
+            self.assertEqual(status["service"], "fourcut", accept)
+        for accept in ("text/html,application/xhtml+xml,application/xml;"
+                       "q=0.9,*/*;q=0.8", "text/html", "text/*",
+                       "application/json;q=0.5, text/html;q=0.9",
+                       "garbage, text/html"):
+            response = self.site.get("/", headers={"Accept": [accept]})
+            self.assertEqual(response.headers.getRawHeaders("content-type"),
+                             ["text/html; charset=utf-8"], accept)
+            self.assertIn(b'<img src="/preview"',
+                          self.site.content(response))
 
     def test_counts(self):
         for _ in range(2):
