@@ -28,6 +28,7 @@ from twisted.logger import ILogObserver, Logger
 from twisted.python.failure import Failure
 
 from fourcut.camera.gphoto2 import prepare_home
+from fourcut.virtualcam import usbport
 from fourcut.virtualcam.camera import VirtualUSBCamera
 
 __all__ = ["FourcutService", "GPhoto2HomeService", "PhotosDirectoryService",
@@ -148,10 +149,15 @@ class PhotosDirectoryService(service.Service):
     The check runs before the reactor under twistd (blocking file system
     calls are harmless there); its probe file is hidden (its name starts
     with C{.}), so the gallery never lists it.
+
+    @param key: the config key, for C{paths.temp} (where photos are
+        written while they arrive), whose failure says what to set instead;
+        L{None} for the photos directory.
     """
 
-    def __init__(self, directory):
+    def __init__(self, directory, key=None):
         self.directory = directory
+        self.key = key
 
     def startService(self):
         service.Service.startService(self)
@@ -171,6 +177,13 @@ class PhotosDirectoryService(service.Service):
                 os.unlink(probe)
         except OSError as e:
             self.running = 0
+            if self.key is not None:
+                raise StartupError(
+                    "cannot use %s %s: %s; set %s to a directory fourcut "
+                    "can write, or to null (photos are then written in the "
+                    "photos directory)" % (
+                        self.key, os.path.abspath(self.directory),
+                        e.strerror or e, self.key))
             raise StartupError("cannot use the photos directory %s: %s" % (
                 os.path.abspath(self.directory), e.strerror or e))
 
@@ -178,7 +191,9 @@ class PhotosDirectoryService(service.Service):
 class VirtualCameraService(service.Service):
     """
     Runs the virtual camera on the service's reactor, before the session
-    needs it.
+    needs it. Once it has stopped, the port library directories its
+    children were given (C{fourcut-iolibs-*}, for the USB camera) are
+    removed: the session, which stops before it, has ended every child.
     """
 
     def __init__(self, camera):
@@ -195,7 +210,10 @@ class VirtualCameraService(service.Service):
 
     def stopService(self):
         service.Service.stopService(self)
-        return self.camera.stop()
+        d = defer.maybeDeferred(self.camera.stop)
+        if isinstance(self.camera, VirtualUSBCamera):
+            d.addBoth(lambda result: (usbport.remove_iolibs(), result)[1])
+        return d
 
 
 class WebService(service.Service):

@@ -158,18 +158,20 @@ def make_virtual_camera(reactor, camera):
     return VirtualCamera(reactor, **options)
 
 
-def make_driver(reactor, gphoto2, children, camera):
+def make_driver(reactor, gphoto2, children, camera, temp=None):
     """
     What runs the camera for the session, as C{camera.driver} (a
     L{fourcut.config.CameraConfig}) says: one session held by a camera
-    worker, or a gphoto2 child per operation.
+    worker, or a gphoto2 child per operation (its downloads to a file go
+    to C{temp}, C{paths.temp}, when set).
     """
     if camera.driver == "cli":
         return CLIDriver(
             reactor, gphoto2, children,
             CameraSettings(reactor, gphoto2, deadline=camera.command_timeout),
             command_timeout=camera.command_timeout,
-            keep_on_card=not camera.delete_internal_memory)
+            keep_on_card=not camera.delete_internal_memory,
+            incoming=temp)
     return HeldDriver(reactor, gphoto2, children,
                       deadline=camera.command_timeout,
                       capture_deadline=camera.capture_timeout,
@@ -187,7 +189,8 @@ def make_session(reactor, config, gphoto2, broadcaster, demand,
     """
     camera = config.camera
     children = Children(reactor)
-    driver = make_driver(reactor, gphoto2, children, camera)
+    driver = make_driver(reactor, gphoto2, children, camera,
+                         config.paths.temp)
     lock = defer.DeferredLock()
     state = CameraState()
     modes = ModeSwitch(driver, children, CameraModes.with_iso(
@@ -208,7 +211,8 @@ def make_session(reactor, config, gphoto2, broadcaster, demand,
                                          camera.preview_resolution,
                                          quality=85))
     photo_taker = PhotoTaker(
-        reactor, driver, PhotoStore(config.paths.photos),
+        reactor, driver, PhotoStore(config.paths.photos,
+                                    temp=config.paths.temp),
         capture_timeout=camera.capture_timeout,
         keep_on_card=not camera.delete_internal_memory,
         transform=FrameTransform(camera.capture_rotation,
@@ -235,6 +239,9 @@ def makeService(options, reactor=None):
     front = MultiService()
     services = [front]
     PhotosDirectoryService(config.paths.photos).setServiceParent(front)
+    if config.paths.temp is not None:
+        PhotosDirectoryService(config.paths.temp,
+                               key="paths.temp").setServiceParent(front)
 
     # fourcut writes its log itself under twistd (text or JSON), so that
     # SIGHUP can reopen it; not with --syslog or --logger.
@@ -252,7 +259,8 @@ def makeService(options, reactor=None):
     # (logrotate, systemctl reload) must find its handler, not end fourcut.
     HangupService(log_target, reactor).setServiceParent(front)
 
-    gphoto2 = GPhoto2(port=config.camera.port, model=config.camera.model)
+    gphoto2 = GPhoto2(port=config.camera.port, model=config.camera.model,
+                      capture_target=config.camera.capture_target)
     services.append(GPhoto2HomeService(gphoto2))
     virtual_camera = None
     if config.camera.virtual:
@@ -281,6 +289,7 @@ def makeService(options, reactor=None):
         gphoto2.cli_env = usbport.child_env(socket_path, usbport.CLI, {})
         gphoto2.python_env = usbport.child_env(socket_path, usbport.PYTHON,
                                                {})
+        services.append(StopService(usbport.remove_iolibs))
 
     # Frames flow from the session to the broadcaster; demand for them
     # (preview clients, snapshot waiters) flows back, through a Demand made

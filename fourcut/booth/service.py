@@ -88,7 +88,8 @@ class Booth:
         self.defaults = SequenceDefaults(booth.layout, booth.countdown,
                                          booth.countdown_interval)
         self.style = strip_style(booth)
-        self.strips = StripMaker(reactor, PhotoStore(config.paths.photos),
+        self.strips = StripMaker(reactor, PhotoStore(config.paths.photos,
+                                                     temp=config.paths.temp),
                                  self.style)
         self.links = ShareLinks(reactor, booth.public_url,
                                 enabled=booth.guest_links

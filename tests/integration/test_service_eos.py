@@ -66,6 +66,13 @@ class DetectionTests(EOSServiceTestCase):
 
 
 class LiveViewAndCaptureTests(EOSServiceTestCase):
+    #: Seed 001's troubleshooting key, as a user may spell it; set when the
+    #: camera is opened, by either driver. And seed 001's paths.temp,
+    #: where photos are written while they arrive (relative: in the
+    #: test's working directory).
+    config = {"camera": {"capture_target": "memory card"},
+              "paths": {"temp": "photos-in-flight"}}
+
     async def test_preview_through_warm_up(self):
         parts = await self.preview(timeout=3)
         self.assertGreater(len(parts), 10)
@@ -83,9 +90,13 @@ class LiveViewAndCaptureTests(EOSServiceTestCase):
         self.assertEqual(len(saved), 1)
         with open(os.path.join(self.photos, saved[0]), "rb") as f:
             self.assertEqual(f.read(), photo)
+        self.assertEqual(os.listdir("photos-in-flight"), [])
         parts = await watcher
         self.assertGreater(len(parts), 10)
         self.assertEqual(self.camera.device.captures, 1)
+        # camera.capture_target: the photo was taken to the card.
+        self.assertEqual([entry["target"] for entry in
+                          self.camera.device.capture_log], ["card"])
         if self.driver == "cli":
             # A session for the capture's gphoto2, one to resume live view.
             self.assertGreaterEqual(self.camera.device.sessions_opened,

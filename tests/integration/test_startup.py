@@ -7,10 +7,13 @@ logs the address it really listens on. And the same failures in process
 (L{fourcut.services.FourcutService}).
 """
 
+import glob
 import json
 import os
 import re
+import shutil
 import signal
+import tempfile
 
 import treq
 import yaml
@@ -26,6 +29,10 @@ from tests.support import exit_code, start_twistd
 #: The virtual camera the children use: fast, no USB port library needed.
 FAST = {"camera": {"virtual_body": "generic", "virtual_transport": "ptpip",
                    "virtual_profile": "fast"}}
+
+#: The virtual Canon EOS on USB, fast.
+FAST_USB = {"camera": {"virtual_transport": "usb",
+                       "virtual_profile": "fast"}}
 
 #: A log line's prefix: twistd's timestamp and the emitter.
 LOG_LINE = re.compile(r"^\S+ \[[^\]]+\] ")
@@ -43,18 +50,31 @@ class TwistdTestCase(TestCase):
                 yaml.safe_dump(data, f)
         return path
 
-    def fourcut(self, *args, config=FAST, photos=None, twistd=()):
+    def fourcut(self, *args, config=FAST, photos=None, twistd=(), env=None,
+                virtual=True):
         """
-        Start C{twistd -n TWISTD fourcut} with the virtual camera and
-        C{args}.
+        Start C{twistd -n TWISTD fourcut} with the virtual camera (unless
+        not C{virtual}) and C{args}, C{env} added to its environment.
         """
         if photos is None:
             photos = os.path.abspath(self.mktemp())
-        argv = ["-n", "--pidfile="] + list(twistd) + [
-            "fourcut", "--virtual-camera", "--photos", photos]
+        argv = ["-n", "--pidfile="] + list(twistd) + ["fourcut"] + (
+            ["--virtual-camera"] if virtual else []) + ["--photos", photos]
         if config is not None:
             argv += ["--config", self.write_config(config)]
-        return start_twistd(self, *(argv + list(args)))
+        return start_twistd(self, *(argv + list(args)), env=env)
+
+    def own_tmpdir(self):
+        """
+        A C{TMPDIR} for a child, and a function counting the virtual
+        camera's port library directories (C{fourcut-iolibs-*}) in it.
+        """
+        # Short: the virtual camera's Unix socket goes in it too (paths
+        # end at 107 bytes).
+        tmpdir = tempfile.mkdtemp(prefix="fourcut-test-")
+        self.addCleanup(shutil.rmtree, tmpdir, True)
+        return {"TMPDIR": tmpdir}, lambda: len(
+            glob.glob(os.path.join(tmpdir, "fourcut-iolibs-*")))
 
     async def failed(self, child):
         """
@@ -93,6 +113,21 @@ class ServiceFailureTests(TwistdTestCase):
         self.assertEqual([line for line in lines
                           if "virtual camera:" in line], [])
 
+    async def test_failed_start_leaves_nothing(self):
+        """
+        A failed start with the virtual USB camera run apart (C{./dev
+        camera --usb SOCKET}), whose port library directories are made
+        before the port listens, leaves none in the temporary directory.
+        """
+        env, iolibs = self.own_tmpdir()
+        env["FOURCUT_VUSB_SOCKET"] = os.path.join(env["TMPDIR"], "no.sock")
+        listen = "tcp:%d:interface=127.0.0.1" % (self.held_port(),)
+        lines, stderr = await self.failed(self.fourcut(
+            "--listen", listen, env=env, virtual=False))
+        self.assertTrue([line for line in lines
+                         if "Address already in use" in line], lines)
+        self.assertEqual(iolibs(), 0)
+
     async def test_photos_directory_is_a_file(self):
         path = os.path.abspath(self.mktemp())
         with open(path, "w") as f:
@@ -111,11 +146,15 @@ class ServiceFailureTests(TwistdTestCase):
     async def test_listens_where_it_says(self):
         """
         The C{fourcut: open} line names the port it really listens on
-        (C{./dev demo} points at it), and the service answers there.
+        (C{./dev demo} points at it), and the service answers there. With
+        the virtual camera on USB, SIGTERM leaves none of its port library
+        directories behind (twistd ends itself by the signal, and runs no
+        C{atexit} handler).
         """
         photos = os.path.abspath(self.mktemp())
+        env, iolibs = self.own_tmpdir()
         child = self.fourcut("--listen", "tcp:0:interface=127.0.0.1",
-                             photos=photos)
+                             photos=photos, env=env, config=FAST_USB)
         line = await child.line_with("fourcut: open http://")
         url = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
         self.assertIsNotNone(url, line)
@@ -127,10 +166,15 @@ class ServiceFailureTests(TwistdTestCase):
                          "fourcut")
         # The photos directory was made and checked at start-up.
         self.assertEqual(os.listdir(photos), [])
+        # One for the gphoto2 CLI's libgphoto2, one for python-gphoto2's,
+        # made once the camera listens.
+        await child.line_with("virtual camera:")
+        self.assertEqual(iolibs(), 2)
         child.transport.signalProcess("TERM")
         await child.ended
         # twistd ends itself with the signal that stopped it.
         self.assertEqual(child.reason.value.signal, signal.SIGTERM)
+        self.assertEqual(iolibs(), 0)
 
 
 class ConfigErrorTests(TwistdTestCase):
@@ -205,6 +249,25 @@ class InProcessTests(TestCase):
         # Nothing after the port started: no private HOME was made.
         self.assertIsNone(service.session.gphoto2.home)
         self.assertNoResult(service.web.listening)
+
+    def test_temp_unusable(self):
+        """
+        C{paths.temp} (seed 001's key) that cannot be written ends the
+        start with one line saying what to set.
+        """
+        path = os.path.abspath(self.mktemp())
+        with open(path, "w") as f:
+            f.write("a file\n")
+        config = os.path.abspath(self.mktemp() + ".yaml")
+        with open(config, "w") as f:
+            yaml.safe_dump({"paths": {"temp": path}}, f)
+        service = self.make("--config", config)
+        error = self.assertRaises(StartupFailed, service.startService)
+        self.assertEqual(str(error).count("\n"), 0)
+        self.assertIn("cannot use paths.temp %s: Not a directory; set "
+                      "paths.temp to a directory fourcut can write, or to "
+                      "null" % (path,), str(error))
+        self.assertFalse(service.running)
 
     def test_config_error(self):
         options = Options()
