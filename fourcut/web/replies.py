@@ -26,6 +26,7 @@ answer is ever one of them. Error answers never show server paths
 
 import json
 import os
+from http import HTTPStatus
 import re
 import sys
 import tempfile
@@ -203,12 +204,26 @@ def _json_error(status, message, fields):
     return json_body(body)
 
 
+def _reason(status):
+    """
+    The reason phrase of C{status}: twisted.web's, else the standard
+    library's (twisted.web has none for 426, and says "Unknown Status").
+    """
+    phrase = http.RESPONSES.get(status)
+    if phrase is None:
+        try:
+            phrase = HTTPStatus(status).phrase.encode("ascii")
+        except ValueError:
+            phrase = b"Unknown Status"
+    return phrase
+
+
 def _phrase(status):
-    return http.RESPONSES.get(status, b"error").decode("ascii", "replace")
+    return _reason(status).decode("ascii", "replace")
 
 
 def _finish(request, status, content_type, body, headers=()):
-    request.setResponseCode(status)
+    request.setResponseCode(status, _reason(status))
     request.setHeader(b"content-type", content_type)
     request.setHeader(b"content-length", b"%d" % len(body))
     for name, value in headers:

@@ -311,6 +311,40 @@ class HeldSessionTests(SessionTests):
         self.assertEqual(self.session.state, "idle")
         self.assertEqual(self.states, [])
 
+    def test_first_info_waits_for_the_camera(self):
+        """
+        L{CameraSession.first_info}: callers before the camera first
+        answered share one question and get its answer; later ones get
+        it at once, without asking; a camera that cannot answer gives
+        what is known, never a failure.
+        """
+        asked = []
+        answer = defer.Deferred()
+
+        def info(on_start=None):
+            asked.append(1)
+            return answer
+
+        self.patch(self.driver.settings, "info", info)
+        first, second = self.session.first_info(), self.session.first_info()
+        self.assertNoResult(first)
+        self.assertNoResult(second)
+        answer.callback({"model": "Fake EOS", "manufacturer": "Fake Inc.",
+                         "port": "usb:001,007"})
+        for d in (first, second):
+            info = self.successResultOf(d)
+            self.assertEqual((info["model"], info["manufacturer"],
+                              info["port"]),
+                             ("Fake EOS", "Fake Inc.", "usb:001,007"))
+        self.successResultOf(self.session.first_info())
+        self.assertEqual(asked, [1])
+
+    def test_first_info_without_a_camera(self):
+        self.patch(self.driver.settings, "info", lambda on_start=None:
+                   defer.fail(CameraError(504, "No camera found")))
+        info = self.successResultOf(self.session.first_info())
+        self.assertIsNone(info["manufacturer"])
+
     def test_capture_mode_goes_with_the_photo(self):
         """
         The capture mode's settings go to the driver with the photo (the

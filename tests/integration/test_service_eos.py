@@ -55,7 +55,17 @@ class DetectionTests(EOSServiceTestCase):
         self.assertEqual(response.code, 400, body)
 
     async def test_camera_info(self):
+        """
+        The C{camera_info} sent on connect, to a client that connects
+        before the camera first answered, carries the real values; so does
+        the answer to C{get_camera_info}.
+        """
         client = await self.client()
+        sent = client.messages[1]
+        self.assertEqual(sent["type"], "camera_info")
+        self.assertEqual((sent["data"]["model"], sent["data"]["manufacturer"],
+                          sent["data"]["port"]),
+                         ("Canon EOS 700D", "Canon Inc.", "usb:001,007"))
         reply = await client.reply({"type": "get_camera_info",
                                     "requestId": 1}, timeout=30)
         data = reply["data"]
@@ -79,7 +89,10 @@ class LiveViewAndCaptureTests(EOSServiceTestCase):
         self.assertGreater(self.camera.device.not_ready_answers, 0)
 
     async def test_capture_during_live_view(self):
-        watcher = defer.ensureDeferred(self.preview(timeout=6))
+        # The CLI's capture to the card takes ~5 s (gphoto2 waits for the
+        # camera's events after it); live view must outlast it to resume.
+        watcher = defer.ensureDeferred(self.preview(
+            timeout=10 if self.driver == "cli" else 6))
         await sleep(2)
         sessions = self.camera.device.sessions_opened
         response = await self.get("/capture")
