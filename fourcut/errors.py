@@ -32,7 +32,7 @@ __all__ = ["ABSENT", "CAMERA_TROUBLE", "CLAIMED", "CLIENT_MISTAKES",
            "SEED_BODIES", "SEED_CAPTURE", "SEED_CLAIMED_MOVIE",
            "SEED_INTERNAL_ERROR", "SEED_NOT_DETECTED", "SEED_NO_CAMERA",
            "SEED_PREVIEW", "SettingError", "classify", "client_mistake",
-           "http_status", "seed_error", "trouble"]
+           "http_status", "is_client_mistake", "seed_error", "trouble"]
 
 
 class CameraError(Exception):
@@ -186,6 +186,16 @@ def http_status(error):
             return 507
         return 500
     return 500
+
+
+def is_client_mistake(error):
+    """
+    Whether C{error}, an exception an operation failed with, is the
+    client's own mistake (a 400: a refused setting value or name), which
+    retrying will not mend and no operator need hear of, rather than
+    camera trouble or a bug.
+    """
+    return http_status(error) == 400
 
 
 # Seed 000's error bodies ---------------------------------------------------

@@ -20,7 +20,7 @@ from twisted.python.failure import Failure
 
 from fourcut import policy
 from fourcut.camera.commands import NO_CAMERA, setting_change
-from fourcut.errors import CameraError, SettingError
+from fourcut.errors import CameraError, SettingError, is_client_mistake
 
 __all__ = ["CameraSession"]
 
@@ -289,7 +289,11 @@ class CameraSession:
             return result
 
         def failed(failure):
-            observer.capture_failed(self._reactor.seconds() - started)
+            seconds = self._reactor.seconds() - started
+            if is_client_mistake(failure.value):
+                observer.capture_refused(seconds)
+            else:
+                observer.capture_failed(seconds)
             return failure
 
         return d.addCallbacks(saved, failed)

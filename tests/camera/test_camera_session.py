@@ -215,12 +215,16 @@ class FakeCaptureObserver:
     def __init__(self):
         self.captured_after = []
         self.failed_after = []
+        self.refused_after = []
 
     def captured(self, seconds):
         self.captured_after.append(seconds)
 
     def capture_failed(self, seconds):
         self.failed_after.append(seconds)
+
+    def capture_refused(self, seconds):
+        self.refused_after.append(seconds)
 
 
 class Subscriber:
@@ -254,7 +258,8 @@ class HeldSessionTests(SessionTests):
         """
         A capture asked of the session directly, as a booth sequence does,
         reaches the capture observer with its time from the request
-        (queueing included) to the photo saved; a failed one too.
+        (queueing included) to the photo saved; a failed one too, and one
+        refused for the client's own mistake apart from those.
         """
         d, taken = self.shoot()
         self.clock.advance(1.5)
@@ -268,7 +273,16 @@ class HeldSessionTests(SessionTests):
         self.assertEqual(self.captures.failed_after, [0.25])
         refused = self.session.capture([("opcode", "x")])
         self.failureResultOf(refused, SettingError)
-        self.assertEqual(self.captures.failed_after, [0.25, 0.0])
+        self.assertEqual(self.captures.refused_after, [0.0])
+        # gphoto2's words for a value the camera does not take.
+        d, taken = self.shoot()
+        self.clock.advance(0.5)
+        taken.errback(CameraError(503, "Failed to set new configuration "
+                                  "value 12345 for configuration entry "
+                                  "iso.\n"))
+        self.failureResultOf(d, CameraError)
+        self.assertEqual(self.captures.refused_after, [0.0, 0.5])
+        self.assertEqual(self.captures.failed_after, [0.25])
 
     def test_booth_captures_reach_the_metrics(self):
         """

@@ -8,7 +8,8 @@ status, and what it asks of the camera.
 from twisted.trial.unittest import SynchronousTestCase
 
 from fourcut.errors import CameraError
-from fourcut.metrics import STATES
+from fourcut import __version__
+from fourcut.metrics import STATES, build_info
 
 from tests.support.metrics import samples, value
 from tests.support.fakes import NO_FOCUS, small_jpeg
@@ -258,6 +259,8 @@ class MetricsTests(RestTestCase):
         self.site.captures.captured(0.7)
         self.site.captures.captured(2.5)
         self.site.captures.capture_failed(0.2)
+        self.site.captures.capture_refused(0.1)
+        self.site.captures.capture_refused(0.1)
         found = self.scrape()
         self.assertEqual(value(found, "fourcut_capture_duration_seconds_"
                                "count"), 2)
@@ -266,6 +269,25 @@ class MetricsTests(RestTestCase):
         self.assertEqual(value(found, "fourcut_capture_duration_seconds_"
                                "bucket", le="+Inf"), 2)
         self.assertEqual(value(found, "fourcut_capture_failures_total"), 1)
+        self.assertEqual(value(found, "fourcut_capture_refusals_total"), 2)
+
+    def test_process_and_build(self):
+        """
+        prometheus_client's standard process, platform and garbage
+        collector figures, on fourcut's own registry, and what is running.
+        """
+        found = self.scrape()
+        self.assertGreater(value(found, "process_start_time_seconds"), 0)
+        self.assertGreater(value(found, "process_open_fds"), 2)
+        self.assertGreater(value(found, "process_resident_memory_bytes"), 0)
+        self.assertGreaterEqual(value(found, "process_cpu_seconds_total"), 0)
+        self.assertIn(("python_gc_collections_total",
+                       frozenset({("generation", "0")})), found)
+        [python] = [labels for name, labels in found if name == "python_info"]
+        self.assertIn(("implementation", "CPython"), python)
+        info = build_info()
+        self.assertEqual(info["version"], __version__)
+        self.assertEqual(value(found, "fourcut_build_info", **info), 1)
 
     def test_failed_capture(self):
         self.session.unplug()
