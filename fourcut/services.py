@@ -31,7 +31,8 @@ from fourcut.camera.gphoto2 import prepare_home
 from fourcut.virtualcam import usbport
 from fourcut.virtualcam.camera import VirtualUSBCamera
 
-__all__ = ["FourcutService", "GPhoto2HomeService", "PhotosDirectoryService",
+__all__ = ["ExternalUSBCameraService", "FourcutService",
+           "GPhoto2HomeService", "PhotosDirectoryService",
            "SessionService", "StartupError", "StartupFailed", "StopService",
            "VirtualCameraService", "WebService", "listen_error_text"]
 
@@ -214,6 +215,30 @@ class VirtualCameraService(service.Service):
         if isinstance(self.camera, VirtualUSBCamera):
             d.addBoth(lambda result: (usbport.remove_iolibs(), result)[1])
         return d
+
+
+class ExternalUSBCameraService(service.Service):
+    """
+    The virtual USB camera run as a process of its own (C{./dev camera
+    --usb SOCKET}): gives the children fourcut's port library, to see it
+    through, at start (a start that fails before makes no directory), and
+    removes the library's directories at stop.
+    """
+
+    def __init__(self, gphoto2, socket_path):
+        self.gphoto2 = gphoto2
+        self.socket_path = socket_path
+
+    def startService(self):
+        service.Service.startService(self)
+        self.gphoto2.cli_env = usbport.child_env(self.socket_path,
+                                                 usbport.CLI, {})
+        self.gphoto2.python_env = usbport.child_env(self.socket_path,
+                                                    usbport.PYTHON, {})
+
+    def stopService(self):
+        service.Service.stopService(self)
+        usbport.remove_iolibs()
 
 
 class WebService(service.Service):

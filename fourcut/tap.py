@@ -42,7 +42,8 @@ from fourcut.camera.session import CameraSession
 from fourcut.camera.settings import CameraSettings
 from fourcut.camera.state import CameraState
 from fourcut.services import (FourcutService, GPhoto2HomeService,
-                       PhotosDirectoryService, SessionService, StopService,
+                       ExternalUSBCameraService, PhotosDirectoryService,
+                       SessionService, StopService,
                        VirtualCameraService, WebService)
 from fourcut.stream.transform import FrameTransform
 from fourcut.virtualcam import usbport
@@ -285,11 +286,8 @@ def makeService(options, reactor=None):
     elif os.environ.get(usbport.SOCKET_ENV):
         # The virtual USB camera run as a process of its own (./dev camera
         # --usb SOCKET): the children see it through fourcut's port library.
-        socket_path = os.environ[usbport.SOCKET_ENV]
-        gphoto2.cli_env = usbport.child_env(socket_path, usbport.CLI, {})
-        gphoto2.python_env = usbport.child_env(socket_path, usbport.PYTHON,
-                                               {})
-        services.append(StopService(usbport.remove_iolibs))
+        services.append(ExternalUSBCameraService(
+            gphoto2, os.environ[usbport.SOCKET_ENV]))
 
     # Frames flow from the session to the broadcaster; demand for them
     # (preview clients, snapshot waiters) flows back, through a Demand made

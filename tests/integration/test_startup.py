@@ -23,6 +23,7 @@ from twisted.web.client import HTTPConnectionPool
 
 from fourcut.services import StartupFailed
 from fourcut.tap import Options, OptionsError, makeService
+from fourcut.virtualcam import usbport
 
 from tests.support import exit_code, start_twistd
 
@@ -112,21 +113,6 @@ class ServiceFailureTests(TwistdTestCase):
         # It stopped before the camera started.
         self.assertEqual([line for line in lines
                           if "virtual camera:" in line], [])
-
-    async def test_failed_start_leaves_nothing(self):
-        """
-        A failed start with the virtual USB camera run apart (C{./dev
-        camera --usb SOCKET}), whose port library directories are made
-        before the port listens, leaves none in the temporary directory.
-        """
-        env, iolibs = self.own_tmpdir()
-        env["FOURCUT_VUSB_SOCKET"] = os.path.join(env["TMPDIR"], "no.sock")
-        listen = "tcp:%d:interface=127.0.0.1" % (self.held_port(),)
-        lines, stderr = await self.failed(self.fourcut(
-            "--listen", listen, env=env, virtual=False))
-        self.assertTrue([line for line in lines
-                         if "Address already in use" in line], lines)
-        self.assertEqual(iolibs(), 0)
 
     async def test_photos_directory_is_a_file(self):
         path = os.path.abspath(self.mktemp())
@@ -249,6 +235,40 @@ class InProcessTests(TestCase):
         # Nothing after the port started: no private HOME was made.
         self.assertIsNone(service.session.gphoto2.home)
         self.assertNoResult(service.web.listening)
+
+    async def test_external_camera_leaves_nothing(self):
+        """
+        With the virtual USB camera run apart (C{./dev camera --usb
+        SOCKET}), the port library directories are made when the service
+        starts and removed when it stops; a start that fails before makes
+        none.
+        """
+        self.patch(os, "environ", dict(os.environ, **{
+            usbport.SOCKET_ENV: "/nonexistent/camera.sock"}))
+        # Nothing runs now that uses the ones earlier tests made.
+        usbport.remove_iolibs()
+        port = reactor.listenTCP(0, protocol.ServerFactory(),
+                                 interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        options = Options()
+        options.parseOptions(["--photos", os.path.abspath(self.mktemp()),
+                              "--listen", "tcp:%d:interface=127.0.0.1"
+                              % (port.getHost().port,)])
+        service = makeService(options, reactor=reactor)
+        self.assertRaises(StartupFailed, service.startService)
+        self.assertEqual(usbport.made_iolibs(), [])
+        options = Options()
+        options.parseOptions(["--photos", os.path.abspath(self.mktemp()),
+                              "--listen", "tcp:0:interface=127.0.0.1"])
+        service = makeService(options, reactor=reactor)
+        service.startService()
+        self.addCleanup(lambda: service.running and service.stopService())
+        made = usbport.made_iolibs()
+        self.assertEqual(len(made), 2)
+        self.assertEqual(service.session.gphoto2.cli_env["IOLIBS"], made[0])
+        await service.stopService()
+        self.assertEqual([path for path in made if os.path.exists(path)], [])
+        self.assertEqual(usbport.made_iolibs(), [])
 
     def test_temp_unusable(self):
         """
