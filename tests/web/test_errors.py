@@ -281,15 +281,18 @@ class InternalErrorTests(ErrorTestCase):
         reason = self.assertError(response, 500, JSON, "internal error",
                                   "restart")
         self.assertNotIn("boom", reason)
-        # Seed 000's /capture answers a bug with the seed's page.
-        self.session.fail_next("capture", RuntimeError("boom"))
-        response = self.request("GET", "/capture")
-        self.assertEqual(response.code, 500)
-        self.assertEqual(response.headers.getRawHeaders("content-type"),
-                         ["text/html; charset=utf-8"])
-        self.assertEqual(self.site.content(response).decode(),
-                         SEED_INTERNAL_ERROR)
-        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 2)
+        # Seed 000's /capture and /preview answer a bug with the seed's
+        # page.
+        for method, path in [("capture", "/capture"),
+                             ("live_view_ready", "/preview")]:
+            self.session.fail_next(method, RuntimeError("boom"))
+            response = self.request("GET", path)
+            self.assertEqual(response.code, 500, path)
+            self.assertEqual(response.headers.getRawHeaders("content-type"),
+                             ["text/html; charset=utf-8"], path)
+            self.assertEqual(self.site.content(response).decode(),
+                             SEED_INTERNAL_ERROR, path)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 3)
 
 
 class ClassificationTests(SynchronousTestCase):
