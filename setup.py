@@ -89,6 +89,7 @@ setup(
         # Printing through CUPS (fourcut.printing): builds against
         # Debian's libcups2-dev, which ./dev installs.
         "pycups>=2.0",
+        "python-mimeparse>=2.0",
     ],
     extras_require={
         # The booth's browser tests drive Debian's chromium through its

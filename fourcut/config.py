@@ -38,7 +38,8 @@ import yaml
 
 from fourcut import policy
 
-__all__ = ["AccessConfig", "BoothConfig", "CameraConfig", "Config",
+__all__ = ["AccessConfig", "BoothConfig", "CAPTURE_TARGETS", "CameraConfig",
+           "Config",
            "ConfigError", "LOG_FORMATS", "Layout", "LayoutError", "Loader",
            "LoggingConfig", "MAX_SIDE", "MAX_WINDOWS", "PathsConfig",
            "PreviewConfig", "ServerConfig", "TEMPLATES", "THEMES",
@@ -54,6 +55,11 @@ VIRTUAL_PROFILES = ("realistic", "fast")
 #: C{camera.driver}: one camera session held by a worker (L{fourcut.camera.
 #: held}), or a gphoto2 process per operation (L{fourcut.camera.cli}).
 DRIVERS = ("held", "cli")
+
+#: The choices of libgphoto2's C{capturetarget} setting (a PTP camera's,
+#: Canon's among them): where a photo is kept, the camera's memory until
+#: it is downloaded or its card.
+CAPTURE_TARGETS = ("Internal RAM", "Memory card")
 
 #: Where errors in C{overrides} say they come from.
 OVERRIDES_SOURCE = "command line"
@@ -309,6 +315,7 @@ class CameraConfig:
     capture_timeout: float = 60.0
     driver: str = "held"
     release_after: float = 0.0
+    capture_target: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -333,8 +340,9 @@ class PreviewConfig:
 class PathsConfig:
     """
     Where photos go. Relative paths are relative to the working directory
-    and are kept as given. C{temp} is accepted so that existing files load;
-    it is not used. C{state_dir} holds what fourcut keeps between runs
+    and are kept as given. C{temp}, seed 001's key, is where photos are
+    written while they arrive (L{fourcut.photos.PhotoStore}); L{None}:
+    in C{photos} itself. C{state_dir} holds what fourcut keeps between runs
     (libgphoto2's settings, the capture target among them); L{None}:
     C{fourcut-state} beside the photos directory (L{state_directory}).
     """
@@ -599,6 +607,21 @@ def _choice(choices):
     return check
 
 
+def _capture_target(value):
+    """
+    A value of the camera's C{capturetarget} setting, as a setting takes
+    it (case does not matter); L{None}: leave the camera's.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        for choice in CAPTURE_TARGETS:
+            if value.strip().lower() == choice.lower():
+                return choice
+    raise _Invalid("must be one of %s (the capturetarget setting's "
+                   "choices)%s" % (", ".join(CAPTURE_TARGETS), _got(value)))
+
+
 def _rotation(value):
     if (not isinstance(value, int) or isinstance(value, bool)
             or value not in ROTATIONS):
@@ -844,6 +867,7 @@ _SCHEMA = {
         "capture_timeout": _number(0, inclusive=False),
         "driver": _choice(DRIVERS),
         "release_after": _number(0),
+        "capture_target": _capture_target,
     },
     "preview": {
         "stop_grace": _number(0),

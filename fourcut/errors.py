@@ -27,9 +27,12 @@ import it.
 
 import errno
 
-__all__ = ["ABSENT", "CAMERA_TROUBLE", "CLIENT_MISTAKES", "CameraError",
-           "NOT_DETECTED", "NOT_FOUND", "RequestRefused", "SettingError",
-           "classify", "client_mistake", "http_status"]
+__all__ = ["ABSENT", "CAMERA_TROUBLE", "CLAIMED", "CLIENT_MISTAKES",
+           "CameraError", "NOT_DETECTED", "NOT_FOUND", "RequestRefused",
+           "SEED_BODIES", "SEED_CAPTURE", "SEED_CLAIMED_MOVIE",
+           "SEED_INTERNAL_ERROR", "SEED_NOT_DETECTED", "SEED_NO_CAMERA",
+           "SEED_PREVIEW", "SettingError", "classify", "client_mistake",
+           "http_status", "is_client_mistake", "seed_error", "trouble"]
 
 
 class CameraError(Exception):
@@ -183,3 +186,105 @@ def http_status(error):
             return 507
         return 500
     return 500
+
+
+def is_client_mistake(error):
+    """
+    Whether C{error}, an exception an operation failed with, is the
+    client's own mistake (a 400: a refused setting value or name), which
+    retrying will not mend and no operator need hear of, rather than
+    camera trouble or a bug.
+    """
+    return http_status(error) == 400
+
+
+# Seed 000's error bodies ---------------------------------------------------
+
+#: What libgphoto2's USB port library says (part of its message, whatever
+#: follows it) when another program holds the camera's interface.
+CLAIMED = "Could not claim the USB device"
+
+#: The operations seed 000 shows error bodies for: C{GET /preview} (the
+#: gphoto2 CLI's C{--capture-movie}) and C{GET /capture}
+#: (C{--capture-image-and-download}).
+SEED_PREVIEW = "preview"
+SEED_CAPTURE = "capture"
+
+#: Seed 000's 504 for C{/preview} with no camera: what gphoto2
+#: C{--capture-movie} says when no camera is found.
+SEED_NO_CAMERA = "*** Error: No camera found. ***\n"
+
+#: Seed 000's 503 for C{/capture} with no camera: what gphoto2
+#: C{--capture-image-and-download} says when auto-detection finds nothing
+#: (gphoto2 pads its C{*** Error} lines with blanks; the seed shows none).
+SEED_NOT_DETECTED = ("*** Error ***\n" + NOT_DETECTED + "\n"
+                     "*** Error (-105: 'Unknown model') ***\n")
+
+#: Seed 000's 503 for C{/preview} while another program holds the camera:
+#: gphoto2's C{--capture-movie} transcript. The io-library's words are
+#: libgphoto2's libusb1 port's, which names the same programs and kernel
+#: modules whoever holds the camera. (The seed's page quotes the first
+#: parenthesis as C{('...")}, a slip of its author: gphoto2 prints, and
+#: this is, C{('...')}.)
+SEED_CLAIMED_MOVIE = (
+    "Capturing preview frames as movie to stdout. Press Ctrl-C to abort.\n"
+    "\n"
+    "*** Error ***\n"
+    "An error occurred in the io-library ('" + CLAIMED + "'): Could not "
+    "claim interface 0 (Device or resource busy). Make sure no other "
+    "program (gvfs-gphoto2-volume-monitor) or kernel module (such as "
+    "sdc2xx, stv680, spca50x) is using the device and you have read/write "
+    "access to the device.\n"
+    "ERROR: Movie capture error... Exiting.\n"
+    "Movie capture finished (0 frames)\n")
+
+#: Seed 000's 500 for C{/preview} and C{/capture} (a bug in the server):
+#: Flask's page, as text/html.
+SEED_INTERNAL_ERROR = (
+    "<!doctype html>\n"
+    "<html lang=en>\n"
+    "<title>500 Internal Server Error</title>\n"
+    "<h1>Internal Server Error</h1>\n"
+    "<p>The server encountered an internal error and was unable to "
+    "complete your request. Either the server is overloaded or there is "
+    "an error in the application.</p>\n")
+
+#: C{(operation, trouble)}: C{(status, body)}, every camera failure seed
+#: 000 shows; L{trouble} names the kind of a failure.
+SEED_BODIES = {
+    (SEED_PREVIEW, "absent"): (504, SEED_NO_CAMERA),
+    (SEED_PREVIEW, "claimed"): (503, SEED_CLAIMED_MOVIE),
+    (SEED_CAPTURE, "absent"): (503, SEED_NOT_DETECTED),
+}
+
+
+def trouble(text):
+    """
+    The kind of camera trouble gphoto2's or python-gphoto2's C{text}
+    says: C{"claimed"} (another program holds the camera), C{"absent"}
+    (no camera at all, L{ABSENT}), or L{None} (anything else).
+    """
+    if CLAIMED.lower() in text.lower():
+        return "claimed"
+    if any(fragment in text for fragment in ABSENT):
+        return "absent"
+    return None
+
+
+def seed_error(operation, error):
+    """
+    The error to answer for C{error}, a failed seed-000 C{operation}
+    (L{SEED_PREVIEW}, L{SEED_CAPTURE}): a L{CameraError} with seed 000's
+    whole body and status where the seed shows one for that trouble,
+    whichever driver (the gphoto2 CLI or the held python-gphoto2 worker)
+    said it and in whatever words; C{error} itself otherwise, its own
+    words kept.
+    """
+    if not isinstance(error, CameraError):
+        return error
+    found = SEED_BODIES.get((operation, trouble(error.text)))
+    if found is None:
+        return error
+    seeded = CameraError(*found)
+    seeded.said = error.text
+    return seeded

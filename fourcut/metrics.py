@@ -32,7 +32,11 @@ C{fourcut_clients}                      clients connected now, by
 C{fourcut_live_view_demand}             preview subscribers and snapshot
                                         waiters now
 C{fourcut_captures_total}               photos taken and saved
-C{fourcut_capture_failures_total}       captures that failed
+C{fourcut_capture_failures_total}       captures that failed for the
+                                        camera's or the server's sake
+C{fourcut_capture_refusals_total}       captures refused for the client's
+                                        own mistake (a setting value the
+                                        camera does not take): no page
 C{fourcut_capture_duration_seconds}     from a capture's request to its
                                         photo saved (queueing included)
 C{fourcut_live_view_restarts_total}     live view restarted after it died
@@ -40,20 +44,32 @@ C{fourcut_camera_state}                 1 for the camera's state, 0 for
                                         the others, by C{state}
 C{fourcut_gphoto2_children}             gphoto2 children running now
 C{fourcut_photos_free_bytes}            free space for photos
+C{fourcut_build_info}                   1, with C{version}, C{python},
+                                        C{twisted}, C{python_gphoto2}
+C{process_*}, C{python_*}               C{prometheus_client}'s standard
+                                        process (CPU, memory, open
+                                        descriptors, start time), platform
+                                        and garbage collector figures
 ======================================  ==================================
 """
 
 import os
+import platform
+from importlib import metadata
 
+import twisted
 from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry,
-                               Counter, Gauge, Histogram, generate_latest)
+                               Counter, GCCollector, Gauge, Histogram, Info,
+                               PlatformCollector, ProcessCollector,
+                               generate_latest)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from zope.interface import implementer
 
+from fourcut import __version__
 from fourcut.camera.interfaces import ICaptureObserver
 
 __all__ = ["CAPTURE_BUCKETS", "CONTENT_TYPE", "CaptureMetrics", "Metrics",
-           "STATES", "ServiceCollector", "free_bytes"]
+           "STATES", "ServiceCollector", "build_info", "free_bytes"]
 
 #: What C{/metrics} answers with.
 CONTENT_TYPE = CONTENT_TYPE_LATEST.encode("ascii")
@@ -66,6 +82,22 @@ STATES = ("idle", "previewing", "capturing", "busy", "resetting", "standby",
 #: real body two to five, a queue of guests or a slow download more.
 CAPTURE_BUCKETS = (0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0, 30.0, 60.0,
                    float("inf"))
+
+
+def build_info():
+    """
+    The labels of C{fourcut_build_info}: what is running, for a dashboard
+    to tell two booths apart after an upgrade. python-gphoto2's version is
+    read from its installed metadata: this process never imports it.
+    """
+    try:
+        python_gphoto2 = metadata.version("gphoto2")
+    except metadata.PackageNotFoundError:
+        python_gphoto2 = "none"
+    return {"version": __version__,
+            "python": platform.python_version(),
+            "twisted": twisted.__version__,
+            "python_gphoto2": python_gphoto2}
 
 
 def free_bytes(directory):
@@ -159,7 +191,11 @@ class CaptureMetrics:
             "Seconds from a capture's request to its photo saved, queueing "
             "included.", buckets=CAPTURE_BUCKETS, registry=None)
         self.capture_failures = Counter(
-            "fourcut_capture_failures", "Captures that failed.",
+            "fourcut_capture_failures", "Captures that failed for the "
+            "camera's or the server's sake.", registry=None)
+        self.capture_refusals = Counter(
+            "fourcut_capture_refusals", "Captures refused for the client's "
+            "own mistake (a setting value the camera does not take).",
             registry=None)
 
     def captured(self, seconds):
@@ -168,12 +204,16 @@ class CaptureMetrics:
     def capture_failed(self, seconds):
         self.capture_failures.inc()
 
+    def capture_refused(self, seconds):
+        self.capture_refusals.inc()
+
     def register(self, registry):
         """
         Show these figures in C{registry}.
         """
         registry.register(self.capture_duration)
         registry.register(self.capture_failures)
+        registry.register(self.capture_refusals)
 
 
 class Metrics:
@@ -202,6 +242,13 @@ class Metrics:
             "fourcut_photos_free_bytes",
             "Bytes free on the photos directory's file system.",
             registry=self.registry)
+        Info("fourcut_build", "What is running.",
+             registry=self.registry).info(build_info())
+        # prometheus_client's standard figures, which its global registry
+        # has and this one would not otherwise.
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
 
     def render(self, photos_free=None):
         """

@@ -1,10 +1,11 @@
-# -*- test-case-name: tests.booth.test_strip,tests.web.test_gallery -*-
+# -*- test-case-name: tests.test_photos,tests.booth.test_strip,tests.web.test_gallery -*-
 """
 The photos directory: every capture is on disk, durably and under a name
 of its own, before any client hears of it; and what a photo's name may
 be, which everything that lists or serves photos checks (L{PHOTO_NAME}).
 """
 
+import errno
 import itertools
 import os
 import re
@@ -48,16 +49,30 @@ class PhotoStore:
     """
     Saves photos as C{fourcut-YYYYmmdd-HHMMSS-N.jpg} in C{directory}.
 
-    A photo is written to a temporary file, fsynced, then hard-linked to
-    its final name (the link fails rather than overwrite an existing
-    photo, so concurrent captures and restarts never collide), and the
-    directory is fsynced so the name survives a power cut. Blocking: call
-    it in a thread.
+    A photo is written to a temporary file (in C{temp}, C{paths.temp}, or
+    else in C{directory} itself as a hidden C{.incoming-*} file) and
+    fsynced, then hard-linked to its final name: atomic, and the link
+    fails rather than overwrite an existing photo, so concurrent captures
+    and restarts never collide. A C{temp} on another filesystem (or another
+    mount of the same one: C{EXDEV}) is copied into C{directory} as a
+    hidden file first, fsynced, and linked from there. The directory is
+    fsynced so the name survives a power cut. Blocking: call it in a
+    thread.
+
+    @ivar temp: where photos are written while they arrive, or L{None}.
+    @ivar copies: photos moved in by copying (C{temp} on another
+        filesystem).
     """
 
-    def __init__(self, directory, clock=time.time):
+    def __init__(self, directory, clock=time.time, temp=None):
         self.directory = os.path.abspath(directory)
+        self.temp = None if temp is None else os.path.abspath(temp)
         self._clock = clock
+        self.copies = 0
+
+    def _temporary(self, directory):
+        return os.path.join(directory, ".incoming-%d-%d.tmp"
+                            % (os.getpid(), next(_temporaries)))
 
     def save(self, data, name_hint=None):
         """
@@ -70,18 +85,14 @@ class PhotoStore:
         """
         base = None if name_hint is None else check_name_hint(name_hint)
         os.makedirs(self.directory, exist_ok=True)
+        if self.temp is not None:
+            os.makedirs(self.temp, exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(self._clock()))
-        temp = os.path.join(self.directory, ".incoming-%d-%d.tmp"
-                            % (os.getpid(), next(_temporaries)))
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        temp = self._temporary(self.temp or self.directory)
+        copy = None
         try:
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            _write(temp, data)
+            source = temp
             for attempt in itertools.count(1):
                 if base is None:
                     name = "fourcut-%s-%d.jpg" % (stamp, attempt)
@@ -91,18 +102,51 @@ class PhotoStore:
                     name = "%s-%d.jpg" % (base, attempt)
                 path = os.path.join(self.directory, name)
                 try:
-                    os.link(temp, path)
+                    os.link(source, path)
                     break
                 except FileExistsError:
                     continue
+                except OSError as e:
+                    if e.errno != errno.EXDEV or copy is not None:
+                        raise
+                    # paths.temp is on another filesystem: copy the photo
+                    # next to its name, then link as on one.
+                    copy = self._temporary(self.directory)
+                    _write(copy, data)
+                    self.copies += 1
+                    source = copy
+                    os.unlink(temp)
+                    temp = None
+                    try:
+                        os.link(source, path)
+                        break
+                    except FileExistsError:
+                        continue
         finally:
-            try:
-                os.unlink(temp)
-            except FileNotFoundError:
-                pass
+            for leftover in (temp, copy):
+                if leftover is None:
+                    continue
+                try:
+                    os.unlink(leftover)
+                except FileNotFoundError:
+                    pass
         directory = os.open(self.directory, os.O_RDONLY)
         try:
             os.fsync(directory)
         finally:
             os.close(directory)
         return name, path
+
+
+def _write(path, data):
+    """
+    A new file C{path} holding C{data}, fsynced.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -26,9 +26,11 @@ from twisted.logger import ILogObserver, Logger
 from twisted.python.failure import Failure
 
 from fourcut.camera.gphoto2 import keep_home
+from fourcut.virtualcam import usbport
 from fourcut.virtualcam.camera import VirtualUSBCamera
 
-__all__ = ["FourcutService", "GPhoto2HomeService", "PhotosDirectoryService",
+__all__ = ["ExternalUSBCameraService", "FourcutService",
+           "GPhoto2HomeService", "PhotosDirectoryService",
            "SessionService", "StartupError", "StartupFailed", "StopService",
            "VirtualCameraService", "WebService", "listen_error_text"]
 
@@ -146,10 +148,15 @@ class PhotosDirectoryService(service.Service):
     The check runs before the reactor under twistd (blocking file system
     calls are harmless there); its probe file is hidden (its name starts
     with C{.}), so the gallery never lists it.
+
+    @param key: the config key, for C{paths.temp} (where photos are
+        written while they arrive), whose failure says what to set instead;
+        L{None} for the photos directory.
     """
 
-    def __init__(self, directory):
+    def __init__(self, directory, key=None):
         self.directory = directory
+        self.key = key
 
     def startService(self):
         service.Service.startService(self)
@@ -169,6 +176,13 @@ class PhotosDirectoryService(service.Service):
                 os.unlink(probe)
         except OSError as e:
             self.running = 0
+            if self.key is not None:
+                raise StartupError(
+                    "cannot use %s %s: %s; set %s to a directory fourcut "
+                    "can write, or to null (photos are then written in the "
+                    "photos directory)" % (
+                        self.key, os.path.abspath(self.directory),
+                        e.strerror or e, self.key))
             raise StartupError("cannot use the photos directory %s: %s" % (
                 os.path.abspath(self.directory), e.strerror or e))
 
@@ -176,7 +190,9 @@ class PhotosDirectoryService(service.Service):
 class VirtualCameraService(service.Service):
     """
     Runs the virtual camera on the service's reactor, before the session
-    needs it.
+    needs it. Once it has stopped, the port library directories its
+    children were given (C{fourcut-iolibs-*}, for the USB camera) are
+    removed: the session, which stops before it, has ended every child.
     """
 
     def __init__(self, camera):
@@ -193,7 +209,34 @@ class VirtualCameraService(service.Service):
 
     def stopService(self):
         service.Service.stopService(self)
-        return self.camera.stop()
+        d = defer.maybeDeferred(self.camera.stop)
+        if isinstance(self.camera, VirtualUSBCamera):
+            d.addBoth(lambda result: (usbport.remove_iolibs(), result)[1])
+        return d
+
+
+class ExternalUSBCameraService(service.Service):
+    """
+    The virtual USB camera run as a process of its own (C{./dev camera
+    --usb SOCKET}): gives the children fourcut's port library, to see it
+    through, at start (a start that fails before makes no directory), and
+    removes the library's directories at stop.
+    """
+
+    def __init__(self, gphoto2, socket_path):
+        self.gphoto2 = gphoto2
+        self.socket_path = socket_path
+
+    def startService(self):
+        service.Service.startService(self)
+        self.gphoto2.cli_env = usbport.child_env(self.socket_path,
+                                                 usbport.CLI, {})
+        self.gphoto2.python_env = usbport.child_env(self.socket_path,
+                                                    usbport.PYTHON, {})
+
+    def stopService(self):
+        service.Service.stopService(self)
+        usbport.remove_iolibs()
 
 
 class WebService(service.Service):

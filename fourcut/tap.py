@@ -48,7 +48,8 @@ from fourcut.printing.metrics import PrintCollector
 from fourcut.printing.printer import Cups
 from fourcut.printing.service import PrintingService, make_printing
 from fourcut.services import (FourcutService, GPhoto2HomeService,
-                       PhotosDirectoryService, SessionService, StopService,
+                       ExternalUSBCameraService, PhotosDirectoryService,
+                       SessionService, StopService,
                        VirtualCameraService, WebService)
 from fourcut.status import CameraSummary
 from fourcut.stream.transform import FrameTransform
@@ -165,18 +166,20 @@ def make_virtual_camera(reactor, camera):
     return VirtualCamera(reactor, **options)
 
 
-def make_driver(reactor, gphoto2, children, camera):
+def make_driver(reactor, gphoto2, children, camera, temp=None):
     """
     What runs the camera for the session, as C{camera.driver} (a
     L{fourcut.config.CameraConfig}) says: one session held by a camera
-    worker, or a gphoto2 child per operation.
+    worker, or a gphoto2 child per operation (its downloads to a file go
+    to C{temp}, C{paths.temp}, when set).
     """
     if camera.driver == "cli":
         return CLIDriver(
             reactor, gphoto2, children,
             CameraSettings(reactor, gphoto2, deadline=camera.command_timeout),
             command_timeout=camera.command_timeout,
-            keep_on_card=not camera.delete_internal_memory)
+            keep_on_card=not camera.delete_internal_memory,
+            incoming=temp)
     return HeldDriver(reactor, gphoto2, children,
                       deadline=camera.command_timeout,
                       capture_deadline=camera.capture_timeout,
@@ -194,7 +197,8 @@ def make_session(reactor, config, gphoto2, broadcaster, demand,
     """
     camera = config.camera
     children = Children(reactor)
-    driver = make_driver(reactor, gphoto2, children, camera)
+    driver = make_driver(reactor, gphoto2, children, camera,
+                         config.paths.temp)
     lock = defer.DeferredLock()
     state = CameraState()
     modes = ModeSwitch(driver, children, CameraModes.with_iso(
@@ -215,7 +219,8 @@ def make_session(reactor, config, gphoto2, broadcaster, demand,
                                          camera.preview_resolution,
                                          quality=85))
     photo_taker = PhotoTaker(
-        reactor, driver, PhotoStore(config.paths.photos),
+        reactor, driver, PhotoStore(config.paths.photos,
+                                    temp=config.paths.temp),
         capture_timeout=camera.capture_timeout,
         keep_on_card=not camera.delete_internal_memory,
         transform=FrameTransform(camera.capture_rotation,
@@ -242,6 +247,9 @@ def makeService(options, reactor=None):
     front = MultiService()
     services = [front]
     PhotosDirectoryService(config.paths.photos).setServiceParent(front)
+    if config.paths.temp is not None:
+        PhotosDirectoryService(config.paths.temp,
+                               key="paths.temp").setServiceParent(front)
 
     # fourcut writes its log itself under twistd (text or JSON), so that
     # SIGHUP can reopen it; not with --syslog or --logger.
@@ -270,7 +278,8 @@ def makeService(options, reactor=None):
         except usbport.MissingLibrary as e:
             raise OptionsError("--virtual-camera on USB: %s" % (e,))
 
-    gphoto2 = GPhoto2(port=config.camera.port, model=config.camera.model)
+    gphoto2 = GPhoto2(port=config.camera.port, model=config.camera.model,
+                      capture_target=config.camera.capture_target)
     services.append(GPhoto2HomeService(gphoto2,
                                        config.paths.state_directory))
     virtual_camera = None
@@ -296,9 +305,7 @@ def makeService(options, reactor=None):
     elif usb_socket:
         # The virtual USB camera run as a process of its own (./dev camera
         # --usb SOCKET): the children see it through fourcut's port library.
-        gphoto2.cli_env = usbport.child_env(usb_socket, usbport.CLI, {})
-        gphoto2.python_env = usbport.child_env(usb_socket, usbport.PYTHON,
-                                               {})
+        services.append(ExternalUSBCameraService(gphoto2, usb_socket))
 
     # Frames flow from the session to the broadcaster; demand for them
     # (preview clients, snapshot waiters) flows back, through a Demand made

@@ -296,6 +296,28 @@ class ValidValuesTests(SynchronousTestCase):
             {"access": {"token": TOKEN}})))
 
 
+class CaptureTargetTests(SynchronousTestCase, ErrorAssertions):
+    """
+    C{camera.capture_target} (seed 001's troubleshooting key): the
+    C{capturetarget} setting's values, case not minded.
+    """
+
+    def test_values(self):
+        self.assertIsNone(Config().camera.capture_target)
+        for given, kept in [("Memory card", "Memory card"),
+                            ("memory card", "Memory card"),
+                            (" INTERNAL RAM ", "Internal RAM"),
+                            (None, None)]:
+            config = parse_config(self.camera(capture_target=given))
+            self.assertEqual(config.camera.capture_target, kept, given)
+
+    def test_refused(self):
+        for value in ("card", 1, "", True):
+            self.assertRejected(self.camera(capture_target=value),
+                                "camera.capture_target", "Internal RAM",
+                                "Memory card")
+
+
 class StructureErrorTests(SynchronousTestCase, ErrorAssertions):
     """
     Unknown sections and keys, and sections that are not mappings.

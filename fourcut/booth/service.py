@@ -137,7 +137,8 @@ class Booth:
                                          booth.countdown_interval,
                                          booth.review, booth.retake)
         self.style = strip_style(booth)
-        self.strips = StripMaker(reactor, PhotoStore(config.paths.photos),
+        self.strips = StripMaker(reactor, PhotoStore(config.paths.photos,
+                                                     temp=config.paths.temp),
                                  self.style)
         lan = (LanAddress() if listens_beyond_loopback(config.server.listen)
                else None)

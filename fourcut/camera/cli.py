@@ -53,11 +53,13 @@ def named(name, error):
     return "%s: %s" % (name, error)
 
 
-def _incoming_file():
+def _incoming_file(directory=None):
     """
-    A new empty private file for gphoto2 to write a capture into.
+    A new empty private file for gphoto2 to write a capture into, in
+    C{directory} (C{paths.temp}) or the system's temporary directory.
     """
-    fd, path = tempfile.mkstemp(prefix="fourcut-capture-", suffix=".jpg")
+    fd, path = tempfile.mkstemp(prefix="fourcut-capture-", suffix=".jpg",
+                                dir=directory)
     os.close(fd)
     return path
 
@@ -124,6 +126,9 @@ class CLIDriver:
     @param settings: a L{fourcut.camera.settings.CameraSettings}.
     @param keep_on_card: leave each photo on the card (C{--keep}) rather
         than deleting it once saved.
+    @param incoming: the directory (C{paths.temp}) gphoto2 downloads a
+        photo to a file in (without C{keep_on_card}), or L{None} for the
+        system's temporary directory.
     """
 
     log = Logger()
@@ -133,13 +138,14 @@ class CLIDriver:
     holds_session = False
 
     def __init__(self, reactor, gphoto2, children, settings,
-                 command_timeout=30.0, keep_on_card=True):
+                 command_timeout=30.0, keep_on_card=True, incoming=None):
         self._reactor = reactor
         self.gphoto2 = gphoto2
         self._children = children
         self.settings = settings
         self.command_timeout = command_timeout
         self.keep_on_card = keep_on_card
+        self.incoming = incoming
 
     def start_live_view(self, on_frame):
         """
@@ -186,16 +192,20 @@ class CLIDriver:
         restore = ()
         if settings:
             restore = yield self._apply_for_capture(settings)
+        # camera.capture_target, set in the capture's own session, as the
+        # held worker sets it when it opens the camera.
+        target = getattr(self.gphoto2, "capture_target", None)
+        args = ["--set-config", "capturetarget=" + target] if target else []
         if self.keep_on_card:
-            args = ["--capture-image-and-download", "--stdout", "--keep"]
+            args += ["--capture-image-and-download", "--stdout", "--keep"]
             incoming = None
         else:
             # Delete from the card only once the photo is safe on disk:
             # gphoto2 keeps it (--keep) and says where (it does not with
             # --stdout), and the session deletes it after saving.
-            incoming = yield self._in_thread(_incoming_file)
-            args = ["--capture-image-and-download", "--keep",
-                    "--force-overwrite", "--filename", incoming]
+            incoming = yield self._in_thread(_incoming_file, self.incoming)
+            args += ["--capture-image-and-download", "--keep",
+                     "--force-overwrite", "--filename", incoming]
         try:
             result = yield self._children.run(self.gphoto2, deadline, *args)
         except BaseException:

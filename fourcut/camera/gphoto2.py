@@ -86,15 +86,19 @@ class GPhoto2:
         C{$HOME/.gphoto/settings}; a port saved there by another program
         (or an earlier run) must never steer fourcut to a camera that is
         gone, so fourcut gives its children a directory of its own.
+    @ivar capture_target: the C{capturetarget} value (C{camera.capture_target})
+        every camera session that captures sets when it opens the camera,
+        or L{None} to leave the camera's (and libgphoto2's saved one).
     @ivar cli_env: variables for the gphoto2 CLI children only.
     @ivar python_env: variables for the python-gphoto2 children only (the
         wheel bundles its own libgphoto2, whose port libraries differ).
     """
 
     def __init__(self, port=None, model=None, executable="gphoto2",
-                 home=None):
+                 home=None, capture_target=None):
         self.port = port
         self.model = model
+        self.capture_target = capture_target
         self.executable = executable
         self.home = home
         self.cli_env = {}

@@ -154,6 +154,13 @@ class ICaptureObserver(Interface):
 
     def capture_failed(seconds):
         """
-        A capture failed (refused, camera trouble, not saved) after
+        A capture failed (camera trouble, not saved, a bug) after
         C{seconds}.
+        """
+
+    def capture_refused(seconds):
+        """
+        A capture was refused for the client's own mistake
+        (L{fourcut.errors.is_client_mistake}: a setting value the camera
+        does not take) after C{seconds}: not the operator's concern.
         """

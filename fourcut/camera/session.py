@@ -16,10 +16,11 @@ start is retried with backoff while watchers get a placeholder frame.
 
 from twisted.internet import defer
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from fourcut import policy
 from fourcut.camera.commands import NO_CAMERA, setting_change
-from fourcut.errors import CameraError, SettingError
+from fourcut.errors import CameraError, SettingError, is_client_mistake
 
 __all__ = ["CameraSession"]
 
@@ -97,6 +98,7 @@ class CameraSession:
         self.info = {"model": gphoto2.model, "manufacturer": None,
                      "battery": None, "port": None}
         self._info_at = None
+        self._first_info_waiters = None
         self.captures = 0
         self._shut_down = False
         self._unsubscribe_demand = demand.subscribe(self.demand_changed)
@@ -287,7 +289,11 @@ class CameraSession:
             return result
 
         def failed(failure):
-            observer.capture_failed(self._reactor.seconds() - started)
+            seconds = self._reactor.seconds() - started
+            if is_client_mistake(failure.value):
+                observer.capture_refused(seconds)
+            else:
+                observer.capture_failed(seconds)
             return failure
 
         return d.addCallbacks(saved, failed)
@@ -414,16 +420,48 @@ class CameraSession:
                     and now - self._info_at < max_age)):
             return defer.succeed(self.info)
 
-        @defer.inlineCallbacks
-        def ask():
-            answer = yield self._with_settings(self.driver.settings.info)
-            for key in ("model", "manufacturer", "battery", "port"):
-                if answer.get(key) is not None:
-                    self.info[key] = answer[key]
-            self._info_at = self._reactor.seconds()
-            return self.info
+        return self._exclusive(self.state, self._ask_info,
+                               final_state=self.state)
 
-        return self._exclusive(self.state, ask, final_state=self.state)
+    @defer.inlineCallbacks
+    def _ask_info(self):
+        answer = yield self._with_settings(self.driver.settings.info)
+        for key in ("model", "manufacturer", "battery", "port"):
+            if answer.get(key) is not None:
+                self.info[key] = answer[key]
+        self._info_at = self._reactor.seconds()
+        return self.info
+
+    def first_info(self):
+        """
+        L{info} once the camera has answered it at least once: at once if
+        it has, else once it does. The camera is asked then, in its turn
+        after any operation running (with the C{cli} driver, live view
+        pauses for it, as for a setting). Fires with what is known when
+        the camera cannot answer (none there), never fails. Callers at the
+        same time share one question.
+        """
+        if self._info_at is not None or self._shut_down:
+            return defer.succeed(self.info)
+        waiter = defer.Deferred()
+        if self._first_info_waiters is None:
+            self._first_info_waiters = [waiter]
+
+            def answered(result):
+                if isinstance(result, Failure):
+                    self.log.info("camera info not known: {error}",
+                                  error=getattr(result.value, "text", None)
+                                  or result.getErrorMessage())
+                waiters, self._first_info_waiters = (
+                    self._first_info_waiters, None)
+                for each in waiters:
+                    each.callback(self.info)
+
+            self._exclusive(self.state, self._ask_info,
+                            final_state=self.state).addBoth(answered)
+        else:
+            self._first_info_waiters.append(waiter)
+        return waiter
 
     def restart(self):
         """

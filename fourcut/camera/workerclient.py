@@ -238,6 +238,8 @@ class WorkerClient:
             argv += ["--port", self.gphoto2.port]
         if self.gphoto2.model:
             argv += ["--model", self.gphoto2.model]
+        if getattr(self.gphoto2, "capture_target", None):
+            argv += ["--capture-target", self.gphoto2.capture_target]
         return argv
 
     @property

@@ -38,6 +38,7 @@ __all__ = [
     "PORT", "SOCKET_ENV", "CLI", "PYTHON", "MissingLibrary", "library_path",
     "check",
     "stock_iolibs", "iolibs_dir", "child_env", "restore_iolibs",
+    "made_iolibs", "remove_iolibs",
 ]
 
 #: The port the virtual camera appears at.
@@ -152,21 +153,44 @@ def iolibs_dir(flavour=CLI):
     """
     An IOLIBS directory for C{flavour}: C{fourcut_usb.so} and the stock
     non-USB libraries, as symbolic links. Made once per process in a
-    private temporary directory, removed when the process exits.
+    private temporary directory (C{fourcut-iolibs-*}), removed by
+    L{remove_iolibs}: when the virtual camera's service stops (a normal
+    stop, and SIGTERM or SIGINT, after which twistd ends itself by the
+    signal and runs no C{atexit} handler), and at the process's exit
+    otherwise (a failed start).
     """
     if flavour in _dirs and os.path.isdir(_dirs[flavour]):
         return _dirs[flavour]
     library = library_path()
     stock = stock_iolibs(flavour)
+    if not _dirs:
+        atexit.register(remove_iolibs)
     path = tempfile.mkdtemp(prefix="fourcut-iolibs-%s-" % (flavour,))
-    atexit.register(shutil.rmtree, path, True)
+    _dirs[flavour] = path
     os.symlink(os.path.abspath(library), os.path.join(path, LIBRARY_NAME))
     for name in STOCK_LIBRARIES:
         target = os.path.join(stock, name + ".so")
         if os.path.exists(target):
             os.symlink(target, os.path.join(path, name + ".so"))
-    _dirs[flavour] = path
     return path
+
+
+def made_iolibs():
+    """
+    The IOLIBS directories L{iolibs_dir} made in this process and
+    L{remove_iolibs} has not removed yet.
+    """
+    return sorted(_dirs.values())
+
+
+def remove_iolibs():
+    """
+    Remove the IOLIBS directories L{iolibs_dir} made in this process; a
+    later L{iolibs_dir} makes new ones. Call it once no child uses them.
+    """
+    for flavour in list(_dirs):
+        shutil.rmtree(_dirs.pop(flavour), ignore_errors=True)
+    atexit.unregister(remove_iolibs)
 
 
 def child_env(socket_path, flavour=CLI, base=None):

@@ -77,7 +77,7 @@ from twisted.web.iweb import IAccessLogFormatter
 from zope.interface import implementer
 
 from fourcut.web.limits import connection_of
-from fourcut.web.replies import error
+from fourcut.web.replies import error, wants_json
 
 __all__ = ["AccessPolicy", "BodyLimit", "Guard", "Overloaded", "PRIORITY",
            "RateLimitedLog", "Unauthorized", "bearer", "limit_bodies",
@@ -180,12 +180,9 @@ class AccessPolicy:
         """
         if name in OPEN or name in self.open_paths:
             return LEVEL_OPEN
-        if name == b"":
-            # The page asked for JSON is the service status (the page
-            # itself answers JSON for a narrower set of Accept headers).
-            accept = request.getHeader(b"accept") or b""
-            if b"application/json" in accept.lower():
-                return LEVEL_TOKEN
+        if name == b"" and wants_json(request):
+            # The page answered as JSON is the service status.
+            return LEVEL_TOKEN
         if name in PREVIEW:
             return LEVEL_PREVIEW
         return LEVEL_TOKEN

@@ -7,6 +7,7 @@ and C{GET /cmd}, each through the camera session.
 from twisted.logger import Logger
 from twisted.web import server
 
+from fourcut.errors import SEED_CAPTURE
 from fourcut.camera.commands import CommandRefused, parse_cmd_args
 from fourcut.web.replies import Reply, Resource, error
 
@@ -49,8 +50,8 @@ class Capture(CameraAction):
                 (b"content-disposition",
                  b'inline; filename="%s"' % name.encode())])
 
-        self.session.capture().addCallbacks(send, reply.fail,
-                                            errbackArgs=("capture",))
+        self.session.capture().addCallbacks(
+            send, reply.fail, errbackArgs=("capture", SEED_CAPTURE))
         return server.NOT_DONE_YET
 
 

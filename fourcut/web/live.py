@@ -13,6 +13,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.web import server
 
+from fourcut.errors import SEED_PREVIEW
 from fourcut.stream.broadcast import EncodedFrames, FrameCounts, LatestFrameProducer
 from fourcut.stream.internals import count_sent, response_chunked
 from fourcut.stream.pacing import TransportPacing
@@ -147,7 +148,7 @@ class PreviewStream:
         client_gone = self._done
         self._stop()
         if not client_gone:
-            fail(self.request, failure, "live view")
+            fail(self.request, failure, "live view", SEED_PREVIEW)
 
     def figures(self):
         """
@@ -377,8 +378,9 @@ img{max-width:95vw;border:1px solid #444}a{color:#9cf}</style></head>
 
 class Page(Resource):
     """
-    The page for browsers; C{Accept: application/json} gets the service
-    status instead, as seed 001's C{GET /} does.
+    The page for browsers (a client that prefers C{text/html}); any other
+    client gets the service status instead, as seed 001's C{GET /} does
+    (L{fourcut.web.replies.wants_json}).
 
     @ivar json_view: the resource that answers for JSON (C{/status}), or
         L{None}.

@@ -13,8 +13,8 @@ Errors come in one of two formats, decided by the first path segment
     as seed 000 documents;
   - C{application/json} C{{"error": REASON, "status": CODE}} on the
     REST/JSON paths (L{JSON_SEGMENTS}: seed 001's C{/status}, C{/health},
-    C{/camera/...}, C{/ws}, and C{/photos}, C{/metrics}), and on C{/} asked
-    for JSON.
+    C{/camera/...}, C{/ws}, and C{/photos}, C{/metrics}), and on C{/}
+    unless the client prefers HTML (L{wants_json}).
 
 L{Resource} answers every method itself (a 405 with the right C{Allow}
 for the ones it does not take, C{OPTIONS} and CORS preflights), and
@@ -26,14 +26,17 @@ answer is ever one of them. Error answers never show server paths
 
 import json
 import os
+from http import HTTPStatus
 import re
 import sys
 import tempfile
 
+import mimeparse
 from twisted.logger import Logger
 from twisted.web import http, resource, server
 
-from fourcut.errors import CameraError, SettingError, http_status
+from fourcut.errors import (SEED_INTERNAL_ERROR, CameraError, SettingError,
+                            http_status, seed_error)
 from fourcut.stream.internals import client_gone, response_started
 from fourcut.web.cors import is_preflight
 
@@ -131,12 +134,23 @@ def no_cache(request):
 
 def wants_json(request):
     """
-    Whether C{request}'s C{Accept} names JSON and not HTML: a script (seed
-    001's backend, C{curl -H 'Accept: application/json'}) rather than a
-    browser.
+    Whether C{request} to C{/} gets seed 001's JSON service status rather
+    than the page: yes unless its C{Accept} prefers C{text/html} to
+    C{application/json} (HTTP content negotiation, q-values and
+    wildcards, by python-mimeparse). A browser (C{text/html,...,*/*;q=0.8})
+    gets the page; no C{Accept}, C{*/*} (curl, Node's fetch) or a tie
+    gets JSON. Media ranges that cannot be parsed are left out.
     """
-    accept = (request.getHeader(b"accept") or b"").lower()
-    return b"application/json" in accept and b"text/html" not in accept
+    accept = (request.getHeader(b"accept") or b"").decode("latin-1")
+    ranges = []
+    for media_range in accept.split(","):
+        try:
+            mimeparse.parse_media_range(media_range)
+        except (mimeparse.MimeTypeParseException, ValueError):
+            continue
+        ranges.append(media_range)
+    return mimeparse.best_match(["text/html", "application/json"],
+                                ",".join(ranges)) != "text/html"
 
 
 def error_format(request):
@@ -190,12 +204,26 @@ def _json_error(status, message, fields):
     return json_body(body)
 
 
+def _reason(status):
+    """
+    The reason phrase of C{status}: twisted.web's, else the standard
+    library's (twisted.web has none for 426, and says "Unknown Status").
+    """
+    phrase = http.RESPONSES.get(status)
+    if phrase is None:
+        try:
+            phrase = HTTPStatus(status).phrase.encode("ascii")
+        except ValueError:
+            phrase = b"Unknown Status"
+    return phrase
+
+
 def _phrase(status):
-    return http.RESPONSES.get(status, b"error").decode("ascii", "replace")
+    return _reason(status).decode("ascii", "replace")
 
 
 def _finish(request, status, content_type, body, headers=()):
-    request.setResponseCode(status)
+    request.setResponseCode(status, _reason(status))
     request.setHeader(b"content-type", content_type)
     request.setHeader(b"content-length", b"%d" % len(body))
     for name, value in headers:
@@ -224,14 +252,25 @@ def error(request, status, message, headers=(), **fields):
         plain(request, status, text, headers)
 
 
-def fail(request, failure, what):
+def fail(request, failure, what, seed=None):
     """
     Answer a failed camera operation with the status L{http_status} gives
     it: gphoto2's text for camera trouble (503/504) and for a request it
     refused (400), the reason for a setting refused (400) or a photo that
     could not be saved (507, 500), and a logged 500 for anything else.
+
+    @param seed: for seed 000's C{/preview} and C{/capture}, the operation
+        (L{fourcut.errors.SEED_PREVIEW}, L{fourcut.errors.SEED_CAPTURE}):
+        the camera trouble the seed shows answers the seed's body
+        (L{fourcut.errors.seed_error}), a bug the seed's HTML page.
     """
     value = failure.value
+    if seed is not None and failure.check(CameraError):
+        value = seed_error(seed, value)
+        if value is not failure.value:
+            log.info("{what} failed: {said}; answered with seed 000's "
+                     "{status}", what=what, said=value.said.strip(),
+                     status=value.status)
     status = http_status(value)
     extra = {}
     if failure.check(CameraError):
@@ -246,6 +285,11 @@ def fail(request, failure, what):
                 % (os_error_text(value),))
     else:
         log.failure("{what} failed", failure, what=what)
+        if seed is not None:
+            _finish(request, status, b"text/html; charset=utf-8",
+                    SEED_INTERNAL_ERROR.encode("utf-8"),
+                    [(b"cache-control", b"no-store")])
+            return
         text = "fourcut: internal error; see the server log"
     error(request, status, text, **extra)
 
@@ -305,10 +349,10 @@ class Reply:
             self.done = True
             error(self.request, status, message, headers, **fields)
 
-    def fail(self, failure, what):
+    def fail(self, failure, what, seed=None):
         if self.open:
             self.done = True
-            fail(self.request, failure, what)
+            fail(self.request, failure, what, seed)
         elif not failure.check(CameraError):
             log.failure("{what} failed (client gone)", failure, what=what)
 

@@ -215,12 +215,16 @@ class FakeCaptureObserver:
     def __init__(self):
         self.captured_after = []
         self.failed_after = []
+        self.refused_after = []
 
     def captured(self, seconds):
         self.captured_after.append(seconds)
 
     def capture_failed(self, seconds):
         self.failed_after.append(seconds)
+
+    def capture_refused(self, seconds):
+        self.refused_after.append(seconds)
 
 
 class Subscriber:
@@ -254,7 +258,8 @@ class HeldSessionTests(SessionTests):
         """
         A capture asked of the session directly, as a booth sequence does,
         reaches the capture observer with its time from the request
-        (queueing included) to the photo saved; a failed one too.
+        (queueing included) to the photo saved; a failed one too, and one
+        refused for the client's own mistake apart from those.
         """
         d, taken = self.shoot()
         self.clock.advance(1.5)
@@ -268,7 +273,16 @@ class HeldSessionTests(SessionTests):
         self.assertEqual(self.captures.failed_after, [0.25])
         refused = self.session.capture([("opcode", "x")])
         self.failureResultOf(refused, SettingError)
-        self.assertEqual(self.captures.failed_after, [0.25, 0.0])
+        self.assertEqual(self.captures.refused_after, [0.0])
+        # gphoto2's words for a value the camera does not take.
+        d, taken = self.shoot()
+        self.clock.advance(0.5)
+        taken.errback(CameraError(503, "Failed to set new configuration "
+                                  "value 12345 for configuration entry "
+                                  "iso.\n"))
+        self.failureResultOf(d, CameraError)
+        self.assertEqual(self.captures.refused_after, [0.0, 0.5])
+        self.assertEqual(self.captures.failed_after, [0.25])
 
     def test_booth_captures_reach_the_metrics(self):
         """
@@ -310,6 +324,40 @@ class HeldSessionTests(SessionTests):
         self.assertEqual(info["model"], "Fake EOS")
         self.assertEqual(self.session.state, "idle")
         self.assertEqual(self.states, [])
+
+    def test_first_info_waits_for_the_camera(self):
+        """
+        L{CameraSession.first_info}: callers before the camera first
+        answered share one question and get its answer; later ones get
+        it at once, without asking; a camera that cannot answer gives
+        what is known, never a failure.
+        """
+        asked = []
+        answer = defer.Deferred()
+
+        def info(on_start=None):
+            asked.append(1)
+            return answer
+
+        self.patch(self.driver.settings, "info", info)
+        first, second = self.session.first_info(), self.session.first_info()
+        self.assertNoResult(first)
+        self.assertNoResult(second)
+        answer.callback({"model": "Fake EOS", "manufacturer": "Fake Inc.",
+                         "port": "usb:001,007"})
+        for d in (first, second):
+            info = self.successResultOf(d)
+            self.assertEqual((info["model"], info["manufacturer"],
+                              info["port"]),
+                             ("Fake EOS", "Fake Inc.", "usb:001,007"))
+        self.successResultOf(self.session.first_info())
+        self.assertEqual(asked, [1])
+
+    def test_first_info_without_a_camera(self):
+        self.patch(self.driver.settings, "info", lambda on_start=None:
+                   defer.fail(CameraError(504, "No camera found")))
+        info = self.successResultOf(self.session.first_info())
+        self.assertIsNone(info["manufacturer"])
 
     def test_capture_mode_goes_with_the_photo(self):
         """

@@ -11,7 +11,7 @@ import os
 import treq
 from twisted.internet import defer
 
-from fourcut.metrics import STATES
+from fourcut.metrics import STATES, build_info
 
 from tests.support.metrics import samples, value
 from tests.support.access import TOKEN, bearer
@@ -72,6 +72,10 @@ class MetricsTests(ServiceTestCase):
         reply = await other.reply({"type": "capture_photo",
                                    "requestId": "c"}, timeout=30)
         self.assertEqual(reply["type"], "photo_captured")
+        # The client's own mistake: an ISO the camera does not have.
+        reply = await other.reply({"type": "capture_photo", "requestId": "m",
+                                   "settings": {"iso": 12345}}, timeout=30)
+        self.assertEqual(reply["type"], "error", reply)
 
         found = await self.scrape()
         camera_frames = value(found, "fourcut_camera_frames_total")
@@ -94,6 +98,10 @@ class MetricsTests(ServiceTestCase):
         self.assertEqual(value(found, "fourcut_capture_duration_seconds_"
                                "bucket", le="+Inf"), 3)
         self.assertEqual(value(found, "fourcut_capture_failures_total"), 0)
+        self.assertEqual(value(found, "fourcut_capture_refusals_total"), 1)
+        self.assertGreater(value(found, "process_start_time_seconds"), 0)
+        self.assertEqual(value(found, "fourcut_build_info",
+                               **build_info()), 1)
         self.assertEqual(value(found, "fourcut_live_view_restarts_total"),
                          self.session.restarts)
         self.assertEqual(value(found, "fourcut_clients", transport="http"),

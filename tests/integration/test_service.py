@@ -12,6 +12,7 @@ import socket
 
 from twisted.internet import defer, protocol, reactor
 
+from fourcut.errors import SEED_NO_CAMERA
 from fourcut.stream.sockets import NOTSENT_LOWAT
 
 from tests.support import EOS_STILL, PTPIP, jpeg_size
@@ -22,9 +23,10 @@ from tests.support.time import sleep
 
 class PreviewTests(ServiceTestCase):
     #: The answer to live view with the camera unplugged, and absent (not
-    #: there at all): a USB camera that is gone is not detected.
-    UNPLUGGED = (504, b"Could not detect any camera")
-    ABSENT = (504, b"Could not detect any camera")
+    #: there at all): a USB camera that is gone is not detected, seed
+    #: 000's 504.
+    UNPLUGGED = (504, SEED_NO_CAMERA.encode())
+    ABSENT = (504, SEED_NO_CAMERA.encode())
 
     async def test_two_clients(self):
         results = await defer.gatherResults(
@@ -362,12 +364,12 @@ class ClientBehaviourTests(ServiceTestCase):
 class PTPIPPreviewTests(ServiceTestCase):
     """
     Live view from the generic camera over PTP/IP: a camera gone away
-    resets the connection (503); none listening refuses it (504).
+    resets the connection (503); none listening refuses it (seed 000's 504).
     """
 
     virtual = PTPIP
     UNPLUGGED = (503, b"Connection reset by peer")
-    ABSENT = (504, b"Connection refused")
+    ABSENT = (504, SEED_NO_CAMERA.encode())
 
     test_two_clients = PreviewTests.test_two_clients
     test_unplugged_camera = PreviewTests.test_unplugged_camera

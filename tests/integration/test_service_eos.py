@@ -9,6 +9,8 @@ import os
 import treq
 from twisted.internet import defer
 
+from fourcut.errors import SEED_CLAIMED_MOVIE, SEED_NO_CAMERA, SEED_NOT_DETECTED
+
 from tests.support import EOS_STILL as STILL
 from tests.support import EOS_USB, jpeg_size
 from tests.support.service import WebSocketTestCase
@@ -53,7 +55,17 @@ class DetectionTests(EOSServiceTestCase):
         self.assertEqual(response.code, 400, body)
 
     async def test_camera_info(self):
+        """
+        The C{camera_info} sent on connect, to a client that connects
+        before the camera first answered, carries the real values; so does
+        the answer to C{get_camera_info}.
+        """
         client = await self.client()
+        sent = client.messages[1]
+        self.assertEqual(sent["type"], "camera_info")
+        self.assertEqual((sent["data"]["model"], sent["data"]["manufacturer"],
+                          sent["data"]["port"]),
+                         ("Canon EOS 700D", "Canon Inc.", "usb:001,007"))
         reply = await client.reply({"type": "get_camera_info",
                                     "requestId": 1}, timeout=30)
         data = reply["data"]
@@ -64,13 +76,23 @@ class DetectionTests(EOSServiceTestCase):
 
 
 class LiveViewAndCaptureTests(EOSServiceTestCase):
+    #: Seed 001's troubleshooting key, as a user may spell it; set when the
+    #: camera is opened, by either driver. And seed 001's paths.temp,
+    #: where photos are written while they arrive (relative: in the
+    #: test's working directory).
+    config = {"camera": {"capture_target": "memory card"},
+              "paths": {"temp": "photos-in-flight"}}
+
     async def test_preview_through_warm_up(self):
         parts = await self.preview(timeout=3)
         self.assertGreater(len(parts), 10)
         self.assertGreater(self.camera.device.not_ready_answers, 0)
 
     async def test_capture_during_live_view(self):
-        watcher = defer.ensureDeferred(self.preview(timeout=6))
+        # The CLI's capture to the card takes ~5 s (gphoto2 waits for the
+        # camera's events after it); live view must outlast it to resume.
+        watcher = defer.ensureDeferred(self.preview(
+            timeout=10 if self.driver == "cli" else 6))
         await sleep(2)
         sessions = self.camera.device.sessions_opened
         response = await self.get("/capture")
@@ -81,9 +103,13 @@ class LiveViewAndCaptureTests(EOSServiceTestCase):
         self.assertEqual(len(saved), 1)
         with open(os.path.join(self.photos, saved[0]), "rb") as f:
             self.assertEqual(f.read(), photo)
+        self.assertEqual(os.listdir("photos-in-flight"), [])
         parts = await watcher
         self.assertGreater(len(parts), 10)
         self.assertEqual(self.camera.device.captures, 1)
+        # camera.capture_target: the photo was taken to the card.
+        self.assertEqual([entry["target"] for entry in
+                          self.camera.device.capture_log], ["card"])
         if self.driver == "cli":
             # A session for the capture's gphoto2, one to resume live view.
             self.assertGreaterEqual(self.camera.device.sessions_opened,
@@ -114,33 +140,47 @@ class LiveViewAndCaptureTests(EOSServiceTestCase):
 
 
 class USBFaultTests(EOSServiceTestCase):
+    """
+    Seed 000's error answers, whole bodies and statuses, through either
+    driver (L{fourcut.errors.SEED_BODIES}).
+    """
+
+    async def assertSeedAnswer(self, path, status, body):
+        response = await self.get(path)
+        got = (await response.content()).decode()
+        self.assertEqual((response.code, got), (status, body))
+        self.assertEqual(response.headers.getRawHeaders("content-type"),
+                         ["text/plain; charset=utf-8"])
+
     async def test_claimed_by_another_program(self):
         """
-        Seed 000's 503: gphoto2's own "Could not claim the USB device".
+        Seed 000's 503: gphoto2's movie transcript with the io-library's
+        "Could not claim the USB device".
         """
         self.camera.claim_by_other()
-        response = await self.get("/preview?timeout=2")
-        self.assertEqual(response.code, 503)
-        self.assertIn(b"Could not claim the USB device",
-                      await response.content())
+        await self.assertSeedAnswer("/preview?timeout=2", 503,
+                                    SEED_CLAIMED_MOVIE)
+        # The seed shows no capture of a claimed camera: the driver's own
+        # words answer it.
+        response = await self.get("/capture")
+        body = (await response.content()).decode()
+        self.assertEqual(response.code, 503, body)
+        self.assertIn("Could not claim", body)
+        self.assertNotIn("Movie capture", body)
         self.camera.claim_by_other(False)
 
     async def test_no_camera(self):
         """
         Seed 000's 504 for live view and 503 for a capture when no camera
-        is found; a replugged camera is found again. (gphoto2 says "No
-        camera found" only when it falls back to a port saved in
-        ~/.gphoto/settings, which fourcut's private HOME never has; an
-        auto-detect that finds nothing says "Could not detect any camera".)
+        is found, word for word; a replugged camera is found again.
+        (gphoto2 says "No camera found" only when it falls back to a port
+        saved in ~/.gphoto/settings, which fourcut's private HOME never
+        has: the seed's text is fourcut's, L{fourcut.errors.seed_error}.)
         """
         self.camera.unplug()
-        response = await self.get("/preview?timeout=2")
-        body = await response.content()
-        self.assertEqual(response.code, 504, body)
-        self.assertIn(b"Could not detect any camera", body)
-        response = await self.get("/capture")
-        self.assertEqual(response.code, 503)
-        self.assertIn(b"Could not detect any camera", await response.content())
+        await self.assertSeedAnswer("/preview?timeout=2", 504,
+                                    SEED_NO_CAMERA)
+        await self.assertSeedAnswer("/capture", 503, SEED_NOT_DETECTED)
         self.camera.replug()
         parts = await self.preview(timeout=3)
         self.assertGreater(len(parts), 5)

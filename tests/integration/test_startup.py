@@ -7,10 +7,13 @@ logs the address it really listens on. And the same failures in process
 (L{fourcut.services.FourcutService}).
 """
 
+import glob
 import json
 import os
 import re
+import shutil
 import signal
+import tempfile
 
 import treq
 import yaml
@@ -20,6 +23,7 @@ from twisted.web.client import HTTPConnectionPool
 
 from fourcut.services import StartupFailed
 from fourcut.tap import Options, OptionsError, makeService
+from fourcut.virtualcam import usbport
 
 from tests.support import EOS_USB, exit_code, start_twistd
 from tests.support.wsclient import connect
@@ -30,6 +34,9 @@ FAST = {"camera": {"virtual_body": "generic", "virtual_transport": "ptpip",
 
 #: A USB port library that is not there.
 NO_LIBRARY = "/nonexistent/fourcut_usb.so"
+#: The virtual Canon EOS on USB, fast.
+FAST_USB = {"camera": {"virtual_transport": "usb",
+                       "virtual_profile": "fast"}}
 
 #: A log line's prefix: twistd's timestamp and the emitter.
 LOG_LINE = re.compile(r"^\S+ \[[^\]]+\] ")
@@ -47,18 +54,31 @@ class TwistdTestCase(TestCase):
                 yaml.safe_dump(data, f)
         return path
 
-    def fourcut(self, *args, config=FAST, photos=None, twistd=(), env=None):
+    def fourcut(self, *args, config=FAST, photos=None, twistd=(), env=None,
+                virtual=True):
         """
-        Start C{twistd -n TWISTD fourcut} with the virtual camera and
-        C{args}, in this environment with C{env}.
+        Start C{twistd -n TWISTD fourcut} with the virtual camera (unless
+        not C{virtual}) and C{args}, C{env} added to its environment.
         """
         if photos is None:
             photos = os.path.abspath(self.mktemp())
-        argv = ["-n", "--pidfile="] + list(twistd) + [
-            "fourcut", "--virtual-camera", "--photos", photos]
+        argv = ["-n", "--pidfile="] + list(twistd) + ["fourcut"] + (
+            ["--virtual-camera"] if virtual else []) + ["--photos", photos]
         if config is not None:
             argv += ["--config", self.write_config(config)]
         return start_twistd(self, *(argv + list(args)), env=env)
+
+    def own_tmpdir(self):
+        """
+        A C{TMPDIR} for a child, and a function counting the virtual
+        camera's port library directories (C{fourcut-iolibs-*}) in it.
+        """
+        # Short: the virtual camera's Unix socket goes in it too (paths
+        # end at 107 bytes).
+        tmpdir = tempfile.mkdtemp(prefix="fourcut-test-")
+        self.addCleanup(shutil.rmtree, tmpdir, True)
+        return {"TMPDIR": tmpdir}, lambda: len(
+            glob.glob(os.path.join(tmpdir, "fourcut-iolibs-*")))
 
     async def failed(self, child):
         """
@@ -87,7 +107,11 @@ class ServiceFailureTests(TwistdTestCase):
     async def test_port_in_use(self):
         port = self.held_port()
         listen = "tcp:%d:interface=127.0.0.1" % (port,)
-        lines, stderr = await self.failed(self.fourcut("--listen", listen))
+        # The virtual camera over PTP/IP needs no USB port library: with
+        # none (pip could not build one) it gets past that check to the
+        # listening port.
+        lines, stderr = await self.failed(self.fourcut(
+            "--listen", listen, env={"FOURCUT_VUSB_LIBRARY": NO_LIBRARY}))
         [failure] = [line for line in lines if "fourcut: cannot" in line]
         self.assertEqual(LOG_LINE.sub("", failure),
                          "fourcut: cannot listen on %s: Address already in "
@@ -115,14 +139,15 @@ class ServiceFailureTests(TwistdTestCase):
     async def test_listens_where_it_says(self):
         """
         The C{fourcut: open} line names the port it really listens on
-        (C{./dev demo} points at it), and the service answers there.
+        (C{./dev demo} points at it), and the service answers there. With
+        the virtual camera on USB, SIGTERM leaves none of its port library
+        directories behind (twistd ends itself by the signal, and runs no
+        C{atexit} handler).
         """
         photos = os.path.abspath(self.mktemp())
-        # The virtual camera over PTP/IP needs no USB port library: it
-        # starts where pip could not build one.
+        env, iolibs = self.own_tmpdir()
         child = self.fourcut("--listen", "tcp:0:interface=127.0.0.1",
-                             photos=photos, env={
-                                 "FOURCUT_VUSB_LIBRARY": NO_LIBRARY})
+                             photos=photos, env=env, config=FAST_USB)
         line = await child.line_with("fourcut: open http://")
         url = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
         self.assertIsNotNone(url, line)
@@ -134,10 +159,15 @@ class ServiceFailureTests(TwistdTestCase):
                          "fourcut")
         # The photos directory was made and checked at start-up.
         self.assertEqual(os.listdir(photos), [])
+        # One for the gphoto2 CLI's libgphoto2, one for python-gphoto2's,
+        # made once the camera listens.
+        await child.line_with("virtual camera:")
+        self.assertEqual(iolibs(), 2)
         child.transport.signalProcess("TERM")
         await child.ended
         # twistd ends itself with the signal that stopped it.
         self.assertEqual(child.reason.value.signal, signal.SIGTERM)
+        self.assertEqual(iolibs(), 0)
 
 
 class ConfigErrorTests(TwistdTestCase):
@@ -225,6 +255,59 @@ class InProcessTests(TestCase):
         # Nothing after the port started: no private HOME was made.
         self.assertIsNone(service.session.gphoto2.home)
         self.assertNoResult(service.web.listening)
+
+    async def test_external_camera_leaves_nothing(self):
+        """
+        With the virtual USB camera run apart (C{./dev camera --usb
+        SOCKET}), the port library directories are made when the service
+        starts and removed when it stops; a start that fails before makes
+        none.
+        """
+        self.patch(os, "environ", dict(os.environ, **{
+            usbport.SOCKET_ENV: "/nonexistent/camera.sock"}))
+        # Nothing runs now that uses the ones earlier tests made.
+        usbport.remove_iolibs()
+        port = reactor.listenTCP(0, protocol.ServerFactory(),
+                                 interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        options = Options()
+        options.parseOptions(["--photos", os.path.abspath(self.mktemp()),
+                              "--listen", "tcp:%d:interface=127.0.0.1"
+                              % (port.getHost().port,)])
+        service = makeService(options, reactor=reactor)
+        self.assertRaises(StartupFailed, service.startService)
+        self.assertEqual(usbport.made_iolibs(), [])
+        options = Options()
+        options.parseOptions(["--photos", os.path.abspath(self.mktemp()),
+                              "--listen", "tcp:0:interface=127.0.0.1"])
+        service = makeService(options, reactor=reactor)
+        service.startService()
+        self.addCleanup(lambda: service.running and service.stopService())
+        made = usbport.made_iolibs()
+        self.assertEqual(len(made), 2)
+        self.assertEqual(service.session.gphoto2.cli_env["IOLIBS"], made[0])
+        await service.stopService()
+        self.assertEqual([path for path in made if os.path.exists(path)], [])
+        self.assertEqual(usbport.made_iolibs(), [])
+
+    def test_temp_unusable(self):
+        """
+        C{paths.temp} (seed 001's key) that cannot be written ends the
+        start with one line saying what to set.
+        """
+        path = os.path.abspath(self.mktemp())
+        with open(path, "w") as f:
+            f.write("a file\n")
+        config = os.path.abspath(self.mktemp() + ".yaml")
+        with open(config, "w") as f:
+            yaml.safe_dump({"paths": {"temp": path}}, f)
+        service = self.make("--config", config)
+        error = self.assertRaises(StartupFailed, service.startService)
+        self.assertEqual(str(error).count("\n"), 0)
+        self.assertIn("cannot use paths.temp %s: Not a directory; set "
+                      "paths.temp to a directory fourcut can write, or to "
+                      "null" % (path,), str(error))
+        self.assertFalse(service.running)
 
     def test_config_error(self):
         options = Options()

@@ -41,7 +41,8 @@ class ScriptedSession:
         self.last_error = None
         self.calls = []
         self.waiting = {}
-        self.answers = {"live_view_ready": None, "refresh_info": None}
+        self.answers = {"live_view_ready": None, "refresh_info": None,
+                        "first_info": None}
         self.answers.update(answers)
 
     def _answer(self, name, *args):
@@ -71,6 +72,9 @@ class ScriptedSession:
 
     def refresh_info(self, max_age=None):
         return self._answer("refresh_info")
+
+    def first_info(self):
+        return self._answer("first_info")
 
     def get_setting(self, section, option):
         return self._answer("get_setting", section, option)
@@ -314,6 +318,16 @@ class FakeSession:
         if error is not None:
             return defer.fail(error)
         self.info.update(self.INFO)
+        return defer.succeed(self.info)
+
+    def first_info(self):
+        """
+        As the session's: the info once asked, what is known if the
+        camera cannot answer; never fails.
+        """
+        self._call("first_info")
+        if self._fault("first_info", 504) is None:
+            self.info.update(self.INFO)
         return defer.succeed(self.info)
 
     def get_setting(self, section, option):

@@ -16,6 +16,7 @@ from twisted.trial.unittest import TestCase
 from twisted.web.client import HTTPConnectionPool
 
 from fourcut.tap import Options, makeService
+from fourcut.virtualcam import usbport
 
 from tests.support import EOS_USB, PTPIP, jpeg_size
 from tests.support.wsclient import connect
@@ -136,7 +137,11 @@ class ServiceTestCase(TestCase):
         self.broadcaster = self.service.broadcaster
 
     async def stopService(self):
+        iolibs = usbport.made_iolibs()
         await self.service.stopService()
+        # The virtual USB camera's port library directories went with it.
+        self.assertEqual([path for path in iolibs if os.path.exists(path)],
+                         [], "fourcut-iolibs-* directories left behind")
         self.assertEqual(self.session.children, {},
                          "gphoto2 children left running")
         self.assertEqual(gphoto2_children(), [],

@@ -119,6 +119,11 @@ class AccessTestCase(SynchronousTestCase):
         return jpeg_size(self.site.content(response))
 
 
+#: What a browser asks for: the page.
+BROWSER = {"Accept": ["text/html,application/xhtml+xml,application/xml;"
+                      "q=0.9,*/*;q=0.8"]}
+
+
 class ProtectedHTTPTests(AccessTestCase):
     def test_without_token(self):
         for method, path in PROTECTED:
@@ -176,7 +181,10 @@ class ProtectedHTTPTests(AccessTestCase):
         response = self.request("GET", "/", headers=json_accept, token=TOKEN)
         self.assertEqual(response.code, 200)
         self.assertEqual(self.site.json(response)["service"], "fourcut")
-        response = self.request("GET", "/")
+        # No Accept, or */* (curl, Node's fetch): the status, protected.
+        for headers in ({}, {"Accept": ["*/*"]}):
+            self.assertRefused(self.request("GET", "/", headers=headers))
+        response = self.request("GET", "/", headers=BROWSER)
         self.assertEqual(response.code, 200)
         self.assertIn(b'<img src="/preview"', self.site.content(response))
 
@@ -244,6 +252,8 @@ class ProtectedPreviewTests(AccessTestCase):
                      # The query token is for GET /preview and /snapshot.
                      "/?token=" + TOKEN):
             self.assertRefused(self.request("GET", path), what=path)
+            self.assertRefused(self.request("GET", path, headers=BROWSER),
+                               what=path)
         self.assertRefused(self.request("POST", "/snapshot?token=" + TOKEN))
         self.assertRefused(self.request("GET", "/preview?token=" + WRONG),
                            wrong=True)
@@ -262,7 +272,7 @@ class ProtectedPreviewTests(AccessTestCase):
         response, parts = self.stream("/preview?timeout=1", token=TOKEN)
         self.assertEqual(len(parts), 5)
         self.assertEqual(self.snapshot(token=TOKEN), (96, 64))
-        response = self.request("GET", "/", token=TOKEN)
+        response = self.request("GET", "/", token=TOKEN, headers=BROWSER)
         self.assertEqual(response.code, 200)
         self.site.content(response)
 

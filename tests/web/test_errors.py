@@ -14,7 +14,7 @@ import re
 from twisted.internet import defer
 from twisted.trial.unittest import SynchronousTestCase
 
-from fourcut.errors import (CameraError, SettingError, client_mistake,
+from fourcut.errors import (SEED_INTERNAL_ERROR, SEED_NO_CAMERA, CameraError, SettingError, client_mistake,
                             http_status)
 
 from tests.support.answers import JSON, TEXT, check_error
@@ -37,7 +37,9 @@ ERRORS = [
     ("PATCH", "/snapshot", {}, 405, TEXT, "GET, HEAD, OPTIONS", "PATCH"),
     ("PUT", "/reset", {}, 405, TEXT, "GET, OPTIONS", "PUT"),
     ("POST", "/cmd?arg=--version", {}, 405, TEXT, "GET, OPTIONS", "POST"),
-    ("POST", "/", {}, 405, TEXT, "GET, HEAD, OPTIONS", "POST"),
+    ("POST", "/", {"Accept": ["text/html"]}, 405, TEXT, "GET, HEAD, OPTIONS",
+     "POST"),
+    ("POST", "/", {}, 405, JSON, "GET, HEAD, OPTIONS", "POST"),
     ("POST", "/", {"Accept": ["application/json"]}, 405, JSON,
      "GET, HEAD, OPTIONS", "POST"),
     ("POST", "/status", {}, 405, JSON, "GET, HEAD, OPTIONS", "POST"),
@@ -126,7 +128,7 @@ class ErrorFormatTests(ErrorTestCase):
         self.assertEqual(self.session.calls, [])
 
     def test_head_where_get_is_allowed(self):
-        for path, content_type in [("/", "text/html; charset=utf-8"),
+        for path, content_type in [("/", JSON),
                                    ("/status", JSON), ("/photos", JSON),
                                    ("/preview", "multipart/x-mixed-replace;"
                                     " boundary=frame")]:
@@ -169,7 +171,7 @@ class CameraErrorTests(ErrorTestCase):
                                   "camera info, no camera")
         self.assertNotIn("\n\n", reason)
         response = self.request("GET", "/preview")
-        self.assertError(response, 504, TEXT, "Could not detect any camera",
+        self.assertError(response, 504, TEXT, SEED_NO_CAMERA,
                          "preview, no camera")
         self.assertEqual(self.site.broadcaster.demand, 0)
 
@@ -279,12 +281,18 @@ class InternalErrorTests(ErrorTestCase):
         reason = self.assertError(response, 500, JSON, "internal error",
                                   "restart")
         self.assertNotIn("boom", reason)
-        self.session.fail_next("capture", RuntimeError("boom"))
-        response = self.request("GET", "/capture")
-        reason = self.assertError(response, 500, TEXT, "internal error",
-                                  "capture")
-        self.assertNotIn("boom", reason)
-        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 2)
+        # Seed 000's /capture and /preview answer a bug with the seed's
+        # page.
+        for method, path in [("capture", "/capture"),
+                             ("live_view_ready", "/preview")]:
+            self.session.fail_next(method, RuntimeError("boom"))
+            response = self.request("GET", path)
+            self.assertEqual(response.code, 500, path)
+            self.assertEqual(response.headers.getRawHeaders("content-type"),
+                             ["text/html; charset=utf-8"], path)
+            self.assertEqual(self.site.content(response).decode(),
+                             SEED_INTERNAL_ERROR, path)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 3)
 
 
 class ClassificationTests(SynchronousTestCase):

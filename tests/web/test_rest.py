@@ -8,7 +8,8 @@ status, and what it asks of the camera.
 from twisted.trial.unittest import SynchronousTestCase
 
 from fourcut.errors import CameraError
-from fourcut.metrics import STATES
+from fourcut import __version__
+from fourcut.metrics import STATES, build_info
 
 from tests.support.metrics import samples, value
 from tests.support.fakes import NO_FOCUS, small_jpeg
@@ -72,13 +73,28 @@ class StatusTests(RestTestCase):
                          .split(",")[0], "no-store")
         self.site.content(response)
 
-    def test_root_answers_json_when_asked(self):
-        status = self.get_json("/", headers={"Accept": ["application/json"]})
-        self.assertEqual(status["service"], "fourcut")
-        response = self.site.get("/")
-        self.assertEqual(response.headers.getRawHeaders("content-type"),
-                         ["text/html; charset=utf-8"])
-        self.assertIn(b'<img src="/preview"', self.site.content(response))
+    def test_root_answers_json_unless_html_is_preferred(self):
+        """
+        Seed 001's C{GET /} is the service status: for any client that
+        does not prefer C{text/html} (no C{Accept}: Node's fetch sends
+        C{*/*}, so does curl); a browser gets the page.
+        """
+        for accept in (None, "*/*", "application/json",
+                       "application/json, text/html", "text/plain",
+                       "text/html;q=0.5, application/json",
+                       "image/png", "garbage, */*"):
+            headers = {"Accept": [accept]} if accept is not None else {}
+            status = self.get_json("/", headers=headers)
+            self.assertEqual(status["service"], "fourcut", accept)
+        for accept in ("text/html,application/xhtml+xml,application/xml;"
+                       "q=0.9,*/*;q=0.8", "text/html", "text/*",
+                       "application/json;q=0.5, text/html;q=0.9",
+                       "garbage, text/html"):
+            response = self.site.get("/", headers={"Accept": [accept]})
+            self.assertEqual(response.headers.getRawHeaders("content-type"),
+                             ["text/html; charset=utf-8"], accept)
+            self.assertIn(b'<img src="/preview"',
+                          self.site.content(response))
 
     def test_counts(self):
         for _ in range(2):
@@ -243,6 +259,8 @@ class MetricsTests(RestTestCase):
         self.site.captures.captured(0.7)
         self.site.captures.captured(2.5)
         self.site.captures.capture_failed(0.2)
+        self.site.captures.capture_refused(0.1)
+        self.site.captures.capture_refused(0.1)
         found = self.scrape()
         self.assertEqual(value(found, "fourcut_capture_duration_seconds_"
                                "count"), 2)
@@ -251,6 +269,25 @@ class MetricsTests(RestTestCase):
         self.assertEqual(value(found, "fourcut_capture_duration_seconds_"
                                "bucket", le="+Inf"), 2)
         self.assertEqual(value(found, "fourcut_capture_failures_total"), 1)
+        self.assertEqual(value(found, "fourcut_capture_refusals_total"), 2)
+
+    def test_process_and_build(self):
+        """
+        prometheus_client's standard process, platform and garbage
+        collector figures, on fourcut's own registry, and what is running.
+        """
+        found = self.scrape()
+        self.assertGreater(value(found, "process_start_time_seconds"), 0)
+        self.assertGreater(value(found, "process_open_fds"), 2)
+        self.assertGreater(value(found, "process_resident_memory_bytes"), 0)
+        self.assertGreaterEqual(value(found, "process_cpu_seconds_total"), 0)
+        self.assertIn(("python_gc_collections_total",
+                       frozenset({("generation", "0")})), found)
+        [python] = [labels for name, labels in found if name == "python_info"]
+        self.assertIn(("implementation", "CPython"), python)
+        info = build_info()
+        self.assertEqual(info["version"], __version__)
+        self.assertEqual(value(found, "fourcut_build_info", **info), 1)
 
     def test_failed_capture(self):
         self.session.unplug()

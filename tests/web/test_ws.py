@@ -58,6 +58,19 @@ class HandshakeTests(WebSocketTestCase):
         self.assertEqual(self.factory.clients, {client.protocol})
         self.assertIn("Server: fourcut", client.head)
 
+    def test_camera_info_waits_for_the_camera(self):
+        """
+        A client that connects before the camera first answered gets its
+        C{camera_info} once it has, not one of nulls.
+        """
+        del self.session.answers["first_info"]
+        client = self.open()
+        self.assertEqual([m["type"] for m in client.messages], ["connected"])
+        [pending] = self.session.waiting["first_info"]
+        pending.callback(None)
+        self.assertEqual(client.messages[-1], {
+            "type": "camera_info", "data": self.server.status.camera_info()})
+
     def test_closed_client_is_forgotten(self):
         client = self.open()
         client.close()
@@ -75,7 +88,8 @@ class HandshakeTests(WebSocketTestCase):
         channel.makeConnection(transport)
         channel.dataReceived(b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n")
         head, _, body = transport.value().partition(b"\r\n\r\n")
-        self.assertTrue(head.startswith(b"HTTP/1.1 426 "), head)
+        self.assertTrue(head.startswith(b"HTTP/1.1 426 Upgrade Required\r\n"),
+                        head)
         self.assertIn(b"Upgrade: websocket", head)
         self.assertIn(b"/ws is a WebSocket", body)
 
@@ -166,7 +180,8 @@ class MalformedTests(WebSocketTestCase):
         client.send(raw=b"\x00\x01", binary=True)
         self.assertIn("binary messages are not accepted",
                       client.messages[-1]["error"])
-        self.assertEqual(self.session.calls, [])
+        # Only the connect's camera_info asked the session.
+        self.assertEqual(self.session.calls, [("first_info", ())])
         self.assertIsNone(client.close_code)
         reply = client.reply({"type": "get_camera_info", "requestId": "ok"})
         self.assertEqual(reply["type"], "camera_info")
@@ -189,7 +204,7 @@ class MalformedTests(WebSocketTestCase):
         error = client.messages[-1]
         self.assertEqual(error["type"], "error")
         self.assertNotIn("requestId", error)
-        self.assertEqual(self.session.calls, [])
+        self.assertEqual(self.session.calls, [("first_info", ())])
 
     def test_fragmented_message(self):
         """

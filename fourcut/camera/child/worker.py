@@ -394,8 +394,9 @@ class CameraWorker:
 
     def __init__(self, gp, port, model, output, tap, fps=DEFAULT_FPS,
                  keepalive=DEFAULT_KEEPALIVE, clock=time.monotonic,
-                 wall_clock=time.time):
+                 wall_clock=time.time, capture_target=None):
         self.gp = gp
+        self.capture_target = capture_target
         self.output = output
         self.tap = tap
         self.session = camconfig.Session(gp, port, model, tap.text)
@@ -611,6 +612,25 @@ class CameraWorker:
         self.state = "open"
         self.opened += 1
         self._next_keepalive = self._clock() + self.keepalive_interval
+        if self.capture_target:
+            self._set_capture_target()
+
+    def _set_capture_target(self):
+        """
+        Set C{capturetarget} (C{camera.capture_target}) in the session just
+        opened. A camera that refuses it still serves: the refusal is
+        logged, and its captures go where the camera keeps them.
+        """
+        s = self.session
+        try:
+            widget = s.camera.get_single_config("capturetarget", s.context)
+            widget.set_value(self.capture_target)
+            s.camera.set_single_config("capturetarget", widget, s.context)
+        except self.gp.GPhoto2Error as e:
+            log("capturetarget %s was refused: %s"
+                % (self.capture_target, s.error_text(e)))
+        else:
+            log("capturetarget set to %s" % (self.capture_target,))
 
     def _close(self, state="closed"):
         self.live = False
@@ -949,6 +969,9 @@ def parse_args(argv):
     parser.add_argument("--fps", type=float, default=DEFAULT_FPS,
                         help="most live view frames a second (0: as fast "
                         "as the camera gives them)")
+    parser.add_argument("--capture-target", help="the capturetarget value "
+                        "to set whenever the camera is opened, e.g. "
+                        "'Memory card' (default: leave the camera's)")
     parser.add_argument("--keepalive", type=float, default=DEFAULT_KEEPALIVE,
                         help="seconds between event polls while idle "
                         "(0: never)")
@@ -1047,7 +1070,8 @@ def main(argv=None):
             status = EXIT_NO_GPHOTO2
             return status
         worker = CameraWorker(gp, args.port, args.model, output, tap,
-                              fps=args.fps, keepalive=args.keepalive)
+                              fps=args.fps, keepalive=args.keepalive,
+                              capture_target=args.capture_target)
         thread = threading.Thread(target=worker.run, name="camera",
                                   daemon=True)
         thread.start()

@@ -221,8 +221,7 @@ class AuthenticationMixin:
             if self.connection is not None:
                 self.connection.trust()
             self._reply(request_id, {"type": "authenticated"})
-            self.send({"type": "camera_info",
-                       "data": self.factory.status.camera_info()})
+            self.send_camera_info()
             return
         self.auth_failures += 1
         guesses = self.factory.guesses

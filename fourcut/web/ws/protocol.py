@@ -253,8 +253,7 @@ class CameraServerProtocol(AuthenticationMixin, FlowControlMixin,
                    "authenticated": self.authenticated,
                    "preview_public": access.preview_public})
         if self.authenticated:
-            self.send({"type": "camera_info",
-                       "data": factory.status.camera_info()})
+            self.send_camera_info()
         else:
             self._start_auth_timer()
 
@@ -276,6 +275,19 @@ class CameraServerProtocol(AuthenticationMixin, FlowControlMixin,
         with outgoing_size_unlimited(self):
             return WebSocketServerProtocol.sendMessage(
                 self, payload, isBinary, *args, **kwargs)
+
+    def send_camera_info(self):
+        """
+        Send C{camera_info} once the camera's model, manufacturer and port
+        are known (L{fourcut.camera.session.CameraSession.first_info}): a
+        client that connects before the camera first answered waits for
+        them rather than get nulls. Fires once sent (or not, the client
+        gone).
+        """
+        factory = self.factory
+        return factory.session.first_info().addCallback(
+            lambda _: self.send({"type": "camera_info",
+                                 "data": factory.status.camera_info()}))
 
     def send(self, message):
         """
