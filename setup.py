@@ -23,6 +23,7 @@ setup(
         "fourcut.virtualcam": ["iolib/fourcut_usb.c", "iolib/fourcut_usb.so"],
         # The booth's pages: served as files, no build step.
         "fourcut.booth": ["static/*.html", "static/*.css", "static/*.js",
+                          "static/*.ico",
                           "frames/*.yaml", "frames/*.png"],
     },
     install_requires=[
