@@ -70,6 +70,7 @@ setup(
         "fourcut.virtualcam": ["iolib/fourcut_usb.c"],
         # The booth's pages: served as files, no build step.
         "fourcut.booth": ["static/*.html", "static/*.css", "static/*.js",
+                          "static/*.ico",
                           "frames/*.yaml", "frames/*.png"],
     },
     ext_modules=[Extension(

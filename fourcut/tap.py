@@ -26,6 +26,7 @@ from fourcut import __version__, install
 from fourcut.admin.errors import ObserverService, RecentErrors
 from fourcut.admin.resources import OPEN_PATHS as ADMIN_OPEN_PATHS
 from fourcut.admin.resources import AdminResource
+from fourcut.booth.choice import BoothChoice, choice_file
 from fourcut.booth import service as booth_service
 from fourcut.stream.broadcast import Broadcaster
 from fourcut.config import ConfigError, load_config
@@ -326,11 +327,15 @@ def makeService(options, reactor=None):
     # Strips go to CUPS (booth.print), which is asked in threads.
     printing = make_printing(reactor, config, Cups())
     services.append(PrintingService(printing))
+    # The theme and template the operator chooses on /admin, kept beside
+    # the photos for after a restart.
+    choice = BoothChoice.load(config.booth, choice_file(config.paths.photos))
     booth = booth_service.make_booth(reactor, config, session, scheme=scheme,
-                                     printing=printing)
+                                     printing=printing, choice=choice)
     admin = AdminResource(reactor, config.paths.photos,
                           CameraSummary(session).camera_info, printing,
-                          recent_errors, config.booth,
+                          recent_errors, config.booth, choice,
+                          problems=booth.recent_errors,
                           token=config.access.token)
     web = site.build(config, reactor, session, broadcaster, captures,
                      trimmer=trimmer,

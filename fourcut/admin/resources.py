@@ -22,6 +22,13 @@ C{POST /admin/photos/NAME/hide}        move a photo out of the galleries
 C{POST /admin/photos/NAME/delete}      delete a photo (shown or hidden);
                                        the body must be
                                        C{{"confirm": true}}
+C{POST /admin/booth}                   choose the theme and the template:
+                                       C{{"theme": NAME, "template":
+                                       NAME}}, a built-in name or C{null}
+                                       for the config file's; the booth
+                                       follows from its next page load
+                                       and its next strip
+                                       (L{fourcut.booth.choice})
 =====================================  ====================================
 
 The page reads the camera from C{GET /camera/info} and uses C{GET
@@ -37,12 +44,13 @@ import re
 from twisted.internet import threads
 from twisted.web import server
 
+from fourcut.booth.choice import ChoiceError
 from fourcut.booth.resources import StaticFiles
 from fourcut.metrics import free_bytes
 from fourcut.photos import PHOTO_NAME
 from fourcut.web.access import AccessPolicy, Unauthorized
 from fourcut.web.replies import (NO_CACHE_HEADERS, Reply, Resource,
-                                 send_json)
+                                 hide_paths, send_json)
 
 __all__ = ["AdminResource", "HIDDEN", "OPEN_PATHS", "hide", "delete"]
 
@@ -228,6 +236,65 @@ class PhotoActions(Resource):
         return server.NOT_DONE_YET
 
 
+class BoothChoiceResource(Resource):
+    """
+    C{POST /admin/booth}: the operator's choice of theme and template.
+    Answers 200 with what the booth now uses
+    (L{fourcut.booth.choice.BoothChoice.describe}), 400 for a body that
+    is not a JSON object of known keys or names a theme or template that
+    is not built in.
+    """
+
+    isLeaf = True
+    methods = (b"POST",)
+
+    KEYS = frozenset(["theme", "template"])
+
+    def __init__(self, admin):
+        Resource.__init__(self)
+        self.admin = admin
+
+    def render_POST(self, request):
+        reply = Reply(request)
+        choice = self.admin.choice
+        body = request.content.read(MAX_BODY) if request.content else b""
+        try:
+            value = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            value = None
+        if not isinstance(value, dict) or not set(value) <= self.KEYS:
+            send_json(reply, 400, {
+                "error": 'the body must be a JSON object {"theme": NAME, '
+                         '"template": NAME}, each a built-in name or null '
+                         "for the config file's", "status": 400})
+            return server.NOT_DONE_YET
+        # A key left out keeps what is chosen now.
+        wanted = dict(choice.chosen, **value)
+        try:
+            choice.choose(**wanted)
+        except ChoiceError as e:
+            send_json(reply, 400, {"error": str(e), "status": 400})
+            return server.NOT_DONE_YET
+        admin = self.admin
+        d = threads.deferToThreadPool(admin.reactor,
+                                      admin.reactor.getThreadPool(),
+                                      choice.save)
+
+        def unsaved(failure):
+            # In use until a restart all the same: say so.
+            failure.trap(OSError)
+            admin.recent.add("the theme and template chosen cannot be "
+                             "kept for after a restart: %s"
+                             % (failure.getErrorMessage(),))
+            return False
+
+        d.addCallbacks(lambda _: True, unsaved)
+        d.addCallback(lambda saved: send_json(
+            reply, 200, dict(choice.describe(), saved=saved)))
+        d.addErrback(reply.fail, "booth choice")
+        return server.NOT_DONE_YET
+
+
 class AdminResource(Resource):
     """
     C{/admin}.
@@ -237,11 +304,15 @@ class AdminResource(Resource):
     @param printing: the L{fourcut.printing.service.Printing}, or L{None}.
     @param recent: the L{fourcut.admin.errors.RecentErrors}.
     @param booth: the C{booth:} section of the config, shown read-only.
+    @param choice: the L{fourcut.booth.choice.BoothChoice} the booth
+        follows, which C{POST /admin/booth} changes.
+    @param problems: the booth's own problems, newest first
+        (C{problems()}: L{fourcut.booth.plain.RecentErrors}), or L{None}.
     @param token: C{access.token}, or L{None}.
     """
 
     def __init__(self, reactor, photos, camera_info, printing, recent, booth,
-                 token=None):
+                 choice, problems=None, token=None):
         Resource.__init__(self)
         self.access = AccessPolicy(token)
         self.reactor = reactor
@@ -250,12 +321,15 @@ class AdminResource(Resource):
         self.printing = printing
         self.recent = recent
         self.booth = booth
+        self.choice = choice
+        self.problems = problems
         self.page = Page()
         self.putChild(b"", self.page)
         self.putChild(b"static", StaticFiles(STATIC))
         self.putChild(b"state", State(self))
         self.putChild(b"test-print", TestPrint(printing))
         self.putChild(b"photos", PhotoActions(self))
+        self.putChild(b"booth", BoothChoiceResource(self))
 
     def getChildWithDefault(self, name, request):
         if name not in OPEN:
@@ -274,6 +348,10 @@ class AdminResource(Resource):
         (or L{None}).
         """
         errors = self.recent.recent()
+        problems = [dict(problem, detail=hide_paths(problem["detail"])
+                         if problem.get("detail") else None)
+                    for problem in (self.problems() if self.problems
+                                    is not None else [])]
         camera = self.camera_info()
         return {
             "camera": camera,
@@ -281,8 +359,9 @@ class AdminResource(Resource):
             "printer": (self.printing.status() if self.printing is not None
                         else None),
             "errors": errors,
+            # The booth's failed sequences: in the guests' words, with the
+            # technical detail (fourcut.booth.plain.RecentErrors).
+            "problems": problems,
             "booth": dataclasses.asdict(self.booth),
-            # Themes and templates are set in the config file; this page
-            # shows them.
-            "booth_editable": False,
+            "choice": self.choice.describe(),
         }

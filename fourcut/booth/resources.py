@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.integration.test_booth_http -*-
+# -*- test-case-name: tests.integration.test_booth_http,tests.booth.test_favicon -*-
 """
 The booth over HTTP.
 
@@ -87,6 +87,26 @@ class StaticFiles(SafeFile):
         return SafeFile.render_GET(self, request)
 
 
+class Favicon(SafeFile):
+    """
+    C{/favicon.ico}: fourcut's icon (a red tile with a four-cut strip;
+    16, 32 and 48 pixels), which browsers ask for on every page. It
+    never changes within a version, so it may be cached for a day.
+    """
+
+    def __init__(self):
+        SafeFile.__init__(self, os.path.join(STATIC, "favicon.ico"),
+                             defaultType="image/x-icon")
+        # Not the system's guess (image/vnd.microsoft.icon): the type
+        # every browser knows.
+        self.type, self.encoding = "image/x-icon", None
+
+    def render_GET(self, request):
+        request.setHeader(b"cache-control", b"public, max-age=86400")
+        request.setHeader(b"x-content-type-options", b"nosniff")
+        return SafeFile.render_GET(self, request)
+
+
 class Page(resource.Resource):
     """
     One HTML file of C{static/}, read at each request (a few kilobytes).
@@ -124,19 +144,20 @@ class PageSettings(resource.Resource):
 class ThemeStyle(resource.Resource):
     """
     C{/booth/theme.css}: the theme's colours and font
-    (L{fourcut.booth.themes.theme_css}), made once.
+    (L{fourcut.booth.themes.theme_css}); C{css()} gives it, for the theme
+    chosen now (the operator may change it while the booth runs).
     """
 
     isLeaf = True
 
     def __init__(self, css):
         resource.Resource.__init__(self)
-        self.css = css.encode("utf-8")
+        self.css = css
 
     def render_GET(self, request):
         request.setHeader(b"content-type", b"text/css; charset=utf-8")
         request.setHeader(b"cache-control", b"no-cache")
-        return self.css
+        return self.css().encode("utf-8")
 
 
 class ThemeFiles(Resource):

@@ -9,18 +9,20 @@ the sequences on its WebSocket (L{Booth.show_on}); nothing else in fourcut
 knows how the booth is put together, and the booth mounts nothing itself.
 """
 
+import dataclasses
 import os
 import re
 
 from PIL import ImageFont
 from twisted.internet import threads
 
-from fourcut.config import ConfigError, parse_layout
+from fourcut.config import TEMPLATES, ConfigError, parse_layout
+from fourcut.booth.choice import BoothChoice
 from fourcut.photos import PhotoStore
 from fourcut.booth.lan import LanAddress, is_loopback_host
 from fourcut.booth.links import ShareLinks
 from fourcut.booth.plain import RecentErrors
-from fourcut.booth.resources import (BoothResource, GalleryPage,
+from fourcut.booth.resources import (BoothResource, Favicon, GalleryPage,
                                      SequenceResource, ShareResource,
                                      ThumbnailResource)
 from fourcut.booth.screens import WebSocketOrigin, WebSocketScreens, client_host
@@ -101,10 +103,11 @@ def listens_beyond_loopback(listen):
 def open_paths(config):
     """
     The first path segments the booth needs open to anyone: its pages
-    (they ask for the token themselves, and hold none), and C{share} if
+    (they ask for the token themselves, and hold none), the site's icon,
+    and C{share} if
     the operator lets guests download without the token.
     """
-    paths = {b"booth", b"gallery"}
+    paths = {b"booth", b"gallery", b"favicon.ico"}
     if config.booth.guest_links:
         paths.add(b"share")
     return frozenset(paths)
@@ -124,19 +127,27 @@ class Booth:
     @ivar printing: what prints strips
         (L{fourcut.printing.service.Printing}), or L{None}: it hears every
         sequence event and gives paths below C{/booth}.
+    @ivar choice: the theme and template in use
+        (L{fourcut.booth.choice.BoothChoice}), which the operator page
+        changes: the next page load and the next strip follow it.
     """
 
     def __init__(self, reactor, config, capture, scheme="http",
-                 printing=None):
+                 printing=None, choice=None):
         booth = config.booth
         self.config = booth
+        self.choice = choice if choice is not None else BoothChoice(booth)
         self.reactor = reactor
         self.auth_required = config.access.token is not None
         self.photos_directory = config.paths.photos
         self.defaults = SequenceDefaults(booth.layout, booth.countdown,
                                          booth.countdown_interval,
                                          booth.review, booth.retake)
-        self.style = strip_style(booth)
+        # Every template the operator may choose, read once (the
+        # config's own was checked at start by check_booth).
+        self.styles = {name: strip_style(dataclasses.replace(
+            booth, template=name))
+            for name in set(TEMPLATES) | {booth.template}}
         self.strips = StripMaker(reactor, PhotoStore(config.paths.photos,
                                                      temp=config.paths.temp),
                                  self.style)
@@ -154,13 +165,27 @@ class Booth:
         if printing is not None:
             # booth.print: auto prints each strip as it is ready.
             self.runner.subscribe(printing.sequence_event)
-        self.theme_css = theme_css(booth)
         self.theme_files = theme_files(booth)
         #: Problems for the operator (L{fourcut.booth.plain.RecentErrors}):
         #: C{recent_errors()} lists them, newest first; C{recent_errors
         #: .record(what, detail, source)} adds one.
         self.recent_errors = RecentErrors()
         self.runner.subscribe(self.recent_errors.note_sequence)
+
+    def style(self):
+        """
+        The L{fourcut.booth.strip.StripStyle} of the next strip: the
+        template chosen now.
+        """
+        return self.styles[self.choice.template]
+
+    def theme_css(self):
+        """
+        C{/booth/theme.css}: the theme chosen now, with the config's
+        colours and font.
+        """
+        return theme_css(dataclasses.replace(self.config,
+                                             theme=self.choice.theme))
 
     def _thumbnail(self, jpeg):
         return threads.deferToThreadPool(
@@ -179,7 +204,8 @@ class Booth:
                 "interval": booth.countdown_interval,
                 "auth_required": self.auth_required,
                 "guest_links": self.links.enabled,
-                "event_name": booth.event_name, "theme": booth.theme,
+                "event_name": booth.event_name,
+                "theme": self.choice.theme,
                 "logo": "logo" in self.theme_files,
                 "attract_after": booth.attract_after,
                 "review": booth.review, "retake": booth.retake}
@@ -188,7 +214,8 @@ class Booth:
         """
         The booth's paths, as C{(first path segment, resource)} pairs for
         the site to mount: its pages C{/booth} and C{/gallery}, C{POST
-        /sequence}, C{/share} and C{/thumbnails}; with printing, C{GET
+        /sequence}, C{/share}, C{/thumbnails} and C{/favicon.ico}; with
+        printing, C{GET
         /booth/printer} and C{POST /booth/print} below C{/booth}.
         """
         return [
@@ -201,6 +228,7 @@ class Booth:
                  "logo": "logo" in self.theme_files})),
             (b"thumbnails", ThumbnailResource(self.photos_directory,
                                               self.reactor)),
+            (b"favicon.ico", Favicon()),
         ]
 
     def _printing_resources(self):
@@ -232,10 +260,12 @@ class Booth:
         self.runner.stop()
 
 
-def make_booth(reactor, config, session, scheme="http", printing=None):
+def make_booth(reactor, config, session, scheme="http", printing=None,
+               choice=None):
     """
     The L{Booth} of a service whose camera session is C{session}, printing
-    with C{printing} (or not, if L{None}).
+    with C{printing} (or not, if L{None}), its theme and template chosen
+    by C{choice} (a L{BoothChoice}; L{None}: the config's, fixed).
     """
     return Booth(reactor, config, lambda: session.capture(), scheme=scheme,
-                 printing=printing)
+                 printing=printing, choice=choice)

@@ -25,7 +25,9 @@ class StripMaker:
     Composes a sequence's strip in a thread of C{reactor}'s pool and saves
     it with C{store} (a L{fourcut.photos.PhotoStore}) as
     C{strip-YYYYmmdd-RANDOM.jpg} (L{strip_name_hint}: no time of day),
-    fsynced under a name of its own like every photo.
+    fsynced under a name of its own like every photo. C{style()} gives the
+    L{fourcut.booth.strip.StripStyle} of the next strip (the operator may
+    choose another template while the booth runs: L{fourcut.booth.choice}).
 
     Composition and saving run in one thread call: a 5184x3456 shot is
     decoded at a quarter of its size (JPEG draft mode), so four of them
@@ -48,13 +50,15 @@ class StripMaker:
         of its C{strip_ready} event.
         """
         key = self._new_key()
+        style = self.style()
         names = [name for name, _, _ in shots]
         metadata = {"shots": names, "layout": str(request.layout),
                     "key": key, "sequence": sequence_id}
         hint = strip_name_hint(self._wall_clock)
         d = threads.deferToThreadPool(
             self._reactor, self._reactor.getThreadPool(), self._make,
-            [jpeg for _, _, jpeg in shots], request.layout, metadata, hint)
+            [jpeg for _, _, jpeg in shots], request.layout, style, metadata,
+            hint)
 
         def made(result):
             name, path, size, seconds = result
@@ -66,9 +70,9 @@ class StripMaker:
                     "share": "/share/%s/%s" % (key, name)}
         return d.addCallback(made)
 
-    def _make(self, jpegs, layout, metadata, hint):
+    def _make(self, jpegs, layout, style, metadata, hint):
         started = time.monotonic()
-        data = compose(jpegs, layout, self.style, metadata)
+        data = compose(jpegs, layout, style, metadata)
         name, path = self.store.save(data, hint)
         return name, path, len(data), time.monotonic() - started
 

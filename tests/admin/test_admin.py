@@ -70,6 +70,7 @@ class AdminTests(TestCase):
         site = self.site()
         for method, path in [("GET", "/admin/state"),
                              ("POST", "/admin/test-print"),
+                             ("POST", "/admin/booth"),
                              ("POST", "/admin/photos/%s/hide" % (PHOTO,)),
                              ("POST", "/admin/photos/%s/delete" % (PHOTO,)),
                              ("GET", "/admin/nothing")]:
@@ -88,6 +89,9 @@ class AdminTests(TestCase):
         site = self.site(caption="Anna & Ben")
         site.session.last_error = "[-105] Unknown model"
         site.recent_errors.add("printer needs paper: media-empty-error")
+        site.booth.recent_errors.record(
+            "That photo did not work. Let's try that again.",
+            "[-105] Unknown model: /usr/lib/x86_64-linux-gnu/libgphoto2")
         site.printing.poll()
         response = site.get("/admin/state", headers=bearer(TOKEN))
         self.assertEqual(response.code, 200)
@@ -102,7 +106,16 @@ class AdminTests(TestCase):
                          ["printer needs paper: media-empty-error"])
         self.assertEqual(state["booth"]["caption"], "Anna & Ben")
         self.assertEqual(state["booth"]["print"], "button")
-        self.assertFalse(state["booth_editable"])
+        # The booth's own problems beside the log's: the guests' words and
+        # the detail, server paths hidden.
+        [problem] = state["problems"]
+        self.assertEqual(problem["source"], "booth")
+        self.assertEqual(problem["what"],
+                         "That photo did not work. Let's try that again.")
+        self.assertIn("[-105] Unknown model", problem["detail"])
+        self.assertNotIn("/usr/lib", problem["detail"])
+        self.assertEqual(state["choice"]["theme"], "classic")
+        self.assertEqual(state["choice"]["template"], "classic")
 
     def test_test_print(self):
         site = self.site()

@@ -144,6 +144,7 @@ class StartUpTests(SynchronousTestCase):
 
     def test_open_paths(self):
         self.assertEqual(open_paths(parse_config(
-            {"booth": {"guest_links": False}})), {b"booth", b"gallery"})
+            {"booth": {"guest_links": False}})),
+            {b"booth", b"gallery", b"favicon.ico"})
         self.assertEqual(open_paths(parse_config({})),
-                         {b"booth", b"gallery", b"share"})
+                         {b"booth", b"gallery", b"share", b"favicon.ico"})

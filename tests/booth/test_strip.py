@@ -325,7 +325,7 @@ class QRTests(SynchronousTestCase):
 class StripStoreTests(TestCase):
     async def test_make_and_index(self):
         directory = self.mktemp()
-        maker = StripMaker(reactor, PhotoStore(directory), STYLE,
+        maker = StripMaker(reactor, PhotoStore(directory), lambda: STYLE,
                            wall_clock=lambda: 1718007010.0,
                            new_key=lambda: "K" * 22)
         shots = [("shot-%d.jpg" % n, "/x", jpeg(c))

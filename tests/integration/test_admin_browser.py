@@ -33,8 +33,9 @@ class AdminPageTests(TestCase):
     async def test_phone(self):
         """
         On a phone: the token asked for once, the camera, the printer out
-        of paper, the gallery, nothing wider than the screen; Hide, and
-        Delete after the confirm.
+        of paper, the booth's problems, the gallery, nothing wider than
+        the screen; a theme and template chosen; Hide, and Delete after
+        the confirm.
         """
         site = MemorySite(self, {"access": {"token": TOKEN},
                                  "booth": {"print": "button"}},
@@ -46,6 +47,9 @@ class AdminPageTests(TestCase):
         site.cups.state = "stopped"
         site.cups.reasons = ("media-empty-error",)
         await site.printing.poll()
+        site.booth.recent_errors.record(
+            "That photo did not work. Let's try that again.",
+            "[-105] Unknown model: Could not detect any camera")
         port = reactor.listenTCP(0, site.factory, interface="127.0.0.1")
         self.addCleanup(port.stopListening)
         base = "http://127.0.0.1:%d" % (port.getHost().port,)
@@ -86,12 +90,21 @@ class AdminPageTests(TestCase):
                     printer: text('printer-state'),
                     detail: text('printer-detail'),
                     disk: text('disk-free'),
+                    problems: text('problems'),
+                    theme: document.getElementById('theme').value,
+                    themes: [...document.getElementById('theme').options]
+                        .map((o) => o.value),
                     width: document.documentElement.scrollWidth,
                     inner: innerWidth};""")
         self.assertEqual(texts["camera"], "idle")
         self.assertEqual(texts["printer"], "needs paper")
         self.assertIn("media-empty-error", texts["detail"])
         self.assertRegex(texts["disk"], r"^[0-9.]+ [kMGT]?B$")
+        # The booth's own problems, the guests' words and the detail.
+        self.assertIn("booth: That photo did not work", texts["problems"])
+        self.assertIn("[-105] Unknown model", texts["problems"])
+        self.assertEqual(texts["theme"], "")
+        self.assertEqual(texts["themes"], ["", "classic", "night", "pastel"])
         # Nothing wider than the phone's screen.
         self.assertLessEqual(texts["width"], texts["inner"])
         path = os.path.join(artefacts(), "admin-%dx%d.png" % SIZE)
@@ -105,6 +118,16 @@ class AdminPageTests(TestCase):
                        "deviceScaleFactor": 1, "mobile": True})
         await call(driver.save_screenshot, os.path.join(
             artefacts(), "admin-%d-whole-page.png" % (SIZE[0],)))
+
+        # Choose the night theme and the film strip.
+        await call(driver.execute_script, """
+            document.getElementById('theme').value = 'night';
+            document.getElementById('template').value = 'film';
+            document.getElementById('choose').click();""")
+        await until("document.getElementById('look-result').textContent"
+                    ".startsWith('Now:')", "the choice made")
+        self.assertEqual((site.choice.theme, site.choice.template),
+                         ("night", "film"))
 
         # Hide the newest photo; delete the other after the confirm.
         await call(driver.execute_script, """

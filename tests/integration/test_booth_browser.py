@@ -28,6 +28,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from twisted.internet import threads
 
+from fourcut.booth.themes import THEMES
+
 from tests.support.service import WebSocketTestCase
 from tests.support.time import sleep
 
@@ -248,6 +250,16 @@ class BrowserTestCase(WebSocketTestCase):
         self.assertLessEqual(scroll_w, width)
         self.assertLessEqual(scroll_h, height)
 
+    async def above_banner(self, element_id):
+        """
+        C{element_id} ends above the printer's banner.
+        """
+        bottom, banner = await self.js(
+            "return [document.getElementById(arguments[0])"
+            ".getBoundingClientRect().bottom, document.getElementById("
+            "'printer').getBoundingClientRect().top];", element_id)
+        self.assertLessEqual(bottom, banner, element_id)
+
     async def inside(self, element_id):
         """
         C{element_id} is wholly on the screen.
@@ -370,14 +382,17 @@ class BoothPageTests(BrowserTestCase):
         await self.fits()
         for element in ("strip", "qr", "done", "print"):
             await self.inside(element)
+        await self.above_banner("strip")
         await self.screenshot("booth-result")
         printed = await self.call(self.driver.find_element, By.ID, "print")
         await self.call(printed.click)
         await self.until("window.printed.length === 1", what="a print")
         asked = await self.js("return window.printed[0];")
         self.assertEqual(asked, {"strip": strips[0]})
+        # The printer needs paper: queued, not "ready in a minute".
         await self.until("document.getElementById('print-status')"
-                         ".textContent.startsWith('Printing')")
+                         ".textContent.startsWith('Your strip is in the "
+                         "queue')")
         await self.screenshot("booth-printed")
 
         # A portrait kiosk: the strip above, the QR code below.
@@ -385,15 +400,25 @@ class BoothPageTests(BrowserTestCase):
         await self.fits()
         for element in ("strip", "qr", "done", "print"):
             await self.inside(element)
+        await self.above_banner("strip")
         await self.screenshot("booth-result")
 
-        # Done: back to the start, the printer's banner on it.
+        # The operator chooses the pastel theme meanwhile (/admin).
+        self.service.booth.choice.choose(theme="pastel")
+
+        # Done: back to the start, the printer's banner on it, in the
+        # theme chosen now.
         done = await self.call(self.driver.find_element, By.ID, "done")
         await self.call(done.click)
         await self.idle_with_live_view()
+        await self.until("getComputedStyle(document.documentElement)"
+                         ".getPropertyValue('--page').trim() === '%s'"
+                         % (THEMES["pastel"]["page"],), timeout=10,
+                         what="the theme chosen on /admin")
         await self.fits()
         await self.inside("start")
         await self.screenshot("booth-idle")
+        self.service.booth.choice.choose(theme=None)
         await self.js("window.fakePrinter = null;")
         await self.until("document.getElementById('printer').hidden",
                          timeout=10, what="the printer's banner gone")

@@ -128,7 +128,8 @@ class HTTPSequenceTests(WebSocketTestCase, BoothTestMixin):
         up for long (Pillow runs in a thread).
         """
         booth = self.service.booth
-        booth.strips.style = StripStyle()
+        # The grid at the default window size, not the template.
+        booth.strips.style = lambda: StripStyle()
         shots = []
         for _ in range(4):
             shots.append(await self.session.capture())

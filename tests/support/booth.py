@@ -61,7 +61,7 @@ class BoothTestMixin:
             strip = Image.open(io.BytesIO(f.read()))
             strip.load()
         strip = strip.convert("RGB")
-        style = self.service.booth.style
+        style = self.service.booth.style()
         shape = style.geometry(parse_layout(layout))
         self.assertEqual(strip.size, shape.size)
         datas = []

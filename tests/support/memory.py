@@ -45,6 +45,7 @@ from fourcut.web.guesses import CAP
 from fourcut.admin.errors import RecentErrors
 from fourcut.admin.resources import OPEN_PATHS as ADMIN_OPEN_PATHS
 from fourcut.admin.resources import AdminResource
+from fourcut.booth.choice import BoothChoice, choice_file
 from fourcut.booth import service as booth_service
 from fourcut.printing.metrics import PrintCollector
 from fourcut.printing.service import make_printing
@@ -205,13 +206,17 @@ class MemorySite:
         self.recent_errors = RecentErrors(clock=self.clock.seconds)
         self.cups = cups if cups is not None else FakeCups()
         self.printing = make_printing(self.clock, self.config, self.cups)
+        self.choice = BoothChoice.load(self.config.booth,
+                                       choice_file(self.config.paths.photos))
         self.booth = booth_service.make_booth(self.clock, self.config,
                                               self.session, scheme="http",
-                                              printing=self.printing)
+                                              printing=self.printing,
+                                              choice=self.choice)
         self.admin = AdminResource(
             self.clock, self.config.paths.photos,
             CameraSummary(self.session).camera_info, self.printing,
-            self.recent_errors, self.config.booth,
+            self.recent_errors, self.config.booth, self.choice,
+            problems=self.booth.recent_errors,
             token=self.config.access.token)
         self.captures = CaptureMetrics()
         self.web = site_module.build(

@@ -74,15 +74,28 @@
     $("test-print").disabled = printer.mode === "off";
   }
 
-  function showErrors(errors) {
-    $("no-errors").hidden = errors.length > 0;
+  function when(time) {
+    const element = document.createElement("time");
+    element.dateTime = time;
+    element.textContent = time.replace("T", " ").replace("+00:00", " UTC");
+    return element;
+  }
+
+  function showErrors(errors, problems) {
+    $("no-errors").hidden = errors.length + problems.length > 0;
+    // The booth's own problems: what guests read, and the detail.
+    $("problems").replaceChildren(...problems.map((entry) => {
+      const item = document.createElement("li");
+      const detail = document.createElement("span");
+      detail.className = "detail";
+      detail.textContent = entry.detail ? " \u2014 " + entry.detail : "";
+      item.append(when(entry.time), entry.source + ": " + entry.what,
+                  detail);
+      return item;
+    }));
     $("errors").replaceChildren(...errors.map((entry) => {
       const item = document.createElement("li");
-      const when = document.createElement("time");
-      when.dateTime = entry.time;
-      when.textContent = entry.time.replace("T", " ").replace("+00:00",
-                                                              " UTC");
-      item.append(when, entry.text +
+      item.append(when(entry.time), entry.text +
                   (entry.count > 1 ? " (\u00d7" + entry.count + ")" : ""));
       return item;
     }));
@@ -102,13 +115,56 @@
     }));
   }
 
+  let choosing = false;
+
+  function options(id, names, chosen, fromConfig) {
+    const select = $(id);
+    if (choosing || document.activeElement === select) return;
+    const entries = [["", "As in the config file (" +
+                      (fromConfig === null ? "none" : fromConfig) + ")"]]
+      .concat(names.map((name) => [name, name]));
+    select.replaceChildren(...entries.map(([value, label]) => {
+      const option = document.createElement("option");
+      option.value = value;
+      option.textContent = label;
+      return option;
+    }));
+    select.value = chosen === null ? "" : chosen;
+  }
+
+  function showChoice(choice) {
+    options("theme", choice.themes, choice.chosen.theme,
+            choice.config.theme);
+    options("template", choice.templates, choice.chosen.template,
+            choice.config.template);
+  }
+
+  $("look").addEventListener("submit", (event) => {
+    event.preventDefault();
+    choosing = true;
+    act($("choose"), "look-result", async () => {
+      try {
+        const body = await json("/admin/booth", {
+          method: "POST", headers: {"Content-Type": "application/json"},
+          body: JSON.stringify({theme: $("theme").value || null,
+                                template: $("template").value || null})});
+        return "Now: theme " + body.theme + ", template " +
+          (body.template === null ? "none" : body.template) +
+          (body.saved ? "." : " (until a restart: it could not be saved).");
+      } finally {
+        choosing = false;
+      }
+    });
+  });
+
   async function refresh() {
     try {
       const state = await json("/admin/state");
       showCamera(state.camera);
       text("disk-free", bytes(state.disk.free_bytes));
       showPrinter(state.printer);
-      showErrors(state.errors);
+      showErrors(state.errors, state.problems);
+      showChoice(state.choice);
       showBooth(state.booth);
       $("problem").hidden = true;
       document.body.dataset.state = "ready";

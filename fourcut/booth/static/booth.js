@@ -258,6 +258,14 @@
     if (running) return;
     body.dataset.countdowns = "";
     show("idle");
+    freshTheme();
+  }
+
+  // The operator may choose another theme on /admin while a kiosk runs
+  // for hours: after each guest, the page takes the theme chosen now.
+  function freshTheme() {
+    const link = document.querySelector('link[href^="/booth/theme.css"]');
+    if (link) link.href = "/booth/theme.css?" + Date.now();
   }
 
   // Printing (the printer's side is /booth/printer and /booth/print) ----
@@ -294,9 +302,13 @@
       const response = await FourcutAuth.fetch("/booth/print", {
         method: "POST", headers: {"Content-Type": "application/json"},
         body: JSON.stringify({strip: lastStrip.filename})});
-      status.textContent = response.ok ?
-        "Printing! Your strip will be ready in a minute." :
-        "The printer can't take it right now; your strip is saved.";
+      // With the printer's banner up (paper out, stopped...), the sheet
+      // waits in the queue: say so, not "ready in a minute".
+      status.textContent = !response.ok ?
+        "The printer can't take it right now; your strip is saved." :
+        printer.guest_message ?
+        "Your strip is in the queue: it will print when the printer is " +
+        "ready." : "Printing! Your strip will be ready in a minute.";
       if (!response.ok) button.disabled = false;
     } catch (e) {
       status.textContent =

@@ -79,6 +79,9 @@
     const pages = Math.max(1, Math.ceil(listing.total / PAGE));
     $("page").textContent = "page " + (Math.floor(offset / PAGE) + 1) +
       " of " + pages;
+    // One page: no greyed-out Newer and Older to puzzle a guest.
+    document.querySelector("header nav").style.visibility =
+      pages > 1 ? "" : "hidden";
     document.body.dataset.state = "ready";
   }
 
