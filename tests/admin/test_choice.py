@@ -133,7 +133,7 @@ class ChooseOnAdminTests(TestCase):
     def test_needs_token(self):
         site = self.site()
         for headers, wrong in (({}, False), (bearer("x" * 20), True)):
-            response = site.response(
+            response = site.guessed(
                 "POST", "/admin/booth", headers=headers,
                 data=Body(b'{"theme": "night"}'))
             check_refused(self, response, site.content(response),
