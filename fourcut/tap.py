@@ -45,6 +45,7 @@ from fourcut.services import (FourcutService, GPhoto2HomeService,
                        PhotosDirectoryService, SessionService, StopService,
                        VirtualCameraService, WebService)
 from fourcut.stream.transform import FrameTransform
+from fourcut.stream.turbo import LiveTransform
 from fourcut.virtualcam import usbport
 from fourcut.virtualcam.camera import GPHOTO2_MODEL, VirtualCamera, VirtualUSBCamera
 from fourcut.web import site
@@ -201,12 +202,12 @@ def make_session(reactor, config, gphoto2, broadcaster, demand,
         stall_timeout=config.preview.stall_timeout,
         max_restart_attempts=camera.max_restart_attempts,
         restart_delay=camera.restart_delay,
-        # Quality 85, like a camera's own live view: higher only makes
-        # every frame bigger for every client.
-        preview_transform=FrameTransform(camera.preview_rotation,
-                                         camera.preview_flip,
-                                         camera.preview_resolution,
-                                         quality=85))
+        # libjpeg-turbo, lossless where it can be (fourcut.stream.turbo);
+        # quality 85, like a camera's own live view, where it cannot.
+        preview_transform=LiveTransform(camera.preview_rotation,
+                                        camera.preview_flip,
+                                        camera.preview_resolution,
+                                        quality=85))
     photo_taker = PhotoTaker(
         reactor, driver, PhotoStore(config.paths.photos),
         capture_timeout=camera.capture_timeout,

@@ -74,6 +74,7 @@ from twisted.python.failure import Failure
 
 from fourcut.stream.broadcast import Broadcaster, Frame
 from fourcut.stream.transform import ThreadedTransform, TransformError
+from fourcut.stream.turbo import downscale
 
 __all__ = ["DEFAULT_QUALITY", "Downscale", "MAX_SIZES", "MAX_WIDTH",
            "MIN_WIDTH", "QUALITY_RANGE", "PerSource", "ScaledFrame",
@@ -225,28 +226,8 @@ class Downscale:
         return self.width, max(1, round(height * self.width / width))
 
     def __call__(self, jpeg):
-        try:
-            image = Image.open(io.BytesIO(jpeg), formats=("JPEG",))
-            size = self.size_for(image.size)
-            if size is None:
-                return jpeg
-            # The decoder scales by 1/2, 1/4 or 1/8 as far as it can
-            # without going below the size wanted.
-            image.draft("RGB", size)
-            image.load()
-        except Exception as e:
-            # Pillow raises many kinds for bad data (OSError, SyntaxError,
-            # DecompressionBombError...); ThreadedTransform logs this one.
-            raise TransformError("cannot decode JPEG (%d bytes): %s: %s"
-                                 % (len(jpeg), type(e).__name__, e)) from e
-        if image.size != size:
-            image = image.resize(size, RESAMPLE)
-        out = io.BytesIO()
-        options = {"quality": self.quality}
-        if image.info.get("icc_profile"):
-            options["icc_profile"] = image.info["icc_profile"]
-        image.save(out, "JPEG", **options)
-        return out.getvalue()
+        # Scaled while decoding, by libjpeg-turbo (fourcut.stream.turbo).
+        return downscale(jpeg, self.width, self.quality)
 
     def describe(self):
         return "width %d, quality %d" % (self.width, self.quality)
