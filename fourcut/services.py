@@ -28,7 +28,6 @@ from twisted.logger import ILogObserver, Logger
 from twisted.python.failure import Failure
 
 from fourcut.camera.gphoto2 import prepare_home
-from fourcut.virtualcam.camera import VirtualUSBCamera
 
 __all__ = ["FourcutService", "GPhoto2HomeService", "PhotosDirectoryService",
            "SessionService", "StartupError", "StartupFailed", "StopService",
@@ -187,6 +186,8 @@ class VirtualCameraService(service.Service):
 
     def startService(self):
         service.Service.startService(self)
+        # Imported only with a virtual camera: it draws with Pillow.
+        from fourcut.virtualcam.camera import VirtualUSBCamera
         if isinstance(self.camera, VirtualUSBCamera):
             d = self.camera.listen()
         else:

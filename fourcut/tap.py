@@ -47,7 +47,6 @@ from fourcut.services import (FourcutService, GPhoto2HomeService,
 from fourcut.stream.transform import FrameTransform
 from fourcut.stream.turbo import LiveTransform
 from fourcut.virtualcam import usbport
-from fourcut.virtualcam.camera import GPHOTO2_MODEL, VirtualCamera, VirtualUSBCamera
 from fourcut.web import site
 
 __all__ = ["Options", "OptionsError", "make_driver", "make_session",
@@ -149,6 +148,9 @@ def make_virtual_camera(reactor, camera):
     The virtual camera C{camera} (a L{fourcut.config.CameraConfig}) asks
     for: its body, transport and timing profile.
     """
+    # Imported here: the virtual camera (and the Pillow its scenes are
+    # drawn with) is no part of a booth with a real camera.
+    from fourcut.virtualcam.camera import VirtualCamera, VirtualUSBCamera
     if camera.virtual_body == "generic":
         options = {"personality": "generic"}
     else:
@@ -262,6 +264,8 @@ def makeService(options, reactor=None):
         services.append(virtual)
 
         def use_virtual(port):
+            from fourcut.virtualcam.camera import (GPHOTO2_MODEL,
+                                                   VirtualUSBCamera)
             if isinstance(virtual_camera, VirtualUSBCamera):
                 # A USB camera is auto-detected, as a real body is: no
                 # --port, no --camera; the children only need to see

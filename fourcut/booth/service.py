@@ -9,7 +9,6 @@ the sequences on its WebSocket (L{Booth.show_on}); nothing else in fourcut
 knows how the booth is put together, and the booth mounts nothing itself.
 """
 
-from PIL import ImageFont
 from twisted.internet import threads
 
 from fourcut.config import ConfigError, parse_layout
@@ -46,6 +45,7 @@ def check_booth(config):
         except ArtworkError as e:
             raise ConfigError(str(e), key="booth.frames[%s]" % (layout,))
     if booth.caption_font is not None:
+        from PIL import ImageFont
         try:
             ImageFont.truetype(booth.caption_font, booth.caption_size)
         except OSError as e:

@@ -29,8 +29,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Optional
 
-from PIL import Image, ImageColor, ImageDraw, ImageFont, ImageOps
-
 from fourcut.booth.layout import geometry
 from fourcut.config import ConfigError, load_config, parse_layout
 
@@ -99,6 +97,7 @@ def strip_style(booth):
     """
     The L{StripStyle} of C{booth} (a L{fourcut.config.BoothConfig}).
     """
+    from PIL import ImageColor
     return StripStyle(
         window=tuple(booth.window), margin=booth.margin,
         spacing=booth.spacing,
@@ -115,6 +114,7 @@ def fit(data, size):
     its EXIF orientation, scaled to cover C{size} and cropped to the
     centre.
     """
+    from PIL import Image, ImageOps
     image = Image.open(io.BytesIO(data))
     # Decode at 1/2, 1/4 or 1/8 scale when that still covers the window
     # (turned by 90 degrees, the window's sides swap: ask for the larger).
@@ -125,12 +125,14 @@ def fit(data, size):
 
 
 def _font(path, size):
+    from PIL import ImageFont
     if path is not None:
         return ImageFont.truetype(path, size)
     return ImageFont.load_default(size)
 
 
 def _caption(canvas, style, box, when):
+    from PIL import ImageDraw
     text = style.caption.replace("{date}", when.strftime("%Y-%m-%d"))
     draw = ImageDraw.Draw(canvas)
     font = _font(style.caption_font, style.caption_size)
@@ -148,6 +150,7 @@ def compose(shots, layout, style, metadata=None, when=None):
     @raise ValueError: if there are more shots than windows.
     @raise ArtworkError: if the layout's artwork does not fit.
     """
+    from PIL import Image
     shape = style.geometry(layout)
     if len(shots) > len(shape.windows):
         raise ValueError("%d shots for %d windows" % (len(shots),
@@ -174,6 +177,7 @@ def _artwork(path, size):
     """
     The artwork PNG at C{path} as RGBA, checked to be C{size}.
     """
+    from PIL import Image
     try:
         artwork = Image.open(path)
         artwork.load()
@@ -211,6 +215,7 @@ def template(layout, style):
     A PNG of C{layout}'s strip size for artwork: the background colour,
     transparent windows, and the caption band outlined.
     """
+    from PIL import Image, ImageDraw
     shape = style.geometry(layout)
     image = Image.new("RGBA", shape.size, style.background + (255,))
     draw = ImageDraw.Draw(image)
@@ -229,6 +234,7 @@ def thumbnail(data, side=480, quality=80):
     A JPEG of C{data} at most C{side} pixels a side, upright, for screens
     and galleries. Blocking: call it in a thread.
     """
+    from PIL import Image, ImageOps
     image = Image.open(io.BytesIO(data))
     image.draft("RGB", (side, side))
     image = ImageOps.exif_transpose(image).convert("RGB")

@@ -30,11 +30,11 @@ How, for the server's sake:
     L{MAX_SIZES}): a request for one more size than that is refused with
     a L{SizeError} of code 503 naming the limit and the sizes being
     served, which a client may ask for instead. 0 turns downscaling off.
-  - B{cheap encoding}. The JPEG decoder itself scales by 1/2, 1/4 or 1/8
-    (C{Image.draft}, as L{fourcut.stream.transform.FrameTransform} does), so
-    960x640 to 480x320 is a half-size decode and an encode, without a
-    resample: 3.5 ms a frame on one core, and 22 KB instead of 170 KB.
-    Other widths add a bilinear resample (L{RESAMPLE}): 10 ms at 640.
+  - B{cheap encoding}. libjpeg-turbo's decoder itself scales, by 1/8
+    to 15/16 (L{fourcut.stream.turbo.downscale}), so 960x640 to 480x320
+    is a half-size decode and an encode, without a resample: under 3 ms
+    a frame on one core, and 22 KB instead of 170 KB. Other widths add a
+    bilinear resample of the already reduced picture.
 
 What a client gets:
 
@@ -63,16 +63,15 @@ L{ThreadedTransform}); a bad C{width} or C{quality} is a L{SizeError} of
 code 400 whose text names the field, what is allowed and what came.
 """
 
-import io
 import weakref
 from dataclasses import dataclass, field
 
-from PIL import Image
 from twisted.internet import defer, threads
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from fourcut.stream.broadcast import Broadcaster, Frame
+from fourcut.stream.jpeg import frame_size
 from fourcut.stream.transform import ThreadedTransform, TransformError
 from fourcut.stream.turbo import downscale
 
@@ -99,13 +98,6 @@ MAX_SIZES = 4
 
 #: Snapshot scalings kept for snapshots of the same frame and size.
 ONCE_KEPT = 8
-
-#: How the picture is resampled after the decoder's own scaling. Pillow's
-#: bilinear filter widens with the scale, so downscaling with it does not
-#: alias; Lanczos (what L{FrameTransform} uses for photos) is crisper but
-#: took 19 ms a 960x640 frame at width 640 against 9 ms.
-RESAMPLE = Image.Resampling.BILINEAR
-
 
 class SizeError(ValueError):
     """
@@ -192,8 +184,7 @@ def jpeg_size(jpeg):
     @raise TransformError: if it is no JPEG.
     """
     try:
-        with Image.open(io.BytesIO(jpeg), formats=("JPEG",)) as image:
-            return image.size
+        return frame_size(jpeg)
     except Exception as e:
         raise TransformError("cannot read the JPEG's header (%d bytes): "
                              "%s: %s" % (len(jpeg), type(e).__name__, e))
