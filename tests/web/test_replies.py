@@ -5,6 +5,7 @@ C{/preview}, C{/snapshot}) answer, over the whole site in memory.
 """
 
 import os
+import subprocess
 
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -131,6 +132,42 @@ class PreviewTests(ReplyTestCase):
                     b"x-timestamp": b"%d.000000" % (1000 + n)})
             client.transport.loseConnection()
             self.site.flush()
+
+    def test_ffmpeg_reads_every_frame(self):
+        """
+        ffmpeg's multipart demuxer decodes every frame of the stream as
+        it is sent (each part's start ahead of its frame, an empty part
+        before the closing boundary), and nothing else. It takes the
+        closing boundary for bad data, as it did before parts were
+        started ahead (ffmpeg 5.1): that is all it may say.
+        """
+        response = self.site.get("/preview?timeout=1")
+        body = response.content()
+        colours = [(200, 30, 30), (30, 200, 30), (30, 30, 200)] * 4
+        for n, colour in enumerate(colours):
+            self.site.broadcaster.publish(small_jpeg(colour=colour),
+                                          1000.0 + n)
+            self.site.advance(0.05)
+        self.site.advance(1)
+        stream = self.successResultOf(body)
+        self.assertEqual(len(parse_multipart(stream)[0]), len(colours))
+        result = subprocess.run(
+            ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error",
+             "-f", "mpjpeg", "-i", "pipe:0", "-f", "rawvideo",
+             "-pix_fmt", "rgb24", "pipe:1"], input=stream,
+            capture_output=True, timeout=60)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn(result.stderr, (b"", b"pipe:0: Invalid data found "
+                                      b"when processing input\n"))
+        size = 96 * 64 * 3
+        frames = [result.stdout[i:i + size]
+                  for i in range(0, len(result.stdout), size)]
+        self.assertEqual(len(frames), len(colours))
+        for frame, colour in zip(frames, colours):
+            middle = frame[size // 2 + 48 * 3:size // 2 + 48 * 3 + 3]
+            self.assertTrue(all(abs(a - b) < 12
+                                for a, b in zip(middle, colour)),
+                            (tuple(middle), colour))
 
     def test_two_clients_share_frames(self):
         responses = [self.site.get("/preview?timeout=1") for _ in range(2)]
