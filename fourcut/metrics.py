@@ -16,6 +16,10 @@ in a thread.
 Each service has a registry of its own, never C{prometheus_client}'s
 global one: a test process runs many services one after another.
 
+C{prometheus_client} is imported, and the registry built, at the first
+scrape (or the first look at L{Metrics.registry}): a booth nobody scrapes
+never loads it. Captures timed before then are kept and counted then.
+
 ======================================  ==================================
 Metric                                  What
 ======================================  ==================================
@@ -45,18 +49,13 @@ C{fourcut_photos_free_bytes}            free space for photos
 
 import os
 
-from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry,
-                               Counter, Gauge, Histogram, generate_latest)
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from zope.interface import implementer
 
 from fourcut.camera.interfaces import ICaptureObserver
 
-__all__ = ["CAPTURE_BUCKETS", "CONTENT_TYPE", "CaptureMetrics", "Metrics",
+__all__ = ["CAPTURE_BUCKETS", "CaptureMetrics", "Metrics",
            "STATES", "ServiceCollector", "free_bytes"]
 
-#: What C{/metrics} answers with.
-CONTENT_TYPE = CONTENT_TYPE_LATEST.encode("ascii")
 
 #: The camera session's states (L{fourcut.camera.session.CameraSession.state}).
 STATES = ("idle", "previewing", "capturing", "busy", "resetting", "standby",
@@ -95,6 +94,8 @@ class ServiceCollector:
         self.clients = clients
 
     def collect(self):
+        from prometheus_client.core import (CounterMetricFamily,
+                                            GaugeMetricFamily)
         session = self.session
         broadcaster = self.broadcaster
         yield CounterMetricFamily(
@@ -154,24 +155,42 @@ class CaptureMetrics:
     """
 
     def __init__(self):
-        self.capture_duration = Histogram(
-            "fourcut_capture_duration_seconds",
-            "Seconds from a capture's request to its photo saved, queueing "
-            "included.", buckets=CAPTURE_BUCKETS, registry=None)
-        self.capture_failures = Counter(
-            "fourcut_capture_failures", "Captures that failed.",
-            registry=None)
+        # The prometheus_client metrics, made by register(); until then
+        # the durations and failures are kept here.
+        self.capture_duration = None
+        self.capture_failures = None
+        self._durations = []
+        self._failures = 0
 
     def captured(self, seconds):
-        self.capture_duration.observe(seconds)
+        if self.capture_duration is None:
+            self._durations.append(seconds)
+        else:
+            self.capture_duration.observe(seconds)
 
     def capture_failed(self, seconds):
-        self.capture_failures.inc()
+        if self.capture_failures is None:
+            self._failures += 1
+        else:
+            self.capture_failures.inc()
 
     def register(self, registry):
         """
-        Show these figures in C{registry}.
+        Show these figures in C{registry}, those so far included.
         """
+        from prometheus_client import Counter, Histogram
+        if self.capture_duration is None:
+            self.capture_duration = Histogram(
+                "fourcut_capture_duration_seconds",
+                "Seconds from a capture's request to its photo saved, "
+                "queueing included.", buckets=CAPTURE_BUCKETS, registry=None)
+            self.capture_failures = Counter(
+                "fourcut_capture_failures", "Captures that failed.",
+                registry=None)
+            for seconds in self._durations:
+                self.capture_duration.observe(seconds)
+            self.capture_failures.inc(self._failures)
+            self._durations, self._failures = [], 0
         registry.register(self.capture_duration)
         registry.register(self.capture_failures)
 
@@ -182,28 +201,52 @@ class Metrics:
 
     @param captures: the L{CaptureMetrics} the session reports to (a new
         one, told of nothing, if L{None}).
-    @ivar registry: the C{CollectorRegistry}.
     @ivar directory: the photos directory, whose free space is shown.
     """
 
     def __init__(self, session, broadcaster, transports, clients, directory,
                  captures=None):
         self.directory = directory
-        self.registry = CollectorRegistry(auto_describe=True)
-        self.registry.register(ServiceCollector(session, broadcaster,
-                                                transports, clients))
         self.captures = captures if captures is not None else CaptureMetrics()
-        self.captures.register(self.registry)
-        self.photos_free = Gauge(
-            "fourcut_photos_free_bytes",
-            "Bytes free on the photos directory's file system.",
-            registry=self.registry)
+        self._collector = ServiceCollector(session, broadcaster, transports,
+                                           clients)
+        self._registry = None
+        self.photos_free = None
+
+    @property
+    def registry(self):
+        """
+        The C{CollectorRegistry}, built (and C{prometheus_client}
+        imported) the first time it is asked for.
+        """
+        if self._registry is None:
+            from prometheus_client import CollectorRegistry, Gauge
+            registry = CollectorRegistry(auto_describe=True)
+            registry.register(self._collector)
+            self.captures.register(registry)
+            self.photos_free = Gauge(
+                "fourcut_photos_free_bytes",
+                "Bytes free on the photos directory's file system.",
+                registry=registry)
+            self._registry = registry
+        return self._registry
+
+    @property
+    def content_type(self):
+        """
+        What C{/metrics} answers with: the text format of the installed
+        C{prometheus_client} (C{CONTENT_TYPE_LATEST}), as bytes.
+        """
+        from prometheus_client import CONTENT_TYPE_LATEST
+        return CONTENT_TYPE_LATEST.encode("ascii")
 
     def render(self, photos_free=None):
         """
         The text exposition, with C{photos_free} (bytes, or L{None} if it
         could not be read) as the free space.
         """
+        from prometheus_client import generate_latest
+        registry = self.registry
         if photos_free is not None:
             self.photos_free.set(photos_free)
-        return generate_latest(self.registry)
+        return generate_latest(registry)
