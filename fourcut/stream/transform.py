@@ -7,8 +7,11 @@ the preview expect a mirror, and the front-end wants frames of a fixed
 size.  The configuration says so per mode (C{camera.preview_rotation},
 C{preview_flip}, C{preview_resolution} for live view; C{capture_rotation},
 C{capture_flip}, C{resolution} for photos).  L{FrameTransform} applies such
-settings to one JPEG with Pillow; L{ThreadedTransform} applies one to a
-live-view stream, off the reactor thread.
+settings to one JPEG with Pillow, at full quality: photos are made with it.
+Live view's frames are turned by L{fourcut.stream.turbo.LiveTransform}
+instead (libjpeg-turbo, lossless where it can be, never enlarged), with
+the same geometry.  L{ThreadedTransform} applies either to a live-view
+stream, off the reactor thread.
 
 What the settings mean, in the order they are applied:
 
