@@ -124,6 +124,35 @@ class TransformTests(TestCase):
             Image.Transpose.FLIP_LEFT_RIGHT)
         self.assertLess(difference(out, expected), 1)
 
+    def test_turned_and_cropped(self):
+        """
+        A crop after a quarter turn is made in the turned frame, on its
+        MCU boundaries, in the same lossless pass: the picture Pillow
+        gives.
+        """
+        transform = LiveTransform(90, True, (640, 800))
+        self.assertEqual(transform.plan((960, 640), 2),
+                         (3, (0, 80, 640, 800), (640, 800)))
+        ours = decode(transform(CARD))
+        theirs = decode(FrameTransform(90, True, (640, 800))(CARD))
+        self.assertEqual(ours.size, (640, 800))
+        self.assertLess(difference(ours, theirs), 3)
+
+    def test_422(self):
+        """
+        4:2:2 frames (many Canon bodies' live view) have 16x8 MCUs: seed
+        001's block crops from row 48, losslessly.
+        """
+        jpeg = encode(card(), quality=90, subsampling=1)
+        transform = LiveTransform(0, True, (1280, 720))
+        self.assertEqual(transform.plan((960, 640), 1),
+                         (1, (0, 48, 960, 540), (960, 540)))
+        out = decode(transform(jpeg))
+        expected = decode(jpeg).crop((0, 48, 960, 588)).transpose(
+            Image.Transpose.FLIP_LEFT_RIGHT)
+        self.assertEqual(out.size, (960, 540))
+        self.assertLess(difference(out, expected), 1)
+
     def test_downscaled(self):
         """
         A smaller resolution of the same aspect: scaled while decoding,
