@@ -206,6 +206,11 @@ class TransformTests(TestCase):
         """
         out = turbo.downscale(CARD, 480, 80)
         self.assertEqual(decode(out).size, (480, 320))
+        self.assertLess(difference(decode(out), decode(
+            FrameTransform(0, False, (480, 320))(CARD))), 4)
+        grey = encode(card().convert("L"), quality=90)
+        self.assertEqual(decode(turbo.downscale(grey, 240, 80)).size,
+                         (240, 160))
         self.assertIs(turbo.downscale(CARD, 960, 80), CARD)
         self.assertEqual(decode(turbo.downscale(CARD, 300, 80)).size,
                          (300, 200))
