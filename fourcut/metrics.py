@@ -16,6 +16,10 @@ in a thread.
 Each service has a registry of its own, never C{prometheus_client}'s
 global one: a test process runs many services one after another.
 
+C{prometheus_client} is imported, and the registry built, at the first
+scrape (or the first look at L{Metrics.registry}): a booth nobody scrapes
+never loads it. Captures timed before then are kept and counted then.
+
 ======================================  ==================================
 Metric                                  What
 ======================================  ==================================
@@ -58,21 +62,14 @@ import platform
 from importlib import metadata
 
 import twisted
-from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry,
-                               Counter, GCCollector, Gauge, Histogram, Info,
-                               PlatformCollector, ProcessCollector,
-                               generate_latest)
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from zope.interface import implementer
 
 from fourcut import __version__
 from fourcut.camera.interfaces import ICaptureObserver
 
-__all__ = ["CAPTURE_BUCKETS", "CONTENT_TYPE", "CaptureMetrics", "Metrics",
+__all__ = ["CAPTURE_BUCKETS", "CaptureMetrics", "Metrics",
            "STATES", "ServiceCollector", "build_info", "free_bytes"]
 
-#: What C{/metrics} answers with.
-CONTENT_TYPE = CONTENT_TYPE_LATEST.encode("ascii")
 
 #: The camera session's states (L{fourcut.camera.session.CameraSession.state}).
 STATES = ("idle", "previewing", "capturing", "busy", "resetting", "standby",
@@ -127,6 +124,8 @@ class ServiceCollector:
         self.clients = clients
 
     def collect(self):
+        from prometheus_client.core import (CounterMetricFamily,
+                                            GaugeMetricFamily)
         session = self.session
         broadcaster = self.broadcaster
         yield CounterMetricFamily(
@@ -186,31 +185,55 @@ class CaptureMetrics:
     """
 
     def __init__(self):
-        self.capture_duration = Histogram(
-            "fourcut_capture_duration_seconds",
-            "Seconds from a capture's request to its photo saved, queueing "
-            "included.", buckets=CAPTURE_BUCKETS, registry=None)
-        self.capture_failures = Counter(
-            "fourcut_capture_failures", "Captures that failed for the "
-            "camera's or the server's sake.", registry=None)
-        self.capture_refusals = Counter(
-            "fourcut_capture_refusals", "Captures refused for the client's "
-            "own mistake (a setting value the camera does not take).",
-            registry=None)
+        # The prometheus_client metrics, made by register(); until then
+        # the durations, failures and refusals are kept here.
+        self.capture_duration = None
+        self.capture_failures = None
+        self.capture_refusals = None
+        self._durations = []
+        self._failures = 0
+        self._refusals = 0
 
     def captured(self, seconds):
-        self.capture_duration.observe(seconds)
+        if self.capture_duration is None:
+            self._durations.append(seconds)
+        else:
+            self.capture_duration.observe(seconds)
 
     def capture_failed(self, seconds):
-        self.capture_failures.inc()
+        if self.capture_failures is None:
+            self._failures += 1
+        else:
+            self.capture_failures.inc()
 
     def capture_refused(self, seconds):
-        self.capture_refusals.inc()
+        if self.capture_refusals is None:
+            self._refusals += 1
+        else:
+            self.capture_refusals.inc()
 
     def register(self, registry):
         """
-        Show these figures in C{registry}.
+        Show these figures in C{registry}, those so far included.
         """
+        from prometheus_client import Counter, Histogram
+        if self.capture_duration is None:
+            self.capture_duration = Histogram(
+                "fourcut_capture_duration_seconds",
+                "Seconds from a capture's request to its photo saved, "
+                "queueing included.", buckets=CAPTURE_BUCKETS, registry=None)
+            self.capture_failures = Counter(
+                "fourcut_capture_failures", "Captures that failed for the "
+                "camera's or the server's sake.", registry=None)
+            self.capture_refusals = Counter(
+                "fourcut_capture_refusals", "Captures refused for the "
+                "client's own mistake (a setting value the camera does not "
+                "take).", registry=None)
+            for seconds in self._durations:
+                self.capture_duration.observe(seconds)
+            self.capture_failures.inc(self._failures)
+            self.capture_refusals.inc(self._refusals)
+            self._durations, self._failures, self._refusals = [], 0, 0
         registry.register(self.capture_duration)
         registry.register(self.capture_failures)
         registry.register(self.capture_refusals)
@@ -224,37 +247,64 @@ class Metrics:
         one, told of nothing, if L{None}).
     @param collectors: more collectors to show (printing's,
         L{fourcut.printing.metrics.PrintCollector}).
-    @ivar registry: the C{CollectorRegistry}.
     @ivar directory: the photos directory, whose free space is shown.
     """
 
     def __init__(self, session, broadcaster, transports, clients, directory,
                  captures=None, collectors=()):
         self.directory = directory
-        self.registry = CollectorRegistry(auto_describe=True)
-        self.registry.register(ServiceCollector(session, broadcaster,
-                                                transports, clients))
         self.captures = captures if captures is not None else CaptureMetrics()
-        self.captures.register(self.registry)
-        for collector in collectors:
-            self.registry.register(collector)
-        self.photos_free = Gauge(
-            "fourcut_photos_free_bytes",
-            "Bytes free on the photos directory's file system.",
-            registry=self.registry)
-        Info("fourcut_build", "What is running.",
-             registry=self.registry).info(build_info())
-        # prometheus_client's standard figures, which its global registry
-        # has and this one would not otherwise.
-        ProcessCollector(registry=self.registry)
-        PlatformCollector(registry=self.registry)
-        GCCollector(registry=self.registry)
+        self._collector = ServiceCollector(session, broadcaster, transports,
+                                           clients)
+        self._collectors = tuple(collectors)
+        self._registry = None
+        self.photos_free = None
+
+    @property
+    def registry(self):
+        """
+        The C{CollectorRegistry}, built (and C{prometheus_client}
+        imported) the first time it is asked for.
+        """
+        if self._registry is None:
+            from prometheus_client import (CollectorRegistry, GCCollector,
+                                           Gauge, Info, PlatformCollector,
+                                           ProcessCollector)
+            registry = CollectorRegistry(auto_describe=True)
+            registry.register(self._collector)
+            self.captures.register(registry)
+            for collector in self._collectors:
+                registry.register(collector)
+            self.photos_free = Gauge(
+                "fourcut_photos_free_bytes",
+                "Bytes free on the photos directory's file system.",
+                registry=registry)
+            Info("fourcut_build", "What is running.",
+                 registry=registry).info(build_info())
+            # prometheus_client's standard figures, which its global
+            # registry has and this one would not otherwise.
+            ProcessCollector(registry=registry)
+            PlatformCollector(registry=registry)
+            GCCollector(registry=registry)
+            self._registry = registry
+        return self._registry
+
+    @property
+    def content_type(self):
+        """
+        What C{/metrics} answers with: the text format of the installed
+        C{prometheus_client} (C{CONTENT_TYPE_LATEST}), as bytes.
+        """
+        from prometheus_client import CONTENT_TYPE_LATEST
+        return CONTENT_TYPE_LATEST.encode("ascii")
 
     def render(self, photos_free=None):
         """
         The text exposition, with C{photos_free} (bytes, or L{None} if it
         could not be read) as the free space.
         """
+        from prometheus_client import generate_latest
+        registry = self.registry
         if photos_free is not None:
             self.photos_free.set(photos_free)
-        return generate_latest(self.registry)
+        return generate_latest(registry)

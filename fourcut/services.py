@@ -27,7 +27,6 @@ from twisted.python.failure import Failure
 
 from fourcut.camera.gphoto2 import keep_home
 from fourcut.virtualcam import usbport
-from fourcut.virtualcam.camera import VirtualUSBCamera
 
 __all__ = ["ExternalUSBCameraService", "FourcutService",
            "GPhoto2HomeService", "PhotosDirectoryService",
@@ -201,6 +200,8 @@ class VirtualCameraService(service.Service):
 
     def startService(self):
         service.Service.startService(self)
+        # Imported only with a virtual camera: it draws with Pillow.
+        from fourcut.virtualcam.camera import VirtualUSBCamera
         if isinstance(self.camera, VirtualUSBCamera):
             d = self.camera.listen()
         else:
@@ -208,6 +209,7 @@ class VirtualCameraService(service.Service):
         d.chainDeferred(self.ready)
 
     def stopService(self):
+        from fourcut.virtualcam.camera import VirtualUSBCamera
         service.Service.stopService(self)
         d = defer.maybeDeferred(self.camera.stop)
         if isinstance(self.camera, VirtualUSBCamera):

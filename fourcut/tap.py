@@ -54,8 +54,8 @@ from fourcut.services import (FourcutService, GPhoto2HomeService,
                        VirtualCameraService, WebService)
 from fourcut.status import CameraSummary
 from fourcut.stream.transform import FrameTransform
+from fourcut.stream.turbo import LiveTransform
 from fourcut.virtualcam import usbport
-from fourcut.virtualcam.camera import GPHOTO2_MODEL, VirtualCamera, VirtualUSBCamera
 from fourcut.web import site
 
 __all__ = ["Options", "OptionsError", "make_driver", "make_session",
@@ -157,6 +157,9 @@ def make_virtual_camera(reactor, camera):
     The virtual camera C{camera} (a L{fourcut.config.CameraConfig}) asks
     for: its body, transport and timing profile.
     """
+    # Imported here: the virtual camera (and the Pillow its scenes are
+    # drawn with) is no part of a booth with a real camera.
+    from fourcut.virtualcam.camera import VirtualCamera, VirtualUSBCamera
     if camera.virtual_body == "generic":
         options = {"personality": "generic"}
     else:
@@ -213,12 +216,12 @@ def make_session(reactor, config, gphoto2, broadcaster, demand,
         stall_timeout=config.preview.stall_timeout,
         max_restart_attempts=camera.max_restart_attempts,
         restart_delay=camera.restart_delay,
-        # Quality 85, like a camera's own live view: higher only makes
-        # every frame bigger for every client.
-        preview_transform=FrameTransform(camera.preview_rotation,
-                                         camera.preview_flip,
-                                         camera.preview_resolution,
-                                         quality=85))
+        # libjpeg-turbo, lossless where it can be (fourcut.stream.turbo);
+        # quality 85, like a camera's own live view, where it cannot.
+        preview_transform=LiveTransform(camera.preview_rotation,
+                                        camera.preview_flip,
+                                        camera.preview_resolution,
+                                        quality=85))
     photo_taker = PhotoTaker(
         reactor, driver, PhotoStore(config.paths.photos,
                                     temp=config.paths.temp),
@@ -290,6 +293,8 @@ def makeService(options, reactor=None):
         services.append(virtual)
 
         def use_virtual(port):
+            from fourcut.virtualcam.camera import (GPHOTO2_MODEL,
+                                                   VirtualUSBCamera)
             if isinstance(virtual_camera, VirtualUSBCamera):
                 # A USB camera is auto-detected, as a real body is: no
                 # --port, no --camera; the children only need to see

@@ -18,12 +18,18 @@ import tempfile
 import time
 
 from fourcut.bench import procs, report
+from fourcut.bench.pi import PiBudget
 from fourcut.bench.scenarios import Bench, describe_error
 
 __all__ = ["rates", "counts", "parse_args", "public", "run", "main"]
 
 SCENARIOS = ("fanout", "json", "headroom", "capture", "slow", "eos",
-             "session", "slowlink", "relay")
+             "session", "slowlink", "relay", "pi")
+
+#: Scenarios run only when named in C{--only}: C{pi} (issue 23) takes
+#: minutes, wants root (its cgroup and network namespaces) and a
+#: C{--baseline} checkout to be worth reading.
+ASKED_ONLY = ("pi",)
 
 #: Seconds between captures during live view.
 LIVE_SPACING = 3.0
@@ -118,8 +124,14 @@ def parse_args(argv):
     parser.add_argument("--client-procs", default="auto",
                         help="client processes per run, or 'auto' (one per "
                              "60 clients, at most 2)")
-    parser.add_argument("--only", default=",".join(SCENARIOS),
-                        help="scenarios to run (default: %(default)s)")
+    parser.add_argument("--baseline", metavar="PATH", default=None,
+                        help="pi scenario: the root of another checkout of "
+                             "fourcut (e.g. before issue 23) whose server "
+                             "is measured beside this one's, side by side")
+    parser.add_argument("--only", default=",".join(
+                            s for s in SCENARIOS if s not in ASKED_ONLY),
+                        help="scenarios to run (default: %(default)s; "
+                             "also: " + ", ".join(ASKED_ONLY) + ")")
     parser.add_argument("--json", metavar="PATH",
                         help="write the results as JSON")
     parser.add_argument("--plot", metavar="PATH",
@@ -162,6 +174,10 @@ def parse_args(argv):
     if unknown:
         parser.error("unknown scenarios: %s" % ", ".join(sorted(unknown)))
     args.only = only
+    if args.baseline is not None and not os.path.isfile(os.path.join(
+            args.baseline, "fourcut", "tap.py")):
+        parser.error("--baseline must be the root of a fourcut checkout "
+                     "(no fourcut/tap.py in %s)" % (args.baseline,))
     for name in ("duration", "headroom_duration"):
         if getattr(args, name) <= 0:
             parser.error("--%s must be more than 0" % name.replace("_", "-"))
@@ -225,6 +241,7 @@ def run(args):
             "slowlink_fast": args.slowlink_fast,
             "slowlink_many": args.slowlink_many,
             "relay_clients": args.relay_clients,
+            "baseline": args.baseline,
         },
         "scenarios": {},
         "errors": [],
@@ -275,6 +292,9 @@ def run(args):
             scenarios["slowlink"] = attempt("slowlink", bench.slowlink)
         if "relay" in args.only:
             scenarios["relay"] = attempt("relay", bench.relay)
+        if "pi" in args.only:
+            scenarios["pi"] = attempt("pi", PiBudget(
+                bench, args.baseline).run)
     except KeyboardInterrupt:
         log("interrupted: ending every child")
         procs.end_all()

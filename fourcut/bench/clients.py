@@ -93,6 +93,10 @@ class Recorder:
         # 0 where unknown: splits latency into camera-to-server and
         # server-to-client.
         self.server_ns = array("q")
+        # HTTP: when the boundary after each frame came, 0 until it has:
+        # when a reader that cuts the stream at boundaries (and ignores
+        # Content-Length) can show the frame (issue 23).
+        self.shown_ns = array("q")
         self.bytes = 0
         self.unparsed = 0
         self.error = None
@@ -110,13 +114,22 @@ class Recorder:
         self.bytes += size
         if parsed is None:
             self.unparsed += 1
-            return
+            return False
         if self.first_ns is None:
             self.first_ns = now
         self.seq.append(parsed[0])
         self.sent_ns.append(parsed[1])
         self.recv_ns.append(now)
         self.server_ns.append(server_ns)
+        self.shown_ns.append(0)
+        return True
+
+    def shown(self, now):
+        """
+        The boundary after the last frame came at C{now}.
+        """
+        if self.shown_ns and not self.shown_ns[-1]:
+            self.shown_ns[-1] = now
 
     def fail(self, text):
         if self.error is None and not self.ending:
@@ -137,6 +150,9 @@ class Recorder:
             "sent_us": [(t - origin_ns) // 1000 for t in self.sent_ns],
             "recv_us": [(t - origin_ns) // 1000 for t in self.recv_ns],
         }
+        if any(self.shown_ns):
+            result["shown_us"] = [(t - origin_ns) // 1000 if t else None
+                                  for t in self.shown_ns]
         if any(self.server_ns):
             result["server_us"] = [(t - origin_ns) // 1000 if t else None
                                    for t in self.server_ns]
@@ -167,6 +183,7 @@ class HTTPPreview(protocol.Protocol):
         self._prefix = bytearray()
         self._prefix_need = 0
         self._resume = None
+        self._boundary_due = False
 
     def connectionMade(self):
         self.rec.connection = self
@@ -268,6 +285,12 @@ class HTTPPreview(protocol.Protocol):
                 continue
             stop = min(end, position + 1024)
             self._part_head += data[position:stop]
+            if self._boundary_due:
+                dashes = self._part_head.find(b"--")
+                if dashes >= 0 and self._part_head.find(b"\r\n",
+                                                        dashes) >= 0:
+                    self._boundary_due = False
+                    self.rec.shown(time.time_ns())
             found = self._part_head.find(b"\r\n\r\n")
             if found < 0:
                 position = stop
@@ -298,8 +321,8 @@ class HTTPPreview(protocol.Protocol):
             self._prefix_need = PREFIX
 
     def _frame_done(self):
-        self.rec.frame(self._prefix, self._size, time.time_ns(),
-                       self._server_ns)
+        self._boundary_due = self.rec.frame(
+            self._prefix, self._size, time.time_ns(), self._server_ns)
         if self.rec.slow and self._resume is None:
             self.transport.pauseProducing()
             self._resume = reactor.callLater(SLOW_PAUSE, self._wake)

@@ -526,7 +526,7 @@ def camera_gphoto2(camera, *args):
 
 def start_server(workdir, camera_port, name="server", timeout=30.0,
                  attempts=3, usb_socket=None, config=None,
-                 interface=LOOPBACK):
+                 interface=LOOPBACK, env=None):
     """
     Start C{twistd -n fourcut} on a free loopback port for C{camera_port};
     retry with another port if it is taken before twistd gets it.
@@ -536,6 +536,8 @@ def start_server(workdir, camera_port, name="server", timeout=30.0,
     @param interface: the address it listens on: the loopback, or
         C{0.0.0.0} inside the slow-link scenario's own network namespace
         (its loopback and the links to the slow clients, nothing else).
+    @param env: more environment variables for it (a C{PYTHONPATH} naming
+        another checkout of fourcut runs that one).
     @return: the L{Child}, with C{.http_port}.
     """
     photos = os.path.join(workdir, name + "-photos")
@@ -551,17 +553,18 @@ def start_server(workdir, camera_port, name="server", timeout=30.0,
     for attempt in range(attempts):
         port = free_port()
         argv = twistd_argv() + ["-n", "--pidfile=", "fourcut"]
-        env = None
+        extra = dict(env or {})
         if usb_socket is None:
             argv += ["--camera-port", camera_port,
                      "--camera-model", GPHOTO2_MODEL]
         else:
             # Auto-detected on the USB path, as a real body is.
-            env = child_env({"FOURCUT_VUSB_SOCKET": usb_socket})
+            extra["FOURCUT_VUSB_SOCKET"] = usb_socket
+        child_environ = child_env(extra) if extra else None
         argv += ["--listen", "tcp:%d:interface=%s" % (port, interface),
                  "--photos", photos] + config_args
         child = Child(name, argv, os.path.join(workdir, name + ".log"),
-                      env=env, cwd=workdir)
+                      env=child_environ, cwd=workdir)
         # "Site starting on N", or "Site (ConnectionLimits) starting on N"
         # with the connection limits wrapped around it.
         started = " starting on %d" % port

@@ -35,6 +35,19 @@ TARGET_FAST_DELIVERY = 1.0
 TARGET_RELAY_CPU_RATIO = 1.5
 TARGET_RELAY_P99_DELTA_MS = 5.0
 
+#: Issue 23 (the pi scenario): CPU per camera frame at most this many
+#: times passthrough's, same code, same run; three screens under a quarter
+#: core at least this fps, captures within this of the unconstrained run;
+#: server and camera process resident with one screen at most this; a
+#: boundary-cutting reader's frame age p90 within this of arrival's on the
+#: loopback, within the slow-link slack of the ideal on 4 Mbit/s.
+TARGET_PI_RATIOS = {"preview_flip": 3.0, "seed 001 block": 3.5,
+                    "width 480": 2.0}
+TARGET_PI_QUOTA_FPS = 29.0
+TARGET_PI_CAPTURE_DELTA_MS = 150.0
+TARGET_PI_RSS_MB = 60.0
+TARGET_PI_SHOWN_MS = 5.0
+
 #: Other processes' CPU (cores) in a window above which its timings are
 #: flagged as taken on a busy machine.
 NOISY_CPU = 0.5
@@ -479,7 +492,74 @@ def evaluate(scenarios):
     relay = scenarios.get("relay")
     if relay and "error" not in relay:
         _relay_targets(targets, relay)
+    pi = scenarios.get("pi")
+    if pi and "error" not in pi:
+        _pi_targets(targets, pi)
     return targets
+
+
+def _pi_cost(pi, variant, code):
+    for row in pi.get("cost") or ():
+        if row.get("variant") == variant and row.get("code") == code:
+            return row
+    return None
+
+
+def _pi_targets(targets, pi):
+    label = "issue 23"
+    base = _pi_cost(pi, "passthrough", "now") or {}
+    for variant, limit in TARGET_PI_RATIOS.items():
+        row = _pi_cost(pi, variant, "now") or {}
+        if base.get("ms_per_frame") and row.get("ms_per_frame"):
+            ratio = round(row["ms_per_frame"] / base["ms_per_frame"], 2)
+            _check(targets, label, "CPU per frame, %s / passthrough"
+                   % variant, "<= %.1fx" % limit,
+                   "%.2fx (%.2f / %.2f ms)" % (ratio, row["ms_per_frame"],
+                                               base["ms_per_frame"]),
+                   ratio <= limit, noisy_note(row))
+    rss = base.get("rss_mb")
+    if rss is not None:
+        _check(targets, label, "server + camera process RSS, one screen",
+               "<= %.0f MB" % TARGET_PI_RSS_MB, _mb(rss),
+               rss <= TARGET_PI_RSS_MB)
+    quota = pi.get("quota") or {}
+    runs = {(r["code"], r["limited"]): r for r in quota.get("runs") or ()}
+    free, held = runs.get(("now", False)), runs.get(("now", True))
+    if held:
+        fps = held.get("fps_min")
+        _check(targets, label, "three screens, seed 001 block, a quarter "
+               "core: every screen's fps", ">= %g" % TARGET_PI_QUOTA_FPS,
+               fps, fps is not None and fps >= TARGET_PI_QUOTA_FPS,
+               noisy_note(held))
+    if held and free and held.get("capture_median_ms") is not None \
+            and free.get("capture_median_ms") is not None:
+        delta = round(held["capture_median_ms"]
+                      - free["capture_median_ms"], 1)
+        _check(targets, label, "capture during live view, a quarter core - "
+               "unconstrained (median)", "<= %g ms"
+               % TARGET_PI_CAPTURE_DELTA_MS, "%s (%s vs %s)" % (
+                   _ms(delta), _ms(held["capture_median_ms"]),
+                   _ms(free["capture_median_ms"])),
+               delta <= TARGET_PI_CAPTURE_DELTA_MS and bool(
+                   held.get("captures_ok")))
+    shown = pi.get("shown") or {}
+    for row in shown.get("loopback") or ():
+        if row.get("code") != "now" or "p90_gap_ms" not in row:
+            continue
+        _check(targets, label, "boundary reader: shown - arrival age p90, "
+               "loopback", "<= %g ms" % TARGET_PI_SHOWN_MS,
+               _ms(row["p90_gap_ms"]),
+               row["p90_gap_ms"] <= TARGET_PI_SHOWN_MS)
+    slow = shown.get("slow")
+    for row in slow if isinstance(slow, list) else ():
+        if row.get("code") != "now" or not row.get("ideal_ms") \
+                or "shown_ms" not in row:
+            continue
+        p90 = row["shown_ms"]["p90"]
+        limit = row["ideal_ms"] + TARGET_LINK_AGE_SLACK_MS
+        _check(targets, label, "boundary reader: shown age p90, 4 Mbit/s",
+               "<= %.1f ms (ideal + %g)" % (limit, TARGET_LINK_AGE_SLACK_MS),
+               _ms(p90), p90 <= limit)
 
 
 def _fast_p99(run):
@@ -941,6 +1021,16 @@ def text(results):
         else:
             out += _relay_lines(relay)
 
+    pi = scenarios.get("pi")
+    if pi:
+        out.append("")
+        out.append("Issue 23: live view on a Raspberry Pi's budget (the pi "
+                   "scenario; baseline = --baseline, side by side)")
+        if "error" in pi:
+            out.append("  ERROR: " + pi["error"])
+        else:
+            out += _pi_lines(pi)
+
     out.append("")
     out.append("Targets")
     rows = [[t["scenario"], t["target"], t["limit"], t["measured"],
@@ -1066,6 +1156,66 @@ def _relay_lines(relay):
                 ", ".join(str(x) for x in run["p99s_ms"]),
                 ", ".join(str(x) for x in (relay.get("cpu") or {}).get(
                     what, []))))
+    return out
+
+
+def _pi_lines(pi):
+    out = []
+    rows = []
+    for row in pi.get("cost") or ():
+        base = _pi_cost(pi, "passthrough", row.get("code")) or {}
+        ratio = (round(row["ms_per_frame"] / base["ms_per_frame"], 2)
+                 if row.get("ms_per_frame") and base.get("ms_per_frame")
+                 else None)
+        rows.append([row.get("variant"), row.get("code"), row.get("fps"),
+                     row.get("ms_per_frame"), ratio, row.get("server_cpu"),
+                     row.get("camera_process_cpu"), row.get("rss_mb"),
+                     row.get("rss_peak_mb"), row.get("frame_bytes"),
+                     row.get("other_cpu")])
+    out.append(table(["live view", "code", "fps", "ms/frame", "x passthr.",
+                      "srv CPU", "camera CPU", "RSS MB", "RSS peak",
+                      "frame B", "other CPU"], rows))
+    out.append("  ms/frame = CPU of the server and its camera process per "
+               "frame the one screen got; RSS = both processes, at the "
+               "window's end and at their peak")
+    quota = pi.get("quota") or {}
+    if quota.get("skipped"):
+        out.append("  quarter core: skipped: " + quota["skipped"])
+    else:
+        rows = [[r["code"], "%s" % (quota.get("quota") if r["limited"]
+                                    else "none"),
+                 r.get("fps_min"), r.get("fps_mean"),
+                 r.get("capture_median_ms"),
+                 ", ".join("%g" % x for x in r.get("capture_ms") or ()),
+                 r.get("server_cpu"), r.get("camera_process_cpu"),
+                 (r.get("throttled") or {}).get("nr_throttled"),
+                 r.get("other_cpu")]
+                for r in quota.get("runs") or ()]
+        out.append(table(["3 screens, seed block", "CPU quota", "fps min",
+                          "fps mean", "capture ms", "captures",
+                          "srv CPU", "camera CPU", "throttled", "other CPU"],
+                         rows))
+    shown = pi.get("shown") or {}
+    rows = []
+    for where in ("loopback", "slow"):
+        found = shown.get(where)
+        if isinstance(found, dict) and found.get("skipped"):
+            out.append("  %s: skipped: %s" % (where, found["skipped"]))
+            continue
+        for r in found or ():
+            rows.append([where, r.get("code"),
+                         (r.get("arrival_ms") or {}).get("p90"),
+                         (r.get("shown_ms") or {}).get("p50"),
+                         (r.get("shown_ms") or {}).get("p90"),
+                         r.get("p90_gap_ms"), r.get("ideal_ms"),
+                         r.get("frames")])
+    if rows:
+        out.append(table(["boundary reader", "code", "arrival p90",
+                          "shown p50", "shown p90", "shown - arrival",
+                          "ideal ms", "frames"], rows))
+        out.append("  ages in ms from the camera's timestamp: arrival = "
+                   "the frame's last byte; shown = the next boundary, when a "
+                   "reader that cuts at boundaries shows it")
     return out
 
 

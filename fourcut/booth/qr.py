@@ -12,12 +12,11 @@ milliseconds, still enough to do it in a thread beside the composition.
 
 import io
 
-import segno
-
 __all__ = ["svg_data_uri", "png"]
 
 
 def _code(text):
+    import segno        # when a guest first needs a code, not at start-up
     return segno.make(text, error="m", micro=False)
 
 

@@ -12,8 +12,6 @@ knows how the booth is put together, and the booth mounts nothing itself.
 import dataclasses
 import os
 import re
-
-from PIL import ImageFont
 from twisted.internet import threads
 
 from fourcut.config import TEMPLATES, ConfigError, parse_layout
@@ -79,6 +77,7 @@ def check_booth(config):
             raise ConfigError("%s is not a file" % (path,),
                               key="booth." + key)
     if booth.caption_font is not None:
+        from PIL import ImageFont
         try:
             ImageFont.truetype(booth.caption_font, booth.caption_size)
         except OSError as e:

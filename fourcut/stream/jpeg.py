@@ -12,7 +12,7 @@ Frames may straddle reads; bytes between frames are skipped.
 
 import struct
 
-__all__ = ["JPEGSplitter"]
+__all__ = ["JPEGSplitter", "frame_size"]
 
 #: A frame larger than this is not live view; drop it and resynchronise.
 DEFAULT_MAX_FRAME = 16 * 1024 * 1024
@@ -21,6 +21,47 @@ _SEEK, _MARKER, _SKIP, _ENTROPY = range(4)
 
 # Markers that stand alone, without a length field.
 _STANDALONE = frozenset([0x01] + list(range(0xD0, 0xD8)))
+
+
+# Start-of-frame markers: SOF0-SOF15 but DHT (C4), JPG (C8) and DAC (CC).
+_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def frame_size(jpeg):
+    """
+    The C{(width, height)} a JPEG's start-of-frame segment gives, read
+    without decoding anything (nor loading an image library: the
+    reactor thread asks this of live view frames).
+
+    @raise ValueError: if C{jpeg} has no readable start-of-frame header.
+    """
+    if jpeg[:2] != b"\xff\xd8":
+        raise ValueError("not a JPEG: no start-of-image marker")
+    position, end = 2, len(jpeg)
+    while position + 4 <= end:
+        if jpeg[position] != 0xFF:
+            raise ValueError("not a JPEG: no marker at byte %d" % (position,))
+        marker = jpeg[position + 1]
+        if marker == 0xFF:                      # fill byte
+            position += 1
+            continue
+        if marker in _STANDALONE:
+            position += 2
+            continue
+        if marker in (0xD9, 0xDA):
+            break
+        length = struct.unpack_from(">H", jpeg, position + 2)[0]
+        if marker in _SOF:
+            if position + 9 > end or length < 7:
+                break
+            height, width = struct.unpack_from(">HH", jpeg, position + 5)
+            if not width or not height:
+                raise ValueError("a JPEG of no size (%dx%d)"
+                                 % (width, height))
+            return width, height
+        position += 2 + length
+    raise ValueError("no start-of-frame header in the JPEG's %d bytes"
+                     % (end,))
 
 
 class JPEGSplitter:

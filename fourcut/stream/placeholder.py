@@ -11,8 +11,6 @@ when it is back.
 
 import io
 
-from PIL import Image, ImageDraw, ImageFont
-
 __all__ = ["offline_jpeg"]
 
 #: Size of the placeholder: the virtual camera's (and a typical EOS's)
@@ -25,6 +23,8 @@ def offline_jpeg(size=SIZE, text="Camera offline - reconnecting ..."):
     A dark JPEG with C{text} in the middle. Takes a few milliseconds; call
     it once and keep the bytes.
     """
+    # Pillow only now: a server whose camera never goes away never loads it.
+    from PIL import Image, ImageDraw, ImageFont
     width, height = size
     image = Image.new("RGB", size, (24, 24, 28))
     draw = ImageDraw.Draw(image)

@@ -35,11 +35,11 @@ How, for the server's sake:
     size (issue 25: four anonymous C{/preview?width=100..103} left the
     booth's own C{width=480} a 503), and a token holder always gets a
     size unless token holders themselves hold them all.
-  - B{cheap encoding}. The JPEG decoder itself scales by 1/2, 1/4 or 1/8
-    (C{Image.draft}, as L{fourcut.stream.transform.FrameTransform} does), so
-    960x640 to 480x320 is a half-size decode and an encode, without a
-    resample: 3.5 ms a frame on one core, and 22 KB instead of 170 KB.
-    Other widths add a bilinear resample (L{RESAMPLE}): 10 ms at 640.
+  - B{cheap encoding}. libjpeg-turbo's decoder itself scales, by 1/8
+    to 15/16 (L{fourcut.stream.turbo.downscale}), so 960x640 to 480x320
+    is a half-size decode and an encode, without a resample: under 3 ms
+    a frame on one core, and 22 KB instead of 170 KB. Other widths add a
+    bilinear resample of the already reduced picture.
 
 What a client gets:
 
@@ -68,17 +68,17 @@ L{ThreadedTransform}); a bad C{width} or C{quality} is a L{SizeError} of
 code 400 whose text names the field, what is allowed and what came.
 """
 
-import io
 import weakref
 from dataclasses import dataclass, field
 
-from PIL import Image
 from twisted.internet import defer, threads
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from fourcut.stream.broadcast import Broadcaster, Frame
+from fourcut.stream.jpeg import frame_size
 from fourcut.stream.transform import ThreadedTransform, TransformError
+from fourcut.stream.turbo import downscale
 
 __all__ = ["DEFAULT_QUALITY", "Downscale", "MAX_SIZES", "MAX_WIDTH", "RESERVED",
            "MIN_WIDTH", "QUALITY_RANGE", "PerSource", "ScaledFrame",
@@ -107,13 +107,6 @@ MAX_SIZES = 4
 
 #: Snapshot scalings kept for snapshots of the same frame and size.
 ONCE_KEPT = 8
-
-#: How the picture is resampled after the decoder's own scaling. Pillow's
-#: bilinear filter widens with the scale, so downscaling with it does not
-#: alias; Lanczos (what L{FrameTransform} uses for photos) is crisper but
-#: took 19 ms a 960x640 frame at width 640 against 9 ms.
-RESAMPLE = Image.Resampling.BILINEAR
-
 
 class SizeError(ValueError):
     """
@@ -200,8 +193,7 @@ def jpeg_size(jpeg):
     @raise TransformError: if it is no JPEG.
     """
     try:
-        with Image.open(io.BytesIO(jpeg), formats=("JPEG",)) as image:
-            return image.size
+        return frame_size(jpeg)
     except Exception as e:
         raise TransformError("cannot read the JPEG's header (%d bytes): "
                              "%s: %s" % (len(jpeg), type(e).__name__, e))
@@ -234,28 +226,8 @@ class Downscale:
         return self.width, max(1, round(height * self.width / width))
 
     def __call__(self, jpeg):
-        try:
-            image = Image.open(io.BytesIO(jpeg), formats=("JPEG",))
-            size = self.size_for(image.size)
-            if size is None:
-                return jpeg
-            # The decoder scales by 1/2, 1/4 or 1/8 as far as it can
-            # without going below the size wanted.
-            image.draft("RGB", size)
-            image.load()
-        except Exception as e:
-            # Pillow raises many kinds for bad data (OSError, SyntaxError,
-            # DecompressionBombError...); ThreadedTransform logs this one.
-            raise TransformError("cannot decode JPEG (%d bytes): %s: %s"
-                                 % (len(jpeg), type(e).__name__, e)) from e
-        if image.size != size:
-            image = image.resize(size, RESAMPLE)
-        out = io.BytesIO()
-        options = {"quality": self.quality}
-        if image.info.get("icc_profile"):
-            options["icc_profile"] = image.info["icc_profile"]
-        image.save(out, "JPEG", **options)
-        return out.getvalue()
+        # Scaled while decoding, by libjpeg-turbo (fourcut.stream.turbo).
+        return downscale(jpeg, self.width, self.quality)
 
     def describe(self):
         return "width %d, quality %d" % (self.width, self.quality)

@@ -7,8 +7,11 @@ the preview expect a mirror, and the front-end wants frames of a fixed
 size.  The configuration says so per mode (C{camera.preview_rotation},
 C{preview_flip}, C{preview_resolution} for live view; C{capture_rotation},
 C{capture_flip}, C{resolution} for photos).  L{FrameTransform} applies such
-settings to one JPEG with Pillow; L{ThreadedTransform} applies one to a
-live-view stream, off the reactor thread.
+settings to one JPEG with Pillow, at full quality: photos are made with it.
+Live view's frames are turned by L{fourcut.stream.turbo.LiveTransform}
+instead (libjpeg-turbo, lossless where it can be, never enlarged), with
+the same geometry.  L{ThreadedTransform} applies either to a live-view
+stream, off the reactor thread.
 
 What the settings mean, in the order they are applied:
 
@@ -51,7 +54,6 @@ import io
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
-from PIL import Image, ImageOps
 from twisted.internet import defer, threads
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -65,22 +67,24 @@ ROTATIONS = (0, 90, 180, 270)
 #: The largest width or height a JPEG can have.
 _MAX_DIMENSION = 65535
 
-#: The one Pillow transpose that turns a picture clockwise by the key's
-#: degrees and then, if the key's flag is set, mirrors it left to right.
-#: Pillow's C{ROTATE_*} constants turn counter-clockwise.
+#: The name of the one Pillow transpose that turns a picture clockwise by
+#: the key's degrees and then, if the key's flag is set, mirrors it left
+#: to right. Pillow's C{ROTATE_*} constants turn counter-clockwise. Names,
+#: not Pillow's values: Pillow is imported when a photo is first
+#: transformed, not by a server that never does.
 _TRANSPOSES = {
     (0, False): None,
-    (90, False): Image.Transpose.ROTATE_270,
-    (180, False): Image.Transpose.ROTATE_180,
-    (270, False): Image.Transpose.ROTATE_90,
-    (0, True): Image.Transpose.FLIP_LEFT_RIGHT,
-    (90, True): Image.Transpose.TRANSPOSE,
-    (180, True): Image.Transpose.FLIP_TOP_BOTTOM,
-    (270, True): Image.Transpose.TRANSVERSE,
+    (90, False): "ROTATE_270",
+    (180, False): "ROTATE_180",
+    (270, False): "ROTATE_90",
+    (0, True): "FLIP_LEFT_RIGHT",
+    (90, True): "TRANSPOSE",
+    (180, True): "FLIP_TOP_BOTTOM",
+    (270, True): "TRANSVERSE",
 }
 
-#: How a resize resamples.
-_RESAMPLE = Image.Resampling.LANCZOS
+#: How a resize resamples (a name in Pillow's C{Image.Resampling}).
+_RESAMPLE = "LANCZOS"
 
 
 class TransformError(ValueError):
@@ -154,13 +158,15 @@ class FrameTransform:
         """
         if self.identity:
             return jpeg
+        from PIL import Image, ImageOps
         image = self._decode(jpeg)
         info = image.info
         transpose = _TRANSPOSES[self.rotation, self.flip]
         if transpose is not None:
-            image = image.transpose(transpose)
+            image = image.transpose(Image.Transpose[transpose])
         if self.resolution is not None and image.size != self.resolution:
-            image = ImageOps.fit(image, self.resolution, _RESAMPLE)
+            image = ImageOps.fit(image, self.resolution,
+                                 Image.Resampling[_RESAMPLE])
         out = io.BytesIO()
         options = {"quality": self.quality}
         if info.get("icc_profile"):
@@ -174,6 +180,7 @@ class FrameTransform:
 
         @raise TransformError: if it is not a decodable JPEG.
         """
+        from PIL import Image
         stream = io.BytesIO(jpeg)
         try:
             image = Image.open(stream, formats=("JPEG",))

@@ -23,7 +23,8 @@ from fourcut.web.limits import connection_of
 from fourcut.web.replies import (NO_CACHE_HEADERS, Reply, Resource, error, fail,
                       no_cache, wants_json)
 
-__all__ = ["BOUNDARY", "Page", "Preview", "PreviewStream", "Snapshot",
+__all__ = ["BOUNDARY", "PART_START", "STREAM_END", "Page", "Preview",
+           "PreviewStream", "Snapshot",
            "address_text", "chunked_part", "multipart_part",
            "requested_size", "trusted"]
 
@@ -32,16 +33,36 @@ log = Logger()
 BOUNDARY = b"frame"
 
 
+#: The start of every part, sent in advance (L{multipart_part}): the
+#: boundary and what is known of a part before its frame is.
+PART_START = b"--" + BOUNDARY + b"\r\nContent-Type: image/jpeg\r\n"
+
+#: The end of the stream, after a L{PART_START}: that part's headers end,
+#: it is empty, and the closing boundary follows.
+STREAM_END = b"\r\n\r\n--" + BOUNDARY + b"--\r\n"
+
+
 def multipart_part(frame):
     """
-    One frame as a part of the C{/preview} stream.
+    One frame for the C{/preview} stream: the rest of its part's headers
+    (what could not be known in advance: its length and timestamp), the
+    JPEG, and the start of the next part (L{PART_START}), at once.
+
+    Why in advance: many readers of a multipart stream (the Android MJPEG
+    view of seed 000's booth app, among others) cut it at boundaries and
+    show a part only once the next boundary has come. Sent with the next
+    frame, as it used to be, it came a whole frame interval late (on a
+    slow link, a whole paced interval); sent at once, every frame is
+    shown as soon as its last byte is in. The bytes on the wire are the
+    same as before, headers in the same order (C{Content-Type},
+    C{Content-Length}, C{X-Timestamp}): readers that use Content-Length,
+    ffmpeg and browsers read them as they always did. The stream starts
+    with a L{PART_START} and ends with L{STREAM_END}.
     """
     return b"".join([
-        b"--", BOUNDARY, b"\r\n",
-        b"Content-Type: image/jpeg\r\n",
         b"Content-Length: %d\r\n" % len(frame.data),
         b"X-Timestamp: %.6f\r\n" % frame.timestamp,
-        b"\r\n", frame.data, b"\r\n"])
+        b"\r\n", frame.data, b"\r\n", PART_START])
 
 
 def chunked_part(frame):
@@ -130,8 +151,9 @@ class PreviewStream:
         request.setHeader(b"content-type",
                           b"multipart/x-mixed-replace; boundary=" + BOUNDARY)
         no_cache(request)
-        # The headers now (and whether the body is chunked: HTTP/1.1).
-        request.write(b"")
+        # The headers now (and whether the body is chunked: HTTP/1.1),
+        # and the first part's start, ahead of its frame.
+        request.write(PART_START)
         request.registerProducer(self.producer, True)
         if self.timeout is not None:
             self._timer = self.clock.callLater(self.timeout, self._end)
@@ -186,7 +208,7 @@ class PreviewStream:
             return
         self._stop()
         self.request.unregisterProducer()
-        self.request.write(b"--" + BOUNDARY + b"--\r\n")
+        self.request.write(STREAM_END)
         self.request.finish()
 
     def _stop(self):

@@ -9,7 +9,7 @@ from twisted.internet import threads
 from twisted.logger import Logger
 from twisted.web import server
 
-from fourcut.metrics import CONTENT_TYPE, free_bytes
+from fourcut.metrics import free_bytes
 from fourcut.web.replies import (NO_CACHE_HEADERS, NotFound, Reply, Resource,
                       json_body, send_json)
 
@@ -134,7 +134,7 @@ class MetricsView(Resource):
         reply = Reply(request)
 
         def answer(free):
-            reply.send(CONTENT_TYPE, self.metrics.render(free),
+            reply.send(self.metrics.content_type, self.metrics.render(free),
                        NO_CACHE_HEADERS)
 
         def unreadable(failure):

@@ -301,10 +301,12 @@ class ClientBehaviourTests(ServiceTestCase):
 
     async def test_chunked_framing(self):
         """
-        Over HTTP/1.1 the stream is chunked, one chunk a part (fourcut
-        frames each part once for every client), and every chunk is
-        well formed: the parts inside are whole JPEGs, and the stream
-        ends with the closing boundary and the last chunk.
+        Over HTTP/1.1 the stream is chunked, one chunk a frame (fourcut
+        frames each once for every client), and every chunk is well
+        formed; the stream starts with the first part's start, each chunk
+        holds a whole JPEG and ends with the next part's boundary and
+        known headers (sent in advance), and the stream ends with the
+        closing boundary and the last chunk.
         """
         head, body = await self.whole_response(
             b"GET /preview?timeout=1 HTTP/1.1\r\nHost: x\r\n"
@@ -323,12 +325,18 @@ class ClientBehaviourTests(ServiceTestCase):
                 break
             chunks.append(chunk)
         self.assertEqual(position, len(body))
-        self.assertEqual(chunks[-1], b"--frame--\r\n")
-        for chunk in chunks[:-1]:
-            parts, _ = parse_multipart(chunk)
+        start = b"--frame\r\nContent-Type: image/jpeg\r\n"
+        self.assertEqual(chunks[0], start)
+        self.assertEqual(chunks[-1], b"\r\n\r\n--frame--\r\n")
+        for chunk in chunks[1:-1]:
+            parts, _ = parse_multipart(start + chunk)
             self.assertEqual(len(parts), 1)
             self.assertTrue(parts[0][1].startswith(b"\xff\xd8"))
             self.assertTrue(parts[0][1].endswith(b"\xff\xd9"))
+            self.assertTrue(chunk.endswith(b"\xff\xd9\r\n" + start))
+        parts, closed = parse_multipart(b"".join(chunks))
+        self.assertTrue(closed)
+        self.assertEqual(len(parts), len(chunks) - 2)
         self.assertGreater(len(chunks), 10)
 
     async def test_http10_is_not_chunked(self):

@@ -10,7 +10,7 @@ import struct
 from PIL import Image
 from twisted.trial.unittest import SynchronousTestCase
 
-from fourcut.stream.jpeg import JPEGSplitter
+from fourcut.stream.jpeg import JPEGSplitter, frame_size
 
 
 def make_jpeg(seed, size=(64, 48), **options):
@@ -314,3 +314,26 @@ class IncrementalScanTests(SynchronousTestCase):
             # here for every read size but the last; once is about len.
             self.assertLessEqual(buffer.examined, 2 * len(frame),
                                  "read size %d" % (read_size,))
+
+
+class FrameSizeTests(SynchronousTestCase):
+    """
+    L{frame_size} reads a JPEG's size from its start-of-frame header.
+    """
+
+    def encoded(self, size, **options):
+        out = io.BytesIO()
+        Image.new("RGB", size, (10, 200, 30)).save(out, "JPEG", **options)
+        return out.getvalue()
+
+    def test_baseline_and_progressive(self):
+        self.assertEqual(frame_size(self.encoded((960, 640))), (960, 640))
+        self.assertEqual(frame_size(self.encoded((33, 7), progressive=True,
+                                                 comment=b"\xff\xd9 x")),
+                         (33, 7))
+
+    def test_not_a_jpeg(self):
+        for data in (b"", b"GIF89a...", b"\xff\xd8\xff\xe0\x00\x10JFIF",
+                     b"\xff\xd8\x00\x00\x00\x00",
+                     self.encoded((8, 8))[:20]):
+            self.assertRaises(ValueError, frame_size, data)

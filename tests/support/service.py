@@ -61,7 +61,10 @@ def gphoto2_children(parent=None):
 def parse_multipart(body, boundary=b"frame"):
     """
     Split a multipart/x-mixed-replace body into C{(headers, jpeg)} parts
-    and say whether the closing boundary came.
+    and say whether the closing boundary came. A part without a
+    Content-Length is empty (the one C{/preview} ends with: each part's
+    start is sent ahead of its frame) and left out, as is a part whose
+    headers have not ended.
     """
     parts = []
     position = 0
@@ -72,11 +75,16 @@ def parse_multipart(body, boundary=b"frame"):
             return parts, False
         if body[start + len(delimiter):start + len(delimiter) + 2] == b"--":
             return parts, True
-        header_end = body.index(b"\r\n\r\n", start)
+        header_end = body.find(b"\r\n\r\n", start)
+        if header_end < 0:      # the next part's start, sent in advance
+            return parts, False
         headers = {}
         for line in body[start + len(delimiter) + 2:header_end].split(b"\r\n"):
             name, value = line.split(b": ", 1)
             headers[name.lower()] = value
+        if b"content-length" not in headers:
+            position = header_end + 4
+            continue
         length = int(headers[b"content-length"])
         data = body[header_end + 4:header_end + 4 + length]
         parts.append((headers, data))

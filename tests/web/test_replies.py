@@ -5,6 +5,7 @@ C{/preview}, C{/snapshot}) answer, over the whole site in memory.
 """
 
 import os
+import subprocess
 
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -97,6 +98,77 @@ class PreviewTests(ReplyTestCase):
         self.assertEqual(self.site.broadcaster.demand, 0)
         self.assertEqual(self.session.demand, 0)
 
+    def test_next_boundary_at_once(self):
+        """
+        Each frame is followed at once by the next part's boundary and
+        known header, so a reader that cuts the stream at boundaries
+        shows a frame as soon as it is in, not when the next one comes;
+        the bytes are those of a part with Content-Length and
+        X-Timestamp, as ever (issue 23).
+        """
+        for request in (b"GET /preview HTTP/1.0\r\n\r\n",
+                        b"GET /preview HTTP/1.1\r\nHost: x\r\n\r\n"):
+            client = self.site.raw(request)
+            self.site.flush()
+            jpegs = [small_jpeg(), small_jpeg((32, 16))]
+            for n, jpeg in enumerate(jpegs):
+                self.site.broadcaster.publish(jpeg, 1000.0 + n)
+                self.site.flush()
+                head, _, body = client.data.partition(b"\r\n\r\n")
+                if b"chunked" in head:
+                    body = dechunk(body)
+                # What a boundary-cutting reader has: every part before
+                # the last boundary, the one just published included.
+                cut = body.split(b"\r\n--frame\r\n")
+                self.assertEqual(cut[-1], b"Content-Type: image/jpeg\r\n")
+                self.assertTrue(cut[-2].endswith(b"\r\n\r\n" + jpeg))
+                parts, closed = parse_multipart(body)
+                self.assertFalse(closed)
+                self.assertEqual([data for _, data in parts][-n - 1:],
+                                 jpegs[:n + 1])
+                self.assertEqual(parts[-1][0], {
+                    b"content-type": b"image/jpeg",
+                    b"content-length": b"%d" % len(jpeg),
+                    b"x-timestamp": b"%d.000000" % (1000 + n)})
+            client.transport.loseConnection()
+            self.site.flush()
+
+    def test_ffmpeg_reads_every_frame(self):
+        """
+        ffmpeg's multipart demuxer decodes every frame of the stream as
+        it is sent (each part's start ahead of its frame, an empty part
+        before the closing boundary), and nothing else. It takes the
+        closing boundary for bad data, as it did before parts were
+        started ahead (ffmpeg 5.1): that is all it may say.
+        """
+        response = self.site.get("/preview?timeout=1")
+        body = response.content()
+        colours = [(200, 30, 30), (30, 200, 30), (30, 30, 200)] * 4
+        for n, colour in enumerate(colours):
+            self.site.broadcaster.publish(small_jpeg(colour=colour),
+                                          1000.0 + n)
+            self.site.advance(0.05)
+        self.site.advance(1)
+        stream = self.successResultOf(body)
+        self.assertEqual(len(parse_multipart(stream)[0]), len(colours))
+        result = subprocess.run(
+            ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error",
+             "-f", "mpjpeg", "-i", "pipe:0", "-f", "rawvideo",
+             "-pix_fmt", "rgb24", "pipe:1"], input=stream,
+            capture_output=True, timeout=60)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn(result.stderr, (b"", b"pipe:0: Invalid data found "
+                                      b"when processing input\n"))
+        size = 96 * 64 * 3
+        frames = [result.stdout[i:i + size]
+                  for i in range(0, len(result.stdout), size)]
+        self.assertEqual(len(frames), len(colours))
+        for frame, colour in zip(frames, colours):
+            middle = frame[size // 2 + 48 * 3:size // 2 + 48 * 3 + 3]
+            self.assertTrue(all(abs(a - b) < 12
+                                for a, b in zip(middle, colour)),
+                            (tuple(middle), colour))
+
     def test_two_clients_share_frames(self):
         responses = [self.site.get("/preview?timeout=1") for _ in range(2)]
         self.assertEqual(self.site.broadcaster.demand, 2)
@@ -137,3 +209,19 @@ class PreviewTests(ReplyTestCase):
         self.assertEqual(response.code, 503)
         self.assertIn(b"the camera is offline: Could not detect any camera",
                       self.site.content(response))
+
+
+def dechunk(body):
+    """
+    The data of a chunked body's complete chunks.
+    """
+    data, position = b"", 0
+    while True:
+        line_end = body.find(b"\r\n", position)
+        if line_end < 0:
+            return data
+        size = int(body[position:line_end], 16)
+        if size == 0 or line_end + 4 + size > len(body):
+            return data
+        data += body[line_end + 2:line_end + 2 + size]
+        position = line_end + 4 + size

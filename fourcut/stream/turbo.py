@@ -1,0 +1,434 @@
+# -*- test-case-name: tests.stream.test_turbo -*-
+"""
+Live view turned, mirrored, cropped and scaled at the cost of a lossless
+JPEG transform: libjpeg-turbo, through PyTurboJPEG.
+
+Why not Pillow: decoding a 960x640 frame to pixels, mirroring them and
+encoding them again costs about three times what the whole server spends
+passing a frame through, thirty times a second; on a Raspberry Pi that
+is most of a core. libjpeg-turbo can do most of what a booth asks of its
+live view without ever leaving the compressed (DCT) domain:
+
+  - B{mirror, rotate} (C{camera.preview_flip}, C{preview_rotation}):
+    flips and 90-degree rotations move 8x8 blocks of coefficients and
+    reorder them; nothing is decoded to pixels or quantised again, so the
+    output has exactly the camera's quality (a I{lossless transform},
+    C{tjTransform}, what C{jpegtran} does).
+  - B{crop} (C{preview_resolution} of another aspect than the frame's):
+    in the same pass, when the crop starts on a block boundary (an MCU:
+    16 pixels for the 4:2:0 of most cameras). A centred crop is moved by
+    less than half an MCU to the nearest boundary: a few pixels off
+    centre, never a re-encode.
+  - B{downscale} (a smaller C{preview_resolution}, C{/preview?width=}):
+    the decoder itself scales by 1/8 to 15/16 while decoding (DCT scaling),
+    picking the smallest factor that still covers the size wanted; only
+    what is left (if any) is resampled, on the already small picture.
+
+B{Live view is never enlarged.} A C{preview_resolution} wider or taller
+than the camera's frame (seed 001's C{[1280, 720]} on a body whose live
+view is 960x640) means "at most this": the size is reduced, its aspect
+kept, until it fits in the frame (960x540 there), which is then a crop
+alone. Enlarging would cost a decode, a resample and an encode of more
+pixels than the camera sent, to show no more detail.
+
+Frames keep the camera's comment (C{COM}) and colour profile (C{APP2})
+segments, not its EXIF: the rotation setting is the booth's own account
+of how the camera is mounted, and no viewer must turn the picture again.
+
+Photos do not come here: L{fourcut.stream.transform.FrameTransform}
+(Pillow, full quality, exact centre crop) still turns and sizes them.
+"""
+
+import struct
+import threading
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+from fourcut.stream.transform import ROTATIONS, TransformError
+
+__all__ = ["LiveTransform", "downscale", "fitted_size", "lossless_crop"]
+
+#: The largest width or height a JPEG can have.
+_MAX_DIMENSION = 65535
+
+# libjpeg-turbo's transform operations (turbojpeg.h, TJXOP_*), by the
+# rotation clockwise and whether the picture is then mirrored left to
+# right: the same geometry as fourcut.stream.transform's table.
+_NONE, _HFLIP, _VFLIP, _TRANSPOSE, _TRANSVERSE = 0, 1, 2, 3, 4
+_ROT90, _ROT180, _ROT270 = 5, 6, 7
+_OPS = {
+    (0, False): _NONE, (90, False): _ROT90, (180, False): _ROT180,
+    (270, False): _ROT270, (0, True): _HFLIP, (90, True): _TRANSPOSE,
+    (180, True): _VFLIP, (270, True): _TRANSVERSE,
+}
+# Options (TJXOPT_*): refuse what cannot be done exactly (a flip of a
+# frame whose size is not a whole number of MCUs), crop, and copy no
+# marker (the comment and profile are put back; EXIF is dropped).
+_PERFECT, _CROP, _COPYNONE = 1, 4, 64
+
+# The MCU's (width, height) in pixels for each chroma subsampling
+# (TJSAMP_444, 422, 420, GRAY, 440, 411).
+_MCU = [(8, 8), (16, 8), (16, 16), (8, 8), (8, 16), (32, 8)]
+
+# The PyTurboJPEG codec, made on first use: importing it loads numpy and
+# libturbojpeg, which a booth without transforms never needs.
+_codec = None
+_codec_lock = threading.Lock()
+
+
+def _turbo():
+    global _codec
+    with _codec_lock:
+        if _codec is None:
+            from turbojpeg import TurboJPEG
+            _codec = TurboJPEG()
+        return _codec
+
+
+def fitted_size(size, resolution):
+    """
+    The output size for a turned frame of C{size} and a configured
+    C{resolution}: C{resolution} itself, or if it is wider or taller than
+    the frame, the largest size of its aspect that fits in the frame.
+    """
+    width, height = size
+    wanted_width, wanted_height = resolution
+    factor = min(1.0, width / wanted_width, height / wanted_height)
+    if factor >= 1.0:
+        return resolution
+    return (max(1, min(width, round(wanted_width * factor))),
+            max(1, min(height, round(wanted_height * factor))))
+
+
+def _centred(length, part, step):
+    """
+    Where a C{part} of C{length} starts: centred, moved to the nearest
+    multiple of C{step} that keeps it inside.
+    """
+    start = round((length - part) / 2 / step) * step
+    return max(0, min(start, (length - part) // step * step))
+
+
+def lossless_crop(size, wanted, mcu):
+    """
+    The crop C{(x, y, width, height)} of a turned frame of C{size} that
+    gives C{wanted} exactly with a lossless transform, or L{None} if there
+    is none: C{wanted} must fit, and its centred origin is moved to the
+    nearest multiple of the C{mcu} (width, height).
+    """
+    width, height = size
+    wanted_width, wanted_height = wanted
+    if wanted_width > width or wanted_height > height:
+        return None
+    return (_centred(width, wanted_width, mcu[0]),
+            _centred(height, wanted_height, mcu[1]),
+            wanted_width, wanted_height)
+
+
+def _cover(size, wanted):
+    """
+    The largest part of a frame of C{size} with C{wanted}'s aspect ratio.
+    """
+    width, height = size
+    wanted_width, wanted_height = wanted
+    if width * wanted_height >= height * wanted_width:
+        return max(1, round(height * wanted_width / wanted_height)), height
+    return width, max(1, round(width * wanted_height / wanted_width))
+
+
+def _segments(jpeg):
+    """
+    The comment (C{COM}) and ICC profile (C{APP2 ICC_PROFILE}) segments
+    of C{jpeg}'s header, as bytes, to put into a frame made from it.
+    """
+    kept = []
+    position = 2
+    end = len(jpeg)
+    while position + 4 <= end and jpeg[position] == 0xFF:
+        marker = jpeg[position + 1]
+        if marker == 0xFF:
+            position += 1
+            continue
+        if marker in (0xDA, 0xD9):      # the scan starts: no more headers
+            break
+        length = struct.unpack_from(">H", jpeg, position + 2)[0]
+        segment = jpeg[position:position + 2 + length]
+        if marker == 0xFE or (marker == 0xE2
+                              and segment[4:16] == b"ICC_PROFILE\0"):
+            kept.append(bytes(segment))
+        position += 2 + length
+    return b"".join(kept)
+
+
+def _with_segments(jpeg, segments):
+    if not segments or jpeg[:2] != b"\xff\xd8":
+        return jpeg
+    return jpeg[:2] + segments + jpeg[2:]
+
+
+def _header(codec, jpeg):
+    # libjpeg-turbo makes what it can of a truncated frame, with only a
+    # warning: such a frame is skipped, not shown half grey.
+    if not jpeg.endswith(b"\xff\xd9"):
+        raise TransformError("not a whole JPEG (%d bytes, no end marker)"
+                             % (len(jpeg),))
+    try:
+        width, height, subsampling, _ = codec.decode_header(jpeg)
+    except Exception as e:
+        raise TransformError("cannot read the JPEG's header (%d bytes): "
+                             "%s: %s" % (len(jpeg), type(e).__name__, e))
+    if subsampling < 0 or subsampling >= len(_MCU):
+        subsampling = 0
+    return width, height, subsampling
+
+
+def _lossless(codec, jpeg, op, crop):
+    """
+    One C{tjTransform} pass: C{op} (TJXOP_*) then C{crop} (or L{None}).
+
+    PyTurboJPEG 1.x calls C{tjTransform} for its public, crop-only
+    C{crop()}; its binding of it takes any operation, so it is used as it
+    is rather than declaring libturbojpeg's functions a second time.
+    """
+    from ctypes import byref
+    from turbojpeg import CroppingRegion, TransformStruct
+    import numpy
+    options = _PERFECT | _COPYNONE | (_CROP if crop is not None else 0)
+    region = CroppingRegion(*(crop or (0, 0, 0, 0)))
+    transform = TransformStruct(region, op, options)
+    handle = codec._TurboJPEG__init_transform()
+    try:
+        source = numpy.frombuffer(jpeg, dtype=numpy.uint8)
+        return codec._TurboJPEG__do_transform(
+            handle, codec._TurboJPEG__getaddr(source), source.size, 1,
+            byref(transform))[0]
+    finally:
+        codec._TurboJPEG__destroy(handle)
+
+
+def _scale_factor(codec, size, wanted):
+    """
+    The smallest DCT scaling factor C{(num, denom)} at which a frame of
+    C{size} still covers C{wanted}.
+    """
+    width, height = size
+    best = (1, 1)
+    for num, denom in codec.scaling_factors:
+        if num > denom:
+            continue
+        scaled = (-(-width * num // denom), -(-height * num // denom))
+        if (scaled[0] >= wanted[0] and scaled[1] >= wanted[1]
+                and num / denom < best[0] / best[1]):
+            best = (num, denom)
+    return best
+
+
+def _pixels(codec, jpeg, transpose, wanted, quality):
+    """
+    The path through pixels, for what no lossless transform can do:
+    decode at the smallest DCT scale that covers C{wanted} (once turned),
+    turn, fit (scale to cover, centre-crop) and encode.
+    """
+    from turbojpeg import TJFLAG_STOPONWARNING, TJPF_RGB, TJSAMP_420
+    width, height, subsampling = _header(codec, jpeg)
+    turned = (height, width) if transpose in (_ROT90, _ROT270, _TRANSPOSE,
+                                              _TRANSVERSE) else (width, height)
+    if wanted is None:
+        wanted = turned
+    cover = _cover(turned, wanted)
+    factor = _scale_factor(
+        codec, turned,
+        (max(wanted[0], round(wanted[0] * turned[0] / cover[0])),
+         max(wanted[1], round(wanted[1] * turned[1] / cover[1]))))
+    num, denom = factor
+    if transpose == _NONE and (-(-width * num // denom),
+                               -(-height * num // denom)) == tuple(wanted):
+        # The decoder's scale is the size wanted (960x640 at width 480):
+        # its YUV planes go straight to the encoder, without converting
+        # them to RGB and back (7% of a downscale).
+        try:
+            planes, _ = codec.decode_to_yuv(jpeg, scaling_factor=factor,
+                                            flags=TJFLAG_STOPONWARNING)
+            return codec.encode_from_yuv(planes, wanted[1], wanted[0],
+                                         quality=quality,
+                                         jpeg_subsample=subsampling)
+        except Exception as e:
+            raise TransformError("cannot decode JPEG (%d bytes): %s: %s"
+                                 % (len(jpeg), type(e).__name__, e)) from e
+    try:
+        # A warning (a truncated or corrupt frame) is an error: such a
+        # frame is skipped, not shown half grey.
+        array = codec.decode(jpeg, pixel_format=TJPF_RGB,
+                             scaling_factor=factor,
+                             flags=TJFLAG_STOPONWARNING)
+    except Exception as e:
+        raise TransformError("cannot decode JPEG (%d bytes): %s: %s"
+                             % (len(jpeg), type(e).__name__, e)) from e
+    if transpose != _NONE or array.shape[1::-1] != tuple(wanted):
+        from PIL import Image, ImageOps
+        image = Image.fromarray(array)
+        if transpose != _NONE:
+            image = image.transpose(_PIL_TRANSPOSES[transpose])
+        if image.size != tuple(wanted):
+            image = ImageOps.fit(image, wanted, Image.Resampling.BILINEAR)
+        import numpy
+        array = numpy.asarray(image)
+    return codec.encode(array, quality=quality, pixel_format=TJPF_RGB,
+                        jpeg_subsample=TJSAMP_420)
+
+
+# Pillow's Image.Transpose values for the TJXOP_* operations.
+_PIL_TRANSPOSES = {_HFLIP: 0, _VFLIP: 1, _ROT270: 2, _ROT180: 3,
+                   _ROT90: 4, _TRANSPOSE: 5, _TRANSVERSE: 6}
+
+
+def downscale(jpeg, width, quality):
+    """
+    C{jpeg} at C{width} pixels wide, its height following its aspect
+    ratio, encoded at C{quality}; C{jpeg} itself if it is not wider. For
+    L{fourcut.stream.scaled.Downscale}.
+
+    @raise TransformError: if it is not a JPEG that can be decoded.
+    """
+    codec = _turbo()
+    frame_width, frame_height, _ = _header(codec, jpeg)
+    if frame_width <= width:
+        return jpeg
+    size = (width, max(1, round(frame_height * width / frame_width)))
+    return _with_segments(_pixels(codec, jpeg, _NONE, size, quality),
+                          _segments(jpeg))
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True, repr=False)
+class LiveTransform:
+    """
+    Rotate, mirror and size live view frames, losslessly where the
+    geometry allows (see the module docstring); a drop-in for
+    L{fourcut.stream.transform.FrameTransform} in
+    L{fourcut.stream.transform.ThreadedTransform}.
+
+    Safe to call from several threads at once.
+
+    @ivar rotation: degrees clockwise, one of L{ROTATIONS}.
+    @ivar flip: mirror left to right after rotating.
+    @ivar resolution: L{None}, or the C{(width, height)} wanted, at most
+        (see L{fitted_size}).
+    @ivar quality: JPEG quality of frames that must be re-encoded (scaled);
+        a lossless transform keeps the camera's.
+    """
+
+    rotation: int = 0
+    flip: bool = False
+    resolution: Optional[Tuple[int, int]] = None
+    quality: int = 85
+
+    def __post_init__(self):
+        if isinstance(self.rotation, bool) or self.rotation not in ROTATIONS:
+            raise ValueError("rotation must be one of %s, not %r"
+                             % (", ".join(map(str, ROTATIONS)),
+                                self.rotation))
+        if not isinstance(self.flip, bool):
+            raise ValueError("flip must be True or False, not %r"
+                             % (self.flip,))
+        if self.resolution is not None:
+            resolution = self.resolution
+            if (not isinstance(resolution, (tuple, list))
+                    or len(resolution) != 2
+                    or not all(_is_int(n) and 1 <= n <= _MAX_DIMENSION
+                               for n in resolution)):
+                raise ValueError(
+                    "resolution must be None or (width, height), two "
+                    "integers from 1 to %d, not %r"
+                    % (_MAX_DIMENSION, resolution))
+            object.__setattr__(self, "resolution", tuple(resolution))
+        if not (_is_int(self.quality) and 1 <= self.quality <= 100):
+            raise ValueError("quality must be an integer from 1 to 100, "
+                             "not %r" % (self.quality,))
+
+    @property
+    def identity(self):
+        """
+        C{True} if this changes nothing: frames pass untouched.
+        """
+        return (self.rotation == 0 and not self.flip
+                and self.resolution is None)
+
+    def plan(self, size, subsampling):
+        """
+        How a frame of C{size} (C{(width, height)}, as the camera sends
+        it) with C{subsampling} (TJSAMP_*) is transformed.
+
+        @return: C{(op, crop, output)}: the lossless operation (TJXOP_*),
+            the lossless crop C{(x, y, width, height)} of the turned frame
+            or L{None}, and the output size; C{crop} is L{None} and
+            C{output} differs from the turned (and cropped) size when the
+            frame must be scaled through pixels.
+        """
+        op = _OPS[self.rotation, self.flip]
+        width, height = size
+        mcu = _MCU[subsampling]
+        if op in (_ROT90, _ROT270, _TRANSPOSE, _TRANSVERSE):
+            width, height = height, width
+            mcu = mcu[::-1]
+        turned = (width, height)
+        if self.resolution is None:
+            return op, None, turned
+        output = fitted_size(turned, self.resolution)
+        if output == turned:
+            return op, None, output
+        if _cover(turned, output) == output:
+            return op, lossless_crop(turned, output, mcu), output
+        return op, None, output
+
+    def __call__(self, jpeg):
+        """
+        Transform one live view frame.
+
+        @return: the transformed JPEG, or C{jpeg} itself if L{identity}.
+        @raise TransformError: if C{jpeg} cannot be decoded as a JPEG.
+        """
+        if self.identity:
+            return jpeg
+        codec = _turbo()
+        width, height, subsampling = _header(codec, jpeg)
+        op, crop, output = self.plan((width, height), subsampling)
+        turned = ((height, width) if op in (_ROT90, _ROT270, _TRANSPOSE,
+                                            _TRANSVERSE) else (width, height))
+        if crop is not None or output == turned:
+            if op == _NONE and crop is None:
+                return jpeg
+            try:
+                return _with_segments(_lossless(codec, jpeg, op, crop),
+                                      _segments(jpeg))
+            except Exception:
+                # Not a whole number of MCUs for this flip, or a frame
+                # libjpeg-turbo refuses to transform: through pixels.
+                pass
+        return _with_segments(_pixels(codec, jpeg, op, output, self.quality),
+                              _segments(jpeg))
+
+    def describe(self):
+        """
+        A short text for logs, e.g. C{"rotate 90, mirror, at most
+        1280x720 (libjpeg-turbo)"}, or C{"no change"}.
+        """
+        parts = []
+        if self.rotation:
+            parts.append("rotate %d" % (self.rotation,))
+        if self.flip:
+            parts.append("mirror")
+        if self.resolution is not None:
+            parts.append("at most %dx%d" % self.resolution)
+        if not parts:
+            return "no change"
+        return ", ".join(parts) + " (libjpeg-turbo)"
+
+    def __repr__(self):
+        if self.identity:
+            return "<LiveTransform no change>"
+        return "<LiveTransform %s, quality %d>" % (self.describe(),
+                                                   self.quality)
