@@ -14,11 +14,13 @@ ARG BASE=debian:bookworm-slim
 
 # fourcut and its dependencies, installed by pip into /opt/fourcut; pip
 # builds the virtual camera's USB port library with gcc and libgphoto2's
-# headers, which stay in this stage.
+# headers, and pycups (printing) against libcups' and Python's headers;
+# the compilers and headers stay in this stage.
 FROM ${BASE} AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        gcc libc6-dev libgphoto2-dev python3 python3-venv \
+        gcc libc6-dev libgphoto2-dev libcups2-dev python3 python3-dev \
+        python3-venv \
  && rm -rf /var/lib/apt/lists/*
 COPY . /src
 RUN --mount=type=secret,id=ca \
@@ -29,13 +31,14 @@ RUN --mount=type=secret,id=ca \
  && /opt/fourcut/bin/python -c \
         'from fourcut.virtualcam import usbport; usbport.library_path()'
 
-# What runs: Debian's gphoto2 and libgphoto2, Python and the virtualenv,
+# What runs: Debian's gphoto2 and libgphoto2, libcups (printing),
+# libturbojpeg (live view's transforms), Python and the virtualenv,
 # as the user fourcut (uid 1000) in plugdev, the group that owns a
 # camera's USB device on Debian and Ubuntu hosts (docker run --device).
 FROM ${BASE}
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        gphoto2 python3 \
+        gphoto2 libcups2 libturbojpeg0 python3 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --uid 1000 --user-group --groups plugdev --home-dir /app \
         --create-home --shell /usr/sbin/nologin fourcut \

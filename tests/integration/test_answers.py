@@ -99,6 +99,10 @@ class ErrorBodyTests(ServiceTestCase):
         self.assertIn(b"SIGKILL", body)
         self.assertIn(b"capture", body)
         client = await connect(self, self.port)
+        # The camera_info a new client is sent asks the camera first (a
+        # gphoto2 child of its own with this driver): not the one to kill.
+        await client.wait_for(lambda: client.of_type("camera_info"),
+                              timeout=30)
         request = defer.ensureDeferred(client.reply(
             {"type": "capture_photo", "requestId": "k"}, timeout=30))
         await self.kill_capture()

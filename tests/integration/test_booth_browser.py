@@ -528,7 +528,10 @@ class BoothPageTests(BrowserTestCase):
             ".getBoundingClientRect().height]);")
         self.assertEqual([kind for kind, _, _, _ in cards], ["strip"] * 2)
         names = [name for _, name, _, _ in cards]
-        self.assertEqual(names, sorted(names, reverse=True))
+        # Newest first: by the time each was saved (strip names carry no
+        # time of day, issue 25).
+        self.assertEqual(names, sorted(names, reverse=True, key=lambda n: (
+            os.stat(os.path.join(self.photos, n)).st_mtime_ns, n)))
         line = await self.js("return parseFloat(getComputedStyle("
                              "document.querySelector('.when')).lineHeight)"
                              " || 20;")
