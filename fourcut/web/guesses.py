@@ -64,6 +64,9 @@ class GuessThrottle:
         self.quiet = quiet
         self.max_addresses = max_addresses
         self._bursts = collections.OrderedDict()
+        # The answers held back now: a stop drops them (their connections
+        # are going too), leaving no timer behind.
+        self._held = set()
 
     def delay_for(self, address, what="HTTP"):
         """
@@ -99,10 +102,15 @@ class GuessThrottle:
         L{Deferred} that fires when its answer may go.
         """
         d = defer.Deferred()
-        call = self.clock.callLater(self.delay_for(address, what),
-                                    d.callback, None)
+
+        def release():
+            self._held.discard(call)
+            d.callback(None)
+        call = self.clock.callLater(self.delay_for(address, what), release)
+        self._held.add(call)
 
         def cancel(_):
+            self._held.discard(call)
             if call.active():
                 call.cancel()
         d.addErrback(cancel)
@@ -134,8 +142,13 @@ class GuessThrottle:
 
     def stop(self):
         """
-        Forget every burst, summarising them (the service is stopping).
+        Forget every burst, summarising them, and every answer held back
+        (the service is stopping).
         """
+        held, self._held = self._held, set()
+        for call in held:
+            if call.active():
+                call.cancel()
         bursts, self._bursts = self._bursts, collections.OrderedDict()
         for address, burst in bursts.items():
             self._close(burst)
