@@ -41,6 +41,10 @@ From the worker::
     {"type": "event", "event": "live_view_stopped", "answer": {...}}
         live view failed between two frames and is off (the answer is
         the camera failure)
+    {"type": "event", "event": "live_view_dead", "answer": {...}}
+        live view stopped delivering (libgphoto2 gave up waiting for a
+        frame) while the session still answers: it is off, and the
+        session is kept, for a cheaper revival than a new one
     {"type": "event", "event": "camera_lost", "answer": {...}}
         the idle keepalive found the connection to the camera gone
 
@@ -66,7 +70,11 @@ view frames, in the same camera session:
                                first, a refusal only reported
                                (mode_errors)
     delete path                delete /FOLDER/NAME from the camera
-    live_view_on               answers after the first frame is sent
+    live_view_on [revive]      answers after the first frame is sent;
+                               revive "viewfinder" or "output" first
+                               toggles that (EOS: the EVF output goes off
+                               and on), which brings back the live view
+                               of a body that stopped delivering
     live_view_off              stops frames (and, on bodies with a
                                "viewfinder" toggle, EOS and Nikon, turns
                                it off so the mirror comes down)
@@ -85,7 +93,10 @@ camera not exited cannot be opened again by the same process (its socket
 or USB claim stays). The server starts a new worker, as it restarts
 gphoto2 today.
 
-Live view is paced by the camera, and capped at C{--fps} (frames keep to a
+Live view is paced by the camera, and capped at C{--fps} and at the rate
+the body delivers (measured from the frames' intervals: a body slower
+than the cap, an EOS 700D's 13 fps say, answers every earlier poll with
+0xA102, which libgphoto2 retries with sleeps, a flood; frames keep to a
 fixed time grid; the worker waits on its request queue until the next
 slot, so a request is taken at once and nothing spins when the camera
 answers instantly, as an EOS does). The default cap is 30, what bodies
@@ -143,6 +154,22 @@ PROTOCOL = 1
 DEFAULT_FPS = 30.0
 DEFAULT_KEEPALIVE = 5.0
 
+#: Frames whose intervals give the body's rate (see L{CameraWorker}).
+RATE_WINDOW = 9
+
+#: Seconds a capture waits before it tries again once, when the camera
+#: answered its release busy ("I/O in progress": an EOS 1300D does, to
+#: the first capture of a session opened more than 5 s before).
+BUSY_RETRY_DELAY = 0.3
+BUSY_RETRIES = 2
+
+#: The EVF switches that bring back live view that stopped delivering:
+#: C{(config name, off value, on value)}; L{None}: the current value.
+REVIVE_TOGGLES = {
+    "viewfinder": ("viewfinder", 0, 1),
+    "output": ("output", "Off", None),
+}
+
 #: Milliseconds the idle keepalive waits for camera events.
 KEEPALIVE_WAIT_MS = 10
 
@@ -173,7 +200,7 @@ REQUESTS = {
     "values": {"names": (list, True)},
     "capture": {"settings": (list, False), "mode": (list, False)},
     "delete": {"path": (_STR, True)},
-    "live_view_on": {},
+    "live_view_on": {"revive": (_STR, False)},
     "live_view_off": {},
     "keepalive": {"timeout": ((int, float), False)},
     "status": {},
@@ -414,6 +441,9 @@ class CameraWorker:
         self._wall_clock = wall_clock
         self._next_frame = None
         self._next_keepalive = None
+        self._frame_times = []      # when the last frames were ready
+        self._durations = []        # how long the last polls took
+        self.body_period = 0.0      # the body's measured frame interval
         self.event_names = {
             gp.GP_EVENT_UNKNOWN: "unknown", gp.GP_EVENT_TIMEOUT: "timeout",
             gp.GP_EVENT_FILE_ADDED: "file_added",
@@ -613,6 +643,10 @@ class CameraWorker:
         self._next_keepalive = self._clock() + self.keepalive_interval
 
     def _close(self, state="closed"):
+        if self.live and self.session.camera is not None:
+            # End live view before the session: some bodies keep the
+            # mirror up otherwise (python-gphoto2 issue 53).
+            self._end_viewfinder()
         self.live = False
         if self.session.camera is not None:
             try:
@@ -636,29 +670,65 @@ class CameraWorker:
                    data)
 
     def _schedule_frame(self):
-        if not self.period:
+        period = max(self.period, self.body_period)
+        if not period:
             return
         now = self._clock()
         # A fixed grid, so that small lateness does not add up; a worker
         # more than a frame behind (the camera is slower) restarts it.
-        if self._next_frame is None or now - self._next_frame > self.period:
+        if self._next_frame is None or now - self._next_frame > period:
             self._next_frame = now
-        self._next_frame += self.period
+        self._next_frame += period
+
+    def _frame_came(self, started, ended):
+        """
+        A poll that began at C{started} brought a frame at C{ended} (the
+        worker's clock): learn the body's rate, and keep the next poll
+        from coming before the body's next frame.
+
+        A poll made too early is retried inside libgphoto2 and takes
+        longer than the quickest recent one; the frame was ready about
+        that quickest time before it came. The median interval between
+        those moments is the body's frame interval, and the next poll is
+        one interval after the last: on the body's own grid, neither early
+        (0xA102) nor drifting late (frames lost).
+        """
+        durations = self._durations
+        durations.append(ended - started)
+        del durations[:-RATE_WINDOW]
+        ready = max(started, ended - min(durations))
+        times = self._frame_times
+        times.append(ready)
+        del times[:-RATE_WINDOW - 1]
+        if len(times) <= RATE_WINDOW:
+            return
+        intervals = sorted(b - a for a, b in zip(times, times[1:]))
+        self.body_period = intervals[len(intervals) // 2]
+        if self.body_period > self.period:
+            self._next_frame = ready + self.body_period
 
     def _frame(self):
         self._schedule_frame()
         self.session.messages[:] = []
         self.tap.mark()
+        started = self._clock()
         try:
             data, when, picture = self._grab()
         except self.gp.GPhoto2Error as e:
             answer = self._failure(e)
             self.live = False
+            self._frame_times[:] = []
+            self._durations[:] = []
+            event = "live_view_stopped"
+            if self.lost is None and self._check_connection() is None:
+                # The session answers: only live view stopped delivering
+                # (bodies do, after minutes or hours).
+                event = "live_view_dead"
             log("live view stopped: %s" % (answer["error"],))
-            self._send({"type": "event", "event": "live_view_stopped",
-                        "answer": answer})
+            self._send({"type": "event", "event": event, "answer": answer})
             self.tap.flush()
             return
+        self._frame_came(started, self._clock())
         self._send_frame(data, when)
         if self.sequence % 32 == 0:
             self.tap.flush()
@@ -798,7 +868,7 @@ class CameraWorker:
                               "restored": described.get("value")})
         try:
             try:
-                path = s.camera.capture(gp.GP_CAPTURE_IMAGE, s.context)
+                path = self._release()
             except gp.GPhoto2Error as e:
                 if not connection_broken(e.code):
                     self._say_if_card_full()
@@ -817,6 +887,23 @@ class CameraWorker:
                  "mime": photo.get_mime_type(), "settings": taken,
                  "mode_errors": mode_errors,
                  "restore_errors": errors}, data)
+
+    def _release(self):
+        """
+        Take the picture; a camera that answers busy before it took it
+        ("I/O in progress") is asked again, twice at most.
+        """
+        s = self.session
+        gp = self.gp
+        for attempt in range(BUSY_RETRIES + 1):
+            try:
+                return s.camera.capture(gp.GP_CAPTURE_IMAGE, s.context)
+            except gp.GPhoto2Error as e:
+                if (e.code != gp.GP_ERROR_CAMERA_BUSY
+                        or attempt == BUSY_RETRIES):
+                    raise
+                log("the camera is busy (%s); capturing again" % (e,))
+                time.sleep(BUSY_RETRY_DELAY)
 
     def _say_if_card_full(self):
         """
@@ -873,15 +960,40 @@ class CameraWorker:
         s.camera.file_delete(folder or "/", name, s.context)
         return {"ok": True, "path": path}
 
-    def do_live_view_on(self):
+    def do_live_view_on(self, revive=None):
         self._ensure_open()
         if not self.live:
+            if revive is not None:
+                self._toggle(revive)
             self._next_frame = None
+            self._frame_times[:] = []
+            self._durations[:] = []
             self._schedule_frame()
             data, when, picture = self._grab()
             self._send_frame(data, when)
             self.live = True
         return {"ok": True, "live_view": True, "seq": self.sequence}
+
+    def _toggle(self, how):
+        """
+        Switch C{how} (a key of L{REVIVE_TOGGLES}) off and on again; a
+        body without it answers the failure, as any camera call does.
+        """
+        if how not in REVIVE_TOGGLES:
+            raise camconfig.Answer({"ok": False, "reason": "bad-request",
+                                    "error": "no such revival: %r" % (how,)})
+        name, off, on = REVIVE_TOGGLES[how]
+        s = self.session
+        widget = s.camera.get_single_config(name, s.context)
+        if on is None:
+            on = widget.get_value()
+            if on == off:
+                on = "PC"
+        widget.set_value(off)
+        s.camera.set_single_config(name, widget, s.context)
+        widget.set_value(on)
+        s.camera.set_single_config(name, widget, s.context)
+        log("live view revival: %s toggled" % (name,))
 
     def do_live_view_off(self):
         if self.live:
