@@ -432,8 +432,8 @@ class CanonEOSDevice(PTPDevice):
     def _revive(self, how):
         self._evf_dead = None
         self.revived[how] += 1
-        self.log.info("{model}: live view back ({how})", model=self.model,
-                      how=how)
+        self.log.info("{model}: live view back ({how}) at t={t:.3f}",
+                      model=self.model, how=how, t=self._reactor.seconds())
 
     def _check_death(self):
         """
@@ -452,8 +452,9 @@ class CanonEOSDevice(PTPDevice):
         self._evf_dead = cures[self.deaths % len(cures)]
         self.deaths += 1
         self.log.info("{model}: live view stops delivering (death {n}; "
-                      "cured by {cure})", model=self.model, n=self.deaths,
-                      cure=self._evf_dead)
+                      "cured by {cure}) at t={t:.3f}", model=self.model,
+                      n=self.deaths, cure=self._evf_dead,
+                      t=self._reactor.seconds())
         return True
 
     def _evf_off(self):
@@ -671,9 +672,11 @@ class CanonEOSDevice(PTPDevice):
                 0, stored.filename))
         self.log.info(
             "{model}: captured {name} {w}x{h} ({size} bytes) to {target}, "
-            "{secs:.2f} s after the release", model=self.model,
+            "{secs:.2f} s after the release (pressed t={pressed:.3f}, ready "
+            "t={ready:.3f})", model=self.model,
             name=stored.filename, w=size[0], h=size[1], size=len(jpeg),
-            target=entry["target"], secs=entry["ready"] - entry["pressed"])
+            target=entry["target"], secs=entry["ready"] - entry["pressed"],
+            pressed=entry["pressed"], ready=entry["ready"])
 
     def _object(self, handle):
         return self.objects.get(handle) or self.ram_objects.get(handle)

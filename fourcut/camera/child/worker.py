@@ -154,8 +154,13 @@ PROTOCOL = 1
 DEFAULT_FPS = 30.0
 DEFAULT_KEEPALIVE = 5.0
 
-#: Frames whose intervals give the body's rate (see L{CameraWorker}).
-RATE_WINDOW = 9
+#: Frames in a row whose mean interval is the body's frame interval
+#: (see L{CameraWorker._frame_came}), and the pause that starts the count
+#: again.
+LEARN_FRAMES = 40
+LEARN_GAP = 0.5
+#: How much slower than the body's frame interval live view is polled.
+LATE_MARGIN = 0.01
 
 #: Seconds a capture waits before it tries again once, when the camera
 #: answered its release busy ("I/O in progress": an EOS 1300D does, to
@@ -441,9 +446,10 @@ class CameraWorker:
         self._wall_clock = wall_clock
         self._next_frame = None
         self._next_keepalive = None
-        self._frame_times = []      # when the last frames were ready
-        self._durations = []        # how long the last polls took
-        self.body_period = 0.0      # the body's measured frame interval
+        self._last_frame_at = None  # when the last frame came
+        self._intervals = []        # between frames, pauses left out
+        self.learned = False        # whether the body's rate is known
+        self.body_period = 0.0      # polls this far apart (0: the cap)
         self.event_names = {
             gp.GP_EVENT_UNKNOWN: "unknown", gp.GP_EVENT_TIMEOUT: "timeout",
             gp.GP_EVENT_FILE_ADDED: "file_added",
@@ -680,45 +686,50 @@ class CameraWorker:
             self._next_frame = now
         self._next_frame += period
 
-    def _frame_came(self, started, ended):
+    def _frame_came(self, ended):
         """
-        A poll that began at C{started} brought a frame at C{ended} (the
-        worker's clock): learn the body's rate, and keep the next poll
-        from coming before the body's next frame.
-
-        A poll made too early is retried inside libgphoto2 and takes
-        longer than the quickest recent one; the frame was ready about
-        that quickest time before it came. The median interval between
-        those moments is the body's frame interval, and the next poll is
-        one interval after the last: on the body's own grid, neither early
-        (0xA102) nor drifting late (frames lost).
+        A frame came at C{ended} (the worker's clock). Until the body's
+        rate is known, polls come at the C{--fps} cap and frames as fast
+        as the body makes them (a poll before the frame is retried inside
+        libgphoto2): the mean of L{LEARN_FRAMES} intervals, pauses left
+        out (a request ran), is the body's frame interval. A body's frames
+        keep to its own clock, so an arrival late by a retry is followed
+        by a short interval and the lateness does not add up; a median
+        would be biased low by those. A frame missed (a poll delayed more
+        than a frame's time, on a loaded machine) makes it high: then
+        polls come a little slower than the body, never faster. From then on polls come that interval plus
+        L{LATE_MARGIN} apart: never before the body's next frame (no
+        0xA102), and a frame in a hundred missed.
         """
-        durations = self._durations
-        durations.append(ended - started)
-        del durations[:-RATE_WINDOW]
-        ready = max(started, ended - min(durations))
-        times = self._frame_times
-        times.append(ready)
-        del times[:-RATE_WINDOW - 1]
-        if len(times) <= RATE_WINDOW:
+        if self.body_period or self.learned:
             return
-        intervals = sorted(b - a for a, b in zip(times, times[1:]))
-        self.body_period = intervals[len(intervals) // 2]
-        if self.body_period > self.period:
-            self._next_frame = ready + self.body_period
+        last, self._last_frame_at = self._last_frame_at, ended
+        if last is None or ended - last > LEARN_GAP:
+            return              # a pause (a request ran) is no interval
+        intervals = self._intervals
+        intervals.append(ended - last)
+        if len(intervals) < LEARN_FRAMES:
+            return
+        interval = sum(intervals) / len(intervals)
+        self.learned = True
+        if interval > self.period * (1 + LATE_MARGIN):
+            self.body_period = interval * (1 + LATE_MARGIN)
+            log("the camera gives %.1f frames a second: polling at %.1f"
+                % (1 / interval, 1 / self.body_period))
+
+    def _forget_rate(self):
+        self._last_frame_at = None
 
     def _frame(self):
         self._schedule_frame()
         self.session.messages[:] = []
         self.tap.mark()
-        started = self._clock()
         try:
             data, when, picture = self._grab()
         except self.gp.GPhoto2Error as e:
             answer = self._failure(e)
             self.live = False
-            self._frame_times[:] = []
-            self._durations[:] = []
+            self._forget_rate()
             event = "live_view_stopped"
             if self.lost is None and self._check_connection() is None:
                 # The session answers: only live view stopped delivering
@@ -728,7 +739,7 @@ class CameraWorker:
             self._send({"type": "event", "event": event, "answer": answer})
             self.tap.flush()
             return
-        self._frame_came(started, self._clock())
+        self._frame_came(self._clock())
         self._send_frame(data, when)
         if self.sequence % 32 == 0:
             self.tap.flush()
@@ -966,8 +977,7 @@ class CameraWorker:
             if revive is not None:
                 self._toggle(revive)
             self._next_frame = None
-            self._frame_times[:] = []
-            self._durations[:] = []
+            self._forget_rate()
             self._schedule_frame()
             data, when, picture = self._grab()
             self._send_frame(data, when)
