@@ -95,6 +95,10 @@ def parse_args(argv):
                         help="fault (EOS): the first release of a session "
                              "more than this long after it opened answers "
                              "busy ('I/O in progress', an EOS 1300D)")
+    parser.add_argument("--needs-viewfinder", action="store_true",
+                        help="fault (EOS): no live view until the host "
+                             "sets the EVF mode (viewfinder=1), as an EOS "
+                             "750D")
     parser.add_argument("--stats-every", type=float, default=0.0,
                         metavar="SECONDS",
                         help="print the EOS body's counters as a JSON line "
@@ -141,6 +145,7 @@ def _break_as_asked(camera, args):
     if args.personality == "eos":
         device.evf_dies(args.evf_dies_after, args.evf_cures)
         device.io_in_progress_after(args.io_in_progress_after)
+        device.needs_viewfinder(args.needs_viewfinder)
 
 
 #: The EOS counters C{--stats-every} prints.

@@ -48,6 +48,9 @@ class EOSFaults(Faults):
     @ivar evf_cures: what brings dead live view back, one entry per death
         in turn: C{"toggle"} (the EVF output or mode switched off and on,
         or a new session) or C{"session"} (only a new session).
+    @ivar needs_viewfinder: every session starts with the EVF mode off:
+        no live view until the host switches it on (gphoto2's
+        C{viewfinder=1}; an EOS 750D).
     @ivar io_in_progress_after: the first release of a session more than
         this many seconds after it opened answers DeviceBusy ("I/O in
         progress", an EOS 1300D); L{None}: never.
@@ -63,6 +66,7 @@ class EOSFaults(Faults):
         self.evf_dies_after = 0.0
         self.evf_cures = ("toggle",)
         self.io_in_progress_after = None
+        self.needs_viewfinder = False
 
 
 class CanonEOSDevice(PTPDevice):
@@ -214,6 +218,13 @@ class CanonEOSDevice(PTPDevice):
         """
         self.faults.io_in_progress_after = seconds
 
+    def needs_viewfinder(self, needs=True):
+        """
+        From the next session on, no live view until the host turns the
+        EVF mode on (C{viewfinder=1}), as an EOS 750D.
+        """
+        self.faults.needs_viewfinder = needs
+
     def manual_focus(self, manual=True):
         """
         The lens switch at MF: libgphoto2 then does not wait for focus.
@@ -241,6 +252,8 @@ class CanonEOSDevice(PTPDevice):
         # any) on its own screen.
         self._set(eos.DPC_EOS_CaptureDestination, eos.CAPTURE_DEST_CARD)
         self._set(eos.DPC_EOS_EVFOutputDevice, 0)
+        if self.faults.needs_viewfinder:
+            self._set(eos.DPC_EOS_EVFMode, 0)
 
     def end_session(self):
         was_open = self.session_open

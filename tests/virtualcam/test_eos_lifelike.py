@@ -192,3 +192,17 @@ class LifelikeTests(TestCase):
         self.host.assertOK(self.host.sync(ptp.OC_CloseSession))
         self.assertEqual((self.device.mirror_up,
                           self.device.mirror_left_up), (False, 1))
+
+    def test_needs_viewfinder(self):
+        """
+        A body that needs C{viewfinder=1}: the EVF output alone gives no
+        live view; the EVF mode switched on does.
+        """
+        self.device.needs_viewfinder()
+        self.live()
+        self.assertEqual(self.poll(), eos.RC_EOS_NotReady)
+        self.host.assertOK(self.host.sync(
+            eos.OC_EOS_SetDevicePropValueEx,
+            data=set_value(eos.DPC_EOS_EVFMode, 1)))
+        self.clock.advance(self.device.profile.evf_warmup)
+        self.assertEqual(self.poll(), ptp.RC_OK)
