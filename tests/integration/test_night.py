@@ -19,7 +19,7 @@ from fourcut.bench import night
 
 from tests.support import ROOT
 
-#: Seconds the short night may take in all (it runs 18 s of night).
+#: Seconds the short night may take in all (it runs 14 s of night).
 DEADLINE = 120
 
 
@@ -32,9 +32,9 @@ class NightTests(unittest.TestCase):
                    PYTHONPATH=os.pathsep.join([ROOT] + sys.path))
         result = subprocess.run(
             [sys.executable, "-m", "fourcut.bench", "--smoke", "--only",
-             "night", "--night-duration", "18", "--night-die-every", "6",
-             "--night-cures", "toggle", "--night-capture-every", "5",
-             "--night-sequence-every", "14", "--quiet", "--json", out],
+             "night", "--night-duration", "14", "--night-die-every", "5",
+             "--night-cures", "toggle", "--night-capture-every", "4",
+             "--night-sequence-every", "10", "--quiet", "--json", out],
             cwd=ROOT, env=env, capture_output=True, timeout=DEADLINE)
         self.assertEqual(result.returncode, 0, result.stdout[-3000:])
         with open(out) as f:
