@@ -161,6 +161,13 @@ LEARN_FRAMES = 40
 LEARN_GAP = 0.5
 #: How much slower than the body's frame interval live view is polled.
 LATE_MARGIN = 0.01
+#: Once in step: polls whose quickest is the reference, how much longer
+#: than it an early poll takes (libgphoto2 sleeps 5 ms before asking
+#: again), and how much the interval grows after one.
+STEP_WINDOW = 9
+EARLY_MARGIN = 0.007
+STEP_GROWTH = 0.0005
+STEP_DECAY = 0.0001
 
 #: Seconds a capture waits before it tries again once, when the camera
 #: answered its release busy ("I/O in progress": an EOS 1300D does, to
@@ -448,6 +455,9 @@ class CameraWorker:
         self._next_keepalive = None
         self._last_frame_at = None  # when the last frame came
         self._intervals = []        # between frames, pauses left out
+        self._durations = []        # how long the last polls took
+        self.early_polls = 0        # polls found early once in step
+        self._learned_period = 0.0
         self.learned = False        # whether the body's rate is known
         self.body_period = 0.0      # polls this far apart (0: the cap)
         self.event_names = {
@@ -713,17 +723,44 @@ class CameraWorker:
         interval = sum(intervals) / len(intervals)
         self.learned = True
         if interval > self.period * (1 + LATE_MARGIN):
-            self.body_period = interval * (1 + LATE_MARGIN)
+            self.body_period = self._learned_period = (
+                interval * (1 + LATE_MARGIN))
             log("the camera gives %.1f frames a second: polling at %.1f"
                 % (1 / interval, 1 / self.body_period))
 
+    def _keep_in_step(self, took, ended):
+        """
+        Once the body's rate is known: a poll that took clearly longer
+        than the quickest of the last few was early (libgphoto2 slept and
+        asked again), so the learned interval is a little short, or the
+        two clocks drift apart: the next polls keep to a grid that starts
+        at this frame, and the interval grows by 0.05 %. Every poll in
+        time takes a fifth of that back, down to the learned interval: a
+        poll slowed by something else (a loaded machine) costs a little,
+        for a little while.
+        """
+        durations = self._durations
+        durations.append(took)
+        del durations[:-STEP_WINDOW]
+        if not self.body_period or len(durations) < STEP_WINDOW:
+            return
+        if took > min(durations) + EARLY_MARGIN:
+            self.early_polls += 1
+            self.body_period *= 1 + STEP_GROWTH
+            self._next_frame = ended + self.body_period
+        else:
+            self.body_period = max(self._learned_period,
+                                   self.body_period * (1 - STEP_DECAY))
+
     def _forget_rate(self):
         self._last_frame_at = None
+        self._durations[:] = []
 
     def _frame(self):
         self._schedule_frame()
         self.session.messages[:] = []
         self.tap.mark()
+        started = self._clock()
         try:
             data, when, picture = self._grab()
         except self.gp.GPhoto2Error as e:
@@ -739,7 +776,9 @@ class CameraWorker:
             self._send({"type": "event", "event": event, "answer": answer})
             self.tap.flush()
             return
-        self._frame_came(self._clock())
+        ended = self._clock()
+        self._frame_came(ended)
+        self._keep_in_step(ended - started, ended)
         self._send_frame(data, when)
         if self.sequence % 32 == 0:
             self.tap.flush()
