@@ -17,19 +17,20 @@ import sys
 import tempfile
 import time
 
-from fourcut.bench import procs, report
+from fourcut.bench import night, procs, report
 from fourcut.bench.pi import PiBudget
 from fourcut.bench.scenarios import Bench, describe_error
 
 __all__ = ["rates", "counts", "parse_args", "public", "run", "main"]
 
 SCENARIOS = ("fanout", "json", "headroom", "capture", "slow", "eos",
-             "session", "slowlink", "relay", "pi")
+             "session", "slowlink", "relay", "pi", "night")
 
 #: Scenarios run only when named in C{--only}: C{pi} (issue 23) takes
 #: minutes, wants root (its cgroup and network namespaces) and a
-#: C{--baseline} checkout to be worth reading.
-ASKED_ONLY = ("pi",)
+#: C{--baseline} checkout to be worth reading; the night (issue 24) takes
+#: 30 minutes.
+ASKED_ONLY = ("pi", "night")
 
 #: Seconds between captures during live view.
 LIVE_SPACING = 3.0
@@ -124,6 +125,28 @@ def parse_args(argv):
     parser.add_argument("--client-procs", default="auto",
                         help="client processes per run, or 'auto' (one per "
                              "60 clients, at most 2)")
+    parser.add_argument("--night-duration", type=float, default=None,
+                        help="seconds the night scenario runs (default "
+                             "1800; smoke 20)")
+    parser.add_argument("--night-die-every", type=float, default=None,
+                        help="seconds of live view after which the body's "
+                             "live view dies, each time (default 180; "
+                             "smoke 6)")
+    parser.add_argument("--night-cures", default="toggle,toggle,session",
+                        help="what brings each death back in turn "
+                             "(default: %(default)s)")
+    parser.add_argument("--night-screens", type=int, default=3,
+                        help="screens watching /preview (default 3)")
+    parser.add_argument("--night-capture-every", type=float, default=None,
+                        help="seconds between GET /capture (default 15; "
+                             "smoke 5)")
+    parser.add_argument("--night-sequence-every", type=float, default=None,
+                        help="seconds between four-shot POST /sequence "
+                             "(default 60; smoke 12)")
+    parser.add_argument("--night-io-after", type=float, default=5.0,
+                        help="the body answers busy to a session's first "
+                             "capture this long after it opened, as an EOS "
+                             "1300D (default 5; negative: never)")
     parser.add_argument("--baseline", metavar="PATH", default=None,
                         help="pi scenario: the root of another checkout of "
                              "fourcut (e.g. before issue 23) whose server "
@@ -159,6 +182,10 @@ def parse_args(argv):
         "slowlink_many": 0 if smoke else 100,
         "relay_clients": 4 if smoke else 100,
         "camera_profile": "fast" if smoke else "realistic",
+        "night_duration": 20.0 if smoke else 1800.0,
+        "night_die_every": 6.0 if smoke else 180.0,
+        "night_capture_every": 5.0 if smoke else 15.0,
+        "night_sequence_every": 12.0 if smoke else 60.0,
     }
     for key, value in defaults.items():
         if getattr(args, key) is None:
@@ -178,6 +205,13 @@ def parse_args(argv):
             args.baseline, "fourcut", "tap.py")):
         parser.error("--baseline must be the root of a fourcut checkout "
                      "(no fourcut/tap.py in %s)" % (args.baseline,))
+    if args.night_io_after < 0:
+        args.night_io_after = None
+    if (args.night_duration <= 0 or args.night_die_every <= 0
+            or args.night_screens < 1 or args.night_capture_every <= 0
+            or args.night_sequence_every <= 0):
+        parser.error("the --night-* durations must be more than 0, "
+                     "--night-screens 1 or more")
     for name in ("duration", "headroom_duration"):
         if getattr(args, name) <= 0:
             parser.error("--%s must be more than 0" % name.replace("_", "-"))
@@ -242,6 +276,13 @@ def run(args):
             "slowlink_many": args.slowlink_many,
             "relay_clients": args.relay_clients,
             "baseline": args.baseline,
+            "night_duration": args.night_duration,
+            "night_die_every": args.night_die_every,
+            "night_cures": args.night_cures,
+            "night_screens": args.night_screens,
+            "night_capture_every": args.night_capture_every,
+            "night_sequence_every": args.night_sequence_every,
+            "night_io_after": args.night_io_after,
         },
         "scenarios": {},
         "errors": [],
@@ -295,6 +336,11 @@ def run(args):
         if "pi" in args.only:
             scenarios["pi"] = attempt("pi", PiBudget(
                 bench, args.baseline).run)
+        if "night" in args.only:
+            log("night: %g s, live view dying every %g s" % (
+                args.night_duration, args.night_die_every))
+            scenarios["night"] = attempt(
+                "night", night.Night(args, workdir, log, bench._name).run)
     except KeyboardInterrupt:
         log("interrupted: ending every child")
         procs.end_all()
@@ -323,6 +369,8 @@ def main(argv=None):
     except KeyboardInterrupt:
         sys.exit(130)
     print(report.text(results))
+    if "night" in results["scenarios"]:
+        print(night.text(results["scenarios"]["night"]))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)

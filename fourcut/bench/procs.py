@@ -487,12 +487,14 @@ def _camera_child(workdir, name, argv, prefix, timeout):
 
 
 def start_usb_camera(workdir, name="camera", body="700D",
-                     profile="realistic", timeout=30.0, fps=30.0):
+                     profile="realistic", timeout=30.0, fps=30.0, extra=()):
     """
     Start C{python -m fourcut.virtualcam --usb} as a Canon EOS C{body} with
     the C{profile} timing: a camera on the USB path, auto-detected.
 
-    @param fps: its live view rate; 0 = unpaced.
+    @param fps: its live view rate; 0 = unpaced; L{None}: the profile's
+        (the body's own on the lifelike profile).
+    @param extra: more command line arguments (faults).
     @return: the L{Child}, with C{.socket} its Unix socket and C{.env} the
         variables a gphoto2 CLI child needs to see it (and a C{HOME} of
         its own: libgphoto2 remembers ports there).
@@ -505,7 +507,8 @@ def start_usb_camera(workdir, name="camera", body="700D",
     os.mkdir(home)
     argv = [sys.executable, "-m", "fourcut.virtualcam", "--usb",
             socket_path, "--personality", "eos", "--model", body,
-            "--profile", profile, "--fps", repr(float(fps))]
+            "--profile", profile] + (
+        [] if fps is None else ["--fps", repr(float(fps))]) + list(extra)
     child = _camera_child(workdir, name, argv, "usb:", timeout)
     child.socket = socket_path
     child.env = usbport.child_env(socket_path, usbport.CLI, {"HOME": home})

@@ -26,6 +26,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from fourcut.camera.interfaces import IDriver, ILiveView
+from fourcut.camera.revive import Revival
 from fourcut.camera.shots import Shot
 from fourcut.camera.workerclient import WorkerClient
 from fourcut.errors import CameraError
@@ -132,6 +133,8 @@ class HeldDriver:
     @param release_after: idle seconds (no live view, no operation) after
         which the camera is released for other programs; 0: never.
     @param worker_factory: makes a L{WorkerClient} (tests pass fakes).
+    @param revival: the L{Revival} that picks how live view that stopped
+        delivering comes back (a toggle in this session, or a new one).
     """
 
     log = Logger()
@@ -142,7 +145,7 @@ class HeldDriver:
     def __init__(self, reactor, gphoto2, children, deadline=30.0,
                  capture_deadline=60.0, keepalive=5.0, fps=30.0,
                  release_after=0, python=sys.executable,
-                 worker_factory=WorkerClient):
+                 worker_factory=WorkerClient, revival=None):
         self._reactor = reactor
         self.gphoto2 = gphoto2
         self._children = children
@@ -153,6 +156,7 @@ class HeldDriver:
         self.release_after = release_after
         self.python = python
         self._worker_factory = worker_factory
+        self.revival = Revival() if revival is None else revival
         self.settings = self
         self.worker = None
         self.workers_started = 0
@@ -247,32 +251,73 @@ class HeldDriver:
 
     def _event(self, name, error):
         """
-        The worker says live view failed (C{live_view_stopped}) or the idle
-        camera is gone (C{camera_lost}).
+        The worker says live view failed (C{live_view_stopped}), stopped
+        delivering in a session that still answers (C{live_view_dead}: the
+        session is kept while a toggle may bring it back, see
+        L{fourcut.camera.revive}) or the idle camera is gone
+        (C{camera_lost}).
         """
         live, self._live = self._live, None
+        worker = self.worker
+        if name == "live_view_dead" and self._healthy(worker):
+            step = self.revival.died(True)
+            if step != "session":
+                self.log.info("live view stopped delivering; the next start "
+                              "tries a {step} toggle", step=step)
+                worker = None
         if live is not None:
             live.finish(Failure(error), error.text)
-        worker = self.worker
         if worker is not None:
             self._distrust(worker, Failure(error))
+
+    @staticmethod
+    def _healthy(worker):
+        return (worker is not None and worker.running
+                and not worker.stopping)
+
+    @property
+    def reviving(self):
+        """
+        Whether the next live view start toggles the viewfinder or output
+        to bring live view back: worth doing at once.
+        """
+        return self.revival.reviving
+
+    def _revive_failed(self, worker, failure):
+        """
+        A toggle did not bring live view back: the next start tries the
+        next way, in this session while one is left.
+        """
+        if failure.check(CameraError) and self._healthy(worker):
+            if self.revival.died(True) != "session":
+                return failure
+        return self._distrust(worker, failure)
 
     # Live view ---------------------------------------------------------------
 
     def start_live_view(self, on_frame):
         live = HeldLiveView(on_frame)
         self._live = live
+        revive = self.revival.take()
+
+        def delivering(_):
+            self.revival.delivered()
+            if not live.started.called:
+                live.started.callback(None)
 
         def ready(worker):
             if live.ended.called:
                 return None
             live.attach(worker)
-            d = worker.live_view(True)
-            d.addErrback(lambda f: self._distrust(worker, f))
-            d.addCallbacks(
-                lambda _: None if live.started.called
-                else live.started.callback(None),
-                lambda f: live.finish(f, _text(f)))
+            if revive is None:
+                d = worker.live_view(True)
+                d.addErrback(lambda f: self._distrust(worker, f))
+            else:
+                self.log.info("bringing live view back: {step} toggle",
+                              step=revive)
+                d = worker.live_view(True, revive=revive)
+                d.addErrback(lambda f: self._revive_failed(worker, f))
+            d.addCallbacks(delivering, lambda f: live.finish(f, _text(f)))
             return d
 
         def failed(f):
@@ -417,4 +462,5 @@ class HeldDriver:
         return {"driver": self.name,
                 "worker_pid": worker.pid if worker is not None else None,
                 "workers_started": self.workers_started,
-                "released": self.released}
+                "released": self.released,
+                "revival": self.revival.status()}

@@ -31,7 +31,8 @@ from fourcut.errors import CameraError, classify
 from fourcut.stream.placeholder import offline_jpeg
 from fourcut.stream.transform import ThreadedTransform
 
-__all__ = ["FIRST_RETRY_DELAY", "LiveViewSupervisor", "PLACEHOLDER_INTERVAL"]
+__all__ = ["FIRST_RETRY_DELAY", "FREEZE_PLACEHOLDER", "LiveViewSupervisor",
+           "PLACEHOLDER_INTERVAL", "WATCH_INTERVAL"]
 
 #: Seconds before the first retry of live view that died; each further
 #: quick retry waits twice as long, up to C{restart_delay}.
@@ -39,6 +40,15 @@ FIRST_RETRY_DELAY = 0.5
 
 #: Seconds between placeholder frames while the camera is offline.
 PLACEHOLDER_INTERVAL = 1.0
+
+#: Seconds without a frame, live view running and no operation pausing
+#: it, after which watchers get the placeholder: a body that stopped
+#: delivering is only known to have once libgphoto2 gives up its 3 s of
+#: retries, and a screen should not sit frozen that long.
+FREEZE_PLACEHOLDER = 1.0
+
+#: Seconds between two checks for a stall or a freeze.
+WATCH_INTERVAL = 0.25
 
 
 class LiveViewSupervisor:
@@ -93,6 +103,8 @@ class LiveViewSupervisor:
         self._retry_call = None
         self._stop_call = None
         self._last_frame_at = None
+        self._last_placeholder_at = None
+        self.freeze_placeholders = 0
         self._stall_text = None
         self._shut_down = False
         self._watchdog = task.LoopingCall(self._check_stall)
@@ -223,7 +235,8 @@ class LiveViewSupervisor:
         self.current = live
         self._last_frame_at = self._reactor.seconds()
         if not self._watchdog.running:
-            self._watchdog.start(max(0.1, self.stall_timeout / 4), now=False)
+            self._watchdog.start(min(WATCH_INTERVAL, self.stall_timeout / 4),
+                                 now=False)
         self.live_since = self._wall_clock()
         live.ended.addCallback(self._live_view_ended, live)
         failure_text = yield live.started
@@ -281,13 +294,33 @@ class LiveViewSupervisor:
             self._last_frame_at = self._reactor.seconds()
             return
         silent = self._reactor.seconds() - self._last_frame_at
-        if silent < self.stall_timeout or self._stopping is live:
+        if self._stopping is live:
+            return
+        if silent >= FREEZE_PLACEHOLDER and silent < self.stall_timeout:
+            self._freeze_placeholder()
+        if silent < self.stall_timeout:
             return
         self.log.warn("live view stalled: no frame for {s:.1f}s; ending it",
                       s=silent)
         self._stall_text = ("live view stalled: no frame for %.1f s\n"
                             % (silent,))
         live.kill(self._stall_text.strip())
+
+    def _freeze_placeholder(self):
+        """
+        Live view runs but sends nothing: show watchers the placeholder,
+        once a second, until frames come again.
+        """
+        now = self._reactor.seconds()
+        if (self.demand == 0 or self._placeholder_loop.running
+                or (self._last_placeholder_at is not None
+                    and now - self._last_placeholder_at
+                    < PLACEHOLDER_INTERVAL
+                    and self._last_placeholder_at > self._last_frame_at)):
+            return
+        self._last_placeholder_at = now
+        self.freeze_placeholders += 1
+        self._publish_placeholder_frame()
 
     def _live_view_ended(self, result, live):
         reason, stderr = result
@@ -329,7 +362,12 @@ class LiveViewSupervisor:
         C{restart_delay} seconds. Watchers get a placeholder frame in the
         meantime, so their connections stay open.
         """
-        if self.failures <= self.max_restart_attempts:
+        if getattr(self.driver, "reviving", False):
+            # The driver has a cheap way back (a viewfinder toggle in the
+            # session): at once.
+            delay = 0
+            self._state.set_state("recovering")
+        elif self.failures <= self.max_restart_attempts:
             delay = min(self.restart_delay,
                         FIRST_RETRY_DELAY * 2 ** (self.failures - 1))
             self._state.set_state("recovering")
@@ -361,6 +399,9 @@ class LiveViewSupervisor:
                 or self._state.state not in ("recovering", "offline")):
             self._placeholder_loop.stop()
             return
+        self._publish_placeholder_frame()
+
+    def _publish_placeholder_frame(self):
         if self._placeholder is None:
             self._placeholder = offline_jpeg()
         self.broadcaster.publish(self._placeholder, self._wall_clock(),

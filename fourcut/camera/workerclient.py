@@ -173,8 +173,9 @@ class WorkerClient:
         live view frame; C{timestamp} is the wall-clock time it left the
         camera.
     @param on_event: called with C{(name, error)} when the worker reports
-        C{live_view_stopped} (live view failed and is off) or
-        C{camera_lost} (the idle camera went away); C{error} is the
+        C{live_view_stopped} (live view failed and is off),
+        C{live_view_dead} (live view stopped delivering, the session
+        still answers) or C{camera_lost} (the idle camera went away); C{error} is the
         L{CameraError} it would have answered.
     @param on_start: called with the process transport once spawned, so
         the session can track (and end) it.
@@ -458,7 +459,7 @@ class WorkerClient:
     def _event(self, header):
         name = header.get("event")
         answer = header.get("answer") or {}
-        if name in ("live_view_stopped", "camera_lost"):
+        if name in ("live_view_stopped", "live_view_dead", "camera_lost"):
             self.live = False
         try:
             interpret_answer(name, dict(answer, ok=False))
@@ -609,13 +610,18 @@ class WorkerClient:
         """
         return self._answer("delete", deadline, path=path)
 
-    def live_view(self, on, deadline=None):
+    def live_view(self, on, deadline=None, revive=None):
         """
         Turn live view on (fires once the first frame has been given to
-        C{on_frame}) or off.
+        C{on_frame}) or off. C{revive} (C{"viewfinder"} or C{"output"}):
+        toggle that first, to bring back live view that stopped
+        delivering.
         """
-        command = "live_view_on" if on else "live_view_off"
-        d = self._answer(command, deadline)
+        if on:
+            fields = {} if revive is None else {"revive": revive}
+            d = self._answer("live_view_on", deadline, **fields)
+        else:
+            d = self._answer("live_view_off", deadline)
 
         def done(answer):
             self.live = bool(on)

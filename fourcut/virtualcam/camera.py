@@ -35,16 +35,19 @@ USB_MODEL = "USB PTP Class Camera"
 
 
 def make_device(reactor, personality="generic", body=DEFAULT_BODY,
-                profile=DEFAULT_PROFILE, fps=30.0, quality=85,
+                profile=DEFAULT_PROFILE, fps=None, quality=85,
                 shutter_delay=0.5):
     """
     A device of C{personality}: C{"generic"} (a generic PTP camera with
     Sony-style live view; C{shutter_delay} is its capture time) or
     C{"eos"} (a Canon EOS C{body}, C{"700D"} or C{"550D"}, timed by
-    C{profile}, C{"fast"} or C{"realistic"}; see L{fourcut.virtualcam.eos}).
+    C{profile}, C{"fast"}, C{"realistic"} or C{"lifelike"}; see
+    L{fourcut.virtualcam.eos}). C{fps} L{None}: 30, or the body's own rate
+    on the lifelike profile.
     """
     if personality == "generic":
-        return CameraDevice(reactor, fps=fps, quality=quality,
+        return CameraDevice(reactor, fps=30.0 if fps is None else fps,
+                            quality=quality,
                             shutter_delay=shutter_delay)
     if personality == "eos":
         return CanonEOSDevice(reactor, model=body, profile=profile,
@@ -108,7 +111,7 @@ class VirtualCamera(_DeviceFaults):
 
     model = GPHOTO2_MODEL
 
-    def __init__(self, reactor, fps=30.0, quality=85, shutter_delay=0.5,
+    def __init__(self, reactor, fps=None, quality=85, shutter_delay=0.5,
                  startup_delay=0.0, personality="generic",
                  body=DEFAULT_BODY, profile=DEFAULT_PROFILE):
         self.reactor = reactor
@@ -202,7 +205,7 @@ class VirtualUSBCamera(_DeviceFaults):
 
     port = usbport.PORT
 
-    def __init__(self, reactor, device=None, fps=30.0, quality=85,
+    def __init__(self, reactor, device=None, fps=None, quality=85,
                  shutter_delay=0.5, usb_ids=None, model=None,
                  personality="generic", body=DEFAULT_BODY,
                  profile=DEFAULT_PROFILE):

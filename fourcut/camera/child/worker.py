@@ -41,6 +41,10 @@ From the worker::
     {"type": "event", "event": "live_view_stopped", "answer": {...}}
         live view failed between two frames and is off (the answer is
         the camera failure)
+    {"type": "event", "event": "live_view_dead", "answer": {...}}
+        live view stopped delivering (libgphoto2 gave up waiting for a
+        frame) while the session still answers: it is off, and the
+        session is kept, for a cheaper revival than a new one
     {"type": "event", "event": "camera_lost", "answer": {...}}
         the idle keepalive found the connection to the camera gone
 
@@ -66,7 +70,11 @@ view frames, in the same camera session:
                                first, a refusal only reported
                                (mode_errors)
     delete path                delete /FOLDER/NAME from the camera
-    live_view_on               answers after the first frame is sent
+    live_view_on [revive]      answers after the first frame is sent;
+                               revive "viewfinder" or "output" first
+                               toggles that (EOS: the EVF output goes off
+                               and on), which brings back the live view
+                               of a body that stopped delivering
     live_view_off              stops frames (and, on bodies with a
                                "viewfinder" toggle, EOS and Nikon, turns
                                it off so the mirror comes down)
@@ -85,7 +93,10 @@ camera not exited cannot be opened again by the same process (its socket
 or USB claim stays). The server starts a new worker, as it restarts
 gphoto2 today.
 
-Live view is paced by the camera, and capped at C{--fps} (frames keep to a
+Live view is paced by the camera, and capped at C{--fps} and at the rate
+the body delivers (measured from the frames' intervals: a body slower
+than the cap, an EOS 700D's 13 fps say, answers every earlier poll with
+0xA102, which libgphoto2 retries with sleeps, a flood; frames keep to a
 fixed time grid; the worker waits on its request queue until the next
 slot, so a request is taken at once and nothing spins when the camera
 answers instantly, as an EOS does). The default cap is 30, what bodies
@@ -143,6 +154,34 @@ PROTOCOL = 1
 DEFAULT_FPS = 30.0
 DEFAULT_KEEPALIVE = 5.0
 
+#: Frames in a row whose mean interval is the body's frame interval
+#: (see L{CameraWorker._frame_came}), and the pause that starts the count
+#: again.
+LEARN_FRAMES = 40
+LEARN_GAP = 0.5
+#: How much slower than the body's frame interval live view is polled.
+LATE_MARGIN = 0.01
+#: Once in step: polls whose quickest is the reference, how much longer
+#: than it an early poll takes (libgphoto2 sleeps 5 ms before asking
+#: again), and how much the interval grows after one.
+STEP_WINDOW = 9
+EARLY_MARGIN = 0.007
+STEP_GROWTH = 0.0005
+STEP_DECAY = 0.0001
+
+#: Seconds a capture waits before it tries again once, when the camera
+#: answered its release busy ("I/O in progress": an EOS 1300D does, to
+#: the first capture of a session opened more than 5 s before).
+BUSY_RETRY_DELAY = 0.3
+BUSY_RETRIES = 2
+
+#: The EVF switches that bring back live view that stopped delivering:
+#: C{(config name, off value, on value)}; L{None}: the current value.
+REVIVE_TOGGLES = {
+    "viewfinder": ("viewfinder", 0, 1),
+    "output": ("output", "Off", None),
+}
+
 #: Milliseconds the idle keepalive waits for camera events.
 KEEPALIVE_WAIT_MS = 10
 
@@ -173,7 +212,7 @@ REQUESTS = {
     "values": {"names": (list, True)},
     "capture": {"settings": (list, False), "mode": (list, False)},
     "delete": {"path": (_STR, True)},
-    "live_view_on": {},
+    "live_view_on": {"revive": (_STR, False)},
     "live_view_off": {},
     "keepalive": {"timeout": ((int, float), False)},
     "status": {},
@@ -415,6 +454,13 @@ class CameraWorker:
         self._wall_clock = wall_clock
         self._next_frame = None
         self._next_keepalive = None
+        self._last_frame_at = None  # when the last frame came
+        self._intervals = []        # between frames, pauses left out
+        self._durations = []        # how long the last polls took
+        self.early_polls = 0        # polls found early once in step
+        self._learned_period = 0.0
+        self.learned = False        # whether the body's rate is known
+        self.body_period = 0.0      # polls this far apart (0: the cap)
         self.event_names = {
             gp.GP_EVENT_UNKNOWN: "unknown", gp.GP_EVENT_TIMEOUT: "timeout",
             gp.GP_EVENT_FILE_ADDED: "file_added",
@@ -633,6 +679,10 @@ class CameraWorker:
             log("capturetarget set to %s" % (self.capture_target,))
 
     def _close(self, state="closed"):
+        if self.live and self.session.camera is not None:
+            # End live view before the session: some bodies keep the
+            # mirror up otherwise (python-gphoto2 issue 53).
+            self._end_viewfinder()
         self.live = False
         if self.session.camera is not None:
             try:
@@ -656,29 +706,99 @@ class CameraWorker:
                    data)
 
     def _schedule_frame(self):
-        if not self.period:
+        period = max(self.period, self.body_period)
+        if not period:
             return
         now = self._clock()
         # A fixed grid, so that small lateness does not add up; a worker
         # more than a frame behind (the camera is slower) restarts it.
-        if self._next_frame is None or now - self._next_frame > self.period:
+        if self._next_frame is None or now - self._next_frame > period:
             self._next_frame = now
-        self._next_frame += self.period
+        self._next_frame += period
+
+    def _frame_came(self, ended):
+        """
+        A frame came at C{ended} (the worker's clock). Until the body's
+        rate is known, polls come at the C{--fps} cap and frames as fast
+        as the body makes them (a poll before the frame is retried inside
+        libgphoto2): the mean of L{LEARN_FRAMES} intervals, pauses left
+        out (a request ran), is the body's frame interval. A body's frames
+        keep to its own clock, so an arrival late by a retry is followed
+        by a short interval and the lateness does not add up; a median
+        would be biased low by those. A frame missed (a poll delayed more
+        than a frame's time, on a loaded machine) makes it high: then
+        polls come a little slower than the body, never faster. From then on polls come that interval plus
+        L{LATE_MARGIN} apart: never before the body's next frame (no
+        0xA102), and a frame in a hundred missed.
+        """
+        if self.body_period or self.learned:
+            return
+        last, self._last_frame_at = self._last_frame_at, ended
+        if last is None or ended - last > LEARN_GAP:
+            return              # a pause (a request ran) is no interval
+        intervals = self._intervals
+        intervals.append(ended - last)
+        if len(intervals) < LEARN_FRAMES:
+            return
+        interval = sum(intervals) / len(intervals)
+        self.learned = True
+        if interval > self.period * (1 + LATE_MARGIN):
+            self.body_period = self._learned_period = (
+                interval * (1 + LATE_MARGIN))
+            log("the camera gives %.1f frames a second: polling at %.1f"
+                % (1 / interval, 1 / self.body_period))
+
+    def _keep_in_step(self, took, ended):
+        """
+        Once the body's rate is known: a poll that took clearly longer
+        than the quickest of the last few was early (libgphoto2 slept and
+        asked again), so the learned interval is a little short, or the
+        two clocks drift apart: the next polls keep to a grid that starts
+        at this frame, and the interval grows by 0.05 %. Every poll in
+        time takes a fifth of that back, down to the learned interval: a
+        poll slowed by something else (a loaded machine) costs a little,
+        for a little while.
+        """
+        durations = self._durations
+        durations.append(took)
+        del durations[:-STEP_WINDOW]
+        if not self.body_period or len(durations) < STEP_WINDOW:
+            return
+        if took > min(durations) + EARLY_MARGIN:
+            self.early_polls += 1
+            self.body_period *= 1 + STEP_GROWTH
+            self._next_frame = ended + self.body_period
+        else:
+            self.body_period = max(self._learned_period,
+                                   self.body_period * (1 - STEP_DECAY))
+
+    def _forget_rate(self):
+        self._last_frame_at = None
+        self._durations[:] = []
 
     def _frame(self):
         self._schedule_frame()
         self.session.messages[:] = []
         self.tap.mark()
+        started = self._clock()
         try:
             data, when, picture = self._grab()
         except self.gp.GPhoto2Error as e:
             answer = self._failure(e)
             self.live = False
+            self._forget_rate()
+            event = "live_view_stopped"
+            if self.lost is None and self._check_connection() is None:
+                # The session answers: only live view stopped delivering
+                # (bodies do, after minutes or hours).
+                event = "live_view_dead"
             log("live view stopped: %s" % (answer["error"],))
-            self._send({"type": "event", "event": "live_view_stopped",
-                        "answer": answer})
+            self._send({"type": "event", "event": event, "answer": answer})
             self.tap.flush()
             return
+        ended = self._clock()
+        self._frame_came(ended)
+        self._keep_in_step(ended - started, ended)
         self._send_frame(data, when)
         if self.sequence % 32 == 0:
             self.tap.flush()
@@ -818,7 +938,7 @@ class CameraWorker:
                               "restored": described.get("value")})
         try:
             try:
-                path = s.camera.capture(gp.GP_CAPTURE_IMAGE, s.context)
+                path = self._release()
             except gp.GPhoto2Error as e:
                 if not connection_broken(e.code):
                     self._say_if_card_full()
@@ -837,6 +957,23 @@ class CameraWorker:
                  "mime": photo.get_mime_type(), "settings": taken,
                  "mode_errors": mode_errors,
                  "restore_errors": errors}, data)
+
+    def _release(self):
+        """
+        Take the picture; a camera that answers busy before it took it
+        ("I/O in progress") is asked again, twice at most.
+        """
+        s = self.session
+        gp = self.gp
+        for attempt in range(BUSY_RETRIES + 1):
+            try:
+                return s.camera.capture(gp.GP_CAPTURE_IMAGE, s.context)
+            except gp.GPhoto2Error as e:
+                if (e.code != gp.GP_ERROR_CAMERA_BUSY
+                        or attempt == BUSY_RETRIES):
+                    raise
+                log("the camera is busy (%s); capturing again" % (e,))
+                time.sleep(BUSY_RETRY_DELAY)
 
     def _say_if_card_full(self):
         """
@@ -893,15 +1030,39 @@ class CameraWorker:
         s.camera.file_delete(folder or "/", name, s.context)
         return {"ok": True, "path": path}
 
-    def do_live_view_on(self):
+    def do_live_view_on(self, revive=None):
         self._ensure_open()
         if not self.live:
+            if revive is not None:
+                self._toggle(revive)
             self._next_frame = None
+            self._forget_rate()
             self._schedule_frame()
             data, when, picture = self._grab()
             self._send_frame(data, when)
             self.live = True
         return {"ok": True, "live_view": True, "seq": self.sequence}
+
+    def _toggle(self, how):
+        """
+        Switch C{how} (a key of L{REVIVE_TOGGLES}) off and on again; a
+        body without it answers the failure, as any camera call does.
+        """
+        if how not in REVIVE_TOGGLES:
+            raise camconfig.Answer({"ok": False, "reason": "bad-request",
+                                    "error": "no such revival: %r" % (how,)})
+        name, off, on = REVIVE_TOGGLES[how]
+        s = self.session
+        widget = s.camera.get_single_config(name, s.context)
+        if on is None:
+            on = widget.get_value()
+            if on == off:
+                on = "PC"
+        widget.set_value(off)
+        s.camera.set_single_config(name, widget, s.context)
+        widget.set_value(on)
+        s.camera.set_single_config(name, widget, s.context)
+        log("live view revival: %s toggled" % (name,))
 
     def do_live_view_off(self):
         if self.live:
