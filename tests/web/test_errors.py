@@ -8,12 +8,16 @@ refuses is a 400, camera trouble stays a 503/504; no answer names a path
 on the server.
 """
 
+import json
 import os
 import re
 
 from twisted.internet import defer
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
+from twisted.web.test.requesthelper import DummyRequest
 
+from fourcut.web import replies
 from fourcut.errors import (CameraError, SettingError, client_mistake,
                             http_status)
 
@@ -336,3 +340,151 @@ class ClassificationTests(SynchronousTestCase):
                          507)
         self.assertEqual(http_status(OSError(17, "File exists")), 500)
         self.assertEqual(http_status(RuntimeError("bug")), 500)
+
+
+class Request(DummyRequest):
+    """
+    A C{DummyRequest} whose C{code} is the status set, as twisted.web's.
+    """
+
+    @property
+    def code(self):
+        return self.responseCode
+
+
+class PathHidingTests(SynchronousTestCase):
+    """
+    No reply family shows a server path: L{replies.error} in text and in
+    JSON (its message and its C{reason}), L{replies.plain},
+    L{replies.send_json}, and L{replies.Reply}, each checked on its own
+    with a C{DummyRequest} (the WebSocket's: L{tests.web.test_ws}).
+    """
+
+    #: A child's traceback naming paths under this checkout, Python and
+    #: /tmp, and a camera setting (not a path).
+    TEXT = ('Traceback (most recent call last):\n  File "%s", line 1\n'
+            "OSError: [Errno 5] I/O error: '/tmp/photos/x.jpg'\n"
+            "  File \"%s\"\nno setting /main/imgsettings/nosuch\n"
+            % (os.path.abspath(__file__), os.__file__))
+    HIDDEN = ('Traceback (most recent call last):\n  File ".../test_errors'
+              '.py", line 1\nOSError: [Errno 5] I/O error: \'.../x.jpg\'\n'
+              "  File \".../os.py\"\nno setting /main/imgsettings/nosuch")
+
+    def request(self, path):
+        request = Request(path.lstrip(b"/").split(b"/"))
+        request.path = path
+        return request
+
+    def body(self, request):
+        self.assertTrue(request.finished)
+        return b"".join(request.written).decode("utf-8")
+
+    def test_hide_paths(self):
+        for text, shown in [
+                (self.TEXT, self.HIDDEN + "\n"),
+                ("/usr/lib/python3/x.py:3", ".../x.py:3"),
+                ("at /home/guest/ and /var", "at .../guest and .../var"),
+                ("(/srv/a.jpg)", "(.../a.jpg)"),
+                ("/", "/"), ("/tmp/", ".../tmp"),
+                ("/main/imgsettings/iso", "/main/imgsettings/iso"),
+                ("a/usr/lib b.c/usr/x http://x/usr/y", "a/usr/lib b.c/usr/x "
+                 "http://x/usr/y"),
+                ("'/etc/passwd';/root/x,", "'.../passwd';.../x,")]:
+            self.assertEqual(replies.hide_paths(text), shown, text)
+
+    def test_hide_path(self):
+        """
+        A directory named in the configuration (the photos) is hidden from
+        then on, with everything under its top-level directory.
+        """
+        self.addCleanup(replies._SERVER_ROOTS.discard, "fourcutphotos")
+        self.assertEqual(replies.hide_paths("/fourcutphotos/a/b.jpg"),
+                         "/fourcutphotos/a/b.jpg")
+        replies.hide_path("/fourcutphotos/a")
+        self.assertEqual(replies.hide_paths("/fourcutphotos/c.jpg x"),
+                         ".../c.jpg x")
+        replies.hide_path("relative")
+        self.assertEqual(replies.hide_paths(os.path.abspath("x/y.jpg")),
+                         ".../y.jpg")
+
+    def test_text_error(self):
+        request = self.request(b"/capture")
+        replies.error(request, 503, self.TEXT)
+        self.assertEqual(request.responseCode, 503)
+        self.assertEqual(self.body(request), self.HIDDEN + "\n")
+
+    def test_json_error(self):
+        """
+        A JSON error hides paths in its message and in its C{reason} and
+        C{error} fields; other fields go as they are.
+        """
+        request = self.request(b"/camera/restart")
+        replies.error(request, 503, self.TEXT + "  ", reason=self.TEXT,
+                      choices=["/usr/x"], range=None)
+        self.assertEqual(request.responseCode, 503)
+        self.assertEqual(request.responseHeaders.getRawHeaders(
+            b"content-type"), [b"application/json"])
+        self.assertEqual(json.loads(self.body(request)), {
+            "error": self.HIDDEN, "status": 503,
+            "reason": self.HIDDEN + "\n", "choices": ["/usr/x"],
+            "range": None})
+
+    def test_json_error_never_empty(self):
+        for message in ("", "  \n", b""):
+            request = self.request(b"/status")
+            replies.error(request, 503, message, error="/tmp/x")
+            self.assertEqual(json.loads(self.body(request)), {
+                "error": "503 Service Unavailable", "status": 503})
+        request = self.request(b"/status")
+        replies.error(request, 599, "")
+        self.assertEqual(json.loads(self.body(request))["error"],
+                         "599 error")
+
+    def test_plain(self):
+        """
+        Only error answers are cleaned: a 200's text is the client's own.
+        """
+        request = self.request(b"/cmd")
+        replies.plain(request, 400, self.TEXT.encode("utf-8"))
+        self.assertEqual(self.body(request), self.HIDDEN + "\n")
+        request = self.request(b"/cmd")
+        replies.plain(request, 200, "/usr/bin/gphoto2\n")
+        self.assertEqual(self.body(request), "/usr/bin/gphoto2\n")
+        request = self.request(b"/cmd")
+        replies.plain(request, 500, " \n")
+        self.assertEqual(self.body(request),
+                         "fourcut: 500 Internal Server Error\n")
+
+    def test_send_json(self):
+        request = self.request(b"/camera/config")
+        reply = replies.Reply(request)
+        replies.send_json(reply, 400, {"error": self.TEXT,
+                                       "reason": "/usr/x", "path": "/usr/y",
+                                       "code": 3})
+        self.assertEqual(request.responseCode, 400)
+        self.assertEqual(json.loads(self.body(request)), {
+            "error": self.HIDDEN + "\n", "reason": ".../x",
+            "path": "/usr/y", "code": 3})
+        request = self.request(b"/camera/config")
+        replies.send_json(replies.Reply(request), 200, {"error": "/usr/x"})
+        self.assertEqual(json.loads(self.body(request)), {"error": "/usr/x"})
+
+    def test_reply_family(self):
+        """
+        L{replies.Reply}'s error, fail and plain go through the same
+        cleaning.
+        """
+        for path, answer in [
+                (b"/camera/x", lambda r: r.error(503, self.TEXT)),
+                (b"/capture", lambda r: r.error(503, self.TEXT)),
+                (b"/capture", lambda r: r.plain(503, self.TEXT)),
+                (b"/camera/x", lambda r: r.fail(Failure(
+                    CameraError(503, self.TEXT)), "x")),
+                (b"/capture", lambda r: r.fail(Failure(
+                    CameraError(503, self.TEXT)), "x"))]:
+            request = self.request(path)
+            answer(replies.Reply(request))
+            body = self.body(request)
+            if path == b"/camera/x":
+                body = json.loads(body)["error"] + "\n"
+            self.assertEqual(body, self.HIDDEN + "\n", path)
