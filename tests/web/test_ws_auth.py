@@ -171,9 +171,25 @@ class PublicPreviewTests(AccessTestCase):
                               and "wrong token" in t]), 2)
 
     def test_camera_status_reaches_viewers(self):
+        """
+        With public live view, a viewer without the token hears the
+        camera's state as the owner does, and the owner's capture is
+        answered.
+        """
         viewer = self.open()
+        owner = self.open("/ws?token=" + TOKEN)
+        self.session.answers["capture"] = ("a.jpg", "/photos/a.jpg", b"J")
+        owner.send({"type": "capture_photo", "requestId": 1})
         self.factory.state_changed("capturing", None)
-        self.assertEqual(viewer.messages[-1]["type"], "camera_status")
+        status = {"type": "camera_status", "state": "capturing",
+                  "error": None}
+        self.assertEqual(viewer.of_type("camera_status"), [status])
+        self.assertEqual(owner.of_type("camera_status"), [status])
+        self.assertEqual(owner.find(1)["type"], "photo_captured")
+        self.factory.state_changed("error", "no camera")
+        self.assertEqual(viewer.messages[-1], {
+            "type": "camera_status", "state": "error",
+            "error": "no camera"})
 
     def test_auth_timeout_unless_watching(self):
         """
