@@ -328,3 +328,116 @@ class OriginTests(SynchronousTestCase):
         self.assertEqual(server.connect(
             headers={"Origin": "https://booth.example"}).status, 403)
         server.open(headers={"Origin": "http://127.0.0.1:8080"})
+
+
+class AccessLogTests(AccessTestCase):
+    """
+    What the log says of each refusal and timeout, word for word: the
+    operator's only view of who was turned away and why.
+    """
+
+    options = {"max_clients": 1}
+
+    def setUp(self):
+        AccessTestCase.setUp(self)
+        self.events = []
+        globalLogPublisher.addObserver(self.events.append)
+        self.addCleanup(globalLogPublisher.removeObserver,
+                        self.events.append)
+
+    def said(self):
+        """
+        The fourcut WebSocket lines logged since the last call, with the
+        peer's address as PEER.
+        """
+        lines = []
+        for event in self.events:
+            text = formatEvent(event)
+            if event.get("log_namespace", "").startswith("fourcut.") \
+                    and "WebSocket" in text:
+                peer = event.get("peer")
+                lines.append((event["log_level"].name,
+                              text.replace(str(peer), "PEER")))
+        self.events.clear()
+        return lines
+
+    def test_handshake_refusals(self):
+        self.server.connect("/ws?token=" + WRONG)
+        self.assertEqual(self.said(), [
+            ("warn", "refused a WebSocket client from PEER: wrong token")])
+        self.open("/ws?token=" + TOKEN)
+        refused = self.server.connect("/ws?token=" + TOKEN)
+        self.assertEqual(refused.status, 503)
+        self.assertEqual(self.said(), [
+            ("warn", "refused a WebSocket client from PEER: 1 connected "
+             "already")])
+        self.server.connect(headers={"Origin": "https://evil.example"})
+        self.assertEqual(self.said(), [
+            ("warn", "refused a WebSocket client from PEER: origin "
+             "https://evil.example is not allowed: add it to "
+             "server.cors_origins in the config file")])
+
+    def test_auth_message_refusals(self):
+        """
+        A wrong token, no token, and the right one when the place is
+        taken: the replies, the log lines, and the close that follows.
+        """
+        client = self.open()
+        reply = client.reply({"type": "auth", "token": WRONG,
+                              "requestId": 1})
+        self.assertEqual(reply, {"type": "error", "requestId": 1,
+                                 "code": 401,
+                                 "error": "the token is wrong"})
+        for token in (None, 3):
+            reply = client.reply({"type": "auth", "token": token,
+                                  "requestId": 2})
+            self.assertEqual(reply["error"],
+                             "'token' must be a non-empty string")
+            client.messages.clear()
+        self.assertEqual(self.said(), [
+            ("warn", "WebSocket client PEER: wrong token (1 of 3)"),
+            ("warn", "WebSocket client PEER: no token (2 of 3)"),
+            ("warn", "WebSocket client PEER: no token (3 of 3)")])
+        self.assertEqual(client.close_code, 3000)
+        self.assertEqual(client.close_reason,
+                         "too many failed authentication attempts")
+        self.assertEqual(client.protocol.auth_failures, 3)
+
+        self.open("/ws?token=" + TOKEN)
+        late = self.open()
+        late.send({"type": "start_preview", "requestId": "p"})
+        self.assertEqual(self.server.broadcaster.demand, 1)
+        reply = late.reply({"type": "auth", "token": TOKEN,
+                            "requestId": 9})
+        self.assertEqual(reply, {"type": "error", "requestId": 9,
+                                 "code": 503, "error": "too many WebSocket "
+                                 "clients (the limit is 1)"})
+        self.assertEqual(late.close_code, 1013)
+        self.assertEqual(late.close_reason, "too many clients")
+        self.assertEqual(self.server.broadcaster.demand, 0)
+        self.assertFalse(late.protocol.authenticated)
+        self.assertEqual(self.said(), [
+            ("warn", "WebSocket client PEER: authenticated, but 1 clients "
+             "are already")])
+
+    def test_authenticated(self):
+        """
+        The right token: C{authenticated}, then the camera's info.
+        """
+        client = self.open()
+        reply = client.reply({"type": "auth", "token": TOKEN,
+                              "requestId": 4})
+        self.assertEqual(reply, {"type": "authenticated", "requestId": 4})
+        self.assertEqual(client.messages[-1], {
+            "type": "camera_info",
+            "data": self.server.status.camera_info()})
+        self.assertTrue(client.protocol.authenticated)
+        self.assertEqual(self.said(), [])
+
+    def test_timeout_logged(self):
+        client = self.open()
+        self.clock.advance(AUTH_TIMEOUT)
+        self.assertEqual(client.close_code, 3008)
+        self.assertEqual(self.said(), [
+            ("info", "WebSocket client PEER: no authentication within "
+             "%s s" % (AUTH_TIMEOUT,))])
