@@ -8,11 +8,16 @@ bounds on unauthenticated connections
 
 import os
 
+from twisted.internet import task
+from twisted.internet.address import IPv4Address
+from twisted.internet.testing import StringTransport
+from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from fourcut.web.access import LINGER
 from fourcut.stream.sockets import unsent_bytes
-from fourcut.web.limits import EVICT_AFTER, DescriptorBudget, open_descriptors
+from fourcut.web.limits import (EVICT_AFTER, TIMEOUT_BODY, DescriptorBudget,
+                                deadline_channel, open_descriptors)
 
 from tests.support.memory import MemorySite
 from tests.support.access import TOKEN, bearer
@@ -291,3 +296,54 @@ class DescriptorBudgetTests(SynchronousTestCase):
 
     def test_unsent_bytes_of_a_plain_object(self):
         self.assertEqual(unsent_bytes(object()), 0)
+
+
+class DeadlineChannelTests(SynchronousTestCase):
+    """
+    L{DeadlineChannel}'s answer, byte for byte, on a C{StringTransport}:
+    the 408, the log line naming the address, and nothing read after it.
+    """
+
+    def test_timed_out(self):
+        events = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        clock = task.Clock()
+        channel = deadline_channel(1.5)()
+        channel.callLater = clock.callLater
+        transport = StringTransport(
+            peerAddress=IPv4Address("TCP", "10.0.0.7", 5555))
+        channel.makeConnection(transport)
+        channel.dataReceived(b"GET /health HTTP/1.1\r\n")
+        clock.advance(1.4)
+        self.assertEqual(transport.value(), b"")
+        clock.advance(0.1)
+        self.assertEqual(transport.value(), (
+            b"HTTP/1.1 408 Request Time-out\r\n"
+            b"Content-Type: text/plain; charset=utf-8\r\n"
+            b"Content-Length: 44\r\n"
+            b"Connection: close\r\n\r\n"
+            b"fourcut: the request did not arrive in time\n"))
+        self.assertEqual(len(TIMEOUT_BODY), 44)
+        self.assertTrue(transport.disconnecting)
+        # The rest of the request, if it comes now, is not read.
+        channel.dataReceived(b"Host: x\r\n\r\n")
+        channel.lineReceived(b"Host: x")
+        channel.rawDataReceived(b"x")
+        self.assertEqual(transport.value().count(b"HTTP/1.1"), 1)
+        said = [formatEvent(e) for e in events
+                if e.get("log_namespace", "").startswith("fourcut.")]
+        self.assertEqual(said, ["closing a connection from 10.0.0.7: no "
+                                "whole request within 1.5 s"])
+
+    def test_gone_before(self):
+        """
+        A deadline that fires after the connection went says nothing.
+        """
+        clock = task.Clock()
+        channel = deadline_channel(1.0)()
+        channel.callLater = clock.callLater
+        channel.makeConnection(StringTransport())
+        channel.transport = None
+        channel._request_timed_out()
+        self.assertIsNone(channel._deadline)
