@@ -332,7 +332,8 @@ class DeadlineChannelTests(SynchronousTestCase):
         channel.rawDataReceived(b"x")
         self.assertEqual(transport.value().count(b"HTTP/1.1"), 1)
         said = [formatEvent(e) for e in events
-                if e.get("log_namespace", "").startswith("fourcut.")]
+                if e.get("log_namespace", "").startswith("fourcut.")
+                and "Timing out client" not in formatEvent(e)]
         self.assertEqual(said, ["closing a connection from 10.0.0.7: no "
                                 "whole request within 1.5 s"])
 
