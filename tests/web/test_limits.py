@@ -6,6 +6,7 @@ bounds on unauthenticated connections
 (L{fourcut.web.limits.ConnectionLimits}); and the descriptor budget.
 """
 
+import json
 import os
 
 from twisted.internet import task
@@ -19,6 +20,7 @@ from fourcut.stream.sockets import unsent_bytes
 from fourcut.web.limits import (EVICT_AFTER, TIMEOUT_BODY, DescriptorBudget,
                                 deadline_channel, open_descriptors)
 
+from tests.support.logged import Logged
 from tests.support.memory import MemorySite
 from tests.support.access import TOKEN, bearer
 
@@ -38,11 +40,22 @@ class LimitTestCase(SynchronousTestCase):
 class BodyLimitTests(LimitTestCase):
     config = {"server": {"max_message_bytes": 2048}}
 
-    def assertTooLarge(self, client):
+    def setUp(self):
+        LimitTestCase.setUp(self)
+        self.logged = Logged(self)
+
+    def assertTooLarge(self, client, size="1000000000 bytes"):
         status, headers, body = client.response()
-        self.assertEqual(status, b"HTTP/1.1 413 Request Entity Too Large")
-        self.assertEqual(headers[b"connection"], b"close")
-        self.assertIn(b"the limit is 2048 bytes", body)
+        self.assertEqual(client.data, (
+            b"HTTP/1.1 413 Request Entity Too Large\r\n"
+            b"Content-Type: text/plain; charset=utf-8\r\n"
+            b"Content-Length: 92\r\nConnection: close\r\n\r\n"
+            b"fourcut: request body too large: the limit is 2048 bytes (this "
+            b"API takes no request bodies)\n"))
+        self.assertEqual([line for line in self.logged.lines()
+                          if "refused" in line[1]], [
+            ("warn", "refused a request body of %s from PEER: the limit is "
+             "2048 bytes" % (size,))])
         # One answer, nothing after it.
         self.assertTrue(client.data.endswith(body))
         # The server closes the connection after its linger.
@@ -63,21 +76,21 @@ class BodyLimitTests(LimitTestCase):
         """
         client = self.site.raw(b"GET /capture HTTP/1.1\r\nHost: x\r\n"
                                b"Content-Length: 3000\r\n\r\n" + b"x" * 3000)
-        self.assertTooLarge(client)
+        self.assertTooLarge(client, "3000 bytes")
 
     def test_expect_continue(self):
         client = self.site.raw(b"GET /capture HTTP/1.1\r\nHost: x\r\n"
                                b"Expect: 100-continue\r\n"
                                b"Content-Length: 1000000\r\n\r\n")
         self.assertTrue(client.data.startswith(b"HTTP/1.1 413"))
-        self.assertTooLarge(client)
+        self.assertTooLarge(client, "1000000 bytes")
 
     def test_chunked_over_limit(self):
         chunk = b"3e8\r\n" + b"x" * 1000 + b"\r\n"
         client = self.site.raw(b"GET /capture HTTP/1.1\r\nHost: x\r\n"
                                b"Transfer-Encoding: chunked\r\n\r\n"
                                + chunk * 3 + b"0\r\n\r\n")
-        self.assertTooLarge(client)
+        self.assertTooLarge(client, "more than 2048 bytes (chunked)")
 
     def test_chunked_over_limit_slowly(self):
         """
@@ -96,7 +109,7 @@ class BodyLimitTests(LimitTestCase):
             self.site.send(client, chunk * 50)
         self.site.send(client, b"0\r\n\r\n")
         self.assertEqual(client.data, answer)
-        self.assertTooLarge(client)
+        self.assertTooLarge(client, "more than 2048 bytes (chunked)")
 
     def test_small_bodies_accepted(self):
         client = self.site.raw(b"POST /camera/restart HTTP/1.1\r\nHost: x\r\n"
@@ -210,6 +223,10 @@ class HeaderDeadlineTests(LimitTestCase):
 
 
 class UnauthenticatedHTTPTests(LimitTestCase):
+    def setUp(self):
+        LimitTestCase.setUp(self)
+        self.logged = Logged(self)
+
     config = {"access": {"token": TOKEN},
               "server": {"max_unauthenticated": 6,
                          "max_unauthenticated_per_address": 4,
@@ -246,9 +263,16 @@ class UnauthenticatedHTTPTests(LimitTestCase):
         clients = [self.site.raw() for _ in range(4)]
         client = self.site.raw(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
         self.assertTrue(client.lost)
-        self.assertTrue(client.data.startswith(b"HTTP/1.1 503 "),
-                        client.data[:100])
-        self.assertIn(b"too many connections without the token", client.data)
+        status, headers, body = client.response()
+        self.assertEqual(status, b"HTTP/1.1 503 Service Unavailable")
+        self.assertEqual((headers[b"connection"], headers[b"retry-after"],
+                          headers[b"content-type"]),
+                         (b"close", b"5", b"application/json"))
+        self.assertEqual(json.loads(body), {
+            "status": 503, "error": "fourcut: too many connections without "
+            "the token; try again later"})
+        self.assertIn(("info", "refused GET /health from PEER: too many "
+                       "unauthenticated connections"), self.logged.lines())
         client = self.site.raw(b"GET /status HTTP/1.1\r\nHost: x\r\n"
                                b"Authorization: Bearer " + TOKEN.encode()
                                + b"\r\n\r\n")
