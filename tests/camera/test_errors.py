@@ -9,8 +9,8 @@ import errno
 from twisted.trial.unittest import SynchronousTestCase
 
 from fourcut.errors import (NOT_DETECTED, NOT_FOUND, CameraError,
-                            SettingError, classify, client_mistake,
-                            http_status)
+                            RequestRefused, SettingError, classify,
+                            client_mistake, http_status)
 
 
 class ClassifyTests(SynchronousTestCase):
@@ -40,3 +40,35 @@ class HTTPStatusTests(SynchronousTestCase):
 
     def test_empty_text(self):
         self.assertEqual(CameraError(503, " \n").text, CameraError.NO_TEXT)
+
+
+class WordsTests(SynchronousTestCase):
+    def test_no_space_without_errno(self):
+        """
+        A full disk said only in words (a child's OSError text) is a 507.
+        """
+        self.assertEqual(http_status(OSError("No space left on device")),
+                         507)
+        self.assertEqual(http_status(OSError("no such file")), 500)
+
+    def test_camera_error_text(self):
+        error = CameraError(503, "  busy \n")
+        self.assertEqual(str(error), "503: busy")
+        self.assertEqual(str(CameraError(504, "x" * 600 + "end\n")),
+                         "504: " + ("x" * 600 + "end")[-500:])
+        self.assertEqual(CameraError(503, " \n").text, CameraError.NO_TEXT)
+        self.assertEqual(error.args, (503, "  busy \n"))
+
+    def test_request_refused(self):
+        refused = RequestRefused("no", reason="x")
+        self.assertEqual((str(refused), refused.code, refused.details),
+                         ("no", 400, {"reason": "x"}))
+        self.assertEqual(RequestRefused("busy", 409).code, 409)
+
+    def test_setting_error(self):
+        details = {"reason": "bad-value"}
+        error = SettingError("refused", details)
+        details["reason"] = "changed"
+        self.assertEqual((str(error), error.message, error.details),
+                         ("refused", "refused", {"reason": "bad-value"}))
+        self.assertEqual(SettingError("x").details, {})

@@ -7,6 +7,7 @@ and nothing logged holding the token.
 
 import json
 
+from twisted.internet.address import IPv4Address, UNIXAddress
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.test.requesthelper import DummyRequest
@@ -421,3 +422,27 @@ class RefusalWordsTests(AccessTestCase):
         request.path = b"/\x01\xff/x"
         self.assertEqual(access._shown_path(request, AccessPolicy(TOKEN)),
                          "/?\\xff/x")
+
+
+class PeerTests(SynchronousTestCase):
+    """
+    How the log names a client: C{host:port}, C{host:?} without a port,
+    the address itself without a host (a UNIX socket).
+    """
+
+    def request(self, address):
+        request = DummyRequest([b""])
+        request.client = address
+        return request
+
+    def test_peer(self):
+        self.assertEqual(access._peer(self.request(
+            IPv4Address("TCP", "10.1.2.3", 4567))), "10.1.2.3:4567")
+        self.assertEqual(access._peer(self.request(
+            UNIXAddress("/run/fourcut.sock"))),
+            str(UNIXAddress("/run/fourcut.sock")))
+
+        class HostOnly:
+            host = "h"
+
+        self.assertEqual(access._peer(self.request(HostOnly())), "h:?")
