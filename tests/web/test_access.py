@@ -446,3 +446,53 @@ class PeerTests(SynchronousTestCase):
             host = "h"
 
         self.assertEqual(access._peer(self.request(HostOnly())), "h:?")
+
+
+class TokenParsingTests(SynchronousTestCase):
+    """
+    Where a request's token is read from, decoded as twisted.web decodes
+    a query: the last C{token} parameter (its value may hold C{=}, C{+}
+    is a space, percent-escapes are decoded), or C{Authorization: Bearer}.
+    """
+
+    def request(self, uri, authorization=None):
+        request = DummyRequest([b""])
+        request.uri = uri
+        if authorization is not None:
+            request.requestHeaders.setRawHeaders(b"authorization",
+                                                 [authorization])
+        return request
+
+    def test_query(self):
+        for uri, token in [
+                (b"/x?token=a=b", b"a=b"),
+                (b"/x?a=1&token=one;token=two", b"two"),
+                (b"/x?tok%65n=a+b%2B", b"a b+"),
+                (b"/x?to+ken=a&token=b", b"b"),
+                (b"/x?token=T&b=?c", b"T"),
+                (b"/x?token=", None), (b"/x?token", None), (b"/x", None),
+                (b"/x?a=1", None)]:
+            self.assertEqual(access.supplied_token(self.request(uri),
+                                                   query=True), token, uri)
+        self.assertEqual(access._query_values(b"/?to%20ken=1&to+ken=2",
+                                              b"to ken"), [b"1", b"2"])
+        self.assertIsNone(access.supplied_token(self.request(
+            b"/x?token=T")))
+
+    def test_bearer(self):
+        for header, token in [
+                (b"Bearer abc", b"abc"), (b"bearer  abc ", b"abc"),
+                (b"Bearer a b", b"a b"), (b"Basic abc", None),
+                (b"Bearerabc", None)]:
+            self.assertEqual(access.supplied_token(
+                self.request(b"/x?token=q", header)), token, header)
+        self.assertEqual(access.supplied_token(
+            self.request(b"/x?token=q", b"Basic abc"), query=True), b"q")
+
+    def test_check(self):
+        policy = AccessPolicy(TOKEN)
+        self.assertTrue(policy.check(TOKEN))
+        self.assertTrue(policy.check(TOKEN.encode()))
+        for wrong in (None, "", WRONG, "\ud800", TOKEN + "\ud800"):
+            self.assertFalse(policy.check(wrong), repr(wrong))
+        self.assertTrue(AccessPolicy(None).check(None))

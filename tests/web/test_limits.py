@@ -254,6 +254,23 @@ class UnauthenticatedHTTPTests(LimitTestCase):
         self.assertEqual(len(self.limits.unauthenticated), 8)
         self.assertFalse(any(client.lost for client in second))
 
+    def test_idle_exactly_long_enough(self):
+        """
+        A connection idle for exactly C{EVICT_AFTER} may be closed for a
+        newcomer; the log says whose and why.
+        """
+        first = [self.site.raw() for _ in range(4)]
+        self.site.advance(EVICT_AFTER)
+        self.logged.lines()
+        self.site.raw()
+        self.assertEqual(self.limits.evicted, 1)
+        self.assertEqual(sum(client.lost for client in first), 1)
+        (level, text), = [line for line in self.logged.lines()
+                          if "closing" in line[1]]
+        self.assertEqual((level, text), (
+            "info", "closing an idle unauthenticated connection from "
+            "127.0.0.1 (too many from 127.0.0.1)"))
+
     def test_anonymous_on_probation_refused(self):
         """
         Over the bound with nothing idle to close (a burst), a newcomer must
