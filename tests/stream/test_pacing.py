@@ -568,3 +568,132 @@ class TransportPacingTests(SynchronousTestCase):
         self.assertEqual(paced.why, KernelQueue(listener).why)
         self.assertIn("TCP_INFO", paced.why)
         self.assertEqual(paced.wait(), 0.0)
+
+
+class ShortInfoSocket:
+    """
+    A socket whose C{TCP_INFO} is C{size} bytes, as an older kernel's.
+    """
+
+    def __init__(self, size):
+        self.size = size
+
+    def getsockopt(self, level, option, buflen):
+        return bytes(range(self.size))
+
+
+class EdgeTests(SynchronousTestCase):
+    """
+    The edges of the kernel readings and of the pacer's arithmetic.
+    """
+
+    def test_short_tcp_info(self):
+        """
+        A field the kernel's answer ends exactly with is read; the ones
+        past it are L{None}.
+        """
+        info = pacing.tcp_info(ShortInfoSocket(28))
+        self.assertEqual(info["state"], 0)
+        self.assertEqual(info["snd_mss"], struct.unpack("I", bytes(
+            range(16, 20)))[0])
+        self.assertEqual(info["unacked"], struct.unpack("I", bytes(
+            range(24, 28)))[0])
+        self.assertIsNone(info["rtt_us"])
+        self.assertIsNone(pacing.tcp_info(ShortInfoSocket(27))["unacked"])
+
+    def test_descriptor_zero(self):
+        """
+        Descriptor 0 can be a client's socket (libgphoto2 closes the
+        server's standard input): it is read like any other.
+        """
+        pair = LoopbackPair(self)
+        pair.fill()
+        saved = os.dup(0)
+        self.addCleanup(os.close, saved)
+        os.dup2(pair.sender.fileno(), 0)
+        try:
+            self.assertGreater(pacing.outq(0), 0)
+        finally:
+            os.dup2(saved, 0)
+        self.assertIsNone(pacing.outq(-1))
+
+    def test_kernel_queue_reasons(self):
+        """
+        Why the kernel's queue cannot be read, in words for C{/status}.
+        """
+        pair = LoopbackPair(self)
+        self.patch(pacing.sys, "platform", "darwin")
+        self.assertEqual(KernelQueue(pair.sender).why,
+                         "not Linux (darwin): no SIOCOUTQ or TCP_INFO")
+        self.patch(pacing.sys, "platform", "linux")
+
+        def broken(sock):
+            raise OSError(5, "I/O error")
+
+        self.patch(pacing, "outq", broken)
+        kernel = KernelQueue(pair.sender)
+        self.assertEqual((kernel.method, kernel.why),
+                         (None, "SIOCOUTQ failed: [Errno 5] I/O error"))
+        self.patch(pacing, "outq", lambda sock: None)
+        kernel = KernelQueue(pair.sender)
+        self.assertEqual((kernel.method, kernel.why), ("TCP_INFO", None))
+        self.assertEqual(kernel.read(), 0)
+        listener = socket.socket()
+        self.addCleanup(listener.close)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        self.assertEqual(KernelQueue(listener).why,
+                         "neither SIOCOUTQ nor TCP_INFO answers for it (not "
+                         "a connected TCP socket?)")
+
+    def test_sent_adds_up(self):
+        pacer = FramePacer()
+        pacer.sent(0.0, 1000)
+        pacer.sent(0.1, 3000)
+        self.assertEqual((pacer.frames, pacer.written, pacer.last_size),
+                         (2, 4000, 3000))
+
+    def test_threshold_before_a_frame(self):
+        self.assertEqual(FramePacer(floor=0, fraction=1.0).threshold(), 0)
+        self.assertEqual(FramePacer(floor=0, fraction=1.0).threshold(10), 10)
+
+    def test_rates_over_several_samples(self):
+        """
+        Each reading at least C{min_sample} after the last gives a rate;
+        a reading sooner than that keeps the older mark.
+        """
+        pacer = FramePacer(min_sample=0.1)
+        pacer.sent(0.0, 10000)
+        pacer.observe(0.0, 10000)          # the mark: 0 delivered
+        pacer.observe(0.05, 10000)         # too soon, nothing delivered
+        pacer.observe(1.0, 9000)           # 1000 B in 1 s
+        self.assertEqual(pacer.peak, 1000.0)
+        pacer.observe(1.5, 7000)           # 2000 B in 0.5 s
+        self.assertEqual(pacer.peak, 4000.0)
+        pacer.observe(1.52, 7000)
+        pacer.observe(2.5, 6000)           # 1000 B in 1 s, not 0.98 s
+        self.assertEqual(pacer._rates[-1], (2.5, 1000.0))
+
+    def test_no_zero_or_tiny_rates_lost(self):
+        """
+        A link that delivered nothing has no rate (its peak stays
+        unknown); a slow one's rate, however small, counts.
+        """
+        pacer = FramePacer(min_sample=0.1)
+        pacer.sent(0.0, 1000)
+        pacer.observe(0.0, 1000)
+        pacer.observe(1.0, 1000)
+        self.assertIsNone(pacer.peak)
+        pacer.observe(3.0, 999)
+        self.assertEqual(pacer.peak, 0.5)
+
+    def test_window_edge(self):
+        """
+        A rate exactly C{window} old still counts; older ones do not.
+        """
+        pacer = FramePacer(window=10.0)
+        pacer._add_rate(0.0, 500.0)
+        pacer._add_rate(10.0, 100.0)
+        self.assertEqual(pacer.peak, 500.0)
+        pacer._add_rate(10.5, 50.0)
+        self.assertEqual(pacer.peak, 100.0)
