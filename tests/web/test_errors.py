@@ -13,6 +13,7 @@ import os
 import re
 
 from twisted.internet import defer
+from twisted.logger import formatEvent, globalLogPublisher
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.test.requesthelper import DummyRequest
@@ -488,3 +489,91 @@ class PathHidingTests(SynchronousTestCase):
             if path == b"/camera/x":
                 body = json.loads(body)["error"] + "\n"
             self.assertEqual(body, self.HIDDEN + "\n", path)
+
+
+class WordsTests(ErrorTestCase):
+    """
+    The 404, 405, OPTIONS and 403 answers and C{fail}'s texts, word for
+    word.
+    """
+
+    def test_not_found_and_not_allowed(self):
+        response = self.request("GET", "/nosuch/" + "x" * 300)
+        self.assertEqual(self.site.content(response).decode(),
+                         "fourcut: no such path: " + ("/nosuch/" + "x" * 300)
+                         [:200] + "\n")
+        response = self.request("PATCH", "/preview")
+        self.assertEqual(self.site.content(response),
+                         b"fourcut: PATCH is not allowed on /preview; use "
+                         b"GET or HEAD\n")
+        response = self.request("PUT", "/camera/restart")
+        self.assertEqual(json.loads(self.site.content(response))["error"],
+                         "fourcut: PUT is not allowed on /camera/restart; "
+                         "use POST")
+
+    def test_shown_path_printable(self):
+        request = DummyRequest([b""])
+        request.path = b"/a\x01\xff" + b"x" * 300
+        self.assertEqual(replies._shown_path(request),
+                         "/a?\\xff" + "x" * 196)
+        request.method = b"M" * 30
+        request.prepath, request.postpath = [b"capture"], []
+        replies.method_not_allowed(request, [b"GET"])
+        self.assertIn(b"fourcut: " + b"M" * 20 + b" is not allowed on /a?",
+                      b"".join(request.written))
+
+    def test_options(self):
+        response = self.request("OPTIONS", "/capture")
+        self.assertEqual(response.code, 204)
+        self.assertEqual(response.headers.getRawHeaders("allow"),
+                         ["GET, OPTIONS"])
+        response = self.request("OPTIONS", "/capture", {
+            "Origin": ["https://elsewhere.example"],
+            "Access-Control-Request-Method": ["GET"]})
+        self.assertEqual(response.code, 403)
+        self.assertEqual(self.site.content(response), b"fourcut: "
+                         b"cross-origin requests are not configured\n")
+
+    def test_wants_json(self):
+        for accept, wanted in [(b"application/json", True),
+                               (b"text/html, application/json", False),
+                               (b"APPLICATION/JSON", True), (None, False),
+                               (b"text/plain", False)]:
+            request = DummyRequest([b""])
+            if accept is not None:
+                request.requestHeaders.setRawHeaders(b"accept", [accept])
+            self.assertEqual(replies.wants_json(request), wanted, accept)
+
+    def test_fail_texts(self):
+        request = Request([b"camera", b"x"])
+        replies.fail(request, Failure(SettingError(
+            "no such setting", {"reason": "unknown-name", "choices": ["a"],
+                                "range": [1, 2], "current": "x"})), "x")
+        self.assertEqual(json.loads(b"".join(request.written)), {
+            "error": "fourcut: no such setting", "status": 400,
+            "reason": "unknown-name", "choices": ["a"], "range": [1, 2]})
+        request = Request([b"capture"])
+        replies.fail(request, Failure(OSError(5, "Input/output error")),
+                     "the photo")
+        self.assertEqual(b"".join(request.written), b"fourcut: the photo "
+                         b"could not be saved: Input/output error\n")
+        request = Request([b"capture"])
+        replies.fail(request, Failure(OSError("odd")), "the photo")
+        self.assertEqual(b"".join(request.written), b"fourcut: the photo "
+                         b"could not be saved: OSError\n")
+        request = Request([b"capture"])
+        replies.fail(request, Failure(KeyError("k")), "capture")
+        self.assertEqual(b"".join(request.written), b"fourcut: internal "
+                         b"error; see the server log\n")
+        said = [formatEvent(e) for e in self.events
+                if e.get("log_namespace") == "fourcut.web.replies"]
+        self.assertEqual(said, ["the photo could not be saved",
+                                "the photo could not be saved",
+                                "capture failed"])
+        self.flushLoggedErrors(OSError, KeyError)
+
+    def setUp(self):
+        ErrorTestCase.setUp(self)
+        self.events = []
+        globalLogPublisher.addObserver(self.events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, self.events.append)
