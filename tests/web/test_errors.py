@@ -531,8 +531,17 @@ class WordsTests(ErrorTestCase):
             "Origin": ["https://elsewhere.example"],
             "Access-Control-Request-Method": ["GET"]})
         self.assertEqual(response.code, 403)
-        self.assertEqual(self.site.content(response), b"fourcut: "
-                         b"cross-origin requests are not configured\n")
+        self.assertEqual(self.site.content(response), b"origin "
+                         b"https://elsewhere.example is not allowed: add it "
+                         b"to server.cors_origins in the config file\n")
+        request = DummyRequest([b"capture"])
+        request.method = b"OPTIONS"
+        request.requestHeaders.setRawHeaders(b"origin", [b"https://a.example"])
+        request.requestHeaders.setRawHeaders(
+            b"access-control-request-method", [b"GET"])
+        replies.options(request, [b"GET"])
+        self.assertEqual((request.responseCode, b"".join(request.written)), (
+            403, b"fourcut: cross-origin requests are not configured\n"))
 
     def test_wants_json(self):
         for accept, wanted in [(b"application/json", True),
