@@ -496,3 +496,23 @@ class TokenParsingTests(SynchronousTestCase):
         for wrong in (None, "", WRONG, "\ud800", TOKEN + "\ud800"):
             self.assertFalse(policy.check(wrong), repr(wrong))
         self.assertTrue(AccessPolicy(None).check(None))
+
+
+class ReprTests(SynchronousTestCase):
+    def test_policy_repr_hides_the_token(self):
+        self.assertEqual(repr(AccessPolicy(TOKEN, True)),
+                         "<AccessPolicy token=set preview_public=True>")
+        self.assertEqual(repr(AccessPolicy(None, False)),
+                         "<AccessPolicy token=none preview_public=False>")
+
+    def test_guard_renders_its_root(self):
+        """
+        The root itself (C{/}, no child) is its wrapped root's answer,
+        unguarded: what needs a token is decided per child.
+        """
+        class Root:
+            def render(self, request):
+                return b"the page"
+
+        guard = access.Guard(Root(), AccessPolicy(TOKEN))
+        self.assertEqual(guard.render(DummyRequest([b""])), b"the page")

@@ -586,3 +586,14 @@ class WordsTests(ErrorTestCase):
         self.events = []
         globalLogPublisher.addObserver(self.events.append)
         self.addCleanup(globalLogPublisher.removeObserver, self.events.append)
+
+
+class MethodsAnsweredTests(SynchronousTestCase):
+    def test_repr(self):
+        """
+        A wrapped resource shows as the resource (twisted.web's logs name
+        it).
+        """
+        wrapped = object()
+        self.assertEqual(repr(replies._MethodsAnswered(wrapped)),
+                         repr(wrapped))
