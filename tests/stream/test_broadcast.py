@@ -1162,3 +1162,55 @@ class WordsTests(SynchronousTestCase):
         self.assertEqual(repr(counts), "<FrameCounts sent=4 skipped=2>")
         self.assertEqual(repr(Frame(b"abc", 7, 12.34567)),
                          "<Frame #7 3 bytes at 12.346>")
+
+
+class EdgeTests(SynchronousTestCase):
+    def test_sizes_told_to_the_pacing(self):
+        """
+        The pacing hears the bytes C{write} says it wrote, or the JPEG's
+        size when it says nothing.
+        """
+        clock = task.Clock()
+        pacing = ScriptedPacing()
+        sizes = [123, None]
+        producer = LatestFrameProducer(lambda f: sizes.pop(0),
+                                       pacing=pacing, clock=clock)
+        producer.offer(frame(1, size=10))
+        producer.offer(frame(2, size=20))
+        self.assertEqual(pacing.sizes, [123, 20])
+
+    def test_fps_window_edge(self):
+        """
+        A frame exactly L{FPS_WINDOW} old still counts.
+        """
+        clock = task.Clock()
+        producer = LatestFrameProducer(lambda f: None, clock=clock)
+        producer.offer(frame(1))
+        clock.advance(FPS_WINDOW)
+        producer.offer(frame(2))
+        self.assertEqual(producer.fps, 2 / FPS_WINDOW)
+
+    def test_encoded_frames_kept(self):
+        calls = []
+
+        def encode(frame, *variant):
+            calls.append((frame.number,) + variant)
+            return b"%d" % frame.number
+
+        frames = EncodedFrames(encode, keep=2)
+        for n in (1, 2, 1, 2):
+            self.assertEqual(frames.get(frame(n)), b"%d" % n)
+        self.assertEqual(frames.encoded, 2)
+        frames.get(frame(3))
+        frames.get(frame(2))
+        self.assertEqual(frames.encoded, 3)
+        frames.get(frame(1))
+        self.assertEqual(calls, [(1,), (2,), (3,), (1,)])
+
+    def test_next_frame_timeout_says_so(self):
+        clock = task.Clock()
+        d = Broadcaster().next_frame(2.5, clock)
+        clock.advance(2.5)
+        failure = self.failureResultOf(d, defer.TimeoutError)
+        self.assertEqual(failure.value.args,
+                         ("no frame within 2.5 seconds",))

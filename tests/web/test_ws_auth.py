@@ -13,7 +13,8 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from fourcut.web.access import AccessPolicy
 from fourcut.web.cors import CORSPolicy
-from fourcut.web.ws.auth import AUTH_TIMEOUT, MAX_AUTH_FAILURES
+from fourcut.web.ws.auth import (AUTH_TIMEOUT, MAX_AUTH_FAILURES,
+                                  handshake_token)
 
 from tests.support.access import PROTECTED_TYPES, TOKEN, WRONG
 from tests.support.wsmemory import WebSocketSite
@@ -441,3 +442,22 @@ class AccessLogTests(AccessTestCase):
         self.assertEqual(self.said(), [
             ("info", "WebSocket client PEER: no authentication within "
              "%s s" % (AUTH_TIMEOUT,))])
+
+
+class HandshakeTokenTests(SynchronousTestCase):
+    def test_bearer_with_a_space(self):
+        """
+        C{Authorization: Bearer a b} presents C{a b} (a wrong token), not
+        no token.
+        """
+        class Request:
+            params = {}
+            headers = {"authorization": "Bearer a b"}
+
+        self.assertEqual(handshake_token(Request()), "a b")
+        Request.headers = {"authorization": "Basic a"}
+        self.assertIsNone(handshake_token(Request()))
+        Request.params = {"token": ["x", ""]}
+        self.assertIsNone(handshake_token(Request()))
+        Request.params = {"token": ["", "y"]}
+        self.assertEqual(handshake_token(Request()), "y")
