@@ -25,9 +25,9 @@ from fourcut.virtualcam.scene import com_segment, frame_comment
 
 from tests.support import ROOT
 
-#: Seconds the smoke run may take before it is called hung (88 s on a
-#: 2-core machine with a load average of 2, 15 s of it the slowlink and
-#: relay scenarios; a loaded machine can triple that).
+#: Seconds the smoke run may take before it is called hung (its two
+#: halves side by side: 93 s on the shared 2-core machine with a load
+#: average of 10, where one run of every scenario took 191 s).
 SMOKE_DEADLINE = 300
 
 
