@@ -13,6 +13,7 @@ import os
 import re
 
 from twisted.internet import defer
+from twisted.internet.error import ConnectionDone
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
@@ -597,3 +598,87 @@ class MethodsAnsweredTests(SynchronousTestCase):
         wrapped = object()
         self.assertEqual(repr(replies._MethodsAnswered(wrapped)),
                          repr(wrapped))
+
+
+class ReplyTests(SynchronousTestCase):
+    """
+    L{replies.Reply}: one answer at most, its headers passed on, and a
+    failure after the client left logged (unless it is the camera's).
+    """
+
+    def setUp(self):
+        self.events = []
+        globalLogPublisher.addObserver(self.events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, self.events.append)
+
+    def said(self):
+        return [formatEvent(e) for e in self.events
+                if e.get("log_namespace") == "fourcut.web.replies"]
+
+    def test_once(self):
+        for answer in (lambda r: r.error(503, "busy"),
+                       lambda r: r.fail(Failure(CameraError(503, "busy")),
+                                        "capture"),
+                       lambda r: r.plain(200, "ok")):
+            request = Request([b"capture"])
+            reply = replies.Reply(request)
+            answer(reply)
+            self.assertTrue(reply.done)
+            self.assertFalse(reply.open)
+            written = list(request.written)
+            reply.error(500, "again")
+            reply.plain(500, "again")
+            reply.fail(Failure(CameraError(503, "again")), "x")
+            self.assertEqual(request.written, written)
+
+    def test_error_headers(self):
+        request = Request([b"camera", b"x"])
+        replies.Reply(request).error(405, "no", [(b"allow", b"GET")],
+                                     reason="r")
+        self.assertEqual(request.responseHeaders.getRawHeaders(b"allow"),
+                         [b"GET"])
+        self.assertEqual(json.loads(b"".join(request.written))["reason"],
+                         "r")
+
+    def test_fail_names_what(self):
+        request = Request([b"capture"])
+        replies.Reply(request).fail(Failure(KeyError("k")), "the capture")
+        self.assertEqual(self.said(), ["the capture failed"])
+        self.flushLoggedErrors(KeyError)
+
+    def test_failure_after_the_client_left(self):
+        request = Request([b"capture"])
+        reply = replies.Reply(request)
+        for finished in request._finishedDeferreds:
+            finished.errback(Failure(ConnectionDone()))
+        self.assertTrue(reply.gone)
+        reply.fail(Failure(CameraError(503, "busy")), "capture")
+        self.assertEqual(self.said(), [])
+        reply.fail(Failure(KeyError("k")), "the capture")
+        self.assertEqual(self.said(), ["the capture failed (client gone)"])
+        (event,) = [e for e in self.events if "log_failure" in e]
+        self.assertTrue(event["log_failure"].check(KeyError))
+        self.assertEqual(request.written, [])
+        self.flushLoggedErrors(KeyError)
+
+
+class ProcessingFailedTests(ErrorTestCase):
+    def test_logged_with_method_and_path(self):
+        events = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+
+        def broken(*args):
+            raise ZeroDivisionError("secret detail")
+
+        self.patch(self.site.status, "status", broken)
+        response = self.request("GET", "/status?token=x")
+        self.assertEqual(response.code, 500)
+        self.assertEqual(json.loads(self.site.content(response)), {
+            "error": "fourcut: internal error; see the server log",
+            "status": 500})
+        (event,) = [e for e in events
+                    if e.get("log_namespace") == "fourcut.web.replies"]
+        self.assertEqual(formatEvent(event), "GET /status failed")
+        self.assertTrue(event["log_failure"].check(ZeroDivisionError))
+        self.flushLoggedErrors(ZeroDivisionError)
