@@ -297,6 +297,21 @@ class UnauthenticatedHTTPTests(LimitTestCase):
         self.assertEqual(status, b"HTTP/1.1 200 OK")
         self.assertFalse(any(c.lost for c in clients))
 
+    def test_probation_refusal_logged_short(self):
+        """
+        The log names the method (at most 20 characters) and the path
+        without its query.
+        """
+        [self.site.raw() for _ in range(4)]
+        self.logged.lines()
+        client = self.site.raw(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ /health?token=x "
+                               b"HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertTrue(client.lost)
+        self.assertEqual([line for line in self.logged.lines()
+                          if "refused" in line[1]], [
+            ("info", "refused ABCDEFGHIJKLMNOPQRST /health from PEER: too "
+             "many unauthenticated connections")])
+
     def test_other_addresses_unaffected(self):
         """
         The bound per address leaves other peers alone.
