@@ -89,6 +89,15 @@ class AnswerTests(SynchronousTestCase):
         found = {"ok": False, "results": [{"name": "iso", "ok": False}]}
         self.assertEqual(interpret_answer("apply", found), found)
 
+    def test_apply_child_answer(self):
+        """
+        A child's C{apply} answer with failures is its answer, as the
+        worker's is (L{interpret} passes the command on).
+        """
+        self.assertEqual(interpret("apply", result(answer(
+            ok=False, results=[{"name": "iso", "ok": False}])), 5),
+            {"ok": False, "results": [{"name": "iso", "ok": False}]})
+
     def test_refused(self):
         error = self.assertRaises(SettingError, interpret_answer, "set", {
             "ok": False, "error": "value 7 not allowed", "reason": "choice",

@@ -1118,7 +1118,17 @@ class WordsTests(SynchronousTestCase):
             if count == 2:
                 broadcaster.unsubscribe(first)
 
-        broadcaster = Broadcaster(on_demand_changed=changed)
+        depth = []
+
+        def watched(count):
+            depth.append(None)
+            try:
+                self.assertEqual(len(depth), 1, "re-entered")
+                changed(count)
+            finally:
+                depth.pop()
+
+        broadcaster = Broadcaster(on_demand_changed=watched)
         broadcaster.subscribe(first)
         broadcaster.subscribe(Recorder())
         self.assertEqual(reports, [1, 2, 1])

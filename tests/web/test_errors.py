@@ -492,6 +492,11 @@ class PathHidingTests(SynchronousTestCase):
             self.assertEqual(body, self.HIDDEN + "\n", path)
 
 
+#: The headers of a plain OPTIONS answer (a 204: twisted.web leaves its
+#: Content-Length out).
+OPTIONS_HEADERS = [b"Allow", b"Content-Encoding", b"Date", b"Server"]
+
+
 class WordsTests(ErrorTestCase):
     """
     The 404, 405, OPTIONS and 403 answers and C{fail}'s texts, word for
@@ -528,6 +533,9 @@ class WordsTests(ErrorTestCase):
         self.assertEqual(response.code, 204)
         self.assertEqual(response.headers.getRawHeaders("allow"),
                          ["GET, OPTIONS"])
+        self.assertEqual(sorted(name for name, _ in
+                                response.headers.getAllRawHeaders()),
+                         OPTIONS_HEADERS)
         response = self.request("OPTIONS", "/capture", {
             "Origin": ["https://elsewhere.example"],
             "Access-Control-Request-Method": ["GET"]})
