@@ -101,5 +101,7 @@ setup(
         # chromium-driver (./dev test installs both, and zbar-tools).
         "test": ["hypothesis", "selenium>=4.11", "coverage>=7.10"],
         "bench": ["matplotlib"],
+        # tools/mutation (issue 26): mutmut runs the unit tests with pytest.
+        "mutation": ["mutmut>=3.8,<4", "pytest>=8"],
     },
 )

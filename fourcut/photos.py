@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_photos,tests.booth.test_strip,tests.web.test_gallery -*-
+# -*- test-case-name: tests.test_photos,tests.camera.test_capture,tests.booth.test_strip,tests.web.test_gallery -*-
 """
 The photos directory: every capture is on disk, durably and under a name
 of its own, before any client hears of it; and what a photo's name may

@@ -32,9 +32,10 @@ SETTLE = 1.5
 
 
 class BareSession:
-    def __init__(self, gp, camera_log=None):
+    def __init__(self, gp, camera_log=None, after=AFTER):
         self.gp = gp
         self.camera_log = camera_log
+        self.after = after
         self.camera = gp.Camera()
         self.camera.init()
         self.frames = []
@@ -80,7 +81,7 @@ class BareSession:
         start = time.monotonic()
         call(*args)
         end = time.monotonic()
-        self.preview_for(AFTER)
+        self.preview_for(self.after)
         return {"what": what, "ms": round((end - start) * 1e3, 1),
                 "gap_ms": round(largest_gap(self.frames, start, end) * 1e3,
                                 1),
@@ -88,12 +89,12 @@ class BareSession:
 
 
 def measure(gp, captures, preview_iso=None, capture_iso=None,
-            camera_log=None):
-    session = BareSession(gp, camera_log)
+            camera_log=None, settle=SETTLE, after=AFTER):
+    session = BareSession(gp, camera_log, after)
     try:
         if preview_iso is not None:
             session.set_iso(preview_iso)
-        session.preview_for(SETTLE)
+        session.preview_for(settle)
         steps = []
         for _ in range(captures):
             steps.append(session.timed("capture", session.capture,
@@ -116,6 +117,10 @@ def main(argv=None):
     parser.add_argument("--preview-iso", type=int)
     parser.add_argument("--capture-iso", type=int)
     parser.add_argument("--camera-log")
+    parser.add_argument("--settle", type=float, default=SETTLE,
+                        help="seconds of live view before the first "
+                             "operation and after each (the smoke run's "
+                             "are shorter)")
     args = parser.parse_args(argv)
     from fourcut.camera.child.settings import load_gphoto2
     try:
@@ -123,7 +128,8 @@ def main(argv=None):
         # put back after the wheel's import.
         gp = load_gphoto2()
         outcome = measure(gp, args.captures, args.preview_iso,
-                          args.capture_iso, args.camera_log)
+                          args.capture_iso, args.camera_log, args.settle,
+                          min(AFTER, args.settle))
     except Exception as e:
         outcome = {"error": "%s: %s" % (type(e).__name__, e)}
     return finish(args.result, outcome)

@@ -679,6 +679,10 @@ class Bench:
         base = os.path.join(self.workdir, self._name("session-" + name))
         argv = argv + [base + ".result.json", "--captures", str(captures),
                        "--camera-log", camera.log_path]
+        if self.options.smoke:
+            # Enough live view around each step to show the gap and count
+            # the sessions, not to measure them well.
+            argv += ["--settle", "0.5"]
         for key in ("preview_iso", "capture_iso"):
             if key in iso:
                 argv += ["--" + key.replace("_", "-"), str(iso[key])]

@@ -61,9 +61,10 @@ def sessions_opened(log_path):
 
 
 class Probe:
-    def __init__(self, port, camera_log=None):
+    def __init__(self, port, camera_log=None, after=AFTER):
         self.port = port
         self.camera_log = camera_log
+        self.after = after
         self.frames = []
         self.pending = {}
         self.ids = 0
@@ -130,7 +131,7 @@ class Probe:
             if time.monotonic() > deadline:
                 raise RuntimeError("%s: live view did not come back" % what)
             await task.deferLater(reactor, 0.05, lambda: None)
-        await task.deferLater(reactor, AFTER, lambda: None)
+        await task.deferLater(reactor, self.after, lambda: None)
         return {"what": what, "ms": round((end - start) * 1e3, 1),
                 "gap_ms": round(largest_gap(self.frames, start, end) * 1e3,
                                 1),
@@ -165,14 +166,15 @@ def connect(probe):
     return connected
 
 
-async def measure(port, captures, camera_log=None):
-    probe = Probe(port, camera_log)
+async def measure(port, captures, camera_log=None, settle=SETTLE,
+                  after=AFTER):
+    probe = Probe(port, camera_log, after)
     await connect(probe)
     started = await probe.request({"type": "start_preview",
                                    "format": "binary"})
     if started.get("type") != "preview_started":
         raise RuntimeError("start_preview: %r" % (started,))
-    await task.deferLater(reactor, SETTLE, lambda: None)
+    await task.deferLater(reactor, settle, lambda: None)
     steps = []
     for _ in range(captures):
         # GET /capture: the photo itself as the answer.
@@ -199,13 +201,18 @@ def main(argv=None):
     parser.add_argument("result")
     parser.add_argument("--captures", type=int, default=3)
     parser.add_argument("--camera-log")
+    parser.add_argument("--settle", type=float, default=SETTLE,
+                        help="seconds of live view before the first "
+                             "operation and after each (the smoke run's "
+                             "are shorter)")
     args = parser.parse_args(argv)
     outcome = {}
 
     async def run():
         try:
             outcome.update(await measure(args.port, args.captures,
-                                         args.camera_log))
+                                         args.camera_log, args.settle,
+                                         min(AFTER, args.settle)))
         except Exception as e:
             outcome["error"] = "%s: %s" % (type(e).__name__, e)
         finally:

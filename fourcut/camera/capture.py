@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.camera.test_camera_session,tests.integration.test_supervision -*-
+# -*- test-case-name: tests.camera.test_capture,tests.camera.test_camera_session,tests.integration.test_supervision -*-
 """
 One photo, from the camera to the photos directory.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.integration.test_camconfig,tests.integration.test_worker -*-
+# -*- test-case-name: tests.camera.test_settings,tests.integration.test_camconfig,tests.integration.test_worker -*-
 """
 Camera settings for the server: each operation runs L{fourcut.camera.child.settings}
 (python-gphoto2) in a child process under a deadline and turns its JSON

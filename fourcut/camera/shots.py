@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.camera.test_camera_session,tests.camera.test_policy -*-
+# -*- test-case-name: tests.camera.test_capture,tests.camera.test_camera_session,tests.camera.test_policy -*-
 """
 A photo as a driver gives it, before fourcut saves it: what the C{held}
 driver (L{fourcut.camera.held}) and the C{cli} driver

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.integration.test_errors -*-
+# -*- test-case-name: tests.web.test_errors,tests.integration.test_errors -*-
 """
 One way to answer, for every resource of L{fourcut.web}: text and JSON
 replies, the no-cache headers, L{Reply} (the answer a request waits for

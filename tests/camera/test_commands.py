@@ -303,6 +303,43 @@ class DangerousTests(RefusalAssertions, SynchronousTestCase):
         self.assertNotIn("\u202e", str(error))
 
 
+class RefusalWordsTests(SynchronousTestCase):
+    """
+    The refusal's first line and the allow-list, word for word.
+    """
+
+    def reason(self, text):
+        return self.assertRaises(CommandRefused, parse_cmd_args,
+                                 args(text)).reason
+
+    def test_reasons(self):
+        for text, reason in [
+                ("-Z", "'-Z': is not on the allow-list"),
+                ("-u", "'-u' (--upload-file): uploads to the camera"),
+                ("--upload-file", "'--upload-file': uploads to the camera"),
+                ("--newer", "'--newer': is not on the allow-list"),
+                ("--new-x", "'--new-x': concerns downloads, which are not "
+                 "allowed"),
+                ("--folder-x", "'--folder-x': selects a folder for file "
+                 "operations"),
+                ("--" + "x" * 46, "'--%s': is not on the allow-list"
+                 % ("x" * 46,)),
+                ("--" + "x" * 47, "'--%s...': is not on the allow-list"
+                 % ("x" * 46,))]:
+            self.assertEqual(self.reason(text),
+                             "refused gphoto2 option " + reason, text)
+
+    def test_allow_list(self):
+        self.assertEqual(describe_allowed(), (
+            "allowed: --auto-detect, --summary, --abilities, --storage-info, "
+            "--list-config, --list-all-config, --list-folders, --list-files, "
+            "--num-files, --manual, --about, --version, --list-cameras, "
+            "--list-ports, --get-config=NAME, --set-config=NAME=VALUE, "
+            "--set-config-index=NAME=N, --set-config-value=NAME=VALUE; "
+            "aliases: -a (--abilities), -l (--list-folders), -L "
+            "(--list-files), -n (--num-files), -v (--version)"))
+
+
 class ArgumentCountTests(RefusalAssertions, SynchronousTestCase):
     """
     Exactly one C{arg} is required, and it must be UTF-8 text.

@@ -11,8 +11,8 @@ from twisted.trial.unittest import SynchronousTestCase
 from fourcut.errors import (NOT_DETECTED, NOT_FOUND, SEED_CAPTURE,
                             SEED_CLAIMED_MOVIE, SEED_NO_CAMERA,
                             SEED_NOT_DETECTED, SEED_PREVIEW, CameraError,
-                            SettingError, classify, client_mistake,
-                            http_status, seed_error, trouble)
+                            RequestRefused, SettingError, classify,
+                            client_mistake, http_status, seed_error, trouble)
 
 
 class ClassifyTests(SynchronousTestCase):
@@ -123,3 +123,35 @@ class SeedErrorTests(SynchronousTestCase):
         self.assertEqual(lines[-2:], ["ERROR: Movie capture error... "
                                       "Exiting.",
                                       "Movie capture finished (0 frames)"])
+
+
+class WordsTests(SynchronousTestCase):
+    def test_no_space_without_errno(self):
+        """
+        A full disk said only in words (a child's OSError text) is a 507.
+        """
+        self.assertEqual(http_status(OSError("No space left on device")),
+                         507)
+        self.assertEqual(http_status(OSError("no such file")), 500)
+
+    def test_camera_error_text(self):
+        error = CameraError(503, "  busy \n")
+        self.assertEqual(str(error), "503: busy")
+        self.assertEqual(str(CameraError(504, "x" * 600 + "end\n")),
+                         "504: " + ("x" * 600 + "end")[-500:])
+        self.assertEqual(CameraError(503, " \n").text, CameraError.NO_TEXT)
+        self.assertEqual(error.args, (503, "  busy \n"))
+
+    def test_request_refused(self):
+        refused = RequestRefused("no", reason="x")
+        self.assertEqual((str(refused), refused.code, refused.details),
+                         ("no", 400, {"reason": "x"}))
+        self.assertEqual(RequestRefused("busy", 409).code, 409)
+
+    def test_setting_error(self):
+        details = {"reason": "bad-value"}
+        error = SettingError("refused", details)
+        details["reason"] = "changed"
+        self.assertEqual((str(error), error.message, error.details),
+                         ("refused", "refused", {"reason": "bad-value"}))
+        self.assertEqual(SettingError("x").details, {})

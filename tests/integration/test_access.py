@@ -11,10 +11,12 @@ import json
 import os
 
 import treq
+from OpenSSL import SSL
 from twisted.internet import reactor
 from twisted.internet.ssl import Certificate, optionsForClientTLS
 from twisted.logger import formatEvent, globalLogPublisher
-from twisted.web.client import Agent, BrowserLikePolicyForHTTPS
+from twisted.web.client import (Agent, BrowserLikePolicyForHTTPS,
+                                ResponseNeverReceived)
 
 from fourcut.virtualcam import eospack as eos
 
@@ -178,9 +180,13 @@ class WebSocketPublicPreviewTests(AccessTestCase):
     async def test_camera_status_reaches_viewers(self):
         viewer = await self.ws()
         owner = await self.ws("/ws?token=" + TOKEN, count=2)
-        await owner.reply({"type": "capture_photo", "requestId": 1},
-                          timeout=30)
+        reply = await owner.reply({"type": "capture_photo", "requestId": 1},
+                                  timeout=30)
+        self.assertEqual(reply["type"], "photo_captured", reply)
+        self.assertTrue(reply["filename"].endswith(".jpg"), reply)
         await viewer.wait_for(lambda: viewer.of_type("camera_status"))
+        self.assertIn({"type": "camera_status", "state": "capturing",
+                       "error": None}, viewer.of_type("camera_status"))
 
 
 class WebSocketProtectedPreviewTests(AccessTestCase):
@@ -316,8 +322,11 @@ class TLSTests(AccessTestCase):
         The client really checks the certificate (so test_https proves the
         server presents the one it was given).
         """
-        with self.assertRaises(Exception):
+        with self.assertRaises(ResponseNeverReceived) as caught:
             await treq.get(self.base + "/health", pool=self.pool)
+        (reason,) = caught.exception.reasons
+        self.assertTrue(reason.check(SSL.Error), reason)
+        self.assertIn("certificate verify failed", str(reason.value))
 
     async def test_wss(self):
         tls = optionsForClientTLS("127.0.0.1", trustRoot=self.authority)

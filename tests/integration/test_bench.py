@@ -1,8 +1,10 @@
 """
 Keep C{python -m fourcut.bench} working: its smoke mode runs end to end as
-a child under a deadline, and its parsing and arithmetic give the right
-answers on made-up input. No timing is asserted here: the figures belong
-to the benchmark, not to the test suite.
+two children side by side under a deadline, and its parsing and arithmetic
+give the right answers on made-up input. No timing is asserted here: the
+figures belong to the benchmark, not to the test suite. Where network
+namespaces cannot be made, the slow-link checks are reported as a skip
+(which C{./dev test} counts as a failure), never passed.
 """
 
 import io
@@ -23,9 +25,9 @@ from fourcut.virtualcam.scene import com_segment, frame_comment
 
 from tests.support import ROOT
 
-#: Seconds the smoke run may take before it is called hung (88 s on a
-#: 2-core machine with a load average of 2, 15 s of it the slowlink and
-#: relay scenarios; a loaded machine can triple that).
+#: Seconds the smoke run may take before it is called hung (its two
+#: halves side by side: 93 s on the shared 2-core machine with a load
+#: average of 10, where one run of every scenario took 191 s).
 SMOKE_DEADLINE = 300
 
 
@@ -326,7 +328,8 @@ class NetnsTests(unittest.TestCase):
             lab = netns.Lab(links=1, tag="t")
             error = self.assertRaises(netns.Unavailable, lab.__enter__)
             self.assertEqual(str(error), why)
-            return
+            # Said, and not counted as a pass (./dev test fails a skip).
+            raise unittest.SkipTest("no network namespaces: " + why)
         home = os.readlink("/proc/thread-self/ns/net")
         with netns.Lab(links=2, tag="t") as lab:
             inside = os.readlink("/proc/thread-self/ns/net")
@@ -497,51 +500,100 @@ def eventually_gone(pid, timeout=10.0):
     return False
 
 
+#: The smoke run's scenarios in two halves of about equal length, run side
+#: by side (each waits on its children most of the time): the headings
+#: each one's report has.
+SMOKE_HALVES = [
+    ("fanout,json,headroom,capture,slow,eos",
+     ("1. Fan-out", "2. Headroom", "3. Capture", "4. Slow clients",
+      "5. Canon EOS 700D on USB", "Targets")),
+    ("session,slowlink,relay",
+     ("6. One camera session held", "7. Slow links",
+      "8. The minimal relay", "Targets")),
+]
+
+#: The scenarios each half's targets belong to.
+TARGET_SCENARIOS = [
+    {"1 fan-out", "1 fan-out JSON", "2 headroom", "3 capture",
+     "4 slow clients"},
+    {"6 held session", "7 slow link", "8 relay"},
+]
+
+
 class SmokeTests(unittest.TestCase):
     """
-    C{python -m fourcut.bench --smoke} as CI runs it.
+    C{python -m fourcut.bench --smoke} as CI runs it, every scenario, in
+    two children side by side.
     """
+
+    def start(self, scratch, index, only):
+        """
+        A smoke run of the scenarios C{only}, its output to files in
+        C{scratch}; C{(process, paths)}.
+        """
+        paths = {what: os.path.join(scratch, "%d.%s" % (index, what))
+                 for what in ("json", "out", "err")}
+        env = dict(os.environ, TMPDIR=scratch)
+        env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"]
+                                    if env.get("PYTHONPATH") else "")
+        with open(paths["out"], "wb") as out, open(paths["err"], "wb") as err:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "fourcut.bench", "--smoke", "--quiet",
+                 "--only", only, "--json", paths["json"]], stdout=out,
+                stderr=err, stdin=subprocess.DEVNULL, env=env, cwd=scratch)
+        self.addCleanup(self.stop, proc)
+        return proc, paths
+
+    def stop(self, proc):
+        if proc.poll() is None:
+            # SIGINT lets it end its own children; then make sure.
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def read(self, path):
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
 
     def test_smoke(self):
         scratch = tempfile.mkdtemp(prefix="bench-smoke-")
         self.addCleanup(lambda: __import__("shutil").rmtree(
             scratch, ignore_errors=True))
-        out_json = os.path.join(scratch, "bench.json")
-        env = dict(os.environ, TMPDIR=scratch)
-        env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"]
-                                    if env.get("PYTHONPATH") else "")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "fourcut.bench", "--smoke", "--quiet",
-             "--json", out_json], stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env,
-            cwd=scratch)
-        try:
-            out, err = proc.communicate(timeout=SMOKE_DEADLINE)
-        except subprocess.TimeoutExpired:
-            # SIGINT lets it end its own children; then make sure.
-            proc.send_signal(signal.SIGINT)
+        runs = [self.start(scratch, index, only)
+                for index, (only, _) in enumerate(SMOKE_HALVES)]
+        deadline = time.monotonic() + SMOKE_DEADLINE
+        for proc, paths in runs:
             try:
-                out, err = proc.communicate(timeout=20)
+                proc.wait(max(1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                proc.kill()
-                out, err = proc.communicate()
-            self.fail("the smoke run overran %ds:\n%s\n%s" % (
-                SMOKE_DEADLINE, out.decode(errors="replace")[-2000:],
-                err.decode(errors="replace")[-3000:]))
-        text = out.decode("utf-8", "replace")
-        self.assertEqual(proc.returncode, 0, "%s\n%s" % (
-            text[-3000:], err.decode("utf-8", "replace")[-3000:]))
-        for heading in ("1. Fan-out", "2. Headroom", "3. Capture",
-                        "4. Slow clients", "5. Canon EOS 700D on USB",
-                        "6. One camera session held", "7. Slow links",
-                        "8. The minimal relay", "Targets"):
-            self.assertIn(heading, text)
-
-        with open(out_json) as f:
-            results = json.load(f)
-        self.assertEqual(results["errors"], [])
-        self.assertEqual(results["machine"]["cores"], os.cpu_count())
-        scenarios = results["scenarios"]
+                self.stop(proc)
+                self.fail("the smoke run overran %ds:\n%s\n%s" % (
+                    SMOKE_DEADLINE, self.read(paths["out"])[-2000:],
+                    self.read(paths["err"])[-3000:]))
+        why = netns.unavailable()
+        scenarios = {}
+        texts = []
+        for (proc, paths), (_, headings), names in zip(
+                runs, SMOKE_HALVES, TARGET_SCENARIOS):
+            if why:
+                names = names - {"7 slow link"}
+            text = self.read(paths["out"])
+            texts.append(text)
+            self.assertEqual(proc.returncode, 0, "%s\n%s" % (
+                text[-3000:], self.read(paths["err"])[-3000:]))
+            for heading in headings:
+                self.assertIn(heading, text)
+            with open(paths["json"]) as f:
+                results = json.load(f)
+            self.assertEqual(results["errors"], [])
+            self.assertEqual(results["machine"]["cores"], os.cpu_count())
+            self.assertTargets(results["targets"], names)
+            scenarios.update(results["scenarios"])
+        self.assertEqual(sorted(scenarios), sorted(
+            ",".join(only for only, _ in SMOKE_HALVES).split(",")))
 
         fanout = scenarios["fanout"]
         self.assertEqual([r["clients"] for r in fanout], [1, 4])
@@ -553,9 +605,17 @@ class SmokeTests(unittest.TestCase):
                 self.assertEqual(group["failed"], 0, group["errors"])
                 self.assertTrue(0 < group["delivery_min"] <= 1)
                 self.assertGreater(group["latency_ms"]["samples"], 0)
-                self.assertGreaterEqual(group["latency_ms"]["p50"], 0)
+                latency = group["latency_ms"]
+                self.assertTrue(0 < latency["p50"] <= latency["p90"]
+                                <= latency["p99"] <= latency["max"],
+                                latency)
             self.assertGreater(run["server"]["rss_peak_mb"], 1)
-            self.assertGreaterEqual(run["server"]["cpu"], 0)
+            # Serving 30 frames a second costs something, and less than
+            # every core.
+            self.assertTrue(0 < run["server"]["cpu"] < os.cpu_count(),
+                            run["server"])
+        self.assertEqual(scenarios["json"]["clients"], 4)
+        self.assertGreater(scenarios["json"]["produced"], 0)
 
         self.assertGreater(scenarios["headroom"]["ratio"], 0)
         capture = scenarios["capture"]
@@ -593,17 +653,20 @@ class SmokeTests(unittest.TestCase):
             self.assertIsNotNone(run["gphoto2_cpu"], driver)
 
         slowlink = scenarios["slowlink"]
-        why = netns.unavailable()
         if why:
-            # Said, not failed.
+            # The report says why; the run cannot show the slow links, so
+            # the test is skipped (which ./dev test counts as a failure),
+            # after everything else was checked.
             self.assertEqual(slowlink, {"skipped": why})
-            self.assertIn("skipped: " + why, text)
+            self.assertIn("skipped: " + why, texts[1])
         else:
             self.assertNotIn("skipped", slowlink)
             self.assertEqual(slowlink["rates_mbit"], [8.0])
             self.assertEqual(slowlink["reference"]["normal"]["clients"], 2)
             self.assertEqual(slowlink["reference"]["normal"]["failed"], 0)
-            self.assertIn(slowlink["width"]["supported"], (True, False))
+            # The server answers ?width= (issue 22): a width run came.
+            self.assertIs(slowlink["width"]["supported"], True,
+                          slowlink["width"])
             (run,) = [r for r in slowlink["runs"] if r["width"] is None]
             self.assertEqual(run["rate_mbit"], 8.0)
             self.assertEqual(sorted(run["slow"]), [
@@ -623,7 +686,8 @@ class SmokeTests(unittest.TestCase):
             # Its namespaces are gone.
             listed = subprocess.run(["ip", "netns", "list"],
                                     capture_output=True, text=True).stdout
-            self.assertNotIn("%s%d-" % (netns.PREFIX, proc.pid), listed)
+            for proc, _ in runs:
+                self.assertNotIn("%s%d-" % (netns.PREFIX, proc.pid), listed)
         relay = scenarios["relay"]
         self.assertEqual(relay["clients"], 4)
         for what in ("relay", "fourcut"):
@@ -632,10 +696,6 @@ class SmokeTests(unittest.TestCase):
             self.assertGreater(run["normal"]["delivery_min"], 0, what)
             self.assertIsNotNone(run["server"]["cpu"], what)
             self.assertIsNotNone(run["gphoto2_cpu"], what)
-
-        self.assertTrue(results["targets"])
-        for target in results["targets"]:
-            self.assertIn(target["pass"], (True, False, None))
 
         # Nothing it started outlives it: the server's command line names
         # its photos directory, under our TMPDIR.
@@ -648,3 +708,17 @@ class SmokeTests(unittest.TestCase):
             except OSError:
                 pass
         self.assertEqual(leftovers, [])
+        if why:
+            raise unittest.SkipTest("slow links not run: " + why)
+
+    def assertTargets(self, targets, scenarios):
+        """
+        Every target of C{scenarios} is there and judged: a verdict, a
+        limit and a figure (no timing is asserted: the verdicts belong to
+        the benchmark).
+        """
+        self.assertEqual({t["scenario"] for t in targets}, scenarios)
+        for target in targets:
+            self.assertIsInstance(target["pass"], bool, target)
+            self.assertTrue(target["limit"], target)
+            self.assertTrue(target["measured"], target)

@@ -17,9 +17,10 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface.verify import verifyObject
 
-from fourcut.stream.broadcast import (Broadcaster, EncodedFrames, Frame,
-                               FrameCounts, LatestFrameProducer)
+from fourcut.stream.broadcast import (FPS_WINDOW, Broadcaster, EncodedFrames,
+                                      Frame, FrameCounts, LatestFrameProducer)
 
+from tests.support.logged import Logged
 from tests.support.time import sleep
 
 
@@ -1024,3 +1025,202 @@ class EncodedFramesTests(SynchronousTestCase):
         self.assertIsNot(cache.get(frame(1)), first)
         self.assertEqual(cache.encoded, 4)
         self.assertLessEqual(len(cache._cache), 2)
+
+
+class WordsTests(SynchronousTestCase):
+    """
+    What the broadcaster counts, logs and shows, exactly: placeholders
+    counted one by one, the log lines of a failing subscriber or demand
+    callback, C{/status}'s figures rounded to a tenth, and the reprs.
+    """
+
+    def setUp(self):
+        self.logged = Logged(self)
+
+    def test_placeholders_counted(self):
+        broadcaster = Broadcaster()
+        for n in range(3):
+            broadcaster.publish(b"p", n, placeholder=True)
+        broadcaster.relay(Frame(b"x", 9, 9.0, placeholder=True))
+        self.assertEqual((broadcaster.camera_frames,
+                          broadcaster.placeholders), (0, 4))
+
+    def test_later_subscribers_after_a_dropped_one(self):
+        """
+        A subscriber unsubscribed by an earlier one's offer is passed
+        over; the ones after it still get the frame.
+        """
+        broadcaster = Broadcaster()
+        victim, after = Recorder(), Recorder()
+
+        class Meddler:
+            def offer(self, frame):
+                broadcaster.unsubscribe(victim)
+
+        for subscriber in (Meddler(), victim, after):
+            broadcaster.subscribe(subscriber)
+        broadcaster.publish(b"a", 1.0)
+        self.assertEqual((victim.numbers, after.numbers), ([], [1]))
+
+    def test_failing_subscriber_logged(self):
+        broadcaster = Broadcaster()
+        broken = Exploding()
+        broadcaster.subscribe(broken)
+        broadcaster.publish(b"a", 1.0)
+        broadcaster.publish(b"b", 1.0)
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+        self.assertEqual(self.logged.lines(), [
+            ("critical", "subscriber %r failed to take frame 1; dropping it"
+             % (broken,))])
+        self.assertEqual(broadcaster.count, 0)
+
+    def test_subscriber_that_unsubscribes_itself_then_fails(self):
+        broadcaster = Broadcaster()
+
+        class Quitter:
+            def offer(self, frame):
+                broadcaster.unsubscribe(self)
+                raise ZeroDivisionError()
+
+        broadcaster.subscribe(Quitter())
+        broadcaster.publish(b"a", 1.0)
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+        self.assertEqual(broadcaster.count, 0)
+
+    def test_failing_demand_callback_logged(self):
+        reports = []
+
+        def changed(count):
+            reports.append(count)
+            raise ZeroDivisionError()
+
+        broadcaster = Broadcaster(on_demand_changed=changed)
+        first, second = Recorder(), Recorder()
+        broadcaster.subscribe(first)
+        broadcaster.subscribe(second)
+        broadcaster.unsubscribe(first)
+        self.assertEqual(reports, [1, 2, 1])
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 3)
+        self.assertEqual(self.logged.lines(), [
+            ("critical", "on_demand_changed(%d) failed" % n)
+            for n in (1, 2, 1)])
+
+    def test_demand_reported_after_a_reentrant_change(self):
+        """
+        A callback that unsubscribes re-entrantly: the newer count is
+        reported after it returns, and later changes still are.
+        """
+        reports = []
+        first = Recorder()
+
+        def changed(count):
+            reports.append(count)
+            if count == 2:
+                broadcaster.unsubscribe(first)
+
+        depth = []
+
+        def watched(count):
+            depth.append(None)
+            try:
+                self.assertEqual(len(depth), 1, "re-entered")
+                changed(count)
+            finally:
+                depth.pop()
+
+        broadcaster = Broadcaster(on_demand_changed=watched)
+        broadcaster.subscribe(first)
+        broadcaster.subscribe(Recorder())
+        self.assertEqual(reports, [1, 2, 1])
+        broadcaster.subscribe(first)
+        self.assertEqual(reports, [1, 2, 1, 2, 1])
+
+    def test_figures(self):
+        clock = task.Clock()
+        clock.advance(100)
+        producer = LatestFrameProducer(lambda f: None, clock=clock,
+                                       wall_clock=lambda: 1000.0 + 7.01234)
+        self.assertEqual(producer.figures(), {
+            "fps": 0.0, "frames_sent": 0, "frames_skipped": 0,
+            "last_frame_age_ms": None, "pacing": "off",
+            "pacing_off_why": "turned off (preview.pacing: false)"})
+        for n in range(1, 8):
+            producer.offer(frame(n))
+        figures = producer.figures()
+        self.assertEqual(figures["fps"], round(7 / FPS_WINDOW, 1))
+        self.assertEqual(figures["last_frame_age_ms"], 12.3)
+        self.assertEqual(figures["frames_sent"], 7)
+        self.assertEqual(LatestFrameProducer(lambda f: None).figures()["fps"],
+                         None)
+
+    def test_reprs(self):
+        producer = LatestFrameProducer(lambda f: None)
+        self.assertEqual(repr(producer),
+                         "<LatestFrameProducer sent=0 skipped=0>")
+        producer.offer(frame(1))
+        producer.pauseProducing()
+        producer.hold()
+        producer.offer(frame(2))
+        producer.offer(frame(3))
+        self.assertEqual(repr(producer), "<LatestFrameProducer sent=1 "
+                         "skipped=1 paused held>")
+        producer.stopProducing()
+        self.assertEqual(repr(producer), "<LatestFrameProducer sent=1 "
+                         "skipped=1 paused held stopped>")
+        counts = FrameCounts()
+        counts.sent, counts.skipped = 4, 2
+        self.assertEqual(repr(counts), "<FrameCounts sent=4 skipped=2>")
+        self.assertEqual(repr(Frame(b"abc", 7, 12.34567)),
+                         "<Frame #7 3 bytes at 12.346>")
+
+
+class EdgeTests(SynchronousTestCase):
+    def test_sizes_told_to_the_pacing(self):
+        """
+        The pacing hears the bytes C{write} says it wrote, or the JPEG's
+        size when it says nothing.
+        """
+        clock = task.Clock()
+        pacing = ScriptedPacing()
+        sizes = [123, None]
+        producer = LatestFrameProducer(lambda f: sizes.pop(0),
+                                       pacing=pacing, clock=clock)
+        producer.offer(frame(1, size=10))
+        producer.offer(frame(2, size=20))
+        self.assertEqual(pacing.sizes, [123, 20])
+
+    def test_fps_window_edge(self):
+        """
+        A frame exactly L{FPS_WINDOW} old still counts.
+        """
+        clock = task.Clock()
+        producer = LatestFrameProducer(lambda f: None, clock=clock)
+        producer.offer(frame(1))
+        clock.advance(FPS_WINDOW)
+        producer.offer(frame(2))
+        self.assertEqual(producer.fps, 2 / FPS_WINDOW)
+
+    def test_encoded_frames_kept(self):
+        calls = []
+
+        def encode(frame, *variant):
+            calls.append((frame.number,) + variant)
+            return b"%d" % frame.number
+
+        frames = EncodedFrames(encode, keep=2)
+        for n in (1, 2, 1, 2):
+            self.assertEqual(frames.get(frame(n)), b"%d" % n)
+        self.assertEqual(frames.encoded, 2)
+        frames.get(frame(3))
+        frames.get(frame(2))
+        self.assertEqual(frames.encoded, 3)
+        frames.get(frame(1))
+        self.assertEqual(calls, [(1,), (2,), (3,), (1,)])
+
+    def test_next_frame_timeout_says_so(self):
+        clock = task.Clock()
+        d = Broadcaster().next_frame(2.5, clock)
+        clock.advance(2.5)
+        failure = self.failureResultOf(d, defer.TimeoutError)
+        self.assertEqual(failure.value.args,
+                         ("no frame within 2.5 seconds",))

@@ -147,11 +147,20 @@ class SplitTests(FrameFixture, SynchronousTestCase):
 
     def test_frames_decode(self):
         """
-        What comes out is whole JPEGs PIL can decode.
+        What comes out is every frame, each a whole JPEG that PIL decodes
+        to the size it was made at.
         """
-        for frame in feed_in_chunks(JPEGSplitter(), self.stream,
-                                    random_sizes(7, 1, 300)):
-            Image.open(io.BytesIO(frame)).load()
+        frames = feed_in_chunks(JPEGSplitter(), self.stream,
+                                random_sizes(7, 1, 300))
+        self.assertFrames(frames, self.frames)
+        sizes = []
+        for frame in frames:
+            image = Image.open(io.BytesIO(frame))
+            image.load()
+            sizes.append(image.size)
+        self.assertEqual(sizes, [Image.open(io.BytesIO(f)).size
+                                 for f in self.frames])
+        self.assertIn((96, 64), sizes)
 
     def test_frames_emitted_as_soon_as_complete(self):
         """

@@ -1,8 +1,9 @@
 """
 Tests of L{fourcut.stream.pacing}: reading what the kernel still holds for
 a socket (on real loopback TCP sockets whose peer stops reading, and on
-descriptors that cannot say), and the pure rule deciding when the next
-frame may go.
+descriptors that cannot say), the pure rule deciding when the next
+frame may go, and L{pacing.TransportPacing}, which counts Twisted's own
+buffer with the kernel's queue.
 """
 
 import fcntl
@@ -12,10 +13,14 @@ import struct
 import termios
 import time
 
+from twisted.internet import task
+from twisted.internet.abstract import FileDescriptor
+from twisted.internet.testing import MemoryReactor, StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
 from fourcut.stream import pacing
-from fourcut.stream.pacing import FramePacer, KernelQueue
+from fourcut.stream.internals import buffered_bytes
+from fourcut.stream.pacing import FramePacer, KernelQueue, TransportPacing
 
 
 def inq(sock):
@@ -386,3 +391,309 @@ class FramePacerTests(SynchronousTestCase):
         pair.drain()
         self.assertTrue(eventually(
             lambda: pacer.wait(time.monotonic(), kernel.read()) == 0.0))
+
+
+class Connection(FileDescriptor):
+    """
+    A Twisted L{FileDescriptor} over a real socket, on a memory reactor:
+    what writes to it stay in Twisted's own buffer until C{doWrite}.
+    """
+
+    def __init__(self, sock):
+        FileDescriptor.__init__(self, MemoryReactor())
+        self.sock = sock
+        self.connected = True
+
+    def getHandle(self):
+        return self.sock
+
+    def writeSomeData(self, data):
+        return self.sock.send(data)
+
+
+class Wrapper:
+    """
+    A wrapping transport (as TLS or a policy wrapper): its own
+    C{transport} below it.
+    """
+
+    def __init__(self, transport):
+        self.transport = transport
+
+
+class TransportPacingTests(SynchronousTestCase):
+    """
+    L{TransportPacing}: what a transport still holds is the kernel's queue
+    plus Twisted's own buffer (the bytes the application wrote that the
+    kernel has not taken: C{dataBuffer} from C{offset}, and the writes
+    queued behind it), so a frame waits behind either.
+    """
+
+    def setUp(self):
+        self.pair = LoopbackPair(self)
+        self.connection = Connection(self.pair.sender)
+        self.clock = task.Clock()
+
+    def test_counts_twisteds_buffer(self):
+        """
+        With the kernel's queue empty, Twisted's buffered writes are what
+        is queued; once the kernel has them and the peer has read them,
+        nothing is.
+        """
+        paced = TransportPacing(self.connection, self.clock)
+        self.assertEqual((paced.method, paced.why), ("SIOCOUTQ", None))
+        self.assertEqual(paced.queued(), 0)
+        self.connection.write(b"a" * 5000)
+        self.connection.write(b"b" * 3000)
+        self.assertEqual(paced.queued(), 8000)
+        self.connection.dataBuffer = b"c" * 3000
+        self.connection.offset = 1000
+        self.assertEqual(paced.queued(), 10000)
+        self.connection.dataBuffer, self.connection.offset = b"", 0
+        self.connection.doWrite()
+        self.assertEqual(buffered_bytes(self.connection), 0)
+        self.pair.written = 8000
+        self.assertEqual(self.pair.drain(), 8000)
+        self.assertTrue(eventually(lambda: paced.queued() == 0))
+
+    def test_kernel_plus_buffer(self):
+        """
+        A peer that stops reading: the kernel's queue and Twisted's buffer
+        add up.
+        """
+        self.pair.fill()
+        kernel = KernelQueue(self.pair.sender)
+        self.assertTrue(eventually(lambda: kernel.read() > 65536))
+        self.connection.write(b"x" * 7000)
+        paced = TransportPacing(Wrapper(Wrapper(self.connection)),
+                                self.clock)
+        self.assertEqual(paced.queued(), kernel.read() + 7000)
+
+    def test_frame_waits_behind_twisteds_buffer(self):
+        """
+        The kernel holds nothing, but Twisted still buffers most of the
+        last frame: the next one waits; once the buffer is gone, it goes.
+        """
+        pacer = FramePacer(min_wait=0.01)
+        paced = TransportPacing(self.connection, self.clock, pacer)
+        self.assertIs(paced.pacer, pacer)
+        self.assertEqual(paced.wait(), 0.0)
+        self.connection.write(b"f" * 200000)
+        paced.sent(200000)
+        self.assertEqual((pacer.frames, pacer.written, pacer.last_size),
+                         (1, 200000, 200000))
+        self.assertEqual(paced.wait(), 0.01)
+        self.assertEqual(pacer.held, 1)
+        self.assertEqual(paced.describe(), {
+            "pacing": "SIOCOUTQ", "held_checks": 1,
+            "link_peak_bytes_per_second": None})
+        self.connection._tempDataBuffer = []
+        self.connection._tempDataLen = 0
+        self.assertEqual(paced.wait(), 0.0)
+
+    def test_times_from_its_clock(self):
+        """
+        Drain rates are measured on the clock it was given.
+        """
+        pacer = FramePacer()
+        paced = TransportPacing(self.connection, self.clock, pacer)
+        paced.sent(100000)
+        self.connection.write(b"f" * 100000)
+        paced.wait()
+        self.clock.advance(1.0)
+        self.connection._tempDataBuffer = [b"f" * 50000]
+        self.connection._tempDataLen = 50000
+        paced.wait()
+        self.assertEqual(pacer.peak, 50000.0)
+        self.assertEqual(paced.describe()["link_peak_bytes_per_second"],
+                         50000)
+
+    def test_default_pacer(self):
+        paced = TransportPacing(self.connection, self.clock)
+        self.assertIsInstance(paced.pacer, FramePacer)
+        self.assertEqual(paced.pacer.floor, FramePacer().floor)
+
+    def test_socket_gone(self):
+        """
+        A socket that can no longer say: the frame goes.
+        """
+        paced = TransportPacing(self.connection, self.clock)
+        self.connection.write(b"x" * 100000)
+        self.pair.sender.close()
+        self.assertIsNone(paced.queued())
+        self.assertEqual(paced.wait(), 0.0)
+
+    def test_not_a_socket(self):
+        """
+        A transport with no socket under it (a test's, an HTTP/2 stream):
+        pacing is off, every frame goes, and C{/status} says why.
+        """
+        for transport in (StringTransport(), Wrapper(None)):
+            paced = TransportPacing(transport, self.clock)
+            self.assertIsNone(paced.method)
+            self.assertIsNone(paced.queued())
+            self.assertEqual(paced.wait(), 0.0)
+            why = "not a socket fourcut can ask (%s)" % (
+                type(transport).__name__,)
+            self.assertEqual(paced.describe(), {"pacing": "off",
+                                                "pacing_off_why": why})
+
+    def test_handle_without_fileno(self):
+        """
+        A descriptor whose handle is no socket, or that raises when asked.
+        """
+        self.connection.getHandle = lambda: object()
+        self.assertIsNone(TransportPacing(self.connection,
+                                          self.clock).method)
+
+        def broken():
+            raise RuntimeError("no handle")
+
+        self.connection.getHandle = broken
+        paced = TransportPacing(self.connection, self.clock)
+        self.assertIsNone(paced.method)
+        self.assertIn("Connection", paced.why)
+
+    def test_kernel_cannot_say(self):
+        """
+        A socket that answers neither SIOCOUTQ nor TCP_INFO (a listening
+        one): off, with the kernel's reason.
+        """
+        listener = socket.socket()
+        self.addCleanup(listener.close)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        paced = TransportPacing(Connection(listener), self.clock)
+        self.assertIsNone(paced.method)
+        self.assertEqual(paced.why, KernelQueue(listener).why)
+        self.assertIn("TCP_INFO", paced.why)
+        self.assertEqual(paced.wait(), 0.0)
+
+
+class ShortInfoSocket:
+    """
+    A socket whose C{TCP_INFO} is C{size} bytes, as an older kernel's.
+    """
+
+    def __init__(self, size):
+        self.size = size
+
+    def getsockopt(self, level, option, buflen):
+        return bytes(range(self.size))
+
+
+class EdgeTests(SynchronousTestCase):
+    """
+    The edges of the kernel readings and of the pacer's arithmetic.
+    """
+
+    def test_short_tcp_info(self):
+        """
+        A field the kernel's answer ends exactly with is read; the ones
+        past it are L{None}.
+        """
+        info = pacing.tcp_info(ShortInfoSocket(28))
+        self.assertEqual(info["state"], 0)
+        self.assertEqual(info["snd_mss"], struct.unpack("I", bytes(
+            range(16, 20)))[0])
+        self.assertEqual(info["unacked"], struct.unpack("I", bytes(
+            range(24, 28)))[0])
+        self.assertIsNone(info["rtt_us"])
+        self.assertIsNone(pacing.tcp_info(ShortInfoSocket(27))["unacked"])
+
+    def test_descriptor_zero(self):
+        """
+        Descriptor 0 can be a client's socket (libgphoto2 closes the
+        server's standard input): it is read like any other.
+        """
+        pair = LoopbackPair(self)
+        pair.fill()
+        saved = os.dup(0)
+        self.addCleanup(os.close, saved)
+        os.dup2(pair.sender.fileno(), 0)
+        try:
+            self.assertGreater(pacing.outq(0), 0)
+        finally:
+            os.dup2(saved, 0)
+        self.assertIsNone(pacing.outq(-1))
+
+    def test_kernel_queue_reasons(self):
+        """
+        Why the kernel's queue cannot be read, in words for C{/status}.
+        """
+        pair = LoopbackPair(self)
+        self.patch(pacing.sys, "platform", "darwin")
+        self.assertEqual(KernelQueue(pair.sender).why,
+                         "not Linux (darwin): no SIOCOUTQ or TCP_INFO")
+        self.patch(pacing.sys, "platform", "linux")
+
+        def broken(sock):
+            raise OSError(5, "I/O error")
+
+        self.patch(pacing, "outq", broken)
+        kernel = KernelQueue(pair.sender)
+        self.assertEqual((kernel.method, kernel.why),
+                         (None, "SIOCOUTQ failed: [Errno 5] I/O error"))
+        self.patch(pacing, "outq", lambda sock: None)
+        kernel = KernelQueue(pair.sender)
+        self.assertEqual((kernel.method, kernel.why), ("TCP_INFO", None))
+        self.assertEqual(kernel.read(), 0)
+        listener = socket.socket()
+        self.addCleanup(listener.close)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        self.assertEqual(KernelQueue(listener).why,
+                         "neither SIOCOUTQ nor TCP_INFO answers for it (not "
+                         "a connected TCP socket?)")
+
+    def test_sent_adds_up(self):
+        pacer = FramePacer()
+        pacer.sent(0.0, 1000)
+        pacer.sent(0.1, 3000)
+        self.assertEqual((pacer.frames, pacer.written, pacer.last_size),
+                         (2, 4000, 3000))
+
+    def test_threshold_before_a_frame(self):
+        self.assertEqual(FramePacer(floor=0, fraction=1.0).threshold(), 0)
+        self.assertEqual(FramePacer(floor=0, fraction=1.0).threshold(10), 10)
+
+    def test_rates_over_several_samples(self):
+        """
+        Each reading at least C{min_sample} after the last gives a rate;
+        a reading sooner than that keeps the older mark.
+        """
+        pacer = FramePacer(min_sample=0.1)
+        pacer.sent(0.0, 10000)
+        pacer.observe(0.0, 10000)          # the mark: 0 delivered
+        pacer.observe(0.05, 10000)         # too soon, nothing delivered
+        pacer.observe(1.0, 9000)           # 1000 B in 1 s
+        self.assertEqual(pacer.peak, 1000.0)
+        pacer.observe(1.5, 7000)           # 2000 B in 0.5 s
+        self.assertEqual(pacer.peak, 4000.0)
+        pacer.observe(1.52, 7000)
+        pacer.observe(2.5, 6000)           # 1000 B in 1 s, not 0.98 s
+        self.assertEqual(pacer._rates[-1], (2.5, 1000.0))
+
+    def test_no_zero_or_tiny_rates_lost(self):
+        """
+        A link that delivered nothing has no rate (its peak stays
+        unknown); a slow one's rate, however small, counts.
+        """
+        pacer = FramePacer(min_sample=0.1)
+        pacer.sent(0.0, 1000)
+        pacer.observe(0.0, 1000)
+        pacer.observe(1.0, 1000)
+        self.assertIsNone(pacer.peak)
+        pacer.observe(3.0, 999)
+        self.assertEqual(pacer.peak, 0.5)
+
+    def test_window_edge(self):
+        """
+        A rate exactly C{window} old still counts; older ones do not.
+        """
+        pacer = FramePacer(window=10.0)
+        pacer._add_rate(0.0, 500.0)
+        pacer._add_rate(10.0, 100.0)
+        self.assertEqual(pacer.peak, 500.0)
+        pacer._add_rate(10.5, 50.0)
+        self.assertEqual(pacer.peak, 100.0)

@@ -5,13 +5,20 @@ token, what a refusal says, live view public or private, the query token,
 and nothing logged holding the token.
 """
 
+import json
 
+from twisted.internet.address import IPv4Address, UNIXAddress
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
+from twisted.web.test.requesthelper import DummyRequest
+
+from fourcut.web import access
+from fourcut.web.access import AccessPolicy
 
 from tests.support import jpeg_size
 from tests.support.access import TOKEN, WRONG, bearer, check_refused
 from tests.support.fakes import small_jpeg
+from tests.support.logged import Logged
 from tests.support.memory import MemorySite
 from tests.support.service import parse_multipart
 
@@ -378,3 +385,148 @@ class NoTokenTests(AccessTestCase):
         response = self.request("GET", "/status")
         self.assertEqual(response.code, 200)
         self.site.content(response)
+
+
+class RefusalWordsTests(AccessTestCase):
+    """
+    Each refusal's answer and log line, word for word, with the path as
+    the log shows it (no query, the token masked, short and printable).
+    """
+
+    def setUp(self):
+        AccessTestCase.setUp(self)
+        self.logged = Logged(self)
+
+    def test_no_token(self):
+        response = self.request("GET", "/capture")
+        self.assertEqual(self.site.content(response), b"fourcut: a token is "
+                         b"required: send the header 'Authorization: Bearer "
+                         b"TOKEN'\n")
+        response = self.request("DELETE", "/status?token=")
+        self.assertEqual(json.loads(self.site.content(response)), {
+            "status": 401, "error": "fourcut: a token is required: send the "
+            "header 'Authorization: Bearer TOKEN'"})
+        self.assertEqual([line for line in self.logged.lines()
+                          if "refused" in line[1]], [
+            ("info", "refused GET /capture from PEER: no token"),
+            ("info", "refused DELETE /status from PEER: no token")])
+
+    def test_wrong_token(self):
+        response = self.request("GET", "/capture/" + TOKEN + "/x",
+                                token=WRONG)
+        self.assertEqual(self.site.content(response),
+                         b"fourcut: the token is wrong\n")
+        self.assertEqual(response.headers.getRawHeaders("www-authenticate"),
+                         ['Bearer realm="fourcut", error="invalid_token"'])
+        self.assertEqual([line for line in self.logged.lines()
+                          if "refused" in line[1]], [
+            ("warn", "refused GET /capture/***/x from PEER: wrong token")])
+
+    def test_path_shown_short_and_printable(self):
+        path = "/a%01b/" + "x" * 300
+        response = self.request("GET", path)
+        self.site.content(response)
+        (level, text), = [line for line in self.logged.lines()
+                          if "refused" in line[1]]
+        self.assertEqual(text, "refused GET " + ("/a%01b/" + "x" * 300)[:200]
+                         + " from PEER: no token")
+        # twisted.web refuses such bytes in a request line today; the log
+        # would still show them escaped.
+        request = DummyRequest([b""])
+        request.path = b"/\x01\xff/x"
+        self.assertEqual(access._shown_path(request, AccessPolicy(TOKEN)),
+                         "/?\\xff/x")
+
+
+class PeerTests(SynchronousTestCase):
+    """
+    How the log names a client: C{host:port}, C{host:?} without a port,
+    the address itself without a host (a UNIX socket).
+    """
+
+    def request(self, address):
+        request = DummyRequest([b""])
+        request.client = address
+        return request
+
+    def test_peer(self):
+        self.assertEqual(access._peer(self.request(
+            IPv4Address("TCP", "10.1.2.3", 4567))), "10.1.2.3:4567")
+        self.assertEqual(access._peer(self.request(
+            UNIXAddress("/run/fourcut.sock"))),
+            str(UNIXAddress("/run/fourcut.sock")))
+
+        class HostOnly:
+            host = "h"
+
+        self.assertEqual(access._peer(self.request(HostOnly())), "h:?")
+
+
+class TokenParsingTests(SynchronousTestCase):
+    """
+    Where a request's token is read from, decoded as twisted.web decodes
+    a query: the last C{token} parameter (its value may hold C{=}, C{+}
+    is a space, percent-escapes are decoded), or C{Authorization: Bearer}.
+    """
+
+    def request(self, uri, authorization=None):
+        request = DummyRequest([b""])
+        request.uri = uri
+        if authorization is not None:
+            request.requestHeaders.setRawHeaders(b"authorization",
+                                                 [authorization])
+        return request
+
+    def test_query(self):
+        for uri, token in [
+                (b"/x?token=a=b", b"a=b"),
+                (b"/x?a=1&token=one;token=two", b"two"),
+                (b"/x?tok%65n=a+b%2B", b"a b+"),
+                (b"/x?to+ken=a&token=b", b"b"),
+                (b"/x?token=T&b=?c", b"T"),
+                (b"/x?token=", None), (b"/x?token", None), (b"/x", None),
+                (b"/x?a=1", None)]:
+            self.assertEqual(access.supplied_token(self.request(uri),
+                                                   query=True), token, uri)
+        self.assertEqual(access._query_values(b"/?to%20ken=1&to+ken=2",
+                                              b"to ken"), [b"1", b"2"])
+        self.assertIsNone(access.supplied_token(self.request(
+            b"/x?token=T")))
+
+    def test_bearer(self):
+        for header, token in [
+                (b"Bearer abc", b"abc"), (b"bearer  abc ", b"abc"),
+                (b"Bearer a b", b"a b"), (b"Basic abc", None),
+                (b"Bearerabc", None)]:
+            self.assertEqual(access.supplied_token(
+                self.request(b"/x?token=q", header)), token, header)
+        self.assertEqual(access.supplied_token(
+            self.request(b"/x?token=q", b"Basic abc"), query=True), b"q")
+
+    def test_check(self):
+        policy = AccessPolicy(TOKEN)
+        self.assertTrue(policy.check(TOKEN))
+        self.assertTrue(policy.check(TOKEN.encode()))
+        for wrong in (None, "", WRONG, "\ud800", TOKEN + "\ud800"):
+            self.assertFalse(policy.check(wrong), repr(wrong))
+        self.assertTrue(AccessPolicy(None).check(None))
+
+
+class ReprTests(SynchronousTestCase):
+    def test_policy_repr_hides_the_token(self):
+        self.assertEqual(repr(AccessPolicy(TOKEN, True)),
+                         "<AccessPolicy token=set preview_public=True>")
+        self.assertEqual(repr(AccessPolicy(None, False)),
+                         "<AccessPolicy token=none preview_public=False>")
+
+    def test_guard_renders_its_root(self):
+        """
+        The root itself (C{/}, no child) is its wrapped root's answer,
+        unguarded: what needs a token is decided per child.
+        """
+        class Root:
+            def render(self, request):
+                return b"the page"
+
+        guard = access.Guard(Root(), AccessPolicy(TOKEN))
+        self.assertEqual(guard.render(DummyRequest([b""])), b"the page")

@@ -8,13 +8,20 @@ refuses is a 400, camera trouble stays a 503/504; no answer names a path
 on the server.
 """
 
+import json
 import os
 import re
 
 from twisted.internet import defer
+from twisted.internet.error import ConnectionDone
+from twisted.logger import formatEvent, globalLogPublisher
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
+from twisted.web.test.requesthelper import DummyRequest
 
-from fourcut.errors import (SEED_INTERNAL_ERROR, SEED_NO_CAMERA, CameraError, SettingError, client_mistake,
+from fourcut.web import replies
+from fourcut.errors import (SEED_INTERNAL_ERROR, SEED_NO_CAMERA, CameraError,
+                            SettingError, client_mistake,
                             http_status)
 
 from tests.support.answers import JSON, TEXT, check_error
@@ -344,3 +351,351 @@ class ClassificationTests(SynchronousTestCase):
                          507)
         self.assertEqual(http_status(OSError(17, "File exists")), 500)
         self.assertEqual(http_status(RuntimeError("bug")), 500)
+
+
+class Request(DummyRequest):
+    """
+    A C{DummyRequest} whose C{code} is the status set, as twisted.web's.
+    """
+
+    @property
+    def code(self):
+        return self.responseCode
+
+
+class PathHidingTests(SynchronousTestCase):
+    """
+    No reply family shows a server path: L{replies.error} in text and in
+    JSON (its message and its C{reason}), L{replies.plain},
+    L{replies.send_json}, and L{replies.Reply}, each checked on its own
+    with a C{DummyRequest} (the WebSocket's: L{tests.web.test_ws}).
+    """
+
+    #: A child's traceback naming paths under this checkout, Python and
+    #: /tmp, and a camera setting (not a path).
+    TEXT = ('Traceback (most recent call last):\n  File "%s", line 1\n'
+            "OSError: [Errno 5] I/O error: '/tmp/photos/x.jpg'\n"
+            "  File \"%s\"\nno setting /main/imgsettings/nosuch\n"
+            % (os.path.abspath(__file__), os.__file__))
+    HIDDEN = ('Traceback (most recent call last):\n  File ".../test_errors'
+              '.py", line 1\nOSError: [Errno 5] I/O error: \'.../x.jpg\'\n'
+              "  File \".../os.py\"\nno setting /main/imgsettings/nosuch")
+
+    def request(self, path):
+        request = Request(path.lstrip(b"/").split(b"/"))
+        request.path = path
+        return request
+
+    def body(self, request):
+        self.assertTrue(request.finished)
+        return b"".join(request.written).decode("utf-8")
+
+    def test_hide_paths(self):
+        for text, shown in [
+                (self.TEXT, self.HIDDEN + "\n"),
+                ("/usr/lib/python3/x.py:3", ".../x.py:3"),
+                ("at /home/guest/ and /var", "at .../guest and .../var"),
+                ("(/srv/a.jpg)", "(.../a.jpg)"),
+                ("/", "/"), ("/tmp/", ".../tmp"),
+                ("/main/imgsettings/iso", "/main/imgsettings/iso"),
+                ("a/usr/lib b.c/usr/x http://x/usr/y", "a/usr/lib b.c/usr/x "
+                 "http://x/usr/y"),
+                ("'/etc/passwd';/root/x,", "'.../passwd';.../x,")]:
+            self.assertEqual(replies.hide_paths(text), shown, text)
+
+    def test_hide_path(self):
+        """
+        A directory named in the configuration (the photos) is hidden from
+        then on, with everything under its top-level directory.
+        """
+        self.addCleanup(replies._SERVER_ROOTS.discard, "fourcutphotos")
+        self.assertEqual(replies.hide_paths("/fourcutphotos/a/b.jpg"),
+                         "/fourcutphotos/a/b.jpg")
+        replies.hide_path("/fourcutphotos/a")
+        self.assertEqual(replies.hide_paths("/fourcutphotos/c.jpg x"),
+                         ".../c.jpg x")
+        replies.hide_path("relative")
+        self.assertEqual(replies.hide_paths(os.path.abspath("x/y.jpg")),
+                         ".../y.jpg")
+
+    def test_text_error(self):
+        request = self.request(b"/capture")
+        replies.error(request, 503, self.TEXT)
+        self.assertEqual(request.responseCode, 503)
+        self.assertEqual(self.body(request), self.HIDDEN + "\n")
+
+    def test_json_error(self):
+        """
+        A JSON error hides paths in its message and in its C{reason} and
+        C{error} fields; other fields go as they are.
+        """
+        request = self.request(b"/camera/restart")
+        replies.error(request, 503, self.TEXT + "  ", reason=self.TEXT,
+                      choices=["/usr/x"], range=None)
+        self.assertEqual(request.responseCode, 503)
+        self.assertEqual(request.responseHeaders.getRawHeaders(
+            b"content-type"), [b"application/json"])
+        self.assertEqual(json.loads(self.body(request)), {
+            "error": self.HIDDEN, "status": 503,
+            "reason": self.HIDDEN + "\n", "choices": ["/usr/x"],
+            "range": None})
+
+    def test_json_error_never_empty(self):
+        for message in ("", "  \n", b""):
+            request = self.request(b"/status")
+            replies.error(request, 503, message, error="/tmp/x")
+            self.assertEqual(json.loads(self.body(request)), {
+                "error": "503 Service Unavailable", "status": 503})
+        request = self.request(b"/status")
+        replies.error(request, 599, "")
+        self.assertEqual(json.loads(self.body(request))["error"],
+                         "599 error")
+
+    def test_plain(self):
+        """
+        Only error answers are cleaned: a 200's text is the client's own.
+        """
+        request = self.request(b"/cmd")
+        replies.plain(request, 400, self.TEXT.encode("utf-8"))
+        self.assertEqual(self.body(request), self.HIDDEN + "\n")
+        request = self.request(b"/cmd")
+        replies.plain(request, 200, "/usr/bin/gphoto2\n")
+        self.assertEqual(self.body(request), "/usr/bin/gphoto2\n")
+        request = self.request(b"/cmd")
+        replies.plain(request, 500, " \n")
+        self.assertEqual(self.body(request),
+                         "fourcut: 500 Internal Server Error\n")
+
+    def test_send_json(self):
+        request = self.request(b"/camera/config")
+        reply = replies.Reply(request)
+        replies.send_json(reply, 400, {"error": self.TEXT,
+                                       "reason": "/usr/x", "path": "/usr/y",
+                                       "code": 3})
+        self.assertEqual(request.responseCode, 400)
+        self.assertEqual(json.loads(self.body(request)), {
+            "error": self.HIDDEN + "\n", "reason": ".../x",
+            "path": "/usr/y", "code": 3})
+        request = self.request(b"/camera/config")
+        replies.send_json(replies.Reply(request), 200, {"error": "/usr/x"})
+        self.assertEqual(json.loads(self.body(request)), {"error": "/usr/x"})
+
+    def test_reply_family(self):
+        """
+        L{replies.Reply}'s error, fail and plain go through the same
+        cleaning.
+        """
+        for path, answer in [
+                (b"/camera/x", lambda r: r.error(503, self.TEXT)),
+                (b"/capture", lambda r: r.error(503, self.TEXT)),
+                (b"/capture", lambda r: r.plain(503, self.TEXT)),
+                (b"/camera/x", lambda r: r.fail(Failure(
+                    CameraError(503, self.TEXT)), "x")),
+                (b"/capture", lambda r: r.fail(Failure(
+                    CameraError(503, self.TEXT)), "x"))]:
+            request = self.request(path)
+            answer(replies.Reply(request))
+            body = self.body(request)
+            if path == b"/camera/x":
+                body = json.loads(body)["error"] + "\n"
+            self.assertEqual(body, self.HIDDEN + "\n", path)
+
+
+#: The headers of a plain OPTIONS answer (a 204: twisted.web leaves its
+#: Content-Length out).
+OPTIONS_HEADERS = [b"Allow", b"Content-Encoding", b"Date", b"Server"]
+
+
+class WordsTests(ErrorTestCase):
+    """
+    The 404, 405, OPTIONS and 403 answers and C{fail}'s texts, word for
+    word.
+    """
+
+    def test_not_found_and_not_allowed(self):
+        response = self.request("GET", "/nosuch/" + "x" * 300)
+        self.assertEqual(self.site.content(response).decode(),
+                         "fourcut: no such path: " + ("/nosuch/" + "x" * 300)
+                         [:200] + "\n")
+        response = self.request("PATCH", "/preview")
+        self.assertEqual(self.site.content(response),
+                         b"fourcut: PATCH is not allowed on /preview; use "
+                         b"GET or HEAD\n")
+        response = self.request("PUT", "/camera/restart")
+        self.assertEqual(json.loads(self.site.content(response))["error"],
+                         "fourcut: PUT is not allowed on /camera/restart; "
+                         "use POST")
+
+    def test_shown_path_printable(self):
+        request = DummyRequest([b""])
+        request.path = b"/a\x01\xff" + b"x" * 300
+        self.assertEqual(replies._shown_path(request),
+                         "/a?\\xff" + "x" * 196)
+        request.method = b"M" * 30
+        request.prepath, request.postpath = [b"capture"], []
+        replies.method_not_allowed(request, [b"GET"])
+        self.assertIn(b"fourcut: " + b"M" * 20 + b" is not allowed on /a?",
+                      b"".join(request.written))
+
+    def test_options(self):
+        response = self.request("OPTIONS", "/capture")
+        self.assertEqual(response.code, 204)
+        self.assertEqual(response.headers.getRawHeaders("allow"),
+                         ["GET, OPTIONS"])
+        self.assertEqual(sorted(name for name, _ in
+                                response.headers.getAllRawHeaders()),
+                         OPTIONS_HEADERS)
+        response = self.request("OPTIONS", "/capture", {
+            "Origin": ["https://elsewhere.example"],
+            "Access-Control-Request-Method": ["GET"]})
+        self.assertEqual(response.code, 403)
+        self.assertEqual(self.site.content(response), b"origin "
+                         b"https://elsewhere.example is not allowed: add it "
+                         b"to server.cors_origins in the config file\n")
+        request = DummyRequest([b"capture"])
+        request.method = b"OPTIONS"
+        request.requestHeaders.setRawHeaders(b"origin", [b"https://a.example"])
+        request.requestHeaders.setRawHeaders(
+            b"access-control-request-method", [b"GET"])
+        replies.options(request, [b"GET"])
+        self.assertEqual((request.responseCode, b"".join(request.written)), (
+            403, b"fourcut: cross-origin requests are not configured\n"))
+
+    def test_wants_json(self):
+        for accept, wanted in [(b"application/json", True),
+                               (b"text/html, application/json", False),
+                               (b"APPLICATION/JSON", True), (None, False),
+                               (b"text/plain", False)]:
+            request = DummyRequest([b""])
+            if accept is not None:
+                request.requestHeaders.setRawHeaders(b"accept", [accept])
+            self.assertEqual(replies.wants_json(request), wanted, accept)
+
+    def test_fail_texts(self):
+        request = Request([b"camera", b"x"])
+        replies.fail(request, Failure(SettingError(
+            "no such setting", {"reason": "unknown-name", "choices": ["a"],
+                                "range": [1, 2], "current": "x"})), "x")
+        self.assertEqual(json.loads(b"".join(request.written)), {
+            "error": "fourcut: no such setting", "status": 400,
+            "reason": "unknown-name", "choices": ["a"], "range": [1, 2]})
+        request = Request([b"capture"])
+        replies.fail(request, Failure(OSError(5, "Input/output error")),
+                     "the photo")
+        self.assertEqual(b"".join(request.written), b"fourcut: the photo "
+                         b"could not be saved: Input/output error\n")
+        request = Request([b"capture"])
+        replies.fail(request, Failure(OSError("odd")), "the photo")
+        self.assertEqual(b"".join(request.written), b"fourcut: the photo "
+                         b"could not be saved: OSError\n")
+        request = Request([b"capture"])
+        replies.fail(request, Failure(KeyError("k")), "capture")
+        self.assertEqual(b"".join(request.written), b"fourcut: internal "
+                         b"error; see the server log\n")
+        said = [formatEvent(e) for e in self.events
+                if e.get("log_namespace") == "fourcut.web.replies"]
+        self.assertEqual(said, ["the photo could not be saved",
+                                "the photo could not be saved",
+                                "capture failed"])
+        self.flushLoggedErrors(OSError, KeyError)
+
+    def setUp(self):
+        ErrorTestCase.setUp(self)
+        self.events = []
+        globalLogPublisher.addObserver(self.events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, self.events.append)
+
+
+class MethodsAnsweredTests(SynchronousTestCase):
+    def test_repr(self):
+        """
+        A wrapped resource shows as the resource (twisted.web's logs name
+        it).
+        """
+        wrapped = object()
+        self.assertEqual(repr(replies._MethodsAnswered(wrapped)),
+                         repr(wrapped))
+
+
+class ReplyTests(SynchronousTestCase):
+    """
+    L{replies.Reply}: one answer at most, its headers passed on, and a
+    failure after the client left logged (unless it is the camera's).
+    """
+
+    def setUp(self):
+        self.events = []
+        globalLogPublisher.addObserver(self.events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, self.events.append)
+
+    def said(self):
+        return [formatEvent(e) for e in self.events
+                if e.get("log_namespace") == "fourcut.web.replies"]
+
+    def test_once(self):
+        for answer in (lambda r: r.error(503, "busy"),
+                       lambda r: r.fail(Failure(CameraError(503, "busy")),
+                                        "capture"),
+                       lambda r: r.plain(200, "ok")):
+            request = Request([b"capture"])
+            reply = replies.Reply(request)
+            answer(reply)
+            self.assertTrue(reply.done)
+            self.assertFalse(reply.open)
+            written = list(request.written)
+            reply.error(500, "again")
+            reply.plain(500, "again")
+            reply.fail(Failure(CameraError(503, "again")), "x")
+            self.assertEqual(request.written, written)
+
+    def test_error_headers(self):
+        request = Request([b"camera", b"x"])
+        replies.Reply(request).error(405, "no", [(b"allow", b"GET")],
+                                     reason="r")
+        self.assertEqual(request.responseHeaders.getRawHeaders(b"allow"),
+                         [b"GET"])
+        self.assertEqual(json.loads(b"".join(request.written))["reason"],
+                         "r")
+
+    def test_fail_names_what(self):
+        request = Request([b"capture"])
+        replies.Reply(request).fail(Failure(KeyError("k")), "the capture")
+        self.assertEqual(self.said(), ["the capture failed"])
+        self.flushLoggedErrors(KeyError)
+
+    def test_failure_after_the_client_left(self):
+        request = Request([b"capture"])
+        reply = replies.Reply(request)
+        for finished in request._finishedDeferreds:
+            finished.errback(Failure(ConnectionDone()))
+        self.assertTrue(reply.gone)
+        reply.fail(Failure(CameraError(503, "busy")), "capture")
+        self.assertEqual(self.said(), [])
+        reply.fail(Failure(KeyError("k")), "the capture")
+        self.assertEqual(self.said(), ["the capture failed (client gone)"])
+        (event,) = [e for e in self.events if "log_failure" in e]
+        self.assertTrue(event["log_failure"].check(KeyError))
+        self.assertEqual(request.written, [])
+        self.flushLoggedErrors(KeyError)
+
+
+class ProcessingFailedTests(ErrorTestCase):
+    def test_logged_with_method_and_path(self):
+        events = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+
+        def broken(*args):
+            raise ZeroDivisionError("secret detail")
+
+        self.patch(self.site.status, "status", broken)
+        response = self.request("GET", "/status?token=x")
+        self.assertEqual(response.code, 500)
+        self.assertEqual(json.loads(self.site.content(response)), {
+            "error": "fourcut: internal error; see the server log",
+            "status": 500})
+        (event,) = [e for e in events
+                    if e.get("log_namespace") == "fourcut.web.replies"]
+        self.assertEqual(formatEvent(event), "GET /status failed")
+        self.assertTrue(event["log_failure"].check(ZeroDivisionError))
+        self.flushLoggedErrors(ZeroDivisionError)

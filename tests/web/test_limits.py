@@ -6,14 +6,21 @@ bounds on unauthenticated connections
 (L{fourcut.web.limits.ConnectionLimits}); and the descriptor budget.
 """
 
+import json
 import os
 
+from twisted.internet import task
+from twisted.internet.address import IPv4Address
+from twisted.internet.testing import StringTransport
+from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from fourcut.web.access import LINGER
 from fourcut.stream.sockets import unsent_bytes
-from fourcut.web.limits import EVICT_AFTER, DescriptorBudget, open_descriptors
+from fourcut.web.limits import (EVICT_AFTER, TIMEOUT_BODY, DescriptorBudget,
+                                deadline_channel, open_descriptors)
 
+from tests.support.logged import Logged
 from tests.support.memory import MemorySite
 from tests.support.access import TOKEN, bearer
 
@@ -33,11 +40,22 @@ class LimitTestCase(SynchronousTestCase):
 class BodyLimitTests(LimitTestCase):
     config = {"server": {"max_message_bytes": 2048}}
 
-    def assertTooLarge(self, client):
+    def setUp(self):
+        LimitTestCase.setUp(self)
+        self.logged = Logged(self)
+
+    def assertTooLarge(self, client, size="1000000000 bytes"):
         status, headers, body = client.response()
-        self.assertEqual(status, b"HTTP/1.1 413 Request Entity Too Large")
-        self.assertEqual(headers[b"connection"], b"close")
-        self.assertIn(b"the limit is 2048 bytes", body)
+        self.assertEqual(client.data, (
+            b"HTTP/1.1 413 Request Entity Too Large\r\n"
+            b"Content-Type: text/plain; charset=utf-8\r\n"
+            b"Content-Length: 92\r\nConnection: close\r\n\r\n"
+            b"fourcut: request body too large: the limit is 2048 bytes (this "
+            b"API takes no request bodies)\n"))
+        self.assertEqual([line for line in self.logged.lines()
+                          if "refused" in line[1]], [
+            ("warn", "refused a request body of %s from PEER: the limit is "
+             "2048 bytes" % (size,))])
         # One answer, nothing after it.
         self.assertTrue(client.data.endswith(body))
         # The server closes the connection after its linger.
@@ -58,21 +76,21 @@ class BodyLimitTests(LimitTestCase):
         """
         client = self.site.raw(b"GET /capture HTTP/1.1\r\nHost: x\r\n"
                                b"Content-Length: 3000\r\n\r\n" + b"x" * 3000)
-        self.assertTooLarge(client)
+        self.assertTooLarge(client, "3000 bytes")
 
     def test_expect_continue(self):
         client = self.site.raw(b"GET /capture HTTP/1.1\r\nHost: x\r\n"
                                b"Expect: 100-continue\r\n"
                                b"Content-Length: 1000000\r\n\r\n")
         self.assertTrue(client.data.startswith(b"HTTP/1.1 413"))
-        self.assertTooLarge(client)
+        self.assertTooLarge(client, "1000000 bytes")
 
     def test_chunked_over_limit(self):
         chunk = b"3e8\r\n" + b"x" * 1000 + b"\r\n"
         client = self.site.raw(b"GET /capture HTTP/1.1\r\nHost: x\r\n"
                                b"Transfer-Encoding: chunked\r\n\r\n"
                                + chunk * 3 + b"0\r\n\r\n")
-        self.assertTooLarge(client)
+        self.assertTooLarge(client, "more than 2048 bytes (chunked)")
 
     def test_chunked_over_limit_slowly(self):
         """
@@ -91,7 +109,7 @@ class BodyLimitTests(LimitTestCase):
             self.site.send(client, chunk * 50)
         self.site.send(client, b"0\r\n\r\n")
         self.assertEqual(client.data, answer)
-        self.assertTooLarge(client)
+        self.assertTooLarge(client, "more than 2048 bytes (chunked)")
 
     def test_small_bodies_accepted(self):
         client = self.site.raw(b"POST /camera/restart HTTP/1.1\r\nHost: x\r\n"
@@ -205,6 +223,10 @@ class HeaderDeadlineTests(LimitTestCase):
 
 
 class UnauthenticatedHTTPTests(LimitTestCase):
+    def setUp(self):
+        LimitTestCase.setUp(self)
+        self.logged = Logged(self)
+
     config = {"access": {"token": TOKEN},
               "server": {"max_unauthenticated": 6,
                          "max_unauthenticated_per_address": 4,
@@ -232,6 +254,23 @@ class UnauthenticatedHTTPTests(LimitTestCase):
         self.assertEqual(len(self.limits.unauthenticated), 8)
         self.assertFalse(any(client.lost for client in second))
 
+    def test_idle_exactly_long_enough(self):
+        """
+        A connection idle for exactly C{EVICT_AFTER} may be closed for a
+        newcomer; the log says whose and why.
+        """
+        first = [self.site.raw() for _ in range(4)]
+        self.site.advance(EVICT_AFTER)
+        self.logged.lines()
+        self.site.raw()
+        self.assertEqual(self.limits.evicted, 1)
+        self.assertEqual(sum(client.lost for client in first), 1)
+        (level, text), = [line for line in self.logged.lines()
+                          if "closing" in line[1]]
+        self.assertEqual((level, text), (
+            "info", "closing an idle unauthenticated connection from "
+            "127.0.0.1 (too many from 127.0.0.1)"))
+
     def test_anonymous_on_probation_refused(self):
         """
         Over the bound with nothing idle to close (a burst), a newcomer must
@@ -241,15 +280,37 @@ class UnauthenticatedHTTPTests(LimitTestCase):
         clients = [self.site.raw() for _ in range(4)]
         client = self.site.raw(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
         self.assertTrue(client.lost)
-        self.assertTrue(client.data.startswith(b"HTTP/1.1 503 "),
-                        client.data[:100])
-        self.assertIn(b"too many connections without the token", client.data)
+        status, headers, body = client.response()
+        self.assertEqual(status, b"HTTP/1.1 503 Service Unavailable")
+        self.assertEqual((headers[b"connection"], headers[b"retry-after"],
+                          headers[b"content-type"]),
+                         (b"close", b"5", b"application/json"))
+        self.assertEqual(json.loads(body), {
+            "status": 503, "error": "fourcut: too many connections without "
+            "the token; try again later"})
+        self.assertIn(("info", "refused GET /health from PEER: too many "
+                       "unauthenticated connections"), self.logged.lines())
         client = self.site.raw(b"GET /status HTTP/1.1\r\nHost: x\r\n"
                                b"Authorization: Bearer " + TOKEN.encode()
                                + b"\r\n\r\n")
         status, headers, body = client.response()
         self.assertEqual(status, b"HTTP/1.1 200 OK")
         self.assertFalse(any(c.lost for c in clients))
+
+    def test_probation_refusal_logged_short(self):
+        """
+        The log names the method (at most 20 characters) and the path
+        without its query.
+        """
+        [self.site.raw() for _ in range(4)]
+        self.logged.lines()
+        client = self.site.raw(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ /health?token=x "
+                               b"HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertTrue(client.lost)
+        self.assertEqual([line for line in self.logged.lines()
+                          if "refused" in line[1]], [
+            ("info", "refused ABCDEFGHIJKLMNOPQRST /health from PEER: too "
+             "many unauthenticated connections")])
 
     def test_other_addresses_unaffected(self):
         """
@@ -291,3 +352,55 @@ class DescriptorBudgetTests(SynchronousTestCase):
 
     def test_unsent_bytes_of_a_plain_object(self):
         self.assertEqual(unsent_bytes(object()), 0)
+
+
+class DeadlineChannelTests(SynchronousTestCase):
+    """
+    L{DeadlineChannel}'s answer, byte for byte, on a C{StringTransport}:
+    the 408, the log line naming the address, and nothing read after it.
+    """
+
+    def test_timed_out(self):
+        events = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        clock = task.Clock()
+        channel = deadline_channel(1.5)()
+        channel.callLater = clock.callLater
+        transport = StringTransport(
+            peerAddress=IPv4Address("TCP", "10.0.0.7", 5555))
+        channel.makeConnection(transport)
+        channel.dataReceived(b"GET /health HTTP/1.1\r\n")
+        clock.advance(1.4)
+        self.assertEqual(transport.value(), b"")
+        clock.advance(0.1)
+        self.assertEqual(transport.value(), (
+            b"HTTP/1.1 408 Request Time-out\r\n"
+            b"Content-Type: text/plain; charset=utf-8\r\n"
+            b"Content-Length: 44\r\n"
+            b"Connection: close\r\n\r\n"
+            b"fourcut: the request did not arrive in time\n"))
+        self.assertEqual(len(TIMEOUT_BODY), 44)
+        self.assertTrue(transport.disconnecting)
+        # The rest of the request, if it comes now, is not read.
+        channel.dataReceived(b"Host: x\r\n\r\n")
+        channel.lineReceived(b"Host: x")
+        channel.rawDataReceived(b"x")
+        self.assertEqual(transport.value().count(b"HTTP/1.1"), 1)
+        said = [formatEvent(e) for e in events
+                if e.get("log_namespace", "").startswith("fourcut.")
+                and "Timing out client" not in formatEvent(e)]
+        self.assertEqual(said, ["closing a connection from 10.0.0.7: no "
+                                "whole request within 1.5 s"])
+
+    def test_gone_before(self):
+        """
+        A deadline that fires after the connection went says nothing.
+        """
+        clock = task.Clock()
+        channel = deadline_channel(1.0)()
+        channel.callLater = clock.callLater
+        channel.makeConnection(StringTransport())
+        channel.transport = None
+        channel._request_timed_out()
+        self.assertIsNone(channel._deadline)

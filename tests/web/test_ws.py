@@ -505,6 +505,21 @@ class CameraRequestTests(WebSocketTestCase):
         self.assertEqual(len(self.flushLoggedErrors(OSError)), 1)
         self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
 
+    def test_error_shows_no_server_path(self):
+        """
+        A camera error's text (a child's traceback) reaches the client
+        without the paths in it; a camera setting's name is kept.
+        """
+        self.session.answers["capture"] = CameraError(
+            503, 'File "/usr/lib/python3/dist-packages/gphoto2/x.py", '
+            "line 1\nOSError: '/tmp/photos/a.jpg'\n"
+            "no setting /main/imgsettings/nosuch\n")
+        client = self.open()
+        reply = client.reply({"type": "capture_photo", "requestId": "x"})
+        self.assertEqual(reply["error"], 'File ".../x.py", line 1\n'
+                         "OSError: '.../a.jpg'\n"
+                         "no setting /main/imgsettings/nosuch")
+
     def test_get_camera_info_refreshes(self):
         client = self.open()
         self.session.state = "previewing"

@@ -7,13 +7,15 @@ authenticated clients only, and the C{Origin} check
 """
 
 import json
+import re
 
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from fourcut.web.access import AccessPolicy
 from fourcut.web.cors import CORSPolicy
-from fourcut.web.ws.auth import AUTH_TIMEOUT, MAX_AUTH_FAILURES
+from fourcut.web.ws.auth import (AUTH_TIMEOUT, MAX_AUTH_FAILURES,
+                                  handshake_token)
 
 from tests.support.access import PROTECTED_TYPES, TOKEN, WRONG
 from tests.support.wsmemory import WebSocketSite
@@ -171,9 +173,25 @@ class PublicPreviewTests(AccessTestCase):
                               and "wrong token" in t]), 2)
 
     def test_camera_status_reaches_viewers(self):
+        """
+        With public live view, a viewer without the token hears the
+        camera's state as the owner does, and the owner's capture is
+        answered.
+        """
         viewer = self.open()
+        owner = self.open("/ws?token=" + TOKEN)
+        self.session.answers["capture"] = ("a.jpg", "/photos/a.jpg", b"J")
+        owner.send({"type": "capture_photo", "requestId": 1})
         self.factory.state_changed("capturing", None)
-        self.assertEqual(viewer.messages[-1]["type"], "camera_status")
+        status = {"type": "camera_status", "state": "capturing",
+                  "error": None}
+        self.assertEqual(viewer.of_type("camera_status"), [status])
+        self.assertEqual(owner.of_type("camera_status"), [status])
+        self.assertEqual(owner.find(1)["type"], "photo_captured")
+        self.factory.state_changed("error", "no camera")
+        self.assertEqual(viewer.messages[-1], {
+            "type": "camera_status", "state": "error",
+            "error": "no camera"})
 
     def test_auth_timeout_unless_watching(self):
         """
@@ -312,3 +330,135 @@ class OriginTests(SynchronousTestCase):
         self.assertEqual(server.connect(
             headers={"Origin": "https://booth.example"}).status, 403)
         server.open(headers={"Origin": "http://127.0.0.1:8080"})
+
+
+class AccessLogTests(AccessTestCase):
+    """
+    What the log says of each refusal and timeout, word for word: the
+    operator's only view of who was turned away and why.
+    """
+
+    options = {"max_clients": 1}
+
+    def setUp(self):
+        AccessTestCase.setUp(self)
+        self.events = []
+        globalLogPublisher.addObserver(self.events.append)
+        self.addCleanup(globalLogPublisher.removeObserver,
+                        self.events.append)
+
+    def said(self):
+        """
+        The fourcut WebSocket lines logged since the last call, with the
+        peer's address as PEER.
+        """
+        lines = []
+        for event in self.events:
+            text = formatEvent(event)
+            if event.get("log_namespace", "").startswith("fourcut.") \
+                    and "WebSocket" in text:
+                lines.append((event["log_level"].name,
+                              re.sub(r"tcp4?:127\.0\.0\.1:\d+", "PEER",
+                                     text)))
+        self.events.clear()
+        return lines
+
+    def test_handshake_refusals(self):
+        self.server.connect("/ws?token=" + WRONG)
+        self.assertEqual(self.said(), [
+            ("warn", "refused a WebSocket client from PEER: wrong token")])
+        self.open("/ws?token=" + TOKEN)
+        refused = self.server.connect("/ws?token=" + TOKEN)
+        self.assertEqual(refused.status, 503)
+        self.assertEqual(self.said(), [
+            ("warn", "refused a WebSocket client from PEER: 1 connected "
+             "already")])
+        self.server.connect(headers={"Origin": "https://evil.example"})
+        self.assertEqual(self.said(), [
+            ("warn", "refused a WebSocket client from PEER: origin "
+             "https://evil.example is not allowed: add it to "
+             "server.cors_origins in the config file")])
+
+    def test_auth_message_refusals(self):
+        """
+        A wrong token, no token, and the right one when the place is
+        taken: the replies, the log lines, and the close that follows.
+        """
+        client = self.open()
+        reply = client.reply({"type": "auth", "token": WRONG,
+                              "requestId": 1})
+        self.assertEqual(reply, {"type": "error", "requestId": 1,
+                                 "code": 401,
+                                 "error": "the token is wrong"})
+        for token in (None, 3):
+            reply = client.reply({"type": "auth", "token": token,
+                                  "requestId": 2})
+            self.assertEqual(reply["error"],
+                             "'token' must be a non-empty string")
+            client.messages.clear()
+        self.assertEqual(self.said(), [
+            ("warn", "WebSocket client PEER: wrong token (1 of 3)"),
+            ("warn", "WebSocket client PEER: no token (2 of 3)"),
+            ("warn", "WebSocket client PEER: no token (3 of 3)")])
+        self.assertEqual(client.close_code, 3000)
+        self.assertEqual(client.close_reason,
+                         "too many failed authentication attempts")
+        self.assertEqual(client.protocol.auth_failures, 3)
+
+        self.open("/ws?token=" + TOKEN)
+        late = self.open()
+        late.send({"type": "start_preview", "requestId": "p"})
+        self.assertEqual(self.server.broadcaster.demand, 1)
+        reply = late.reply({"type": "auth", "token": TOKEN,
+                            "requestId": 9})
+        self.assertEqual(reply, {"type": "error", "requestId": 9,
+                                 "code": 503, "error": "too many WebSocket "
+                                 "clients (the limit is 1)"})
+        self.assertEqual(late.close_code, 1013)
+        self.assertEqual(late.close_reason, "too many clients")
+        self.assertEqual(self.server.broadcaster.demand, 0)
+        self.assertFalse(late.protocol.authenticated)
+        self.assertEqual(self.said(), [
+            ("warn", "WebSocket client PEER: authenticated, but 1 clients "
+             "are already")])
+
+    def test_authenticated(self):
+        """
+        The right token: C{authenticated}, then the camera's info.
+        """
+        client = self.open()
+        reply = client.reply({"type": "auth", "token": TOKEN,
+                              "requestId": 4})
+        self.assertEqual(reply, {"type": "authenticated", "requestId": 4})
+        self.assertEqual(client.messages[-1], {
+            "type": "camera_info",
+            "data": self.server.status.camera_info()})
+        self.assertTrue(client.protocol.authenticated)
+        self.assertEqual(self.said(), [])
+
+    def test_timeout_logged(self):
+        client = self.open()
+        self.clock.advance(AUTH_TIMEOUT)
+        self.assertEqual(client.close_code, 3008)
+        self.assertEqual(self.said(), [
+            ("info", "WebSocket client PEER: no authentication within "
+             "%s s" % (AUTH_TIMEOUT,))])
+
+
+class HandshakeTokenTests(SynchronousTestCase):
+    def test_bearer_with_a_space(self):
+        """
+        C{Authorization: Bearer a b} presents C{a b} (a wrong token), not
+        no token.
+        """
+        class Request:
+            params = {}
+            headers = {"authorization": "Bearer a b"}
+
+        self.assertEqual(handshake_token(Request()), "a b")
+        Request.headers = {"authorization": "Basic a"}
+        self.assertIsNone(handshake_token(Request()))
+        Request.params = {"token": ["x", ""]}
+        self.assertIsNone(handshake_token(Request()))
+        Request.params = {"token": ["", "y"]}
+        self.assertEqual(handshake_token(Request()), "y")
