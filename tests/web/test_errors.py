@@ -448,8 +448,9 @@ class PathHidingTests(SynchronousTestCase):
                 "error": "503 Service Unavailable", "status": 503})
         request = self.request(b"/status")
         replies.error(request, 599, "")
+        # No phrase anywhere for 599: twisted.web's stand-in.
         self.assertEqual(json.loads(self.body(request))["error"],
-                         "599 error")
+                         "599 Unknown Status")
 
     def test_plain(self):
         """
@@ -562,10 +563,17 @@ class WordsTests(ErrorTestCase):
             403, b"fourcut: cross-origin requests are not configured\n"))
 
     def test_wants_json(self):
+        # Seed 001's GET /: JSON unless text/html is preferred; a tie, no
+        # Accept, */* (curl, Node's fetch) are JSON; a browser's Accept
+        # is the page.
         for accept, wanted in [(b"application/json", True),
-                               (b"text/html, application/json", False),
-                               (b"APPLICATION/JSON", True), (None, False),
-                               (b"text/plain", False)]:
+                               (b"text/html, application/json", True),
+                               (b"text/html, application/json;q=0.5", False),
+                               (b"text/html,application/xhtml+xml,"
+                                b"application/xml;q=0.9,*/*;q=0.8", False),
+                               (b"APPLICATION/JSON", True), (None, True),
+                               (b"*/*", True), (b"text/plain", True),
+                               (b"text/html;q=x, application/json", True)]:
             request = DummyRequest([b""])
             if accept is not None:
                 request.requestHeaders.setRawHeaders(b"accept", [accept])

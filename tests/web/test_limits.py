@@ -268,7 +268,7 @@ class UnauthenticatedHTTPTests(LimitTestCase):
         (level, text), = [line for line in self.logged.lines()
                           if "closing" in line[1]]
         self.assertEqual((level, text), (
-            "info", "closing an idle unauthenticated connection from "
+            "info", "closing an unauthenticated connection from "
             "127.0.0.1 (too many from 127.0.0.1)"))
 
     def test_anonymous_on_probation_refused(self):
