@@ -14,9 +14,13 @@ import os
 from twisted.internet import _producer_helpers
 from twisted.internet.abstract import FileDescriptor
 from twisted.internet.address import IPv4Address
+from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.ssl import (Certificate, PrivateCertificate,
+                                  optionsForClientTLS)
 from twisted.internet.task import Cooperator
 from twisted.internet.testing import StringTransport
 from twisted.logger import formatEvent, globalLogPublisher
+from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.trial.unittest import SynchronousTestCase
 
 from fourcut.booth import links
@@ -32,6 +36,7 @@ from fourcut.web.guesses import CAP, GuessThrottle
 from fourcut.web.limits import EVICT_AFTER
 from fourcut.web.ws.flowcontrol import MAX_FRAGMENTS
 
+from tests.integration.test_access import make_certificate
 from tests.support.access import TOKEN, WRONG
 from tests.support.memory import MemorySite
 from tests.support.wsmemory import WebSocketSite
@@ -87,6 +92,10 @@ class FullTransport(StringTransport):
             peerAddress=IPv4Address("TCP", "192.0.2.9", 40000))
         self.full = False
         self.transport = _Socket(self)
+
+    def setTcpNoDelay(self, enabled):
+        # TLS over this says it is TCP.
+        pass
 
     def write(self, data):
         StringTransport.write(self, data)
@@ -220,6 +229,142 @@ class UnreadAnswersTests(SynchronousTestCase):
         self.site.clock.advance(15)
         while self.transport.full:
             self.transport.drain()
+        self.site.clock.advance(15)
+        self.assertFalse(self.transport.disconnecting)
+
+
+class Received(Protocol):
+    def __init__(self):
+        self.data = b""
+
+    def dataReceived(self, data):
+        self.data += data
+
+
+class UnreadOverTLSTests(UnreadAnswersTests):
+    """
+    The same budget over TLS: what TLS holds and what its transport holds
+    below it are counted (L{fourcut.stream.sockets.unsent_bytes}), and
+    TLS's own back-pressure pauses the channel.
+    """
+
+    def setUp(self):
+        self.site = MemorySite(self, {"server": {
+            "unread_timeout": 20.0, "commands_per_second": 1e9,
+            "max_unsent_bytes": self.budget}})
+        directory = os.path.abspath(self.mktemp())
+        os.makedirs(directory)
+        key_path, cert_path, pem = make_certificate(directory)
+        with open(key_path, "rb") as key, open(cert_path, "rb") as cert:
+            server = PrivateCertificate.loadPEM(key.read() + cert.read())
+        self.transport = FullTransport()
+        self.tls = TLSMemoryBIOFactory(
+            server.options(), False, self.site.factory,
+            clock=self.site.clock).buildProtocol(
+                self.transport.getPeer())
+        self.tls.makeConnection(self.transport)
+        self.client = Received()
+        self.client_tls = TLSMemoryBIOFactory(
+            optionsForClientTLS("127.0.0.1",
+                                trustRoot=Certificate.loadPEM(pem)),
+            True, Factory.forProtocol(lambda: self.client),
+            clock=self.site.clock).buildProtocol(
+                self.transport.getHost())
+        self.client_wire = StringTransport()
+        self.client_tls.makeConnection(self.client_wire)
+        # The handshake, both ways.
+        for _ in range(10):
+            self.pump()
+            self.read()
+        self.assertIsNotNone(self.client_tls.getPeerCertificate())
+        self.connection = self.tls.wrappedProtocol
+        self.channel = self.connection.wrappedProtocol
+        self.client.data = b""
+
+    def read(self):
+        """
+        The client reads what waits for it.
+        """
+        self.site.clock.advance(0)
+        data = self.transport.drain()
+        if data:
+            self.client_tls.dataReceived(data)
+
+    def pump(self):
+        # TLS gathers small writes until the next turn of the reactor.
+        self.site.clock.advance(0)
+        data = self.client_wire.value()
+        self.client_wire.clear()
+        if data:
+            self.tls.dataReceived(data)
+
+    def test_reading_stops_while_answers_wait(self):
+        """
+        Past the budget (ciphertext waiting in the transport) no more
+        pipelined requests are parsed; once the client reads, every one
+        is answered.
+        """
+        self.client_tls.write(HEALTH * 1000)
+        self.pump()
+        self.turns(3000)
+        self.assertTrue(self.transport.full, (
+            len(self.transport.value()), self.client_wire.value()[:50],
+            self.channel.requests))
+        unread = len(self.transport.value())
+        self.assertGreater(unread, self.budget)
+        self.assertLess(unread, self.budget + 4096)
+        self.assertTrue(self.channel._output_paused)
+        total = 0
+        for _ in range(5000):
+            self.read()
+            total = self.client.data.count(b"HTTP/1.1 200 OK")
+            if total >= 1000:
+                break
+            self.turns(1)
+        self.assertEqual(total, 1000)
+        self.assertFalse(self.transport.disconnecting)
+
+    def test_photo_larger_than_the_budget(self):
+        """
+        A photo several times the budget reaches a TLS client that reads.
+        """
+        cooperator = Cooperator(
+            scheduler=lambda work: self.site.clock.callLater(0, work))
+        self.patch(_producer_helpers, "cooperate", cooperator.cooperate)
+        photo = os.urandom(5 * self.budget)
+        with open(os.path.join(self.site.photos, "big.jpg"), "wb") as f:
+            f.write(photo)
+        self.client_tls.write(
+            b"GET /photos/big.jpg HTTP/1.1\r\nHost: x\r\nAuthorization: "
+            b"Bearer " + TOKEN.encode() + b"\r\n\r\n" + HEALTH)
+        self.pump()
+        for _ in range(1000):
+            self.turns(1)
+            self.assertLessEqual(len(self.transport.value()),
+                                 self.budget + 8192)
+            self.read()
+            if self.client.data.count(b"HTTP/1.1 200 OK") == 2:
+                break
+        self.assertTrue(photo in self.client.data, len(self.client.data))
+        self.assertEqual(self.client.data.count(b"HTTP/1.1 200 OK"), 2)
+
+    def test_dropped_after_the_unread_timeout(self):
+        self.client_tls.write(HEALTH * 1000)
+        self.pump()
+        self.turns(3000)
+        self.site.clock.advance(19)
+        self.assertFalse(self.transport.disconnecting)
+        self.site.clock.advance(1.5)
+        self.assertTrue(self.transport.disconnecting)
+
+    def test_reading_again_forgives(self):
+        self.client_tls.write(HEALTH * 1000)
+        self.pump()
+        self.turns(100)
+        self.site.clock.advance(15)
+        while self.transport.full:
+            self.transport.drain()
+            self.turns(1)
         self.site.clock.advance(15)
         self.assertFalse(self.transport.disconnecting)
 
