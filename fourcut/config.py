@@ -240,9 +240,10 @@ class ServerConfig:
     @ivar max_ws_clients: WebSocket connections accepted at once.
     @ivar max_message_bytes: largest WebSocket message accepted.
     @ivar commands_per_second: commands accepted per connection per second.
-    @ivar max_unsent_bytes: bytes a WebSocket client may leave unread
-        before its requests are no longer read (and it is closed if it
-        sends more).
+    @ivar max_unsent_bytes: bytes of answers a client (HTTP or
+        WebSocket, over TCP or TLS) may leave unread before its requests
+        are no longer read (and a WebSocket client is closed if it sends
+        more); the answer in flight is never cut.
     @ivar max_unauthenticated: connections that have not proved the token
         (or, with no token, not yet sent a whole request), at once.
     @ivar max_unauthenticated_per_address: the same, from one address.

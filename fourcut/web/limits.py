@@ -44,12 +44,18 @@ It also bounds what the server produces for a client that does not read
 its answers. twisted.web stops reading a connection whose transport holds
 more than its buffer (64 KiB) unsent only between requests: a client that
 pipelines C{GET /health} and never reads had every answer made and queued
-in memory (issue 25: 113 -> 496 MB in 130 s). Once the transport says it
-is full, the channel parses no more of what has arrived and reads nothing
-more from the socket, even in the middle of a request, until the client
-has taken what is waiting; and a connection that stays like that for
-C{unread_timeout} seconds is dropped (a WebSocket client gets the same
-time: L{fourcut.web.ws.flowcontrol}). And a connection's pipelined
+in memory (issue 25: 113 -> 496 MB in 130 s). The budget is
+C{max_unread_bytes} (C{server.max_unsent_bytes}, a WebSocket client's
+too, over TCP and TLS alike: L{unsent_bytes} counts TLS's own buffer):
+once more than that waits unsent, the channel parses no more of what has
+arrived and reads nothing more from the socket, even in the middle of a
+request, until the client has taken what is waiting. The answer in flight
+is not cut: a photo larger than the budget streams under the transport's
+own back-pressure (its producer paused past 64 KiB, resumed once that is
+read), so a client that reads gets it whole. A connection whose answers
+stall (the transport full, nothing read) for C{unread_timeout} seconds is
+dropped (a WebSocket client gets the same time:
+L{fourcut.web.ws.flowcontrol}). And a connection's pipelined
 requests are served one a turn of the reactor, at most C{pipeline_rate}
 (C{commands_per_second}, a WebSocket client's budget) a second: a 64 KiB
 read of pipelined C{GET /health} was 1,800 answers made in one go, while
@@ -68,10 +74,12 @@ from twisted.web import http
 
 from fourcut.stream.internals import (handling_request, pipelined_data,
                                       unparsed_data)
+from fourcut.stream.sockets import unsent_bytes
 
 __all__ = [
     "ConnectionLimits", "DeadlineChannel", "DescriptorBudget",
-    "LimitedConnection", "MAX_HOLD", "UNREAD_TIMEOUT", "connection_of",
+    "LimitedConnection", "MAX_HOLD", "MAX_UNREAD_BYTES", "UNREAD_TIMEOUT",
+    "connection_of",
     "deadline_channel", "open_descriptors",
 ]
 
@@ -90,6 +98,11 @@ MAX_HOLD = 30.0
 #: Seconds a connection may leave its answers unread (its transport full)
 #: before it is dropped (C{server.unread_timeout}).
 UNREAD_TIMEOUT = 30.0
+
+#: Bytes of answers a client may leave unread before the server reads and
+#: answers no more of its requests (C{server.max_unsent_bytes}, the same
+#: budget as a WebSocket client's).
+MAX_UNREAD_BYTES = 1048576
 
 #: Where the kernel lists this process's open descriptors.
 FD_DIRECTORIES = ("/proc/self/fd", "/dev/fd")
@@ -378,14 +391,16 @@ class DeadlineChannel:
     connection's L{LimitedConnection} when a request is being served.
 
     What it produces for a client is bounded (see the module docstring):
-    while the transport says it is full (L{pauseProducing}) nothing more
-    is read or parsed, and after C{unread_timeout} seconds of that the
-    connection is dropped; pipelined requests are served one a turn of
-    the reactor, at most C{pipeline_rate} a second.
+    while more than C{max_unread_bytes} wait unsent nothing more is read
+    or parsed; once the transport says it is full (L{pauseProducing}) and
+    does not drain for C{unread_timeout} seconds the connection is
+    dropped; pipelined requests are served one a turn of the reactor, at
+    most C{pipeline_rate} a second.
     """
 
     header_timeout = 10.0
     unread_timeout = UNREAD_TIMEOUT
+    max_unread_bytes = MAX_UNREAD_BYTES
     _deadline = None
     _unread = None
     _next = None
@@ -398,24 +413,42 @@ class DeadlineChannel:
         self._start_deadline()
 
     def pauseProducing(self):
-        # The transport holds more than its buffer unsent: the client is
-        # not reading. twisted.web would pause reading only between
-        # requests, and go on answering what is already in.
+        # The transport holds more than its buffer (64 KiB) unsent.
+        # twisted.web pauses the answer being made (a photo streams under
+        # that back-pressure) and, between requests, the reading; but it
+        # went on answering what was already in.
         super().pauseProducing()
-        if self._output_paused or self.transport is None:
+        if self.transport is None:
             return
+        if self.unread_timeout and self._unread is None:
+            self._unread = self.callLater(self.unread_timeout,
+                                          self._unread_timed_out)
+        if not self._check_unread() and not handling_request(self) \
+                and self._next is None and not self._output_paused:
+            # Under the budget: pipelined requests may go on (their turn
+            # comes from requestDone's _next_request).
+            self.transport.resumeProducing()
+
+    def _check_unread(self):
+        """
+        Stop parsing and reading if more than C{max_unread_bytes} of
+        answers wait unsent; say whether reading is stopped.
+        """
+        if self._output_paused:
+            return True
+        if self.transport is None or (unsent_bytes(self.transport)
+                                      <= self.max_unread_bytes):
+            return False
         self._output_paused = True
         # LineReceiver's own flag: parse no more of what has arrived.
         self.paused = True
-        if handling_request(self):
-            self.transport.pauseProducing()
+        self.transport.pauseProducing()
         # The client's time now is unread_timeout, not the deadline.
         self._cancel_deadline()
-        if self.unread_timeout:
-            self._unread = self.callLater(self.unread_timeout,
-                                          self._unread_timed_out)
+        return True
 
     def resumeProducing(self):
+        # The transport has sent all it held.
         was_paused = self._output_paused
         self._output_paused = False
         if self._unread is not None and self._unread.active():
@@ -459,6 +492,7 @@ class DeadlineChannel:
         connection = connection_of(self.transport)
         if connection is not None:
             connection.set_busy(False)
+        self._check_unread()
         more = pipelined_data(self)
         waiting = more or unparsed_data(self)
         if waiting:
@@ -505,7 +539,7 @@ class DeadlineChannel:
 
     def _next_request(self):
         self._next = None
-        if self.transport is None or self._output_paused:
+        if self.transport is None or self._check_unread():
             # resumeProducing goes on once the client has read.
             return
         self.paused = False
@@ -557,12 +591,13 @@ class DeadlineChannel:
 
 
 def deadline_channel(header_timeout, unread_timeout=UNREAD_TIMEOUT,
-                     pipeline_rate=20.0):
+                     pipeline_rate=20.0, max_unread_bytes=MAX_UNREAD_BYTES):
     """
     The channel class of a site whose requests have C{header_timeout}
     seconds to arrive, whose clients may leave answers unread for
-    C{unread_timeout}, and whose pipelined requests are served at most
-    C{pipeline_rate} a second per connection: a L{DeadlineChannel}.
+    C{unread_timeout} and no more than C{max_unread_bytes} of them, and
+    whose pipelined requests are served at most C{pipeline_rate} a second
+    per connection: a L{DeadlineChannel}.
 
     (twisted.web's default factory wraps each channel in a proxy that could
     switch to HTTP/2 after TLS negotiation; fourcut speaks HTTP/1.1 only,
@@ -571,4 +606,5 @@ def deadline_channel(header_timeout, unread_timeout=UNREAD_TIMEOUT,
     return type("DeadlineHTTPChannel", (DeadlineChannel, http.HTTPChannel),
                 {"header_timeout": header_timeout,
                  "unread_timeout": unread_timeout,
-                 "pipeline_rate": pipeline_rate})
+                 "pipeline_rate": pipeline_rate,
+                 "max_unread_bytes": max_unread_bytes})

@@ -254,7 +254,8 @@ def build(config, reactor, session, broadcaster, captures, trimmer=None,
         Guard(root, access, guesses), cors,
         deadline_channel(server_config.header_timeout,
                          server_config.unread_timeout,
-                         server_config.commands_per_second), reactor,
+                         server_config.commands_per_second,
+                         server_config.max_unsent_bytes), reactor,
         # The API takes no request bodies: the WebSocket message limit
         # bounds them too.
         requestFactory=limit_bodies(Request, server_config.max_message_bytes),

@@ -11,9 +11,16 @@ L{tests.integration.test_hostile}.
 import json
 import os
 
+from twisted.internet import _producer_helpers
+from twisted.internet.abstract import FileDescriptor
 from twisted.internet.address import IPv4Address
+from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.ssl import (Certificate, PrivateCertificate,
+                                  optionsForClientTLS)
+from twisted.internet.task import Cooperator
 from twisted.internet.testing import StringTransport
 from twisted.logger import formatEvent, globalLogPublisher
+from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.trial.unittest import SynchronousTestCase
 
 from fourcut.booth import links
@@ -29,6 +36,7 @@ from fourcut.web.guesses import CAP, GuessThrottle
 from fourcut.web.limits import EVICT_AFTER
 from fourcut.web.ws.flowcontrol import MAX_FRAGMENTS
 
+from tests.integration.test_access import make_certificate
 from tests.support.access import TOKEN, WRONG
 from tests.support.memory import MemorySite
 from tests.support.wsmemory import WebSocketSite
@@ -50,6 +58,25 @@ def texts(events):
     return [formatEvent(event) or "" for event in events]
 
 
+class _Socket(FileDescriptor):
+    """
+    What L{fourcut.stream.sockets.unsent_bytes} finds under a
+    L{FullTransport}: a Twisted socket whose buffer is what the client
+    has not read.
+    """
+
+    offset = 0
+    _tempDataLen = 0
+
+    def __init__(self, above):
+        # Not FileDescriptor's: it would set a buffer of its own.
+        self.above = above
+
+    @property
+    def dataBuffer(self):
+        return self.above.value()
+
+
 class FullTransport(StringTransport):
     """
     A transport that, like Twisted's TCP one, tells its producer to pause
@@ -64,6 +91,11 @@ class FullTransport(StringTransport):
             self, hostAddress=IPv4Address("TCP", "127.0.0.1", 8080),
             peerAddress=IPv4Address("TCP", "192.0.2.9", 40000))
         self.full = False
+        self.transport = _Socket(self)
+
+    def setTcpNoDelay(self, enabled):
+        # TLS over this says it is TCP.
+        pass
 
     def write(self, data):
         StringTransport.write(self, data)
@@ -86,11 +118,16 @@ class UnreadAnswersTests(SynchronousTestCase):
     A client that pipelines requests and never reads the answers.
     """
 
+    #: server.max_unsent_bytes: the smallest allowed, far over the
+    #: transport's own buffer.
+    budget = 65536
+
     def setUp(self):
         # Pipelined requests served as fast as they come (their rate is
         # PipelineRateTests').
         self.site = MemorySite(self, {"server": {
-            "unread_timeout": 20.0, "commands_per_second": 1e9}})
+            "unread_timeout": 20.0, "commands_per_second": 1e9,
+            "max_unsent_bytes": self.budget}})
         self.transport = FullTransport()
         self.connection = self.site.factory.buildProtocol(
             self.transport.getPeer())
@@ -99,20 +136,25 @@ class UnreadAnswersTests(SynchronousTestCase):
 
     def test_reading_stops_while_answers_wait(self):
         """
-        Once the transport is full, not one more pipelined request is
-        parsed and the socket is not read, even in the middle of a
-        request; once the client reads, the rest are answered in order.
+        Once more than C{server.max_unsent_bytes} wait unread, not one
+        more pipelined request is parsed and the socket is not read, even
+        in the middle of a request; once the client reads, the rest are
+        answered in order.
         """
         self.connection.dataReceived(HEALTH * 1000)
         # One request a turn of the reactor.
-        self.assertEqual(self.transport.value().count(b"HTTP/1.1 200 OK"),
-                         1)
+        answer = self.transport.value()
+        self.assertEqual(answer.count(b"HTTP/1.1 200 OK"), 1)
         self.assertEqual(self.transport.producerState, "paused")
         self.turns(2000)
         answers = self.transport.value().count(b"HTTP/1.1 200 OK")
         self.assertTrue(self.transport.full)
-        # About the transport's bound of answers, not a thousand.
-        self.assertLess(answers, 40)
+        # The budget's worth of answers, past the transport's own buffer
+        # (where twisted.web stopped between requests): not a thousand.
+        unread = len(self.transport.value())
+        self.assertGreater(unread, self.budget)
+        self.assertLessEqual(unread, self.budget + len(answer))
+        self.assertLess(answers, 1000)
         self.assertEqual(self.transport.producerState, "paused")
         # More bytes that arrive anyway wait unparsed.
         self.connection.dataReceived(HEALTH * 100)
@@ -132,6 +174,39 @@ class UnreadAnswersTests(SynchronousTestCase):
     def turns(self, count):
         for _ in range(count):
             self.site.clock.advance(0)
+
+    def test_photo_larger_than_the_budget(self):
+        """
+        The budget is about answers waiting beyond the one in flight: a
+        photo several times larger reaches a client that reads, whole,
+        and the requests pipelined behind it are answered after it.
+        """
+        # static.File's producer is pulled by a cooperator: on the
+        # site's clock here.
+        cooperator = Cooperator(
+            scheduler=lambda work: self.site.clock.callLater(0, work))
+        self.patch(_producer_helpers, "cooperate", cooperator.cooperate)
+        photo = os.urandom(5 * self.budget)
+        with open(os.path.join(self.site.photos, "big.jpg"), "wb") as f:
+            f.write(photo)
+        self.connection.dataReceived(
+            b"GET /photos/big.jpg HTTP/1.1\r\nHost: x\r\nAuthorization: "
+            b"Bearer " + TOKEN.encode() + b"\r\n\r\n" + HEALTH * 3)
+        received = []
+        for _ in range(1000):
+            self.turns(1)
+            received.append(self.transport.drain())
+            if b"".join(received).count(b"HTTP/1.1 200 OK") == 4:
+                break
+            # Never more than one answer's budget waits at once.
+            self.assertLessEqual(len(self.transport.value()),
+                                 self.budget + 4096)
+        data = b"".join(received)
+        self.assertTrue(photo in data, data[:300])
+        self.assertEqual(data.count(b"HTTP/1.1 200 OK"), 4)
+        self.assertGreater(data.rindex(b"HTTP/1.1 200 OK"),
+                           data.index(photo))
+        self.assertFalse(self.transport.disconnecting)
 
     def test_dropped_after_the_unread_timeout(self):
         events = capture_logs(self)
@@ -154,6 +229,142 @@ class UnreadAnswersTests(SynchronousTestCase):
         self.site.clock.advance(15)
         while self.transport.full:
             self.transport.drain()
+        self.site.clock.advance(15)
+        self.assertFalse(self.transport.disconnecting)
+
+
+class Received(Protocol):
+    def __init__(self):
+        self.data = b""
+
+    def dataReceived(self, data):
+        self.data += data
+
+
+class UnreadOverTLSTests(UnreadAnswersTests):
+    """
+    The same budget over TLS: what TLS holds and what its transport holds
+    below it are counted (L{fourcut.stream.sockets.unsent_bytes}), and
+    TLS's own back-pressure pauses the channel.
+    """
+
+    def setUp(self):
+        self.site = MemorySite(self, {"server": {
+            "unread_timeout": 20.0, "commands_per_second": 1e9,
+            "max_unsent_bytes": self.budget}})
+        directory = os.path.abspath(self.mktemp())
+        os.makedirs(directory)
+        key_path, cert_path, pem = make_certificate(directory)
+        with open(key_path, "rb") as key, open(cert_path, "rb") as cert:
+            server = PrivateCertificate.loadPEM(key.read() + cert.read())
+        self.transport = FullTransport()
+        self.tls = TLSMemoryBIOFactory(
+            server.options(), False, self.site.factory,
+            clock=self.site.clock).buildProtocol(
+                self.transport.getPeer())
+        self.tls.makeConnection(self.transport)
+        self.client = Received()
+        self.client_tls = TLSMemoryBIOFactory(
+            optionsForClientTLS("127.0.0.1",
+                                trustRoot=Certificate.loadPEM(pem)),
+            True, Factory.forProtocol(lambda: self.client),
+            clock=self.site.clock).buildProtocol(
+                self.transport.getHost())
+        self.client_wire = StringTransport()
+        self.client_tls.makeConnection(self.client_wire)
+        # The handshake, both ways.
+        for _ in range(10):
+            self.pump()
+            self.read()
+        self.assertIsNotNone(self.client_tls.getPeerCertificate())
+        self.connection = self.tls.wrappedProtocol
+        self.channel = self.connection.wrappedProtocol
+        self.client.data = b""
+
+    def read(self):
+        """
+        The client reads what waits for it.
+        """
+        self.site.clock.advance(0)
+        data = self.transport.drain()
+        if data:
+            self.client_tls.dataReceived(data)
+
+    def pump(self):
+        # TLS gathers small writes until the next turn of the reactor.
+        self.site.clock.advance(0)
+        data = self.client_wire.value()
+        self.client_wire.clear()
+        if data:
+            self.tls.dataReceived(data)
+
+    def test_reading_stops_while_answers_wait(self):
+        """
+        Past the budget (ciphertext waiting in the transport) no more
+        pipelined requests are parsed; once the client reads, every one
+        is answered.
+        """
+        self.client_tls.write(HEALTH * 1000)
+        self.pump()
+        self.turns(3000)
+        self.assertTrue(self.transport.full, (
+            len(self.transport.value()), self.client_wire.value()[:50],
+            self.channel.requests))
+        unread = len(self.transport.value())
+        self.assertGreater(unread, self.budget)
+        self.assertLess(unread, self.budget + 4096)
+        self.assertTrue(self.channel._output_paused)
+        total = 0
+        for _ in range(5000):
+            self.read()
+            total = self.client.data.count(b"HTTP/1.1 200 OK")
+            if total >= 1000:
+                break
+            self.turns(1)
+        self.assertEqual(total, 1000)
+        self.assertFalse(self.transport.disconnecting)
+
+    def test_photo_larger_than_the_budget(self):
+        """
+        A photo several times the budget reaches a TLS client that reads.
+        """
+        cooperator = Cooperator(
+            scheduler=lambda work: self.site.clock.callLater(0, work))
+        self.patch(_producer_helpers, "cooperate", cooperator.cooperate)
+        photo = os.urandom(5 * self.budget)
+        with open(os.path.join(self.site.photos, "big.jpg"), "wb") as f:
+            f.write(photo)
+        self.client_tls.write(
+            b"GET /photos/big.jpg HTTP/1.1\r\nHost: x\r\nAuthorization: "
+            b"Bearer " + TOKEN.encode() + b"\r\n\r\n" + HEALTH)
+        self.pump()
+        for _ in range(1000):
+            self.turns(1)
+            self.assertLessEqual(len(self.transport.value()),
+                                 self.budget + 8192)
+            self.read()
+            if self.client.data.count(b"HTTP/1.1 200 OK") == 2:
+                break
+        self.assertTrue(photo in self.client.data, len(self.client.data))
+        self.assertEqual(self.client.data.count(b"HTTP/1.1 200 OK"), 2)
+
+    def test_dropped_after_the_unread_timeout(self):
+        self.client_tls.write(HEALTH * 1000)
+        self.pump()
+        self.turns(3000)
+        self.site.clock.advance(19)
+        self.assertFalse(self.transport.disconnecting)
+        self.site.clock.advance(1.5)
+        self.assertTrue(self.transport.disconnecting)
+
+    def test_reading_again_forgives(self):
+        self.client_tls.write(HEALTH * 1000)
+        self.pump()
+        self.turns(100)
+        self.site.clock.advance(15)
+        while self.transport.full:
+            self.transport.drain()
+            self.turns(1)
         self.site.clock.advance(15)
         self.assertFalse(self.transport.disconnecting)
 
