@@ -36,7 +36,7 @@ from fourcut.web.guesses import CAP, GuessThrottle
 from fourcut.web.limits import EVICT_AFTER
 from fourcut.web.ws.flowcontrol import MAX_FRAGMENTS
 
-from tests.integration.test_access import make_certificate
+from tests.support.tls import make_certificate
 from tests.support.access import TOKEN, WRONG
 from tests.support.memory import MemorySite
 from tests.support.wsmemory import WebSocketSite
