@@ -293,9 +293,13 @@ class Night:
         stop = threading.Event()
         threads = []
         try:
+            # The night's sequences are an API client's (POST /sequence):
+            # no booth page shows each shot, so no review pause between
+            # shots (booth.review), which would only stretch each sequence.
             server = procs.start_server(self.workdir, None,
                                         self.name("server"),
-                                        usb_socket=camera.socket)
+                                        usb_socket=camera.socket,
+                                        config={"booth": {"review": 0}})
             self.log("  server pid %d on port %d" % (server.pid,
                                                      server.http_port))
             host, port = procs.LOOPBACK, server.http_port
