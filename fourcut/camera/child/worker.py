@@ -302,7 +302,8 @@ def check_request(header):
             continue
         value = header[name]
         if types is not None and (not isinstance(value, types)
-                                  or isinstance(value, bool)):
+                                  or (isinstance(value, bool)
+                                      and bool not in types)):
             return request_id, "%s: %s is not %s" % (
                 command, name, "/".join(t.__name__ for t in types))
         fields[name] = value
