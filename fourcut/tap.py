@@ -213,6 +213,9 @@ def make_session(reactor, config, gphoto2, broadcaster, demand,
     live_view = LiveViewSupervisor(
         reactor, lock, driver, broadcaster, state, modes,
         stop_grace=config.preview.stop_grace,
+        # The viewfinder stays on (warm) until the standby, for a first
+        # frame without the body's warm-up.
+        warm_for=camera.standby_after,
         stall_timeout=config.preview.stall_timeout,
         max_restart_attempts=camera.max_restart_attempts,
         restart_delay=camera.restart_delay,

@@ -93,9 +93,11 @@ class HeldLiveView:
                                   "first frame\n")
         self.ended.callback((reason, text))
 
-    def stop(self):
+    def stop(self, warm=False):
         """
         Turn live view off (the session stays open); fires once it is.
+        C{warm}: only the frames stop, the body's viewfinder stays on (see
+        L{HeldDriver.cool}).
         """
         done = defer.Deferred()
         self.ended.addBoth(lambda r: (done.callback(None), r)[1])
@@ -104,7 +106,10 @@ class HeldLiveView:
         if self.worker is None:
             self.finish(Failure(LiveViewOff()), "")
             return done
-        d = self.worker.live_view(False)
+        if warm:
+            d = self.worker.live_view(False, keep=True)
+        else:
+            d = self.worker.live_view(False)
         d.addCallbacks(
             lambda _: self.finish(Failure(LiveViewOff()), ""),
             lambda f: self.finish(f, _text(f)))
@@ -141,6 +146,9 @@ class HeldDriver:
     name = "held"
     #: Operations run inside the session, between two live view frames.
     holds_session = True
+    #: Live view can stop its frames and keep the body's viewfinder on
+    #: (L{HeldLiveView.stop} with C{warm}), for a start without warm-up.
+    keeps_warm = True
 
     def __init__(self, reactor, gphoto2, children, deadline=30.0,
                  capture_deadline=60.0, keepalive=5.0, fps=30.0,
@@ -333,6 +341,34 @@ class HeldDriver:
         live.ended.addBoth(over)
         return live
 
+    @property
+    def warm(self):
+        """
+        Whether live view is off with the body's viewfinder kept on (warm
+        standby): the next start gives a frame without the body's warm-up.
+        """
+        worker = self.worker
+        return (self._live is None and self._healthy(worker)
+                and not self.released and worker.warm)
+
+    def cool(self):
+        """
+        Take the viewfinder kept warm down (the sensor rests, the mirror
+        comes down); fires once it is. Call with live view off.
+        """
+        worker = self.worker
+        if not self.warm:
+            return defer.succeed(None)
+        self.log.info("nobody watched: the viewfinder goes down")
+        d = worker.live_view(False)
+        d.addErrback(lambda f: self._distrust(worker, f))
+
+        def failed(f):
+            self.log.warn("could not take the viewfinder down: {error}",
+                          error=_text(f))
+
+        return d.addCallbacks(lambda _: None, failed)
+
     # Operations --------------------------------------------------------------
 
     @defer.inlineCallbacks
@@ -463,4 +499,5 @@ class HeldDriver:
                 "worker_pid": worker.pid if worker is not None else None,
                 "workers_started": self.workers_started,
                 "released": self.released,
+                "warm": self.warm,
                 "revival": self.revival.status()}

@@ -216,6 +216,7 @@ class WorkerClient:
         self.pid = None
         self.hello = None
         self.live = False
+        self.warm = False           # live view off, its viewfinder kept on
         self.frames = 0
         self.last_frame_at = None
         self.exited = None          # the WorkerEnded, once it has
@@ -382,7 +383,7 @@ class WorkerClient:
         ended = WorkerEnded(self.pid, exit_code, signal_number,
                             self.stderr, self._requested, self._why)
         self.exited = ended
-        self.live = False
+        self.live = self.warm = False
         if self._start_timer is not None and self._start_timer.active():
             self._start_timer.cancel()
         if self._reap_call is not None and self._reap_call.active():
@@ -460,7 +461,7 @@ class WorkerClient:
         name = header.get("event")
         answer = header.get("answer") or {}
         if name in ("live_view_stopped", "live_view_dead", "camera_lost"):
-            self.live = False
+            self.live = self.warm = False
         try:
             interpret_answer(name, dict(answer, ok=False))
         except (CameraError, SettingError) as e:
@@ -610,21 +611,25 @@ class WorkerClient:
         """
         return self._answer("delete", deadline, path=path)
 
-    def live_view(self, on, deadline=None, revive=None):
+    def live_view(self, on, deadline=None, revive=None, keep=False):
         """
         Turn live view on (fires once the first frame has been given to
         C{on_frame}) or off. C{revive} (C{"viewfinder"} or C{"output"}):
         toggle that first, to bring back live view that stopped
-        delivering.
+        delivering. C{keep} (off): stop the frames but keep the
+        viewfinder on (L{warm}), so that the next start needs no warm-up.
         """
         if on:
+            self.warm = False
             fields = {} if revive is None else {"revive": revive}
             d = self._answer("live_view_on", deadline, **fields)
         else:
-            d = self._answer("live_view_off", deadline)
+            fields = {"keep": True} if keep else {}
+            d = self._answer("live_view_off", deadline, **fields)
 
         def done(answer):
             self.live = bool(on)
+            self.warm = bool(answer.get("warm")) and not on
             return answer
 
         return d.addCallback(done)
@@ -636,6 +641,7 @@ class WorkerClient:
         until L{open}.
         """
         d = self._answer("release", deadline)
+        self.warm = False
 
         def done(answer):
             self.live = False

@@ -487,6 +487,7 @@ class FakeWorker:
         self.ended = defer.Deferred()
         self.calls = []
         self.answers = {}
+        self.warm = False
 
     @property
     def running(self):
@@ -504,7 +505,12 @@ class FakeWorker:
             return defer.fail(answer)
         return defer.succeed(answer)
 
-    def live_view(self, on):
+    def live_view(self, on, keep=False):
+        if keep:
+            self.warm = True
+            return self._answer("live_view", on, "keep")
+        if not on:
+            self.warm = False
         return self._answer("live_view", on)
 
     def capture(self, settings, deadline=None, mode=()):
@@ -636,3 +642,34 @@ class HeldDriverTests(SynchronousTestCase):
         self.successResultOf(live.stop())
         self.assertEqual(self.workers[0].calls[-1], ("live_view", False))
         self.assertIsNone(self.workers[0].exited)
+
+    def test_stop_warm_keeps_the_viewfinder(self):
+        """
+        Live view stopped warm stops the frames only (the worker keeps the
+        viewfinder on); L{HeldDriver.cool} takes it down, once.
+        """
+        live = self.driver.start_live_view(lambda data, ts: None)
+        self.assertTrue(self.driver.keeps_warm)
+        self.assertFalse(self.driver.warm)
+        self.successResultOf(live.stop(warm=True))
+        worker = self.workers[0]
+        self.assertEqual(worker.calls[-1], ("live_view", False, "keep"))
+        self.assertTrue(self.driver.warm)
+        self.assertTrue(self.driver.status()["warm"])
+        self.successResultOf(self.driver.cool())
+        self.assertEqual(worker.calls[-1], ("live_view", False))
+        self.assertFalse(self.driver.warm)
+        calls = len(worker.calls)
+        self.successResultOf(self.driver.cool())
+        self.assertEqual(len(worker.calls), calls)
+        self.assertIsNone(worker.exited)
+
+    def test_warm_worker_gone(self):
+        """
+        A worker that ended leaves nothing warm: nothing to take down.
+        """
+        live = self.driver.start_live_view(lambda data, ts: None)
+        self.successResultOf(live.stop(warm=True))
+        self.workers[0].die()
+        self.assertFalse(self.driver.warm)
+        self.successResultOf(self.driver.cool())

@@ -16,7 +16,7 @@ from fourcut.camera.processes import Children
 from fourcut.errors import CameraError
 from fourcut.stream.broadcast import Broadcaster
 
-from tests.camera.test_camera_session import FakeDriver
+from tests.camera.test_camera_session import FakeDriver, FakeLive
 
 
 @implementer(ICameraStateSink)
@@ -147,3 +147,176 @@ class SupervisorTests(SynchronousTestCase):
         self.assertEqual(len(self.driver.lives),
                          self.supervisor.max_restart_attempts + 1)
         self.assertTrue(self.broadcaster.latest.placeholder)
+
+
+class WarmLive(FakeLive):
+    """
+    Live view of a driver that can keep the viewfinder on: records
+    whether it was stopped warm.
+    """
+
+    warm = None
+
+    def stop(self, warm=False):
+        self.warm = warm
+        return FakeLive.stop(self)
+
+
+class WarmDriver(FakeDriver):
+    """
+    A driver that C{keeps_warm}, as the held session does: counts the
+    viewfinder taken down.
+    """
+
+    keeps_warm = True
+
+    def __init__(self):
+        FakeDriver.__init__(self, holds_session=True)
+        self.warm = False
+        self.cooled = 0
+
+    def start_live_view(self, on_frame):
+        self.warm = False
+        live = WarmLive(on_frame, 100 + len(self.lives))
+        live.ended.addCallback(self._ended, live)
+        self.lives.append(live)
+        return live
+
+    def _ended(self, result, live):
+        self.warm = bool(live.warm)
+        return result
+
+    def cool(self):
+        self.cooled += 1
+        self.warm = False
+        return defer.succeed(None)
+
+
+class WarmStandbyTests(SynchronousTestCase):
+    """
+    After C{stop_grace} with nobody watching, the frames stop and the
+    viewfinder stays on; C{warm_for} seconds after the last watcher left
+    it goes down.
+    """
+
+    def setUp(self):
+        self.clock = task.Clock()
+        self.sink = FakeSink()
+        self.lock = defer.DeferredLock()
+
+    def supervisor(self, driver, warm_for=60.0):
+        modes = ModeSwitch(driver, Children(self.clock), CameraModes(),
+                           self.sink)
+        return LiveViewSupervisor(
+            self.clock, self.lock, driver, Broadcaster(), self.sink,
+            modes, stop_grace=2.0, stall_timeout=5.0, restart_delay=4.0,
+            wall_clock=self.clock.seconds, warm_for=warm_for)
+
+    def watch_and_leave(self, supervisor, driver):
+        supervisor.demand_changed(1)
+        live = driver.lives[-1]
+        live.frame()
+        supervisor.demand_changed(0)
+        return live
+
+    def test_frames_stop_viewfinder_stays(self):
+        """
+        The grace after the last watcher stops live view warm: no stall is
+        seen in the silence that follows, the camera is C{idle}, and
+        C{warm_for} seconds after the watcher left (not before) the
+        viewfinder goes down, once.
+        """
+        driver = WarmDriver()
+        supervisor = self.supervisor(driver)
+        live = self.watch_and_leave(supervisor, driver)
+        self.clock.advance(2.0)
+        self.assertTrue(live.stopped)
+        self.assertIs(live.warm, True)
+        self.assertTrue(driver.warm)
+        self.assertEqual(self.sink.state, "idle")
+        self.clock.advance(57.9)
+        self.assertEqual((driver.cooled, live.killed), (0, None))
+        self.assertEqual(len(driver.lives), 1)
+        self.clock.advance(0.1)
+        self.assertEqual(driver.cooled, 1)
+        self.assertFalse(driver.warm)
+        self.clock.advance(120)
+        self.assertEqual(driver.cooled, 1)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_viewer_while_warm(self):
+        """
+        A watcher coming while the viewfinder is warm starts live view
+        (on the warm viewfinder) and keeps it up: the pending cool-down
+        is cancelled, and the next one counts from the next leave.
+        """
+        driver = WarmDriver()
+        supervisor = self.supervisor(driver)
+        self.watch_and_leave(supervisor, driver)
+        self.clock.advance(2.0)
+        self.clock.advance(28.0)
+        live = self.watch_and_leave(supervisor, driver)
+        self.assertEqual(len(driver.lives), 2)
+        self.clock.advance(2.0)
+        self.clock.advance(38.0)
+        self.assertEqual(driver.cooled, 0)
+        self.assertTrue(live.warm)
+        self.clock.advance(20)
+        self.assertEqual(driver.cooled, 1)
+
+    def test_snapshot_while_warm_cools_later(self):
+        """
+        Live view started for a snapshot (no watcher) stops warm after the
+        grace too, and its viewfinder goes down after C{warm_for} as well:
+        never left on for good.
+        """
+        driver = WarmDriver()
+        supervisor = self.supervisor(driver)
+        ready = supervisor.ready()
+        driver.lives[-1].frame()
+        self.successResultOf(ready)
+        self.clock.advance(2.0)
+        self.assertTrue(driver.warm)
+        self.clock.advance(58.0)
+        self.assertEqual(driver.cooled, 1)
+
+    def test_cool_waits_for_an_operation(self):
+        """
+        The viewfinder goes down under the camera's lock: after an
+        operation holding it, not in its middle.
+        """
+        driver = WarmDriver()
+        supervisor = self.supervisor(driver)
+        self.watch_and_leave(supervisor, driver)
+        self.clock.advance(2.0)
+        held = self.lock.acquire()
+        self.successResultOf(held)
+        self.clock.advance(58.0)
+        self.assertEqual(driver.cooled, 0)
+        self.lock.release()
+        self.assertEqual(driver.cooled, 1)
+
+    def test_no_warm_standby(self):
+        """
+        C{warm_for} no longer than the grace, or a driver that cannot keep
+        the viewfinder (the gphoto2 CLI's live view ends with its
+        process): live view goes down whole after the grace, as before.
+        """
+        for driver, warm_for in [(WarmDriver(), 2.0), (WarmDriver(), 0),
+                                 (FakeDriver(holds_session=False), 60.0)]:
+            supervisor = self.supervisor(driver, warm_for)
+            live = self.watch_and_leave(supervisor, driver)
+            self.clock.advance(2.0)
+            self.assertTrue(live.stopped)
+            self.assertFalse(getattr(live, "warm", False))
+            self.clock.advance(120)
+            self.assertEqual(getattr(driver, "cooled", 0), 0)
+            self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_shutdown_cancels_the_cool_down(self):
+        driver = WarmDriver()
+        supervisor = self.supervisor(driver)
+        self.watch_and_leave(supervisor, driver)
+        self.clock.advance(2.0)
+        supervisor.shutdown()
+        self.assertEqual(self.clock.getDelayedCalls(), [])

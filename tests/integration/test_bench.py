@@ -427,6 +427,52 @@ class WidthProbeTests(unittest.TestCase):
         self.assertIn("400", found["detail"])
 
 
+class ComebackTests(unittest.TestCase):
+    """
+    The comeback timing (L{fourcut.bench.comeback}) counts the first frame
+    the body made after the request: not the placeholder, not the last
+    frame before the gap.
+    """
+
+    serve_once = WidthProbeTests.serve_once
+
+    def part(self, jpeg):
+        return (b"--frame\r\nContent-Type: image/jpeg\r\n"
+                b"Content-Length: %d\r\n\r\n" % len(jpeg) + jpeg + b"\r\n")
+
+    def frame(self, sequence, time_ns):
+        return b"\xff\xd8" + com_segment(frame_comment(sequence, time_ns)) \
+            + b"\xff\xd9"
+
+    def test_first_fresh_frame(self):
+        from fourcut.bench import comeback
+        stale = self.frame(7, time.time_ns() - 5 * 10 ** 9)
+        fresh = self.frame(8, time.time_ns() + 10 ** 9)
+        port, asked = self.serve_once(
+            b"HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace;"
+            b"boundary=frame\r\n\r\n" + self.part(b"\xff\xd8\xff\xd9")
+            + self.part(stale) + self.part(fresh) + self.part(fresh))
+        latency = comeback.first_frame("127.0.0.1", port, watch=0)
+        self.assertGreaterEqual(latency, 0)
+        self.assertLess(latency, 5)
+        self.assertTrue(asked[0].startswith(b"GET /preview "))
+
+    def test_no_fresh_frame(self):
+        from fourcut.bench import comeback
+        stale = self.frame(7, time.time_ns() - 5 * 10 ** 9)
+        port, _ = self.serve_once(
+            b"HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace;"
+            b"boundary=frame\r\n\r\n" + self.part(stale))
+        self.assertRaises(ValueError, comeback.first_frame, "127.0.0.1",
+                          port, watch=0)
+
+    def test_summary(self):
+        from fourcut.bench import comeback
+        self.assertEqual(comeback.summary([2.0, 0.01, 0.03, 0.02]), {
+            "first": 2.0, "after_gap": [0.01, 0.03, 0.02], "median": 0.02,
+            "max": 0.03})
+
+
 FAKE_GPHOTO2 = """
 import sys, time
 from fourcut.virtualcam.scene import com_segment, frame_comment

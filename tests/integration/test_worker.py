@@ -159,6 +159,9 @@ class RequestCheckTests(TestCase):
                          (3, "capture", {"settings": [("iso", "800")]}))
         self.assertEqual(self.check(id=4, command="capture"),
                          (4, "capture", {"settings": []}))
+        self.assertEqual(self.check(id=5, command="live_view_off",
+                                    keep=True),
+                         (5, "live_view_off", {"keep": True}))
 
     def test_refused(self):
         for header, fragment in [
@@ -176,7 +179,11 @@ class RequestCheckTests(TestCase):
                 ({"id": 1, "command": "list", "extra": 1},
                  "list does not take extra"),
                 ({"id": 1, "command": "keepalive", "timeout": "5"},
-                 "timeout is not int/float")]:
+                 "timeout is not int/float"),
+                ({"id": 1, "command": "keepalive", "timeout": True},
+                 "timeout is not int/float"),
+                ({"id": 1, "command": "live_view_off", "keep": 1},
+                 "keep is not bool")]:
             checked = self.check(**header)
             self.assertEqual(len(checked), 2, header)
             self.assertIn(fragment, checked[1])
@@ -1101,6 +1108,57 @@ class USBFaultTests(WorkerTestCase):
         self.assertTrue(client.running)
         self.assertEqual((await client.info())["battery"], "100%")
         self.assertEqual(device.sessions_opened, 1)
+
+    async def test_warm_viewfinder(self):
+        """
+        Live view stopped warm (C{keep}): no poll reaches the body while it
+        waits, its viewfinder stays on, a capture meanwhile works, and the
+        next start gives a frame without a new viewfinder start (no
+        warm-up) in the same session; the last stop takes the viewfinder
+        down. A warm viewfinder that died meanwhile (bodies' live view
+        dies, watched or not) is turned off and on in the same session.
+        """
+        device = self.camera.device
+        handle = device.handle
+        polls = []
+
+        def counting(request, data=None):
+            if request.code == eos.OC_EOS_GetViewFinderData:
+                polls.append(request.code)
+            return handle(request, data)
+
+        self.patch(device, "handle", counting)
+        client = await self.start_worker(gphoto2=self.usb_gphoto2(),
+                                         keepalive=0.1)
+        frames = client.test_frames
+        await client.live_view(True)
+        await frames.wait(3)
+        answer = await client.live_view(False, keep=True)
+        self.assertEqual((answer["warm"], client.warm), (True, True))
+        before = len(polls)
+        await sleep(0.5)
+        self.assertEqual(len(polls), before)
+        self.assertTrue(device.mirror_up)
+        starts = device.liveview_starts
+        photo = await client.capture()
+        self.assertEqual(jpeg_size(photo["data"]), (5184, 3456))
+        count = len(frames.frames)
+        answer = await client.live_view(True)
+        self.assertTrue(answer["warm"])
+        self.assertEqual(len(frames.frames), count + 1)
+        self.assertEqual(device.liveview_starts, starts)
+        await frames.wait(2)
+        device.evf_dies(0.3)
+        await client.live_view(False, keep=True)
+        await sleep(0.3)
+        await client.live_view(True)
+        self.assertEqual(device.revived["toggle"], 1)
+        await frames.wait(2)
+        await client.live_view(False)
+        self.assertEqual(client.warm, False)
+        self.assertFalse(device.mirror_up)
+        self.assertEqual(device.sessions_opened, 1)
+        self.assertEqual(client.test_events, [])
 
 
 GARBAGE = r"""
