@@ -146,7 +146,8 @@ class ContainerTests(TestCase):
             "--pidfile", os.path.join(self.work, "dockerd.pid"),
             "--host", "unix://" + self.socket, "--iptables=false",
             "--ip6tables=false", "--bridge=none", "--log-level=warn"],
-            self.work, english_env(), grace=30)
+            # Niced, with what it runs (the build): see BACKGROUND.
+            self.work, english_env(), grace=30, background=True)
         for _ in range(300):
             if daemon.ended.called:
                 self.fail("dockerd ended:\n" + daemon.text())
@@ -176,7 +177,8 @@ class ContainerTests(TestCase):
             "--dpkgopt=path-exclude=/usr/share/doc/*",
             "--dpkgopt=path-exclude=/usr/share/man/*",
             "--dpkgopt=path-exclude=/usr/share/locale/*",
-            "bookworm", tarball], self.work, dict(self.env, TMPDIR=self.work))
+            "bookworm", tarball], self.work, dict(self.env, TMPDIR=self.work),
+            background=True)
         await self.docker("import", tarball, BASE)
         os.remove(tarball)
 

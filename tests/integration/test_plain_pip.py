@@ -52,7 +52,9 @@ class PlainPipTests(TestCase):
         self.addCleanup(shutil.rmtree, self.work, True)
 
     def call(self, *argv, path=None, env=None):
-        return call(self, list(argv), path or self.work, env or plain_env())
+        # Niced: see tests.support.commands.BACKGROUND.
+        return call(self, list(argv), path or self.work, env or plain_env(),
+                    background=True)
 
     async def clone(self):
         clone = os.path.join(self.work, "fourcut")

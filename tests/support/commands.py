@@ -28,13 +28,22 @@ class Output(protocol.ProcessProtocol):
         return bytes(self.output).decode("utf-8", "replace")
 
 
-def spawn(testcase, child, argv, path, env, grace=20):
+#: How a C{background} command runs: niced, so that a whole-system check
+#: of minutes (building a container, installing with pip) takes the CPU
+#: the suite's other tests leave idle while they wait, rather than
+#: stretching them.
+BACKGROUND = ("nice", "-n", "10")
+
+
+def spawn(testcase, child, argv, path, env, grace=20, background=False):
     """
     Start C{argv} in C{path} with C{env} as C{child} (a process protocol
-    with an C{ended} Deferred). When the test ends the child is sent
+    with an C{ended} Deferred); with C{background}, niced (L{BACKGROUND};
+    its children inherit it). When the test ends the child is sent
     SIGTERM if it still runs, and SIGKILL C{grace} seconds later.
     """
-    transport = reactor.spawnProcess(child, argv[0], list(argv), env=env,
+    argv = (list(BACKGROUND) if background else []) + list(argv)
+    transport = reactor.spawnProcess(child, argv[0], argv, env=env,
                                      path=path)
     child.pid = transport.pid
 
@@ -51,12 +60,14 @@ def spawn(testcase, child, argv, path, env, grace=20):
     return child
 
 
-async def call(testcase, argv, path, env, timeout=240):
+async def call(testcase, argv, path, env, timeout=240, background=False):
     """
-    Run C{argv} to its end; fail C{testcase} with its output unless it
-    exits with status 0 within C{timeout} seconds. Returns its output.
+    Run C{argv} to its end (niced with C{background}); fail C{testcase}
+    with its output unless it exits with status 0 within C{timeout}
+    seconds. Returns its output.
     """
-    child = spawn(testcase, Output(), argv, path, env)
+    child = spawn(testcase, Output(), argv, path, env,
+                  background=background)
     timer = reactor.callLater(
         timeout, lambda: child.ended.called or
         child.transport.signalProcess("KILL"))
