@@ -58,7 +58,7 @@ from twisted.internet import defer, threads
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-__all__ = ["ROTATIONS", "FrameTransform", "ThreadedTransform",
+__all__ = ["check_geometry", "ROTATIONS", "FrameTransform", "ThreadedTransform",
            "TransformError"]
 
 #: The rotations accepted, in degrees clockwise.
@@ -116,27 +116,8 @@ class FrameTransform:
     quality: int = 90
 
     def __post_init__(self):
-        if isinstance(self.rotation, bool) or self.rotation not in ROTATIONS:
-            raise ValueError("rotation must be one of %s, not %r"
-                             % (", ".join(map(str, ROTATIONS)),
-                                self.rotation))
-        if not isinstance(self.flip, bool):
-            raise ValueError("flip must be True or False, not %r"
-                             % (self.flip,))
-        if self.resolution is not None:
-            resolution = self.resolution
-            if (not isinstance(resolution, (tuple, list))
-                    or len(resolution) != 2
-                    or not all(_is_int(n) and 1 <= n <= _MAX_DIMENSION
-                               for n in resolution)):
-                raise ValueError(
-                    "resolution must be None or (width, height), two "
-                    "integers from 1 to %d, not %r"
-                    % (_MAX_DIMENSION, resolution))
-            object.__setattr__(self, "resolution", tuple(resolution))
-        if not (_is_int(self.quality) and 1 <= self.quality <= 100):
-            raise ValueError("quality must be an integer from 1 to 100, "
-                             "not %r" % (self.quality,))
+        object.__setattr__(self, "resolution", check_geometry(
+            self.rotation, self.flip, self.resolution, self.quality))
 
     @property
     def identity(self):
@@ -219,6 +200,36 @@ class FrameTransform:
         return "<FrameTransform %s, quality %d>" % (self.describe(),
                                                     self.quality)
 
+
+
+def check_geometry(rotation, flip, resolution, quality):
+    """
+    Check a live view transform's fields (L{FrameTransform}'s, and
+    L{fourcut.stream.turbo.LiveTransform}'s); return C{resolution} as a
+    tuple (or L{None}).
+
+    @raise ValueError: one is not what it must be; the message says which
+        and what it may be.
+    """
+    if isinstance(rotation, bool) or rotation not in ROTATIONS:
+        raise ValueError("rotation must be one of %s, not %r"
+                         % (", ".join(map(str, ROTATIONS)), rotation))
+    if not isinstance(flip, bool):
+        raise ValueError("flip must be True or False, not %r" % (flip,))
+    if resolution is not None:
+        if (not isinstance(resolution, (tuple, list))
+                or len(resolution) != 2
+                or not all(_is_int(n) and 1 <= n <= _MAX_DIMENSION
+                           for n in resolution)):
+            raise ValueError(
+                "resolution must be None or (width, height), two "
+                "integers from 1 to %d, not %r"
+                % (_MAX_DIMENSION, resolution))
+        resolution = tuple(resolution)
+    if not (_is_int(quality) and 1 <= quality <= 100):
+        raise ValueError("quality must be an integer from 1 to 100, "
+                         "not %r" % (quality,))
+    return resolution
 
 def _is_int(value):
     return isinstance(value, int) and not isinstance(value, bool)

@@ -44,12 +44,9 @@ import threading
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
-from fourcut.stream.transform import ROTATIONS, TransformError
+from fourcut.stream.transform import TransformError, check_geometry
 
 __all__ = ["LiveTransform", "downscale", "fitted_size", "lossless_crop"]
-
-#: The largest width or height a JPEG can have.
-_MAX_DIMENSION = 65535
 
 # libjpeg-turbo's transform operations (turbojpeg.h, TJXOP_*), by the
 # rotation clockwise and whether the picture is then mirrored left to
@@ -299,10 +296,6 @@ def downscale(jpeg, width, quality):
                           _segments(jpeg))
 
 
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 @dataclass(frozen=True, repr=False)
 class LiveTransform:
     """
@@ -313,7 +306,8 @@ class LiveTransform:
 
     Safe to call from several threads at once.
 
-    @ivar rotation: degrees clockwise, one of L{ROTATIONS}.
+    @ivar rotation: degrees clockwise, one of
+        L{fourcut.stream.transform.ROTATIONS}.
     @ivar flip: mirror left to right after rotating.
     @ivar resolution: L{None}, or the C{(width, height)} wanted, at most
         (see L{fitted_size}).
@@ -327,27 +321,8 @@ class LiveTransform:
     quality: int = 85
 
     def __post_init__(self):
-        if isinstance(self.rotation, bool) or self.rotation not in ROTATIONS:
-            raise ValueError("rotation must be one of %s, not %r"
-                             % (", ".join(map(str, ROTATIONS)),
-                                self.rotation))
-        if not isinstance(self.flip, bool):
-            raise ValueError("flip must be True or False, not %r"
-                             % (self.flip,))
-        if self.resolution is not None:
-            resolution = self.resolution
-            if (not isinstance(resolution, (tuple, list))
-                    or len(resolution) != 2
-                    or not all(_is_int(n) and 1 <= n <= _MAX_DIMENSION
-                               for n in resolution)):
-                raise ValueError(
-                    "resolution must be None or (width, height), two "
-                    "integers from 1 to %d, not %r"
-                    % (_MAX_DIMENSION, resolution))
-            object.__setattr__(self, "resolution", tuple(resolution))
-        if not (_is_int(self.quality) and 1 <= self.quality <= 100):
-            raise ValueError("quality must be an integer from 1 to 100, "
-                             "not %r" % (self.quality,))
+        object.__setattr__(self, "resolution", check_geometry(
+            self.rotation, self.flip, self.resolution, self.quality))
 
     @property
     def identity(self):
