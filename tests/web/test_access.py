@@ -534,3 +534,67 @@ class ReprTests(SynchronousTestCase):
 
         guard = access.Guard(Root(), AccessPolicy(TOKEN))
         self.assertEqual(guard.render(DummyRequest([b""])), b"the page")
+
+
+class UnitTests(SynchronousTestCase):
+    """
+    The guard's pieces one at a time (issue 26's mutation run): what the
+    whole-site tests above do not reach.
+    """
+
+    def test_guard_passes_the_request_on(self):
+        """
+        An allowed request reaches the root's child and the root's
+        C{render} with the request itself.
+        """
+        seen = []
+
+        class Root:
+            def getChildWithDefault(self, name, request):
+                seen.append((name, request))
+                return "child"
+
+            def render(self, request):
+                seen.append((None, request))
+                return b"the page"
+
+        guard = access.Guard(Root(), AccessPolicy(TOKEN))
+        request = DummyRequest([b"health"])
+        request.channel = None
+        self.assertEqual(guard.getChildWithDefault(b"health", request),
+                         "child")
+        self.assertEqual(guard.render(request), b"the page")
+        self.assertEqual(seen, [(b"health", request), (None, request)])
+
+    def test_wrong_token_without_throttle(self):
+        """
+        Without a guessing throttle a wrong token is refused at once and
+        logged with its method, path (token masked) and peer.
+        """
+        logged = Logged(self)
+        policy = AccessPolicy(TOKEN)
+        request = DummyRequest([b"capture"])
+        request.method = b"DELETE"
+        request.path = b"/capture/" + TOKEN.encode("ascii")
+        request.client = IPv4Address("TCP", "192.0.2.7", 4321)
+        refusal = access.Unauthorized(access.WRONG, policy)
+        refusal.render(request)
+        self.assertEqual(request.responseCode, 401)
+        self.assertEqual(
+            request.responseHeaders.getRawHeaders(b"www-authenticate"),
+            [b'Bearer realm="fourcut", error="invalid_token"'])
+        self.assertEqual(b"".join(request.written),
+                         b"fourcut: the token is wrong\n")
+        self.assertEqual(logged.lines(), [
+            ("warn", "refused DELETE /capture/" + "*" * 3 + " from "
+             "192.0.2.7:4321: wrong token")])
+
+    def test_shown_header_text(self):
+        """
+        A text value is shown as its UTF-8 bytes would be, a byte that
+        did not decode (a surrogate escape) as that byte.
+        """
+        policy = AccessPolicy(TOKEN)
+        self.assertEqual(access.shown_header("/caf\xe9/\udcff", policy),
+                         "/caf\\xc3\\xa9/\\xff")
+        self.assertEqual(access.shown_header("a\tb", policy, 2), "a?")
