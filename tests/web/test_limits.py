@@ -271,6 +271,24 @@ class UnauthenticatedHTTPTests(LimitTestCase):
             "info", "closing an unauthenticated connection from "
             "127.0.0.1 (too many from 127.0.0.1)"))
 
+    def test_probation_makes_room_for_the_booth(self):
+        """
+        A newcomer on probation asking for a path the booth uses (C{/ws})
+        closes the oldest unauthenticated connection of its address, and
+        the log says why.
+        """
+        first = [self.site.raw() for _ in range(4)]
+        self.logged.lines()
+        self.site.raw(b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertEqual(self.limits.evicted, 1)
+        self.assertEqual([client.lost for client in first],
+                         [True, False, False, False])
+        self.assertEqual([line for line in self.logged.lines()
+                          if "closing" in line[1]], [
+            ("info", "closing an unauthenticated connection from "
+             "127.0.0.1 (too many from 127.0.0.1, to let the booth or a "
+             "guest in)")])
+
     def test_anonymous_on_probation_refused(self):
         """
         Over the bound with nothing idle to close (a burst), a newcomer must
