@@ -411,6 +411,31 @@ class DeadlineChannelTests(SynchronousTestCase):
         self.assertEqual(said, ["closing a connection from 10.0.0.7: no "
                                 "whole request within 1.5 s"])
 
+    def test_unread_timed_out(self):
+        """
+        Answers left unread for C{unread_timeout}: the connection is
+        aborted, and the log names the address and the time.
+        """
+        events = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        clock = task.Clock()
+        channel = deadline_channel(100.0, unread_timeout=7.0)()
+        channel.callLater = clock.callLater
+        transport = StringTransport(
+            peerAddress=IPv4Address("TCP", "10.0.0.7", 5555))
+        channel.makeConnection(transport)
+        channel.pauseProducing()
+        clock.advance(6.9)
+        self.assertFalse(transport.disconnecting)
+        clock.advance(0.1)
+        self.assertTrue(transport.disconnected)
+        self.assertIsNone(channel._unread)
+        said = [formatEvent(e) for e in events
+                if e.get("log_namespace", "").startswith("fourcut.")]
+        self.assertEqual(said, ["dropping a connection from 10.0.0.7: its "
+                                "answers were left unread for 7.0 s"])
+
     def test_gone_before(self):
         """
         A deadline that fires after the connection went says nothing.
