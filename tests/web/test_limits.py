@@ -11,14 +11,16 @@ import os
 
 from twisted.internet import task
 from twisted.internet.address import IPv4Address
+from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.testing import StringTransport
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from fourcut.web.access import LINGER
 from fourcut.stream.sockets import unsent_bytes
-from fourcut.web.limits import (EVICT_AFTER, TIMEOUT_BODY, DescriptorBudget,
-                                deadline_channel, open_descriptors)
+from fourcut.web.limits import (EVICT_AFTER, TIMEOUT_BODY, ConnectionLimits,
+                                DescriptorBudget, deadline_channel,
+                                open_descriptors)
 
 from tests.support.logged import Logged
 from tests.support.memory import MemorySite
@@ -447,3 +449,41 @@ class DeadlineChannelTests(SynchronousTestCase):
         channel.transport = None
         channel._request_timed_out()
         self.assertIsNone(channel._deadline)
+
+
+class HeldTooLongTests(SynchronousTestCase):
+    """
+    L{ConnectionLimits} alone: a connection that has held its slot for
+    C{max_hold} seconds, however busy, makes way for a newcomer.
+    """
+
+    def setUp(self):
+        self.clock = task.Clock()
+        self.limits = ConnectionLimits(Factory.forProtocol(Protocol),
+                                       self.clock, max_unauthenticated=10,
+                                       max_per_address=2, max_hold=5.0)
+        self.logged = Logged(self)
+
+    def connect(self):
+        connection = self.limits.buildProtocol(
+            IPv4Address("TCP", "192.0.2.1", 1234))
+        connection.makeConnection(StringTransport())
+        connection.set_busy(True)
+        return connection
+
+    def test_held_for_max_hold(self):
+        first, second = self.connect(), self.connect()
+        self.clock.advance(4.9)
+        self.assertTrue(self.connect().probation)
+        self.assertEqual(self.limits.evicted, 0)
+        self.clock.advance(0.1)
+        self.logged.lines()
+        newcomer = self.connect()
+        self.assertFalse(newcomer.probation)
+        self.assertEqual(self.limits.evicted, 1)
+        self.assertTrue(first.transport.disconnecting
+                        or first.transport.disconnected)
+        self.assertFalse(second.transport.disconnected)
+        self.assertEqual(self.logged.lines(), [
+            ("info", "closing an unauthenticated connection from "
+             "192.0.2.1 (too many from 192.0.2.1, held for 5 s)")])
