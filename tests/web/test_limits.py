@@ -10,7 +10,7 @@ import json
 import os
 
 from twisted.internet import task
-from twisted.internet.address import IPv4Address
+from twisted.internet.address import IPv4Address, UNIXAddress
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.testing import StringTransport
 from twisted.logger import formatEvent, globalLogPublisher
@@ -19,8 +19,8 @@ from twisted.trial.unittest import SynchronousTestCase
 from fourcut.web.access import LINGER
 from fourcut.stream.sockets import unsent_bytes
 from fourcut.web.limits import (EVICT_AFTER, TIMEOUT_BODY, ConnectionLimits,
-                                DescriptorBudget, deadline_channel,
-                                open_descriptors)
+                                DescriptorBudget, LimitedConnection,
+                                deadline_channel, open_descriptors)
 
 from tests.support.logged import Logged
 from tests.support.memory import MemorySite
@@ -487,3 +487,65 @@ class HeldTooLongTests(SynchronousTestCase):
         self.assertEqual(self.logged.lines(), [
             ("info", "closing an unauthenticated connection from "
              "192.0.2.1 (too many from 192.0.2.1, held for 5 s)")])
+
+    def test_idle_time_kept(self):
+        """
+        An idle connection told again that it is idle stays idle since
+        it first was; one made busy is not idle.
+        """
+        connection = self.connect()
+        connection.set_busy(False)
+        self.clock.advance(3)
+        connection.set_busy(False)
+        self.assertEqual(connection.idle_since, 0)
+        connection.set_busy(True)
+        self.assertEqual(connection.idle_since, 0)
+        self.clock.advance(1)
+        connection.set_busy(False)
+        self.assertEqual(connection.idle_since, 4)
+
+
+class ShortBudget:
+    reserve = 50
+
+    def short(self):
+        return True
+
+
+class DescriptorReserveTests(SynchronousTestCase):
+    """
+    With few descriptors left, an idle unauthenticated connection is
+    closed for a newcomer; with none idle the newcomer is refused.
+    """
+
+    def setUp(self):
+        self.clock = task.Clock()
+        self.limits = ConnectionLimits(Factory.forProtocol(Protocol),
+                                       self.clock, budget=ShortBudget())
+        self.logged = Logged(self)
+
+    def test_idle_closed_for_newcomer(self):
+        limits = ConnectionLimits(Factory.forProtocol(Protocol), self.clock)
+        idle = limits.buildProtocol(UNIXAddress(b"/s"))
+        idle.makeConnection(StringTransport())
+        self.assertIsNone(idle.host)
+        self.clock.advance(EVICT_AFTER)
+        limits.budget = ShortBudget()
+        self.logged.lines()
+        newcomer = limits.buildProtocol(IPv4Address("TCP", "192.0.2.1", 1))
+        self.assertIsInstance(newcomer, LimitedConnection)
+        self.assertEqual((limits.evicted, limits.refused), (1, 0))
+        self.assertTrue(idle.transport.disconnecting
+                        or idle.transport.disconnected)
+        self.assertEqual(self.logged.lines(), [
+            ("info", "closing an unauthenticated connection from None "
+             "(descriptor reserve)")])
+
+    def test_none_idle_refused(self):
+        refused = self.limits.buildProtocol(
+            IPv4Address("TCP", "192.0.2.1", 1))
+        self.assertNotIsInstance(refused, LimitedConnection)
+        self.assertEqual((self.limits.evicted, self.limits.refused), (0, 1))
+        self.assertEqual(self.logged.lines(), [
+            ("warn", "refused a connection from 192.0.2.1: fewer than 50 "
+             "file descriptors free")])
