@@ -549,3 +549,42 @@ class DescriptorReserveTests(SynchronousTestCase):
         self.assertEqual(self.logged.lines(), [
             ("warn", "refused a connection from 192.0.2.1: fewer than 50 "
              "file descriptors free")])
+
+
+class PipelineWaitTests(SynchronousTestCase):
+    """
+    L{DeadlineChannel}'s token bucket for pipelined requests, alone.
+    """
+
+    def channel(self, rate, factory=True):
+        channel = deadline_channel(10.0, pipeline_rate=rate)()
+        if factory:
+            channel.factory = type("Factory", (), {"reactor": task.Clock()})()
+        return channel
+
+    def test_rate(self):
+        channel = self.channel(4.0)
+        clock = channel.factory.reactor
+        # A burst of four at once, then one every quarter second.
+        self.assertEqual([channel._pipeline_wait() for _ in range(6)],
+                         [0, 0, 0, 0, 0.25, 0.5])
+        clock.advance(0.75)
+        self.assertEqual(channel._pipeline_wait(), 0)
+        self.assertEqual(channel._pipeline_wait(), 0.25)
+        # A bucket holding one and a half: no wait (never a negative one).
+        clock.advance(0.625)
+        self.assertEqual(channel._pipeline_wait(), 0)
+
+    def test_slow_rate(self):
+        """
+        Under one a second: a burst of one, then one each 1/rate s.
+        """
+        channel = self.channel(0.5)
+        self.assertEqual([channel._pipeline_wait() for _ in range(3)],
+                         [0, 2.0, 4.0])
+
+    def test_no_rate_or_clock(self):
+        self.assertEqual(self.channel(0)._pipeline_wait(), 0)
+        channel = self.channel(4.0, factory=False)
+        channel.factory = object()
+        self.assertEqual(channel._pipeline_wait(), 0)
