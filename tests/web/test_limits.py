@@ -438,6 +438,37 @@ class DeadlineChannelTests(SynchronousTestCase):
         self.assertEqual(said, ["dropping a connection from 10.0.0.7: its "
                                 "answers were left unread for 7.0 s"])
 
+    def test_unix_peer_named(self):
+        """
+        A peer without a host (a Unix socket) is named by its address in
+        both timeouts' log lines.
+        """
+        events = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        peer = UNIXAddress(b"/run/s")
+        said = []
+        for first in ("request", "unread"):
+            clock = task.Clock()
+            channel = deadline_channel(
+                1.0 if first == "request" else 100.0, unread_timeout=1.0)()
+            channel.callLater = clock.callLater
+            channel.makeConnection(StringTransport(peerAddress=peer))
+            if first == "request":
+                channel.dataReceived(b"GET / HTTP/1.1\r\n")
+            else:
+                channel.pauseProducing()
+            clock.advance(1.0)
+            said.extend(formatEvent(e) for e in events
+                        if e.get("log_namespace", "").startswith("fourcut.")
+                        and "Timing out client" not in formatEvent(e))
+            del events[:]
+        self.assertEqual(said, [
+            "closing a connection from %s: no whole request within 1.0 s"
+            % (peer,),
+            "dropping a connection from %s: its answers were left unread "
+            "for 1.0 s" % (peer,)])
+
     def test_gone_before(self):
         """
         A deadline that fires after the connection went says nothing.
