@@ -290,6 +290,10 @@ class UnauthenticatedHTTPTests(LimitTestCase):
             ("info", "closing an unauthenticated connection from "
              "127.0.0.1 (too many from 127.0.0.1, to let the booth or a "
              "guest in)")])
+        self.site.raw(b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertEqual(self.limits.evicted, 2)
+        self.assertEqual([client.lost for client in first],
+                         [True, True, False, False])
 
     def test_anonymous_on_probation_refused(self):
         """
@@ -518,6 +522,11 @@ class HeldTooLongTests(SynchronousTestCase):
         self.assertEqual(self.logged.lines(), [
             ("info", "closing an unauthenticated connection from "
              "192.0.2.1 (too many from 192.0.2.1, held for 5 s)")])
+        # The second that has held its slot as long goes for the next.
+        self.connect()
+        self.assertEqual(self.limits.evicted, 2)
+        self.assertTrue(second.transport.disconnecting
+                        or second.transport.disconnected)
 
     def test_idle_time_kept(self):
         """
