@@ -82,9 +82,10 @@ class SaveTests(SynchronousTestCase):
         The temporary file is gone and the photo is readable by others
         (0644); nothing else is in the directory.
         """
+        self.addCleanup(os.umask, os.umask(0))
         name, path = self.store.save(b"x" * 100000)
         self.assertEqual(os.listdir(self.directory), [name])
-        self.assertEqual(stat.S_IMODE(os.stat(path).st_mode) & 0o644, 0o644)
+        self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o644)
         with open(path, "rb") as f:
             self.assertEqual(f.read(), b"x" * 100000)
 
@@ -266,11 +267,61 @@ class TempDirectoryTests(SynchronousTestCase):
 
         self.patch(os, "link", link)
         first, _ = self.store.save(PHOTO, "guest")
+        removed = []
+        unlink = os.unlink
+
+        def record_unlink(path):
+            removed.append(path)
+            return unlink(path)
+
+        self.patch(os, "unlink", record_unlink)
         second, path = self.store.save(PHOTO, "guest")
         self.assertEqual((first, second), ("guest.jpg", "guest-2.jpg"))
         self.assertSaved([first, second])
         self.assertEqual(self.store.copies, 2)
         self.assertEqual(self.links[-1], (os.path.abspath(self.photos), path))
+        # Exactly its two temporary files are removed, each once: the
+        # one in temp, then the copy beside the photo.
+        self.assertEqual([os.path.dirname(p) for p in removed],
+                         [os.path.abspath(self.temp),
+                          os.path.abspath(self.photos)])
+
+    def test_other_error_not_copied(self):
+        """
+        Only C{EXDEV} means another filesystem: any other error linking
+        the photo into place is raised, with no copy tried.
+        """
+        real_link = os.link
+        calls = []
+
+        def link(source, target):
+            calls.append(source)
+            if len(calls) == 1:
+                raise OSError(errno.EACCES, os.strerror(errno.EACCES))
+            return real_link(source, target)
+
+        self.patch(os, "link", link)
+        error = self.assertRaises(OSError, self.store.save, PHOTO)
+        self.assertEqual(error.errno, errno.EACCES)
+        self.assertEqual(len(calls), 1)
+        self.assertEqual(self.store.copies, 0)
+        self.assertEqual(os.listdir(self.photos), [])
+        self.assertEqual(os.listdir(self.temp), [])
+
+    def test_second_exdev_raised(self):
+        """
+        C{EXDEV} linking the copy (which is beside the photo) is a real
+        error: raised, not copied again.
+        """
+        def link(source, target):
+            raise OSError(errno.EXDEV, os.strerror(errno.EXDEV))
+
+        self.patch(os, "link", link)
+        error = self.assertRaises(OSError, self.store.save, PHOTO)
+        self.assertEqual(error.errno, errno.EXDEV)
+        self.assertEqual(self.store.copies, 1)
+        self.assertEqual(os.listdir(self.photos), [])
+        self.assertEqual(os.listdir(self.temp), [])
 
     def test_failure_leaves_nothing(self):
         def link(source, target):

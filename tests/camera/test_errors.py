@@ -155,3 +155,7 @@ class WordsTests(SynchronousTestCase):
         self.assertEqual((str(error), error.message, error.details),
                          ("refused", "refused", {"reason": "bad-value"}))
         self.assertEqual(SettingError("x").details, {})
+        # The message is the exception's argument too: a logged
+        # traceback or repr names what was refused.
+        self.assertEqual(error.args, ("refused",))
+        self.assertEqual(repr(error), "SettingError('refused')")

@@ -5,11 +5,18 @@ token, what a refusal says, live view public or private, the query token,
 and nothing logged holding the token.
 """
 
+import io
 import json
 
+from twisted.internet import defer
 from twisted.internet.address import IPv4Address, UNIXAddress
+from twisted.internet.error import ConnectionDone
+from twisted.internet.task import Clock
 from twisted.logger import formatEvent, globalLogPublisher
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
+from twisted.web import resource, server
+from twisted.web.test.test_web import DummyChannel
 from twisted.web.test.requesthelper import DummyRequest
 
 from fourcut.web import access
@@ -534,3 +541,208 @@ class ReprTests(SynchronousTestCase):
 
         guard = access.Guard(Root(), AccessPolicy(TOKEN))
         self.assertEqual(guard.render(DummyRequest([b""])), b"the page")
+
+
+class UnitTests(SynchronousTestCase):
+    """
+    The guard's pieces one at a time (issue 26's mutation run): what the
+    whole-site tests above do not reach.
+    """
+
+    def test_guard_passes_the_request_on(self):
+        """
+        An allowed request reaches the root's child and the root's
+        C{render} with the request itself.
+        """
+        seen = []
+
+        class Root:
+            def getChildWithDefault(self, name, request):
+                seen.append((name, request))
+                return "child"
+
+            def render(self, request):
+                seen.append((None, request))
+                return b"the page"
+
+        guard = access.Guard(Root(), AccessPolicy(TOKEN))
+        request = DummyRequest([b"health"])
+        request.channel = None
+        self.assertEqual(guard.getChildWithDefault(b"health", request),
+                         "child")
+        self.assertEqual(guard.render(request), b"the page")
+        self.assertEqual(seen, [(b"health", request), (None, request)])
+
+    def test_wrong_token_without_throttle(self):
+        """
+        Without a guessing throttle a wrong token is refused at once and
+        logged with its method, path (token masked) and peer.
+        """
+        logged = Logged(self)
+        policy = AccessPolicy(TOKEN)
+        request = DummyRequest([b"capture"])
+        request.method = b"DELETE"
+        request.path = b"/capture/" + TOKEN.encode("ascii")
+        request.client = IPv4Address("TCP", "192.0.2.7", 4321)
+        refusal = access.Unauthorized(access.WRONG, policy)
+        refusal.render(request)
+        self.assertEqual(request.responseCode, 401)
+        self.assertEqual(
+            request.responseHeaders.getRawHeaders(b"www-authenticate"),
+            [b'Bearer realm="fourcut", error="invalid_token"'])
+        self.assertEqual(b"".join(request.written),
+                         b"fourcut: the token is wrong\n")
+        self.assertEqual(logged.lines(), [
+            ("warn", "refused DELETE /capture/" + "*" * 3 + " from "
+             "192.0.2.7:4321: wrong token")])
+
+    def test_shown_header_text(self):
+        """
+        A text value is shown as its UTF-8 bytes would be, a byte that
+        did not decode (a surrogate escape) as that byte.
+        """
+        policy = AccessPolicy(TOKEN)
+        self.assertEqual(access.shown_header("/caf\xe9/\udcff", policy),
+                         "/caf\\xc3\\xa9/\\xff")
+        self.assertEqual(access.shown_header("a\tb", policy, 2), "a?")
+
+    def test_query_token_by_head_too(self):
+        """
+        Live view takes the query token on C{HEAD} as on C{GET}; a path
+        that is not live view or the WebSocket takes none; without a
+        configured token every request proves it.
+        """
+        policy = AccessPolicy(TOKEN)
+        request = DummyRequest([b"preview"])
+        request.method = b"HEAD"
+        request.uri = b"/preview?token=" + TOKEN.encode("ascii")
+        self.assertIsNone(policy.verdict(b"preview", request))
+        self.assertTrue(policy.proves(b"preview", request))
+        request.uri = b"/status?token=" + TOKEN.encode("ascii")
+        request.method = b"GET"
+        self.assertFalse(policy.proves(b"status", request))
+        self.assertTrue(AccessPolicy(None).proves(b"status", request))
+
+    def test_redact_semicolon_pairs(self):
+        """
+        A C{;} separates query pairs, as for twisted.web's C{parse_qs}.
+        """
+        self.assertEqual(access.redact_uri(b"/preview?a=1;token=s3cret&b=2"),
+                         b"/preview?a=1;token=***&b=2")
+
+    def test_access_log_line_keeps_its_time(self):
+        request = DummyRequest([b"preview"])
+        request.uri = b"/preview?token=" + TOKEN.encode("ascii")
+        request.client = IPv4Address("TCP", "192.0.2.7", 4321)
+        request.code = 200
+        request.sentLength = 5
+        line = access.redacting_log_formatter(AccessPolicy(TOKEN))(
+            "07/Dec/2026:20:15:00 +0000", request)
+        self.assertEqual(line, '"192.0.2.7" - - 07/Dec/2026:20:15:00 +0000 '
+                         '"GET /preview?token=*** HTTP/1.0" 200 5 "-" "-"')
+        self.assertNotIn(TOKEN, line)
+
+    def throttled(self, address):
+        waits = []
+        cancelled = []
+
+        class Throttle:
+            def wait(self, host):
+                waits.append(host)
+                return defer.Deferred(cancelled.append)
+
+        request = DummyRequest([b"capture"])
+        request.client = address
+        refusal = access.Unauthorized(access.WRONG, AccessPolicy(TOKEN),
+                                      Throttle())
+        refusal.render(request)
+        return request, waits, cancelled
+
+    def test_throttled_peer_without_host(self):
+        """
+        A wrong token from a Unix socket peer (no host) is throttled as
+        the address C{None}; its answer, when released, is the 401.
+        """
+        request, waits, cancelled = self.throttled(UNIXAddress(b"/s"))
+        self.assertEqual(waits, [None])
+        self.assertEqual(request.written, [])
+
+    def test_throttled_answer_dropped_with_its_connection(self):
+        """
+        A client that goes while its answer is held back cancels the
+        wait: nothing is written to it, and no error is left over.
+        """
+        request, waits, cancelled = self.throttled(
+            IPv4Address("TCP", "192.0.2.7", 4321))
+        request.processingFailed(Failure(ConnectionDone()))
+        self.assertEqual(len(cancelled), 1)
+        self.assertEqual(request.written, [])
+
+
+class BodyLimitUnitTests(SynchronousTestCase):
+    """
+    L{access.BodyLimit}'s buffering and Content-Type check, on a request
+    of its own.
+    """
+
+    def request(self, max_body):
+        factory = access.limit_bodies(server.Request, max_body)
+        channel = DummyChannel()
+        channel.site = server.Site(resource.Resource())
+        return factory(channel)
+
+    def test_length_at_limit_buffered_as_twisted_would(self):
+        """
+        A body of exactly the limit is accepted, and buffered as
+        twisted.web buffers that length (a file over 100 kB).
+        """
+        request = self.request(200000)
+        request.gotLength(200000)
+        self.assertFalse(request._body_refused)
+        self.assertNotIsInstance(request.content, io.BytesIO)
+        request.content.close()
+
+    def test_refused_length_buffers_nothing(self):
+        """
+        A refused length gets no temporary file made for it.
+        """
+        request = self.request(10)
+        clock = Clock()
+        request.channel.callLater = clock.callLater
+        request.gotLength(10 ** 9)
+        self.assertTrue(request._body_refused)
+        self.assertIsInstance(request.content, io.BytesIO)
+        # The connection is closed after the linger, or its loss ends
+        # the lingering: no timer is left behind.
+        self.assertEqual(len(clock.getDelayedCalls()), 1)
+        request.connectionLost(Failure(ConnectionDone()))
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_unreadable_content_type(self):
+        """
+        A Content-Type that splits into lines is dropped, and logged; an
+        ordinary one stays.
+        """
+        logged = Logged(self)
+        request = self.request(100)
+        request.requestHeaders.setRawHeaders(b"content-type",
+                                             [b"text/plain"])
+        request._drop_unparseable_content_type()
+        self.assertEqual(request.requestHeaders.getRawHeaders(
+            b"content-type"), [b"text/plain"])
+        self.assertEqual(logged.lines(), [])
+        request.requestHeaders.setRawHeaders(b"content-type",
+                                             [b"text/plain\x0bx"])
+        request._drop_unparseable_content_type()
+        self.assertFalse(request.requestHeaders.hasHeader(b"content-type"))
+        self.assertEqual(logged.lines(peer=r"192\.168\.1\.1:\d+"), [
+            ("info", "ignored an unreadable Content-Type from PEER")])
+
+    def test_redact_token_with_a_space(self):
+        """
+        A token may hold a space, which a query may send as C{+}: that
+        is the token too, and masked.
+        """
+        policy = AccessPolicy("a secret of sixteen+")
+        self.assertEqual(policy.redact(b"/photos?q=a+secret+of+sixteen%2B"),
+                         b"/photos?q=***")

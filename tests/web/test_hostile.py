@@ -425,6 +425,34 @@ class AccessLogRateTests(SynchronousTestCase):
         self.assertGreaterEqual(len(lines), 10 * 4)
         self.assertEqual(len([w for w in written if "not logged" in w]), 5)
 
+    def test_slow_rate_words(self):
+        """
+        Under one line a second: a burst of one line (never more), what
+        each call answers, and the summary word for word, naming the
+        address that lost most.
+        """
+        from twisted.internet.task import Clock
+        clock = Clock()
+        written = []
+        limited = RateLimitedLog(clock, 0.5, written.append)
+        self.assertEqual([limited.line(t, h) for t, h in [
+            ("a\n", "h1"), ("b\n", "h1"), ("c\n", "h2"), ("d\n", "h2")]],
+            [True, False, False, False])
+        self.assertEqual(written, ["a\n"])
+        clock.advance(1.0)
+        self.assertEqual(written[1:], [
+            "fourcut: 3 more requests not logged (over "
+            "server.access_log_rate, 0.5 lines a second); 2 of them from "
+            "h2\n"])
+        # A long quiet spell saves up no more than the burst: one line.
+        clock.advance(60)
+        del written[:]
+        self.assertEqual([limited.line("e\n", "h3"),
+                          limited.line("f\n", "h3")], [True, False])
+        self.assertEqual(written, ["e\n"])
+        limited.stop()
+        self.assertEqual(clock.getDelayedCalls(), [])
+
 
 class EndlessMessageTests(SynchronousTestCase):
     """

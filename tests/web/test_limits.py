@@ -10,14 +10,16 @@ import json
 import os
 
 from twisted.internet import task
-from twisted.internet.address import IPv4Address
+from twisted.internet.address import IPv4Address, UNIXAddress
+from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.testing import StringTransport
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from fourcut.web.access import LINGER
 from fourcut.stream.sockets import unsent_bytes
-from fourcut.web.limits import (EVICT_AFTER, TIMEOUT_BODY, DescriptorBudget,
+from fourcut.web.limits import (EVICT_AFTER, TIMEOUT_BODY, ConnectionLimits,
+                                DescriptorBudget, LimitedConnection,
                                 deadline_channel, open_descriptors)
 
 from tests.support.logged import Logged
@@ -271,6 +273,28 @@ class UnauthenticatedHTTPTests(LimitTestCase):
             "info", "closing an unauthenticated connection from "
             "127.0.0.1 (too many from 127.0.0.1)"))
 
+    def test_probation_makes_room_for_the_booth(self):
+        """
+        A newcomer on probation asking for a path the booth uses (C{/ws})
+        closes the oldest unauthenticated connection of its address, and
+        the log says why.
+        """
+        first = [self.site.raw() for _ in range(4)]
+        self.logged.lines()
+        self.site.raw(b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertEqual(self.limits.evicted, 1)
+        self.assertEqual([client.lost for client in first],
+                         [True, False, False, False])
+        self.assertEqual([line for line in self.logged.lines()
+                          if "closing" in line[1]], [
+            ("info", "closing an unauthenticated connection from "
+             "127.0.0.1 (too many from 127.0.0.1, to let the booth or a "
+             "guest in)")])
+        self.site.raw(b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertEqual(self.limits.evicted, 2)
+        self.assertEqual([client.lost for client in first],
+                         [True, True, False, False])
+
     def test_anonymous_on_probation_refused(self):
         """
         Over the bound with nothing idle to close (a burst), a newcomer must
@@ -393,6 +417,62 @@ class DeadlineChannelTests(SynchronousTestCase):
         self.assertEqual(said, ["closing a connection from 10.0.0.7: no "
                                 "whole request within 1.5 s"])
 
+    def test_unread_timed_out(self):
+        """
+        Answers left unread for C{unread_timeout}: the connection is
+        aborted, and the log names the address and the time.
+        """
+        events = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        clock = task.Clock()
+        channel = deadline_channel(100.0, unread_timeout=7.0)()
+        channel.callLater = clock.callLater
+        transport = StringTransport(
+            peerAddress=IPv4Address("TCP", "10.0.0.7", 5555))
+        channel.makeConnection(transport)
+        channel.pauseProducing()
+        clock.advance(6.9)
+        self.assertFalse(transport.disconnecting)
+        clock.advance(0.1)
+        self.assertTrue(transport.disconnected)
+        self.assertIsNone(channel._unread)
+        said = [formatEvent(e) for e in events
+                if e.get("log_namespace", "").startswith("fourcut.")]
+        self.assertEqual(said, ["dropping a connection from 10.0.0.7: its "
+                                "answers were left unread for 7.0 s"])
+
+    def test_unix_peer_named(self):
+        """
+        A peer without a host (a Unix socket) is named by its address in
+        both timeouts' log lines.
+        """
+        events = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        peer = UNIXAddress(b"/run/s")
+        said = []
+        for first in ("request", "unread"):
+            clock = task.Clock()
+            channel = deadline_channel(
+                1.0 if first == "request" else 100.0, unread_timeout=1.0)()
+            channel.callLater = clock.callLater
+            channel.makeConnection(StringTransport(peerAddress=peer))
+            if first == "request":
+                channel.dataReceived(b"GET / HTTP/1.1\r\n")
+            else:
+                channel.pauseProducing()
+            clock.advance(1.0)
+            said.extend(formatEvent(e) for e in events
+                        if e.get("log_namespace", "").startswith("fourcut.")
+                        and "Timing out client" not in formatEvent(e))
+            del events[:]
+        self.assertEqual(said, [
+            "closing a connection from %s: no whole request within 1.0 s"
+            % (peer,),
+            "dropping a connection from %s: its answers were left unread "
+            "for 1.0 s" % (peer,)])
+
     def test_gone_before(self):
         """
         A deadline that fires after the connection went says nothing.
@@ -404,3 +484,147 @@ class DeadlineChannelTests(SynchronousTestCase):
         channel.transport = None
         channel._request_timed_out()
         self.assertIsNone(channel._deadline)
+
+
+class HeldTooLongTests(SynchronousTestCase):
+    """
+    L{ConnectionLimits} alone: a connection that has held its slot for
+    C{max_hold} seconds, however busy, makes way for a newcomer.
+    """
+
+    def setUp(self):
+        self.clock = task.Clock()
+        self.limits = ConnectionLimits(Factory.forProtocol(Protocol),
+                                       self.clock, max_unauthenticated=10,
+                                       max_per_address=2, max_hold=5.0)
+        self.logged = Logged(self)
+
+    def connect(self):
+        connection = self.limits.buildProtocol(
+            IPv4Address("TCP", "192.0.2.1", 1234))
+        connection.makeConnection(StringTransport())
+        connection.set_busy(True)
+        return connection
+
+    def test_held_for_max_hold(self):
+        first, second = self.connect(), self.connect()
+        self.clock.advance(4.9)
+        self.assertTrue(self.connect().probation)
+        self.assertEqual(self.limits.evicted, 0)
+        self.clock.advance(0.1)
+        self.logged.lines()
+        newcomer = self.connect()
+        self.assertFalse(newcomer.probation)
+        self.assertEqual(self.limits.evicted, 1)
+        self.assertTrue(first.transport.disconnecting
+                        or first.transport.disconnected)
+        self.assertFalse(second.transport.disconnected)
+        self.assertEqual(self.logged.lines(), [
+            ("info", "closing an unauthenticated connection from "
+             "192.0.2.1 (too many from 192.0.2.1, held for 5 s)")])
+        # The second that has held its slot as long goes for the next.
+        self.connect()
+        self.assertEqual(self.limits.evicted, 2)
+        self.assertTrue(second.transport.disconnecting
+                        or second.transport.disconnected)
+
+    def test_idle_time_kept(self):
+        """
+        An idle connection told again that it is idle stays idle since
+        it first was; one made busy is not idle.
+        """
+        connection = self.connect()
+        connection.set_busy(False)
+        self.clock.advance(3)
+        connection.set_busy(False)
+        self.assertEqual(connection.idle_since, 0)
+        connection.set_busy(True)
+        self.assertEqual(connection.idle_since, 0)
+        self.clock.advance(1)
+        connection.set_busy(False)
+        self.assertEqual(connection.idle_since, 4)
+
+
+class ShortBudget:
+    reserve = 50
+
+    def short(self):
+        return True
+
+
+class DescriptorReserveTests(SynchronousTestCase):
+    """
+    With few descriptors left, an idle unauthenticated connection is
+    closed for a newcomer; with none idle the newcomer is refused.
+    """
+
+    def setUp(self):
+        self.clock = task.Clock()
+        self.limits = ConnectionLimits(Factory.forProtocol(Protocol),
+                                       self.clock, budget=ShortBudget())
+        self.logged = Logged(self)
+
+    def test_idle_closed_for_newcomer(self):
+        limits = ConnectionLimits(Factory.forProtocol(Protocol), self.clock)
+        idle = limits.buildProtocol(UNIXAddress(b"/s"))
+        idle.makeConnection(StringTransport())
+        self.assertIsNone(idle.host)
+        self.clock.advance(EVICT_AFTER)
+        limits.budget = ShortBudget()
+        self.logged.lines()
+        newcomer = limits.buildProtocol(IPv4Address("TCP", "192.0.2.1", 1))
+        self.assertIsInstance(newcomer, LimitedConnection)
+        self.assertEqual((limits.evicted, limits.refused), (1, 0))
+        self.assertTrue(idle.transport.disconnecting
+                        or idle.transport.disconnected)
+        self.assertEqual(self.logged.lines(), [
+            ("info", "closing an unauthenticated connection from None "
+             "(descriptor reserve)")])
+
+    def test_none_idle_refused(self):
+        refused = self.limits.buildProtocol(
+            IPv4Address("TCP", "192.0.2.1", 1))
+        self.assertNotIsInstance(refused, LimitedConnection)
+        self.assertEqual((self.limits.evicted, self.limits.refused), (0, 1))
+        self.assertEqual(self.logged.lines(), [
+            ("warn", "refused a connection from 192.0.2.1: fewer than 50 "
+             "file descriptors free")])
+
+
+class PipelineWaitTests(SynchronousTestCase):
+    """
+    L{DeadlineChannel}'s token bucket for pipelined requests, alone.
+    """
+
+    def channel(self, rate, factory=True):
+        channel = deadline_channel(10.0, pipeline_rate=rate)()
+        if factory:
+            channel.factory = type("Factory", (), {"reactor": task.Clock()})()
+        return channel
+
+    def test_rate(self):
+        channel = self.channel(4.0)
+        clock = channel.factory.reactor
+        # A burst of four at once, then one every quarter second.
+        self.assertEqual([channel._pipeline_wait() for _ in range(6)],
+                         [0, 0, 0, 0, 0.25, 0.5])
+        clock.advance(0.75)
+        self.assertEqual(channel._pipeline_wait(), 0)
+        self.assertEqual(channel._pipeline_wait(), 0.25)
+        # A bucket holding one and a half: no wait (never a negative one).
+        clock.advance(0.625)
+        self.assertEqual(channel._pipeline_wait(), 0)
+
+    def test_slow_rate(self):
+        """
+        Under one a second: a burst of one, then one each 1/rate s.
+        """
+        channel = self.channel(0.5)
+        self.assertEqual([channel._pipeline_wait() for _ in range(3)],
+                         [0, 2.0, 4.0])
+
+    def test_no_rate_or_clock(self):
+        self.assertEqual(self.channel(0)._pipeline_wait(), 0)
+        channel = self.channel(4.0, factory=False)
+        channel.factory = object()
+        self.assertEqual(channel._pipeline_wait(), 0)
