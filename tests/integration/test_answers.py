@@ -78,11 +78,15 @@ class ErrorBodyTests(ServiceTestCase):
         Wait for the capture's gphoto2 and SIGKILL it.
         """
         for _ in range(200):
+            # Once the capture runs: a camera child killed before (while
+            # it answered camera_info's question, say) is replaced, and
+            # the capture would go on in the new one.
             children = gphoto2_children()
-            if children:
+            if children and self.session.state == "capturing":
                 break
             await sleep(0.05)
         self.assertEqual(len(children), 1)
+        self.assertEqual(self.session.state, "capturing")
         os.kill(children[0], signal.SIGKILL)
 
     async def test_killed_capture_is_not_an_empty_503(self):
