@@ -72,6 +72,8 @@ setup(
         "fourcut.booth": ["static/*.html", "static/*.css", "static/*.js",
                           "static/*.ico",
                           "frames/*.yaml", "frames/*.png"],
+        # The operator page's.
+        "fourcut.admin": ["static/*.html", "static/*.css", "static/*.js"],
     },
     ext_modules=[Extension(
         IOLIB, ["fourcut/virtualcam/iolib/fourcut_usb.c"],
