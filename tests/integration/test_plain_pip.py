@@ -96,6 +96,12 @@ class PlainPipTests(TestCase):
         self.assertEqual(response.code, 200, body[:500])
         self.assertEqual(jpeg_size(body), EOS_STILL)
         self.assertEqual(len(os.listdir(photos)), 1)
+        # The pages' files were installed with the code (package data).
+        for page in ("booth", "booth/static/booth.js", "gallery", "admin",
+                     "admin/static/admin.js", "favicon.ico"):
+            response = await treq.get(url + page, pool=pool)
+            self.assertEqual(response.code, 200, page)
+            await response.content()
         child.transport.signalProcess("TERM")
         await child.ended
 
