@@ -328,8 +328,11 @@ class SettingsKeptTests(TwistdTestCase):
 
     async def start(self, photos, driver):
         config = {"camera": dict(EOS_USB, driver=driver)}
+        # A TMPDIR of the test's own: kill -9 leaves the virtual camera's
+        # port library directories behind, which the test then removes.
+        env, _ = self.own_tmpdir()
         child = self.fourcut("--listen", "tcp:0:interface=127.0.0.1",
-                             config=config, photos=photos)
+                             config=config, photos=photos, env=env)
         line = await child.line_with("fourcut: open http://")
         port = int(re.search(r"http://127\.0\.0\.1:(\d+)/", line).group(1))
         return child, port
