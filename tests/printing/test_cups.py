@@ -212,8 +212,12 @@ class CupsTests(TestCase):
         self.assertEqual(status["jobs_waiting"], 0)
         self.assertEqual(os.listdir(out), [])
         self.cupsd.run("cupsenable", queue)
+        # CUPS may still call the printer "processing" for a moment after
+        # the job it printed is "completed": the booth says printing, then
+        # idle (CI saw "printing" here once).
         booth, status = self.wait(
-            site, lambda status: status["completed"] == 1, "the job printed")
+            site, lambda status: status["completed"] == 1
+            and status["state"] == "idle", "the job printed, the printer idle")
         self.assertEqual(booth["state"], "idle")
         self.check_pdf(self.pdf(out))
 
@@ -235,8 +239,12 @@ class CupsTests(TestCase):
         self.assertEqual(status["jobs_waiting"], 1)
         self.assertIn("not accepting jobs", status["jobs"][0]["error"])
         self.cupsd.run("cupsaccept", queue)
+        # CUPS may still call the printer "processing" for a moment after
+        # the job it printed is "completed": the booth says printing, then
+        # idle (CI saw "printing" here once).
         booth, status = self.wait(
-            site, lambda status: status["completed"] == 1, "the job printed")
+            site, lambda status: status["completed"] == 1
+            and status["state"] == "idle", "the job printed, the printer idle")
         self.assertEqual(booth["state"], "idle")
         self.assertEqual(status["jobs_waiting"], 0)
         self.check_pdf(self.pdf(out))
