@@ -18,11 +18,10 @@ import sys
 
 from twisted.application.service import MultiService
 from twisted.internet import defer
-from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger, globalLogPublisher
 from twisted.python import usage
 
-from fourcut import __version__, install
+from fourcut import __version__, install, lean
 from fourcut.admin.errors import ObserverService, RecentErrors
 from fourcut.admin.resources import OPEN_PATHS as ADMIN_OPEN_PATHS
 from fourcut.admin.resources import AdminResource
@@ -150,6 +149,10 @@ class Options(usage.Options):
             booth_service.check_booth(self.config)
         except ConfigError as e:
             raise OptionsError(e)
+        # Before twistd imports the reactor: no pyOpenSSL (13 MB) in a
+        # server that does not listen with TLS (see fourcut.lean).
+        if not lean.needs_tls(self.config.server.listen):
+            lean.without_tls()
 
 
 def make_virtual_camera(reactor, camera):
@@ -365,6 +368,9 @@ def makeService(options, reactor=None):
     else:
         log.warn("no access.token: anyone who can reach {listen} can use "
                  "the camera", listen=config.server.listen)
+    # Imported here, not with this module: twisted.internet.endpoints
+    # imports pyOpenSSL, which postOptions may have left out.
+    from twisted.internet.endpoints import serverFromString
     try:
         endpoint = serverFromString(reactor, config.server.listen)
     except Exception as e:

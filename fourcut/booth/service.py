@@ -49,7 +49,10 @@ def check_booth(config):
     booth = config.booth
     try:
         style = strip_style(booth)
-        if style.template is not None:
+        # An operator's own template is checked now; the built-in ones
+        # are checked by fourcut's tests (tests/booth/test_templates.py),
+        # and reading their frames here would load Pillow at every start.
+        if style.template is not None and booth.template not in TEMPLATES:
             check_template(style.template)
     except TemplateError as e:
         raise ConfigError(str(e), key="booth.template")

@@ -18,6 +18,9 @@ Everything here blocks for tens of milliseconds (decoding full-size
 photos, encoding the strip): call it in a thread. Photos are decoded with
 Pillow's JPEG draft mode at the smallest scale that still covers the
 window, which makes a 5184x3456 photo about a sixteenth of the work.
+Pillow is imported by the functions that draw, when the first strip is
+made, not with this module: a booth's server starts without it (issue 23's
+memory budget).
 
 C{python -m fourcut.booth.strip --help} writes an artwork template: a PNG
 of a layout's exact size, opaque where artwork may go and transparent
@@ -33,11 +36,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Optional
 
-from PIL import Image, ImageColor, ImageDraw, ImageFont, ImageOps
-
 from fourcut.booth.layout import Geometry, geometry
 from fourcut.booth.templates import (DEFAULT_FONT, TemplateError,
-                                     frame_image, load_template)
+                                     frame_image, load_template, rgb)
 from fourcut.config import ConfigError, load_config, parse_layout
 
 __all__ = ["StripStyle", "ArtworkError", "compose", "fit", "thumbnail",
@@ -131,10 +132,10 @@ def strip_style(booth):
     return StripStyle(
         window=tuple(booth.window), margin=booth.margin,
         spacing=booth.spacing,
-        background=ImageColor.getrgb(booth.background)[:3],
+        background=rgb(booth.background),
         frames=tuple(booth.frames), caption=booth.caption,
         caption_font=booth.caption_font, caption_size=booth.caption_size,
-        caption_colour=ImageColor.getrgb(booth.caption_colour)[:3],
+        caption_colour=rgb(booth.caption_colour),
         quality=booth.quality, template=template,
         event_name=booth.event_name)
 
@@ -145,6 +146,7 @@ def fit(data, size):
     its EXIF orientation, scaled to cover C{size} and cropped to the
     centre.
     """
+    from PIL import Image, ImageOps
     image = Image.open(io.BytesIO(data))
     # Decode at 1/2, 1/4 or 1/8 scale when that still covers the window
     # (turned by 90 degrees, the window's sides swap: ask for the larger).
@@ -155,12 +157,14 @@ def fit(data, size):
 
 
 def _font(path, size):
+    from PIL import ImageFont
     if path is not None:
         return ImageFont.truetype(path, size)
     return ImageFont.load_default(size)
 
 
 def _caption(canvas, style, box, when):
+    from PIL import ImageDraw
     text = style.caption.replace("{date}", when.strftime("%Y-%m-%d"))
     draw = ImageDraw.Draw(canvas)
     font = _font(style.caption_font, style.caption_size)
@@ -170,6 +174,7 @@ def _caption(canvas, style, box, when):
 
 
 def _template_text(canvas, box, text, fallback_font):
+    from PIL import ImageDraw
     draw = ImageDraw.Draw(canvas)
     path = box.font or fallback_font
     if path is None and os.path.exists(DEFAULT_FONT):
@@ -186,6 +191,7 @@ def _template_text(canvas, box, text, fallback_font):
 
 
 def _compose_template(shots, template, style, when):
+    from PIL import Image
     canvas = Image.new("RGB", template.size, template.background)
     for data, box in zip(shots, template.windows):
         left, top, right, bottom = box
@@ -232,6 +238,7 @@ def compose(shots, layout, style, metadata=None, when=None):
 
 
 def _grid(shots, layout, shape, style, when):
+    from PIL import Image
     canvas = Image.new("RGB", shape.size, style.background)
     for data, box in zip(shots, shape.windows):
         left, top, right, bottom = box
@@ -249,6 +256,7 @@ def _artwork(path, size):
     """
     The artwork PNG at C{path} as RGBA, checked to be C{size}.
     """
+    from PIL import Image
     try:
         artwork = Image.open(path)
         artwork.load()
@@ -286,6 +294,7 @@ def template(layout, style):
     A PNG of C{layout}'s strip size for artwork: the background colour,
     transparent windows, and the caption band outlined.
     """
+    from PIL import Image, ImageDraw
     shape = style.geometry(layout)
     image = Image.new("RGBA", shape.size, style.background + (255,))
     draw = ImageDraw.Draw(image)
@@ -304,6 +313,7 @@ def thumbnail(data, side=480, quality=80):
     A JPEG of C{data} at most C{side} pixels a side, upright, for screens
     and galleries. Blocking: call it in a thread.
     """
+    from PIL import Image, ImageOps
     image = Image.open(io.BytesIO(data))
     image.draft("RGB", (side, side))
     image = ImageOps.exif_transpose(image).convert("RGB")

@@ -29,16 +29,17 @@ any fault is one line naming the file and what is wrong.
 """
 
 import os
+import re
 from dataclasses import dataclass
 from typing import Optional
 
 import yaml
-from PIL import Image, ImageColor, ImageFont
 
 from fourcut.config import LayoutError, TEMPLATES, parse_layout
 
 __all__ = ["Template", "TextBox", "TemplateError", "load_template",
-           "check_template", "frame_image", "builtin_path", "FRAMES", "DEFAULT_FONT"]
+           "check_template", "frame_image", "builtin_path", "rgb", "FRAMES",
+           "DEFAULT_FONT"]
 
 #: The built-in templates' directory.
 FRAMES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "frames")
@@ -106,9 +107,35 @@ def _box(value, size, where):
     return tuple(value)
 
 
+_HEX = re.compile(r"\A#([0-9A-Fa-f]{3}|[0-9A-Fa-f]{6})\Z")
+
+
+def rgb(value):
+    """
+    The C{(red, green, blue)} of a colour: C{"#rgb"} or C{"#rrggbb"}
+    (what the config file takes), or any other colour Pillow knows
+    (C{"white"}, C{"rgb(255, 0, 0)"}, ...).
+
+    The hex forms are read here, without Pillow: the config's colours and
+    the built-in templates' are read at start-up, and Pillow (with
+    libjpeg, libpng, FreeType and HarfBuzz, about 4 MB) is only loaded
+    when the first strip is made.
+
+    @raise ValueError: not a colour.
+    """
+    match = _HEX.match(value) if isinstance(value, str) else None
+    if match is not None:
+        digits = match.group(1)
+        if len(digits) == 3:
+            digits = "".join(digit * 2 for digit in digits)
+        return tuple(int(digits[i:i + 2], 16) for i in (0, 2, 4))
+    from PIL import ImageColor
+    return ImageColor.getrgb(value)[:3]
+
+
 def _colour(value, where):
     try:
-        return ImageColor.getrgb(value)[:3]
+        return rgb(value)
     except (ValueError, AttributeError, TypeError):
         raise TemplateError('%s must be a colour such as "#222222"'
                             % (where,))
@@ -213,6 +240,7 @@ def frame_image(template):
 
     @raise TemplateError: saying what is wrong.
     """
+    from PIL import Image
     path = template.frame
     try:
         image = Image.open(path)
@@ -240,6 +268,7 @@ def check_template(template):
 
     @raise TemplateError: one line saying what is wrong.
     """
+    from PIL import ImageFont
     frame_image(template)
     for box in (template.caption, template.date):
         if box is not None and box.font is not None:

@@ -18,8 +18,6 @@ C{fourcut_print_jobs_failed_total}   sheets that ended without a print
 ===================================  =====================================
 """
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-
 from fourcut.printing.state import STATES
 
 __all__ = ["PrintCollector"]
@@ -30,6 +28,10 @@ class PrintCollector:
         self.printing = printing
 
     def collect(self):
+        # Imported at the first scrape, as fourcut.metrics does: a booth
+        # nobody scrapes never loads prometheus_client.
+        from prometheus_client.core import (CounterMetricFamily,
+                                            GaugeMetricFamily)
         printing = self.printing
         queue = printing.queue
         current = printing.state.state

@@ -20,8 +20,6 @@ each job fourcut sent, C{job-state} and its reasons.
 from dataclasses import dataclass, field
 from typing import Tuple
 
-import cups
-
 __all__ = ["Cups", "JobReport", "PrinterReport", "PrinterUnavailable",
            "JOB_STATES", "PRINTER_STATES"]
 
@@ -90,12 +88,31 @@ class PrinterReport:
     jobs: Tuple[JobReport, ...] = field(default=())
 
 
+def _cups():
+    """
+    pycups, imported on first use: libcups brings GnuTLS, Kerberos, D-Bus
+    and Avahi with it (about 4 MB resident), which a booth that does not
+    print never needs (C{booth.print: off}, the default).
+    """
+    import cups
+    return cups
+
+
+def _errors():
+    """
+    What pycups raises when CUPS cannot be asked or refuses.
+    """
+    cups = _cups()
+    return (cups.IPPError, cups.HTTPError, RuntimeError)
+
+
 def _text(error):
     """
     The words of a pycups error: C{IPPError(status, text)} or
     C{HTTPError(status)}.
     """
     args = getattr(error, "args", ())
+    cups = _cups()
     if isinstance(error, cups.IPPError) and len(args) >= 2:
         return str(args[1])
     if isinstance(error, cups.HTTPError) and args:
@@ -115,19 +132,21 @@ class Cups:
     or, if L{None}, libcups' own choice (C{CUPS_SERVER}, C{client.conf},
     the local scheduler).
 
-    @param connect: makes a connection (pycups' C{Connection}), for tests.
+    @param connect: makes a connection (pycups' C{Connection} if
+        L{None}), for tests.
     """
 
-    def __init__(self, server=None, connect=cups.Connection):
+    def __init__(self, server=None, connect=None):
         self.server = server
         self._connect = connect
 
     def _connection(self):
+        connect = self._connect or _cups().Connection
         try:
             if self.server is None:
-                return self._connect()
-            return self._connect(host=self.server)
-        except (RuntimeError, cups.IPPError, cups.HTTPError) as e:
+                return connect()
+            return connect(host=self.server)
+        except _errors() as e:
             raise PrinterUnavailable("CUPS cannot be reached (%s)"
                                      % (_text(e),))
 
@@ -158,7 +177,7 @@ class Cups:
                 try:
                     job = connection.getJobAttributes(
                         job_id, requested_attributes=JOB_ATTRIBUTES)
-                except cups.IPPError as e:
+                except _cups().IPPError as e:
                     # Purged from CUPS' history: finished long ago.
                     jobs.append(JobReport(job_id, "unknown",
                                           message=_text(e)))
@@ -167,7 +186,7 @@ class Cups:
                     job_id, JOB_STATES.get(job.get("job-state"), "unknown"),
                     _reasons(job.get("job-state-reasons")),
                     str(job.get("job-printer-state-message") or "")))
-        except (cups.IPPError, cups.HTTPError, RuntimeError) as e:
+        except _errors() as e:
             raise PrinterUnavailable("CUPS cannot tell about printer %s: %s"
                                      % (queue or "(default)", _text(e)))
         return PrinterReport(
@@ -196,6 +215,6 @@ class Cups:
             name = self._queue(connection, queue)
             return connection.printFile(name, path, title,
                                         dict(options or {}))
-        except (cups.IPPError, cups.HTTPError, RuntimeError) as e:
+        except _errors() as e:
             raise PrinterUnavailable("CUPS refused the print: %s"
                                      % (_text(e),))

@@ -13,12 +13,12 @@ CUPS and the printer's driver receive the page size and the image at full
 size instead of guessing a scale from a bare JPEG.
 
 Everything here blocks (decoding, encoding): call it in a thread.
+Pillow is imported by the functions that draw, when the first sheet is
+made: a booth that never prints never loads it for this.
 """
 
 import io
 from datetime import datetime
-
-from PIL import Image, ImageDraw, ImageOps
 
 __all__ = ["DPI", "SHEET", "HALF", "sheet", "sheet_pdf",
            "calibration_sheet"]
@@ -41,6 +41,7 @@ def _fitted(strip):
     C{strip} (a Pillow image) turned upright if it is wider than tall and
     scaled to fit one L{HALF}, never cropped.
     """
+    from PIL import Image, ImageOps
     strip = ImageOps.exif_transpose(strip).convert("RGB")
     if strip.width > strip.height:
         strip = strip.transpose(Image.Transpose.ROTATE_90)
@@ -56,6 +57,7 @@ def sheet(strip_jpeg):
 
     @raise OSError: if C{strip_jpeg} is no image Pillow reads.
     """
+    from PIL import Image
     with Image.open(io.BytesIO(strip_jpeg)) as image:
         image.load()
         fitted = _fitted(image)
@@ -73,6 +75,7 @@ def calibration_sheet(when=None, title="fourcut test print"):
     edges and the cut line, a grey ramp, and C{title} with the time, so
     that the operator sees the page size, the margins and the colours.
     """
+    from PIL import Image, ImageDraw
     when = when or datetime.now()
     page = Image.new("RGB", SHEET, "white")
     draw = ImageDraw.Draw(page)
