@@ -346,7 +346,7 @@ def makeService(options, reactor=None):
     admin = AdminResource(reactor, config.paths.photos,
                           CameraSummary(session).camera_info, printing,
                           recent_errors, config.booth, choice,
-                          problems=booth.recent_errors,
+                          problems=booth.problems,
                           token=config.access.token)
     web = site.build(config, reactor, session, broadcaster, captures,
                      trimmer=trimmer,

@@ -307,7 +307,7 @@ class AdminResource(Resource):
     @param choice: the L{fourcut.booth.choice.BoothChoice} the booth
         follows, which C{POST /admin/booth} changes.
     @param problems: the booth's own problems, newest first
-        (C{problems()}: L{fourcut.booth.plain.RecentErrors}), or L{None}.
+        (C{problems()}: L{fourcut.booth.plain.BoothProblems}), or L{None}.
     @param token: C{access.token}, or L{None}.
     """
 
@@ -360,7 +360,7 @@ class AdminResource(Resource):
                         else None),
             "errors": errors,
             # The booth's failed sequences: in the guests' words, with the
-            # technical detail (fourcut.booth.plain.RecentErrors).
+            # technical detail (fourcut.booth.plain.BoothProblems).
             "problems": problems,
             "booth": dataclasses.asdict(self.booth),
             "choice": self.choice.describe(),

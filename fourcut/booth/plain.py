@@ -5,15 +5,15 @@ What guests read when something goes wrong, and what the operator keeps.
 A guest at the booth never reads the camera's own words (C{[-105]
 Unknown model: Could not detect any camera}): L{guest_words} turns a
 failure's status into a plain sentence that says what to do, and the
-technical text goes to the log and to L{RecentErrors}, which an operator
-page reads (C{Booth.recent_errors()}).
+technical text goes to the log and to L{BoothProblems}, which an operator
+page reads (C{Booth.problems()}).
 """
 
 import time
 from collections import deque
 from datetime import datetime, timezone
 
-__all__ = ["guest_words", "RecentErrors"]
+__all__ = ["guest_words", "BoothProblems"]
 
 #: Plain words by HTTP status of a failed shot (L{fourcut.errors}).
 _SHOT_WORDS = {
@@ -40,7 +40,7 @@ def guest_words(code, strip=False):
     return _SHOT_WORDS.get(code, _SHOT_DEFAULT)
 
 
-class RecentErrors:
+class BoothProblems:
     """
     The last L{KEEP} problems, for the operator: when, in plain words, and
     the technical detail. C{record} is called by the booth (and may be by

@@ -19,7 +19,7 @@ from fourcut.booth.choice import BoothChoice
 from fourcut.photos import PhotoStore
 from fourcut.booth.lan import LanAddress, is_loopback_host
 from fourcut.booth.links import ShareLinks
-from fourcut.booth.plain import RecentErrors
+from fourcut.booth.plain import BoothProblems
 from fourcut.booth.resources import (BoothResource, Favicon, GalleryPage,
                                      SequenceResource, ShareResource,
                                      ThumbnailResource)
@@ -168,11 +168,11 @@ class Booth:
             # booth.print: auto prints each strip as it is ready.
             self.runner.subscribe(printing.sequence_event)
         self.theme_files = theme_files(booth)
-        #: Problems for the operator (L{fourcut.booth.plain.RecentErrors}):
-        #: C{recent_errors()} lists them, newest first; C{recent_errors
+        #: Problems for the operator (L{fourcut.booth.plain.BoothProblems}):
+        #: C{problems()} lists them, newest first; C{problems
         #: .record(what, detail, source)} adds one.
-        self.recent_errors = RecentErrors()
-        self.runner.subscribe(self.recent_errors.note_sequence)
+        self.problems = BoothProblems()
+        self.runner.subscribe(self.problems.note_sequence)
 
     def style(self):
         """

@@ -89,7 +89,7 @@ class AdminTests(TestCase):
         site = self.site(caption="Anna & Ben")
         site.session.last_error = "[-105] Unknown model"
         site.recent_errors.add("printer needs paper: media-empty-error")
-        site.booth.recent_errors.record(
+        site.booth.problems.record(
             "That photo did not work. Let's try that again.",
             "[-105] Unknown model: /usr/lib/x86_64-linux-gnu/libgphoto2")
         site.printing.poll()

@@ -5,7 +5,7 @@ problems (L{fourcut.booth.plain}).
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from fourcut.booth.plain import RecentErrors, guest_words
+from fourcut.booth.plain import BoothProblems, guest_words
 
 
 class GuestWordsTests(SynchronousTestCase):
@@ -21,10 +21,10 @@ class GuestWordsTests(SynchronousTestCase):
         self.assertIn("photos are saved", guest_words(500, strip=True))
 
 
-class RecentErrorsTests(SynchronousTestCase):
+class BoothProblemsTests(SynchronousTestCase):
     def test_newest_first_and_bounded(self):
         now = [1796677440.0]
-        errors = RecentErrors(clock=lambda: now[0], keep=3)
+        errors = BoothProblems(clock=lambda: now[0], keep=3)
         for n in range(5):
             now[0] += 60
             errors.record("problem %d" % n, "detail %d" % n)
@@ -37,7 +37,7 @@ class RecentErrorsTests(SynchronousTestCase):
         self.assertEqual(len(errors), 3)
 
     def test_sequence_failures(self):
-        errors = RecentErrors()
+        errors = BoothProblems()
         errors.note_sequence({"type": "countdown"})
         errors.note_sequence({
             "type": "sequence_failed", "code": 503, "shot": 1,

@@ -47,7 +47,7 @@ class AdminPageTests(TestCase):
         site.cups.state = "stopped"
         site.cups.reasons = ("media-empty-error",)
         await site.printing.poll()
-        site.booth.recent_errors.record(
+        site.booth.problems.record(
             "That photo did not work. Let's try that again.",
             "[-105] Unknown model: Could not detect any camera")
         port = reactor.listenTCP(0, site.factory, interface="127.0.0.1")

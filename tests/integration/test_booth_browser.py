@@ -478,7 +478,7 @@ class BoothPageTests(BrowserTestCase):
         for technical in ("[-", "gphoto", "Error", "failed", "shot 1 of"):
             self.assertNotIn(technical, words)
         await self.screenshot("booth-failed")
-        errors = self.service.booth.recent_errors()
+        errors = self.service.booth.problems()
         self.assertIn("shot 1 of 4 failed", errors[0]["detail"])
 
         # Tried again at 1920x1080.

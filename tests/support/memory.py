@@ -216,7 +216,7 @@ class MemorySite:
             self.clock, self.config.paths.photos,
             CameraSummary(self.session).camera_info, self.printing,
             self.recent_errors, self.config.booth, self.choice,
-            problems=self.booth.recent_errors,
+            problems=self.booth.problems,
             token=self.config.access.token)
         self.captures = CaptureMetrics()
         self.web = site_module.build(
