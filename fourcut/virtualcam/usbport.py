@@ -38,7 +38,7 @@ __all__ = [
     "PORT", "SOCKET_ENV", "CLI", "PYTHON", "MissingLibrary", "library_path",
     "check",
     "stock_iolibs", "iolibs_dir", "child_env", "restore_iolibs",
-    "made_iolibs", "remove_iolibs",
+    "made_iolibs", "remove_iolibs", "remove_abandoned_iolibs",
 ]
 
 #: The port the virtual camera appears at.
@@ -157,7 +157,10 @@ def iolibs_dir(flavour=CLI):
     L{remove_iolibs}: when the virtual camera's service stops (a normal
     stop, and SIGTERM or SIGINT, after which twistd ends itself by the
     signal and runs no C{atexit} handler), and at the process's exit
-    otherwise (a failed start).
+    otherwise (a failed start). A process killed outright (C{kill -9})
+    removes nothing: its directories (their names carry its PID) are
+    removed by the next process that makes one
+    (L{remove_abandoned_iolibs}).
     """
     if flavour in _dirs and os.path.isdir(_dirs[flavour]):
         return _dirs[flavour]
@@ -165,7 +168,9 @@ def iolibs_dir(flavour=CLI):
     stock = stock_iolibs(flavour)
     if not _dirs:
         atexit.register(remove_iolibs)
-    path = tempfile.mkdtemp(prefix="fourcut-iolibs-%s-" % (flavour,))
+        remove_abandoned_iolibs()
+    path = tempfile.mkdtemp(prefix="fourcut-iolibs-%s-%d-"
+                            % (flavour, os.getpid()))
     _dirs[flavour] = path
     os.symlink(os.path.abspath(library), os.path.join(path, LIBRARY_NAME))
     for name in STOCK_LIBRARIES:
@@ -173,6 +178,48 @@ def iolibs_dir(flavour=CLI):
         if os.path.exists(target):
             os.symlink(target, os.path.join(path, name + ".so"))
     return path
+
+
+_ABANDONED = re.compile(r"\Afourcut-iolibs-(?:%s|%s)-(\d+)-" % (CLI, PYTHON))
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_abandoned_iolibs(directory=None):
+    """
+    Remove the IOLIBS directories (L{iolibs_dir}) in C{directory} (the
+    temporary directory) that belong to this user and whose process is
+    gone: what a process killed outright left behind.
+
+    @return: the paths removed.
+    """
+    directory = directory or tempfile.gettempdir()
+    removed = []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return removed
+    for name in names:
+        match = _ABANDONED.match(name)
+        if match is None or _alive(int(match.group(1))):
+            continue
+        path = os.path.join(directory, name)
+        try:
+            if os.lstat(path).st_uid != os.getuid():
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
 
 
 def made_iolibs():

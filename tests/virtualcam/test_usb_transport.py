@@ -686,6 +686,44 @@ class PortEnvironmentTests(TestCase):
         self.assertNotEqual(usbport.iolibs_dir(usbport.CLI),
                             usbport.iolibs_dir(usbport.PYTHON))
 
+    def test_names_carry_the_pid(self):
+        """
+        The directories' names carry the process's PID, so that another
+        process can tell when they are abandoned.
+        """
+        for flavour in (usbport.CLI, usbport.PYTHON):
+            self.assertTrue(os.path.basename(usbport.iolibs_dir(
+                flavour)).startswith("fourcut-iolibs-%s-%d-"
+                                     % (flavour, os.getpid())))
+
+    def test_abandoned_removed(self):
+        """
+        Directories of a process that is gone (killed outright, so it
+        removed nothing) are removed; those of a living process, and
+        anything else in the temporary directory, stay.
+        """
+        import subprocess
+        gone = subprocess.Popen([sys.executable, "-c", "pass"])
+        gone.wait()
+        temp = self.mktemp()
+        os.mkdir(temp)
+        names = {
+            "abandoned cli": "fourcut-iolibs-cli-%d-abcd" % (gone.pid,),
+            "abandoned python": "fourcut-iolibs-python-%d-efgh" % (gone.pid,),
+            "alive": "fourcut-iolibs-cli-%d-ijkl" % (os.getpid(),),
+            "old style": "fourcut-iolibs-cli-mnop",
+            "other": "fourcut-bench-%d-qrst" % (gone.pid,),
+        }
+        for name in names.values():
+            os.mkdir(os.path.join(temp, name))
+            os.symlink("/nowhere", os.path.join(temp, name, "ptpip.so"))
+        removed = usbport.remove_abandoned_iolibs(temp)
+        self.assertEqual(sorted(removed), sorted(
+            os.path.join(temp, names[key])
+            for key in ("abandoned cli", "abandoned python")))
+        self.assertEqual(sorted(os.listdir(temp)), sorted(
+            names[key] for key in ("alive", "old style", "other")))
+
     def test_child_env(self):
         env = usbport.child_env("camera.sock", usbport.PYTHON, base={"A": "1"})
         self.assertEqual(env["A"], "1")
