@@ -64,6 +64,8 @@ for name, head in [
     steps[name] = {"loaded": loaded(), "status": answer.split("\r\n")[0],
                    "answer": answer}
 steps["clients"] = service.websocket.client_count()
+steps["factories"] = len({id(client.factory)
+                          for client in service.websocket.clients})
 print(json.dumps(steps))
 """
 
@@ -79,7 +81,8 @@ class LazyAutobahnTests(TestCase):
         Building the service loads none of Autobahn; neither do a C{GET}
         of C{/ws} without an upgrade (fourcut's 426) nor a C{POST} (405).
         The first upgrade loads it and is accepted (101, then seed 001's
-        C{connected} message); the second uses what the first made.
+        C{connected} message); the second uses the factory the first
+        made.
         """
         photos = os.path.abspath(self.mktemp())
         out = subprocess.check_output(
@@ -99,4 +102,4 @@ class LazyAutobahnTests(TestCase):
                              "HTTP/1.1 101 Switching Protocols", step)
             self.assertIn('"type": "connected"', steps[step]["answer"])
             self.assertIn("autobahn", steps[step]["loaded"])
-        self.assertEqual(steps["clients"], 2)
+        self.assertEqual((steps["clients"], steps["factories"]), (2, 1))
