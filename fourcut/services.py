@@ -92,7 +92,7 @@ class FourcutService(service.MultiService):
     @ivar limits: the connection limits around the site
         (L{fourcut.web.limits.ConnectionLimits}).
     @ivar status: the L{fourcut.status.ServiceStatus}.
-    @ivar websocket: the L{fourcut.web.ws.CameraServerFactory}.
+    @ivar websocket: the L{fourcut.web.ws.WebSocketHub}.
     @ivar scaled: the L{fourcut.stream.scaled.ScaledStreams}.
     @ivar booth: the L{fourcut.booth.service.Booth}.
     """

@@ -49,20 +49,20 @@ def client_host(client):
 class WebSocketScreens:
     """
     A L{fourcut.booth.sequence.SequenceRunner} listener that sends each
-    event to the open, authenticated clients of C{factory} (a
-    L{fourcut.web.ws.CameraServerFactory}).
+    event to the open, authenticated clients of C{hub} (a
+    L{fourcut.web.ws.WebSocketHub}).
 
     @param links: the L{fourcut.booth.links.ShareLinks} that give each
         screen its guest link and QR code.
     """
 
-    def __init__(self, factory, links):
-        self.factory = factory
+    def __init__(self, hub, links):
+        self.hub = hub
         self.links = links
 
     def __call__(self, event, origin):
         asker = origin.client if isinstance(origin, WebSocketOrigin) else None
-        for client in list(self.factory.clients):
+        for client in list(self.hub.clients):
             if not client.authenticated:
                 continue
             message = dict(event)

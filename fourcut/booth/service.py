@@ -238,13 +238,13 @@ class Booth:
             return ()
         return self.printing.booth_resources(self._token)
 
-    def show_on(self, factory):
+    def show_on(self, hub):
         """
-        Send sequence events to the clients of C{factory} (the
-        L{fourcut.web.ws.CameraServerFactory}, which was given this booth
-        to run their C{capture_sequence} requests).
+        Send sequence events to the clients of C{hub} (the
+        L{fourcut.web.ws.WebSocketHub}, which was given this booth to run
+        their C{capture_sequence} requests).
         """
-        self.runner.subscribe(WebSocketScreens(factory, self.links))
+        self.runner.subscribe(WebSocketScreens(hub, self.links))
 
     async def websocket_sequence(self, client, message):
         """

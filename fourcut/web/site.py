@@ -28,7 +28,8 @@ C{/camera/info}        L{fourcut.web.rest.CameraInfo}
 C{/camera/restart}     L{fourcut.web.rest.Restart}
 C{/photos}             L{fourcut.web.gallery.Photos}
 C{/metrics}            L{fourcut.web.rest.MetricsView}
-C{/ws}                 L{fourcut.web.ws.WebSocketEndpoint}
+C{/ws}                 L{fourcut.web.ws.WebSocketEndpoint} (Autobahn is
+                       imported at its first client)
 C{/booth} ...          the booth's pages C{/booth} and C{/gallery},
                        C{POST /sequence}, C{/share} and C{/thumbnails}
                        (L{fourcut.booth.resources}: the C{mounts}
@@ -62,7 +63,7 @@ from fourcut.web.limits import (ConnectionLimits, DescriptorBudget,
                                 deadline_channel)
 from fourcut.web.live import Page, Preview, Snapshot
 from fourcut.web.replies import NotFound, Request, hide_path
-from fourcut.web.ws import CameraServerFactory, WebSocketEndpoint
+from fourcut.web.ws import WebSocketEndpoint, WebSocketHub
 
 __all__ = ["Root", "Site", "Web", "build"]
 
@@ -148,7 +149,9 @@ class Web:
     @ivar site: the L{Site}, its root the access guard.
     @ivar factory: what listens: the site wrapped in the connection limits.
     @ivar access: the L{AccessPolicy}.
-    @ivar websocket: the L{CameraServerFactory} behind C{/ws}.
+    @ivar websocket: the L{WebSocketHub} behind C{/ws}: its clients, and
+        what they are told (Autobahn's factory is made over it at the
+        first C{/ws} client).
     @ivar status: the L{ServiceStatus} behind C{/status} and C{/health}.
     @ivar scaled: the L{ScaledStreams}: live view at the sizes asked for,
         shared by C{/preview}, C{/snapshot} and C{/ws}.
@@ -158,7 +161,7 @@ class Web:
     site: server.Site
     factory: ConnectionLimits
     access: AccessPolicy
-    websocket: CameraServerFactory
+    websocket: WebSocketHub
     status: ServiceStatus
     scaled: ScaledStreams
     guesses: GuessThrottle
@@ -196,7 +199,7 @@ def build(config, reactor, session, broadcaster, captures, trimmer=None,
     scaled = ScaledStreams(reactor, broadcaster,
                            max_sizes=config.preview.max_sizes)
     camera = CameraSummary(session)
-    websocket = CameraServerFactory(
+    websocket = WebSocketHub(
         session, broadcaster, camera, reactor,
         max_clients=server_config.max_ws_clients,
         max_message_bytes=server_config.max_message_bytes,

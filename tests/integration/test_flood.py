@@ -117,8 +117,9 @@ class FloodTests(FloodTestCase):
         """
         # Those that are only held back (not reading, so not sending
         # either) go at the keepalive, here sooner than in 30 s.
-        self.service.websocket.setProtocolOptions(autoPingInterval=2,
-                                                  autoPingTimeout=3)
+        # Read when the first /ws client makes Autobahn's factory.
+        websocket = self.service.websocket
+        websocket.ping_interval, websocket.ping_timeout = 2, 3
         viewer = await self.viewer()
         before = await self.settle()
         flooders = [self.flood("requests", "/ws?token=" + TOKEN),
@@ -158,8 +159,9 @@ class FloodTests(FloodTestCase):
         but never reads is dropped when it does not answer a ping: its
         other traffic does not count as an answer.
         """
-        self.service.websocket.setProtocolOptions(autoPingInterval=1,
-                                                  autoPingTimeout=2)
+        # Read when the first /ws client makes Autobahn's factory.
+        websocket = self.service.websocket
+        websocket.ping_interval, websocket.ping_timeout = 1, 2
         flooder = self.flood("slow", "/ws?token=" + TOKEN, seconds=15)
         await flooder.opened
         await flooder.ended.addTimeout(30, reactor)

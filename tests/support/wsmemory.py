@@ -1,11 +1,12 @@
 # -*- test-case-name: tests.web.test_ws,tests.web.test_ws_auth -*-
 """
-fourcut's WebSocket side in memory: the factory of L{fourcut.web.ws} with
-a fake session, mounted at C{/ws} of a twisted.web C{Site}, and clients
+fourcut's WebSocket side in memory: the hub and endpoint of
+L{fourcut.web.ws} with a fake session, the endpoint mounted at C{/ws} of
+a twisted.web C{Site}, and clients
 that speak RFC 6455 to it over a C{StringTransport}, byte for byte, with
 every timer (fourcut's and Autobahn's) on one L{task.Clock}.
 
-Every test builds the factory through L{make_factory} and the site through
+Every test builds the hub through L{make_hub} and the site through
 L{WebSocketSite}: the one place that knows their constructors.
 """
 
@@ -23,26 +24,25 @@ from twisted.web.resource import Resource
 from twisted.web.server import Site
 
 from fourcut.stream.broadcast import Broadcaster
-from fourcut.web.ws import CameraServerFactory, WebSocketEndpoint
+from fourcut.web.ws import WebSocketEndpoint, WebSocketHub
 
 from tests.support.fakes import FakeStatus, ScriptedSession
 from tests.support.wsclient import Lookups
 
-__all__ = ["MemoryClient", "WebSocketSite", "client_frame", "make_factory",
+__all__ = ["MemoryClient", "WebSocketSite", "client_frame", "make_hub",
            "OP_TEXT", "OP_BINARY", "OP_CLOSE", "OP_PING", "OP_PONG"]
 
 OP_CONTINUATION, OP_TEXT, OP_BINARY = 0x0, 0x1, 0x2
 OP_CLOSE, OP_PING, OP_PONG = 0x8, 0x9, 0xA
 
 
-def make_factory(session, broadcaster, status, clock, booth=None,
-                 **options):
+def make_hub(session, broadcaster, status, clock, booth=None, **options):
     """
-    A L{CameraServerFactory} over C{session}, C{broadcaster} and C{status}
-    on C{clock}, with C{options} as its keyword arguments.
+    A L{WebSocketHub} over C{session}, C{broadcaster} and C{status} on
+    C{clock}, with C{options} as its keyword arguments.
     """
-    return CameraServerFactory(session, broadcaster, status, clock,
-                               booth=booth, **options)
+    return WebSocketHub(session, broadcaster, status, clock, booth=booth,
+                        **options)
 
 
 def client_frame(opcode, payload=b"", fin=True, mask=None, length=None):
@@ -110,7 +110,7 @@ class WebSocketSite:
     real L{Broadcaster}, everything timed by L{clock}. Autobahn takes its
     timers from txaio's loop: it is this clock until the test ends.
 
-    @ivar factory: the L{CameraServerFactory}.
+    @ivar hub: the L{WebSocketHub}.
     """
 
     def __init__(self, testcase, session=None, broadcaster=None,
@@ -125,11 +125,10 @@ class WebSocketSite:
                             else Broadcaster())
         self.status = (status if status is not None
                        else FakeStatus(self.session))
-        self.factory = make_factory(self.session, self.broadcaster,
-                                    self.status, self.clock,
-                                    booth=booth, **options)
+        self.hub = make_hub(self.session, self.broadcaster, self.status,
+                            self.clock, booth=booth, **options)
         root = Resource()
-        root.putChild(b"ws", WebSocketEndpoint(self.factory))
+        root.putChild(b"ws", WebSocketEndpoint(self.hub))
         self.site = Site(root, reactor=self.clock)
         self.clients = self.clock.clients
         testcase.addCleanup(self.disconnect_all)

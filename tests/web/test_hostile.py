@@ -476,7 +476,7 @@ class EndlessMessageTests(SynchronousTestCase):
             sent += 1
         self.assertTrue(client.lost)
         self.assertLess(sent, MAX_FRAGMENTS + 1)
-        self.assertEqual(self.server.factory.clients, set())
+        self.assertEqual(self.server.hub.clients, set())
 
     def test_variants(self):
         """
@@ -715,7 +715,7 @@ class TokenGuessingTests(SynchronousTestCase):
     def test_websocket_handshake(self):
         server = WebSocketSite(self, access=AccessPolicy(TOKEN),
                                guesses=GuessThrottle(None))
-        server.factory.guesses.clock = server.clock
+        server.hub.guesses.clock = server.clock
         for n in range(4):
             client = server.connect("/ws?token=" + WRONG)
             self.assertIsNone(client.status)

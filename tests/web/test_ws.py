@@ -18,7 +18,8 @@ from twisted.trial.unittest import SynchronousTestCase
 from fourcut.booth.sequence import SequenceError
 from fourcut.errors import CameraError
 from fourcut.errors import SettingError
-from fourcut.web.ws.factory import HARD_LIMIT_FACTOR, IDLE_SETTLE
+from fourcut.web.ws.factory import HARD_LIMIT_FACTOR
+from fourcut.web.ws.hub import IDLE_SETTLE
 from fourcut.web.ws.flowcontrol import FLOOD_BURST
 
 from tests.support.wsmemory import OP_TEXT, WebSocketSite
@@ -28,7 +29,7 @@ JPEG = b"\xff\xd8a frame\xff\xd9"
 
 class WebSocketTestCase(SynchronousTestCase):
     """
-    A L{WebSocketSite} per test, with the factory's C{options}.
+    A L{WebSocketSite} per test, with the hub's C{options}.
     """
 
     options = {}
@@ -37,7 +38,7 @@ class WebSocketTestCase(SynchronousTestCase):
         self.server = WebSocketSite(self, **self.options)
         self.session = self.server.session
         self.broadcaster = self.server.broadcaster
-        self.factory = self.server.factory
+        self.hub = self.server.hub
         self.clock = self.server.clock
 
     def open(self, **options):
@@ -55,7 +56,7 @@ class HandshakeTests(WebSocketTestCase):
                                  "preview_public": True})
         self.assertEqual(second, {"type": "camera_info",
                                   "data": self.server.status.camera_info()})
-        self.assertEqual(self.factory.clients, {client.protocol})
+        self.assertEqual(self.hub.clients, {client.protocol})
         self.assertIn("Server: fourcut", client.head)
 
     def test_camera_info_waits_for_the_camera(self):
@@ -76,7 +77,7 @@ class HandshakeTests(WebSocketTestCase):
         client.close()
         self.assertEqual(client.close_code, 1000)
         self.assertTrue(client.lost)
-        self.assertEqual(self.factory.clients, set())
+        self.assertEqual(self.hub.clients, set())
 
     def test_plain_get_is_426(self):
         """
@@ -98,7 +99,7 @@ class HandshakeTests(WebSocketTestCase):
         C{max_clients}: the next handshake is refused with 503 in fourcut's
         JSON format; once one has gone, another gets in.
         """
-        self.factory.max_clients = 2
+        self.hub.max_clients = 2
         first = self.open()
         self.open()
         refused = self.server.connect()
@@ -108,7 +109,7 @@ class HandshakeTests(WebSocketTestCase):
             "error": "too many WebSocket clients (the limit is 2)",
             "status": 503})
         self.assertTrue(refused.lost)
-        self.assertEqual(len(self.factory.clients), 2)
+        self.assertEqual(len(self.hub.clients), 2)
         first.close()
         self.open()
 
@@ -225,7 +226,7 @@ class MalformedTests(WebSocketTestCase):
         client.send(raw=b"x" * (2048 * HARD_LIMIT_FACTOR + 1))
         self.assertEqual(client.close_code, 1009)
         self.assertTrue(client.lost)
-        self.assertEqual(self.factory.clients, {other.protocol})
+        self.assertEqual(self.hub.clients, {other.protocol})
         self.assertEqual(other.reply({"type": "get_camera_info",
                                       "requestId": 1})["type"],
                          "camera_info")
@@ -238,7 +239,7 @@ class MalformedTests(WebSocketTestCase):
         client = self.open()
         client.send(raw=b"\xff\xfe")
         self.assertEqual(client.close_code, 1007)
-        self.assertEqual(self.factory.clients, {other.protocol})
+        self.assertEqual(self.hub.clients, {other.protocol})
         self.assertEqual(other.reply({"type": "get_camera_info",
                                       "requestId": 1})["type"],
                          "camera_info")
@@ -312,7 +313,7 @@ class KeepaliveTests(WebSocketTestCase):
             client.send({"type": "get_camera_info", "requestId": "x"})
             self.clock.advance(1)
         self.assertTrue(client.lost)
-        self.assertEqual(self.factory.clients, set())
+        self.assertEqual(self.hub.clients, set())
 
     def test_client_that_answers_stays(self):
         client = self.open()
@@ -366,14 +367,14 @@ class PreviewTests(WebSocketTestCase):
         for n, client in enumerate(clients):
             self.assertEqual(len(client.frames if n % 2
                                  else client.of_type("preview_frame")), 3)
-        self.assertEqual(self.factory.encoder.encoded, 6)
+        self.assertEqual(clients[0].protocol.factory.encoder.encoded, 6)
 
     def test_closing_client_unsubscribes(self):
         client = self.open()
         client.reply({"type": "start_preview", "requestId": 1})
         client.lose()
         self.assertEqual(self.broadcaster.demand, 0)
-        self.assertEqual(self.factory.clients, set())
+        self.assertEqual(self.hub.clients, set())
 
     def test_preview_started_before_any_frame(self):
         """
@@ -631,14 +632,14 @@ class CameraStatusTests(WebSocketTestCase):
         client = self.open()
         client.reply({"type": "start_preview", "requestId": "w",
                       "format": "binary"})
-        self.factory.state_changed("previewing", None)
+        self.hub.state_changed("previewing", None)
         return client
 
     def test_nobody_watching(self):
         client = self.open()
         for state in ("busy", "idle", "capturing", "idle"):
             self.session.state = state
-            self.factory.state_changed(state, None)
+            self.hub.state_changed(state, None)
         self.assertEqual(self.states(client), ["capturing", "idle"])
 
     def test_operation_during_live_view(self):
@@ -652,7 +653,7 @@ class CameraStatusTests(WebSocketTestCase):
         mark = len(self.states(watcher))
         for state in ("idle", "busy", "idle", "previewing"):
             self.session.state = state
-            self.factory.state_changed(state, None)
+            self.hub.state_changed(state, None)
             self.clock.advance(1)
         self.clock.advance(IDLE_SETTLE)
         self.assertEqual(self.states(watcher)[mark:], [])
@@ -663,7 +664,7 @@ class CameraStatusTests(WebSocketTestCase):
         mark = len(self.states(watcher))
         for state in ("capturing", "idle", "previewing"):
             self.session.state = state
-            self.factory.state_changed(state, None)
+            self.hub.state_changed(state, None)
         self.assertEqual(self.states(watcher)[mark:],
                          ["capturing", "previewing"])
 
@@ -674,7 +675,7 @@ class CameraStatusTests(WebSocketTestCase):
         """
         watcher = self.watching()
         self.session.state = "idle"
-        self.factory.state_changed("idle", None)
+        self.hub.state_changed("idle", None)
         watcher.reply({"type": "stop_preview", "requestId": "s"})
         self.session.last_error = "gone"
         self.clock.advance(IDLE_SETTLE - 0.1)
@@ -686,11 +687,11 @@ class CameraStatusTests(WebSocketTestCase):
 
     def test_trouble_is_announced(self):
         watcher = self.watching()
-        self.factory.state_changed("recovering", "unplugged")
+        self.hub.state_changed("recovering", "unplugged")
         self.assertEqual(watcher.of_type("camera_status")[-1],
                          {"type": "camera_status", "state": "recovering",
                           "error": "unplugged"})
-        self.factory.state_changed("recovering", "unplugged")
+        self.hub.state_changed("recovering", "unplugged")
         self.assertEqual(self.states(watcher), ["previewing", "recovering"])
 
 

@@ -14,8 +14,8 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from fourcut.web.access import AccessPolicy
 from fourcut.web.cors import CORSPolicy
-from fourcut.web.ws.auth import (AUTH_TIMEOUT, MAX_AUTH_FAILURES,
-                                  handshake_token)
+from fourcut.web.ws.auth import MAX_AUTH_FAILURES, handshake_token
+from fourcut.web.ws.hub import AUTH_TIMEOUT
 
 from tests.support.access import PROTECTED_TYPES, TOKEN, WRONG
 from tests.support.wsmemory import WebSocketSite
@@ -38,7 +38,7 @@ class AccessTestCase(SynchronousTestCase):
             self, access=AccessPolicy(TOKEN, self.preview_public),
             **self.options)
         self.session = self.server.session
-        self.factory = self.server.factory
+        self.hub = self.server.hub
         self.clock = self.server.clock
 
     def open(self, path="/ws", headers=None):
@@ -49,7 +49,7 @@ class AccessTestCase(SynchronousTestCase):
         self.assertEqual(json.loads(client.body),
                          {"error": text, "status": status})
         self.assertTrue(client.lost)
-        self.assertNotIn(client.protocol, self.factory.clients)
+        self.assertNotIn(client.protocol, self.hub.clients)
 
 
 class PublicPreviewTests(AccessTestCase):
@@ -126,7 +126,7 @@ class PublicPreviewTests(AccessTestCase):
         self.assertEqual([m["requestId"] for m in client.of_type("error")],
                          [0, 1, 2])
         self.assertTrue(client.lost)
-        self.assertEqual(self.factory.clients, set())
+        self.assertEqual(self.hub.clients, set())
 
     def test_token_in_url(self):
         client = self.open("/ws?token=" + TOKEN)
@@ -182,13 +182,13 @@ class PublicPreviewTests(AccessTestCase):
         owner = self.open("/ws?token=" + TOKEN)
         self.session.answers["capture"] = ("a.jpg", "/photos/a.jpg", b"J")
         owner.send({"type": "capture_photo", "requestId": 1})
-        self.factory.state_changed("capturing", None)
+        self.hub.state_changed("capturing", None)
         status = {"type": "camera_status", "state": "capturing",
                   "error": None}
         self.assertEqual(viewer.of_type("camera_status"), [status])
         self.assertEqual(owner.of_type("camera_status"), [status])
         self.assertEqual(owner.find(1)["type"], "photo_captured")
-        self.factory.state_changed("error", "no camera")
+        self.hub.state_changed("error", "no camera")
         self.assertEqual(viewer.messages[-1], {
             "type": "camera_status", "state": "error",
             "error": "no camera"})
@@ -231,7 +231,7 @@ class ProtectedPreviewTests(AccessTestCase):
     def test_no_camera_status_before_auth(self):
         anonymous = self.open()
         owner = self.open("/ws?token=" + TOKEN)
-        self.factory.state_changed("capturing", None)
+        self.hub.state_changed("capturing", None)
         self.assertEqual(owner.messages[-1]["type"], "camera_status")
         self.assertEqual(anonymous.types, ["connected"])
 
@@ -274,7 +274,7 @@ class ClientLimitTests(AccessTestCase):
                                  "requestId": 1})
         self.assertEqual(reply["code"], 503)
         self.assertEqual(anonymous.close_code, 1013)
-        self.assertEqual(self.factory.authenticated_clients(), 1)
+        self.assertEqual(self.hub.authenticated_clients(), 1)
 
 
 class NoTokenTests(SynchronousTestCase):
@@ -323,7 +323,7 @@ class OriginTests(SynchronousTestCase):
                 "error": "origin %s is not allowed: add it to "
                          "server.cors_origins in the config file" % (origin,),
                 "status": 403})
-        self.assertEqual(self.server.factory.clients, set())
+        self.assertEqual(self.server.hub.clients, set())
 
     def test_default_refuses_every_other_origin(self):
         server = WebSocketSite(self)

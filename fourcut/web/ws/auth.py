@@ -36,7 +36,7 @@ from fourcut.config import normalise_origin
 from fourcut.web.access import shown_header
 from fourcut.web.cors import same_origin
 
-__all__ = ["AUTH_TIMEOUT", "AuthenticationMixin", "MAX_AUTH_FAILURES",
+__all__ = ["AuthenticationMixin", "MAX_AUTH_FAILURES",
            "PREVIEW_TYPES", "handshake_token", "own_origins"]
 
 log = Logger()
@@ -47,10 +47,6 @@ PREVIEW_TYPES = frozenset(["start_preview", "stop_preview"])
 
 #: Wrong tokens in C{auth} messages before the connection is closed.
 MAX_AUTH_FAILURES = 3
-
-#: Seconds a client has to authenticate when even live view needs the
-#: token.
-AUTH_TIMEOUT = 10.0
 
 #: Close codes (IANA's WebSocket registry): too many wrong tokens, and no
 #: authentication in time; RFC 6455's "try again later" (no slot for one
@@ -111,7 +107,7 @@ class AuthenticationMixin:
     Access for L{fourcut.web.ws.protocol.CameraServerProtocol}: the
     handshake's origin and token, the C{auth} message, what a client that
     has not authenticated may ask, and its deadline (see the module
-    docstring). It reads the factory's C{access}, C{cors}, C{max_clients},
+    docstring). It reads the hub's C{access}, C{cors}, C{max_clients},
     C{auth_timeout} and C{clock}, and answers through the protocol's
     C{_reply}, C{_error} and C{_close}.
 
@@ -124,9 +120,9 @@ class AuthenticationMixin:
     _auth_timer = None
 
     def onConnect(self, request):
-        factory = self.factory
+        hub = self.hub
         self._check_origin(request)
-        access = factory.access
+        access = hub.access
         supplied = handshake_token(request)
         if not access.required:
             self.authenticated = True
@@ -135,18 +131,18 @@ class AuthenticationMixin:
                 return self._wrong_handshake_token(request)
             self.authenticated = True
         if (self.authenticated and
-                factory.authenticated_clients() >= factory.max_clients):
+                hub.authenticated_clients() >= hub.max_clients):
             log.warn("refused a WebSocket client from {peer}: "
                      "{n} connected already", peer=request.peer,
-                     n=factory.authenticated_clients())
+                     n=hub.authenticated_clients())
             raise ConnectionDeny(503, "too many WebSocket clients (the "
-                                      "limit is %d)" % factory.max_clients)
+                                      "limit is %d)" % hub.max_clients)
         return None
 
     def _wrong_handshake_token(self, request):
         def refuse(_=None):
             raise ConnectionDeny(401, "the token is wrong")
-        guesses = self.factory.guesses
+        guesses = self.hub.guesses
         if guesses is None:
             log.warn("refused a WebSocket client from {peer}: wrong "
                      "token", peer=request.peer)
@@ -165,11 +161,11 @@ class AuthenticationMixin:
         origin = request.headers.get("origin")
         if not origin:
             return
-        factory = self.factory
+        hub = self.hub
         secure = ISSLTransport.providedBy(self.transport)
-        if factory.cors.allows(origin):
+        if hub.cors.allows(origin):
             return
-        if factory.access.required:
+        if hub.access.required:
             if same_origin(origin, request.headers.get("host"), secure):
                 return
         else:
@@ -179,8 +175,7 @@ class AuthenticationMixin:
                 normalised = None
             if normalised in own_origins(self.transport.getHost(), secure):
                 return
-        refusal = factory.cors.refusal(shown_header(origin, factory.access,
-                                                    100))
+        refusal = hub.cors.refusal(shown_header(origin, hub.access, 100))
         log.warn("refused a WebSocket client from {peer}: {refusal}",
                  peer=request.peer, refusal=refusal)
         raise ConnectionDeny(403, refusal)
@@ -190,7 +185,7 @@ class AuthenticationMixin:
         Whether this client may make a request of type C{kind} now.
         """
         return self.authenticated or (
-            kind in PREVIEW_TYPES and self.factory.access.preview_public)
+            kind in PREVIEW_TYPES and self.hub.access.preview_public)
 
     @property
     def may_watch(self):
@@ -201,18 +196,18 @@ class AuthenticationMixin:
         return self.may("start_preview")
 
     def _authenticate(self, message, request_id):
-        access = self.factory.access
+        access = self.hub.access
         token = message.get("token")
         if not isinstance(token, str):
             token = None
         if access.check(token):
-            factory = self.factory
-            if factory.authenticated_clients() >= factory.max_clients:
+            hub = self.hub
+            if hub.authenticated_clients() >= hub.max_clients:
                 log.warn("WebSocket client {peer}: authenticated, but {n} "
                          "clients are already", peer=self.peer,
-                         n=factory.authenticated_clients())
+                         n=hub.authenticated_clients())
                 self._error(request_id, "too many WebSocket clients (the "
-                            "limit is %d)" % factory.max_clients, code=503)
+                            "limit is %d)" % hub.max_clients, code=503)
                 self._stop_preview()
                 self._close(CLOSE_TRY_AGAIN, "too many clients")
                 return
@@ -224,7 +219,7 @@ class AuthenticationMixin:
             self.send_camera_info()
             return
         self.auth_failures += 1
-        guesses = self.factory.guesses
+        guesses = self.hub.guesses
         if token and guesses is not None:
             # The answer waits, as over HTTP; the throttle logs the burst.
             host = getattr(self.transport.getPeer(), "host", None)
@@ -255,8 +250,8 @@ class AuthenticationMixin:
         """
         self._cancel_auth_timer()
         if self.state == self.STATE_OPEN and not self.authenticated:
-            self._auth_timer = self.factory.clock.callLater(
-                self.factory.auth_timeout, self._auth_timed_out)
+            self._auth_timer = self.hub.clock.callLater(
+                self.hub.auth_timeout, self._auth_timed_out)
 
     def _auth_timed_out(self):
         self._auth_timer = None
@@ -264,7 +259,7 @@ class AuthenticationMixin:
                 and self.state == self.STATE_OPEN):
             log.info("WebSocket client {peer}: no authentication within "
                      "{timeout} s", peer=self.peer,
-                     timeout=self.factory.auth_timeout)
+                     timeout=self.hub.auth_timeout)
             self.sendClose(CLOSE_TIMEOUT, "authentication timeout")
 
     def _cancel_auth_timer(self):

@@ -35,7 +35,7 @@ from fourcut.stream.internals import (count_sent_octets, prepared_payload,
 from fourcut.stream.sockets import unsent_bytes
 
 __all__ = ["DrainWatch", "FLOOD_BURST", "FlowControlMixin", "MAX_FRAGMENTS",
-           "MAX_UNSENT_BYTES", "MESSAGE_TIMEOUT", "RateLimit"]
+           "RateLimit"]
 
 log = Logger()
 
@@ -43,14 +43,8 @@ log = Logger()
 #: a burst (beyond the rate itself) before it is closed as a flood.
 FLOOD_BURST = 100
 
-#: Bytes a client may leave unread before its requests are no longer read.
-MAX_UNSENT_BYTES = 1048576
-
 #: Frames one message may be made of.
 MAX_FRAGMENTS = 64
-
-#: Seconds a message may take from its first frame to its last.
-MESSAGE_TIMEOUT = 10.0
 
 #: Close code for a flood: RFC 6455's policy violation.
 CLOSE_POLICY = 1008
@@ -135,21 +129,21 @@ class FlowControlMixin:
         """
         if (not self._reading_paused and self.transport is not None
                 and unsent_bytes(self.transport)
-                > self.factory.max_unsent_bytes):
+                > self.hub.max_unsent_bytes):
             # Not read by the client: read no more of its requests until
             # it has caught up (the transport's buffer has drained).
             self._reading_paused = True
             self._held_back = True
             self.transport.pauseProducing()
-            self._unread_timer = self.factory.clock.callLater(
-                self.factory.unread_timeout, self._unread_timed_out)
+            self._unread_timer = self.hub.clock.callLater(
+                self.hub.unread_timeout, self._unread_timed_out)
 
     def _unread_timed_out(self):
         self._unread_timer = None
         log.warn("WebSocket client {peer}: left {n} bytes unread for "
                  "{timeout:g} s; dropping it", peer=self.peer,
                  n=unsent_bytes(self.transport) if self.transport else 0,
-                 timeout=self.factory.unread_timeout)
+                 timeout=self.hub.unread_timeout)
         self._drop("leaves its answers unread")
 
     def _cancel_flow_timers(self):
@@ -209,7 +203,7 @@ class FlowControlMixin:
         if self.state != self.STATE_OPEN:
             return False
         if (self._reading_paused and unsent_bytes(self.transport)
-                > self.factory.max_unsent_bytes):
+                > self.hub.max_unsent_bytes):
             log.warn("WebSocket client {peer}: sends but does not read "
                      "({n} bytes unread); dropping it", peer=self.peer,
                      n=unsent_bytes(self.transport))
@@ -227,7 +221,7 @@ class FlowControlMixin:
             return True
         log.warn("WebSocket client {peer}: flooding (more than {rate:g} "
                  "requests a second); closing it", peer=self.peer,
-                 rate=self.factory.commands_per_second)
+                 rate=self.hub.commands_per_second)
         self._stop_preview()
         self._held_back = True
         self._close(CLOSE_POLICY, "too many requests")
@@ -239,8 +233,8 @@ class FlowControlMixin:
         WebSocketServerProtocol.onMessageBegin(self, isBinary)
         self._fragments = 0
         if self._message_timer is None:
-            self._message_timer = self.factory.clock.callLater(
-                self.factory.message_timeout, self._message_timed_out)
+            self._message_timer = self.hub.clock.callLater(
+                self.hub.message_timeout, self._message_timed_out)
 
     def onMessageFrameBegin(self, length):
         self._fragments += 1
@@ -256,7 +250,7 @@ class FlowControlMixin:
                 log.warn("WebSocket client {peer}: flooding with message "
                          "frames (more than {rate:g} a second); dropping "
                          "it", peer=self.peer,
-                         rate=self.factory.commands_per_second)
+                         rate=self.hub.commands_per_second)
                 self._drop("floods with message frames")
                 return
         WebSocketServerProtocol.onMessageFrameBegin(self, length)
@@ -271,7 +265,7 @@ class FlowControlMixin:
         self._message_timer = None
         log.warn("WebSocket client {peer}: a message not complete within "
                  "{timeout:g} s; dropping it", peer=self.peer,
-                 timeout=self.factory.message_timeout)
+                 timeout=self.hub.message_timeout)
         self._drop("a message not complete in time")
 
     def onPing(self, payload):

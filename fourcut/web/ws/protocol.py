@@ -52,7 +52,7 @@ caught up.
 C{preview_started} is the first message a client gets after its
 C{start_preview}: its frames are held back (L{LatestFrameProducer.hold})
 until the reply is out. C{camera_status} announces only states a client
-can act on (L{fourcut.web.ws.factory.CameraServerFactory.announced_state}).
+can act on (L{fourcut.web.ws.hub.WebSocketHub.announced_state}).
 A browser page from another site may connect only if C{server.cors_origins}
 lists its origin (L{fourcut.web.cors}).
 
@@ -192,6 +192,16 @@ class CameraServerProtocol(AuthenticationMixin, FlowControlMixin,
     _camera_request = False
     connection = None
 
+    @property
+    def hub(self):
+        """
+        The L{fourcut.web.ws.hub.WebSocketHub}: the settings, the other
+        clients and the service's objects every client shares. The
+        factory (Autobahn's, which sets C{factory} on each protocol it
+        builds) adds only the frames encoded for them all.
+        """
+        return self.factory.hub
+
     def makeConnection(self, transport):
         # Autobahn's resource hands over the transport twisted.web had: with
         # connection limits, the LimitedConnection wrapper. Keep it (it is
@@ -220,10 +230,10 @@ class CameraServerProtocol(AuthenticationMixin, FlowControlMixin,
         self.sendData("\r\n".join(lines).encode("utf-8") + body)
 
     def onOpen(self):
-        factory = self.factory
-        factory.clients.add(self)
-        self.limit = RateLimit(factory.clock, factory.commands_per_second)
-        self.refusals = RateLimit(factory.clock, factory.commands_per_second,
+        hub = self.hub
+        hub.clients.add(self)
+        self.limit = RateLimit(hub.clock, hub.commands_per_second)
+        self.refusals = RateLimit(hub.clock, hub.commands_per_second,
                                   burst=FLOOD_BURST)
         # WebSocketResource took this transport over from twisted.web,
         # whose HTTPChannel is still registered as its producer; ours
@@ -231,13 +241,13 @@ class CameraServerProtocol(AuthenticationMixin, FlowControlMixin,
         self.transport.unregisterProducer()
         prepare_for_frames(self.transport)
         self._frames = FrameWriter(self.transport)
-        pacing = (TransportPacing(self.transport, factory.clock)
-                  if factory.pacing else None)
+        pacing = (TransportPacing(self.transport, hub.clock)
+                  if hub.pacing else None)
         self.producer = LatestFrameProducer(self._write_frame,
                                             on_stop=self._stop_preview,
-                                            counts=factory.frame_counts,
+                                            counts=hub.frame_counts,
                                             pacing=pacing,
-                                            clock=factory.clock)
+                                            clock=hub.clock)
         self.transport.registerProducer(
             DrainWatch(self.producer, self._drained), True)
         if self.connection is not None:
@@ -247,7 +257,7 @@ class CameraServerProtocol(AuthenticationMixin, FlowControlMixin,
                 # Waiting for its auth message: idle, as far as the
                 # connection limits are concerned.
                 self.connection.set_busy(False)
-        access = factory.access
+        access = hub.access
         self.send({"type": "connected", "version": __version__,
                    "server": "fourcut", "auth_required": access.required,
                    "authenticated": self.authenticated,
@@ -258,13 +268,13 @@ class CameraServerProtocol(AuthenticationMixin, FlowControlMixin,
             self._start_auth_timer()
 
     def onClose(self, wasClean, code, reason):
-        self.factory.clients.discard(self)
+        self.hub.clients.discard(self)
         self._stop_preview()
         self._cancel_auth_timer()
         self._cancel_flow_timers()
-        if self._held_back and self.factory.trimmer is not None:
+        if self._held_back and self.hub.trimmer is not None:
             # It left up to max_unsent_bytes behind: give the memory back.
-            self.factory.trimmer.soon()
+            self.hub.trimmer.soon()
 
     # Sending -------------------------------------------------------------
 
@@ -284,10 +294,10 @@ class CameraServerProtocol(AuthenticationMixin, FlowControlMixin,
         them rather than get nulls. Fires once sent (or not, the client
         gone).
         """
-        factory = self.factory
-        return factory.session.first_info().addCallback(
+        hub = self.hub
+        return hub.session.first_info().addCallback(
             lambda _: self.send({"type": "camera_info",
-                                 "data": factory.status.camera_info()}))
+                                 "data": hub.status.camera_info()}))
 
     def send(self, message):
         """
@@ -344,10 +354,10 @@ class CameraServerProtocol(AuthenticationMixin, FlowControlMixin,
         C{(message, problem)}: the request as a dict, and what is wrong
         with it (L{None} if nothing).
         """
-        factory = self.factory
-        if len(payload) > factory.max_message_bytes:
+        hub = self.hub
+        if len(payload) > hub.max_message_bytes:
             return None, ("message of %d bytes is over the limit of %d "
-                          "bytes" % (len(payload), factory.max_message_bytes))
+                          "bytes" % (len(payload), hub.max_message_bytes))
         if isBinary:
             return None, "binary messages are not accepted: send JSON text"
         try:
@@ -363,7 +373,7 @@ class CameraServerProtocol(AuthenticationMixin, FlowControlMixin,
     def onMessage(self, payload, isBinary):
         if not self._admit():
             return
-        factory = self.factory
+        hub = self.hub
         message, problem = self._parse(payload, isBinary)
         request_id = None
         if message is not None:
@@ -379,7 +389,7 @@ class CameraServerProtocol(AuthenticationMixin, FlowControlMixin,
         if not self.limit.allow():
             if self._over_rate():
                 self._error(request_id, "too many requests: at most %g a "
-                            "second" % factory.commands_per_second, code=429)
+                            "second" % hub.commands_per_second, code=429)
             return
         if problem is not None:
             return self._error(request_id, problem)
@@ -448,11 +458,11 @@ class CameraServerProtocol(AuthenticationMixin, FlowControlMixin,
         if fmt not in FORMATS:
             raise RequestError("format must be one of: %s"
                                % ", ".join(FORMATS))
-        factory = self.factory
+        hub = self.hub
         try:
             size = parse_size(message.get("width"), message.get("quality"))
-            source = (factory.broadcaster if size is None
-                      else factory.scaled.acquire(
+            source = (hub.broadcaster if size is None
+                      else hub.scaled.acquire(
                           *size, trusted=self.authenticated))
         except SizeError as e:
             # Nothing changed: a client already watching keeps its size.
@@ -471,7 +481,7 @@ class CameraServerProtocol(AuthenticationMixin, FlowControlMixin,
                 # An anonymous viewer (public live view) is not idle.
                 self.connection.set_busy(True)
         try:
-            yield factory.session.live_view_ready()
+            yield hub.session.live_view_ready()
             if self.preview_format is None:
                 # stop_preview came while live view was starting.
                 return {"type": "preview_stopped"}
@@ -479,7 +489,7 @@ class CameraServerProtocol(AuthenticationMixin, FlowControlMixin,
             self._stop_preview()
             raise
         reply = {"type": "preview_started", "format": fmt}
-        if source is not factory.broadcaster:
+        if source is not hub.broadcaster:
             # Downscaled (a width at least the camera's is the full size).
             reply.update(width=size[0], quality=size[1])
         return reply
@@ -508,21 +518,21 @@ class CameraServerProtocol(AuthenticationMixin, FlowControlMixin,
                 check_name_hint(name)
             except ValueError as e:
                 raise RequestError(str(e))
-        name, path, data = yield self.factory.session.capture(settings, name)
+        name, path, data = yield self.hub.session.capture(settings, name)
         return {"type": "photo_captured", "filename": name, "filepath": path,
                 "size": len(data),
                 "image": base64.b64encode(data).decode("ascii")}
 
     @defer.inlineCallbacks
     def do_get_camera_info(self, message):
-        yield self.factory.session.refresh_info()
+        yield self.hub.session.refresh_info()
         return {"type": "camera_info",
-                "data": self.factory.status.camera_info()}
+                "data": self.hub.status.camera_info()}
 
     @defer.inlineCallbacks
     def do_get_camera_setting(self, message):
         section, option = _text(message, "section"), _text(message, "option")
-        answer = yield self.factory.session.get_setting(section, option)
+        answer = yield self.hub.session.get_setting(section, option)
         reply = {"type": "setting_value", "section": section,
                  "option": option}
         reply["value"] = answer.get("value")
@@ -545,8 +555,7 @@ class CameraServerProtocol(AuthenticationMixin, FlowControlMixin,
                                        or not _plain_text(value)):
             raise RequestError("'value' must be plain text (no NUL, line "
                                "breaks or lone surrogates)")
-        answer = yield self.factory.session.set_setting(section, option,
-                                                        value)
+        answer = yield self.hub.session.set_setting(section, option, value)
         return {"type": "setting_updated", "section": section,
                 "option": option, "value": answer.get("value")}
 
@@ -556,7 +565,7 @@ class CameraServerProtocol(AuthenticationMixin, FlowControlMixin,
         C{strip_ready}; the countdown and shots come as events meanwhile,
         to this client and every other screen.
         """
-        booth = self.factory.booth
+        booth = self.hub.booth
         if booth is None:
             raise RequestError("this server runs no booth", code=404)
 
