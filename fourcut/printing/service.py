@@ -13,8 +13,12 @@ Every CUPS call and every sheet is made in a thread of the reactor's pool
 (L{fourcut.printing.printer} blocks on CUPS' socket, Pillow on the
 sheet), one at a time: a poll does not start while another runs, and one
 job is handed over at a time, so a CUPS server that hangs takes one
-thread, never the reactor, the camera or live view. A print asked for
-answers as soon as it is queued, before CUPS has seen it.
+thread, never the reactor, the camera or live view. pycups has no
+timeout of its own: a poll CUPS has not answered after L{CUPS_DEADLINE}
+seconds makes the printer C{offline} ("CUPS has not answered"), and no
+other poll starts until that thread returns, so a hung CUPS holds one
+thread, not one more every five seconds. A print asked for answers as
+soon as it is queued, before CUPS has seen it.
 """
 
 import os
@@ -25,6 +29,7 @@ import time
 from twisted.application import service
 from twisted.internet import defer, task, threads
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from fourcut.booth.strips import STRIP_PREFIX
 from fourcut.photos import PHOTO_NAME
@@ -34,12 +39,17 @@ from fourcut.printing.resources import booth_resources
 from fourcut.printing.sheet import calibration_sheet, sheet, sheet_pdf
 from fourcut.printing.state import summarise
 
-__all__ = ["Printing", "PrintingService", "POLL_INTERVAL", "make_printing"]
+__all__ = ["Printing", "PrintingService", "POLL_INTERVAL", "CUPS_DEADLINE",
+           "make_printing"]
 
 log = Logger()
 
 #: Seconds between two looks at the printer.
 POLL_INTERVAL = 5.0
+
+#: Seconds a look at the printer may take before the printer is shown
+#: offline (a local CUPS answers in milliseconds).
+CUPS_DEADLINE = 20.0
 
 _PHOTO = re.compile(PHOTO_NAME)
 
@@ -75,7 +85,7 @@ class Printing:
     def __init__(self, reactor, cups, mode, photos, queue_name=None,
                  copies_limit=1, media="na_index-4x6_4x6in", temp=None,
                  interval=POLL_INTERVAL, wall_clock=time.time,
-                 on_error=None):
+                 on_error=None, deadline=CUPS_DEADLINE):
         self.reactor = reactor
         self.cups = cups
         self.mode = mode
@@ -84,6 +94,7 @@ class Printing:
         self.media = media
         self.temp = temp
         self.interval = interval
+        self.deadline = deadline
         self.wall_clock = wall_clock
         self.on_error = on_error or (lambda text: None)
         self.queue = PrintQueue(copies_limit)
@@ -135,6 +146,13 @@ class Printing:
             return self._polling
         d = self._thread(self.cups.report, self.queue_name,
                          self.queue.active_ids())
+        silent = self.reactor.callLater(self.deadline, self._silent)
+
+        def answered(result):
+            if silent.active():
+                silent.cancel()
+            return result
+        d.addBoth(answered)
         d.addCallbacks(self._reported, self._unavailable)
         d.addCallback(lambda _: self._pump())
         d.addErrback(lambda f: log.failure("printer poll", f))
@@ -158,6 +176,14 @@ class Printing:
             self._error(job.error)
         self._set_state(summarise(report, mode=self.mode,
                                   last_failed=self.last_failed))
+
+    def _silent(self):
+        """
+        CUPS has not answered a poll within the deadline: the printer is
+        offline until it does (the thread still waits for it).
+        """
+        self._unavailable(Failure(PrinterUnavailable(
+            "CUPS has not answered for %g s" % (self.deadline,))))
 
     def _unavailable(self, failure):
         failure.trap(PrinterUnavailable)

@@ -16,7 +16,7 @@ from twisted.trial.unittest import TestCase
 from fourcut.printing.printer import PrinterUnavailable
 
 from tests.support.fakes import small_jpeg
-from tests.support.memory import Body, MemorySite
+from tests.support.memory import Body, MemoryReactor, MemorySite
 
 TOKEN = "printing-token-0123456789"
 STRIP = "strip-20261207-5e1f0a9c3b2d.jpg"
@@ -288,3 +288,81 @@ class PrintingTests(TestCase):
 class UnavailableTests(TestCase):
     def test_text(self):
         self.assertEqual(str(PrinterUnavailable("why")), "why")
+
+
+class HeldThreadPool:
+    """
+    A thread pool whose calls run only when the test lets them: a CUPS
+    that does not answer until then.
+    """
+
+    def __init__(self):
+        self.held = []
+
+    def callInThreadWithCallback(self, on_result, function, *args,
+                                 **kwargs):
+        self.held.append((on_result, function, args, kwargs))
+
+    def release(self):
+        on_result, function, args, kwargs = self.held.pop(0)
+        on_result(True, function(*args, **kwargs))
+
+
+class HeldReactor(MemoryReactor):
+    """
+    A reactor in memory whose thread pool is a L{HeldThreadPool}.
+    """
+
+    def __init__(self):
+        MemoryReactor.__init__(self)
+        self.pool = HeldThreadPool()
+
+    def getThreadPool(self):
+        return self.pool
+
+
+class HungCupsTests(TestCase):
+    """
+    pycups has no timeout: a CUPS that does not answer is shown as such
+    after the deadline, and holds one thread, not one a poll.
+    """
+
+    def setUp(self):
+        from fourcut.printing.service import Printing
+        from tests.support.printing import FakeCups
+        self.clock = HeldReactor()
+        self.pool = self.clock.pool
+        self.cups = FakeCups()
+        self.printing = Printing(self.clock, self.cups, "button",
+                                 self.mktemp(), interval=5, deadline=20)
+
+    def test_offline_after_the_deadline(self):
+        self.printing.start()
+        self.assertEqual(len(self.pool.held), 1)
+        self.clock.advance(19.9)
+        self.assertIn("not been asked yet", self.printing.status()["detail"])
+        self.clock.advance(0.1)
+        self.assertEqual(self.printing.state.state, "offline")
+        self.assertIn("CUPS has not answered for 20 s",
+                      self.printing.status()["detail"])
+        # The polls due meanwhile start no thread of their own.
+        self.clock.advance(60)
+        self.assertEqual(len(self.pool.held), 1)
+        # CUPS answers at last: the printer is back, and polling goes on.
+        self.pool.release()
+        self.assertEqual(self.printing.state.state, "idle")
+        self.assertEqual(self.cups.reports, 1)
+        self.clock.advance(5)
+        self.assertEqual(len(self.pool.held), 1)
+
+    def test_answer_in_time(self):
+        """
+        An answer within the deadline leaves no timer behind.
+        """
+        self.printing.start()
+        self.clock.advance(1)
+        self.pool.release()
+        self.assertEqual(self.printing.state.state, "idle")
+        self.assertEqual([call for call in self.clock.getDelayedCalls()
+                          if call.func == self.printing._silent], [])
+        self.printing.stop()
