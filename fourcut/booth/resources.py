@@ -53,7 +53,7 @@ _PHOTO = re.compile(PHOTO_NAME.encode("ascii"))
 _DIGITS = re.compile(rb"\A[0-9]{1,2}\Z")
 
 #: Parameters C{POST /sequence} takes.
-SEQUENCE_FIELDS = ("count", "countdown", "layout", "interval")
+SEQUENCE_FIELDS = ("count", "countdown", "layout", "interval", "review")
 
 
 def _finish_with(request, body):

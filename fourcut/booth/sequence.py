@@ -14,7 +14,7 @@ messages stretches it. A screen only shows what it is told:
 Event                  When
 =====================  ===================================================
 C{sequence_started}    at once: C{count}, C{countdown}, C{interval},
-                       C{layout}
+                       C{review}, C{layout}
 C{countdown}           C{value} C{countdown}, ..., 2, 1, one interval
                        apart, before each shot
 C{capturing}           the moment the shot is asked of the camera (a
@@ -59,7 +59,7 @@ from fourcut.errors import (CameraError, RequestRefused, SettingError,
 
 __all__ = ["SequenceError", "SequenceRequest", "SequenceDefaults",
            "SequenceRunner", "parse_request", "MAX_COUNTDOWN",
-           "MIN_INTERVAL", "MAX_INTERVAL"]
+           "MIN_INTERVAL", "MAX_INTERVAL", "MAX_REVIEW"]
 
 log = Logger()
 
@@ -69,6 +69,10 @@ MAX_COUNTDOWN = 10
 #: Interval between ticks a request may ask for, in seconds.
 MIN_INTERVAL = 0.1
 MAX_INTERVAL = 5.0
+
+#: The longest a request may show each shot before the next countdown,
+#: in seconds.
+MAX_REVIEW = 10.0
 
 
 class SequenceError(RequestRefused):
@@ -141,8 +145,10 @@ def _number(value, name, low, high):
 def parse_request(fields, defaults):
     """
     A L{SequenceRequest} from C{fields} (a WebSocket message, or an HTTP
-    request's parameters as strings): C{count}, C{countdown}, C{layout} and
-    C{interval}, each optional. C{count} must fill the layout: a C{2x2}
+    request's parameters as strings): C{count}, C{countdown}, C{layout},
+    C{interval} and C{review}, each optional (C{review} 0: the next
+    countdown follows each shot at once, for a front-end that shows no
+    review, or an HTTP client that wants the strip sooner). C{count} must fill the layout: a C{2x2}
     strip takes 4 shots, and a request for 3 names a layout that takes 3
     (C{1x3}) rather than leave a window empty.
 
@@ -170,8 +176,11 @@ def parse_request(fields, defaults):
     interval = fields.get("interval")
     interval = defaults.interval if interval is None else _number(
         interval, "interval", MIN_INTERVAL, MAX_INTERVAL)
-    return SequenceRequest(count, countdown, interval, layout,
-                           defaults.review, defaults.retake)
+    review = fields.get("review")
+    review = defaults.review if review is None else _number(
+        review, "review", 0, MAX_REVIEW)
+    return SequenceRequest(count, countdown, interval, layout, review,
+                           defaults.retake)
 
 
 def failure_reason(error):
@@ -335,6 +344,7 @@ class SequenceRunner:
                                 count=request.count,
                                 countdown=request.countdown,
                                 interval=request.interval,
+                                review=request.review,
                                 layout=str(request.layout)))
         log.info("booth sequence {id}: {count} shots, layout {layout}",
                  id=sequence_id, count=request.count, layout=request.layout)

@@ -123,7 +123,7 @@ class TimingTests(SynchronousTestCase):
         self.assertEqual(started, {"type": "sequence_started",
                                    "sequenceId": "seq1", "count": 1,
                                    "countdown": 2, "interval": 0.3,
-                                   "layout": "1x1"})
+                                   "review": 0.0, "layout": "1x1"})
         photo = self.recorder.of("photo_captured")[0][1]
         self.assertEqual(photo["filename"], "shot-1.jpg")
         self.assertEqual(photo["url"], "/photos/shot-1.jpg")
@@ -383,8 +383,25 @@ class ParseTests(SynchronousTestCase):
                             self.defaults)
         self.assertEqual(got, SequenceRequest(4, 2, 0.3, parse_layout("2x2")))
 
+    def test_review(self):
+        """
+        A request may set how long each shot is shown (0 to 10 s; an
+        HTTP client's as text); without it, the booth's.
+        """
+        defaults = SequenceDefaults("2x2", 3, 1.0, review=1.5)
+        self.assertEqual(parse_request({}, defaults).review, 1.5)
+        self.assertEqual(parse_request({"review": 0}, defaults).review, 0)
+        self.assertEqual(parse_request({"review": "2.5"}, defaults).review,
+                         2.5)
+        self.assertEqual(parse_request({"review": 10}, defaults).review, 10)
+
     def test_refused(self):
         for fields, text in [
+                ({"review": -1}, "'review' must be a number of seconds "
+                                 "from 0 to 10"),
+                ({"review": 10.5}, "'review'"),
+                ({"review": "nan"}, "'review'"),
+                ({"review": True}, "'review'"),
                 ({"count": 3}, "'count' 3 does not fill layout 2x2"),
                 ({"count": 0}, "'count' must be an integer from 1 to 12"),
                 ({"count": True}, "'count' must be an integer"),

@@ -39,7 +39,8 @@ class HTTPSequenceTests(WebSocketTestCase, BoothTestMixin):
         shot is saved, and the answer is the strip.
         """
         watcher = TimedClient(await self.client())
-        response = await self.post("/sequence?layout=1x4&countdown=3")
+        response = await self.post(
+            "/sequence?layout=1x4&countdown=3&review=0.2")
         body = await response.content()
         self.assertEqual(response.code, 200, body)
         self.assertEqual(response.headers.getRawHeaders("content-type"),
@@ -60,6 +61,11 @@ class HTTPSequenceTests(WebSocketTestCase, BoothTestMixin):
         await watcher.client.wait_for(
             lambda: watcher.client.of_type("strip_ready"))
         self.check_ticks(watcher.sequence_events())
+        # Each shot was shown for the review the request asked for.
+        self.assertEqual(
+            [e["review"] for _, e in watcher.sequence_events()
+             if e["type"] in ("sequence_started", "photo_captured")],
+            [0.2] * 5)
         # The guest link serves the same strip.
         response = await treq.get(share, **self.http_options())
         self.assertEqual(response.code, 200)
