@@ -209,6 +209,17 @@ class CanonEOSDevice(PTPDevice):
         self.faults.evf_dies_after = after
         self.faults.evf_cures = tuple(cures)
 
+    def evf_dies_now(self, cure="toggle"):
+        """
+        Live view stops delivering now, once, whatever the host does: a
+        viewfinder that died while nobody polled it (kept warm between
+        watchers), cured by C{cure} (C{"toggle"} or C{"session"}).
+        """
+        if cure not in ("toggle", "session"):
+            raise ValueError("cure is 'toggle' or 'session'")
+        self._evf_dead = cure
+        self.deaths += 1
+
     def io_in_progress_after(self, seconds):
         """
         The first release of a session more than C{seconds} after it

@@ -1115,7 +1115,8 @@ class USBFaultTests(WorkerTestCase):
         waits, its viewfinder stays on, a capture meanwhile works, and the
         next start gives a frame without a new viewfinder start (no
         warm-up) in the same session; the last stop takes the viewfinder
-        down.
+        down. A warm viewfinder that died meanwhile (bodies' live view
+        dies, watched or not) is turned off and on in the same session.
         """
         device = self.camera.device
         handle = device.handle
@@ -1147,6 +1148,12 @@ class USBFaultTests(WorkerTestCase):
         self.assertEqual(len(frames.frames), count + 1)
         self.assertEqual(device.liveview_starts, starts)
         await frames.wait(2)
+        await client.live_view(False, keep=True)
+        # Dead while warm: no poll saw it die, the next start does.
+        device.evf_dies_now("toggle")
+        await client.live_view(True)
+        await frames.wait(2)
+        self.assertEqual(device.revived["toggle"], 1)
         await client.live_view(False)
         self.assertEqual(client.warm, False)
         self.assertFalse(device.mirror_up)
