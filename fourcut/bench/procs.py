@@ -28,6 +28,7 @@ from fourcut.virtualcam.camera import GPHOTO2_MODEL
 
 __all__ = ["ChildError", "checkout_root", "child_env", "free_port",
            "twistd_argv", "gphoto2_argv", "cpu_seconds", "memory",
+           "reaped_cpu_seconds", "camera_cpu", "camera_cpu_between",
            "children_of", "camera_children", "command_name", "machine",
            "RSSSampler", "signal_pid", "Child", "track_stray", "end_strays",
            "end_all", "terminate_as_interrupt", "start_camera",
@@ -123,6 +124,64 @@ def cpu_seconds(pid):
     fields = stat.rsplit(b")", 1)[1].split()
     # Fields 14 and 15 of proc(5), counted after "pid (comm)".
     return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+def reaped_cpu_seconds(pid):
+    """
+    User plus system CPU seconds of the children C{pid} has waited for
+    (C{cutime} + C{cstime}): what a child that ended and was reaped used,
+    which its own C{/proc} entry no longer tells; L{None} if C{pid} is
+    gone.
+    """
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    fields = stat.rsplit(b")", 1)[1].split()
+    # Fields 16 and 17 of proc(5).
+    return (int(fields[13]) + int(fields[14])) / _CLOCK_TICKS
+
+
+def camera_cpu(parents):
+    """
+    What the camera processes of C{parents} (see L{camera_children}) have
+    used so far, for L{camera_cpu_between}: C{{"live": {pid: seconds},
+    "reaped": {parent: seconds}}}.
+    """
+    live = {}
+    for parent in parents:
+        for child in camera_children(parent):
+            seconds = cpu_seconds(child)
+            if seconds is not None:
+                live[child] = seconds
+    return {"live": live,
+            "reaped": {parent: reaped_cpu_seconds(parent)
+                       for parent in parents}}
+
+
+def camera_cpu_between(begin, end):
+    """
+    CPU seconds the camera processes used between two L{camera_cpu}
+    readings, counting those that started or ended (and were reaped by
+    their parent) in between: a gphoto2 child restarted in the window is
+    measured, not lost. L{None} if there was no camera process at either
+    end, or a parent went away.
+    """
+    if not begin["live"] and not end["live"]:
+        return None
+    if None in begin["reaped"].values() or None in end["reaped"].values():
+        return None
+    used = 0.0
+    for pid, seconds in end["live"].items():
+        used += seconds - begin["live"].get(pid, 0.0)
+    for pid, seconds in begin["live"].items():
+        if pid not in end["live"]:
+            # Ended: its whole use is in its parent's reaped total.
+            used -= seconds
+    used += sum(end["reaped"][parent] - begin["reaped"][parent]
+                for parent in end["reaped"])
+    return used
 
 
 def memory(pid):

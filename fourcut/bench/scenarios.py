@@ -314,19 +314,18 @@ class Bench:
         # fourcut's live view child, or a client process's bare gphoto2.
         parents = [p.pid for p in clients_procs] + (
             [server_pid] if server else [])
-        gphoto2 = sorted(pid for parent in parents
-                         for pid in procs.camera_children(parent))
+        gphoto2 = procs.camera_cpu(parents)
         begin = {
             "server": cpu_of([server_pid]) if server else None,
-            "gphoto2": cpu_of(gphoto2) if gphoto2 else None,
             "camera": cpu_of([camera.pid]),
             "machine": machine_cpu_ticks(),
         }
         sleep_until(end_ns)
         elapsed = (time.time_ns() - start_ns) / 1e9
+        camera_used = procs.camera_cpu_between(gphoto2,
+                                               procs.camera_cpu(parents))
         end = {
             "server": cpu_of([server_pid]) if server else None,
-            "gphoto2": cpu_of(gphoto2) if gphoto2 else None,
             "camera": cpu_of([camera.pid]),
             "machine": machine_cpu_ticks(),
         }
@@ -341,7 +340,8 @@ class Bench:
         measured = {
             "server": {},
             "camera_cpu": rate("camera"),
-            "gphoto2_cpu": rate("gphoto2"),
+            "gphoto2_cpu": None if camera_used is None
+            else round(camera_used / elapsed, 3),
             "machine_cpu": round(busy / total * (os.cpu_count() or 1), 2)
             if total else None,
             "loadavg": os.getloadavg()[0],

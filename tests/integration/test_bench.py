@@ -204,6 +204,46 @@ class ReportTests(unittest.TestCase):
             "server peak RSS": True})
 
 
+class CameraCPUTests(unittest.TestCase):
+    """
+    The camera processes' CPU over a window, counting a child that ended
+    or started within it (the CLI driver restarts its gphoto2 child).
+    """
+
+    def test_steady(self):
+        begin = {"live": {10: 1.0}, "reaped": {1: 5.0}}
+        end = {"live": {10: 1.5}, "reaped": {1: 5.0}}
+        self.assertAlmostEqual(procs.camera_cpu_between(begin, end), 0.5)
+
+    def test_replaced(self):
+        """
+        Child 10 ended (reaped: its 1.2 s in its parent's total) and child
+        11 started: 0.2 + 0.3.
+        """
+        begin = {"live": {10: 1.0}, "reaped": {1: 5.0}}
+        end = {"live": {11: 0.3}, "reaped": {1: 6.2}}
+        self.assertAlmostEqual(procs.camera_cpu_between(begin, end), 0.5)
+
+    def test_none(self):
+        nothing = {"live": {}, "reaped": {1: 0.0}}
+        self.assertIsNone(procs.camera_cpu_between(nothing, nothing))
+        gone = {"live": {10: 1.0}, "reaped": {1: None}}
+        self.assertIsNone(procs.camera_cpu_between(
+            {"live": {10: 1.0}, "reaped": {1: 0.0}}, gone))
+
+    def test_reaped_for_real(self):
+        """
+        A child's CPU shows in this process's reaped total once waited for.
+        """
+        before = procs.reaped_cpu_seconds(os.getpid())
+        subprocess.run([sys.executable, "-c",
+                        "import time\nend = time.process_time() + 0.3\n"
+                        "while time.process_time() < end: pass"],
+                       check=True)
+        after = procs.reaped_cpu_seconds(os.getpid())
+        self.assertGreaterEqual(after - before, 0.25)
+
+
 class SlowLinkArithmeticTests(unittest.TestCase):
     """
     The slow-link scenario's figures and targets on made-up runs.
