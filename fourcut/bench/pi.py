@@ -14,7 +14,8 @@ machine:
     C{preview_resolution: [1280, 720]}) and C{/preview?width=480}; and
     the minimal relay's passthrough (L{fourcut.bench.relay});
   - B{memory}: resident size of the server and its camera process with
-    that one screen, at the end of the window and at its peak;
+    that one screen, at the end of the window and at its peak, and their
+    proportional set size (shared pages counted once) at the end;
   - B{a quarter core}: the server and everything it starts held to 25 ms
     of CPU every 100 ms by a cgroup (v1 C{cpu} controller, made and
     removed here), three screens with seed 001's preview block and
@@ -147,6 +148,7 @@ class MemoryWatch:
     def __init__(self, pid, interval=0.25):
         self.pid = pid
         self.samples = []           # bytes, summed over the processes
+        self.proportional = []      # their Pss, summed
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True,
                                         name="pi-rss-%d" % pid)
@@ -159,18 +161,22 @@ class MemoryWatch:
             if found[0] is None:
                 break
             self.samples.append(sum(m["rss"] for m in found if m))
+            self.proportional.append(sum(
+                procs.proportional_bytes(pid) or 0 for pid in pids))
             self._stop.wait(0.25)
 
     def stop(self):
         """
-        @return: C{(last, peak)} in MB, or C{(None, None)}.
+        @return: C{(last, peak, last Pss)} in MB, or C{(None, None,
+            None)}.
         """
         self._stop.set()
         self._thread.join(2.0)
         if not self.samples:
-            return None, None
+            return None, None, None
         return (round(self.samples[-1] / report.MB, 1),
-                round(max(self.samples) / report.MB, 1))
+                round(max(self.samples) / report.MB, 1),
+                round(self.proportional[-1] / report.MB, 1))
 
 
 def _percentile(values, fraction):
@@ -270,6 +276,7 @@ class PiBudget:
             "ms_per_frame": round(cpu / fps * 1e3, 2) if fps else None,
             "rss_mb": memory[0],
             "rss_peak_mb": memory[1],
+            "pss_mb": memory[2],
             "latency_p50_ms": (normal.get("latency_ms") or {}).get("p50"),
             "frame_bytes": normal.get("frame_bytes"),
             "other_cpu": run.get("other_cpu"),

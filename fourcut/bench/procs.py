@@ -29,6 +29,7 @@ from fourcut.virtualcam.camera import GPHOTO2_MODEL
 __all__ = ["ChildError", "checkout_root", "child_env", "free_port",
            "twistd_argv", "gphoto2_argv", "cpu_seconds", "memory",
            "reaped_cpu_seconds", "camera_cpu", "camera_cpu_between",
+           "proportional_bytes",
            "children_of", "camera_children", "command_name", "machine",
            "RSSSampler", "signal_pid", "Child", "track_stray", "end_strays",
            "end_all", "terminate_as_interrupt", "start_camera",
@@ -182,6 +183,24 @@ def camera_cpu_between(begin, end):
     used += sum(end["reaped"][parent] - begin["reaped"][parent]
                 for parent in end["reaped"])
     return used
+
+
+def proportional_bytes(pid):
+    """
+    C{pid}'s proportional set size (C{Pss} in C{/proc/PID/smaps_rollup}):
+    its resident pages, each shared page divided among the processes
+    that map it. Summed over a server and its camera worker it counts
+    the pages both map (the Python library, the C library) once, where
+    their resident sizes count them twice. L{None} if C{pid} is gone.
+    """
+    try:
+        with open("/proc/%d/smaps_rollup" % pid, "rb") as f:
+            for line in f:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def memory(pid):

@@ -1170,14 +1170,15 @@ def _pi_lines(pi):
         rows.append([row.get("variant"), row.get("code"), row.get("fps"),
                      row.get("ms_per_frame"), ratio, row.get("server_cpu"),
                      row.get("camera_process_cpu"), row.get("rss_mb"),
-                     row.get("rss_peak_mb"), row.get("frame_bytes"),
-                     row.get("other_cpu")])
+                     row.get("rss_peak_mb"), row.get("pss_mb"),
+                     row.get("frame_bytes"), row.get("other_cpu")])
     out.append(table(["live view", "code", "fps", "ms/frame", "x passthr.",
                       "srv CPU", "camera CPU", "RSS MB", "RSS peak",
-                      "frame B", "other CPU"], rows))
+                      "PSS MB", "frame B", "other CPU"], rows))
     out.append("  ms/frame = CPU of the server and its camera process per "
                "frame the one screen got; RSS = both processes, at the "
-               "window's end and at their peak")
+               "window's end and at their peak; PSS = both, pages they "
+               "share counted once, at the end")
     quota = pi.get("quota") or {}
     if quota.get("skipped"):
         out.append("  quarter core: skipped: " + quota["skipped"])

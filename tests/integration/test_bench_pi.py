@@ -103,7 +103,7 @@ class RecorderTests(SynchronousTestCase):
 def _cost(variant, code, ms):
     return {"variant": variant, "code": code, "fps": 30.0,
             "ms_per_frame": ms, "rss_mb": 58.0 if code == "now" else 90.0,
-            "other_cpu": 0.1}
+            "pss_mb": 44.5 if code == "now" else 70.0, "other_cpu": 0.1}
 
 
 FIGURES = {
@@ -150,3 +150,21 @@ class TargetsTests(SynchronousTestCase):
         self.assertIn("seed 001 block", text)
         self.assertIn("25000/100000 us", text)
         self.assertIn("slow: skipped: not root", text)
+        self.assertIn("PSS MB", text)
+        self.assertIn("44.5", text)
+
+    def test_memory_watch(self):
+        """
+        The watch samples a process's resident and proportional sizes;
+        the proportional one counts shared pages once, so it is smaller.
+        """
+        import os
+        import time
+        from fourcut.bench.pi import MemoryWatch
+        watch = MemoryWatch(os.getpid())
+        time.sleep(0.3)
+        last, peak, proportional = watch.stop()
+        self.assertGreater(last, 10)
+        self.assertGreaterEqual(peak, last)
+        self.assertGreater(proportional, 1)
+        self.assertLess(proportional, last)
