@@ -98,17 +98,14 @@ empty; C{other} holds the raw PTP properties by hex code (5001 battery,
 """
 
 import argparse
-import datetime
 import json
 import math
 import os
 import re
 import signal
 import sys
-import tempfile
 import threading
 import time
-import traceback
 
 from fourcut import policy
 from fourcut.errors import ABSENT, NOT_DETECTED, NOT_FOUND
@@ -375,6 +372,7 @@ def convert_date(value, now=time.time):
         if text.isdigit():
             return int(text)
         try:
+            import datetime
             when = datetime.datetime.fromisoformat(text)
         except ValueError:
             pass
@@ -992,6 +990,7 @@ class _Captured:
     """
 
     def __init__(self):
+        import tempfile
         self.file = None
         try:
             self.file = tempfile.TemporaryFile()
@@ -1076,6 +1075,7 @@ def main(argv=None):
         try:
             outcome["answer"] = execute(args, captured.text)
         except BaseException:
+            import traceback
             outcome["traceback"] = traceback.format_exc()
 
     for signum in (signal.SIGINT, signal.SIGTERM):
