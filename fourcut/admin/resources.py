@@ -16,6 +16,9 @@ C{GET /admin/state}                    JSON: the camera as last seen, free
                                        recent errors, the booth's settings
                                        (read-only)
 C{POST /admin/test-print}              queue the test sheet: 202
+C{POST /admin/prints/N/cancel}         cancel print N (fourcut's number),
+                                       which CUPS has not taken yet
+C{POST /admin/prints/N/retry}          print failed print N again
 C{POST /admin/photos/NAME/hide}        move a photo out of the galleries
                                        (into C{.hidden/} of the photos
                                        directory, where nothing lists it)
@@ -48,6 +51,7 @@ from fourcut.booth.choice import ChoiceError
 from fourcut.booth.resources import StaticFiles
 from fourcut.metrics import free_bytes
 from fourcut.photos import PHOTO_NAME
+from fourcut.printing.queue import PrintRefused
 from fourcut.web.access import AccessPolicy, Unauthorized
 from fourcut.web.replies import (NO_CACHE_HEADERS, Reply, Resource,
                                  hide_paths, send_json)
@@ -171,6 +175,49 @@ class TestPrint(Resource):
         d.addCallbacks(lambda number: send_json(
             reply, 202, {"queued": True, "number": number}), refused)
         d.addErrback(reply.fail, "test print")
+        return server.NOT_DONE_YET
+
+
+class PrintActions(Resource):
+    """
+    C{POST /admin/prints/N/cancel} and C{.../retry}: 200 with the job (the
+    new one for a retry); 404 for no such print, 409 when its state does
+    not allow it (CUPS has it, it has not failed) or printing is not set
+    up.
+    """
+
+    isLeaf = True
+    subpaths = True
+    methods = (b"POST",)
+
+    ACTIONS = (b"cancel", b"retry")
+
+    def __init__(self, printing):
+        Resource.__init__(self)
+        self.printing = printing
+
+    def render_POST(self, request):
+        reply = Reply(request)
+        path = request.postpath
+        if (len(path) != 2 or path[1] not in self.ACTIONS
+                or not path[0].isdigit() or len(path[0]) > 9):
+            send_json(reply, 404, {
+                "error": "POST /admin/prints/N/cancel or "
+                         "/admin/prints/N/retry, N a print's number",
+                "status": 404, "reason": "unknown"})
+            return server.NOT_DONE_YET
+        if self.printing is None:
+            send_json(reply, 409, {"error": "printing is not set up",
+                                   "status": 409, "reason": "off"})
+            return server.NOT_DONE_YET
+        action = getattr(self.printing, path[1].decode("ascii"))
+        try:
+            job = action(int(path[0]))
+        except PrintRefused as e:
+            send_json(reply, e.code, {"error": str(e), "status": e.code,
+                                      "reason": e.reason})
+        else:
+            send_json(reply, 200, job)
         return server.NOT_DONE_YET
 
 
@@ -328,6 +375,7 @@ class AdminResource(Resource):
         self.putChild(b"static", StaticFiles(STATIC))
         self.putChild(b"state", State(self))
         self.putChild(b"test-print", TestPrint(printing))
+        self.putChild(b"prints", PrintActions(printing))
         self.putChild(b"photos", PhotoActions(self))
         self.putChild(b"booth", BoothChoiceResource(self))
 

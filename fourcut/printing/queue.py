@@ -21,7 +21,13 @@ printing   CUPS is printing it (C{processing})
 done       CUPS printed it (C{completed})
 failed     CUPS gave up (C{aborted}) or it was cancelled, or its strip
            could not be read; its copy is given back to the strip
+canceled   the operator cancelled it before CUPS took it (L{cancel}); its
+           copy is given back to the strip
 ========== ============================================================
+
+The operator may cancel a job that is still C{waiting} (one CUPS has is
+cancelled with CUPS' own tools) and print a C{failed} one again
+(L{retry}: a new job for the same strip).
 """
 
 import itertools
@@ -31,7 +37,7 @@ from typing import Optional
 __all__ = ["PrintJob", "PrintQueue", "PrintRefused", "FINISHED"]
 
 #: Job states that do not change any more.
-FINISHED = ("done", "failed")
+FINISHED = ("done", "failed", "canceled")
 
 #: CUPS job states as the queue's.
 _FROM_CUPS = {"pending": "sent", "held": "sent", "stopped": "sent",
@@ -172,6 +178,59 @@ class PrintQueue:
         if job.strip is not None and self._copies.get(job.strip):
             self._copies[job.strip] -= 1
         self._trim()
+
+    def job(self, number):
+        """
+        The job fourcut numbered C{number}.
+
+        @raise PrintRefused: no such job (404; finished jobs are kept only
+            for a while).
+        """
+        for job in self.jobs:
+            if job.number == number:
+                return job
+        raise PrintRefused("no print %d (finished prints are kept only a "
+                           "while)" % (number,), 404, "unknown")
+
+    def cancel(self, number):
+        """
+        The operator cancels job C{number}, which CUPS has not taken: it
+        will not print, and its strip gets its copy back.
+
+        @return: the L{PrintJob}.
+        @raise PrintRefused: no such job (404), or CUPS has it or it has
+            finished (409).
+        """
+        job = self.job(number)
+        if job.state != "waiting":
+            if job.state in ("sent", "printing"):
+                why = ("CUPS has print %d (CUPS job %d): cancel it there "
+                       "(cancel %d, or CUPS' web page)"
+                       % (number, job.cups_id, job.cups_id))
+            else:
+                why = "print %d is %s already" % (number, job.state)
+            raise PrintRefused(why, 409, "not_waiting")
+        job.state = "canceled"
+        job.error = "canceled by the operator"
+        if job.strip is not None and self._copies.get(job.strip):
+            self._copies[job.strip] -= 1
+        self._trim()
+        return job
+
+    def retry(self, number):
+        """
+        The operator prints failed job C{number} again: a new job for the
+        same strip (or test sheet).
+
+        @return: the new L{PrintJob}.
+        @raise PrintRefused: no such job (404), it has not failed (409),
+            or as L{add}.
+        """
+        job = self.job(number)
+        if job.state != "failed":
+            raise PrintRefused("print %d has not failed (it is %s)"
+                               % (number, job.state), 409, "not_failed")
+        return self.add(job.strip, job.path, job.title)
 
     def update(self, reports):
         """

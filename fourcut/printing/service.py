@@ -252,6 +252,36 @@ class Printing:
         self._pump()
         return defer.succeed(job.number)
 
+    def cancel(self, number):
+        """
+        The operator cancels print C{number} before CUPS has it
+        (L{fourcut.printing.queue.PrintQueue.cancel}).
+
+        @return: the job, described.
+        @raise PrintRefused: as C{cancel} says.
+        """
+        job = self.queue.cancel(number)
+        log.info("printing: print {number} canceled by the operator",
+                 number=number)
+        return job.describe()
+
+    def retry(self, number):
+        """
+        The operator prints failed print C{number} again
+        (L{fourcut.printing.queue.PrintQueue.retry}).
+
+        @return: the new job, described.
+        @raise PrintRefused: as C{retry} says, or printing is off.
+        """
+        if not self.enabled:
+            raise PrintRefused("printing is off (booth.print: off)", 409,
+                               "off")
+        job = self.queue.retry(number)
+        log.info("printing: print {old} again as print {number}",
+                 old=number, number=job.number)
+        self._pump()
+        return job.describe()
+
     @staticmethod
     def _unknown(name):
         return PrintRefused("no such strip: %r" % (name,), 404,

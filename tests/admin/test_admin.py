@@ -132,6 +132,53 @@ class AdminTests(TestCase):
         self.assertEqual(response.code, 409)
         self.assertIn("booth.print: off", site.json(response)["error"])
 
+    def test_cancel_and_retry(self):
+        """
+        The operator cancels a print CUPS has not taken (CUPS refuses
+        prints now) and prints a failed one again; what does not fit the
+        print's state is a 409 saying why, an unknown print a 404.
+        """
+        site = self.site()
+        site.cups.accepting = False
+        self.assertEqual(self.post(site, "/admin/test-print").code, 202)
+        response = self.post(site, "/admin/prints/1/cancel")
+        self.assertEqual(response.code, 200)
+        job = site.json(response)
+        self.assertEqual((job["number"], job["state"]), (1, "canceled"))
+        again = self.post(site, "/admin/prints/1/cancel")
+        self.assertEqual(again.code, 409)
+        self.assertEqual(site.json(again)["error"],
+                         "print 1 is canceled already")
+        retry = self.post(site, "/admin/prints/1/retry")
+        self.assertEqual(retry.code, 409)
+        self.assertIn("has not failed", site.json(retry)["error"])
+        # A print that failed (its strip unreadable) goes again.
+        site.printing.queue.fail(site.printing.queue.add(None, None, "t"),
+                                 "could not be read")
+        site.cups.accepting = True
+        retry = self.post(site, "/admin/prints/2/retry")
+        self.assertEqual(retry.code, 200)
+        self.assertEqual(site.json(retry)["number"], 3)
+        [(_, title, _, _)] = site.cups.submitted
+        self.assertEqual(title, "t")
+        for path, code in [("/admin/prints/99/cancel", 404),
+                           ("/admin/prints/1/print", 404),
+                           ("/admin/prints/one/cancel", 404),
+                           ("/admin/prints/1", 404)]:
+            response = self.post(site, path)
+            self.assertEqual(response.code, code, path)
+            self.assertIn("error", site.json(response))
+
+    def test_prints_need_the_token(self):
+        site = self.site()
+        response = site.guessed("POST", "/admin/prints/1/cancel")
+        self.assertEqual(response.code, 401)
+
+    def test_prints_off(self):
+        site = self.site(print="off")
+        response = self.post(site, "/admin/prints/1/retry")
+        self.assertEqual(response.code, 409)
+
     def test_hide(self):
         """
         Hide moves a photo out of every listing, into C{.hidden}.

@@ -34,8 +34,8 @@ class AdminPageTests(TestCase):
         """
         On a phone: the token asked for once, the camera, the printer out
         of paper, the booth's problems, the gallery, nothing wider than
-        the screen; a theme and template chosen; Hide, and Delete after
-        the confirm.
+        the screen; a theme and template chosen; a waiting print
+        cancelled; Hide, and Delete after the confirm.
         """
         site = MemorySite(self, {"access": {"token": TOKEN},
                                  "booth": {"print": "button"}},
@@ -47,6 +47,10 @@ class AdminPageTests(TestCase):
         site.cups.state = "stopped"
         site.cups.reasons = ("media-empty-error",)
         await site.printing.poll()
+        # A test print CUPS does not take: it waits here, and may be
+        # cancelled.
+        site.cups.accepting = False
+        await site.printing.test_print()
         site.booth.problems.record(
             "That photo did not work. Let's try that again.",
             "[-105] Unknown model: Could not detect any camera")
@@ -128,6 +132,13 @@ class AdminPageTests(TestCase):
                     ".startsWith('Now:')", "the choice made")
         self.assertEqual((site.choice.theme, site.choice.template),
                          ("night", "film"))
+
+        # Cancel the waiting print.
+        await call(driver.execute_script,
+                   "document.querySelector('#print-jobs button').click();")
+        await until("document.getElementById('printer-result').textContent"
+                    " === 'Print 1 canceled.'", "the print canceled")
+        self.assertEqual(site.printing.queue.jobs[0].state, "canceled")
 
         # Hide the newest photo; delete the other after the confirm.
         await call(driver.execute_script, """

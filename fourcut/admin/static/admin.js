@@ -66,9 +66,27 @@
     const jobs = $("print-jobs");
     jobs.replaceChildren(...printer.jobs.slice(-5).reverse().map((job) => {
       const item = document.createElement("li");
-      item.textContent = (job.strip || "test print") + ": " + job.state +
+      item.textContent = "print " + job.number + ", " +
+        (job.strip || "test print") + ": " + job.state +
         (job.cups_id ? " (CUPS job " + job.cups_id + ")" : "") +
         (job.error ? " \u2014 " + job.error : "");
+      // Waiting here (CUPS has not taken it): it may be cancelled;
+      // failed: printed again.
+      const action = {waiting: "cancel", failed: "retry"}[job.state];
+      if (action) {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = "quiet";
+        button.textContent = action === "cancel" ? "Cancel" : "Print again";
+        button.addEventListener("click", () => act(button, "printer-result",
+          async () => {
+            const done = await json("/admin/prints/" + job.number + "/" +
+                                    action, {method: "POST"});
+            return action === "cancel" ? "Print " + job.number +
+              " canceled." : "Printing again as print " + done.number + ".";
+          }));
+        item.append(" ", button);
+      }
       return item;
     }));
     $("test-print").disabled = printer.mode === "off";
