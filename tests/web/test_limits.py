@@ -295,6 +295,52 @@ class UnauthenticatedHTTPTests(LimitTestCase):
         self.assertEqual([client.lost for client in first],
                          [True, True, False, False])
 
+    def test_probation_makes_room_over_all_unauthenticated(self):
+        """
+        A newcomer on probation for the bound on all unauthenticated
+        connections, not its address's, asking for C{/ws}: the oldest of
+        them all is closed, and the log says why; its own address, at
+        exactly its bound, loses none.
+        """
+        first = [self.site.raw(host="192.0.2.1") for _ in range(3)]
+        own = [self.site.raw(host="192.0.2.2") for _ in range(3)]
+        self.logged.lines()
+        self.site.raw(b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n",
+                      host="192.0.2.2")
+        self.assertEqual(self.limits.evicted, 1)
+        self.assertEqual([client.lost for client in first + own],
+                         [True, False, False, False, False, False])
+        self.assertEqual([line for line in self.logged.lines()
+                          if "closing" in line[1]], [
+            ("info", "closing an unauthenticated connection from "
+             "192.0.2.1 (too many unauthenticated, to let the booth or a "
+             "guest in)")])
+
+    def test_probation_makes_room_over_both_bounds(self):
+        """
+        A newcomer over both bounds at once closes one connection in each:
+        the oldest of its address, then the oldest of all.
+        """
+        first = [self.site.raw(host="192.0.2.1") for _ in range(2)]
+        own = [self.site.raw(host="192.0.2.2") for _ in range(4)]
+        # On probation, quiet: the seventh.
+        other = self.site.raw(host="192.0.2.3")
+        self.assertEqual(len(self.limits.unauthenticated), 7)
+        self.logged.lines()
+        self.site.raw(b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n",
+                      host="192.0.2.2")
+        self.assertEqual(self.limits.evicted, 2)
+        self.assertEqual([client.lost for client in first + own + [other]],
+                         [True, False, True, False, False, False, False])
+        self.assertEqual([line for line in self.logged.lines()
+                          if "closing" in line[1]], [
+            ("info", "closing an unauthenticated connection from "
+             "192.0.2.2 (too many from 192.0.2.2, to let the booth or a "
+             "guest in)"),
+            ("info", "closing an unauthenticated connection from "
+             "192.0.2.1 (too many unauthenticated, to let the booth or a "
+             "guest in)")])
+
     def test_anonymous_on_probation_refused(self):
         """
         Over the bound with nothing idle to close (a burst), a newcomer must
