@@ -170,6 +170,11 @@ class UnreadAnswersTests(SynchronousTestCase):
         self.assertEqual(total, 1100)
         self.assertEqual(self.transport.producerState, "producing")
         self.assertFalse(self.transport.disconnecting)
+        # And the connection goes on: the next request is answered.
+        self.connection.dataReceived(HEALTH)
+        self.turns(1)
+        self.assertTrue(self.transport.drain().startswith(
+            b"HTTP/1.1 200 OK"))
 
     def turns(self, count):
         for _ in range(count):
@@ -389,6 +394,34 @@ class PipelineRateTests(SynchronousTestCase):
         # Another connection is not held up by it.
         other = site.raw(HEALTH, host="192.0.2.4")
         self.assertTrue(other.data.startswith(b"HTTP/1.1 200 OK"))
+
+
+    def test_rate_kept_after_answers_waited(self):
+        """
+        A client that left its answers unread and then read them all gets
+        its next pipelined request answered when its turn at the rate
+        comes, not at once.
+        """
+        site = MemorySite(self, {"server": {
+            "unread_timeout": 20.0, "commands_per_second": 100,
+            "max_unsent_bytes": 65536}})
+        transport = FullTransport()
+        connection = site.factory.buildProtocol(transport.getPeer())
+        connection.makeConnection(transport)
+        connection.dataReceived(HEALTH * 1000)
+        # A burst of a hundred, then one each 10 ms, until more than the
+        # budget waits unread.
+        for _ in range(1000):
+            if len(transport.value()) > 65536:
+                break
+            site.clock.advance(0.004)
+        self.assertLess(transport.value().count(b"HTTP/1.1 200 OK"), 1000)
+        # Read at once: the next is not due yet.
+        transport.drain()
+        self.assertEqual(transport.value(), b"")
+        for _ in range(3):
+            site.clock.advance(0.004)
+        self.assertEqual(transport.value().count(b"HTTP/1.1 200 OK"), 1)
 
 
 class AccessLogRateTests(SynchronousTestCase):
