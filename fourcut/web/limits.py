@@ -451,7 +451,8 @@ class DeadlineChannel:
         # The transport has sent all it held.
         was_paused = self._output_paused
         self._output_paused = False
-        if self._unread is not None and self._unread.active():
+        if self._unread is not None:
+            # Still pending: _unread_timed_out forgets it as it runs.
             self._unread.cancel()
         self._unread = None
         super().resumeProducing()

@@ -488,6 +488,32 @@ class DeadlineChannelTests(SynchronousTestCase):
         self.assertEqual(said, ["dropping a connection from 10.0.0.7: its "
                                 "answers were left unread for 7.0 s"])
 
+    def test_paused_on_every_write(self):
+        """
+        TCP tells its producer to pause on every write while its buffer is
+        full: a client that then reads all is not dropped later, and the
+        time counts from the first pause.
+        """
+        clock = task.Clock()
+        channel = deadline_channel(100.0, unread_timeout=7.0)()
+        channel.callLater = clock.callLater
+        transport = StringTransport(
+            peerAddress=IPv4Address("TCP", "10.0.0.7", 5555))
+        channel.makeConnection(transport)
+        channel.pauseProducing()
+        clock.advance(3.0)
+        channel.pauseProducing()
+        channel.resumeProducing()
+        clock.advance(20.0)
+        self.assertFalse(transport.disconnecting)
+        channel.pauseProducing()
+        clock.advance(3.0)
+        channel.pauseProducing()
+        clock.advance(3.9)
+        self.assertFalse(transport.disconnecting)
+        clock.advance(0.1)
+        self.assertTrue(transport.disconnected)
+
     def test_unix_peer_named(self):
         """
         A peer without a host (a Unix socket) is named by its address in
