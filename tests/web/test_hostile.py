@@ -238,6 +238,90 @@ class UnreadAnswersTests(SynchronousTestCase):
         self.assertFalse(self.transport.disconnecting)
 
 
+class ChannelBackPressureTests(SynchronousTestCase):
+    """
+    What the transport's pause and resume (its buffer full, then read)
+    do to the reading of a connection, request by request.
+    """
+
+    def connect(self, server=None):
+        config = {"access": {"token": TOKEN},
+                  "server": dict({"max_unsent_bytes": 65536}, **(server or {}))}
+        self.site = MemorySite(self, config)
+        self.transport = FullTransport()
+        connection = self.site.factory.buildProtocol(
+            self.transport.getPeer())
+        connection.makeConnection(self.transport)
+        return connection, connection.wrappedProtocol
+
+    def test_between_requests_under_the_budget(self):
+        """
+        Paused between requests with less than the budget unsent, the
+        connection is still read (twisted.web alone would stop at its
+        64 KiB).
+        """
+        connection, channel = self.connect()
+        connection.dataReceived(HEALTH)
+        self.assertIn(b"HTTP/1.1 200 OK", self.transport.value())
+        channel.pauseProducing()
+        self.assertEqual(self.transport.producerState, "producing")
+
+    def test_exactly_the_budget(self):
+        """
+        Reading stops once more than the budget waits unsent: the budget
+        itself may wait.
+        """
+        connection, channel = self.connect()
+        connection.dataReceived(HEALTH)
+        self.transport.drain()
+        self.transport.write(b"x" * 65536)
+        channel.pauseProducing()
+        self.assertEqual(self.transport.producerState, "producing")
+        self.transport.write(b"x")
+        channel.pauseProducing()
+        self.assertEqual(self.transport.producerState, "paused")
+        self.transport.drain()
+        self.assertEqual(self.transport.producerState, "producing")
+
+    def test_turn_pending(self):
+        """
+        Waiting for its turn at the rate, a pipelined request's
+        connection is not read, pause or not.
+        """
+        connection, channel = self.connect({"commands_per_second": 1})
+        connection.dataReceived(HEALTH * 3)
+        self.assertEqual(self.transport.value().count(b"200 OK"), 1)
+        self.assertEqual(self.transport.producerState, "paused")
+        channel.pauseProducing()
+        self.assertEqual(self.transport.producerState, "paused")
+        self.site.clock.advance(0)
+        self.assertEqual(self.transport.value().count(b"200 OK"), 2)
+
+    def test_held_while_answering(self):
+        """
+        While an answer is being made (a wrong token's waits), a client
+        that sends more than twisted.web's small read-ahead is not read,
+        however the transport pauses and resumes meanwhile; it is once
+        the answer is out.
+        """
+        connection, channel = self.connect({"commands_per_second": 1e9})
+        connection.dataReceived(b"GET /status HTTP/1.1\r\nHost: x\r\n"
+                                b"Authorization: Bearer "
+                                + WRONG.encode() + b"\r\n\r\n")
+        self.assertEqual(self.transport.value(), b"")
+        connection.dataReceived(HEALTH * 1000)
+        self.assertEqual(self.transport.producerState, "paused")
+        channel.pauseProducing()
+        self.assertEqual(self.transport.producerState, "paused")
+        channel.resumeProducing()
+        self.assertEqual(self.transport.producerState, "paused")
+        self.site.clock.advance(0.1)
+        for _ in range(2000):
+            self.transport.drain()
+            self.site.clock.advance(0)
+        self.assertEqual(self.transport.producerState, "producing")
+
+
 class Received(Protocol):
     def __init__(self):
         self.data = b""
