@@ -101,8 +101,11 @@ def _pattern():
             if len(parts) > 1 and parts[1]:
                 _SERVER_ROOTS.add(parts[1])
         roots = "|".join(re.escape(root) for root in sorted(_SERVER_ROOTS))
+        # A root is a whole name: /booth and /binary are not under /boot
+        # and /bin.
         _hidden_pattern = re.compile(
-            r"(?<![\w.:/-])/(?:%s)(?:/[^\s'\"():;,<>]*)?" % (roots,))
+            r"(?<![\w.:/-])/(?:%s)(?![^/\s'\"():;,<>])"
+            r"(?:/[^\s'\"():;,<>]*)?" % (roots,))
     return _hidden_pattern
 
 
@@ -158,11 +161,9 @@ def error_format(request):
     L{JSON} or L{TEXT}: the format of C{request}'s error answers, by its
     first path segment (percent-decoded, as the resource tree sees it).
     """
-    segments = list(getattr(request, "prepath", None) or []) + list(
-        getattr(request, "postpath", None) or [])
-    if not segments:
-        segments = [request.path[1:].split(b"/")[0]]
-    first = segments[0]
+    # (Every request that is answered has been through process(), which
+    # splits its path: there is always a first segment, b"" for "/".)
+    first = (request.prepath + request.postpath)[0]
     if first in JSON_SEGMENTS or (first == b"" and wants_json(request)):
         return JSON
     return TEXT
@@ -197,7 +198,8 @@ def _json_error(status, message, fields):
     message = hide_paths(_decoded(message)).strip()
     if not message:
         message = "%d %s" % (status, _phrase(status))
-    body = {key: hide_paths(value) if key in ("error", "reason")
+    # (An "error" field would be replaced by the message.)
+    body = {key: hide_paths(value) if key == "reason"
             and isinstance(value, str) else value
             for key, value in fields.items()}
     body.update({"error": message, "status": status})
@@ -264,13 +266,13 @@ def fail(request, failure, what, seed=None):
         the camera trouble the seed shows answers the seed's body
         (L{fourcut.errors.seed_error}), a bug the seed's HTML page.
     """
-    value = failure.value
-    if seed is not None and failure.check(CameraError):
-        value = seed_error(seed, value)
-        if value is not failure.value:
-            log.info("{what} failed: {said}; answered with seed 000's "
-                     "{status}", what=what, said=value.said.strip(),
-                     status=value.status)
+    # Without a seed, or for anything but camera trouble, the error
+    # itself.
+    value = seed_error(seed, failure.value)
+    if value is not failure.value:
+        log.info("{what} failed: {said}; answered with seed 000's "
+                 "{status}", what=what, said=value.said.strip(),
+                 status=value.status)
     status = http_status(value)
     extra = {}
     if failure.check(CameraError):
@@ -496,9 +498,8 @@ class _MethodsAnswered:
         try:
             return self.wrapped.render(request)
         except resource.UnsupportedMethod as e:
-            if request.method == b"HEAD" and b"GET" in e.allowedMethods:
-                # twisted.web answers it as a GET without the body.
-                raise
+            # (Never for a HEAD where GET is allowed: twisted.web's
+            # Resource and static.File answer HEAD as GET themselves.)
             return method_not_allowed(request, [
                 m for m in e.allowedMethods if m != b"OPTIONS"])
 
