@@ -10,6 +10,7 @@ import json
 import re
 
 from autobahn.twisted import util as autobahn_util
+from autobahn.twisted import websocket as autobahn_websocket
 from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 from twisted.internet.interfaces import ISSLTransport
 from twisted.internet.testing import StringTransport
@@ -385,8 +386,10 @@ class SecureOriginTests(SynchronousTestCase):
     """
 
     def setUp(self):
-        self.patch(autobahn_util, "transport_channel_id",
-                   lambda transport, is_server, channel_id_type=None: None)
+        for module in (autobahn_util, autobahn_websocket):
+            self.patch(module, "transport_channel_id",
+                       lambda transport, is_server, channel_id_type=None:
+                       None)
 
     def transport(self):
         return TLSTransport(
