@@ -363,13 +363,15 @@ class ArgumentCountTests(RefusalAssertions, SynchronousTestCase):
         """
         An empty C{arg} is refused.
         """
-        self.assertRefused([b""], "empty")
+        error = self.assertRefused([b""])
+        self.assertEqual(error.reason, "refused empty arg")
 
     def test_notUTF8(self):
         """
         Bytes that are not UTF-8 are refused.
         """
-        self.assertRefused([b"--summary\xff"], "UTF-8")
+        error = self.assertRefused([b"--summary\xff"])
+        self.assertEqual(error.reason, "refused arg: not valid UTF-8")
         self.assertRefused([b"--get-config=\xc3"], "UTF-8")
         # A UTF-8-encoded surrogate is not valid UTF-8.
         self.assertRefused([b"--get-config=\xed\xa0\x80"], "UTF-8")
@@ -397,6 +399,18 @@ class ValueTests(RefusalAssertions, SynchronousTestCase):
                            "--set-config-index=NAME=N")
         self.assertRefused(args("--set-config-value"),
                            "--set-config-value=NAME=VALUE")
+
+    def test_nameCharacters(self):
+        """
+        A NAME with anything but letters, digits, '/', '-', '_' and '.'
+        is refused, and the refusal says which are allowed.
+        """
+        error = self.assertRefused(args("--get-config=iso*"))
+        self.assertTrue(error.reason.startswith("refused --get-config: NAME "),
+                        error.reason)
+        self.assertTrue(error.reason.endswith(
+            " may only contain letters, digits, '/', '-', '_' and '.'"),
+            error.reason)
 
     def test_emptyName(self):
         """

@@ -412,6 +412,20 @@ class FramePacerLimitsTests(SynchronousTestCase):
                              "min_sample must be >= 0, window > 0, and 0 < "
                              "min_wait <= max_wait")
 
+    def test_peak_window(self):
+        """
+        A drain rate counts towards the peak for 10 s (the default
+        window): after that a slower one is the peak.
+        """
+        pacer = FramePacer()
+        pacer.sent(0.0, 1000000)
+        pacer.observe(0.0, 1000000)
+        pacer.observe(1.0, 0)
+        self.assertEqual(pacer.peak, 1000000)
+        pacer.sent(1.0, 1050)
+        pacer.observe(11.5, 0)
+        self.assertEqual(pacer.peak, 100)
+
     def test_longest_wait(self):
         """
         However slow the link, the next look is at most 0.1 s away: a

@@ -176,8 +176,8 @@ class AuthenticationMixin:
                 normalised = None
             if normalised in own_origins(self.transport.getHost(), secure):
                 return
-        refusal = factory.cors.refusal(shown_header(origin, factory.access,
-                                                    100))
+        # (The refusal itself shows at most 100 characters of it.)
+        refusal = factory.cors.refusal(shown_header(origin, factory.access))
         log.warn("refused a WebSocket client from {peer}: {refusal}",
                  peer=request.peer, refusal=refusal)
         raise ConnectionDeny(403, refusal)
