@@ -85,8 +85,10 @@ def hide_path(directory):
     the working directory, Python's and fourcut's.
     """
     global _hidden_pattern
+    # An absolute path splits in two at least: "" and its top level ("",
+    # for "/" itself).
     parts = os.path.abspath(directory).split(os.sep)
-    if len(parts) > 1 and parts[1]:
+    if parts[1]:
         _SERVER_ROOTS.add(parts[1])
         _hidden_pattern = None
 
@@ -98,7 +100,7 @@ def _pattern():
                           sys.exec_prefix, tempfile.gettempdir(),
                           os.path.expanduser("~"), os.path.dirname(__file__)):
             parts = os.path.abspath(directory).split(os.sep)
-            if len(parts) > 1 and parts[1]:
+            if parts[1]:
                 _SERVER_ROOTS.add(parts[1])
         roots = "|".join(re.escape(root) for root in sorted(_SERVER_ROOTS))
         # A root is a whole name: /booth and /binary are not under /boot
@@ -118,8 +120,9 @@ def hide_paths(text):
     kept.
     """
     def hide(match):
+        # A match starts with a root's whole name: never empty.
         name = match.group(0).rstrip("/").rsplit("/", 1)[-1]
-        return ".../" + name if name else "..."
+        return ".../" + name
     return _pattern().sub(hide, text)
 
 
@@ -305,7 +308,7 @@ def send_json(reply, status, value):
         value = {key: hide_paths(item) if key in ("error", "reason")
                  and isinstance(item, str) else item
                  for key, item in value.items()}
-    if not (reply.gone or reply.done):
+    if reply.open:
         reply.request.setResponseCode(status)
     reply.send(b"application/json", json_body(value), NO_CACHE_HEADERS)
 

@@ -1151,6 +1151,11 @@ class WordsTests(SynchronousTestCase):
         broadcaster.subscribe(first)
         self.assertEqual(reports, [1, 2, 1, 2, 1])
 
+    def test_pacing_needs_a_clock(self):
+        error = self.assertRaises(ValueError, LatestFrameProducer,
+                                  lambda f: None, pacing=object())
+        self.assertEqual(str(error), "pacing needs a clock")
+
     def test_figures(self):
         clock = task.Clock()
         clock.advance(100)

@@ -17,7 +17,7 @@ from twisted.internet.error import ConnectionDone
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
-from twisted.web.test.requesthelper import DummyRequest
+from twisted.web.test.requesthelper import DummyChannel, DummyRequest
 
 from fourcut.web import replies
 from fourcut.errors import (SEED_INTERNAL_ERROR, SEED_NO_CAMERA, CameraError,
@@ -500,7 +500,7 @@ class PathHidingTests(SynchronousTestCase):
                  "http://x/usr/y"),
                 ("'/etc/passwd';/root/x,", "'.../passwd';.../x,"),
                 ("/booth/ /binary /usr/x /var", "/booth/ /binary .../x "
-                 ".../var")]:
+                 ".../var"), ("/tmp/FAX//", ".../FAX")]:
             self.assertEqual(replies.hide_paths(text), shown, text)
 
     def test_hide_path(self):
@@ -531,6 +531,9 @@ class PathHidingTests(SynchronousTestCase):
             self.addCleanup(os.environ.pop, "HOME", None)
         else:
             self.addCleanup(os.environ.__setitem__, "HOME", home)
+        os.environ["HOME"] = "/"
+        replies._hidden_pattern = None
+        self.assertEqual(replies.hide_paths("a / b"), "a / b")
         os.environ["HOME"] = "/fourcuthome"
         replies._hidden_pattern = None
         self.assertEqual(replies.hide_paths("/fourcuthome/x.jpg"),
@@ -552,14 +555,14 @@ class PathHidingTests(SynchronousTestCase):
         """
         request = self.request(b"/camera/restart")
         replies.error(request, 503, self.TEXT + "  ", reason=self.TEXT,
-                      choices=["/usr/x"], range=None)
+                      choices=["/usr/x"], range=None, current="/usr/z")
         self.assertEqual(request.responseCode, 503)
         self.assertEqual(request.responseHeaders.getRawHeaders(
             b"content-type"), [b"application/json"])
         self.assertEqual(json.loads(self.body(request)), {
             "error": self.HIDDEN, "status": 503,
             "reason": self.HIDDEN + "\n", "choices": ["/usr/x"],
-            "range": None})
+            "range": None, "current": "/usr/z"})
 
     def test_json_error_never_empty(self):
         for message in ("", "  \n", b""):
@@ -584,6 +587,9 @@ class PathHidingTests(SynchronousTestCase):
         replies.plain(request, 200, "/usr/bin/gphoto2\n")
         self.assertEqual(self.body(request), "/usr/bin/gphoto2\n")
         request = self.request(b"/cmd")
+        replies.plain(request, 500, "no such file: \udcff.jpg\n")
+        self.assertEqual(self.body(request), "no such file: ?.jpg\n")
+        request = self.request(b"/cmd")
         replies.plain(request, 500, " \n")
         self.assertEqual(self.body(request),
                          "fourcut: 500 Internal Server Error\n")
@@ -595,6 +601,8 @@ class PathHidingTests(SynchronousTestCase):
                                        "reason": "/usr/x", "path": "/usr/y",
                                        "code": 3})
         self.assertEqual(request.responseCode, 400)
+        self.assertEqual(request.responseHeaders.getRawHeaders(
+            b"cache-control"), [replies.NO_CACHE])
         self.assertEqual(json.loads(self.body(request)), {
             "error": self.HIDDEN + "\n", "reason": ".../x",
             "path": "/usr/y", "code": 3})
@@ -733,6 +741,24 @@ class WordsTests(ErrorTestCase):
         self.events = []
         globalLogPublisher.addObserver(self.events.append)
         self.addCleanup(globalLogPublisher.removeObserver, self.events.append)
+
+
+class FinishedThenFailedTests(SynchronousTestCase):
+    """
+    A resource that answered and then raised: logged, and the connection
+    kept (the answer is whole).
+    """
+
+    def test_kept(self):
+        channel = DummyChannel()
+        request = replies.Request(channel)
+        request.method, request.path = b"GET", b"/status"
+        request.write(b"ok")
+        request.finish()
+        failure = Failure(ZeroDivisionError())
+        self.assertIs(request.processingFailed(failure), failure)
+        self.assertFalse(channel.transport.disconnected)
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
 
 
 class MethodsAnsweredTests(SynchronousTestCase):
