@@ -214,9 +214,14 @@ class UnreadAnswersTests(SynchronousTestCase):
         self.assertFalse(self.transport.disconnecting)
 
     def test_dropped_after_the_unread_timeout(self):
+        """
+        Once answers wait unread, the client has C{unread_timeout}, not
+        the request deadline, even for bytes it still sends.
+        """
         events = capture_logs(self)
         self.connection.dataReceived(HEALTH * 1000)
         self.turns(100)
+        self.connection.dataReceived(b"GET /health HTTP/1.1\r\n")
         self.site.clock.advance(19)
         self.assertFalse(self.transport.disconnecting)
         self.site.clock.advance(1.5)

@@ -525,6 +525,20 @@ class DescriptorBudgetTests(SynchronousTestCase):
         self.assertFalse(DescriptorBudget(0, count=lambda: 100,
                                           limit=lambda: 100).short())
 
+    def test_count_is_what_is_open(self):
+        """
+        The count is the number of descriptors open, as the kernel answers
+        for each.
+        """
+        def is_open(fd):
+            try:
+                os.fstat(fd)
+            except OSError:
+                return False
+            return True
+        count = open_descriptors()
+        self.assertEqual(count, sum(map(is_open, range(4096))))
+
     def test_first_directory_missing(self):
         """
         A directory that is not there (no /proc) is passed over for the
@@ -801,6 +815,8 @@ class DescriptorReserveTests(SynchronousTestCase):
         self.assertEqual(self.logged.lines(), [
             ("warn", "refused a connection from 192.0.2.1: fewer than 50 "
              "file descriptors free")])
+        self.limits.buildProtocol(IPv4Address("TCP", "192.0.2.1", 2))
+        self.assertEqual((self.limits.evicted, self.limits.refused), (0, 2))
 
 
 class PipelineWaitTests(SynchronousTestCase):
