@@ -503,8 +503,9 @@ class _MethodsAnswered:
         except resource.UnsupportedMethod as e:
             # (Never for a HEAD where GET is allowed: twisted.web's
             # Resource and static.File answer HEAD as GET themselves.)
-            return method_not_allowed(request, [
-                m for m in e.allowedMethods if m != b"OPTIONS"])
+            # (No such resource answers OPTIONS itself: twisted.web's
+            # Resource and static.File list what they render, never it.)
+            return method_not_allowed(request, e.allowedMethods)
 
     def __repr__(self):
         return repr(self.wrapped)
@@ -517,7 +518,8 @@ class Request(server.Request):
     """
 
     def process(self):
-        cors = getattr(self.channel.site, "cors", None)
+        # (Always fourcut's Site, which has one, or None.)
+        cors = self.channel.site.cors
         if cors is not None:
             cors.add_headers(self)
         server.Request.process(self)

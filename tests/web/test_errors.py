@@ -194,6 +194,17 @@ class CameraErrorTests(ErrorTestCase):
                          "preview, no camera")
         self.assertEqual(self.site.broadcaster.demand, 0)
 
+    def test_reason_phrase_twisted_webs(self):
+        """
+        A status line's reason is twisted.web's (the standard library's
+        only where it has none): "Gateway Time-out".
+        """
+        self.session.unplug()
+        client = self.site.raw(b"GET /camera/info HTTP/1.1\r\nHost: x\r\n"
+                               b"\r\n")
+        status, headers, body = client.response()
+        self.assertEqual(status, b"HTTP/1.1 504 Gateway Time-out")
+
     def test_refused_value_is_400(self):
         """
         A setting the camera does not know, through C{/cmd}: a 400 with
@@ -609,6 +620,11 @@ class PathHidingTests(SynchronousTestCase):
         request = self.request(b"/camera/config")
         replies.send_json(replies.Reply(request), 200, {"error": "/usr/x"})
         self.assertEqual(json.loads(self.body(request)), {"error": "/usr/x"})
+        # Keys sorted, one space of indent, a newline at the end.
+        request = self.request(b"/camera/config")
+        replies.send_json(replies.Reply(request), 200, {"b": 1, "a": [2]})
+        self.assertEqual(self.body(request),
+                         '{\n "a": [\n  2\n ],\n "b": 1\n}\n')
 
     def test_reply_family(self):
         """
@@ -791,7 +807,8 @@ class ReplyTests(SynchronousTestCase):
         for answer in (lambda r: r.error(503, "busy"),
                        lambda r: r.fail(Failure(CameraError(503, "busy")),
                                         "capture"),
-                       lambda r: r.plain(200, "ok")):
+                       lambda r: r.plain(200, "ok"),
+                       lambda r: r.send(b"text/plain", b"ok")):
             request = Request([b"capture"])
             reply = replies.Reply(request)
             answer(reply)
@@ -801,6 +818,7 @@ class ReplyTests(SynchronousTestCase):
             reply.error(500, "again")
             reply.plain(500, "again")
             reply.fail(Failure(CameraError(503, "again")), "x")
+            reply.send(b"text/plain", b"again")
             self.assertEqual(request.written, written)
 
     def test_error_headers(self):
