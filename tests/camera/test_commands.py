@@ -9,8 +9,8 @@ import subprocess
 from twisted.trial.unittest import SynchronousTestCase
 
 from fourcut.camera.commands import (
-    ALIASES, ALLOWED, MAX_NAME, MAX_VALUE, AllowedOption, CommandRefused,
-    describe_allowed, parse_cmd_args)
+    ALIASES, ALLOWED, MAX_ARG, MAX_NAME, MAX_VALUE, AllowedOption,
+    CommandRefused, describe_allowed, parse_cmd_args)
 
 from tests.support import english_env
 
@@ -349,7 +349,22 @@ class ArgumentCountTests(RefusalAssertions, SynchronousTestCase):
         No C{arg} at all is refused.
         """
         self.assertRefused(None, "missing arg")
-        self.assertRefused([], "missing arg")
+        error = self.assertRefused([])
+        self.assertEqual(error.reason,
+                         "missing arg: pass one gphoto2 option as ?arg=")
+
+    def test_longest(self):
+        """
+        An argument of exactly the longest length is looked at (here its
+        VALUE is too long); one character more is refused for its length.
+        """
+        text = "--set-config=iso=" + "1" * (MAX_ARG - 17)
+        error = self.assertRefused(args(text))
+        self.assertEqual(error.reason, "refused --set-config: VALUE longer "
+                         "than %d characters" % (MAX_VALUE,))
+        error = self.assertRefused(args(text + "1"))
+        self.assertIn("longer than %d characters" % (MAX_ARG,),
+                      error.reason)
 
     def test_repeated(self):
         """
@@ -411,6 +426,12 @@ class ValueTests(RefusalAssertions, SynchronousTestCase):
         self.assertTrue(error.reason.endswith(
             " may only contain letters, digits, '/', '-', '_' and '.'"),
             error.reason)
+
+    def test_nameCharactersSet(self):
+        for text in ("--set-config=iso*=1", "--set-config=iso*"):
+            error = self.assertRefused(args(text))
+            self.assertTrue(error.reason.startswith(
+                "refused --set-config: NAME "), error.reason)
 
     def test_emptyName(self):
         """

@@ -422,6 +422,8 @@ class FramePacerLimitsTests(SynchronousTestCase):
         pacer.observe(0.0, 1000000)
         pacer.observe(1.0, 0)
         self.assertEqual(pacer.peak, 1000000)
+        # What drains in 30 ms at the peak may stay queued.
+        self.assertEqual(pacer.threshold(0), 30000)
         pacer.sent(1.0, 1050)
         pacer.observe(11.5, 0)
         self.assertEqual(pacer.peak, 100)

@@ -285,6 +285,9 @@ class ChannelBackPressureTests(SynchronousTestCase):
         self.transport.write(b"x")
         channel.pauseProducing()
         self.assertEqual(self.transport.producerState, "paused")
+        # What arrives anyway waits unparsed.
+        connection.dataReceived(HEALTH)
+        self.assertNotIn(b"200 OK", self.transport.value())
         self.transport.drain()
         self.assertEqual(self.transport.producerState, "producing")
 

@@ -9,6 +9,7 @@ bounds on unauthenticated connections
 import errno
 import json
 import os
+import resource
 
 from twisted.internet import task
 from twisted.internet.address import IPv4Address, UNIXAddress
@@ -555,6 +556,17 @@ class DescriptorBudgetTests(SynchronousTestCase):
             raise OSError(errno.EMFILE, "Too many open files")
         self.patch(limits.os, "listdir", listdir)
         self.assertRaises(OSError, open_descriptors)
+
+    def test_soft_limit(self):
+        """
+        Free means under the soft limit, the one the kernel enforces.
+        """
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        self.addCleanup(resource.setrlimit, resource.RLIMIT_NOFILE,
+                        (soft, hard))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft - 1, hard))
+        self.assertEqual(DescriptorBudget(10).free(),
+                         soft - 1 - open_descriptors())
 
     def test_no_reserve_no_count(self):
         """
