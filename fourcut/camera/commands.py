@@ -171,13 +171,11 @@ class CommandRefused(ValueError):
     A C{/cmd} argument was refused.  C{str()} is two lines: what was refused
     and why, then the allowed options; suitable as a 400 text/plain body.
 
-    @ivar option: the refused option name (or L{None} if there was none).
     @ivar reason: the first line alone.
     """
 
-    def __init__(self, reason, option=None):
+    def __init__(self, reason):
         self.reason = reason
-        self.option = option
         ValueError.__init__(self, f"{reason}\n{describe_allowed()}")
 
 
@@ -215,22 +213,21 @@ def _refuse_option(option):
     shown = _echo(option) if long is None else f"{_echo(option)} ({long})"
     reason = _reason_for(long or option) or "is not on the allow-list"
     return CommandRefused(
-        f"refused gphoto2 option {shown}: {reason}", option=option)
+        f"refused gphoto2 option {shown}: {reason}")
 
 
 def _check_name(option, name):
     if not name:
         raise CommandRefused(
             f"refused {option}: empty NAME; use {option}="
-            f"{_BY_OPTION[option].value}", option=option)
+            f"{_BY_OPTION[option].value}")
     if len(name) > MAX_NAME:
         raise CommandRefused(
-            f"refused {option}: NAME longer than {MAX_NAME} characters",
-            option=option)
+            f"refused {option}: NAME longer than {MAX_NAME} characters")
     if not _NAME_RE.fullmatch(name):
         raise CommandRefused(
             f"refused {option}: NAME {_echo(name)} may only contain letters, "
-            "digits, '/', '-', '_' and '.'", option=option)
+            "digits, '/', '-', '_' and '.'")
 
 
 def _parse_valued(entry, value):
@@ -242,18 +239,16 @@ def _parse_valued(entry, value):
     if not sep:
         _check_name(option, name)
         raise CommandRefused(
-            f"refused {option}: missing '='; use {entry.usage}",
-            option=option)
+            f"refused {option}: missing '='; use {entry.usage}")
     _check_name(option, name)
     if entry.value == "NAME=N":
         if not _INDEX_RE.fullmatch(setting):
             raise CommandRefused(
                 f"refused {option}: N must be a number of up to 6 digits, "
-                f"not {_echo(setting)}", option=option)
+                f"not {_echo(setting)}")
     elif len(setting) > MAX_VALUE:
         raise CommandRefused(
-            f"refused {option}: VALUE longer than {MAX_VALUE} characters",
-            option=option)
+            f"refused {option}: VALUE longer than {MAX_VALUE} characters")
     return [f"{option}={name}={setting}"]
 
 
@@ -282,12 +277,12 @@ def _parse_one(text):
     if entry.value is None:
         if sep:
             raise CommandRefused(
-                f"refused {option}: it takes no value", option=option)
+                f"refused {option}: it takes no value")
         return [option]
     if not sep:
         raise CommandRefused(
             f"refused {option}: exactly one argument is allowed, "
-            f"so use {entry.usage}", option=option)
+            f"so use {entry.usage}")
     return _parse_valued(entry, value)
 
 

@@ -169,7 +169,10 @@ class Broadcaster:
         waiters, self._waiters = self._waiters, []
         for waiter, timer in waiters:
             timer.cancel()
-            waiter.callback(frame)
+            # Unless an earlier waiter's callback cancelled it (its
+            # timer was left to this loop: it was no longer waiting).
+            if not waiter.called:
+                waiter.callback(frame)
         # Once, after the waiters' callbacks: one that asks for the next
         # frame at once keeps demand up, without a 1 -> 0 -> 1 flicker that
         # would stop and restart live view.
@@ -504,9 +507,9 @@ class LatestFrameProducer:
         (L{fourcut.stream.pacing.TransportPacing.describe}), or
         C{"pacing": "off"} without any.
         """
-        fps = self.fps
         found = {
-            "fps": None if fps is None else round(fps, 1),
+            # (A count over FPS_WINDOW, 2 s: a multiple of 0.5 already.)
+            "fps": self.fps,
             "frames_sent": self.sent,
             "frames_skipped": self.skipped,
             "last_frame_age_ms": (None if self.last_age is None

@@ -147,8 +147,8 @@ def _ioctl_int(sock, request):
         if e.errno in _UNSUPPORTED:
             return None
         raise
-    value = struct.unpack("i", answer)[0]
-    return value if value >= 0 else None
+    # A count of bytes: never negative.
+    return struct.unpack("i", answer)[0]
 
 
 def outq(sock):
@@ -427,7 +427,6 @@ class TransportPacing:
     """
 
     def __init__(self, transport, clock, pacer=None):
-        self.transport = transport
         self.clock = clock
         self.pacer = pacer if pacer is not None else FramePacer()
         lowest = self._lowest = socket_transport(transport)

@@ -149,7 +149,7 @@ class DescriptorBudget:
         Free descriptors, or L{None} if unknown (no limit, or no count).
         """
         limit = self._limit()
-        if limit == resource.RLIM_INFINITY or limit < 0:
+        if limit == resource.RLIM_INFINITY:
             return None
         try:
             count = self._count()
@@ -187,7 +187,6 @@ class LimitedConnection(ProtocolWrapper):
     authenticated = False
     busy = False
     probation = False
-    requests = 0
 
     def __init__(self, factory, wrapped, host, now):
         ProtocolWrapper.__init__(self, factory, wrapped)
@@ -201,8 +200,9 @@ class LimitedConnection(ProtocolWrapper):
         against the bounds for unauthenticated connections.
         """
         if not self.authenticated:
+            # (Probation no longer matters: it is read only for a request
+            # that is not authenticated.)
             self.authenticated = True
-            self.probation = False
             self.factory.trusted(self)
 
     def set_busy(self, busy):
@@ -219,11 +219,12 @@ class LimitedConnection(ProtocolWrapper):
         the oldest unauthenticated connection in its scope, whatever it is
         doing.
         """
-        self.requests += 1
         if authenticated:
             self.trust()
             return True
-        if not (self.probation and self.requests == 1):
+        # Only a first request finds probation on: it ends it, or its
+        # refusal closes the connection.
+        if not self.probation:
             return True
         if priority:
             self.factory.make_room(self)
@@ -424,7 +425,7 @@ class DeadlineChannel:
             self._unread = self.callLater(self.unread_timeout,
                                           self._unread_timed_out)
         if not self._check_unread() and not handling_request(self) \
-                and self._next is None and not self._output_paused:
+                and self._next is None:
             # Under the budget: pipelined requests may go on (their turn
             # comes from requestDone's _next_request).
             self.transport.resumeProducing()
@@ -451,7 +452,8 @@ class DeadlineChannel:
         # The transport has sent all it held.
         was_paused = self._output_paused
         self._output_paused = False
-        if self._unread is not None and self._unread.active():
+        if self._unread is not None:
+            # Still pending: _unread_timed_out forgets it as it runs.
             self._unread.cancel()
         self._unread = None
         super().resumeProducing()
@@ -502,19 +504,17 @@ class DeadlineChannel:
             # instead of a whole read of them (a 64 KiB read is 1,800
             # GET /health) at once.
             self.paused = True
+        # (A pipelined request that had begun gets its deadline as
+        # twisted.web hands its bytes back to dataReceived.)
         super().requestDone(request)
-        if (more and not handling_request(self) and self._deadline is None
-                and self.transport is not None and self.persistent):
-            # A pipelined request had begun.
-            self._start_deadline()
         if waiting and self.transport is not None and self.persistent:
             if self._next is None:
                 # And read no more meanwhile.
                 self.transport.pauseProducing()
                 self._next = self.callLater(self._pipeline_wait(),
                                             self._next_request)
-        elif waiting and not self._output_paused:
-            self.paused = False
+        # Otherwise the connection is closing (not persistent): it
+        # parses nothing more, paused or not.
 
     def _pipeline_wait(self):
         """

@@ -85,8 +85,10 @@ def hide_path(directory):
     the working directory, Python's and fourcut's.
     """
     global _hidden_pattern
+    # An absolute path splits in two at least: "" and its top level ("",
+    # for "/" itself).
     parts = os.path.abspath(directory).split(os.sep)
-    if len(parts) > 1 and parts[1]:
+    if parts[1]:
         _SERVER_ROOTS.add(parts[1])
         _hidden_pattern = None
 
@@ -98,11 +100,14 @@ def _pattern():
                           sys.exec_prefix, tempfile.gettempdir(),
                           os.path.expanduser("~"), os.path.dirname(__file__)):
             parts = os.path.abspath(directory).split(os.sep)
-            if len(parts) > 1 and parts[1]:
+            if parts[1]:
                 _SERVER_ROOTS.add(parts[1])
         roots = "|".join(re.escape(root) for root in sorted(_SERVER_ROOTS))
+        # A root is a whole name: /booth and /binary are not under /boot
+        # and /bin.
         _hidden_pattern = re.compile(
-            r"(?<![\w.:/-])/(?:%s)(?:/[^\s'\"():;,<>]*)?" % (roots,))
+            r"(?<![\w.:/-])/(?:%s)(?![^/\s'\"():;,<>])"
+            r"(?:/[^\s'\"():;,<>]*)?" % (roots,))
     return _hidden_pattern
 
 
@@ -115,8 +120,9 @@ def hide_paths(text):
     kept.
     """
     def hide(match):
+        # A match starts with a root's whole name: never empty.
         name = match.group(0).rstrip("/").rsplit("/", 1)[-1]
-        return ".../" + name if name else "..."
+        return ".../" + name
     return _pattern().sub(hide, text)
 
 
@@ -158,11 +164,9 @@ def error_format(request):
     L{JSON} or L{TEXT}: the format of C{request}'s error answers, by its
     first path segment (percent-decoded, as the resource tree sees it).
     """
-    segments = list(getattr(request, "prepath", None) or []) + list(
-        getattr(request, "postpath", None) or [])
-    if not segments:
-        segments = [request.path[1:].split(b"/")[0]]
-    first = segments[0]
+    # (Every request that is answered has been through process(), which
+    # splits its path: there is always a first segment, b"" for "/".)
+    first = (request.prepath + request.postpath)[0]
     if first in JSON_SEGMENTS or (first == b"" and wants_json(request)):
         return JSON
     return TEXT
@@ -197,7 +201,8 @@ def _json_error(status, message, fields):
     message = hide_paths(_decoded(message)).strip()
     if not message:
         message = "%d %s" % (status, _phrase(status))
-    body = {key: hide_paths(value) if key in ("error", "reason")
+    # (An "error" field would be replaced by the message.)
+    body = {key: hide_paths(value) if key == "reason"
             and isinstance(value, str) else value
             for key, value in fields.items()}
     body.update({"error": message, "status": status})
@@ -264,13 +269,13 @@ def fail(request, failure, what, seed=None):
         the camera trouble the seed shows answers the seed's body
         (L{fourcut.errors.seed_error}), a bug the seed's HTML page.
     """
-    value = failure.value
-    if seed is not None and failure.check(CameraError):
-        value = seed_error(seed, value)
-        if value is not failure.value:
-            log.info("{what} failed: {said}; answered with seed 000's "
-                     "{status}", what=what, said=value.said.strip(),
-                     status=value.status)
+    # Without a seed, or for anything but camera trouble, the error
+    # itself.
+    value = seed_error(seed, failure.value)
+    if value is not failure.value:
+        log.info("{what} failed: {said}; answered with seed 000's "
+                 "{status}", what=what, said=value.said.strip(),
+                 status=value.status)
     status = http_status(value)
     extra = {}
     if failure.check(CameraError):
@@ -303,7 +308,7 @@ def send_json(reply, status, value):
         value = {key: hide_paths(item) if key in ("error", "reason")
                  and isinstance(item, str) else item
                  for key, item in value.items()}
-    if not (reply.gone or reply.done):
+    if reply.open:
         reply.request.setResponseCode(status)
     reply.send(b"application/json", json_body(value), NO_CACHE_HEADERS)
 
@@ -496,11 +501,11 @@ class _MethodsAnswered:
         try:
             return self.wrapped.render(request)
         except resource.UnsupportedMethod as e:
-            if request.method == b"HEAD" and b"GET" in e.allowedMethods:
-                # twisted.web answers it as a GET without the body.
-                raise
-            return method_not_allowed(request, [
-                m for m in e.allowedMethods if m != b"OPTIONS"])
+            # (Never for a HEAD where GET is allowed: twisted.web's
+            # Resource and static.File answer HEAD as GET themselves.)
+            # (No such resource answers OPTIONS itself: twisted.web's
+            # Resource and static.File list what they render, never it.)
+            return method_not_allowed(request, e.allowedMethods)
 
     def __repr__(self):
         return repr(self.wrapped)
@@ -513,7 +518,8 @@ class Request(server.Request):
     """
 
     def process(self):
-        cors = getattr(self.channel.site, "cors", None)
+        # (Always fourcut's Site, which has one, or None.)
+        cors = self.channel.site.cors
         if cors is not None:
             cors.add_headers(self)
         server.Request.process(self)

@@ -326,6 +326,22 @@ class DemandTests(SynchronousTestCase):
         self.assertEqual(self.reports, [1, 0])
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
+    def test_next_frame_waiter_cancels_another(self):
+        """
+        A waiter whose callback cancels another that the same frame is
+        about to reach: the other fails as cancelled, and the frame goes
+        on to everyone else.
+        """
+        first = self.broadcaster.next_frame(5.0, self.clock)
+        second = self.broadcaster.next_frame(5.0, self.clock)
+        third = self.broadcaster.next_frame(5.0, self.clock)
+        first.addCallback(lambda frame: second.cancel() or frame)
+        published = self.broadcaster.publish(b"x", 1.0)
+        self.assertIs(self.successResultOf(first), published)
+        self.failureResultOf(second, defer.CancelledError)
+        self.assertIs(self.successResultOf(third), published)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
     def test_next_frame_with_subscribers(self):
         """
         Waiters add to subscribers in the demand count, and several waiters
@@ -1134,6 +1150,11 @@ class WordsTests(SynchronousTestCase):
         self.assertEqual(reports, [1, 2, 1])
         broadcaster.subscribe(first)
         self.assertEqual(reports, [1, 2, 1, 2, 1])
+
+    def test_pacing_needs_a_clock(self):
+        error = self.assertRaises(ValueError, LatestFrameProducer,
+                                  lambda f: None, pacing=object())
+        self.assertEqual(str(error), "pacing needs a clock")
 
     def test_figures(self):
         clock = task.Clock()

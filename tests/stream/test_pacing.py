@@ -393,6 +393,52 @@ class FramePacerTests(SynchronousTestCase):
             lambda: pacer.wait(time.monotonic(), kernel.read()) == 0.0))
 
 
+class FramePacerLimitsTests(SynchronousTestCase):
+    """
+    What L{FramePacer} accepts, and the longest wait it suggests by
+    default.
+    """
+
+    def test_zeros(self):
+        pacer = FramePacer(fraction=0, floor=0, budget=0, min_sample=0,
+                           window=0.5, min_wait=0.1, max_wait=0.1)
+        self.assertEqual(pacer.threshold(1000), 0)
+
+    def test_refused(self):
+        for kwargs in [{"fraction": -1}, {"window": 0},
+                       {"min_wait": 0}, {"min_wait": 0.2, "max_wait": 0.1}]:
+            error = self.assertRaises(ValueError, FramePacer, **kwargs)
+            self.assertEqual(str(error), "fraction, floor, budget and "
+                             "min_sample must be >= 0, window > 0, and 0 < "
+                             "min_wait <= max_wait")
+
+    def test_peak_window(self):
+        """
+        A drain rate counts towards the peak for 10 s (the default
+        window): after that a slower one is the peak.
+        """
+        pacer = FramePacer()
+        pacer.sent(0.0, 1000000)
+        pacer.observe(0.0, 1000000)
+        pacer.observe(1.0, 0)
+        self.assertEqual(pacer.peak, 1000000)
+        # What drains in 30 ms at the peak may stay queued.
+        self.assertEqual(pacer.threshold(0), 30000)
+        pacer.sent(1.0, 1050)
+        pacer.observe(11.5, 0)
+        self.assertEqual(pacer.peak, 100)
+
+    def test_longest_wait(self):
+        """
+        However slow the link, the next look is at most 0.1 s away: a
+        link that speeds up is noticed soon.
+        """
+        pacer = FramePacer()
+        pacer.sent(0.0, 2000000)
+        pacer.wait(0.0, 1000000)
+        self.assertEqual(pacer.wait(1.0, 999000), 0.1)
+
+
 class Connection(FileDescriptor):
     """
     A Twisted L{FileDescriptor} over a real socket, on a memory reactor:

@@ -17,13 +17,14 @@ from twisted.internet.error import ConnectionDone
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
-from twisted.web.test.requesthelper import DummyRequest
+from twisted.web.test.requesthelper import DummyChannel, DummyRequest
 
 from fourcut.web import replies
 from fourcut.errors import (SEED_INTERNAL_ERROR, SEED_NO_CAMERA, CameraError,
                             SettingError, client_mistake,
                             http_status)
 
+from tests.support.access import TOKEN, bearer
 from tests.support.answers import JSON, TEXT, check_error
 from tests.support import ROOT
 from tests.support.fakes import BAD_PARAMETERS, NO_CAMERA_TEXT
@@ -94,8 +95,19 @@ class ErrorTestCase(SynchronousTestCase):
         return self.site.response(method, path, headers)
 
     def assertError(self, response, code, content_type, fragment, what=""):
-        return check_error(self, response, self.site.content(response), code,
-                           content_type, fragment, what)
+        """
+        See L{check_error}; and no cache keeps an error answer, whose JSON
+        is indented and its keys sorted, as every JSON answer of fourcut's.
+        """
+        body = self.site.content(response)
+        self.assertEqual(response.headers.getRawHeaders("cache-control"),
+                         ["no-store"], what)
+        if content_type == JSON:
+            self.assertEqual(body, json.dumps(
+                json.loads(body), indent=1, sort_keys=True).encode("utf-8")
+                + b"\n", what)
+        return check_error(self, response, body, code, content_type,
+                           fragment, what)
 
     def assertNoServerPath(self, body):
         if isinstance(body, str):
@@ -181,6 +193,17 @@ class CameraErrorTests(ErrorTestCase):
         self.assertError(response, 504, TEXT, SEED_NO_CAMERA,
                          "preview, no camera")
         self.assertEqual(self.site.broadcaster.demand, 0)
+
+    def test_reason_phrase_twisted_webs(self):
+        """
+        A status line's reason is twisted.web's (the standard library's
+        only where it has none): "Gateway Time-out".
+        """
+        self.session.unplug()
+        client = self.site.raw(b"GET /camera/info HTTP/1.1\r\nHost: x\r\n"
+                               b"\r\n")
+        status, headers, body = client.response()
+        self.assertEqual(status, b"HTTP/1.1 504 Gateway Time-out")
 
     def test_refused_value_is_400(self):
         """
@@ -297,9 +320,95 @@ class InternalErrorTests(ErrorTestCase):
             self.assertEqual(response.code, 500, path)
             self.assertEqual(response.headers.getRawHeaders("content-type"),
                              ["text/html; charset=utf-8"], path)
+            self.assertEqual(response.headers.getRawHeaders(
+                "cache-control"), ["no-store"], path)
             self.assertEqual(self.site.content(response).decode(),
                              SEED_INTERNAL_ERROR, path)
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 3)
+
+
+class MoreErrorTests(ErrorTestCase):
+    """
+    What else an error answer promises: the seed's answer logged with
+    gphoto2's own words, a token in the path never shown, bytes that are
+    not UTF-8, a leaf's path with a trailing slash, a resource that is not
+    fourcut's.
+    """
+
+    config = {"access": {"token": TOKEN}}
+
+    def setUp(self):
+        ErrorTestCase.setUp(self)
+        self.events = []
+        globalLogPublisher.addObserver(self.events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, self.events.append)
+
+    def said(self):
+        return [formatEvent(e) for e in self.events
+                if e.get("log_namespace") == "fourcut.web.replies"]
+
+    def test_seed_answer_logged(self):
+        """
+        Seed 000's body for camera trouble on C{/capture}; the log keeps
+        what gphoto2 said.
+        """
+        self.session.unplug()
+        response = self.request("GET", "/capture", bearer(TOKEN))
+        self.assertError(response, 503, TEXT, "Could not detect",
+                         "capture, unplugged")
+        self.assertEqual(self.said(), [
+            "capture failed: " + NO_CAMERA_TEXT.strip()
+            + "; answered with seed 000's 503"])
+
+    def test_token_in_the_path_not_shown(self):
+        """
+        Masked as in the access log.
+        """
+        response = self.request("GET", "/nosuch/" + TOKEN, bearer(TOKEN))
+        reason = self.assertError(response, 404, TEXT,
+                                  "no such path: /nosuch/***\n", "404")
+        self.assertNotIn(TOKEN, reason)
+
+    def test_not_utf8(self):
+        request = Request([b"capture"])
+        replies.error(request, 503, b"gphoto2: \xff\xfe odd")
+        self.assertEqual(b"".join(request.written),
+                         "gphoto2: \ufffd\ufffd odd\n".encode("utf-8"))
+
+    def test_trailing_slash(self):
+        response = self.request("GET", "/health/")
+        self.assertEqual(response.code, 200)
+        self.site.content(response)
+
+    def test_resource_not_ours(self):
+        """
+        A method that a resource of twisted.web's own kind (the booth's
+        page) does not take: fourcut's 405, naming what it takes.
+        """
+        response = self.request("DELETE", "/booth/")
+        reason = self.assertError(response, 405, TEXT, "", "DELETE /booth/")
+        self.assertEqual(reason, "fourcut: DELETE is not allowed on /booth/; "
+                         "use HEAD or GET\n")
+        self.assertEqual(response.headers.getRawHeaders("allow"),
+                         ["HEAD, GET, OPTIONS"])
+        response = self.request("HEAD", "/booth/")
+        self.assertEqual(response.code, 200)
+        self.assertEqual(self.site.content(response), b"")
+
+    def test_long_method_failed(self):
+        """
+        A method name is logged at most 20 characters long when its
+        request fails.
+        """
+        def broken(self, request):
+            raise ZeroDivisionError()
+        self.patch(replies.Resource, "render", broken)
+        client = self.site.raw(b"ABCDEFGHIJKLMNOPQRSTUVWXY /status HTTP/1.1"
+                               b"\r\nHost: x\r\nAuthorization: Bearer "
+                               + TOKEN.encode() + b"\r\n\r\n")
+        self.assertIn(b" 500 ", client.data.split(b"\r\n")[0])
+        self.assertIn("ABCDEFGHIJKLMNOPQRST /status failed", self.said())
+        self.flushLoggedErrors(ZeroDivisionError)
 
 
 class ClassificationTests(SynchronousTestCase):
@@ -400,7 +509,9 @@ class PathHidingTests(SynchronousTestCase):
                 ("/main/imgsettings/iso", "/main/imgsettings/iso"),
                 ("a/usr/lib b.c/usr/x http://x/usr/y", "a/usr/lib b.c/usr/x "
                  "http://x/usr/y"),
-                ("'/etc/passwd';/root/x,", "'.../passwd';.../x,")]:
+                ("'/etc/passwd';/root/x,", "'.../passwd';.../x,"),
+                ("/booth/ /binary /usr/x /var", "/booth/ /binary .../x "
+                 ".../var"), ("/tmp/FAX//", ".../FAX")]:
             self.assertEqual(replies.hide_paths(text), shown, text)
 
     def test_hide_path(self):
@@ -418,6 +529,30 @@ class PathHidingTests(SynchronousTestCase):
         self.assertEqual(replies.hide_paths(os.path.abspath("x/y.jpg")),
                          ".../y.jpg")
 
+    def test_home_and_top_level_directories(self):
+        """
+        A home directory, or a photos directory, right under C{/} is
+        hidden too.
+        """
+        for name in ("fourcuthome", "fourcuttop"):
+            self.addCleanup(replies._SERVER_ROOTS.discard, name)
+        self.addCleanup(setattr, replies, "_hidden_pattern", None)
+        home = os.environ.get("HOME")
+        if home is None:
+            self.addCleanup(os.environ.pop, "HOME", None)
+        else:
+            self.addCleanup(os.environ.__setitem__, "HOME", home)
+        os.environ["HOME"] = "/"
+        replies._hidden_pattern = None
+        self.assertEqual(replies.hide_paths("a / b"), "a / b")
+        os.environ["HOME"] = "/fourcuthome"
+        replies._hidden_pattern = None
+        self.assertEqual(replies.hide_paths("/fourcuthome/x.jpg"),
+                         ".../x.jpg")
+        replies.hide_path("/fourcuttop")
+        self.assertEqual(replies.hide_paths("/fourcuttop/y.jpg"),
+                         ".../y.jpg")
+
     def test_text_error(self):
         request = self.request(b"/capture")
         replies.error(request, 503, self.TEXT)
@@ -431,14 +566,14 @@ class PathHidingTests(SynchronousTestCase):
         """
         request = self.request(b"/camera/restart")
         replies.error(request, 503, self.TEXT + "  ", reason=self.TEXT,
-                      choices=["/usr/x"], range=None)
+                      choices=["/usr/x"], range=None, current="/usr/z")
         self.assertEqual(request.responseCode, 503)
         self.assertEqual(request.responseHeaders.getRawHeaders(
             b"content-type"), [b"application/json"])
         self.assertEqual(json.loads(self.body(request)), {
             "error": self.HIDDEN, "status": 503,
             "reason": self.HIDDEN + "\n", "choices": ["/usr/x"],
-            "range": None})
+            "range": None, "current": "/usr/z"})
 
     def test_json_error_never_empty(self):
         for message in ("", "  \n", b""):
@@ -463,6 +598,9 @@ class PathHidingTests(SynchronousTestCase):
         replies.plain(request, 200, "/usr/bin/gphoto2\n")
         self.assertEqual(self.body(request), "/usr/bin/gphoto2\n")
         request = self.request(b"/cmd")
+        replies.plain(request, 500, "no such file: \udcff.jpg\n")
+        self.assertEqual(self.body(request), "no such file: ?.jpg\n")
+        request = self.request(b"/cmd")
         replies.plain(request, 500, " \n")
         self.assertEqual(self.body(request),
                          "fourcut: 500 Internal Server Error\n")
@@ -474,12 +612,19 @@ class PathHidingTests(SynchronousTestCase):
                                        "reason": "/usr/x", "path": "/usr/y",
                                        "code": 3})
         self.assertEqual(request.responseCode, 400)
+        self.assertEqual(request.responseHeaders.getRawHeaders(
+            b"cache-control"), [replies.NO_CACHE])
         self.assertEqual(json.loads(self.body(request)), {
             "error": self.HIDDEN + "\n", "reason": ".../x",
             "path": "/usr/y", "code": 3})
         request = self.request(b"/camera/config")
         replies.send_json(replies.Reply(request), 200, {"error": "/usr/x"})
         self.assertEqual(json.loads(self.body(request)), {"error": "/usr/x"})
+        # Keys sorted, one space of indent, a newline at the end.
+        request = self.request(b"/camera/config")
+        replies.send_json(replies.Reply(request), 200, {"b": 1, "a": [2]})
+        self.assertEqual(self.body(request),
+                         '{\n "a": [\n  2\n ],\n "b": 1\n}\n')
 
     def test_reply_family(self):
         """
@@ -614,6 +759,24 @@ class WordsTests(ErrorTestCase):
         self.addCleanup(globalLogPublisher.removeObserver, self.events.append)
 
 
+class FinishedThenFailedTests(SynchronousTestCase):
+    """
+    A resource that answered and then raised: logged, and the connection
+    kept (the answer is whole).
+    """
+
+    def test_kept(self):
+        channel = DummyChannel()
+        request = replies.Request(channel)
+        request.method, request.path = b"GET", b"/status"
+        request.write(b"ok")
+        request.finish()
+        failure = Failure(ZeroDivisionError())
+        self.assertIs(request.processingFailed(failure), failure)
+        self.assertFalse(channel.transport.disconnected)
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+
+
 class MethodsAnsweredTests(SynchronousTestCase):
     def test_repr(self):
         """
@@ -644,7 +807,8 @@ class ReplyTests(SynchronousTestCase):
         for answer in (lambda r: r.error(503, "busy"),
                        lambda r: r.fail(Failure(CameraError(503, "busy")),
                                         "capture"),
-                       lambda r: r.plain(200, "ok")):
+                       lambda r: r.plain(200, "ok"),
+                       lambda r: r.send(b"text/plain", b"ok")):
             request = Request([b"capture"])
             reply = replies.Reply(request)
             answer(reply)
@@ -654,6 +818,7 @@ class ReplyTests(SynchronousTestCase):
             reply.error(500, "again")
             reply.plain(500, "again")
             reply.fail(Failure(CameraError(503, "again")), "x")
+            reply.send(b"text/plain", b"again")
             self.assertEqual(request.written, written)
 
     def test_error_headers(self):

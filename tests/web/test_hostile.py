@@ -170,6 +170,11 @@ class UnreadAnswersTests(SynchronousTestCase):
         self.assertEqual(total, 1100)
         self.assertEqual(self.transport.producerState, "producing")
         self.assertFalse(self.transport.disconnecting)
+        # And the connection goes on: the next request is answered.
+        self.connection.dataReceived(HEALTH)
+        self.turns(1)
+        self.assertTrue(self.transport.drain().startswith(
+            b"HTTP/1.1 200 OK"))
 
     def turns(self, count):
         for _ in range(count):
@@ -209,9 +214,14 @@ class UnreadAnswersTests(SynchronousTestCase):
         self.assertFalse(self.transport.disconnecting)
 
     def test_dropped_after_the_unread_timeout(self):
+        """
+        Once answers wait unread, the client has C{unread_timeout}, not
+        the request deadline, even for bytes it still sends.
+        """
         events = capture_logs(self)
         self.connection.dataReceived(HEALTH * 1000)
         self.turns(100)
+        self.connection.dataReceived(b"GET /health HTTP/1.1\r\n")
         self.site.clock.advance(19)
         self.assertFalse(self.transport.disconnecting)
         self.site.clock.advance(1.5)
@@ -231,6 +241,93 @@ class UnreadAnswersTests(SynchronousTestCase):
             self.transport.drain()
         self.site.clock.advance(15)
         self.assertFalse(self.transport.disconnecting)
+
+
+class ChannelBackPressureTests(SynchronousTestCase):
+    """
+    What the transport's pause and resume (its buffer full, then read)
+    do to the reading of a connection, request by request.
+    """
+
+    def connect(self, server=None):
+        config = {"access": {"token": TOKEN},
+                  "server": dict({"max_unsent_bytes": 65536}, **(server or {}))}
+        self.site = MemorySite(self, config)
+        self.transport = FullTransport()
+        connection = self.site.factory.buildProtocol(
+            self.transport.getPeer())
+        connection.makeConnection(self.transport)
+        return connection, connection.wrappedProtocol
+
+    def test_between_requests_under_the_budget(self):
+        """
+        Paused between requests with less than the budget unsent, the
+        connection is still read (twisted.web alone would stop at its
+        64 KiB).
+        """
+        connection, channel = self.connect()
+        connection.dataReceived(HEALTH)
+        self.assertIn(b"HTTP/1.1 200 OK", self.transport.value())
+        channel.pauseProducing()
+        self.assertEqual(self.transport.producerState, "producing")
+
+    def test_exactly_the_budget(self):
+        """
+        Reading stops once more than the budget waits unsent: the budget
+        itself may wait.
+        """
+        connection, channel = self.connect()
+        connection.dataReceived(HEALTH)
+        self.transport.drain()
+        self.transport.write(b"x" * 65536)
+        channel.pauseProducing()
+        self.assertEqual(self.transport.producerState, "producing")
+        self.transport.write(b"x")
+        channel.pauseProducing()
+        self.assertEqual(self.transport.producerState, "paused")
+        # What arrives anyway waits unparsed.
+        connection.dataReceived(HEALTH)
+        self.assertNotIn(b"200 OK", self.transport.value())
+        self.transport.drain()
+        self.assertEqual(self.transport.producerState, "producing")
+
+    def test_turn_pending(self):
+        """
+        Waiting for its turn at the rate, a pipelined request's
+        connection is not read, pause or not.
+        """
+        connection, channel = self.connect({"commands_per_second": 1})
+        connection.dataReceived(HEALTH * 3)
+        self.assertEqual(self.transport.value().count(b"200 OK"), 1)
+        self.assertEqual(self.transport.producerState, "paused")
+        channel.pauseProducing()
+        self.assertEqual(self.transport.producerState, "paused")
+        self.site.clock.advance(0)
+        self.assertEqual(self.transport.value().count(b"200 OK"), 2)
+
+    def test_held_while_answering(self):
+        """
+        While an answer is being made (a wrong token's waits), a client
+        that sends more than twisted.web's small read-ahead is not read,
+        however the transport pauses and resumes meanwhile; it is once
+        the answer is out.
+        """
+        connection, channel = self.connect({"commands_per_second": 1e9})
+        connection.dataReceived(b"GET /status HTTP/1.1\r\nHost: x\r\n"
+                                b"Authorization: Bearer "
+                                + WRONG.encode() + b"\r\n\r\n")
+        self.assertEqual(self.transport.value(), b"")
+        connection.dataReceived(HEALTH * 1000)
+        self.assertEqual(self.transport.producerState, "paused")
+        channel.pauseProducing()
+        self.assertEqual(self.transport.producerState, "paused")
+        channel.resumeProducing()
+        self.assertEqual(self.transport.producerState, "paused")
+        self.site.clock.advance(0.1)
+        for _ in range(2000):
+            self.transport.drain()
+            self.site.clock.advance(0)
+        self.assertEqual(self.transport.producerState, "producing")
 
 
 class Received(Protocol):
@@ -389,6 +486,34 @@ class PipelineRateTests(SynchronousTestCase):
         # Another connection is not held up by it.
         other = site.raw(HEALTH, host="192.0.2.4")
         self.assertTrue(other.data.startswith(b"HTTP/1.1 200 OK"))
+
+
+    def test_rate_kept_after_answers_waited(self):
+        """
+        A client that left its answers unread and then read them all gets
+        its next pipelined request answered when its turn at the rate
+        comes, not at once.
+        """
+        site = MemorySite(self, {"server": {
+            "unread_timeout": 20.0, "commands_per_second": 100,
+            "max_unsent_bytes": 65536}})
+        transport = FullTransport()
+        connection = site.factory.buildProtocol(transport.getPeer())
+        connection.makeConnection(transport)
+        connection.dataReceived(HEALTH * 1000)
+        # A burst of a hundred, then one each 10 ms, until more than the
+        # budget waits unread.
+        for _ in range(1000):
+            if len(transport.value()) > 65536:
+                break
+            site.clock.advance(0.004)
+        self.assertLess(transport.value().count(b"HTTP/1.1 200 OK"), 1000)
+        # Read at once: the next is not due yet.
+        transport.drain()
+        self.assertEqual(transport.value(), b"")
+        for _ in range(3):
+            site.clock.advance(0.004)
+        self.assertEqual(transport.value().count(b"HTTP/1.1 200 OK"), 1)
 
 
 class AccessLogRateTests(SynchronousTestCase):

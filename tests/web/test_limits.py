@@ -6,8 +6,10 @@ bounds on unauthenticated connections
 (L{fourcut.web.limits.ConnectionLimits}); and the descriptor budget.
 """
 
+import errno
 import json
 import os
+import resource
 
 from twisted.internet import task
 from twisted.internet.address import IPv4Address, UNIXAddress
@@ -18,13 +20,16 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from fourcut.web.access import LINGER
 from fourcut.stream.sockets import unsent_bytes
+from fourcut.web import limits
 from fourcut.web.limits import (EVICT_AFTER, TIMEOUT_BODY, ConnectionLimits,
                                 DescriptorBudget, LimitedConnection,
                                 deadline_channel, open_descriptors)
 
 from tests.support.logged import Logged
 from tests.support.memory import MemorySite
-from tests.support.access import TOKEN, bearer
+from tests.support.access import TOKEN, WRONG, bearer
+
+HEALTH = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
 
 
 class LimitTestCase(SynchronousTestCase):
@@ -295,6 +300,104 @@ class UnauthenticatedHTTPTests(LimitTestCase):
         self.assertEqual([client.lost for client in first],
                          [True, True, False, False])
 
+    def test_probation_makes_room_over_all_unauthenticated(self):
+        """
+        A newcomer on probation for the bound on all unauthenticated
+        connections, not its address's, asking for C{/ws}: the oldest of
+        them all is closed, and the log says why; its own address, at
+        exactly its bound, loses none.
+        """
+        first = [self.site.raw(host="192.0.2.1") for _ in range(3)]
+        own = [self.site.raw(host="192.0.2.2") for _ in range(3)]
+        self.logged.lines()
+        self.site.raw(b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n",
+                      host="192.0.2.2")
+        self.assertEqual(self.limits.evicted, 1)
+        self.assertEqual([client.lost for client in first + own],
+                         [True, False, False, False, False, False])
+        self.assertEqual([line for line in self.logged.lines()
+                          if "closing" in line[1]], [
+            ("info", "closing an unauthenticated connection from "
+             "192.0.2.1 (too many unauthenticated, to let the booth or a "
+             "guest in)")])
+
+    def test_probation_makes_room_over_both_bounds(self):
+        """
+        A newcomer over both bounds at once closes one connection in each:
+        the oldest of its address, then the oldest of all.
+        """
+        first = [self.site.raw(host="192.0.2.1") for _ in range(2)]
+        own = [self.site.raw(host="192.0.2.2") for _ in range(4)]
+        # On probation, quiet: the seventh.
+        other = self.site.raw(host="192.0.2.3")
+        self.assertEqual(len(self.limits.unauthenticated), 7)
+        self.logged.lines()
+        self.site.raw(b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n",
+                      host="192.0.2.2")
+        self.assertEqual(self.limits.evicted, 2)
+        self.assertEqual([client.lost for client in first + own + [other]],
+                         [True, False, True, False, False, False, False])
+        self.assertEqual([line for line in self.logged.lines()
+                          if "closing" in line[1]], [
+            ("info", "closing an unauthenticated connection from "
+             "192.0.2.2 (too many from 192.0.2.2, to let the booth or a "
+             "guest in)"),
+            ("info", "closing an unauthenticated connection from "
+             "192.0.2.1 (too many unauthenticated, to let the booth or a "
+             "guest in)")])
+
+    def test_idle_evicted_for_the_bound_on_all(self):
+        """
+        Over the bound on all unauthenticated connections, a newcomer
+        closes the oldest idle one of them, whatever its address, and the
+        log says why.
+        """
+        first = [self.site.raw(host="192.0.2.%d" % (n,)) for n in range(6)]
+        self.site.advance(EVICT_AFTER)
+        self.logged.lines()
+        self.site.raw(host="192.0.2.9")
+        self.assertEqual([client.lost for client in first],
+                         [True] + [False] * 5)
+        self.assertEqual([line for line in self.logged.lines()
+                          if "closing" in line[1]], [
+            ("info", "closing an unauthenticated connection from "
+             "192.0.2.0 (too many unauthenticated)")])
+
+    def test_idle_again_after_an_answer(self):
+        """
+        A connection whose request has been answered is idle again, from
+        the end of the answer: a newcomer may close it once it has been
+        idle for C{EVICT_AFTER}.
+        """
+        first = [self.site.raw() for _ in range(4)]
+        self.site.advance(2.0)
+        for client in first:
+            self.site.send(client, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            self.assertTrue(client.data.startswith(b"HTTP/1.1 200 OK"))
+        self.site.advance(EVICT_AFTER / 2)
+        self.site.raw()
+        self.assertEqual(self.limits.evicted, 0)
+        self.site.advance(EVICT_AFTER / 2)
+        self.site.raw()
+        self.assertEqual(self.limits.evicted, 1)
+        self.assertEqual([client.lost for client in first],
+                         [True, False, False, False])
+
+    def test_booth_on_probation_then_more_requests(self):
+        """
+        A newcomer on probation whose first request is the booth's own is
+        no longer on probation: its next requests are served too.
+        """
+        [self.site.raw() for _ in range(4)]
+        client = self.site.raw(b"GET /booth HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, headers, body = client.response()
+        self.assertEqual(status, b"HTTP/1.1 200 OK")
+        client.data = b""
+        self.site.send(client, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, headers, body = client.response()
+        self.assertEqual(status, b"HTTP/1.1 200 OK")
+        self.assertFalse(client.lost)
+
     def test_anonymous_on_probation_refused(self):
         """
         Over the bound with nothing idle to close (a burst), a newcomer must
@@ -349,6 +452,61 @@ class UnauthenticatedHTTPTests(LimitTestCase):
         self.assertEqual(self.limits.unauthenticated_from("127.0.0.1"), 4)
 
 
+class PipelineTests(LimitTestCase):
+    """
+    Requests pipelined behind a slow answer (a wrong token's, which
+    waits): served at the rate, each within its deadline.
+    """
+
+    config = {"access": {"token": TOKEN},
+              "server": {"commands_per_second": 2, "header_timeout": 1.0}}
+
+    guess = (b"GET /status HTTP/1.1\r\nHost: x\r\n"
+             b"Authorization: Bearer " + WRONG.encode() + b"\r\n\r\n")
+
+    def test_at_the_rate(self):
+        client = self.site.raw(self.guess)
+        self.assertEqual(client.data, b"")
+        self.site.send(client, HEALTH * 10)
+        self.site.advance(0.1)
+        self.assertTrue(client.data.startswith(b"HTTP/1.1 401 "))
+        # A burst of two, then one each half second.
+        self.assertEqual(client.data.count(b"HTTP/1.1 200 OK"), 2)
+        self.site.advance(0.5)
+        self.assertEqual(client.data.count(b"HTTP/1.1 200 OK"), 3)
+
+    def test_deadline_from_the_answer_before(self):
+        """
+        A request that had begun behind the slow answer has
+        C{header_timeout} from that answer, however long it then waits
+        for its turn at the rate.
+        """
+        # One a second: the turn after the slow answer is a second away.
+        site = MemorySite(self, {"access": {"token": TOKEN}, "server": {
+            "commands_per_second": 1, "header_timeout": 1.0}})
+        client = site.raw(HEALTH + self.guess)
+        site.send(client, b"GET /health HTTP/1.1\r\n")
+        site.advance(0.05)
+        self.assertIn(b"HTTP/1.1 401 ", client.data)
+        site.advance(0.95)
+        self.assertFalse(client.lost)
+        site.advance(0.1)
+        self.assertTrue(client.lost)
+        self.assertIn(b"HTTP/1.1 408 ", client.data)
+
+    def test_requests_one_at_a_time_not_counted(self):
+        """
+        Requests sent one after another's answer use none of the burst
+        for pipelined ones.
+        """
+        client = self.site.raw(HEALTH)
+        self.site.advance(0.1)
+        client.data = b""
+        self.site.send(client, HEALTH)
+        self.site.advance(0.1)
+        self.site.send(client, HEALTH * 2)
+        self.assertEqual(client.data.count(b"HTTP/1.1 200 OK"), 3)
+
 class DescriptorBudgetTests(SynchronousTestCase):
     def test_counts_this_process(self):
         before = open_descriptors()
@@ -367,6 +525,60 @@ class DescriptorBudgetTests(SynchronousTestCase):
                                           limit=lambda: 100).short())
         self.assertFalse(DescriptorBudget(0, count=lambda: 100,
                                           limit=lambda: 100).short())
+
+    def test_count_is_what_is_open(self):
+        """
+        The count is the number of descriptors open, as the kernel answers
+        for each.
+        """
+        def is_open(fd):
+            try:
+                os.fstat(fd)
+            except OSError:
+                return False
+            return True
+        count = open_descriptors()
+        self.assertEqual(count, sum(map(is_open, range(4096))))
+
+    def test_first_directory_missing(self):
+        """
+        A directory that is not there (no /proc) is passed over for the
+        next; one that cannot be listed for want of a descriptor is not.
+        """
+        before = open_descriptors()
+        self.patch(limits, "FD_DIRECTORIES",
+                   ("/nonexistent/fd", "/proc/self/fd"))
+        self.assertEqual(open_descriptors(), before)
+        self.patch(limits, "FD_DIRECTORIES", ("/nonexistent/fd",))
+        self.assertIsNone(open_descriptors())
+
+        def listdir(path):
+            raise OSError(errno.EMFILE, "Too many open files")
+        self.patch(limits.os, "listdir", listdir)
+        self.assertRaises(OSError, open_descriptors)
+
+    def test_soft_limit(self):
+        """
+        Free means under the soft limit, the one the kernel enforces.
+        """
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        self.addCleanup(resource.setrlimit, resource.RLIMIT_NOFILE,
+                        (soft, hard))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft - 1, hard))
+        self.assertEqual(DescriptorBudget(10).free(),
+                         soft - 1 - open_descriptors())
+
+    def test_no_reserve_no_count(self):
+        """
+        With no reserve (C{server.fd_reserve: 0}) a new connection costs
+        no count of the descriptors, and nothing is short even past the
+        limit.
+        """
+        counted = []
+        budget = DescriptorBudget(0, count=lambda: counted.append(1) or 200,
+                                  limit=lambda: 100)
+        self.assertFalse(budget.short())
+        self.assertEqual(counted, [])
 
     def test_none_left_to_count_with(self):
         def count():
@@ -441,6 +653,32 @@ class DeadlineChannelTests(SynchronousTestCase):
                 if e.get("log_namespace", "").startswith("fourcut.")]
         self.assertEqual(said, ["dropping a connection from 10.0.0.7: its "
                                 "answers were left unread for 7.0 s"])
+
+    def test_paused_on_every_write(self):
+        """
+        TCP tells its producer to pause on every write while its buffer is
+        full: a client that then reads all is not dropped later, and the
+        time counts from the first pause.
+        """
+        clock = task.Clock()
+        channel = deadline_channel(100.0, unread_timeout=7.0)()
+        channel.callLater = clock.callLater
+        transport = StringTransport(
+            peerAddress=IPv4Address("TCP", "10.0.0.7", 5555))
+        channel.makeConnection(transport)
+        channel.pauseProducing()
+        clock.advance(3.0)
+        channel.pauseProducing()
+        channel.resumeProducing()
+        clock.advance(20.0)
+        self.assertFalse(transport.disconnecting)
+        channel.pauseProducing()
+        clock.advance(3.0)
+        channel.pauseProducing()
+        clock.advance(3.9)
+        self.assertFalse(transport.disconnecting)
+        clock.advance(0.1)
+        self.assertTrue(transport.disconnected)
 
     def test_unix_peer_named(self):
         """
@@ -589,6 +827,8 @@ class DescriptorReserveTests(SynchronousTestCase):
         self.assertEqual(self.logged.lines(), [
             ("warn", "refused a connection from 192.0.2.1: fewer than 50 "
              "file descriptors free")])
+        self.limits.buildProtocol(IPv4Address("TCP", "192.0.2.1", 2))
+        self.assertEqual((self.limits.evicted, self.limits.refused), (0, 2))
 
 
 class PipelineWaitTests(SynchronousTestCase):

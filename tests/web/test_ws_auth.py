@@ -9,12 +9,20 @@ authenticated clients only, and the C{Origin} check
 import json
 import re
 
+from autobahn.twisted import util as autobahn_util
+from autobahn.twisted import websocket as autobahn_websocket
+from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
+from twisted.internet.interfaces import ISSLTransport
+from twisted.internet.testing import StringTransport
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
 
 from fourcut.web.access import AccessPolicy
 from fourcut.web.cors import CORSPolicy
-from fourcut.web.ws.auth import MAX_AUTH_FAILURES, handshake_token
+from fourcut.web.guesses import CAP, GuessThrottle
+from fourcut.web.ws.auth import (MAX_AUTH_FAILURES, handshake_token,
+                                 own_origins)
 from fourcut.web.ws.hub import AUTH_TIMEOUT
 
 from tests.support.access import PROTECTED_TYPES, TOKEN, WRONG
@@ -330,6 +338,167 @@ class OriginTests(SynchronousTestCase):
         self.assertEqual(server.connect(
             headers={"Origin": "https://booth.example"}).status, 403)
         server.open(headers={"Origin": "http://127.0.0.1:8080"})
+
+
+class OwnOriginsTests(SynchronousTestCase):
+    """
+    The origins of the pages fourcut served over a connection, by the
+    address it came in on.
+    """
+
+    def test_addresses(self):
+        for address, secure, origins in [
+                (IPv4Address("TCP", "192.0.2.1", 8080), False,
+                 {"http://192.0.2.1:8080"}),
+                (IPv4Address("TCP", "192.0.2.1", 8443), True,
+                 {"https://192.0.2.1:8443"}),
+                (IPv4Address("TCP", "127.0.0.1", 8080), False,
+                 {"http://127.0.0.1:8080", "http://localhost:8080"}),
+                (IPv6Address("TCP", "::1", 8080), False,
+                 {"http://[::1]:8080", "http://localhost:8080"}),
+                (IPv6Address("TCP", "2001:db8::1", 8080), True,
+                 {"https://[2001:db8::1]:8080"}),
+                (UNIXAddress(b"/run/fourcut.sock"), False, set())]:
+            self.assertEqual(own_origins(address, secure), origins, address)
+
+
+@implementer(ISSLTransport)
+class TLSTransport(StringTransport):
+    """
+    The server's end of a C{wss://} connection, as far as the origin check
+    asks.
+    """
+
+    def setTcpNoDelay(self, enabled):
+        pass
+
+    def getPeerCertificate(self):
+        return None
+
+    def get_channel_binding(self, cb_type="tls-unique"):
+        return None
+
+
+class SecureOriginTests(SynchronousTestCase):
+    """
+    Over TLS, a page fourcut served has an C{https} origin. (Autobahn
+    asks a real TLS connection for its channel binding, which is not what
+    is checked here: none, on this one.)
+    """
+
+    def setUp(self):
+        for module in (autobahn_util, autobahn_websocket):
+            self.patch(module, "transport_channel_id",
+                       lambda transport, is_server, channel_id_type=None:
+                       None)
+
+    def transport(self):
+        return TLSTransport(
+            hostAddress=IPv4Address("TCP", "127.0.0.1", 8443),
+            peerAddress=IPv4Address("TCP", "127.0.0.1", 40000))
+
+    def test_without_token(self):
+        server = WebSocketSite(self)
+        server.open(headers={"Origin": "https://127.0.0.1:8443",
+                             "Host": "127.0.0.1:8443"},
+                    transport=self.transport())
+        client = server.connect(headers={"Origin": "http://127.0.0.1:8443",
+                                         "Host": "127.0.0.1:8443"},
+                                transport=self.transport())
+        self.assertEqual(client.status, 403)
+
+    def test_with_token(self):
+        """
+        With a token, the page's host is the C{Host} it asked for.
+        """
+        server = WebSocketSite(self, access=AccessPolicy(TOKEN))
+        server.open("/ws?token=" + TOKEN,
+                    headers={"Origin": "https://booth.local:8443",
+                             "Host": "booth.local:8443"},
+                    transport=self.transport())
+        for origin in ("http://booth.local:8443", "https://other:8443"):
+            client = server.connect(
+                "/ws?token=" + TOKEN,
+                headers={"Origin": origin, "Host": "booth.local:8443"},
+                transport=self.transport())
+            self.assertEqual(client.status, 403, origin)
+
+    def test_plain_with_token(self):
+        server = WebSocketSite(self, access=AccessPolicy(TOKEN))
+        server.open("/ws?token=" + TOKEN,
+                    headers={"Origin": "http://booth.local:8080",
+                             "Host": "booth.local:8080"})
+
+    def test_long_origin_shown_short(self):
+        server = WebSocketSite(self)
+        origin = "https://" + "a" * 200 + ".example"
+        client = server.connect(headers={"Origin": origin})
+        self.assertEqual(client.status, 403)
+        self.assertEqual(json.loads(client.body)["error"],
+                         "origin %s is not allowed: add it to "
+                         "server.cors_origins in the config file"
+                         % (origin[:100],))
+
+
+class GuessedTokenTests(SynchronousTestCase):
+    """
+    Wrong tokens over the WebSocket wait as over HTTP (L{GuessThrottle}),
+    counted by the client's address and logged as the WebSocket's.
+    """
+
+    def setUp(self):
+        self.throttle = GuessThrottle(None)
+        self.server = WebSocketSite(self, access=AccessPolicy(TOKEN),
+                                    guesses=self.throttle)
+        self.throttle.clock = self.server.clock
+        self.events = []
+        globalLogPublisher.addObserver(self.events.append)
+        self.addCleanup(globalLogPublisher.removeObserver,
+                        self.events.append)
+
+    def said(self):
+        return [formatEvent(e) for e in self.events
+                if e.get("log_namespace") == "fourcut.web.guesses"]
+
+    def test_handshake(self):
+        client = self.server.connect("/ws?token=" + WRONG)
+        self.assertIsNone(client.status)
+        self.server.clock.advance(CAP)
+        self.assertEqual(client.status, 401)
+        self.assertEqual(self.said(), [
+            "WebSocket: wrong token from 127.0.0.1; further wrong tokens "
+            "from it are answered ever more slowly (up to %g s) and "
+            "summarised when they stop" % (CAP,)])
+        self.assertEqual(self.throttle.failures("127.0.0.1"), 1)
+
+    def test_auth_message(self):
+        client = self.server.open()
+        client.send({"type": "auth", "token": WRONG, "requestId": 1})
+        self.server.clock.advance(CAP)
+        self.assertEqual(client.find(1)["error"], "the token is wrong")
+        self.assertEqual(self.said(), [
+            "WebSocket: wrong token from 127.0.0.1; further wrong tokens "
+            "from it are answered ever more slowly (up to %g s) and "
+            "summarised when they stop" % (CAP,)])
+
+    def test_unix_peer(self):
+        """
+        A client on a Unix socket has no host: its wrong tokens are
+        counted together.
+        """
+        def transport():
+            return StringTransport(
+                hostAddress=UNIXAddress(b"/run/fourcut.sock"),
+                peerAddress=UNIXAddress(b""))
+        client = self.server.connect("/ws?token=" + WRONG,
+                                     transport=transport())
+        self.server.clock.advance(CAP)
+        self.assertEqual(client.status, 401)
+        client = self.server.open(transport=transport())
+        client.send({"type": "auth", "token": WRONG, "requestId": 1})
+        self.server.clock.advance(CAP)
+        self.assertEqual(client.find(1)["error"], "the token is wrong")
+        self.assertEqual(self.throttle.failures(None), 2)
 
 
 class AccessLogTests(AccessTestCase):

@@ -84,14 +84,11 @@ def own_origins(address, secure):
     if host is None or port is None:
         return frozenset()
     scheme = "https" if secure else "http"
-    hosts = [host]
-    try:
-        ip = ipaddress.ip_address(host.split("%")[0])
-    except ValueError:
-        ip = None
-    if ip is not None and ip.version == 6:
-        hosts = ["[%s]" % host]
-    if ip is not None and ip.is_loopback:
+    # A connection's own end is an IP address (with its zone, for a
+    # link-local IPv6 one, which ipaddress reads too).
+    ip = ipaddress.ip_address(host)
+    hosts = ["[%s]" % host] if ip.version == 6 else [host]
+    if ip.is_loopback:
         hosts.append("localhost")
     origins = set()
     for name in hosts:
@@ -175,7 +172,8 @@ class AuthenticationMixin:
                 normalised = None
             if normalised in own_origins(self.transport.getHost(), secure):
                 return
-        refusal = hub.cors.refusal(shown_header(origin, hub.access, 100))
+        # (The refusal itself shows at most 100 characters of it.)
+        refusal = hub.cors.refusal(shown_header(origin, hub.access))
         log.warn("refused a WebSocket client from {peer}: {refusal}",
                  peer=request.peer, refusal=refusal)
         raise ConnectionDeny(403, refusal)
