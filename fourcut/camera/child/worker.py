@@ -162,6 +162,9 @@ DEFAULT_KEEPALIVE = 5.0
 #: again.
 LEARN_FRAMES = 40
 LEARN_GAP = 0.5
+#: An interval this many times the median of those being learned from is
+#: a frame (or more) missed, not the body's pace: left out.
+MISSED_FRAME = 1.5
 #: How much slower than the body's frame interval live view is polled.
 LATE_MARGIN = 0.01
 #: Once in step: polls whose quickest is the reference, how much longer
@@ -734,10 +737,15 @@ class CameraWorker:
         keep to its own clock, so an arrival late by a retry is followed
         by a short interval and the lateness does not add up; a median
         would be biased low by those. A frame missed (a poll delayed more
-        than a frame's time, on a loaded machine) makes it high: then
-        polls come a little slower than the body, never faster. From then on polls come that interval plus
-        L{LATE_MARGIN} apart: never before the body's next frame (no
-        0xA102), and a frame in a hundred missed.
+        than a frame's time: a loaded machine, or one whose CPU is capped,
+        as a Raspberry Pi's is in effect, where the worker stalls now and
+        then) is an interval of two frames or more: those (over
+        L{MISSED_FRAME} times the median) are left out, or the body would
+        be thought slower than it is for the whole session (a quarter core
+        held three screens of seed 001's block to 24 fps that way). From
+        then on polls come that interval plus L{LATE_MARGIN} apart: never
+        before the body's next frame (no 0xA102), and a frame in a hundred
+        missed.
         """
         if self.body_period or self.learned:
             return
@@ -748,7 +756,9 @@ class CameraWorker:
         intervals.append(ended - last)
         if len(intervals) < LEARN_FRAMES:
             return
-        interval = sum(intervals) / len(intervals)
+        median = sorted(intervals)[len(intervals) // 2]
+        paced = [i for i in intervals if i <= median * MISSED_FRAME]
+        interval = sum(paced) / len(paced)
         self.learned = True
         if interval > self.period * (1 + LATE_MARGIN):
             self.body_period = self._learned_period = (
