@@ -6,11 +6,32 @@ it: frames missed while it learns (the worker stalled: a loaded machine,
 a CPU quota) must not make it think the body slower than it is.
 """
 
-import gphoto2
+import os
 
 from twisted.trial.unittest import SynchronousTestCase
 
 from fourcut.camera.child.worker import LATE_MARGIN, CameraWorker
+
+
+def _gphoto2():
+    """
+    python-gphoto2, imported without leaving its C{CAMLIBS} and C{IOLIBS}
+    in this process's environment: importing it points them at its own
+    libgphoto2's libraries, which the gphoto2 CLI children of the tests
+    that run after this one in the same process would then load (Debian's
+    gphoto2 with another libgphoto2's camera drivers: other messages,
+    settings refused).
+    """
+    saved = {name: os.environ.get(name) for name in ("CAMLIBS", "IOLIBS")}
+    try:
+        import gphoto2
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    return gphoto2
 
 
 class Tap:
@@ -23,7 +44,7 @@ def learned(arrivals, fps=30.0):
     The interval a worker capped at C{fps} polls at once frames came at
     C{arrivals} (its clock's seconds).
     """
-    worker = CameraWorker(gphoto2, None, None, None, Tap(), fps=fps)
+    worker = CameraWorker(_gphoto2(), None, None, None, Tap(), fps=fps)
     for when in arrivals:
         worker._frame_came(when)
     return worker.learned, worker.body_period
@@ -41,6 +62,17 @@ def body(period, count, missed=(), late=()):
 
 
 class LearnTests(SynchronousTestCase):
+    def test_environment_left_alone(self):
+        """
+        Importing python-gphoto2 here leaves this process's C{CAMLIBS}
+        and C{IOLIBS} as they were.
+        """
+        before = {name: os.environ.get(name)
+                  for name in ("CAMLIBS", "IOLIBS")}
+        _gphoto2()
+        self.assertEqual({name: os.environ.get(name)
+                          for name in ("CAMLIBS", "IOLIBS")}, before)
+
     def test_steady_body_at_the_cap(self):
         """
         A body as fast as the cap: nothing to slow down for.
