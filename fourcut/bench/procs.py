@@ -113,9 +113,11 @@ def _die_with_parent():
 
 # /proc -------------------------------------------------------------------
 
-def cpu_seconds(pid):
+def _stat_seconds(pid, first):
     """
-    User plus system CPU seconds C{pid} has used, or L{None} if it is gone.
+    Fields C{first} and C{first + 1} of C{/proc/PID/stat} (counted from 0
+    after "pid (comm)", whose name may hold spaces), added, in seconds;
+    L{None} if C{pid} is gone.
     """
     try:
         with open("/proc/%d/stat" % pid, "rb") as f:
@@ -123,25 +125,25 @@ def cpu_seconds(pid):
     except OSError:
         return None
     fields = stat.rsplit(b")", 1)[1].split()
-    # Fields 14 and 15 of proc(5), counted after "pid (comm)".
-    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+    return (int(fields[first]) + int(fields[first + 1])) / _CLOCK_TICKS
+
+
+def cpu_seconds(pid):
+    """
+    User plus system CPU seconds C{pid} has used (fields 14 and 15 of
+    proc(5)), or L{None} if it is gone.
+    """
+    return _stat_seconds(pid, 11)
 
 
 def reaped_cpu_seconds(pid):
     """
     User plus system CPU seconds of the children C{pid} has waited for
-    (C{cutime} + C{cstime}): what a child that ended and was reaped used,
-    which its own C{/proc} entry no longer tells; L{None} if C{pid} is
-    gone.
+    (C{cutime} + C{cstime}, fields 16 and 17 of proc(5)): what a child
+    that ended and was reaped used, which its own C{/proc} entry no longer
+    tells; L{None} if C{pid} is gone.
     """
-    try:
-        with open("/proc/%d/stat" % pid, "rb") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    fields = stat.rsplit(b")", 1)[1].split()
-    # Fields 16 and 17 of proc(5).
-    return (int(fields[13]) + int(fields[14])) / _CLOCK_TICKS
+    return _stat_seconds(pid, 13)
 
 
 def camera_cpu(parents):
