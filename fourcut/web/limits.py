@@ -200,9 +200,11 @@ class LimitedConnection(ProtocolWrapper):
         against the bounds for unauthenticated connections.
         """
         if not self.authenticated:
-            # (Probation no longer matters: it is read only for a request
-            # that is not authenticated.)
+            # Trusted: probation ends too, or the connection's next
+            # request without the token (a public page after an API
+            # call) would be refused.
             self.authenticated = True
+            self.probation = False
             self.factory.trusted(self)
 
     def set_busy(self, busy):
@@ -222,8 +224,8 @@ class LimitedConnection(ProtocolWrapper):
         if authenticated:
             self.trust()
             return True
-        # Only a first request finds probation on: it ends it, or its
-        # refusal closes the connection.
+        # Only a first request finds probation on: it ends it (here or
+        # in trust()), or its refusal closes the connection.
         if not self.probation:
             return True
         if priority:

@@ -398,6 +398,25 @@ class UnauthenticatedHTTPTests(LimitTestCase):
         self.assertEqual(status, b"HTTP/1.1 200 OK")
         self.assertFalse(client.lost)
 
+    def test_token_on_probation_then_anonymous_requests(self):
+        """
+        A newcomer on probation whose first request proves the token is
+        trusted: its next requests are served whether they carry the
+        token or not (a browser's keep-alive connection fetching a public
+        page after an API call).
+        """
+        [self.site.raw() for _ in range(4)]
+        client = self.site.raw(b"GET /status HTTP/1.1\r\nHost: x\r\n"
+                               b"Authorization: Bearer " + TOKEN.encode()
+                               + b"\r\n\r\n")
+        status, headers, body = client.response()
+        self.assertEqual(status, b"HTTP/1.1 200 OK")
+        client.data = b""
+        self.site.send(client, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, headers, body = client.response()
+        self.assertEqual(status, b"HTTP/1.1 200 OK")
+        self.assertFalse(client.lost)
+
     def test_anonymous_on_probation_refused(self):
         """
         Over the bound with nothing idle to close (a burst), a newcomer must
