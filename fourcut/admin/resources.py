@@ -149,6 +149,19 @@ def _unknown_free(failure):
     return None
 
 
+#: What a print action answers when the service has no printing.
+NOT_SET_UP = PrintRefused("printing is not set up", 409, "off")
+
+
+def _refused(reply, refusal):
+    """
+    Answer a L{PrintRefused}: its status, words and reason.
+    """
+    send_json(reply, refusal.code, {"error": str(refusal),
+                                    "status": refusal.code,
+                                    "reason": refusal.reason})
+
+
 class TestPrint(Resource):
     isLeaf = True
     methods = (b"POST",)
@@ -160,18 +173,13 @@ class TestPrint(Resource):
     def render_POST(self, request):
         reply = Reply(request)
         if self.printing is None:
-            send_json(reply, 409, {"error": "printing is not set up",
-                                   "status": 409, "reason": "off"})
+            _refused(reply, NOT_SET_UP)
             return server.NOT_DONE_YET
         d = self.printing.test_print()
 
         def refused(failure):
-            e = failure.value
-            code = getattr(e, "code", None)
-            if code is None:
-                return failure
-            send_json(reply, code, {"error": str(e), "status": code,
-                                    "reason": e.reason})
+            failure.trap(PrintRefused)
+            _refused(reply, failure.value)
         d.addCallbacks(lambda number: send_json(
             reply, 202, {"queued": True, "number": number}), refused)
         d.addErrback(reply.fail, "test print")
@@ -207,15 +215,13 @@ class PrintActions(Resource):
                 "status": 404, "reason": "unknown"})
             return server.NOT_DONE_YET
         if self.printing is None:
-            send_json(reply, 409, {"error": "printing is not set up",
-                                   "status": 409, "reason": "off"})
+            _refused(reply, NOT_SET_UP)
             return server.NOT_DONE_YET
         action = getattr(self.printing, path[1].decode("ascii"))
         try:
             job = action(int(path[0]))
         except PrintRefused as e:
-            send_json(reply, e.code, {"error": str(e), "status": e.code,
-                                      "reason": e.reason})
+            _refused(reply, e)
         else:
             send_json(reply, 200, job)
         return server.NOT_DONE_YET
