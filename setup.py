@@ -87,10 +87,6 @@ setup(
         "treq>=22.1",
         "pyyaml>=6.0",
         "pillow>=10.1",
-        # Live view's lossless transforms and DCT-scaled decoding
-        # (fourcut.stream.turbo), on Debian's libturbojpeg0 (./dev): 2.x
-        # needs libjpeg-turbo 3, which Debian 12 does not have.
-        "PyTurboJPEG>=1.7.3,<2",
         "prometheus_client>=0.16",
         "segno>=1.5",
         # Printing through CUPS (fourcut.printing): builds against

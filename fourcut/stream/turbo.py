@@ -1,7 +1,8 @@
 # -*- test-case-name: tests.stream.test_turbo -*-
 """
 Live view turned, mirrored, cropped and scaled at the cost of a lossless
-JPEG transform: libjpeg-turbo, through PyTurboJPEG.
+JPEG transform: libjpeg-turbo, through its TurboJPEG API
+(L{fourcut.stream.libturbojpeg}).
 
 Why not Pillow: decoding a 960x640 frame to pixels, mirroring them and
 encoding them again costs about three times what the whole server spends
@@ -40,10 +41,10 @@ Photos do not come here: L{fourcut.stream.transform.FrameTransform}
 """
 
 import struct
-import threading
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
+from fourcut.stream import libturbojpeg as tj
 from fourcut.stream.transform import TransformError, check_geometry
 
 __all__ = ["LiveTransform", "downscale", "fitted_size", "lossless_crop"]
@@ -66,21 +67,6 @@ _PERFECT, _CROP, _COPYNONE = 1, 4, 64
 # The MCU's (width, height) in pixels for each chroma subsampling
 # (TJSAMP_444, 422, 420, GRAY, 440, 411).
 _MCU = [(8, 8), (16, 8), (16, 16), (8, 8), (8, 16), (32, 8)]
-
-# The PyTurboJPEG codec, made on first use: importing it loads numpy and
-# libturbojpeg, which a booth without transforms never needs.
-_codec = None
-_codec_lock = threading.Lock()
-
-
-def _turbo():
-    global _codec
-    with _codec_lock:
-        if _codec is None:
-            from turbojpeg import TurboJPEG
-            _codec = TurboJPEG()
-        return _codec
-
 
 def fitted_size(size, resolution):
     """
@@ -163,115 +149,88 @@ def _with_segments(jpeg, segments):
     return jpeg[:2] + segments + jpeg[2:]
 
 
-def _header(codec, jpeg):
+def _header(jpeg):
     # libjpeg-turbo makes what it can of a truncated frame, with only a
     # warning: such a frame is skipped, not shown half grey.
     if not jpeg.endswith(b"\xff\xd9"):
         raise TransformError("not a whole JPEG (%d bytes, no end marker)"
                              % (len(jpeg),))
     try:
-        width, height, subsampling, _ = codec.decode_header(jpeg)
-    except Exception as e:
-        raise TransformError("cannot read the JPEG's header (%d bytes): "
-                             "%s: %s" % (len(jpeg), type(e).__name__, e))
+        width, height, subsampling = tj.header(bytes(jpeg))
+    except tj.TurboJPEGError as e:
+        raise TransformError("cannot read the JPEG's header (%d bytes): %s"
+                             % (len(jpeg), e))
     if subsampling < 0 or subsampling >= len(_MCU):
         subsampling = 0
     return width, height, subsampling
 
 
-def _lossless(codec, jpeg, op, crop):
+def _lossless(jpeg, op, crop):
     """
     One C{tjTransform} pass: C{op} (TJXOP_*) then C{crop} (or L{None}).
-
-    PyTurboJPEG 1.x calls C{tjTransform} for its public, crop-only
-    C{crop()}; its binding of it takes any operation, so it is used as it
-    is rather than declaring libturbojpeg's functions a second time.
     """
-    from ctypes import byref
-    from turbojpeg import CroppingRegion, TransformStruct
-    import numpy
     options = _PERFECT | _COPYNONE | (_CROP if crop is not None else 0)
-    region = CroppingRegion(*(crop or (0, 0, 0, 0)))
-    transform = TransformStruct(region, op, options)
-    handle = codec._TurboJPEG__init_transform()
-    try:
-        source = numpy.frombuffer(jpeg, dtype=numpy.uint8)
-        return codec._TurboJPEG__do_transform(
-            handle, codec._TurboJPEG__getaddr(source), source.size, 1,
-            byref(transform))[0]
-    finally:
-        codec._TurboJPEG__destroy(handle)
+    return tj.transform(bytes(jpeg), op, options, crop)
 
 
-def _scale_factor(codec, size, wanted):
+def _scale_factor(size, wanted):
     """
     The smallest DCT scaling factor C{(num, denom)} at which a frame of
     C{size} still covers C{wanted}.
     """
-    width, height = size
     best = (1, 1)
-    for num, denom in codec.scaling_factors:
+    for num, denom in tj.scaling_factors():
         if num > denom:
             continue
-        scaled = (-(-width * num // denom), -(-height * num // denom))
+        scaled = tj.scaled(size, (num, denom))
         if (scaled[0] >= wanted[0] and scaled[1] >= wanted[1]
                 and num / denom < best[0] / best[1]):
             best = (num, denom)
     return best
 
 
-def _pixels(codec, jpeg, transpose, wanted, quality):
+def _pixels(jpeg, transpose, wanted, quality):
     """
     The path through pixels, for what no lossless transform can do:
     decode at the smallest DCT scale that covers C{wanted} (once turned),
     turn, fit (scale to cover, centre-crop) and encode.
     """
-    from turbojpeg import TJFLAG_STOPONWARNING, TJPF_RGB, TJSAMP_420
-    width, height, subsampling = _header(codec, jpeg)
+    jpeg = bytes(jpeg)
+    width, height, subsampling = _header(jpeg)
     turned = (height, width) if transpose in (_ROT90, _ROT270, _TRANSPOSE,
                                               _TRANSVERSE) else (width, height)
     if wanted is None:
         wanted = turned
     cover = _cover(turned, wanted)
     factor = _scale_factor(
-        codec, turned,
+        turned,
         (max(wanted[0], round(wanted[0] * turned[0] / cover[0])),
          max(wanted[1], round(wanted[1] * turned[1] / cover[1]))))
-    num, denom = factor
-    if transpose == _NONE and (-(-width * num // denom),
-                               -(-height * num // denom)) == tuple(wanted):
-        # The decoder's scale is the size wanted (960x640 at width 480):
-        # its YUV planes go straight to the encoder, without converting
-        # them to RGB and back (7% of a downscale).
-        try:
-            planes, _ = codec.decode_to_yuv(jpeg, scaling_factor=factor,
-                                            flags=TJFLAG_STOPONWARNING)
-            return codec.encode_from_yuv(planes, wanted[1], wanted[0],
-                                         quality=quality,
-                                         jpeg_subsample=subsampling)
-        except Exception as e:
-            raise TransformError("cannot decode JPEG (%d bytes): %s: %s"
-                                 % (len(jpeg), type(e).__name__, e)) from e
+    decoded = tj.scaled((width, height), factor)
     try:
+        if transpose == _NONE and decoded == tuple(wanted):
+            # The decoder's scale is the size wanted (960x640 at width
+            # 480): its YUV planes go straight to the encoder, without
+            # converting them to RGB and back (7% of a downscale).
+            planes = tj.decompress_yuv(jpeg, decoded, subsampling,
+                                       tj.FLAG_STOP_ON_WARNING)
+            return tj.compress_yuv(planes, decoded, subsampling, quality)
         # A warning (a truncated or corrupt frame) is an error: such a
         # frame is skipped, not shown half grey.
-        array = codec.decode(jpeg, pixel_format=TJPF_RGB,
-                             scaling_factor=factor,
-                             flags=TJFLAG_STOPONWARNING)
-    except Exception as e:
-        raise TransformError("cannot decode JPEG (%d bytes): %s: %s"
-                             % (len(jpeg), type(e).__name__, e)) from e
-    if transpose != _NONE or array.shape[1::-1] != tuple(wanted):
+        pixels = tj.decompress_rgb(jpeg, decoded, tj.FLAG_STOP_ON_WARNING)
+    except tj.TurboJPEGError as e:
+        raise TransformError("cannot decode JPEG (%d bytes): %s"
+                             % (len(jpeg), e)) from e
+    size = decoded
+    if transpose != _NONE or decoded != tuple(wanted):
         from PIL import Image, ImageOps
-        image = Image.fromarray(array)
+        image = Image.frombuffer("RGB", decoded, pixels, "raw", "RGB", 0, 1)
         if transpose != _NONE:
             image = image.transpose(_PIL_TRANSPOSES[transpose])
         if image.size != tuple(wanted):
             image = ImageOps.fit(image, wanted, Image.Resampling.BILINEAR)
-        import numpy
-        array = numpy.asarray(image)
-    return codec.encode(array, quality=quality, pixel_format=TJPF_RGB,
-                        jpeg_subsample=TJSAMP_420)
+        pixels, size = image.tobytes(), image.size
+    return tj.compress_rgb(pixels, size, tj.SAMP_420, quality)
 
 
 # Pillow's Image.Transpose values for the TJXOP_* operations.
@@ -287,12 +246,11 @@ def downscale(jpeg, width, quality):
 
     @raise TransformError: if it is not a JPEG that can be decoded.
     """
-    codec = _turbo()
-    frame_width, frame_height, _ = _header(codec, jpeg)
+    frame_width, frame_height, _ = _header(jpeg)
     if frame_width <= width:
         return jpeg
     size = (width, max(1, round(frame_height * width / frame_width)))
-    return _with_segments(_pixels(codec, jpeg, _NONE, size, quality),
+    return _with_segments(_pixels(jpeg, _NONE, size, quality),
                           _segments(jpeg))
 
 
@@ -368,8 +326,7 @@ class LiveTransform:
         """
         if self.identity:
             return jpeg
-        codec = _turbo()
-        width, height, subsampling = _header(codec, jpeg)
+        width, height, subsampling = _header(jpeg)
         op, crop, output = self.plan((width, height), subsampling)
         turned = ((height, width) if op in (_ROT90, _ROT270, _TRANSPOSE,
                                             _TRANSVERSE) else (width, height))
@@ -377,13 +334,13 @@ class LiveTransform:
             if op == _NONE and crop is None:
                 return jpeg
             try:
-                return _with_segments(_lossless(codec, jpeg, op, crop),
+                return _with_segments(_lossless(jpeg, op, crop),
                                       _segments(jpeg))
-            except Exception:
+            except tj.TurboJPEGError:
                 # Not a whole number of MCUs for this flip, or a frame
                 # libjpeg-turbo refuses to transform: through pixels.
                 pass
-        return _with_segments(_pixels(codec, jpeg, op, output, self.quality),
+        return _with_segments(_pixels(jpeg, op, output, self.quality),
                               _segments(jpeg))
 
     def describe(self):

@@ -172,7 +172,7 @@ class HostileTests(ServiceTestCase):
 
         self.ws_screen.on_binary = count
         # The booth's own screens ask for sizes: the first one loads the
-        # downscaler (numpy and libturbojpeg, about 14 MB, once) and starts
+        # downscaler (libturbojpeg, once) and starts
         # the encoding threads, which the memory figures below are not
         # about.
         await self.ws_screen.reply({"type": "start_preview",
