@@ -26,7 +26,6 @@ by default) are read as the strings they are and refused where a boolean
 belongs, as are C{"true"} and C{1}; an integer field refuses a boolean.
 """
 
-import difflib
 import math
 import os
 import re
@@ -949,6 +948,7 @@ def _unknown(name, allowed, what):
     """
     reason = "unknown %s; allowed %s: %s" % (
         what[0], what[1], ", ".join(sorted(allowed)))
+    import difflib              # only for a config with a mistake
     close = difflib.get_close_matches(str(name), allowed, n=1)
     if close:
         reason = "unknown %s (did you mean %s?); allowed %s: %s" % (

@@ -59,7 +59,6 @@ C{process_*}, C{python_*}               C{prometheus_client}'s standard
 
 import os
 import platform
-from importlib import metadata
 
 import twisted
 from zope.interface import implementer
@@ -87,6 +86,8 @@ def build_info():
     to tell two booths apart after an upgrade. python-gphoto2's version is
     read from its installed metadata: this process never imports it.
     """
+    # Imported at the first scrape, as prometheus_client is.
+    from importlib import metadata
     try:
         python_gphoto2 = metadata.version("gphoto2")
     except metadata.PackageNotFoundError:

@@ -17,9 +17,13 @@ from twisted.trial.unittest import TestCase
 from fourcut import lean
 from tests.support import ROOT
 
-#: Modules a server that only serves live view and captures never needs.
+#: Modules a server that only serves live view and captures never needs:
+#: and the standard library's that only a mistake in the config
+#: (difflib), a scrape (importlib.metadata) or a command line (argparse)
+#: does.
 LATER = ("OpenSSL", "cryptography", "cups", "PIL", "prometheus_client",
-         "turbojpeg", "numpy", "autobahn")
+         "turbojpeg", "numpy", "autobahn", "difflib", "importlib.metadata",
+         "argparse")
 
 
 def _started(test, *arguments):
@@ -90,7 +94,8 @@ class StartTests(TestCase):
         """
         A server listening on plain TCP starts with none of pyOpenSSL,
         cryptography, pycups, Pillow, prometheus_client, PyTurboJPEG,
-        numpy or Autobahn imported.
+        numpy, Autobahn, difflib, importlib.metadata or argparse
+        imported.
         """
         self.assertEqual(_started(self, "--listen",
                                   "tcp:0:interface=127.0.0.1"), [])

@@ -27,7 +27,6 @@ of a layout's exact size, opaque where artwork may go and transparent
 where the shots will show.
 """
 
-import argparse
 import io
 import json
 import os
@@ -372,6 +371,7 @@ def main(argv=None, stdout=None):
     """
     C{python -m fourcut.booth.strip}: write an artwork template.
     """
+    import argparse             # not in the server, which imports this
     parser = argparse.ArgumentParser(
         prog="python -m fourcut.booth.strip",
         description="Write an artwork template for a strip layout: a PNG "
