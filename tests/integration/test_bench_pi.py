@@ -8,6 +8,7 @@ record of when the boundary after a frame came.
 
 import os
 import shutil
+import sys
 import tempfile
 
 from twisted.trial.unittest import SynchronousTestCase
@@ -168,3 +169,23 @@ class TargetsTests(SynchronousTestCase):
         self.assertGreaterEqual(peak, last)
         self.assertGreater(proportional, 1)
         self.assertLess(proportional, last)
+
+
+class CompiledTests(SynchronousTestCase):
+    def test_byte_compiles_the_package(self):
+        """
+        L{pi.compiled} writes the checkout's bytecode, as installing it
+        does, even where C{PYTHONDONTWRITEBYTECODE} is set.
+        """
+        root = self.mktemp()
+        package = os.path.join(root, "fourcut")
+        os.makedirs(os.path.join(package, "camera"))
+        for name in ("__init__.py", os.path.join("camera", "__init__.py")):
+            with open(os.path.join(package, name), "w") as f:
+                f.write("X = 1\n")
+        self.patch(sys, "dont_write_bytecode", True)
+        pi.compiled(root)
+        tag = sys.implementation.cache_tag
+        for where in (package, os.path.join(package, "camera")):
+            self.assertTrue(os.path.exists(os.path.join(
+                where, "__pycache__", "__init__.%s.pyc" % (tag,))), where)
