@@ -13,6 +13,10 @@ machine:
     C{preview_flip: true}, seed 001's preview block (flip and
     C{preview_resolution: [1280, 720]}) and C{/preview?width=480}; and
     the minimal relay's passthrough (L{fourcut.bench.relay});
+  - B{libjpeg-turbo alone}: its own CPU per frame for each transform
+    (L{fourcut.bench.codec}), and the ratio to passthrough that would
+    be if nothing but it were added to passthrough: the floor under the
+    targets;
   - B{memory}: resident size of the server and its camera process with
     that one screen, at the end of the window and at its peak, and their
     proportional set size (shared pages counted once) at the end; each
@@ -267,6 +271,7 @@ class PiBudget:
         for code, env in self.codes:
             compiled(env["PYTHONPATH"] if env else procs.checkout_root())
         result["cost"] = self.cost()
+        result["codec"] = self.codec()
         result["quota"] = self.quota()
         result["shown"] = self.shown()
         return result
@@ -322,6 +327,29 @@ class PiBudget:
         bench.log("    %s fps, %s ms/frame, %s MB" % (
             row["fps"], row["ms_per_frame"], row["rss_mb"]))
         return row
+
+    def codec(self):
+        """
+        libjpeg-turbo's own CPU per frame for each transform, alone, in a
+        child of this checkout (L{fourcut.bench.codec}): the floor under
+        the rows above.
+        """
+        import json
+        import subprocess
+        import sys
+        self.bench.log("  libjpeg-turbo alone (python -m fourcut.bench.codec)")
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "fourcut.bench.codec"],
+                env=procs.child_env(), stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, timeout=300, check=True)
+            found = json.loads(done.stdout.decode("utf-8").splitlines()[-1])
+        except (OSError, ValueError, IndexError,
+                subprocess.SubprocessError) as e:
+            self.bench.log("    failed: %s" % (e,))
+            return {"error": str(e)}
+        self.bench.log("    %s" % (found,))
+        return found
 
     def _relay_run(self):
         bench = self.bench

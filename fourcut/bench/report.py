@@ -1159,6 +1159,34 @@ def _relay_lines(relay):
     return out
 
 
+def _pi_codec_lines(pi):
+    """
+    libjpeg-turbo's own work per frame beside passthrough: the lowest
+    ratio each transform could have.
+    """
+    codec = pi.get("codec") or {}
+    if not codec or "error" in codec:
+        return ["  libjpeg-turbo alone: %s" % (codec.get("error")
+                                               or "not measured",)]
+    base = (_pi_cost(pi, "passthrough", "now") or {}).get("ms_per_frame")
+    rows = []
+    for variant in ("preview_flip", "seed 001 block", "width 480"):
+        ms = codec.get(variant)
+        measured = (_pi_cost(pi, variant, "now") or {}).get("ms_per_frame")
+        rows.append([variant, ms, base,
+                     round((base + ms) / base, 2) if base and ms else None,
+                     round(measured / base, 2) if base and measured
+                     else None])
+    return [table(["libjpeg-turbo alone", "codec ms", "passthr. ms",
+                   "floor x", "measured x"], rows),
+            "  codec ms = libjpeg-turbo's CPU per frame for the transform "
+            "alone, in one thread (python -m fourcut.bench.codec; its "
+            "entropy decoding alone: %s ms, frames of %s B); floor x = "
+            "(passthrough + codec) / passthrough: the ratio if fourcut "
+            "added nothing of its own" % (codec.get("entropy decoding"),
+                                          codec.get("frame_bytes"))]
+
+
 def _pi_lines(pi):
     out = []
     rows = []
@@ -1179,6 +1207,7 @@ def _pi_lines(pi):
                "frame the one screen got; RSS = both processes, at the "
                "window's end and at their peak; PSS = both, pages they "
                "share counted once, at the end")
+    out += _pi_codec_lines(pi)
     quota = pi.get("quota") or {}
     if quota.get("skipped"):
         out.append("  quarter core: skipped: " + quota["skipped"])

@@ -124,6 +124,9 @@ FIGURES = {
                             "arrival_ms": {"p90": 9}, "shown_ms": {
                                 "p50": 5, "p90": 9.4}}],
               "slow": {"skipped": "not root"}},
+    "codec": {"frame_bytes": 169800, "preview_flip": 3.0,
+              "seed 001 block": 3.5, "width 480": 2.25,
+              "entropy decoding": 1.75},
 }
 
 
@@ -153,6 +156,45 @@ class TargetsTests(SynchronousTestCase):
         self.assertIn("slow: skipped: not root", text)
         self.assertIn("PSS MB", text)
         self.assertIn("44.5", text)
+
+    def test_codec_floor(self):
+        """
+        libjpeg-turbo's own cost beside passthrough: the lowest ratio each
+        transform could have, next to the measured one.
+        """
+        import re
+        lines = report._pi_codec_lines(FIGURES)
+        rows = {}
+        for line in lines[0].splitlines()[2:]:
+            cells = re.split(r"\s{2,}", line.strip())
+            rows[cells[0]] = [float(cell) for cell in cells[1:]]
+        self.assertEqual(rows, {"preview_flip": [3.0, 2.0, 2.5, 2.5],
+                                "seed 001 block": [3.5, 2.0, 2.75, 4.0],
+                                "width 480": [2.25, 2.0, 2.12, 1.5]})
+        self.assertIn("entropy decoding alone: 1.75 ms", lines[1])
+        self.assertEqual(report._pi_codec_lines({"codec": {"error": "x"}}),
+                         ["  libjpeg-turbo alone: x"])
+
+    def test_codec_measures(self):
+        """
+        C{python -m fourcut.bench.codec} times each transform on the
+        virtual camera's frames and prints it as JSON.
+        """
+        import json
+        import subprocess
+        import sys
+        from tests.support import ROOT
+        done = subprocess.run([sys.executable, "-m", "fourcut.bench.codec",
+                               "4"], cwd=ROOT, stdout=subprocess.PIPE,
+                              timeout=120, check=True)
+        found = json.loads(done.stdout.decode("utf-8"))
+        self.assertEqual(sorted(found), [
+            "entropy decoding", "frame_bytes", "preview_flip",
+            "seed 001 block", "width 480"])
+        self.assertGreater(found["frame_bytes"], 50000)
+        for name in ("preview_flip", "seed 001 block", "width 480",
+                     "entropy decoding"):
+            self.assertGreater(found[name], 0, name)
 
     def test_memory_watch(self):
         """
