@@ -15,7 +15,11 @@ wraps the site's factory and keeps those connections few:
     over either bound closes the oldest I{idle} unauthenticated connection
     in that scope, idle for at least L{EVICT_AFTER} seconds: one still
     waiting for its first request, waiting between requests, or a
-    WebSocket client that is neither authenticated nor watching; failing
+    WebSocket client that is neither authenticated nor watching. A
+    request that is arriving is not idle: each of its bytes starts the
+    idle time again (a phone on the venue Wi-Fi sending its request in
+    pieces keeps its connection; one that stops sending for a second is
+    idle, and the request's deadline bounds the whole of it); failing
     that, the oldest one that has held its slot for C{max_hold} seconds,
     whatever it is doing (a request being answered, anonymous live view):
     a stranger cannot keep a slot by staying busy. The newcomer, which may
@@ -212,6 +216,17 @@ class LimitedConnection(ProtocolWrapper):
             self.idle_since = self.factory.clock.seconds()
         self.busy = busy
 
+    def request_arriving(self):
+        """
+        Bytes of a request arrived: the connection is not idle, its idle
+        time starts again. (Its idle time used to count from its
+        accepting, or its last answer, until the request was whole: a
+        request sent slowly, in pieces, could be closed unanswered as
+        idle for a newcomer.)
+        """
+        if not self.busy:
+            self.idle_since = self.factory.clock.seconds()
+
     def request_started(self, authenticated, priority=False):
         """
         A request arrived (and is about to be served). Returns whether it
@@ -391,7 +406,8 @@ class DeadlineChannel:
     whole (request line, headers and body) within C{header_timeout}
     seconds of its first byte (of the connection, for the first one), or it
     is answered 408 and the connection closed. It also tells the
-    connection's L{LimitedConnection} when a request is being served.
+    connection's L{LimitedConnection} when a request is arriving (it is
+    not idle) and when it is being served.
 
     What it produces for a client is bounded (see the module docstring):
     while more than C{max_unread_bytes} wait unsent nothing more is read
@@ -483,6 +499,10 @@ class DeadlineChannel:
     def dataReceived(self, data):
         if not handling_request(self) and self._deadline is None:
             self._start_deadline()
+        if data:
+            connection = connection_of(self.transport)
+            if connection is not None:
+                connection.request_arriving()
         super().dataReceived(data)
 
     def allContentReceived(self):

@@ -383,6 +383,59 @@ class UnauthenticatedHTTPTests(LimitTestCase):
         self.assertEqual([client.lost for client in first],
                          [True, False, False, False])
 
+    def test_request_arriving_in_pieces_not_idle(self):
+        """
+        A connection whose request is arriving slowly, in pieces (a phone
+        on the venue Wi-Fi, a loaded machine), is not idle while its
+        bytes keep coming: a newcomer over the bound closes a silent
+        connection instead, and the slow request is answered. It was
+        idle from its accepting until its request was whole, and was
+        closed without an answer (a rare failure of the fuzz test under
+        load).
+        """
+        slow = self.site.raw(b"GET /hea")
+        silent = [self.site.raw() for _ in range(3)]
+        self.site.advance(EVICT_AFTER * 0.6)
+        self.site.send(slow, b"lth HTTP/1.1\r\n")
+        self.site.advance(EVICT_AFTER * 0.6)
+        self.site.raw()
+        self.assertEqual(self.limits.evicted, 1)
+        self.assertEqual([client.lost for client in [slow] + silent],
+                         [False, True, False, False])
+        self.site.send(slow, b"Host: x\r\n\r\n")
+        status, headers, body = slow.response()
+        self.assertEqual(status, b"HTTP/1.1 200 OK")
+
+    def test_request_arriving_in_pieces_only_while_they_come(self):
+        """
+        A request that stops arriving is idle from its last byte: once
+        that is C{EVICT_AFTER} ago, a newcomer over the bound may close
+        it (a stranger cannot keep its slot by sending a few bytes once).
+        While every connection's request is still arriving, a newcomer is
+        let in on probation.
+        """
+        slow = [self.site.raw(b"GET /hea") for _ in range(4)]
+        self.site.advance(EVICT_AFTER * 0.6)
+        for client in slow[1:]:
+            self.site.send(client, b"l")
+        self.site.advance(EVICT_AFTER * 0.6)
+        self.site.raw()
+        self.assertFalse(self.newest().probation)
+        self.assertEqual(self.limits.evicted, 1)
+        self.assertEqual([client.lost for client in slow],
+                         [True, False, False, False])
+        self.site.raw()
+        self.assertTrue(self.newest().probation)
+        self.assertEqual(self.limits.evicted, 1)
+        self.assertEqual([client.lost for client in slow],
+                         [True, False, False, False])
+
+    def newest(self):
+        """
+        The server's side of the newest unauthenticated connection.
+        """
+        return list(self.limits.unauthenticated)[-1]
+
     def test_booth_on_probation_then_more_requests(self):
         """
         A newcomer on probation whose first request is the booth's own is
