@@ -143,14 +143,19 @@ class _Handle:
                 what, message.decode("ascii", "replace")))
 
 
-def _taken(lib, pointer, length):
+def _taken(lib, h, status, what, pointer, length):
     """
-    The bytes of a buffer libjpeg-turbo allocated, which is then freed.
+    The bytes of a buffer libjpeg-turbo allocated for its output, which
+    is then freed: also when the call failed, since its memory
+    destination keeps what it had allocated (a warning fails a call
+    with a whole buffer made).
     """
     try:
+        h.check(status, what)
         return ctypes.string_at(pointer, length.value)
     finally:
-        lib.tjFree(pointer)
+        if pointer.value:
+            lib.tjFree(pointer)
 
 
 def _writable(length):
@@ -213,11 +218,10 @@ def transform(jpeg, op, options, crop=None, flags=0):
                       None, None)
     output, length = ctypes.c_void_p(), ctypes.c_ulong()
     with _Handle(lib, lib.tjInitTransform) as h:
-        h.check(lib.tjTransform(h.handle, jpeg, len(jpeg), 1,
-                                ctypes.byref(output), ctypes.byref(length),
-                                ctypes.byref(spec), flags),
-                "cannot transform")
-        return _taken(lib, output, length)
+        status = lib.tjTransform(h.handle, jpeg, len(jpeg), 1,
+                                 ctypes.byref(output), ctypes.byref(length),
+                                 ctypes.byref(spec), flags)
+        return _taken(lib, h, status, "cannot transform", output, length)
 
 
 def decompress_yuv(jpeg, size, subsampling, flags=0):
@@ -247,11 +251,10 @@ def compress_yuv(planes, size, subsampling, quality, flags=0):
     width, height = size
     output, length = ctypes.c_void_p(), ctypes.c_ulong()
     with _Handle(lib, lib.tjInitCompress) as h:
-        h.check(lib.tjCompressFromYUV(h.handle, planes, width, _PAD, height,
-                                      subsampling, ctypes.byref(output),
-                                      ctypes.byref(length), quality, flags),
-                "cannot encode")
-        return _taken(lib, output, length)
+        status = lib.tjCompressFromYUV(h.handle, planes, width, _PAD, height,
+                                       subsampling, ctypes.byref(output),
+                                       ctypes.byref(length), quality, flags)
+        return _taken(lib, h, status, "cannot encode", output, length)
 
 
 def decompress_rgb(jpeg, size, flags=0):
@@ -278,9 +281,8 @@ def compress_rgb(pixels, size, subsampling, quality, flags=0):
     width, height = size
     output, length = ctypes.c_void_p(), ctypes.c_ulong()
     with _Handle(lib, lib.tjInitCompress) as h:
-        h.check(lib.tjCompress2(h.handle, bytes(pixels), width, 0, height,
-                                _PF_RGB, ctypes.byref(output),
-                                ctypes.byref(length), subsampling, quality,
-                                flags),
-                "cannot encode")
-        return _taken(lib, output, length)
+        status = lib.tjCompress2(h.handle, bytes(pixels), width, 0, height,
+                                 _PF_RGB, ctypes.byref(output),
+                                 ctypes.byref(length), subsampling, quality,
+                                 flags)
+        return _taken(lib, h, status, "cannot encode", output, length)

@@ -80,6 +80,39 @@ class CallsTests(TestCase):
         out = tj.compress_rgb(pixels, (160, 120), tj.SAMP_420, 80)
         self.assertEqual(decode(out).size, (160, 120))
 
+    def test_output_freed_on_failure(self):
+        """
+        A call that fails (a warning fails one whose output is whole)
+        still has its output buffer freed: libjpeg-turbo keeps what its
+        memory destination allocated.
+        """
+        import ctypes
+        freed = []
+
+        class Library:
+            def tjFree(self, pointer):
+                freed.append(pointer.value)
+
+            def tjGetErrorStr2(self, handle):
+                return b"Premature end of JPEG file"
+
+        handle = tj._Handle.__new__(tj._Handle)
+        handle.lib, handle.handle = Library(), 1
+        buffer = ctypes.create_string_buffer(b"abc")
+        pointer = ctypes.c_void_p(ctypes.addressof(buffer))
+        error = self.assertRaises(
+            tj.TurboJPEGError, tj._taken, Library(), handle, -1,
+            "cannot encode", pointer, ctypes.c_ulong(3))
+        self.assertEqual(str(error), "cannot encode: Premature end of JPEG "
+                                     "file")
+        self.assertEqual(freed, [ctypes.addressof(buffer)])
+        self.assertEqual(tj._taken(Library(), handle, 0, "x", pointer,
+                                   ctypes.c_ulong(3)), b"abc")
+        self.assertEqual(len(freed), 2)
+        tj._taken(Library(), handle, 0, "x", ctypes.c_void_p(),
+                  ctypes.c_ulong(0))
+        self.assertEqual(len(freed), 2)
+
     def test_no_library(self):
         """
         Without libturbojpeg, every call says which library is missing.
