@@ -121,7 +121,7 @@ def _lib():
 
 class _Handle:
     """
-    A TurboJPEG handle for one call: C{with _Handle(lib.tjInitX) as h}.
+    A TurboJPEG handle for one call: C{with _Handle(lib, lib.tjInitX) as h}.
     """
 
     def __init__(self, lib, init):
@@ -143,7 +143,7 @@ class _Handle:
                 what, message.decode("ascii", "replace")))
 
 
-def _taken(lib, h, status, what, pointer, length):
+def _taken(h, status, what, pointer, length):
     """
     The bytes of a buffer libjpeg-turbo allocated for its output, which
     is then freed: also when the call failed, since its memory
@@ -155,7 +155,7 @@ def _taken(lib, h, status, what, pointer, length):
         return ctypes.string_at(pointer, length.value)
     finally:
         if pointer.value:
-            lib.tjFree(pointer)
+            h.lib.tjFree(pointer)
 
 
 def _writable(length):
@@ -221,7 +221,7 @@ def transform(jpeg, op, options, crop=None, flags=0):
         status = lib.tjTransform(h.handle, jpeg, len(jpeg), 1,
                                  ctypes.byref(output), ctypes.byref(length),
                                  ctypes.byref(spec), flags)
-        return _taken(lib, h, status, "cannot transform", output, length)
+        return _taken(h, status, "cannot transform", output, length)
 
 
 def decompress_yuv(jpeg, size, subsampling, flags=0):
@@ -254,7 +254,7 @@ def compress_yuv(planes, size, subsampling, quality, flags=0):
         status = lib.tjCompressFromYUV(h.handle, planes, width, _PAD, height,
                                        subsampling, ctypes.byref(output),
                                        ctypes.byref(length), quality, flags)
-        return _taken(lib, h, status, "cannot encode", output, length)
+        return _taken(h, status, "cannot encode", output, length)
 
 
 def decompress_rgb(jpeg, size, flags=0):
@@ -285,4 +285,4 @@ def compress_rgb(pixels, size, subsampling, quality, flags=0):
                                  _PF_RGB, ctypes.byref(output),
                                  ctypes.byref(length), subsampling, quality,
                                  flags)
-        return _taken(lib, h, status, "cannot encode", output, length)
+        return _taken(h, status, "cannot encode", output, length)

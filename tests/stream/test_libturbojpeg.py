@@ -96,20 +96,19 @@ class CallsTests(TestCase):
             def tjGetErrorStr2(self, handle):
                 return b"Premature end of JPEG file"
 
-        handle = tj._Handle.__new__(tj._Handle)
-        handle.lib, handle.handle = Library(), 1
+        handle = tj._Handle(Library(), lambda: 1)
         buffer = ctypes.create_string_buffer(b"abc")
         pointer = ctypes.c_void_p(ctypes.addressof(buffer))
         error = self.assertRaises(
-            tj.TurboJPEGError, tj._taken, Library(), handle, -1,
+            tj.TurboJPEGError, tj._taken, handle, -1,
             "cannot encode", pointer, ctypes.c_ulong(3))
         self.assertEqual(str(error), "cannot encode: Premature end of JPEG "
                                      "file")
         self.assertEqual(freed, [ctypes.addressof(buffer)])
-        self.assertEqual(tj._taken(Library(), handle, 0, "x", pointer,
+        self.assertEqual(tj._taken(handle, 0, "x", pointer,
                                    ctypes.c_ulong(3)), b"abc")
         self.assertEqual(len(freed), 2)
-        tj._taken(Library(), handle, 0, "x", ctypes.c_void_p(),
+        tj._taken(handle, 0, "x", ctypes.c_void_p(),
                   ctypes.c_ulong(0))
         self.assertEqual(len(freed), 2)
 
