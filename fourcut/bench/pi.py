@@ -32,8 +32,12 @@ machine:
     4 Mbit/s link (L{fourcut.bench.netns}).
 """
 
+import compileall
+import json
 import os
 import statistics
+import subprocess
+import sys
 import threading
 import time
 
@@ -192,9 +196,8 @@ def compiled(root):
     C{PYTHONDONTWRITEBYTECODE} compiles every module it imports from
     source, every start, and the server and its camera worker keep about
     2.3 MB more resident for it (the compiler's garbage: measured on this
-    checkout, 64.0 against 61.7 MB), which is no booth's memory.
+    checkout, 64.0 against 61.7 MiB), which is no booth's memory.
     """
-    import compileall
     compileall.compile_dir(os.path.join(root, "fourcut"), quiet=1)
 
 
@@ -334,9 +337,6 @@ class PiBudget:
         child of this checkout (L{fourcut.bench.codec}): the floor under
         the rows above.
         """
-        import json
-        import subprocess
-        import sys
         self.bench.log("  libjpeg-turbo alone (python -m fourcut.bench.codec)")
         try:
             done = subprocess.run(
