@@ -89,15 +89,15 @@ def _declare(lib):
         "tjDecompressToYUV2": (integer, [handle, buffer, size,
                                          ctypes.c_void_p, integer, integer,
                                          integer, integer]),
-        "tjCompressFromYUV": (integer, [handle, buffer, integer, integer,
-                                        integer, integer, out, size_out,
-                                        integer, integer]),
+        "tjCompressFromYUV": (integer, [handle, ctypes.c_void_p, integer,
+                                        integer, integer, integer, out,
+                                        size_out, integer, integer]),
         "tjDecompress2": (integer, [handle, buffer, size, ctypes.c_void_p,
                                     integer, integer, integer, integer,
                                     integer]),
-        "tjCompress2": (integer, [handle, buffer, integer, integer, integer,
-                                  integer, out, size_out, integer, integer,
-                                  integer]),
+        "tjCompress2": (integer, [handle, ctypes.c_void_p, integer, integer,
+                                  integer, integer, out, size_out, integer,
+                                  integer, integer]),
     }
     for name, (restype, argtypes) in signatures.items():
         function = getattr(lib, name)
@@ -163,7 +163,17 @@ def _writable(length):
     A new zeroed buffer of C{length} bytes and its address for C.
     """
     buffer = bytearray(length)
-    return buffer, (ctypes.c_char * length).from_buffer(buffer)
+    return buffer, _address(buffer)
+
+
+def _address(buffer):
+    """
+    What C is given for C{buffer}: L{bytes} as they are, a L{bytearray}
+    through its memory (neither is copied).
+    """
+    if isinstance(buffer, bytes):
+        return buffer
+    return (ctypes.c_char * len(buffer)).from_buffer(buffer)
 
 
 def header(jpeg):
@@ -230,7 +240,7 @@ def decompress_yuv(jpeg, size, subsampling, flags=0):
     in its own C{subsampling} (from L{header}), without converting
     colours.
 
-    @return: the planes, one buffer, for L{compress_yuv}.
+    @return: the planes, one L{bytearray}, for L{compress_yuv}.
     """
     lib = _lib()
     width, height = size
@@ -240,7 +250,7 @@ def decompress_yuv(jpeg, size, subsampling, flags=0):
         h.check(lib.tjDecompressToYUV2(h.handle, jpeg, len(jpeg), address,
                                        width, _PAD, height, flags),
                 "cannot decode")
-    return bytes(planes)
+    return planes
 
 
 def compress_yuv(planes, size, subsampling, quality, flags=0):
@@ -251,9 +261,9 @@ def compress_yuv(planes, size, subsampling, quality, flags=0):
     width, height = size
     output, length = ctypes.c_void_p(), ctypes.c_ulong()
     with _Handle(lib, lib.tjInitCompress) as h:
-        status = lib.tjCompressFromYUV(h.handle, planes, width, _PAD, height,
-                                       subsampling, ctypes.byref(output),
-                                       ctypes.byref(length), quality, flags)
+        status = lib.tjCompressFromYUV(
+            h.handle, _address(planes), width, _PAD, height, subsampling,
+            ctypes.byref(output), ctypes.byref(length), quality, flags)
         return _taken(h, status, "cannot encode", output, length)
 
 
@@ -281,7 +291,7 @@ def compress_rgb(pixels, size, subsampling, quality, flags=0):
     width, height = size
     output, length = ctypes.c_void_p(), ctypes.c_ulong()
     with _Handle(lib, lib.tjInitCompress) as h:
-        status = lib.tjCompress2(h.handle, bytes(pixels), width, 0, height,
+        status = lib.tjCompress2(h.handle, _address(pixels), width, 0, height,
                                  _PF_RGB, ctypes.byref(output),
                                  ctypes.byref(length), subsampling, quality,
                                  flags)

@@ -189,14 +189,16 @@ def _scale_factor(size, wanted):
     return best
 
 
-def _pixels(jpeg, transpose, wanted, quality):
+def _pixels(jpeg, header, transpose, wanted, quality):
     """
     The path through pixels, for what no lossless transform can do:
     decode at the smallest DCT scale that covers C{wanted} (once turned),
     turn, fit (scale to cover, centre-crop) and encode.
+
+    @param header: C{jpeg}'s L{_header}, already read by the caller.
     """
     jpeg = bytes(jpeg)
-    width, height, subsampling = _header(jpeg)
+    width, height, subsampling = header
     turned = (height, width) if transpose in (_ROT90, _ROT270, _TRANSPOSE,
                                               _TRANSVERSE) else (width, height)
     if wanted is None:
@@ -246,11 +248,12 @@ def downscale(jpeg, width, quality):
 
     @raise TransformError: if it is not a JPEG that can be decoded.
     """
-    frame_width, frame_height, _ = _header(jpeg)
+    header = _header(jpeg)
+    frame_width, frame_height, _ = header
     if frame_width <= width:
         return jpeg
     size = (width, max(1, round(frame_height * width / frame_width)))
-    return _with_segments(_pixels(jpeg, _NONE, size, quality),
+    return _with_segments(_pixels(jpeg, header, _NONE, size, quality),
                           _segments(jpeg))
 
 
@@ -326,7 +329,8 @@ class LiveTransform:
         """
         if self.identity:
             return jpeg
-        width, height, subsampling = _header(jpeg)
+        header = _header(jpeg)
+        width, height, subsampling = header
         op, crop, output = self.plan((width, height), subsampling)
         turned = ((height, width) if op in (_ROT90, _ROT270, _TRANSPOSE,
                                             _TRANSVERSE) else (width, height))
@@ -340,7 +344,8 @@ class LiveTransform:
                 # Not a whole number of MCUs for this flip, or a frame
                 # libjpeg-turbo refuses to transform: through pixels.
                 pass
-        return _with_segments(_pixels(jpeg, op, output, self.quality),
+        return _with_segments(_pixels(jpeg, header, op, output,
+                                      self.quality),
                               _segments(jpeg))
 
     def describe(self):
