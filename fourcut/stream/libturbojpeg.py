@@ -20,6 +20,7 @@ Python's lock while libjpeg-turbo works (C{ctypes} releases it).
 """
 
 import ctypes
+import functools
 import threading
 
 __all__ = ["TurboJPEGError", "compress_rgb", "compress_yuv", "decompress_rgb",
@@ -197,16 +198,19 @@ def header(jpeg):
     return width.value, height.value, subsampling.value
 
 
+@functools.lru_cache(maxsize=None)
 def scaling_factors():
     """
-    The DCT scaling factors C{(num, denom)} the decoder offers.
+    The DCT scaling factors C{(num, denom)} the decoder offers (asked of
+    the library once: every downscaled frame looks them up).
     """
     lib = _lib()
     count = ctypes.c_int()
     factors = lib.tjGetScalingFactors(ctypes.byref(count))
     if not factors:
-        return [(1, 1)]
-    return [(factors[i].num, factors[i].denom) for i in range(count.value)]
+        return ((1, 1),)
+    return tuple((factors[i].num, factors[i].denom)
+                 for i in range(count.value))
 
 
 def scaled(size, factor):
